@@ -1,0 +1,177 @@
+"""DynamicSupervisor: children started on demand, one_for_one, with a ceiling.
+
+::
+
+    sup = await start_dynamic_supervisor(max_children=10_000)
+    ref = await start_child(sup, Session.child_spec(session_id, restart="transient"))
+    await terminate_child_ref(sup, ref)
+
+Options (defaults in brackets): ``max_children`` [None: no limit] — :func:`start_child` raises
+:class:`~beamish.runtime.errors.TooManyChildrenError` beyond it; ``max_restarts`` [3] and
+``max_seconds`` [5] — the restart intensity, as for :class:`Supervisor`. On shutdown all
+children are stopped *concurrently*, each within its own shutdown budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from beamish.runtime.actor import Actor, start
+from beamish.runtime.errors import (
+    InvalidOptionError,
+    NoProcessError,
+    StartChildError,
+    TooManyChildrenError,
+)
+from beamish.runtime.exits import Exit, ExitReason, shutdown
+from beamish.runtime.names import Name
+from beamish.runtime.process import ActorRef, Caller
+from beamish.runtime.restarts import Restart, RestartIntensity, should_restart
+from beamish.runtime.supervisor import ChildSpec, Shutdown, _outcome, request, shutdown_child
+
+
+@dataclass(frozen=True)
+class DynamicInit:
+    """The argument of :class:`DynamicSupervisor`'s ``init``."""
+
+    max_children: int | None = None
+    max_restarts: int = 3
+    max_seconds: float = 5.0
+
+
+@dataclass
+class _Dyn:
+    spec: ChildSpec
+    restarts: int = 0
+
+
+class DynamicSupervisor(Actor):
+    """Supervises children started at run time. Start it with :func:`start_dynamic_supervisor`."""
+
+    async def init(self, arg: DynamicInit) -> None:
+        limit = arg.max_children
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                                  or limit < 0):
+            raise InvalidOptionError("max_children", limit, "None or an int >= 0")
+        self.max_children = limit
+        self.intensity = RestartIntensity(arg.max_restarts, arg.max_seconds)
+        self.children: dict[ActorRef, _Dyn] = {}
+        self.trap_exit()
+
+    async def handle_call(self, request: Any, caller: Caller) -> Any:
+        op, *args = request
+        if op == "start_child":
+            return await _outcome(self._start_child(args[0]))
+        if op == "terminate_child":
+            return await _outcome(self._terminate_child(args[0]))
+        if op == "which_children":
+            return ("ok", [(ref, d.spec.id) for ref, d in self.children.items()])
+        if op == "count_children":
+            return ("ok", len(self.children))
+        return ("error", ValueError(f"unknown dynamic supervisor request {request!r}"))
+
+    async def _start_child(self, spec: ChildSpec) -> ActorRef:
+        if not isinstance(spec, ChildSpec):
+            raise InvalidOptionError("spec", spec, "a ChildSpec")
+        if self.max_children is not None and len(self.children) >= self.max_children:
+            raise TooManyChildrenError(self._ref, self.max_children)
+        try:
+            ref = await spec.start()
+        except Exception as exc:
+            raise StartChildError(spec.id, exc) from exc
+        self.children[ref] = _Dyn(spec)
+        return ref
+
+    async def _terminate_child(self, ref: ActorRef) -> None:
+        child = self.children.pop(ref, None)
+        if child is None:
+            raise NoProcessError(ref, "not a child of this supervisor")
+        await shutdown_child(ref, _shutdown_of(child.spec))
+
+    async def handle_info(self, message: Any) -> None:
+        if not isinstance(message, Exit):
+            return
+        child = self.children.pop(message.actor, None)
+        if child is None or not should_restart(child.spec.restart, message.reason):
+            return
+        if not self.intensity.add(self._ref._loop.time()):
+            self.stop(shutdown("reached_max_restart_intensity"))
+            return
+        child.restarts += 1
+        try:
+            ref = await child.spec.start()
+        except Exception:
+            self.stop(shutdown("restart_failed"))
+            return
+        ref._restarts = child.restarts
+        self.children[ref] = child
+
+    async def terminate(self, reason: ExitReason) -> None:
+        children, self.children = self.children, {}
+        await asyncio.gather(
+            *(shutdown_child(ref, _shutdown_of(d.spec)) for ref, d in children.items())
+        )
+
+    def _tree_children(self) -> list[tuple[Hashable, ActorRef | None, int]]:
+        return [(d.spec.id, ref, d.restarts) for ref, d in self.children.items()]
+
+
+def _shutdown_of(spec: ChildSpec) -> Shutdown:
+    return spec.shutdown if spec.shutdown is not None else 5000
+
+
+async def start_dynamic_supervisor(
+    *,
+    max_children: int | None = None,
+    max_restarts: int = 3,
+    max_seconds: float = 5.0,
+    name: Name | None = None,
+    link: bool = False,
+) -> ActorRef:
+    """Start a :class:`DynamicSupervisor` with no children."""
+    init = DynamicInit(max_children, max_restarts, max_seconds)
+    return await start(DynamicSupervisor, init, name=name, link=link)
+
+
+def dynamic_supervisor_spec(
+    *,
+    id: Hashable = "dynamic_supervisor",
+    max_children: int | None = None,
+    max_restarts: int = 3,
+    max_seconds: float = 5.0,
+    restart: Restart = "permanent",
+    name: Name | None = None,
+) -> ChildSpec:
+    """A child spec for a :class:`DynamicSupervisor` inside a static tree."""
+    init = DynamicInit(max_children, max_restarts, max_seconds)
+
+    async def start_it() -> ActorRef:
+        return await start(DynamicSupervisor, init, name=name, link=True)
+
+    return ChildSpec(id=id, start=start_it, restart=restart, shutdown="infinity",
+                     type="supervisor")
+
+
+async def start_child(sup: ActorRef | Name, spec: ChildSpec) -> ActorRef:
+    """Start a child under ``sup``.
+
+    Raises:
+        TooManyChildrenError: ``sup`` is at ``max_children``.
+        StartChildError: the child's start failed (``__cause__`` is why).
+    """
+    ref: ActorRef = await request(sup, ("start_child", spec))
+    return ref
+
+
+async def terminate_child_ref(sup: ActorRef | Name, ref: ActorRef) -> None:
+    """Stop child ``ref`` of ``sup`` (within its shutdown budget); it is not restarted."""
+    await request(sup, ("terminate_child", ref))
+
+
+async def dynamic_children(sup: ActorRef | Name) -> list[tuple[ActorRef, Hashable]]:
+    """(ref, spec id) of every child."""
+    result: list[tuple[ActorRef, Hashable]] = await request(sup, ("which_children",))
+    return result

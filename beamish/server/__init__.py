@@ -1,0 +1,1 @@
+"""The HTTP API (a mountable FastAPI router), authentication and ``beamish serve``."""

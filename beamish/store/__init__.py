@@ -1,0 +1,83 @@
+"""Persistence: user LLM configs, the usage ledger and stats on SQLite or PostgreSQL.
+
+One async interface (``Store``), two backends chosen by URL::
+
+    from beamish.store import UsageEvent, UsageRecorder, open_store
+
+    async with open_store("sqlite:///beamish.db") as store:      # or "postgresql://..."
+        await store.upsert_profile("ada", tier="premium")
+        await store.set_default("ada", "anthropic", "claude-sonnet")
+        async with UsageRecorder(store) as recorder:
+            await recorder.record(UsageEvent(request_id="r1", user_id="ada",
+                                             provider="anthropic", model="claude-sonnet"))
+        print(await store.user_stats("ada"))
+
+Opening a store applies pending migrations (``beamish/migrations/<dialect>/``); ``migrate(url)``
+does only that. Usage is exact: ``record`` is idempotent by ``request_id`` and commits the
+ledger row with the config's ``usage_count`` increment; ``UsageRecorder`` batches events into
+group commits and returns from ``record`` only once the event is durable. Errors are the
+classes in ``beamish.store.errors``; API keys are stored encrypted (``beamish.store.secrets``).
+"""
+
+from beamish.store._interface import Store
+from beamish.store._open import migrate, open_store
+from beamish.store._recorder import RetryPolicy, UsageRecorder, UsageWriter
+from beamish.store.errors import (
+    ConfigNotFoundError,
+    ConflictError,
+    DuplicateConfigError,
+    DuplicateProviderError,
+    MigrationChecksumError,
+    MigrationError,
+    NotFoundError,
+    ProviderNotFoundError,
+    RecorderClosedError,
+    SecretKeyError,
+    StoreError,
+    StoreUnavailableError,
+    UnknownMigrationError,
+    UnsupportedURLError,
+    UsageBackpressureError,
+    UserNotFoundError,
+)
+from beamish.store.models import (
+    ANY_TIER,
+    AuditEntry,
+    DailyUsage,
+    GlobalConfig,
+    LLMParameters,
+    NewLLMConfig,
+    Provider,
+    ProviderModel,
+    ProviderModelUsage,
+    ProviderRecord,
+    TaskOverride,
+    TaskTypeUsage,
+    UsageEvent,
+    UsageStatus,
+    UsageTotals,
+    UserLLMConfig,
+    UserProfile,
+    UserStats,
+    UserUsage,
+)
+from beamish.store.secrets import SecretBox
+
+__all__ = [
+    # opening and migrating
+    "Store", "open_store", "migrate",
+    # usage recording
+    "UsageRecorder", "RetryPolicy", "UsageWriter",
+    # models
+    "ANY_TIER", "AuditEntry", "DailyUsage", "GlobalConfig", "LLMParameters", "NewLLMConfig",
+    "Provider", "ProviderModel", "ProviderModelUsage", "ProviderRecord", "TaskOverride",
+    "TaskTypeUsage", "UsageEvent", "UsageStatus", "UsageTotals", "UserLLMConfig",
+    "UserProfile", "UserStats", "UserUsage",
+    # errors
+    "StoreError", "UnsupportedURLError", "StoreUnavailableError", "MigrationError",
+    "MigrationChecksumError", "UnknownMigrationError", "ConflictError", "DuplicateConfigError",
+    "DuplicateProviderError", "NotFoundError", "UserNotFoundError", "ConfigNotFoundError",
+    "ProviderNotFoundError", "UsageBackpressureError", "RecorderClosedError", "SecretKeyError",
+    # secrets
+    "SecretBox",
+]

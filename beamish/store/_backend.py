@@ -1,0 +1,97 @@
+"""What a database backend gives the store: executors, transactions and the dialect's few quirks.
+
+The store's SQL is written once, with PostgreSQL-style ``$1`` placeholders, and runs on both
+backends (SQLite reads ``?1``; the SQLite executor rewrites them). What cannot be shared is
+here as small hooks: the day expression for per-day stats, the row-lock suffix, and the bulk
+ledger insert, which each driver does its own fast way.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from beamish.store.models import UsageEvent
+
+Row = dict[str, Any]
+
+
+class Executor(Protocol):
+    """Runs SQL on one connection (or, for reads, any pooled connection)."""
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        """Every row of a query."""
+        ...
+
+    async def fetchrow(self, sql: str, *args: object) -> Row | None:
+        """The first row of a query, or None."""
+        ...
+
+    async def execute(self, sql: str, *args: object) -> None:
+        """Run a statement for its effect."""
+        ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run a statement once per parameter row."""
+        ...
+
+
+class Transaction(Protocol):
+    """``async with backend.transaction() as tx``: commit on success, roll back on error."""
+
+    async def __aenter__(self) -> Executor: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: object) -> None: ...
+
+
+class Backend(ABC):
+    """A connected database of one dialect."""
+
+    dialect: str
+    """``sqlite`` or ``postgres``: also the migrations folder name."""
+
+    day_expr: str
+    """SQL for the UTC day (``YYYY-MM-DD`` or a date) of ``created_at``."""
+
+    lock_rows: str
+    """Suffix that row-locks a SELECT inside a transaction (empty where the whole DB locks)."""
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open connections; raise ``StoreUnavailableError`` if the database is unreachable."""
+
+    @abstractmethod
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations under the dialect's lock; return their names."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close every connection."""
+
+    @property
+    @abstractmethod
+    def reader(self) -> Executor:
+        """An executor for reads outside any transaction."""
+
+    @abstractmethod
+    def transaction(self) -> Transaction:
+        """A new write transaction."""
+
+    @abstractmethod
+    async def insert_usage(self, tx: Executor, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+        """Insert ledger rows in the given order, skipping known request ids.
+
+        ``events`` has unique request ids, sorted: inserting in that order is half of the
+        lock order that keeps concurrent writers from deadlocking.
+
+        Returns:
+            The events that were inserted (the ones to count).
+        """
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC (every stored timestamp is UTC)."""
+    return datetime.now(UTC)

@@ -1,0 +1,238 @@
+"""The ``Store`` protocol: everything the rest of beamish may ask of persistence.
+
+``open_store(url)`` returns an implementation for the URL's backend; code that needs a store
+should annotate with ``Store`` so tests of other packages can hand in anything that fits.
+All methods raise only ``beamish.store.errors`` exceptions (and pydantic validation errors
+for bad inputs built by the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from beamish.store.models import (
+    ANY_TIER,
+    AuditEntry,
+    DailyUsage,
+    GlobalConfig,
+    LLMParameters,
+    NewLLMConfig,
+    ProviderModel,
+    ProviderModelUsage,
+    ProviderRecord,
+    TaskOverride,
+    TaskTypeUsage,
+    UsageEvent,
+    UsageTotals,
+    UserLLMConfig,
+    UserProfile,
+    UserStats,
+    UserUsage,
+)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Async access to user configs, the provider registry, the usage ledger and its stats."""
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgres``."""
+        ...
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations now; return the names applied."""
+        ...
+
+    async def upsert_profile(
+        self,
+        user_id: str,
+        *,
+        tier: str = "free",
+        llm_preferences: dict[str, Any] | None = None,
+        actor: str = "system",
+    ) -> UserProfile:
+        """Create the user's profile, or replace its tier and preferences."""
+        ...
+
+    async def get_profile(self, user_id: str) -> UserProfile:
+        """The user's profile; raises ``UserNotFoundError``."""
+        ...
+
+    async def delete_profile(self, user_id: str, *, actor: str = "system") -> None:
+        """Delete the user with their configs and overrides (their usage stays)."""
+        ...
+
+    async def add_config(
+        self, user_id: str, config: NewLLMConfig, *, actor: str = "system"
+    ) -> UserLLMConfig:
+        """Add a provider config; raises ``DuplicateConfigError``, ``UserNotFoundError``."""
+        ...
+
+    async def update_config(
+        self,
+        user_id: str,
+        provider: str,
+        *,
+        model: str | None = None,
+        parameters: LLMParameters | None = None,
+        metadata: dict[str, Any] | None = None,
+        actor: str = "system",
+    ) -> UserLLMConfig:
+        """Change the given fields of a config; raises ``ConfigNotFoundError``."""
+        ...
+
+    async def remove_config(self, user_id: str, provider: str, *, actor: str = "system") -> None:
+        """Remove a config; raises ``ConfigNotFoundError``."""
+        ...
+
+    async def set_default(
+        self, user_id: str, provider: str, model: str, *, actor: str = "system"
+    ) -> UserLLMConfig:
+        """Make (provider, model) the user's default, creating the config if needed."""
+        ...
+
+    async def get_default(self, user_id: str) -> UserLLMConfig | None:
+        """The user's default config, or None."""
+        ...
+
+    async def get_config(self, user_id: str, provider: str) -> UserLLMConfig:
+        """One config; raises ``ConfigNotFoundError``."""
+        ...
+
+    async def list_configs(self, user_id: str) -> list[UserLLMConfig]:
+        """All of the user's configs, by provider."""
+        ...
+
+    async def set_task_override(
+        self, user_id: str, override: TaskOverride, *, actor: str = "system"
+    ) -> TaskOverride:
+        """Create or replace the user's override for ``override.task_type``."""
+        ...
+
+    async def get_task_override(self, user_id: str, task_type: str) -> TaskOverride | None:
+        """The user's override for a task type, or None."""
+        ...
+
+    async def list_task_overrides(self, user_id: str) -> list[TaskOverride]:
+        """All of the user's overrides, by task type."""
+        ...
+
+    async def delete_task_override(
+        self, user_id: str, task_type: str, *, actor: str = "system"
+    ) -> None:
+        """Delete an override; raises ``NotFoundError`` if there is none."""
+        ...
+
+    async def register_provider(
+        self, provider: ProviderRecord, *, actor: str = "system"
+    ) -> ProviderRecord:
+        """Register a provider; raises ``DuplicateProviderError``."""
+        ...
+
+    async def get_provider(self, name: str) -> ProviderRecord:
+        """A registered provider; raises ``ProviderNotFoundError``."""
+        ...
+
+    async def list_providers(self) -> list[ProviderRecord]:
+        """Every registered provider, by name."""
+        ...
+
+    async def update_provider(
+        self, provider: ProviderRecord, *, actor: str = "system"
+    ) -> ProviderRecord:
+        """Replace a provider's fields; raises ``ProviderNotFoundError``."""
+        ...
+
+    async def remove_provider(self, name: str, *, actor: str = "system") -> None:
+        """Remove a provider and its model catalog; raises ``ProviderNotFoundError``."""
+        ...
+
+    async def replace_provider_models(self, provider: str, models: Sequence[ProviderModel]) -> None:
+        """Replace a provider's model catalog with ``models`` (a fresh discovery)."""
+        ...
+
+    async def list_provider_models(self, provider: str) -> list[ProviderModel]:
+        """A provider's model catalog, by model name."""
+        ...
+
+    async def set_global_config(
+        self, config: GlobalConfig, *, actor: str = "system"
+    ) -> GlobalConfig:
+        """Create or replace the global config for (task type, tier)."""
+        ...
+
+    async def get_global_config(self, task_type: str, tier: str = ANY_TIER) -> GlobalConfig | None:
+        """The config for (task type, tier), falling back to the any-tier entry."""
+        ...
+
+    async def list_global_configs(self) -> list[GlobalConfig]:
+        """Every global config, by task type then tier."""
+        ...
+
+    async def list_audit(self, *, user_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Config changes, newest first, optionally of one user."""
+        ...
+
+    async def record(self, event: UsageEvent) -> bool:
+        """Record one event; False if its request id was already recorded."""
+        ...
+
+    async def record_many(self, events: Iterable[UsageEvent]) -> frozenset[str]:
+        """Record events in one transaction; return the request ids newly counted."""
+        ...
+
+    async def usage_totals(
+        self,
+        *,
+        user_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> UsageTotals:
+        """Requests, errors and tokens in the window (everyone's, or one user's)."""
+        ...
+
+    async def usage_by_provider_model(
+        self,
+        *,
+        user_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[ProviderModelUsage]:
+        """Totals per (provider, model), by provider then model."""
+        ...
+
+    async def usage_by_task_type(
+        self,
+        *,
+        user_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[TaskTypeUsage]:
+        """Totals per task type, by task type."""
+        ...
+
+    async def usage_per_day(
+        self, *, since: datetime, until: datetime, user_id: str | None = None
+    ) -> list[DailyUsage]:
+        """Totals per UTC day in [since, until); days without usage are left out."""
+        ...
+
+    async def top_users(
+        self,
+        n: int,
+        *,
+        by: Literal["tokens", "requests"] = "tokens",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[UserUsage]:
+        """The ``n`` users with the most tokens (or requests) in the window."""
+        ...
+
+    async def user_stats(
+        self, user_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> UserStats:
+        """One user's totals, per provider/model and per task type, in one query."""
+        ...

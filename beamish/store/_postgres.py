@@ -1,0 +1,216 @@
+"""The PostgreSQL backend: an asyncpg pool.
+
+Each transaction holds one pooled connection. Migrations run in one transaction that first
+takes a transaction-scoped advisory lock, so several processes starting at once apply each
+migration exactly once: the others wait, then find nothing pending.
+
+Options (read from the URL by asyncpg, plus these defaults): pool ``min_size`` 1,
+``max_size`` 10, connect ``timeout`` 10 s; closing waits ``CLOSE_TIMEOUT_S`` (10 s) for
+connections in use before terminating them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import asyncpg
+
+from beamish.store import _migrations
+from beamish.store._backend import Backend, Executor, Row, utc_now
+from beamish.store.errors import ConflictError, StoreError, StoreUnavailableError
+from beamish.store.models import UsageEvent
+
+CLOSE_TIMEOUT_S = 10.0
+
+# Any fixed 64-bit number; it names the lock "beamish migrations" in pg_locks.
+MIGRATION_LOCK_KEY = 0x6265616D69736801
+
+_CONFLICTS: dict[type[asyncpg.PostgresError], str] = {
+    asyncpg.UniqueViolationError: "unique",
+    asyncpg.ForeignKeyViolationError: "foreign_key",
+    asyncpg.CheckViolationError: "check",
+    asyncpg.NotNullViolationError: "not_null",
+}
+# Deadlocks and serialization failures cannot happen with the store's lock order, but if one
+# does, retrying is the right response, so they are reported as transient.
+_TRANSIENT = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+_INSERT_USAGE = """INSERT INTO usage_events (request_id, session_id, user_id, provider, model,
+    task_type, prompt_tokens, completion_tokens, latency_ms, status, created_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::int[], $8::int[], $9::int[], $10::text[], $11::timestamptz[])
+ON CONFLICT (request_id) DO NOTHING
+RETURNING request_id"""
+
+
+def translate(error: BaseException) -> StoreError:
+    """The beamish error for an asyncpg or connection error."""
+    for cls, kind in _CONFLICTS.items():
+        if isinstance(error, cls):
+            detail = getattr(error, "constraint_name", None) or str(error)
+            return ConflictError(f"{kind} constraint violated: {detail}", kind=kind)
+    if isinstance(error, _TRANSIENT):
+        return StoreUnavailableError(f"PostgreSQL unavailable: {error}")
+    return StoreError(f"PostgreSQL error: {error}")
+
+
+_DRIVER_ERRORS = (asyncpg.PostgresError, *_TRANSIENT)
+
+
+class _PgExecutor:
+    """Executor over one connection, or over the pool for single statements."""
+
+    def __init__(self, conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy | asyncpg.Pool,
+                 ) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        try:
+            rows = await self._conn.fetch(sql, *args)
+        except _DRIVER_ERRORS as error:
+            raise translate(error) from error
+        return [dict(row) for row in rows]
+
+    async def fetchrow(self, sql: str, *args: object) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, *args: object) -> None:
+        try:
+            await self._conn.execute(sql, *args)
+        except _DRIVER_ERRORS as error:
+            raise translate(error) from error
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        if not rows:
+            return
+        try:
+            await self._conn.executemany(sql, rows)
+        except _DRIVER_ERRORS as error:
+            raise translate(error) from error
+
+
+class _PgTransaction:
+    """A pooled connection inside ``BEGIN`` … ``COMMIT``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._tx: asyncpg.transaction.Transaction | None = None
+
+    async def __aenter__(self) -> Executor:
+        try:
+            self._conn = await self._pool.acquire()
+            self._tx = self._conn.transaction()
+            await self._tx.start()
+        except BaseException as error:
+            # Also on cancellation: a connection not released would block pool.close().
+            await self._release()
+            if isinstance(error, _DRIVER_ERRORS):
+                raise translate(error) from error
+            raise
+        return _PgExecutor(self._conn)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: object) -> None:
+        assert self._tx is not None
+        try:
+            if exc_type is None:
+                await self._tx.commit()
+            else:
+                await self._tx.rollback()
+        except _DRIVER_ERRORS as error:
+            if exc_type is None:
+                raise translate(error) from error
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._pool.release(conn)
+
+
+class PostgresBackend(Backend):
+    """A PostgreSQL database reached through an asyncpg pool."""
+
+    dialect = "postgres"
+    day_expr = "(created_at AT TIME ZONE 'UTC')::date"
+    lock_rows = " FOR UPDATE"
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def connect(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn, min_size=self._min_size, max_size=self._max_size, timeout=10
+            )
+        except _DRIVER_ERRORS as error:
+            raise translate(error) from error
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            # close() waits for every connection to come back; a stuck one must not hang
+            # shutdown forever.
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            pool.terminate()
+
+    @property
+    def reader(self) -> Executor:
+        return _PgExecutor(self._connected())
+
+    def transaction(self) -> _PgTransaction:
+        return _PgTransaction(self._connected())
+
+    def _connected(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("the store is not open; use 'async with open_store(url) as store'")
+        return self._pool
+
+    async def migrate(self) -> list[str]:
+        async with self.transaction() as tx:
+            await tx.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            await tx.execute(_migrations.CREATE_TABLE)
+            rows = await tx.fetch("SELECT version, checksum FROM schema_migrations")
+            todo = _migrations.pending(
+                _migrations.shipped(self.dialect), {r["version"]: r["checksum"] for r in rows}
+            )
+            for migration in todo:
+                await tx.execute(migration.sql)
+                await tx.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+                    "VALUES ($1, $2, $3, $4)",
+                    migration.version, migration.name, migration.checksum,
+                    utc_now().isoformat(),
+                )
+        return [m.name for m in todo]
+
+    async def insert_usage(self, tx: Executor, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+        # One statement for the whole batch; unnest keeps the (sorted) order of the arrays.
+        columns = list(zip(*(
+            (e.request_id, e.session_id, e.user_id, e.provider, e.model, e.task_type,
+             e.prompt_tokens, e.completion_tokens, e.latency_ms, e.status, e.created_at)
+            for e in events
+        ), strict=True))
+        inserted = await tx.fetch(_INSERT_USAGE, *(list(c) for c in columns))
+        fresh = {row["request_id"] for row in inserted}
+        return [e for e in events if e.request_id in fresh]

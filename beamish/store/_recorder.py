@@ -1,0 +1,231 @@
+"""``UsageRecorder``: write-behind usage recording with group commit.
+
+Recording each LLM request in its own transaction costs one commit (one fsync) per request.
+The recorder queues events and writes them in batches with ``Store.record_many``, so many
+requests share a commit, while each caller still learns when *its* event is durable::
+
+    async with open_store(url) as store, UsageRecorder(store) as recorder:
+        counted = await recorder.record(event)   # returns once the event is committed
+        # acknowledge the request only now
+
+How batches form. When the recorder is idle, the first event waits up to ``flush_interval``
+for company (or until ``max_batch`` events are queued). While a batch is being written, new
+events queue up; when the write finishes they are written at once (they have waited a whole
+commit already). Leaving the ``async with`` block writes everything still queued.
+
+Failures. A batch that fails with ``StoreUnavailableError`` is retried with exponential
+backoff (``RetryPolicy``). While it retries, new events queue; once ``max_buffer`` events
+are queued or in flight, ``record`` raises ``UsageBackpressureError`` at once rather than
+letting memory grow while the database is down. A batch that still fails after the last
+attempt (or fails with a non-transient error) fails each waiting ``record`` call with the
+error: those events are not durable and must not be acknowledged. Retrying with the same
+``request_id`` later is safe — recording is idempotent.
+
+Options (defaults): ``max_batch`` 1000 events, ``flush_interval`` 0.005 s,
+``max_buffer`` 100_000 events, ``retry`` ``RetryPolicy()`` (5 attempts, 0.05 s doubling to 2 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from beamish.store.errors import (
+    RecorderClosedError,
+    StoreError,
+    StoreUnavailableError,
+    UsageBackpressureError,
+)
+from beamish.store.models import UsageEvent
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a failed batch is retried."""
+
+    attempts: int = 5
+    first_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def delay(self, failed_attempts: int) -> float:
+        """Seconds to wait after the ``failed_attempts``-th failure."""
+        return min(self.max_delay, self.first_delay * 2.0 ** (failed_attempts - 1))
+
+
+class UsageWriter(Protocol):
+    """What the recorder writes to: ``Store.record_many``."""
+
+    async def record_many(self, events: Iterable[UsageEvent]) -> frozenset[str]:
+        """Record events in one transaction; return the request ids newly counted."""
+        ...
+
+
+_Pending = tuple[UsageEvent, "asyncio.Future[bool]"]
+
+
+class UsageRecorder:
+    """Batches usage events into group commits; see the module docstring."""
+
+    def __init__(self, store: UsageWriter, *, max_batch: int = 1000, flush_interval: float = 0.005,
+                 max_buffer: int = 100_000, retry: RetryPolicy | None = None) -> None:
+        if not 1 <= max_batch <= max_buffer:
+            raise ValueError(f"need 1 <= max_batch ({max_batch}) <= max_buffer ({max_buffer})")
+        self._store = store
+        self._max_batch = max_batch
+        self._flush_interval = flush_interval
+        self._max_buffer = max_buffer
+        self._retry = retry or RetryPolicy()
+        self._queue: deque[_Pending] = deque()
+        self._in_flight = 0
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._last_error: StoreError | None = None
+        self.batches_written = 0
+        """Batches committed so far."""
+        self.events_written = 0
+        """Events committed so far (including repeats that counted nothing)."""
+
+    @property
+    def buffered(self) -> int:
+        """Events accepted but not yet durable (queued or being written)."""
+        return len(self._queue) + self._in_flight
+
+    async def __aenter__(self) -> Self:
+        if self._task is not None:
+            raise RuntimeError("a UsageRecorder can be entered only once")
+        # Owned by this object: __aexit__ always awaits it.
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="beamish.store.UsageRecorder")
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._closing = True
+        self._wake.set()
+        assert self._task is not None
+        await self._task
+
+    async def record(self, event: UsageEvent) -> bool:
+        """Queue ``event``; return once it is durable.
+
+        Returns:
+            True if this call counted the event, False if its request id was already recorded.
+
+        Raises:
+            UsageBackpressureError: the buffer is full (the database is down or too slow).
+            RecorderClosedError: the recorder is not running.
+            StoreError: the batch holding the event could not be written.
+        """
+        if self._task is None or self._closing or self._task.done():
+            raise RecorderClosedError(
+                "the usage recorder is not running; record inside 'async with UsageRecorder(...)'"
+            )
+        if self.buffered >= self._max_buffer:
+            raise UsageBackpressureError(self._backpressure_message())
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((event, future))
+        if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
+            self._wake.set()
+        return await future
+
+    def _backpressure_message(self) -> str:
+        cause = f"; last write error: {self._last_error}" if self._last_error else ""
+        return (f"usage buffer is full ({self._max_buffer} events waiting to be written){cause}; "
+                "do not acknowledge the request, retry it later")
+
+    async def _run(self) -> None:
+        try:
+            while await self._wait_for_events():
+                await self._linger()
+                while self._queue:
+                    await self._flush(self._take_batch())
+        finally:
+            self._fail_queued()
+
+    async def _wait_for_events(self) -> bool:
+        """Wait until events are queued (True) or the recorder closes with none (False)."""
+        while not self._queue:
+            if self._closing:
+                return False
+            self._wake.clear()
+            await self._wake.wait()
+        return True
+
+    async def _linger(self) -> None:
+        # Coming from idle: give the first event a moment to gather company.
+        if len(self._queue) >= self._max_batch or self._closing:
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._flush_interval):
+                await self._wake.wait()
+
+    def _take_batch(self) -> list[_Pending]:
+        count = min(len(self._queue), self._max_batch)
+        batch = [self._queue.popleft() for _ in range(count)]
+        self._in_flight += count
+        return batch
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        try:
+            counted = await self._write([event for event, _ in batch])
+        except StoreError as error:
+            _fail(batch, error)
+        except BaseException:
+            # Cancelled (or a bug): the recorder stops, but no caller may wait forever.
+            _fail(batch, RecorderClosedError(
+                "the usage recorder stopped while writing this event; it may or may not be "
+                "recorded, so retry it with the same request_id"))
+            raise
+        else:
+            _resolve(batch, counted)
+            self.batches_written += 1
+            self.events_written += len(batch)
+        finally:
+            self._in_flight -= len(batch)
+
+    async def _write(self, events: list[UsageEvent]) -> frozenset[str]:
+        failures = 0
+        while True:
+            try:
+                counted = await self._store.record_many(events)
+            except StoreUnavailableError as error:
+                self._last_error = error
+                failures += 1
+                if failures >= self._retry.attempts:
+                    raise
+                await asyncio.sleep(self._retry.delay(failures))
+            else:
+                self._last_error = None
+                return counted
+
+    def _fail_queued(self) -> None:
+        # Reached on normal close (queue already empty) and if the task was cancelled.
+        while self._queue:
+            _, future = self._queue.popleft()
+            if not future.done():
+                future.set_exception(RecorderClosedError(
+                    "the usage recorder stopped before this event was written; "
+                    "it is not recorded"))
+
+
+def _fail(batch: list[_Pending], error: StoreError) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
+
+
+def _resolve(batch: list[_Pending], counted: frozenset[str]) -> None:
+    # A request id repeated within the batch counts once: the first caller gets True.
+    credited: set[str] = set()
+    for event, future in batch:
+        first = event.request_id in counted and event.request_id not in credited
+        credited.add(event.request_id)
+        if not future.done():  # the caller may have been cancelled meanwhile
+            future.set_result(first)

@@ -1,0 +1,285 @@
+"""The SQLite backend: aiosqlite, WAL mode, one writer connection and one reader.
+
+SQLite allows one writer at a time per database, so writes go through a single connection
+guarded by an ``asyncio.Lock`` and each transaction starts with ``BEGIN IMMEDIATE`` (it takes
+the write lock up front, so two processes on one file queue instead of failing on upgrade).
+WAL lets the reader connection see the last commit while a write is in progress.
+
+Pragmas: ``journal_mode=WAL``, ``synchronous=FULL`` (a commit is on disk when it returns, which
+the usage recorder's "durable" promise needs), ``foreign_keys=ON``, ``busy_timeout`` 5000 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import re
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import aiosqlite
+
+from beamish.store import _migrations
+from beamish.store._backend import Backend, Executor, Row, utc_now
+from beamish.store.errors import ConflictError, StoreError, StoreUnavailableError
+from beamish.store.models import UsageEvent
+
+BUSY_TIMEOUT_MS = 5000
+WAL_ATTEMPTS = 30  # about 4.5 s of backoff in all, like the busy timeout
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_CONFLICT_KINDS = {
+    "UNIQUE": "unique",
+    "FOREIGN KEY": "foreign_key",
+    "CHECK": "check",
+    "NOT NULL": "not_null",
+}
+_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly", "full")
+
+_INSERT_USAGE = """INSERT INTO usage_events (request_id, session_id, user_id, provider, model,
+    task_type, prompt_tokens, completion_tokens, latency_ms, status, created_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"""
+
+
+@functools.lru_cache(maxsize=512)
+def _dialect_sql(sql: str) -> str:
+    # SQLite's numbered placeholders (?1) bind from a sequence just like asyncpg's $1.
+    return _PLACEHOLDER.sub(r"?\1", sql)
+
+
+def format_time(value: datetime) -> str:
+    """A timestamp as stored: UTC ISO-8601 with microseconds, so text order is time order."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _param(value: object) -> object:
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def translate(error: sqlite3.Error) -> StoreError:
+    """The beamish error for a sqlite3 error (the caller raises it ``from`` the original)."""
+    message = str(error)
+    if isinstance(error, sqlite3.IntegrityError):
+        for prefix, kind in _CONFLICT_KINDS.items():
+            if message.startswith(prefix):
+                return ConflictError(f"{kind} constraint violated: {message}", kind=kind)
+        return ConflictError(message, kind="unknown")
+    if isinstance(error, sqlite3.OperationalError) and any(
+        word in message.lower() for word in _UNAVAILABLE
+    ):
+        return StoreUnavailableError(f"SQLite database unavailable: {message}")
+    return StoreError(f"SQLite error: {message}")
+
+
+class _SqliteExecutor:
+    """Executor over one aiosqlite connection."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        try:
+            rows = await self._conn.execute_fetchall(_dialect_sql(sql), [_param(a) for a in args])
+        except sqlite3.Error as error:
+            raise translate(error) from error
+        return [dict(row) for row in rows]
+
+    async def fetchrow(self, sql: str, *args: object) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, *args: object) -> None:
+        try:
+            await self._conn.execute(_dialect_sql(sql), [_param(a) for a in args])
+        except sqlite3.Error as error:
+            raise translate(error) from error
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        await self.executemany_converted(sql, [[_param(a) for a in row] for row in rows])
+
+    async def executemany_converted(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """``executemany`` for rows whose values are already SQLite types (the hot path)."""
+        try:
+            await self._conn.executemany(_dialect_sql(sql), rows)
+        except sqlite3.Error as error:
+            raise translate(error) from error
+
+
+class _SqliteTransaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer, holding the writer lock throughout."""
+
+    def __init__(self, lock: asyncio.Lock, executor: _SqliteExecutor) -> None:
+        self._lock = lock
+        self._executor = executor
+
+    async def __aenter__(self) -> Executor:
+        await self._lock.acquire()
+        try:
+            await self._executor.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            try:
+                await self._rollback_quietly()
+            finally:
+                self._lock.release()
+            raise
+        return self._executor
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: object) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    await self._executor.execute("COMMIT")
+                except BaseException:
+                    await self._rollback_quietly()
+                    raise
+            else:
+                await self._rollback_quietly()
+        finally:
+            self._lock.release()
+
+    async def _rollback_quietly(self) -> None:
+        # aiosqlite runs statements in order on its thread, and a statement already queued
+        # runs even if the awaiting task is cancelled. So after a cancelled or failed
+        # BEGIN/COMMIT, a ROLLBACK queued now runs after it and leaves the connection outside
+        # any transaction for the next writer; "no transaction is active" is then harmless.
+        with contextlib.suppress(StoreError):
+            await self._executor.execute("ROLLBACK")
+
+
+class SqliteBackend(Backend):
+    """A SQLite database file."""
+
+    dialect = "sqlite"
+    day_expr = "substr(created_at, 1, 10)"
+    lock_rows = ""  # BEGIN IMMEDIATE already holds the database's only write lock
+
+    def __init__(self, path: str) -> None:
+        if path in ("", ":memory:"):
+            raise StoreError(
+                "SQLite store needs a file path (it uses a writer and a reader connection); "
+                "use 'sqlite:///path/to.db'"
+            )
+        self._path = path
+        self._lock = asyncio.Lock()
+        self._writer: _SqliteExecutor | None = None
+        self._reader: _SqliteExecutor | None = None
+        self._connections: list[aiosqlite.Connection] = []
+
+    async def connect(self) -> None:
+        Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _SqliteExecutor(await self._open())
+        self._reader = _SqliteExecutor(await self._open())
+
+    async def _open(self) -> aiosqlite.Connection:
+        try:
+            # Probe first: when aiosqlite's own connect fails, its worker thread finishes
+            # after the call returns and may report to a closed event loop.
+            await asyncio.to_thread(_probe, self._path)
+            conn = await aiosqlite.connect(self._path, isolation_level=None)
+        except sqlite3.Error as error:
+            raise translate(error) from error
+        self._connections.append(conn)
+        conn.row_factory = sqlite3.Row
+        executor = _SqliteExecutor(conn)
+        await executor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await _enable_wal(executor)
+        await executor.execute("PRAGMA synchronous = FULL")
+        await executor.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def aclose(self) -> None:
+        connections, self._connections = self._connections, []
+        for conn in connections:
+            await conn.close()
+        self._writer = self._reader = None
+
+    @property
+    def reader(self) -> Executor:
+        return self._connected(self._reader)
+
+    def transaction(self) -> _SqliteTransaction:
+        return _SqliteTransaction(self._lock, self._connected(self._writer))
+
+    @staticmethod
+    def _connected(executor: _SqliteExecutor | None) -> _SqliteExecutor:
+        if executor is None:
+            raise StoreError("the store is not open; use 'async with open_store(url) as store'")
+        return executor
+
+    async def migrate(self) -> list[str]:
+        async with self.transaction() as tx:
+            await tx.execute(_migrations.CREATE_TABLE)
+            rows = await tx.fetch("SELECT version, checksum FROM schema_migrations")
+            todo = _migrations.pending(
+                _migrations.shipped(self.dialect), {r["version"]: r["checksum"] for r in rows}
+            )
+            for migration in todo:
+                for statement in split_statements(migration.sql):
+                    await tx.execute(statement)
+                await tx.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+                    "VALUES ($1, $2, $3, $4)",
+                    migration.version, migration.name, migration.checksum, utc_now(),
+                )
+        return [m.name for m in todo]
+
+    async def insert_usage(self, tx: Executor, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+        # The write lock is held, so nothing can insert between this check and the insert.
+        known = await tx.fetch(
+            "SELECT request_id FROM usage_events "
+            "WHERE request_id IN (SELECT value FROM json_each($1))",
+            json.dumps([e.request_id for e in events]),
+        )
+        seen = {row["request_id"] for row in known}
+        fresh = [e for e in events if e.request_id not in seen]
+        assert isinstance(tx, _SqliteExecutor)
+        await tx.executemany_converted(_INSERT_USAGE, [_usage_row(e) for e in fresh])
+        return fresh
+
+
+async def _enable_wal(executor: _SqliteExecutor) -> None:
+    # WAL is a property of the file, so this is a no-op after the first open. Switching a new
+    # file needs an exclusive lock, and SQLite returns "locked" at once (no busy wait) while
+    # another starter holds it, so concurrent first opens retry here.
+    for attempt in range(1, WAL_ATTEMPTS + 1):
+        try:
+            await executor.fetch("PRAGMA journal_mode = WAL")
+            return
+        except StoreUnavailableError:
+            if attempt == WAL_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.01 * attempt)
+
+
+def _probe(path: str) -> None:
+    sqlite3.connect(path).close()
+
+
+def _usage_row(e: UsageEvent) -> tuple[object, ...]:
+    return (e.request_id, e.session_id, e.user_id, e.provider, e.model, e.task_type,
+            e.prompt_tokens, e.completion_tokens, e.latency_ms, e.status,
+            format_time(e.created_at))
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script into statements (``sqlite3.complete_statement`` knows triggers)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements

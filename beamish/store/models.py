@@ -1,0 +1,213 @@
+"""The pydantic models that cross the store boundary.
+
+Inputs are validated here, before any SQL runs, so a bad temperature or an unknown provider
+fails with a pydantic ``ValidationError`` at the caller. The database repeats the important
+rules as constraints (defence in depth). Outputs are built from rows of either backend: JSON
+columns arrive as text from both drivers and are parsed by ``JsonDict``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+Provider = Literal["openai", "anthropic", "ollama", "tgi", "openai_compatible", "echo"]
+"""The LLM providers beamish can talk to."""
+
+UsageStatus = Literal["ok", "error", "cancelled"]
+"""How an LLM request ended."""
+
+ANY_TIER = "*"
+"""The tier of a global config that applies to every tier without its own entry."""
+
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+def _parse_json(value: Any) -> Any:
+    # Both drivers hand JSON columns back as text; callers pass dicts.
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+JsonDict = Annotated[dict[str, Any], BeforeValidator(_parse_json)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LLMParameters(_Model):
+    """Sampling and transport parameters; unset fields fall back to wider defaults."""
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    timeout_s: float | None = Field(default=None, ge=1, le=300)
+    max_retries: int | None = Field(default=None, ge=0, le=10)
+    fallback_models: tuple[Name, ...] = ()
+
+    def to_json(self) -> str:
+        """The parameters as compact JSON, unset fields left out."""
+        return self.model_dump_json(exclude_defaults=True)
+
+
+Parameters = Annotated[LLMParameters, BeforeValidator(_parse_json)]
+
+
+class UserProfile(_Model):
+    """Who a user is to beamish: a tier and high-level LLM preferences."""
+
+    user_id: Name
+    tier: Name = "free"
+    llm_preferences: JsonDict = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+
+
+class NewLLMConfig(_Model):
+    """A provider config to add for a user."""
+
+    provider: Provider
+    model: Name
+    is_default: bool = False
+    parameters: LLMParameters = LLMParameters()
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class UserLLMConfig(_Model):
+    """One provider config of a user, with how often it has been used."""
+
+    id: UUID
+    user_id: Name
+    provider: Provider
+    model: Name
+    is_default: bool
+    usage_count: int
+    parameters: Parameters
+    metadata: JsonDict
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskOverride(_Model):
+    """A user's choice of provider and model for one task type (e.g. ``summarize``)."""
+
+    task_type: Name
+    provider: Provider
+    model: Name
+    parameters: Parameters = LLMParameters()
+
+
+class ProviderRecord(_Model):
+    """A registered provider endpoint. The API key is held only as ciphertext.
+
+    ``api_key_ciphertext`` is excluded from ``repr`` so it does not land in logs; encrypt and
+    decrypt with ``beamish.store.secrets.SecretBox``.
+    """
+
+    name: Name
+    kind: Provider
+    base_url: str | None = None
+    api_key_ciphertext: bytes | None = Field(default=None, repr=False)
+    enabled: bool = True
+    validated_at: datetime | None = None
+
+
+class ProviderModel(_Model):
+    """One model a provider offers, as discovered from its API."""
+
+    provider: Name
+    model: Name
+    context_window: int | None = Field(default=None, gt=0)
+    discovered_at: datetime
+
+
+class GlobalConfig(_Model):
+    """The system-wide provider and model for a task type, optionally per tier."""
+
+    task_type: Name
+    tier: Name = ANY_TIER
+    provider: Provider
+    model: Name
+    parameters: Parameters = LLMParameters()
+
+
+class AuditEntry(_Model):
+    """Who changed which config, and what it looked like before and after."""
+
+    actor: str
+    user_id: str | None
+    entity: str
+    entity_key: str
+    action: Literal["create", "update", "delete"]
+    before: JsonDict | None
+    after: JsonDict | None
+    created_at: datetime
+
+
+class UsageEvent(_Model):
+    """One finished LLM request. ``request_id`` makes recording it idempotent."""
+
+    request_id: Name
+    session_id: str | None = None
+    user_id: Name
+    provider: Provider
+    model: Name
+    task_type: Name = "chat"
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    latency_ms: int = Field(default=0, ge=0)
+    status: UsageStatus = "ok"
+    # Aware, so the ledger never has to guess which timezone a naive time meant.
+    created_at: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class UsageTotals(_Model):
+    """Request and token totals over some slice of the ledger."""
+
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+class ProviderModelUsage(UsageTotals):
+    """Totals for one provider and model."""
+
+    provider: str
+    model: str
+
+
+class TaskTypeUsage(UsageTotals):
+    """Totals for one task type."""
+
+    task_type: str
+
+
+class DailyUsage(UsageTotals):
+    """Totals for one UTC day."""
+
+    day: date
+
+
+class UserUsage(UsageTotals):
+    """Totals for one user (a row of the top-N list)."""
+
+    user_id: str
+
+
+class UserStats(_Model):
+    """Everything the stats page shows for one user."""
+
+    user_id: str
+    totals: UsageTotals
+    by_provider_model: tuple[ProviderModelUsage, ...]
+    by_task_type: tuple[TaskTypeUsage, ...]

@@ -1,0 +1,86 @@
+"""What every suite shares: timing helpers, the report, the table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Figure:
+    """One named figure with an optional goal (``<=`` or ``>=`` a bound)."""
+
+    name: str
+    value: float
+    unit: str = ""
+    goal: str = ""
+
+    def meets_goal(self) -> bool | None:
+        """Whether the figure meets its goal, or None when it only reports."""
+        if not self.goal:
+            return None
+        op, bound = self.goal.split()
+        return self.value <= float(bound) if op == "<=" else self.value >= float(bound)
+
+
+@dataclass
+class Report:
+    """What a suite returns: headline figures plus the raw measurements behind them."""
+
+    suite: str
+    figures: list[Figure] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, name: str, value: float, unit: str = "", goal: str = "") -> None:
+        self.figures.append(Figure(name, value, unit, goal))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f.name: f.value for f in self.figures}
+        out["suite"] = self.suite
+        out["goals"] = {f.name: f.goal for f in self.figures if f.goal}
+        out["raw"] = self.raw
+        return out
+
+    def table(self) -> str:
+        rows = [("figure", "value", "unit", "goal", "met")]
+        for f in self.figures:
+            met = f.meets_goal()
+            rows.append((f.name, _fmt(f.value), f.unit, f.goal or "-",
+                         "-" if met is None else ("yes" if met else "NO")))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    if value == int(value) and abs(value) >= 100:
+        return f"{int(value):,}"
+    return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
+    """Run ``measure`` ``runs`` times; return the median and every sample."""
+    samples = [measure() for _ in range(runs)]
+    return statistics.median(samples), samples
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """The ``pct`` percentile (0-100) of ``samples``, nearest-rank."""
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+def write_json(report: Report, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(report.to_json(), fh, indent=2, sort_keys=True)
+        fh.write("\n")

@@ -1,0 +1,74 @@
+"""Fixtures: every store test runs on SQLite and on a real PostgreSQL server.
+
+``store_url`` is parametrized over both backends and gives each test a fresh database: a new
+SQLite file in ``tmp_path``, or a ``CREATE DATABASE`` on the session's PostgreSQL server
+(see ``tests/store/_pg.py``). Without PostgreSQL the postgres cases skip — except when
+``CI=true``, where they fail, so CI can never go green by not testing PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from beamish.store import Store, open_store
+from tests.store import _pg
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str | None]:
+    """URL of the session's PostgreSQL server, or None when there is none."""
+    external = os.environ.get(_pg.ENV_URL)
+    if external:
+        yield external
+        return
+    bindir = _pg.find_bindir()
+    if bindir is None:
+        yield None
+        return
+    with _pg.local_server(bindir) as url:
+        yield url
+
+
+def _require(server_url: str | None) -> str:
+    if server_url is not None:
+        return server_url
+    reason = (f"no PostgreSQL found: install it (apt-get install -y postgresql) so initdb and "
+              f"pg_ctl are on PATH or under /usr/lib/postgresql, or set {_pg.ENV_URL}")
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    ) -> AsyncIterator[str]:
+    """A URL naming a fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/beamish.db"
+        return
+    server_url = _require(request.getfixturevalue("pg_server_url"))
+    name = f"beamish_test_{uuid4().hex[:16]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield _pg.with_database(server_url, name)
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """An open, migrated store on a fresh database."""
+    async with open_store(store_url) as opened:
+        yield opened

@@ -1,0 +1,193 @@
+"""UsageRecorder: group commits, durable acknowledgements, backpressure, retries, shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import anyio
+import pytest
+from anyio import wait_all_tasks_blocked
+
+from beamish.store import (
+    RecorderClosedError,
+    RetryPolicy,
+    Store,
+    StoreUnavailableError,
+    UsageBackpressureError,
+    UsageEvent,
+    UsageRecorder,
+)
+from tests.store.helpers import configured_user, usage, usage_count
+
+pytestmark = pytest.mark.anyio
+
+NEVER = 3600.0  # a flush interval no test waits for: reaching it would hit the test timeout
+NO_WAIT = RetryPolicy(attempts=3, first_delay=0, max_delay=0)
+
+
+class OutageStore:
+    """A real store behind an outage: the first writes fail, later ones wait for recovery."""
+
+    def __init__(self, store: Store, failing_writes: int | None = 1) -> None:
+        self.store = store
+        self.failing_writes = failing_writes  # None: the outage never ends
+        self.failures = 0
+        self.failed = anyio.Event()
+        self.back_up = anyio.Event()
+
+    async def record_many(self, events: Iterable[UsageEvent]) -> frozenset[str]:
+        if self.failing_writes is None or self.failures < self.failing_writes:
+            self.failures += 1
+            self.failed.set()
+            raise StoreUnavailableError("database is down (simulated outage)")
+        await self.back_up.wait()
+        return await self.store.record_many(events)
+
+
+async def test_record_returns_once_durable(store: Store) -> None:
+    """After record() returns, the event is in the ledger and counted."""
+    await configured_user(store)
+    async with UsageRecorder(store, flush_interval=0) as recorder:
+        assert await recorder.record(usage("r1")) is True
+        assert await usage_count(store) == 1
+
+
+async def test_full_batch_flushes_without_waiting_for_the_interval(store: Store) -> None:
+    """max_batch queued events are written at once, in one batch."""
+    await configured_user(store)
+    async with UsageRecorder(store, max_batch=20, flush_interval=NEVER) as recorder:
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(recorder.record, usage(f"r{i}"))
+        assert (recorder.batches_written, recorder.events_written) == (1, 20)
+    assert await usage_count(store) == 20
+
+
+async def test_interval_flushes_a_partial_batch(store: Store) -> None:
+    """A lone event is written after the flush interval, without filling a batch."""
+    await configured_user(store)
+    async with UsageRecorder(store, max_batch=1000, flush_interval=0.001) as recorder:
+        assert await recorder.record(usage("r1")) is True
+        assert recorder.batches_written == 1
+
+
+async def test_shutdown_flushes_what_is_queued(store: Store) -> None:
+    """Leaving the context writes queued events and acknowledges them."""
+    await configured_user(store)
+    results: list[bool] = []
+
+    async def record(event: UsageEvent) -> None:
+        results.append(await recorder.record(event))
+
+    recorder = UsageRecorder(store, max_batch=1000, flush_interval=NEVER)
+    async with anyio.create_task_group() as tg, recorder:
+        for i in range(5):
+            tg.start_soon(record, usage(f"r{i}"))
+        await wait_all_tasks_blocked()
+        assert recorder.buffered == 5
+    assert results == [True] * 5
+    assert await usage_count(store) == 5
+
+
+async def test_duplicates_in_one_batch_count_once(store: Store) -> None:
+    """Concurrent records of one id through the recorder: one True, counter 1."""
+    await configured_user(store)
+    results: list[bool] = []
+
+    async def record() -> None:
+        results.append(await recorder.record(usage("same")))
+
+    recorder = UsageRecorder(store, max_batch=10, flush_interval=NEVER)
+    async with recorder, anyio.create_task_group() as tg:
+        for _ in range(10):
+                tg.start_soon(record)
+    assert sorted(results) == [False] * 9 + [True]
+    assert await usage_count(store) == 1
+
+
+async def test_outage_is_retried_then_written(store: Store) -> None:
+    """A batch that fails while the database is down is retried and written once."""
+    await configured_user(store)
+    outage = OutageStore(store)
+    recorder = UsageRecorder(outage, flush_interval=0, retry=NO_WAIT)
+    async with recorder, anyio.create_task_group() as tg:
+        tg.start_soon(recorder.record, usage("r1"))
+        await outage.failed.wait()
+        outage.back_up.set()
+    assert outage.failures == 1
+    assert await usage_count(store) == 1
+
+
+async def test_full_buffer_during_outage_is_backpressure(store: Store) -> None:
+    """With the database down and the buffer full, record() fails fast, naming the cause."""
+    await configured_user(store)
+    outage = OutageStore(store)
+    recorder = UsageRecorder(outage, max_batch=3, max_buffer=3, flush_interval=0,
+                             retry=RetryPolicy(attempts=100, first_delay=0))
+    async with anyio.create_task_group() as tg, recorder:
+        for i in range(3):
+            tg.start_soon(recorder.record, usage(f"r{i}"))
+        await outage.failed.wait()
+        await wait_all_tasks_blocked()
+        assert recorder.buffered == 3
+        with pytest.raises(UsageBackpressureError, match=r"buffer is full.*simulated outage"):
+            await recorder.record(usage("r3"))
+        outage.back_up.set()
+    assert await usage_count(store) == 3
+
+
+async def test_exhausted_retries_fail_the_waiting_callers(store: Store) -> None:
+    """After the last attempt, every caller of the batch gets the error: not durable."""
+    outage = OutageStore(store, failing_writes=None)
+    async with UsageRecorder(outage, flush_interval=0, retry=NO_WAIT) as recorder:
+        with pytest.raises(StoreUnavailableError, match="simulated outage"):
+            await recorder.record(usage("r1"))
+    assert outage.failures == NO_WAIT.attempts
+    assert (await store.usage_totals()).requests == 0
+
+
+async def test_record_outside_the_context_is_refused(store: Store) -> None:
+    """Before entering and after leaving, record() raises RecorderClosedError."""
+    recorder = UsageRecorder(store)
+    with pytest.raises(RecorderClosedError, match="not running"):
+        await recorder.record(usage("r1"))
+    async with recorder:
+        pass
+    with pytest.raises(RecorderClosedError):
+        await recorder.record(usage("r1"))
+
+
+def test_retry_delays_double_up_to_the_cap() -> None:
+    """Backoff is exponential and capped."""
+    policy = RetryPolicy(first_delay=0.1, max_delay=0.5)
+    assert [policy.delay(n) for n in range(1, 5)] == [0.1, 0.2, 0.4, 0.5]
+
+
+def test_batch_bounds_are_checked() -> None:
+    """max_batch must be between 1 and max_buffer."""
+    with pytest.raises(ValueError, match="max_batch"):
+        UsageRecorder(OutageStore.__new__(OutageStore), max_batch=10, max_buffer=5)
+
+
+async def test_cancelled_recorder_fails_the_batch_in_flight(store: Store) -> None:
+    """Cancelling the recorder's owner mid-write tells the waiting caller: not acknowledged."""
+    outage = OutageStore(store, failing_writes=0)  # every write hangs until back_up
+    errors: list[RecorderClosedError] = []
+    recorder = UsageRecorder(outage, flush_interval=0)
+
+    async def record() -> None:
+        try:
+            await recorder.record(usage("r1"))
+        except RecorderClosedError as error:
+            errors.append(error)
+
+    async with anyio.create_task_group() as callers:
+        with anyio.CancelScope() as owner:
+            async with recorder:
+                callers.start_soon(record)
+                await wait_all_tasks_blocked()
+                assert recorder.buffered == 1
+                owner.cancel()
+                await anyio.sleep_forever()
+    assert len(errors) == 1
+    assert "retry it with the same request_id" in str(errors[0])

@@ -1,0 +1,101 @@
+"""The usage ledger: idempotent recording, counter in the same transaction, no deadlocks."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from beamish.store import Store
+from tests.store.helpers import configured_user, usage, usage_count
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_record_counts_once_per_request_id(store: Store) -> None:
+    """A repeated request id is a no-op: False, and the counter does not move."""
+    await configured_user(store)
+    assert await store.record(usage("r1")) is True
+    assert await store.record(usage("r1")) is False
+    assert await usage_count(store) == 1
+    assert (await store.usage_totals()).requests == 1
+
+
+async def test_record_many_skips_known_and_repeated_ids(store: Store) -> None:
+    """record_many returns exactly the newly counted ids, even with repeats in the batch."""
+    await configured_user(store, providers=("openai", "anthropic"))
+    await store.record(usage("r1"))
+    counted = await store.record_many([usage("r1"), usage("r2"), usage("r2"),
+                                       usage("r3", provider="anthropic")])
+    assert counted == {"r2", "r3"}
+    assert await usage_count(store, provider="openai") == 2
+    assert await usage_count(store, provider="anthropic") == 1
+
+
+async def test_usage_without_a_config_is_still_ledgered(store: Store) -> None:
+    """Usage of a user with no matching config lands in the ledger and counts nowhere."""
+    assert await store.record(usage("r1", user_id="nobody")) is True
+    assert (await store.usage_totals(user_id="nobody")).requests == 1
+
+
+async def test_concurrent_duplicate_records_count_once(store: Store) -> None:
+    """Fifty concurrent records of one request id: exactly one True, counter 1."""
+    await configured_user(store)
+    results: list[bool] = []
+
+    async def record() -> None:
+        results.append(await store.record(usage("same")))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(50):
+            tg.start_soon(record)
+    assert sorted(results) == [False] * 49 + [True]
+    assert await usage_count(store) == 1
+
+
+async def test_overlapping_batches_in_opposite_orders_do_not_deadlock(store: Store) -> None:
+    """Batches touching the same rows in reverse orders all commit; every id counts once."""
+    providers = ("openai", "anthropic", "ollama", "tgi")
+    await configured_user(store, providers=providers)
+    events = [usage(f"r{i:03d}", provider=providers[i % 4]) for i in range(200)]
+
+    async def write(batch_no: int) -> None:
+        batch = events if batch_no % 2 else list(reversed(events))
+        await store.record_many(batch[batch_no:] + batch[:batch_no])
+
+    async with anyio.create_task_group() as tg:
+        for batch_no in range(8):
+            tg.start_soon(write, batch_no)
+    assert [await usage_count(store, provider=p) for p in providers] == [50, 50, 50, 50]
+    assert (await store.usage_totals()).requests == 200
+
+
+async def test_ledger_row_and_counter_commit_together(store: Store) -> None:
+    """After any mix of records, the counter equals the ledger rows of that config."""
+    await configured_user(store, providers=("openai", "anthropic"))
+    for i in range(30):
+        await store.record_many([usage(f"a{i}"), usage(f"b{i % 7}", provider="anthropic")])
+    for provider in ("openai", "anthropic"):
+        ledger = await store.usage_by_provider_model(user_id="ada")
+        rows = sum(u.requests for u in ledger if u.provider == provider)
+        assert await usage_count(store, provider=provider) == rows
+
+
+async def test_config_changes_and_usage_together_do_not_deadlock(store: Store) -> None:
+    """set_default flipping providers while batches count usage on them: all commit."""
+    providers = ("openai", "anthropic", "ollama")
+    await configured_user(store, providers=providers)
+
+    async def flip_defaults() -> None:
+        for i in range(30):
+            await store.set_default("ada", providers[i % 3], "m")
+
+    async def count_usage(worker: int) -> None:
+        for i in range(10):
+            await store.record_many([usage(f"w{worker}-{i}-{p}", provider=p)
+                                     for p in reversed(providers)])
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(flip_defaults)
+        for worker in range(4):
+            tg.start_soon(count_usage, worker)
+    assert [await usage_count(store, provider=p) for p in providers] == [40, 40, 40]
