@@ -63,7 +63,7 @@ from beamish.runtime.errors import (
     NoProcessError,
 )
 from beamish.runtime.exits import KILLED, NORMAL, Exit, ExitReason, crash
-from beamish.runtime.names import Name, resolve, resolve_or_none
+from beamish.runtime.names import Name, ViaName, resolve, resolve_or_none
 from beamish.runtime.process import (
     CALL,
     EXITING,
@@ -294,6 +294,12 @@ async def _serve(proc: ActorRef, actor: Actor) -> None:
             except Exception as exc:
                 await _exit(proc, actor, crash(exc))
                 return
+            except asyncio.CancelledError as exc:
+                task = proc._task
+                if task is None or task.cancelling() or proc._status != RUNNING:
+                    raise  # this actor's own task is cancelled: a kill, handled by the caller
+                await _exit(proc, actor, crash(exc))  # a callback let a stray one escape
+                return
             if proc._attention and await _attend(proc, actor):
                 return
         if actor._hibernate_req:
@@ -402,7 +408,11 @@ def _idle_timer_fired(proc: ActorRef) -> None:
 Overflow = Literal["block", "fail"]
 
 
-def _check_options(mailbox_size: int, overflow: str, hibernate_after: float | None) -> None:
+def _check_options(
+    name: object, mailbox_size: int, overflow: str, hibernate_after: float | None, timeout: object
+) -> None:
+    if name is not None and not isinstance(name, str | ViaName):
+        raise InvalidOptionError("name", name, "None, a str or a via() name")
     if not isinstance(mailbox_size, int) or isinstance(mailbox_size, bool) or mailbox_size < 1:
         raise InvalidOptionError("mailbox_size", mailbox_size, "an int >= 1")
     if overflow not in ("block", "fail"):
@@ -411,6 +421,10 @@ def _check_options(mailbox_size: int, overflow: str, hibernate_after: float | No
         not isinstance(hibernate_after, int | float) or hibernate_after < 0
     ):
         raise InvalidOptionError("hibernate_after", hibernate_after, "None or seconds >= 0")
+    if timeout is not None and (
+        not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0
+    ):
+        raise InvalidOptionError("timeout", timeout, "None or seconds >= 0")
 
 
 async def start(
@@ -430,7 +444,7 @@ async def start(
     """
     if not (isinstance(actor_type, type) and issubclass(actor_type, Actor)):
         raise InvalidOptionError("actor_type", actor_type, "a subclass of Actor")
-    _check_options(mailbox_size, overflow, hibernate_after)
+    _check_options(name, mailbox_size, overflow, hibernate_after, timeout)
     node = current_node()
     parent = current_process.get() if link else None
     if link and parent is None:
@@ -460,11 +474,20 @@ async def start(
         else:
             async with asyncio.timeout(timeout):
                 await started
-    except (asyncio.CancelledError, TimeoutError):
+    except (asyncio.CancelledError, TimeoutError) as exc:
         started.cancel()
+        if parent is not None:
+            proc._unlink(parent)  # the starter gets the error, not an exit signal as well
         proc._kill(KILLED)
+        if isinstance(exc, TimeoutError):
+            await proc._wait_dead()  # start fails only once the half-started actor is gone
         raise
     return proc
+
+
+def _is_own_task(proc: ActorRef) -> bool:
+    # Tasks an actor spawns inherit its context, but they are not the actor: they may call it.
+    return proc._actor is None or asyncio.current_task() is proc._task
 
 
 async def call(target: ActorRef | Name, request: Any, timeout: float | None = 5.0) -> Any:
@@ -479,7 +502,7 @@ async def call(target: ActorRef | Name, request: Any, timeout: float | None = 5.
     proc: ActorRef = target if target.__class__ is ActorRef else resolve(target)
     if proc._status >= EXITING:
         raise NoProcessError(target)
-    if current_process.get() is proc:
+    if current_process.get() is proc and _is_own_task(proc):
         raise CallError(f"{proc!r} called itself; it would wait forever for its own reply")
     fut = proc._loop.create_future()
     item = Msg(CALL, request, Caller(fut, proc))
@@ -491,7 +514,11 @@ async def call(target: ActorRef | Name, request: Any, timeout: float | None = 5.
             proc._node._deadlines.add(fut, timeout, proc, request)
         room = proc._put_later(item)
         fut.add_done_callback(lambda _: None if room.done() else room.set_result(None))
-        await room
+        try:
+            await room
+        except asyncio.CancelledError:
+            fut.cancel()  # else its deadline later fails a future nobody awaits
+            raise
     else:
         proc._enqueue(item)
         if timeout is not None:
@@ -564,7 +591,7 @@ async def stop(
     proc = resolve(target) if not isinstance(target, ActorRef) else target
     if not proc.alive:
         raise NoProcessError(target)
-    if current_process.get() is proc:
+    if current_process.get() is proc and _is_own_task(proc):
         raise CallError(f"{proc!r} cannot stop() itself; call self.stop() in a callback")
     dead = proc._wait_dead()
     if proc._actor is None:

@@ -30,7 +30,14 @@ from beamish.runtime.exits import Exit, ExitReason, shutdown
 from beamish.runtime.names import Name
 from beamish.runtime.process import ActorRef, Caller
 from beamish.runtime.restarts import Restart, RestartIntensity, should_restart
-from beamish.runtime.supervisor import ChildSpec, Shutdown, _outcome, request, shutdown_child
+from beamish.runtime.supervisor import (
+    ChildSpec,
+    Shutdown,
+    _outcome,
+    _split_request,
+    request,
+    shutdown_child,
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,11 @@ class _Dyn:
     restarts: int = 0
 
 
+@dataclass(frozen=True)
+class _RestartAgain:
+    child: _Dyn
+
+
 class DynamicSupervisor(Actor):
     """Supervises children started at run time. Start it with :func:`start_dynamic_supervisor`."""
 
@@ -62,10 +74,10 @@ class DynamicSupervisor(Actor):
         self.trap_exit()
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
-        op, *args = request
-        if op == "start_child":
+        op, args = _split_request(request)
+        if op == "start_child" and len(args) == 1:
             return await _outcome(self._start_child(args[0]))
-        if op == "terminate_child":
+        if op == "terminate_child" and len(args) == 1:
             return await _outcome(self._terminate_child(args[0]))
         if op == "which_children":
             return ("ok", [(ref, d.spec.id) for ref, d in self.children.items()])
@@ -80,6 +92,8 @@ class DynamicSupervisor(Actor):
             raise TooManyChildrenError(self._ref, self.max_children)
         try:
             ref = await spec.start()
+            if not isinstance(ref, ActorRef):
+                raise InvalidOptionError("start", spec.start, "a callable returning ActorRef")
         except Exception as exc:
             raise StartChildError(spec.id, exc) from exc
         self.children[ref] = _Dyn(spec)
@@ -92,11 +106,17 @@ class DynamicSupervisor(Actor):
         await shutdown_child(ref, _shutdown_of(child.spec))
 
     async def handle_info(self, message: Any) -> None:
+        if isinstance(message, _RestartAgain):
+            await self._restart(message.child)
+            return
         if not isinstance(message, Exit):
             return
         child = self.children.pop(message.actor, None)
         if child is None or not should_restart(child.spec.restart, message.reason):
             return
+        await self._restart(child)
+
+    async def _restart(self, child: _Dyn) -> None:
         if not self.intensity.add(self._ref._loop.time()):
             self.stop(shutdown("reached_max_restart_intensity"))
             return
@@ -104,7 +124,8 @@ class DynamicSupervisor(Actor):
         try:
             ref = await child.spec.start()
         except Exception:
-            self.stop(shutdown("restart_failed"))
+            # As OTP and Supervisor: a failed restart counts as another restart, tried again.
+            self._ref._deliver_info(_RestartAgain(child))
             return
         ref._restarts = child.restarts
         self.children[ref] = child

@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from beamish.runtime.errors import CallError
+from beamish.runtime.errors import CallError, NoProcessError
 from beamish.runtime.exits import NORMAL, Exit
 from beamish.runtime.process import (
     CALL,
+    DEAD,
     RUNNING,
     SIGNAL,
     STOP,
@@ -50,13 +51,16 @@ class Inbox:
     ) -> Any:
         """The oldest message (that ``match`` accepts); wait up to ``timeout`` seconds.
 
-        Raises TimeoutError when nothing arrives in time.
+        Raises TimeoutError when nothing arrives in time, and NoProcessError once the inbox
+        itself is dead (killed with ``KILL``, which no process can trap).
         """
         async with asyncio.timeout(timeout):
             while True:
                 found = self._take(match)
                 if found is not _NOTHING:
                     return found
+                if self.ref._status == DEAD:
+                    raise NoProcessError(self.ref, f"the inbox exited: {self.ref._exit_reason}")
                 waiter: asyncio.Future[None] = self.ref._loop.create_future()
                 self.ref._waiter = waiter
                 try:

@@ -312,6 +312,9 @@ class ActorRef:
     def _signal(self, sender: ActorRef, reason: ExitReason) -> None:
         """An exit signal from ``sender`` (a link, or ``exit(self, reason)``)."""
         if self._status >= EXITING:
+            task = self._task
+            if reason.kind == "kill" and task is not None and not task.cancelling():
+                self._kill(KILLED)  # KILL cuts a running terminate short, as in OTP
             return
         if reason.kind == "kill":
             self._kill(KILLED)
@@ -327,12 +330,12 @@ class ActorRef:
         self._status = EXITING
         self._limit = 0
         self._exit_reason = reason
-        self._waiter = None
         self._attention = True
         task = self._task
         if task is None or task.done():
             self._finalize(reason)
         else:
+            self._waiter = None
             task.cancel()
 
     def _finalize(self, reason: ExitReason) -> None:
@@ -343,7 +346,10 @@ class ActorRef:
         self._limit = 0
         self._exit_reason = reason
         self._task = None
+        waiter = self._waiter
         self._waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # an Inbox blocked in receive() wakes to find itself dead
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -443,9 +449,10 @@ class ActorRef:
 
     def _monitor(self, target: ActorRef) -> MonitorRef:
         mref = MonitorRef(self, target)
-        if target._status >= EXITING:
-            reason = target._exit_reason if target._status == DEAD else None
-            self._deliver_info(Down(mref, target, reason or NOPROC))
+        if target._status == DEAD:
+            # As in OTP: a monitor set on a dead actor reports noproc, not its old reason.
+            # An exiting actor is not dead yet: its own death will deliver the real DOWN.
+            self._deliver_info(Down(mref, target, NOPROC))
             return mref
         if target._monitored_by is None:
             target._monitored_by = {}

@@ -29,7 +29,9 @@ class RestartIntensity:
     def __init__(self, max_restarts: int = 3, max_seconds: float = 5.0) -> None:
         if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
             raise InvalidOptionError("max_restarts", max_restarts, "an int >= 0")
-        if not isinstance(max_seconds, int | float) or max_seconds <= 0:
+        # `not > 0` also refuses NaN, which would make the window never expire.
+        if (not isinstance(max_seconds, int | float) or isinstance(max_seconds, bool)
+                or not max_seconds > 0):
             raise InvalidOptionError("max_seconds", max_seconds, "seconds > 0")
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds

@@ -36,7 +36,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from beamish.runtime.actor import Actor, call, start
-from beamish.runtime.errors import InvalidOptionError, NoProcessError, StartChildError
+from beamish.runtime.errors import (
+    AlreadyStartedError,
+    InvalidOptionError,
+    NoProcessError,
+    StartChildError,
+)
 from beamish.runtime.exits import KILLED, SHUTDOWN, Exit, ExitReason, shutdown
 from beamish.runtime.names import Name
 from beamish.runtime.node import TreeNode
@@ -117,6 +122,7 @@ class _Child:
     spec: ChildSpec
     ref: ActorRef | None = None
     restarts: int = 0
+    retrying: bool = False  # a failed restart will be tried again (a _RestartAgain is queued)
 
 
 @dataclass(frozen=True)
@@ -186,7 +192,9 @@ class Supervisor(Actor):
                 await self._child_exited(child, message.reason)
         elif isinstance(message, _RestartAgain):
             child = self._by_id(message.child_id)
-            if child is not None and child.ref is None:
+            # Not if terminate_child or restart_child dealt with the child in the meantime.
+            if child is not None and child.retrying and child.ref is None:
+                child.retrying = False
                 await self._restart_group(child)
 
     async def _child_exited(self, child: _Child, reason: ExitReason) -> None:
@@ -209,7 +217,9 @@ class Supervisor(Actor):
                 await shutdown_child(sibling.ref, sibling.spec.shutdown or 0)
                 sibling.ref = None
         # Temporary siblings stopped by the strategy are not restarted: forget them, as OTP.
-        self.children = [c for c in self.children if c.spec.id in to_start or c.ref is not None]
+        # Only the stopped ones: siblings outside the plan keep their specs, running or not.
+        dropped = set(to_stop) - set(to_start)
+        self.children = [c for c in self.children if c.spec.id not in dropped]
         for cid in to_start:
             child = self._by_id(cid)
             if child is None or child.ref is not None:
@@ -219,19 +229,21 @@ class Supervisor(Actor):
                 await self._start(child)
             except Exception:
                 # As OTP: a failed restart counts as another restart, tried again shortly.
+                child.retrying = True
                 self._ref._deliver_info(_RestartAgain(cid))
                 return
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
-        op, *args = request
+        # Bad requests are answered with an error: they must not crash the whole subtree.
+        op, args = _split_request(request)
         if op == "which_children":
             return [(c.spec.id, c.ref, c.spec.type) for c in self.children]
         if op == "count_children":
             alive = sum(1 for c in self.children if c.ref is not None)
             return {"specs": len(self.children), "active": alive}
-        if op == "terminate_child":
+        if op == "terminate_child" and len(args) == 1:
             return await _outcome(self._terminate_child(args[0]))
-        if op == "restart_child":
+        if op == "restart_child" and len(args) == 1:
             return await _outcome(self._restart_child(args[0]))
         return ("error", ValueError(f"unknown supervisor request {request!r}"))
 
@@ -239,6 +251,7 @@ class Supervisor(Actor):
         child = self._by_id(child_id)
         if child is None:
             raise NoProcessError(child_id, "no child with that id")
+        child.retrying = False
         if child.ref is not None:
             await shutdown_child(child.ref, child.spec.shutdown or 0)
             child.ref = None
@@ -250,11 +263,13 @@ class Supervisor(Actor):
         child = self._by_id(child_id)
         if child is None:
             raise NoProcessError(child_id, "no child with that id")
-        if child.ref is None:
-            try:
-                await self._start(child)
-            except Exception as exc:
-                raise StartChildError(child_id, exc) from exc
+        if child.ref is not None:
+            raise AlreadyStartedError(child_id, child.ref)  # OTP: {error, running}
+        try:
+            await self._start(child)
+        except Exception as exc:
+            raise StartChildError(child_id, exc) from exc
+        child.retrying = False
         assert child.ref is not None
         return child.ref
 
@@ -270,6 +285,13 @@ class Supervisor(Actor):
             if child.ref is not None:
                 await shutdown_child(child.ref, child.spec.shutdown or 0)
                 child.ref = None
+
+
+def _split_request(request: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(operation, arguments) of a supervisor request; (None, ()) if it is not a tuple."""
+    if isinstance(request, tuple) and request:
+        return request[0], request[1:]
+    return None, ()
 
 
 async def _outcome(work: Awaitable[Any]) -> tuple[str, Any]:
@@ -353,7 +375,10 @@ def supervisor_spec(
 
 async def which_children(sup: ActorRef | Name) -> list[tuple[Hashable, ActorRef | None, str]]:
     """(id, ref or None, type) of each child, in start order."""
-    result: list[tuple[Hashable, ActorRef | None, str]] = await call(sup, ("which_children",))
+    # No call timeout, as OTP: a supervisor may be busy stopping children for a long while.
+    result: list[tuple[Hashable, ActorRef | None, str]] = await call(
+        sup, ("which_children",), timeout=None
+    )
     return result
 
 
@@ -363,7 +388,13 @@ async def terminate_child(sup: ActorRef | Name, child_id: Hashable) -> None:
 
 
 async def restart_child(sup: ActorRef | Name, child_id: Hashable) -> ActorRef:
-    """Start again a child that was stopped with :func:`terminate_child`."""
+    """Start again a child that was stopped with :func:`terminate_child`.
+
+    Raises:
+        NoProcessError: no child has that id.
+        AlreadyStartedError: the child is running.
+        StartChildError: its start failed (``__cause__`` is why).
+    """
     ref: ActorRef = await request(sup, ("restart_child", child_id))
     return ref
 

@@ -25,7 +25,10 @@ class Timer:
         self._interval = interval
         loop = target._loop
         self._next = loop.time() + delay
-        self._handle: asyncio.TimerHandle | None = loop.call_at(self._next, self._fire)
+        self._handle: asyncio.TimerHandle | None = None
+        if not target.alive:
+            return  # as in Erlang: a timer aimed at a dead actor is cancelled at once
+        self._handle = loop.call_at(self._next, self._fire)
         if target._timers is None:
             target._timers = set()
         target._timers.add(self)
@@ -57,15 +60,24 @@ class Timer:
         self._handle = target._loop.call_at(self._next, self._fire)
 
 
+def _target(target: ActorRef | Name) -> ActorRef:
+    # A ref stays a valid target after death (the timer is then inactive); a name must resolve.
+    return target if isinstance(target, ActorRef) else resolve(target)
+
+
 def _check_delay(field: str, value: float) -> None:
     if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
         raise InvalidOptionError(field, value, "seconds >= 0")
 
 
 def send_after(target: ActorRef | Name, message: Any, delay: float) -> Timer:
-    """Deliver ``message`` to ``target``'s ``handle_info`` after ``delay`` seconds."""
+    """Deliver ``message`` to ``target``'s ``handle_info`` after ``delay`` seconds.
+
+    A timer aimed at a dead ref is inactive from the start; an unknown name raises
+    :class:`~beamish.runtime.errors.NoProcessError`.
+    """
     _check_delay("delay", delay)
-    return Timer(resolve(target), message, delay, None)
+    return Timer(_target(target), message, delay, None)
 
 
 def send_interval(target: ActorRef | Name, message: Any, interval: float) -> Timer:
@@ -73,4 +85,4 @@ def send_interval(target: ActorRef | Name, message: Any, interval: float) -> Tim
     _check_delay("interval", interval)
     if interval == 0:
         raise InvalidOptionError("interval", interval, "seconds > 0")
-    return Timer(resolve(target), message, interval, interval)
+    return Timer(_target(target), message, interval, interval)

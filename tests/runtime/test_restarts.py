@@ -105,6 +105,8 @@ def test_max_restarts_one_allows_exactly_one_per_window() -> None:
         ({"max_seconds": 0}, "max_seconds"),
         ({"max_seconds": -1.0}, "max_seconds"),
         ({"max_seconds": "5"}, "max_seconds"),
+        ({"max_seconds": True}, "max_seconds"),
+        ({"max_seconds": float("nan")}, "max_seconds"),
     ],
 )
 def test_invalid_intensity_options_name_the_field(kwargs: dict[str, Any], field: str) -> None:
