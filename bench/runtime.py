@@ -2,6 +2,8 @@
 
 * ``call_ratio`` — beamish ``call`` round trip / a bare ``asyncio.Queue`` + Future round trip.
 * ``cast_ratio`` — beamish ``cast`` throughput / a bare ``deque`` + wake-up Future mailbox.
+  Both consumers run the same per-message handler (count, and signal when all arrived), and
+  the beamish producer writes ``await cast(ref, i)``, the documented backpressure idiom.
 * ``idle_actor_bytes`` — traced memory per hibernated actor with empty state (100k actors).
 * ``spawn_per_s`` — start + stop of supervised actors under a DynamicSupervisor.
 
