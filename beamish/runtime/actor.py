@@ -24,10 +24,12 @@ message for ``handle_info``). Callbacks run one at a time, in the actor's own ta
 only place its state changes. Each callback may be ``def`` or ``async def``.
 
 **Callbacks.** ``init(arg)`` (may call ``self.continue_with(x)`` to run ``handle_continue(x)``
-before any message), ``handle_call(request, caller)`` (return the reply, or :data:`NOREPLY` and
-reply later with ``caller.reply(value)``), ``handle_cast(request)``, ``handle_info(message)``
-(plain messages, timers, :class:`~beamish.runtime.exits.Down`,
-:class:`~beamish.runtime.exits.Exit`), ``handle_continue(arg)`` and ``terminate(reason)``.
+before any message, or ``self.stop(reason)`` to make ``start`` fail with
+:class:`~beamish.runtime.errors.ActorExitedError`), ``handle_call(request, caller)``
+(return the reply, or :data:`NOREPLY` and reply later with ``caller.reply(value)``),
+``handle_cast(request)``, ``handle_info(message)`` (plain messages, timers,
+:class:`~beamish.runtime.exits.Down`, :class:`~beamish.runtime.exits.Exit`),
+``handle_continue(arg)`` and ``terminate(reason)``.
 
 **When terminate runs.** On an orderly stop (``self.stop()``, :func:`stop`), when a callback
 raises (reason ``crash``), and when the actor traps exits and its parent (supervisor) tells it
@@ -56,6 +58,7 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from beamish.runtime.errors import (
+    ActorExitedError,
     CallError,
     CallTimeoutError,
     InvalidOptionError,
@@ -201,6 +204,11 @@ async def _boot(proc: ActorRef, actor: Actor, arg: Any, started: asyncio.Future[
         except Exception as exc:
             _fail_start(proc, exc, started)
             return
+        if actor._stop_reason is not None:
+            # init asked to stop: as OTP's {stop, Reason}, start fails and terminate is not run.
+            _fail_start(proc, ActorExitedError(proc, actor._stop_reason), started,
+                        actor._stop_reason)
+            return
         if proc._status < EXITING:
             proc._status = RUNNING
         if not started.done():
@@ -223,11 +231,16 @@ async def _wake(proc: ActorRef) -> None:
         _cancelled(proc, None)
 
 
-def _fail_start(proc: ActorRef, exc: Exception, started: asyncio.Future[None]) -> None:
+def _fail_start(
+    proc: ActorRef,
+    exc: Exception,
+    started: asyncio.Future[None],
+    reason: ExitReason | None = None,
+) -> None:
     # A failed init reports its error to the starter instead of an exit signal to links.
     for other in list(proc._links or ()):
         proc._unlink(other)
-    proc._finalize(crash(exc))
+    proc._finalize(reason or crash(exc))
     if not started.done():
         started.set_exception(exc)
 

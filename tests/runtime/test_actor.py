@@ -217,6 +217,26 @@ async def test_init_failure_leaves_no_actor_behind(node: Node) -> None:
         await call("failing", "x")
 
 
+class StopsInInit(Actor):
+    def init(self, arg: list[str]) -> None:
+        self.log = arg
+        self.stop(SHUTDOWN)
+
+    def terminate(self, reason: ExitReason) -> None:
+        self.log.append("terminate")
+
+
+async def test_init_asking_to_stop_fails_start_without_terminate(node: Node) -> None:
+    """init calling self.stop() makes start fail with that reason, as OTP's {stop, Reason}."""
+    log: list[str] = []
+    with pytest.raises(ActorExitedError) as caught:
+        await start(StopsInInit, log, name="stopper")
+    assert caught.value.reason == SHUTDOWN
+    assert log == []
+    assert node.whereis("stopper") is None
+    assert node.actors() == []
+
+
 async def test_init_failure_sends_no_exit_to_linked_starter(node: Node) -> None:
     """A linked starter gets the init error as a return value, no EXIT signal, and lives."""
     parent = await start(Parent)
