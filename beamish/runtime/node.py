@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from beamish.runtime.actor import _wake
 from beamish.runtime.deadlines import Deadlines
-from beamish.runtime.errors import AlreadyStartedError, BeamishRuntimeError
+from beamish.runtime.errors import AlreadyStartedError
 from beamish.runtime.exits import KILLED, SHUTDOWN
 from beamish.runtime.process import DEAD, RUNNING, ActorRef, _current_node
 
@@ -232,4 +232,4 @@ def run(children: Sequence[ChildSpec], **options: Any) -> None:
         asyncio.run(main())
 
 
-__all__ = ["ActorInfo", "BeamishRuntimeError", "Node", "TreeNode", "run"]
+__all__ = ["ActorInfo", "Node", "TreeNode", "run"]

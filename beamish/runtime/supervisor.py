@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from beamish.runtime.actor import Actor, call, start
@@ -133,7 +133,6 @@ class SupervisorInit:
     strategy: Strategy = "one_for_one"
     max_restarts: int = 3
     max_seconds: float = 5.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

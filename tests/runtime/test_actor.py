@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from beamish.runtime import (
     KILL,
@@ -37,6 +38,7 @@ from beamish.runtime import (
     start,
     stop,
 )
+from tests.runtime._support import now
 
 pytestmark = pytest.mark.anyio
 
@@ -190,10 +192,6 @@ class Parent(Actor):
 
     def handle_info(self, message: Any) -> None:
         self.exits.append(message)
-
-
-def now() -> float:
-    return asyncio.get_running_loop().time()
 
 
 # -- init -------------------------------------------------------------------------------------
@@ -428,7 +426,7 @@ async def test_callee_killed_during_async_call(node: Node) -> None:
     """A callee killed while handling a call fails it with ActorExitedError(killed)."""
     ref = await start(Slow)
     task = asyncio.create_task(call(ref, ("sleep", 100, "x")))
-    await asyncio.sleep(1)
+    await wait_all_tasks_blocked()
     exit(ref, KILL)
     with pytest.raises(ActorExitedError) as caught:
         await task
@@ -759,7 +757,7 @@ async def test_init_failure_sends_no_exit_to_trapping_starter(node: Node) -> Non
 async def test_cancelled_start_kills_the_child(node: Node) -> None:
     """Cancelling start() while init runs kills the half-started actor."""
     task = asyncio.create_task(start(AsyncFailingInit, Boom("never"), name="half"))
-    await asyncio.sleep(0.5)
+    await wait_all_tasks_blocked()
     (info,) = node.actors()
     async with open_inbox() as inbox:
         monitor(info.ref)

@@ -14,17 +14,14 @@ from beamish.runtime import (
     ActorRef,
     Caller,
     ChildSpec,
-    Down,
     DynamicSupervisor,
     ExitReason,
-    Inbox,
     InvalidOptionError,
     Node,
     NoProcessError,
     StartChildError,
     TooManyChildrenError,
     call,
-    cast,
     child_spec,
     dynamic_supervisor_spec,
     monitor,
@@ -39,6 +36,7 @@ from beamish.runtime import (
 )
 from beamish.runtime.dynamic import dynamic_children
 from beamish.runtime.exits import shutdown
+from tests.runtime._support import Refuses, down_of, exit_child
 
 pytestmark = pytest.mark.anyio
 
@@ -66,11 +64,6 @@ class Session(Actor):
         self.log.append(f"{self.sid}:{reason}")
 
 
-class Refuses(Actor):
-    def init(self, arg: Any) -> None:
-        raise ValueError("refused")
-
-
 def session(sid: str, log: Log, delay: float = 0.0, **options: Any) -> ChildSpec:
     return child_spec(Session, (sid, delay, log), id=sid, **options)
 
@@ -78,13 +71,6 @@ def session(sid: str, log: Log, delay: float = 0.0, **options: Any) -> ChildSpec
 async def children_of(sup: ActorRef) -> dict[str, ActorRef]:
     """Spec id -> ref of every child; also waits for earlier EXITs to be handled."""
     return {str(cid): ref for ref, cid in await dynamic_children(sup)}
-
-
-async def exit_child(inbox: Inbox, ref: ActorRef, how: Any = "crash") -> ExitReason:
-    mref = monitor(ref)
-    await cast(ref, how)
-    down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
-    return down.reason
 
 
 async def test_starts_with_no_children(node: Node) -> None:
@@ -193,7 +179,7 @@ async def test_intensity_exceeded_stops_the_supervisor(node: Node) -> None:
         sup_down = monitor(sup)
         await exit_child(inbox, ref)
         await exit_child(inbox, (await children_of(sup))["s"])
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is sup_down)
+        down = await down_of(inbox, sup_down)
     assert down.reason == shutdown("reached_max_restart_intensity")
     assert not other.alive
     assert "other:shutdown" in log
@@ -324,7 +310,7 @@ async def test_restart_failing_beyond_intensity_stops_the_supervisor(node: Node)
         budget["failures"] = 1000
         sup_down = monitor(sup)
         await exit_child(inbox, ref)
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is sup_down)
+        down = await down_of(inbox, sup_down)
     assert down.reason == shutdown("reached_max_restart_intensity")
     assert budget["failures"] == 997
 

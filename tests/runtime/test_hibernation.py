@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from beamish.runtime import (
     KILL,
@@ -26,6 +27,7 @@ from beamish.runtime import (
     start,
     stop,
 )
+from tests.runtime._support import now
 
 pytestmark = pytest.mark.anyio
 
@@ -55,10 +57,6 @@ class Sleepy(Actor):
 
     def handle_info(self, message: Any) -> None:
         self.seen.append((self.ref._loop.time(), message))
-
-
-def now() -> float:
-    return asyncio.get_running_loop().time()
 
 
 async def hibernated() -> Any:
@@ -295,7 +293,7 @@ async def test_deferred_reply_survives_hibernation(node: Node) -> None:
 
     ref = await start(Later)
     pending = asyncio.create_task(call(ref, "q", timeout=None))
-    await asyncio.sleep(1)
+    await wait_all_tasks_blocked()
     await settle(ref)
     assert not pending.done()
     assert await call(ref, "answer") == "done"

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from beamish.runtime import (
     KILL,
@@ -371,7 +372,7 @@ async def test_waiting_in_receive_wakes_on_down(node: Node) -> None:
     async with open_inbox() as inbox:
         monitor(ref)
         waiting = asyncio.create_task(inbox.receive(lambda m: isinstance(m, Down)))
-        await asyncio.sleep(1)
+        await wait_all_tasks_blocked()
         from beamish.runtime import send
 
         send(inbox.ref, "noise")
@@ -395,7 +396,7 @@ async def test_killed_inbox_receive_raises_instead_of_hanging(node: Node) -> Non
     """A killed inbox's receive raises NoProcessError, whether already waiting or not."""
     async with open_inbox() as inbox:
         waiting = asyncio.create_task(inbox.receive())
-        await asyncio.sleep(1)
+        await wait_all_tasks_blocked()
         exit(inbox.ref, KILL)
         with pytest.raises(NoProcessError, match="killed"):
             await waiting

@@ -7,6 +7,7 @@ import gc
 from typing import Any
 
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from beamish.runtime import (
     KILL,
@@ -123,7 +124,7 @@ async def test_block_overflow_waits_then_delivers_in_order(node: Node) -> None:
             sent.append(i)
 
     task = asyncio.create_task(producer())
-    await asyncio.sleep(1)
+    await wait_all_tasks_blocked()
     assert sent == [0, 1]  # the third cast waits for room
     assert ref.mailbox_depth == 2
     assert not task.done()
@@ -151,7 +152,7 @@ async def test_block_overflow_call_waits_for_room(node: Node) -> None:
     ref, gate, busy = await gated(1, "block")
     await cast(ref, "first")
     pending = asyncio.create_task(call(ref, "second", timeout=None))
-    await asyncio.sleep(1)
+    await wait_all_tasks_blocked()
     assert not pending.done()
     gate.set()
     assert await pending == "second"
@@ -193,7 +194,7 @@ async def test_blocked_senders_released_when_actor_dies(node: Node) -> None:
     await cast(ref, "fill")
     blocked_cast = cast(ref, "blocked")
     blocked_call = asyncio.create_task(call(ref, "blocked", timeout=None))
-    await asyncio.sleep(1)
+    await wait_all_tasks_blocked()
     assert not blocked_cast.done()
     async with open_inbox() as inbox:
         monitor(ref)
@@ -271,7 +272,7 @@ async def test_cancelled_blocked_call_leaves_nothing_behind(node: Node) -> None:
     ref, gate, busy = await gated(1, "block")
     await cast(ref, "fill")
     blocked = asyncio.create_task(call(ref, "dropped", timeout=5))
-    await asyncio.sleep(1)
+    await wait_all_tasks_blocked()
     blocked.cancel()
     with pytest.raises(asyncio.CancelledError):
         await blocked

@@ -15,9 +15,6 @@ from beamish.runtime import (
     Actor,
     ActorRef,
     AlreadyStartedError,
-    Caller,
-    ChildSpec,
-    Down,
     InvalidOptionError,
     Node,
     NoNodeError,
@@ -42,45 +39,15 @@ from beamish.runtime import (
 from beamish.runtime.exits import shutdown
 from beamish.runtime.node import run
 from beamish.runtime.process import current_node
+from tests.runtime._support import Log, Refuses, down_of, worker
 
 pytestmark = pytest.mark.anyio
 
-Log = list[tuple[str, str]]
-
-
-class Worker(Actor):
-    """Logs start and stop; crashes on the cast "crash"."""
-
-    def init(self, arg: tuple[str, Log]) -> None:
-        self.name, self.log = arg
-        self.trap_exit()
-        self.log.append(("start", self.name))
-
-    def handle_call(self, request: Any, caller: Caller) -> Any:
-        return self.name
-
-    def handle_cast(self, request: Any) -> None:
-        raise RuntimeError(f"{self.name} crashed")
-
-    def handle_info(self, message: Any) -> None:
-        pass
-
-    def terminate(self, reason: Any) -> None:
-        self.log.append(("stop", self.name))
 
 
 class Idle(Actor):
     def handle_info(self, message: Any) -> None:
         pass
-
-
-class Refuses(Actor):
-    def init(self, arg: Any) -> None:
-        raise ValueError("refused")
-
-
-def worker(name: str, log: Log, **options: Any) -> ChildSpec:
-    return child_spec(Worker, (name, log), id=name, **options)
 
 
 async def child(sup: ActorRef | None, child_id: str) -> ActorRef:
@@ -222,7 +189,7 @@ async def test_actors_reports_name_type_status_depth_and_restarts() -> None:
             a = await child(node.root, "a")
             mref = monitor(a)
             await cast(a, "crash")
-            await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+            await down_of(inbox, mref)
         a = await child(node.root, "a")
         named = await start(Idle, name="idle")
         sleepy = await start(Idle, hibernate_after=1)
@@ -266,7 +233,7 @@ async def test_tree_shape_of_a_nested_tree() -> None:
             b1 = await child(b, "b1")
             mref = monitor(b1)
             await cast(b1, "crash")
-            await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+            await down_of(inbox, mref)
         await child(b, "b1")  # b has handled the EXIT and restarted both
         assert node.root is not None
         await terminate_child(node.root, "a")

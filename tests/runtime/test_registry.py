@@ -15,7 +15,6 @@ from beamish.runtime import (
     AlreadyStartedError,
     BeamishRuntimeError,
     Caller,
-    Down,
     InvalidOptionError,
     Node,
     NoProcessError,
@@ -32,6 +31,7 @@ from beamish.runtime import (
     via,
     which_children,
 )
+from tests.runtime._support import down_of
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +62,7 @@ class Member(Actor):
 async def wait_dead(ref: ActorRef) -> None:
     async with open_inbox() as inbox:
         mref = monitor(ref)
-        await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+        await down_of(inbox, mref)
 
 
 # -- unique keys ------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ async def test_entry_goes_away_when_the_actor_is_killed(node: Node) -> None:
     async with open_inbox() as inbox:
         mref = monitor(ref)
         exit(ref, KILL)
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+        down = await down_of(inbox, mref)
     assert down.reason == KILLED
     assert Registry.lookup(reg, "topic") == []
     assert Registry.count(reg) == 0
@@ -154,7 +154,7 @@ async def test_down_after_kill_comes_after_unregistration(node: Node) -> None:
     exit(ref, KILL)
     async with open_inbox() as inbox:
         mref = monitor(ref)
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+        down = await down_of(inbox, mref)
     assert down.reason == KILLED
     assert Registry.count(reg) == 0
 
@@ -351,7 +351,7 @@ async def test_supervised_via_named_child_reregisters_on_restart() -> None:
         async with open_inbox() as inbox:
             mref = monitor(first)
             await cast(first, SHUTDOWN)
-            await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+            await down_of(inbox, mref)
         await which_children(node.root)  # the root has handled the EXIT
         assert await call(via("reg", "s1"), "hi") == ("echo", "hi")
         second = Registry.whereis("reg", "s1")

@@ -19,11 +19,8 @@ from beamish.runtime import (
     Actor,
     ActorRef,
     AlreadyStartedError,
-    Caller,
     ChildSpec,
-    Down,
     ExitReason,
-    Inbox,
     InvalidOptionError,
     Node,
     NoProcessError,
@@ -44,31 +41,11 @@ from beamish.runtime import (
     which_children,
 )
 from beamish.runtime.exits import shutdown
+from tests.runtime._support import Log, Worker, down_of, exit_child, worker
 
 pytestmark = pytest.mark.anyio
 
-Log = list[tuple[str, str]]
 MAX_INTENSITY = shutdown("reached_max_restart_intensity")
-
-
-class Worker(Actor):
-    """Logs its start and stop; crashes or exits on request (a cast)."""
-
-    def init(self, arg: tuple[str, Log]) -> None:
-        self.name, self.log = arg
-        self.trap_exit()
-        self.log.append(("start", self.name))
-
-    def handle_call(self, request: Any, caller: Caller) -> Any:
-        return self.name
-
-    def handle_cast(self, request: Any) -> None:
-        if request == "crash":
-            raise RuntimeError(f"{self.name} crashed")
-        self.stop(request)
-
-    def terminate(self, reason: ExitReason) -> None:
-        self.log.append(("stop", self.name))
 
 
 class SlowStop(Actor):
@@ -91,28 +68,9 @@ class FailingInit(Actor):
             raise ValueError("no database")
 
 
-def worker(name: str, log: Log, **options: Any) -> ChildSpec:
-    return child_spec(Worker, (name, log), id=name, **options)
-
-
 async def refs_of(sup: ActorRef) -> dict[Hashable, ActorRef | None]:
     """Child id -> ref; also waits for the supervisor to handle earlier EXITs."""
     return {cid: ref for cid, ref, _ in await which_children(sup)}
-
-
-async def wait_down(inbox: Inbox, ref: ActorRef) -> ExitReason:
-    mref = monitor(ref)
-    down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
-    return down.reason
-
-
-async def exit_child(inbox: Inbox, ref: ActorRef | None, how: Any = "crash") -> ExitReason:
-    """Make child ``ref`` crash (or stop with reason ``how``) and wait until it is dead."""
-    assert ref is not None
-    mref = monitor(ref)
-    await cast(ref, how)
-    down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
-    return down.reason
 
 
 # -- order ------------------------------------------------------------------------------------
@@ -279,7 +237,7 @@ async def test_exceeding_intensity_stops_children_and_exits_shutdown(node: Node)
             await exit_child(inbox, (await refs_of(sup))["b"])
         a = (await refs_of(sup))["a"]
         await exit_child(inbox, (await refs_of(sup))["b"])
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is sup_down)
+        down = await down_of(inbox, sup_down)
     assert down.reason == MAX_INTENSITY
     assert a is not None
     assert not a.alive
@@ -296,7 +254,7 @@ async def test_intensity_is_counted_per_supervisor_options(node: Node) -> None:
         assert (await refs_of(sup))["a"] is not None
         await asyncio.sleep(9)
         await exit_child(inbox, (await refs_of(sup))["a"])
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is sup_down)
+        down = await down_of(inbox, sup_down)
     assert down.reason == MAX_INTENSITY
 
 
@@ -324,7 +282,7 @@ async def test_max_restarts_zero_gives_up_on_first_crash(node: Node) -> None:
     async with open_inbox() as inbox:
         sup_down = monitor(sup)
         await exit_child(inbox, (await refs_of(sup))["a"])
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is sup_down)
+        down = await down_of(inbox, sup_down)
     assert down.reason == MAX_INTENSITY
     assert log == [("start", "a"), ("stop", "a")]
 
@@ -341,7 +299,7 @@ async def test_nested_supervisor_failure_is_restarted_by_its_parent(node: Node) 
     async with open_inbox() as inbox:
         inner_down = monitor(inner_ref)
         await exit_child(inbox, leaf)
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is inner_down)
+        down = await down_of(inbox, inner_down)
     assert down.reason == MAX_INTENSITY
     after = await refs_of(outer)
     assert after["top"] is before["top"]
@@ -364,7 +322,7 @@ async def test_nested_tree_fails_upward(node: Node) -> None:
     async with open_inbox() as inbox:
         outer_down = monitor(outer)
         await exit_child(inbox, (await refs_of(inner_ref))["leaf"])
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is outer_down)
+        down = await down_of(inbox, outer_down)
     assert down.reason == MAX_INTENSITY
     assert not inner_ref.alive
     assert log[-2:] == [("stop", "leaf"), ("stop", "top")]
@@ -385,7 +343,7 @@ async def test_shutdown_timeout_kills_a_slow_child_after_exactly_n_ms(node: Node
         t0 = loop.time()
         await terminate_child(sup, "s")
         assert loop.time() - t0 == pytest.approx(0.3, abs=1e-9)
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+        down = await down_of(inbox, mref)
     assert down.reason == KILLED
     assert log == []
 
@@ -402,7 +360,7 @@ async def test_shutdown_within_budget_runs_terminate(node: Node) -> None:
         t0 = loop.time()
         await terminate_child(sup, "s")
         assert loop.time() - t0 == 2
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+        down = await down_of(inbox, mref)
     assert down.reason == SHUTDOWN
     assert log == [("stopped", "shutdown")]
 
@@ -419,7 +377,7 @@ async def test_brutal_kill_kills_at_once_without_terminate(node: Node) -> None:
         t0 = loop.time()
         await terminate_child(sup, "w")
         assert loop.time() == t0
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+        down = await down_of(inbox, mref)
     assert down.reason == KILLED
     assert log == [("start", "w")]
 
@@ -628,7 +586,7 @@ async def test_failed_restarts_count_toward_intensity(node: Node) -> None:
     async with open_inbox() as inbox:
         sup_down = monitor(sup)
         await stop(db, SHUTDOWN)
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is sup_down)
+        down = await down_of(inbox, sup_down)
     assert down.reason == MAX_INTENSITY
     assert log == [("start", "a"), ("stop", "a")]
 
@@ -768,7 +726,7 @@ async def test_exit_from_a_non_child_and_stray_messages_are_ignored(node: Node) 
     async with open_inbox() as inbox:
         mref = monitor(stranger)
         await cast(stranger, "go")
-        await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+        await down_of(inbox, mref)
     assert await refs_of(sup) == before
     assert sup.alive
     assert log == [("start", "a")]

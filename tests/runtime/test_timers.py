@@ -21,6 +21,7 @@ from beamish.runtime import (
     start,
     stop,
 )
+from tests.runtime._support import now
 
 pytestmark = pytest.mark.anyio
 
@@ -36,10 +37,6 @@ class Clocked(Actor):
 
     def handle_call(self, request: Any, caller: Caller) -> Any:
         return list(self.got)
-
-
-def now() -> float:
-    return asyncio.get_running_loop().time()
 
 
 async def test_send_after_delivers_at_exact_delay(node: Node) -> None:
