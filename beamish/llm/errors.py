@@ -6,7 +6,17 @@ contains an API key (keys are masked before they reach any string)::
 
     LLMError
     ├── ResolutionError              no configuration could be resolved for the request
+    │   └── NoUsableProviderError    every layer was skipped and no provider kind is usable
     └── ProviderError                a provider call failed (after retries and fallbacks)
+        ├── ProviderCallError        one call to one provider and model failed
+        │   ├── UnauthorizedError        401/403: the API key is missing, wrong or lacks access
+        │   ├── RateLimitedError         429: retried after backoff, honouring Retry-After
+        │   ├── ProviderUnavailableError 5xx, refused or dropped connection: retried
+        │   │   └── ProviderTimeoutError no answer within the resolved timeout: retried
+        │   ├── BadRequestError          other 4xx (bad request, unknown model): not retried
+        │   ├── ProviderNotConfiguredError  no usable provider of that kind or name
+        │   └── StreamBrokenError        a stream broke after its first token
+        └── FallbacksExhaustedError  every model of the fallback chain failed; names each try
 """
 
 from __future__ import annotations
@@ -20,7 +30,27 @@ class LLMError(Exception):
 
 
 class ResolutionError(LLMError):
-    """No layer of the hierarchy yields a usable provider and model."""
+    """Configuration resolution failed; subclasses say how."""
+
+
+class NoUsableProviderError(ResolutionError):
+    """No layer of the hierarchy yields a usable provider and model.
+
+    Attributes:
+        user_id: the user resolved for (None for a call on nobody's behalf).
+        task_type: the task type resolved for.
+        warnings: why each layer was skipped, as ``ResolvedConfig.warnings`` would say.
+    """
+
+    def __init__(self, user_id: str | None, task_type: str, warnings: tuple[str, ...]) -> None:
+        self.user_id = user_id
+        self.task_type = task_type
+        self.warnings = warnings
+        who = "no user" if user_id is None else f"user {user_id!r}"
+        skipped = "; ".join(warnings) or "no layer names a provider"
+        super().__init__(
+            f"no usable provider for task {task_type!r} ({who}): {skipped}. Enable a provider "
+            f"in the registry, configure one in settings (llm.providers), or leave echo enabled")
 
 
 # --- providers ----------------------------------------------------------------------------
