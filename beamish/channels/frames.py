@@ -1,0 +1,298 @@
+"""The Phoenix Channels V2 frame codec: bytes and strings in, :class:`Frame` out, and back.
+
+Text frames are JSON arrays ``[join_ref, ref, topic, event, payload]`` — exactly five
+elements; ``join_ref`` and ``ref`` are strings or null, ``topic`` and ``event`` strings, and
+``payload`` a JSON object. Phoenix itself tolerates extra elements and any payload; beamish is
+stricter so that every frame an application sees has one shape, and a client that gets it
+wrong learns why (:mod:`beamish.channels.errors`).
+
+Binary frames follow the V2 binary layout of ``Phoenix.Socket.V2.JSONSerializer`` and the JS
+client's serializer, which the JS client uses whenever a payload is an ``ArrayBuffer``. Header
+lengths are one byte each, so each header field is at most 255 bytes; the payload is the rest
+of the frame, raw::
+
+    client → server push    0 [jr][ref][topic][event]   join_ref ref topic event   data
+    server → client push    0 [jr][topic][event]        join_ref topic event       data
+    server → client reply   1 [jr][ref][topic][status]  join_ref ref topic status  data
+    server → client bcast   2 [topic][event]            topic event                data
+
+The first byte is the kind; each ``[x]`` is one byte holding the length of field ``x``.
+
+In a binary frame an absent ref is an empty field (Elixir's ``to_string(nil)``); decoding
+maps an empty ``join_ref`` or ``ref`` back to None.
+
+Encoding writes compact JSON (no spaces, non-ASCII as UTF-8), as Phoenix's Jason does, with a
+reply payload ordered ``{"status": ..., "response": ...}``. (Elixir does not fix the key order
+of small maps across OTP releases; no JSON reader depends on it.)
+
+Options (keyword arguments of the decoders):
+    max_size: Largest frame accepted, in bytes (UTF-8 bytes for text); None for no limit.
+        :class:`~beamish.channels.socket_state.PhoenixSocket` defaults to
+        :data:`DEFAULT_MAX_FRAME_SIZE` (1 MiB).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final, NoReturn, TypeAlias
+
+from beamish.channels.errors import (
+    BinaryFrameError,
+    EncodeError,
+    FrameShapeError,
+    FrameTooLargeError,
+    InvalidJSONError,
+)
+
+#: A frame's payload: a JSON object, or the raw bytes of a binary frame.
+Payload: TypeAlias = dict[str, Any] | bytes
+
+DEFAULT_MAX_FRAME_SIZE: Final = 1024 * 1024
+REPLY_EVENT: Final = "phx_reply"
+
+KIND_PUSH: Final = 0
+KIND_REPLY: Final = 1
+KIND_BROADCAST: Final = 2
+MAX_HEADER_FIELD: Final = 255
+_CLIENT_PUSH_HEADER: Final = 5  # kind + four lengths
+
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One Phoenix V2 message, in either direction."""
+
+    join_ref: str | None
+    ref: str | None
+    topic: str
+    event: str
+    payload: Payload
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+
+def decode_text(data: str, *, max_size: int | None = None) -> Frame:
+    """Decode a JSON text frame.
+
+    Raises:
+        FrameTooLargeError: ``data`` is over ``max_size`` UTF-8 bytes (checked before parsing).
+        InvalidJSONError: ``data`` is not a JSON document.
+        FrameShapeError: the document is not ``[join_ref, ref, topic, event, payload]`` with
+            the right types; its ``ref``/``topic`` attributes hold what could be read.
+    """
+    if max_size is not None:
+        _check_text_size(data, max_size)
+    try:
+        document = _DECODER.decode(data)
+    except RecursionError:
+        raise InvalidJSONError("nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidJSONError(str(exc)) from None
+    if ("\\ud" in data or "\\uD" in data) and _has_lone_surrogate(document):
+        # Python reads "\ud800" alone as a lone surrogate, which no UTF-8 frame can carry
+        # back out; refuse it here rather than fail later when something echoes it.
+        raise InvalidJSONError("a \\u escape is an unpaired UTF-16 surrogate")
+    return _frame_from_document(document)
+
+
+def _check_text_size(data: str, max_size: int) -> None:
+    # A character is 1 to 4 UTF-8 bytes: encode only when the length alone cannot decide.
+    # Far over the limit, the character count is reported as a lower bound instead.
+    size = len(data)
+    if size <= max_size < size * 4:
+        size = len(data.encode(errors="surrogatepass"))
+    if size > max_size:
+        raise FrameTooLargeError(size, max_size)
+
+
+def _has_lone_surrogate(document: object) -> bool:
+    try:
+        _ENCODER.encode(document).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _frame_from_document(document: object) -> Frame:
+    if not isinstance(document, list):
+        raise FrameShapeError(
+            "a frame must be a JSON array [join_ref, ref, topic, event, payload], "
+            f"got a JSON {_json_type(document)}"
+        )
+    if len(document) != 5:
+        raise FrameShapeError(
+            "a frame must have exactly 5 elements [join_ref, ref, topic, event, payload], "
+            f"got {len(document)}"
+        )
+    join_ref, ref, topic, event, payload = document
+    known = {
+        "ref": ref if isinstance(ref, str) else None,
+        "topic": topic if isinstance(topic, str) else None,
+        "join_ref": join_ref if isinstance(join_ref, str) else None,
+    }
+    for name, value in (("join_ref", join_ref), ("ref", ref)):
+        if value is not None and not isinstance(value, str):
+            _bad_element(name, "a string or null", value, known)
+    if not isinstance(topic, str):
+        _bad_element("topic", "a string", topic, known)
+    if not isinstance(event, str):
+        _bad_element("event", "a string", event, known)
+    if not isinstance(payload, dict):
+        _bad_element("payload", "a JSON object", payload, known)
+    return Frame(join_ref, ref, topic, event, payload)
+
+
+def _bad_element(name: str, expected: str, value: object, known: dict[str, str | None]) -> NoReturn:
+    raise FrameShapeError(
+        f"frame element {name} must be {expected}, got a JSON {_json_type(value)}",
+        join_ref=known["join_ref"],
+        ref=known["ref"],
+        topic=known["topic"],
+    )
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def decode_binary(data: bytes, *, max_size: int | None = None) -> Frame:
+    """Decode a binary push from a client: ``[0][len jr][len ref][len topic][len event]...``.
+
+    The frame's payload is the raw bytes after the header.
+
+    Raises:
+        FrameTooLargeError: ``data`` is over ``max_size`` bytes.
+        BinaryFrameError: not a kind-0 push, a truncated header, or a header field that is
+            not UTF-8.
+    """
+    if max_size is not None and len(data) > max_size:
+        raise FrameTooLargeError(len(data), max_size)
+    if len(data) < _CLIENT_PUSH_HEADER:
+        raise BinaryFrameError(
+            f"binary frame of {len(data)} bytes is shorter than the 5-byte V2 push header"
+        )
+    if data[0] != KIND_PUSH:
+        raise BinaryFrameError(
+            f"binary frame kind {data[0]} is not a push (0); clients may only send pushes"
+        )
+    sizes = data[1:_CLIENT_PUSH_HEADER]
+    end = _CLIENT_PUSH_HEADER + sum(sizes)
+    if len(data) < end:
+        raise BinaryFrameError(
+            f"binary frame of {len(data)} bytes is shorter than its header says ({end} bytes)"
+        )
+    fields: list[str] = []
+    offset = _CLIENT_PUSH_HEADER
+    for name, size in zip(("join_ref", "ref", "topic", "event"), sizes, strict=True):
+        fields.append(_utf8_field(data[offset:offset + size], name))
+        offset += size
+    join_ref, ref, topic, event = fields
+    return Frame(join_ref or None, ref or None, topic, event, data[end:])
+
+
+def _utf8_field(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise BinaryFrameError(f"binary frame field {name} is not UTF-8: {raw!r:.60}") from None
+
+
+# --- encoding ------------------------------------------------------------------------------
+
+
+def encode_text(frame: Frame) -> str:
+    """Encode ``frame`` as a JSON text frame; its payload must be a dict.
+
+    Raises:
+        EncodeError: the payload is not a dict, or holds a value JSON cannot carry.
+    """
+    _require_object(frame.payload, frame.event)
+    return _dump([frame.join_ref, frame.ref, frame.topic, frame.event, frame.payload])
+
+
+def encode_reply(
+    join_ref: str | None, ref: str | None, topic: str, status: str, response: Payload
+) -> str | bytes:
+    """A ``phx_reply``: text ``{"status", "response"}``, or a kind-1 binary frame for bytes."""
+    if isinstance(response, bytes):
+        return b"".join((
+            _header(KIND_REPLY, join_ref or "", ref or "", topic, status, names=_REPLY_FIELDS),
+            response,
+        ))
+    _require_object(response, REPLY_EVENT)
+    body = {"status": status, "response": response}
+    return _dump([join_ref, ref, topic, REPLY_EVENT, body])
+
+
+def encode_push(join_ref: str | None, topic: str, event: str, payload: Payload) -> str | bytes:
+    """A server push to one channel: ``[join_ref, null, topic, event, payload]``, or kind 0."""
+    if isinstance(payload, bytes):
+        return b"".join((
+            _header(KIND_PUSH, join_ref or "", topic, event, names=_PUSH_FIELDS),
+            payload,
+        ))
+    _require_object(payload, event)
+    return _dump([join_ref, None, topic, event, payload])
+
+
+def encode_broadcast(topic: str, event: str, payload: Payload) -> str | bytes:
+    """A broadcast: ``[null, null, topic, event, payload]``, or a kind-2 binary frame.
+
+    Encode a broadcast once and hand the same frame to every subscribed socket.
+    """
+    if isinstance(payload, bytes):
+        return b"".join((
+            _header(KIND_BROADCAST, topic, event, names=_BROADCAST_FIELDS),
+            payload,
+        ))
+    _require_object(payload, event)
+    return _dump([None, None, topic, event, payload])
+
+
+_REPLY_FIELDS: Final = ("join_ref", "ref", "topic", "status")
+_PUSH_FIELDS: Final = ("join_ref", "topic", "event")
+_BROADCAST_FIELDS: Final = ("topic", "event")
+
+
+def _header(kind: int, *values: str, names: tuple[str, ...]) -> bytes:
+    encoded = [value.encode() for value in values]
+    for name, raw in zip(names, encoded, strict=True):
+        if len(raw) > MAX_HEADER_FIELD:
+            raise EncodeError(
+                f"binary frame field {name} is {len(raw)} bytes; the V2 binary header allows "
+                f"at most {MAX_HEADER_FIELD}: shorten it or send a JSON payload instead"
+            )
+    return bytes([kind, *(len(raw) for raw in encoded)]) + b"".join(encoded)
+
+
+def _require_object(payload: object, event: str) -> None:
+    if not isinstance(payload, dict):
+        raise EncodeError(
+            f"payload of {event!r} must be a dict (a JSON object) or bytes, "
+            f"got {type(payload).__name__}"
+        )
+
+
+def _dump(document: list[Any]) -> str:
+    try:
+        return _ENCODER.encode(document)
+    except (TypeError, ValueError) as exc:
+        raise EncodeError(f"frame cannot be encoded as JSON: {exc}") from exc
