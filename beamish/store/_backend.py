@@ -59,6 +59,10 @@ class Backend(ABC):
     lock_rows: str
     """Suffix that row-locks a SELECT inside a transaction (empty where the whole DB locks)."""
 
+    def ledger_time(self, value: datetime) -> object:
+        """``value`` as the ledger's ``created_at`` column holds it (to compare with it)."""
+        return value
+
     @abstractmethod
     async def connect(self) -> None:
         """Open connections; raise ``StoreUnavailableError`` if the database is unreachable."""

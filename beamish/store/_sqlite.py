@@ -18,7 +18,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -32,6 +32,8 @@ from beamish.store.models import UsageEvent
 BUSY_TIMEOUT_MS = 5000
 WAL_ATTEMPTS = 30  # about 4.5 s of backoff in all, like the busy timeout
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _CONFLICT_KINDS = {
     "UNIQUE": "unique",
@@ -55,6 +57,15 @@ def _dialect_sql(sql: str) -> str:
 def format_time(value: datetime) -> str:
     """A timestamp as stored: UTC ISO-8601 with microseconds, so text order is time order."""
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def ledger_micros(value: datetime) -> int:
+    """A ledger timestamp as stored: exact integer microseconds since the Unix epoch (UTC).
+
+    Only ``usage_events.created_at`` uses it (migration 0002 says why); timedelta floor
+    division keeps every microsecond, where ``timestamp()`` would round through a float.
+    """
+    return (value - _EPOCH) // _MICROSECOND
 
 
 def _param(value: object) -> object:
@@ -160,8 +171,11 @@ class SqliteBackend(Backend):
     """A SQLite database file."""
 
     dialect = "sqlite"
-    day_expr = "substr(created_at, 1, 10)"
+    day_expr = "date(created_at / 1000000, 'unixepoch')"
     lock_rows = ""  # BEGIN IMMEDIATE already holds the database's only write lock
+
+    def ledger_time(self, value: datetime) -> object:
+        return ledger_micros(value)
 
     def __init__(self, path: str) -> None:
         if path in ("", ":memory:"):
@@ -268,7 +282,7 @@ def _probe(path: str) -> None:
 def _usage_row(e: UsageEvent) -> tuple[object, ...]:
     return (e.request_id, e.session_id, e.user_id, e.provider, e.model, e.task_type,
             e.prompt_tokens, e.completion_tokens, e.latency_ms, e.status,
-            format_time(e.created_at))
+            ledger_micros(e.created_at))
 
 
 def split_statements(script: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
@@ -33,17 +34,26 @@ _TOP_ORDER = {
 }
 
 
+def _same(value: datetime) -> object:
+    return value
+
+
 def window(user_id: str | None = None, since: datetime | None = None,
-           until: datetime | None = None) -> tuple[str, list[object]]:
-    """The WHERE clause (possibly empty) and its arguments for a stats window."""
+           until: datetime | None = None, *,
+           ledger_time: Callable[[datetime], object] = _same) -> tuple[str, list[object]]:
+    """The WHERE clause (possibly empty) and its arguments for a stats window.
+
+    ``ledger_time`` turns a bound into the ledger's ``created_at`` representation.
+    """
     for bound in (since, until):
         if bound is not None and bound.tzinfo is None:
             raise ValueError(f"stats bounds must be timezone-aware, got naive {bound}; "
                              "use e.g. datetime.now(UTC)")
     clauses: list[str] = []
     args: list[object] = []
-    for clause, value in (("user_id = ", user_id), ("created_at >= ", since),
-                          ("created_at < ", until)):
+    bounds = (None if b is None else ledger_time(b) for b in (since, until))
+    for clause, value in zip(("user_id = ", "created_at >= ", "created_at < "),
+                             (user_id, *bounds), strict=True):
         if value is not None:
             args.append(value)
             clauses.append(f"{clause}${len(args)}")
@@ -81,10 +91,17 @@ class StatsQueries(ABC):
     @abstractmethod
     def _day_expr(self) -> str: ...
 
+    @abstractmethod
+    def _ledger_time(self, value: datetime) -> object: ...
+
+    def _window(self, user_id: str | None, since: datetime | None,
+                until: datetime | None) -> tuple[str, list[object]]:
+        return window(user_id, since, until, ledger_time=self._ledger_time)
+
     async def usage_totals(self, *, user_id: str | None = None, since: datetime | None = None,
                            until: datetime | None = None) -> UsageTotals:
         """Requests, errors and tokens in the window (everyone's, or one user's)."""
-        where, args = window(user_id, since, until)
+        where, args = self._window(user_id, since, until)
         row = await self._reader().fetchrow(f"SELECT {_AGGREGATES} FROM usage_events{where}",
                                             *args)
         return UsageTotals.model_validate(row or {})
@@ -93,7 +110,7 @@ class StatsQueries(ABC):
             self, *, user_id: str | None = None, since: datetime | None = None,
             until: datetime | None = None) -> list[ProviderModelUsage]:
         """Totals per (provider, model), by provider then model."""
-        where, args = window(user_id, since, until)
+        where, args = self._window(user_id, since, until)
         rows = await self._reader().fetch(
             f"SELECT provider, model, {_AGGREGATES} FROM usage_events{where} "
             "GROUP BY provider, model ORDER BY provider, model", *args)
@@ -103,7 +120,7 @@ class StatsQueries(ABC):
             self, *, user_id: str | None = None, since: datetime | None = None,
             until: datetime | None = None) -> list[TaskTypeUsage]:
         """Totals per task type, by task type."""
-        where, args = window(user_id, since, until)
+        where, args = self._window(user_id, since, until)
         rows = await self._reader().fetch(
             f"SELECT task_type, {_AGGREGATES} FROM usage_events{where} "
             "GROUP BY task_type ORDER BY task_type", *args)
@@ -112,7 +129,7 @@ class StatsQueries(ABC):
     async def usage_per_day(self, *, since: datetime, until: datetime,
                             user_id: str | None = None) -> list[DailyUsage]:
         """Totals per UTC day in [since, until); days without usage are left out."""
-        where, args = window(user_id, since, until)
+        where, args = self._window(user_id, since, until)
         rows = await self._reader().fetch(
             f"SELECT {self._day_expr()} AS day, {_AGGREGATES} FROM usage_events{where} "
             "GROUP BY 1 ORDER BY 1", *args)
@@ -122,7 +139,7 @@ class StatsQueries(ABC):
                         since: datetime | None = None,
                         until: datetime | None = None) -> list[UserUsage]:
         """The ``n`` users with the most tokens (or requests) in the window."""
-        where, args = window(None, since, until)
+        where, args = self._window(None, since, until)
         rows = await self._reader().fetch(
             f"SELECT user_id, {_AGGREGATES} FROM usage_events{where} GROUP BY user_id "
             f"ORDER BY {_TOP_ORDER[by]}, user_id LIMIT {int(n)}", *args)
@@ -131,7 +148,7 @@ class StatsQueries(ABC):
     async def user_stats(self, user_id: str, *, since: datetime | None = None,
                          until: datetime | None = None) -> UserStats:
         """One user's totals, per provider/model and per task type, in one query."""
-        where, args = window(user_id, since, until)
+        where, args = self._window(user_id, since, until)
         rows = await self._reader().fetch(
             f"SELECT provider, model, task_type, {_AGGREGATES} FROM usage_events{where} "
             "GROUP BY provider, model, task_type", *args)

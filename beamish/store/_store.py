@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from uuid import uuid4
@@ -417,6 +418,9 @@ class SqlStore(_stats.StatsQueries):
 
     def _day_expr(self) -> str:
         return self._backend.day_expr
+
+    def _ledger_time(self, value: datetime) -> object:
+        return self._backend.ledger_time(value)
 
 
 async def _one(tx: Executor, sql: str, *args: object) -> Row:

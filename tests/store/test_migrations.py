@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
 import anyio
 import pytest
 
 from beamish.store import MigrationChecksumError, UnknownMigrationError, migrate, open_store
-from beamish.store._migrations import Migration, ordered, parse, pending, shipped
+from beamish.store._migrations import CREATE_TABLE, Migration, ordered, parse, pending, shipped
 from beamish.store.errors import MigrationError
 from tests.store import _raw
 
@@ -102,3 +107,31 @@ async def test_concurrent_starters_apply_each_migration_once(store_url: str) -> 
             tg.start_soon(start)
     names = [name for batch in applied for name in batch]
     assert sorted(names) == sorted(m.name for m in shipped(_raw.dialect(store_url)))
+
+
+@pytest.mark.anyio
+async def test_sqlite_0002_keeps_every_ledger_microsecond(tmp_path: Path) -> None:
+    """Rows written as ISO text under 0001 keep their exact time once 0002 makes it integer."""
+    path = tmp_path / "old.db"
+    first = shipped("sqlite")[0]
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(first.sql)
+        conn.execute(CREATE_TABLE)
+        conn.execute("INSERT INTO schema_migrations VALUES (1, ?, ?, '2026-01-01')",
+                     (first.name, first.checksum))
+        conn.execute("INSERT INTO usage_events (request_id, user_id, provider, model, task_type, "
+                     "prompt_tokens, completion_tokens, latency_ms, status, created_at) VALUES "
+                     "('r1', 'ada', 'echo', 'echo-1', 'chat', 3, 4, 5, 'ok', "
+                     "'2026-03-04T05:06:07.123456+00:00')")
+        conn.commit()
+    when = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+    async with open_store(f"sqlite:///{path}") as store:
+        assert (await store.usage_totals(since=when)).requests == 1
+        assert (await store.usage_totals(since=when + timedelta(microseconds=1))).requests == 0
+        days = await store.usage_per_day(since=when - timedelta(days=1), until=when)
+        assert days == []
+        days = await store.usage_per_day(since=when, until=when + timedelta(days=1))
+        assert [(d.day, d.total_tokens) for d in days] == [(date(2026, 3, 4), 7)]
+    with closing(sqlite3.connect(path)) as conn:
+        stored = conn.execute("SELECT created_at FROM usage_events").fetchone()[0]
+    assert stored == int(when.timestamp()) * 1_000_000 + 123456
