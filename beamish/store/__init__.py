@@ -57,6 +57,7 @@ from beamish.store.models import (
     UsageStatus,
     UsageTotals,
     UserLLMConfig,
+    UserLLMLayers,
     UserProfile,
     UserStats,
     UserUsage,
@@ -72,7 +73,7 @@ __all__ = [
     "ANY_TIER", "AuditEntry", "DailyUsage", "GlobalConfig", "LLMParameters", "NewLLMConfig",
     "Provider", "ProviderModel", "ProviderModelUsage", "ProviderRecord", "TaskOverride",
     "TaskTypeUsage", "UsageEvent", "UsageStatus", "UsageTotals", "UserLLMConfig",
-    "UserProfile", "UserStats", "UserUsage",
+    "UserLLMLayers", "UserProfile", "UserStats", "UserUsage",
     # errors
     "StoreError", "UnsupportedURLError", "StoreUnavailableError", "MigrationError",
     "MigrationChecksumError", "UnknownMigrationError", "ConflictError", "DuplicateConfigError",

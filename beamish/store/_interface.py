@@ -27,6 +27,7 @@ from beamish.store.models import (
     UsageEvent,
     UsageTotals,
     UserLLMConfig,
+    UserLLMLayers,
     UserProfile,
     UserStats,
     UserUsage,
@@ -124,6 +125,13 @@ class Store(Protocol):
         self, user_id: str, task_type: str, *, actor: str = "system"
     ) -> None:
         """Delete an override; raises ``NotFoundError`` if there is none."""
+        ...
+
+    async def get_user_llm_layers(self, user_id: str, task_type: str) -> UserLLMLayers:
+        """The user's profile, configs and override for ``task_type``, in one query.
+
+        A user without a profile has no configs or overrides: ``profile`` is None.
+        """
         ...
 
     async def register_provider(

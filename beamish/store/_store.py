@@ -42,6 +42,7 @@ from beamish.store.models import (
     TaskOverride,
     UsageEvent,
     UserLLMConfig,
+    UserLLMLayers,
     UserProfile,
 )
 
@@ -53,6 +54,22 @@ _OVERRIDE = ("SELECT task_type, provider, model, parameters FROM user_task_overr
 _PROVIDER = ("SELECT name, kind, base_url, api_key_ciphertext, enabled, validated_at "
              "FROM providers")
 _GLOBAL = "SELECT task_type, tier, provider, model, parameters FROM global_configs"
+# One row per config (one row with NULL config columns when there is none), each carrying
+# the profile and the task's override: what resolution needs in one round trip.
+_LAYERS = """SELECT p.user_id AS profile_user_id, p.tier AS profile_tier,
+        p.llm_preferences AS profile_llm_preferences, p.created_at AS profile_created_at,
+        p.updated_at AS profile_updated_at,
+        c.id, c.provider, c.model, c.is_default, c.usage_count, c.metadata, c.parameters,
+        c.created_at, c.updated_at,
+        o.provider AS override_provider, o.model AS override_model,
+        o.parameters AS override_parameters
+    FROM user_profiles p
+    LEFT JOIN user_llm_configs c ON c.user_id = p.user_id
+    LEFT JOIN user_task_overrides o ON o.user_id = p.user_id AND o.task_type = $2
+    WHERE p.user_id = $1
+    ORDER BY c.provider"""
+_LAYER_CONFIG_COLUMNS = ("id", "provider", "model", "is_default", "usage_count", "metadata",
+                         "parameters", "created_at", "updated_at")
 _COUNT_USAGE = ("UPDATE user_llm_configs SET usage_count = usage_count + $3 "
                 "WHERE user_id = $1 AND provider = $2")
 
@@ -261,6 +278,26 @@ class SqlStore(_stats.StatsQueries):
                 raise NotFoundError(f"user {user_id!r} has no override for task {task_type!r}")
             await _audit(tx, actor, user_id, "user_task_override", task_type,
                          TaskOverride.model_validate(row), None)
+
+    async def get_user_llm_layers(self, user_id: str, task_type: str) -> UserLLMLayers:
+        """The user's profile, configs and override for ``task_type``, in one query.
+
+        A user without a profile has no configs or overrides: ``profile`` is None.
+        """
+        rows = await self._backend.reader.fetch(_LAYERS, user_id, task_type)
+        if not rows:
+            return UserLLMLayers(profile=None)
+        first = rows[0]
+        profile = UserProfile.model_validate({k.removeprefix("profile_"): v
+                                              for k, v in first.items()
+                                              if k.startswith("profile_")})
+        override = None if first["override_provider"] is None else TaskOverride(
+            task_type=task_type, provider=first["override_provider"],
+            model=first["override_model"], parameters=first["override_parameters"])
+        configs = tuple(UserLLMConfig.model_validate(
+            {"user_id": user_id, **{k: r[k] for k in _LAYER_CONFIG_COLUMNS}})
+            for r in rows if r["id"] is not None)
+        return UserLLMLayers(profile=profile, configs=configs, task_override=override)
 
     # -- providers registry ------------------------------------------------------------------
 

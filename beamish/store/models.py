@@ -135,6 +135,14 @@ class GlobalConfig(_Model):
     parameters: Parameters = LLMParameters()
 
 
+class UserLLMLayers(_Model):
+    """What config resolution reads about one user and task type, read in one query."""
+
+    profile: UserProfile | None
+    configs: tuple[UserLLMConfig, ...] = ()
+    task_override: TaskOverride | None = None
+
+
 class AuditEntry(_Model):
     """Who changed which config, and what it looked like before and after."""
 
