@@ -135,29 +135,36 @@ def _frame_from_document(document: object) -> Frame:
             f"got {len(document)}"
         )
     join_ref, ref, topic, event, payload = document
-    known = {
-        "ref": ref if isinstance(ref, str) else None,
-        "topic": topic if isinstance(topic, str) else None,
-        "join_ref": join_ref if isinstance(join_ref, str) else None,
-    }
-    for name, value in (("join_ref", join_ref), ("ref", ref)):
-        if value is not None and not isinstance(value, str):
-            _bad_element(name, "a string or null", value, known)
-    if not isinstance(topic, str):
-        _bad_element("topic", "a string", topic, known)
-    if not isinstance(event, str):
-        _bad_element("event", "a string", event, known)
-    if not isinstance(payload, dict):
-        _bad_element("payload", "a JSON object", payload, known)
-    return Frame(join_ref, ref, topic, event, payload)
+    if (
+        isinstance(topic, str)
+        and isinstance(event, str)
+        and isinstance(payload, dict)
+        and (join_ref is None or isinstance(join_ref, str))
+        and (ref is None or isinstance(ref, str))
+    ):
+        return Frame(join_ref, ref, topic, event, payload)
+    raise _element_error(join_ref, ref, topic, event, payload)
 
 
-def _bad_element(name: str, expected: str, value: object, known: dict[str, str | None]) -> NoReturn:
-    raise FrameShapeError(
+def _element_error(
+    join_ref: object, ref: object, topic: object, event: object, payload: object
+) -> FrameShapeError:
+    """The error for the first element of the wrong type, keeping what could be read."""
+    if join_ref is not None and not isinstance(join_ref, str):
+        name, expected, value = "join_ref", "a string or null", join_ref
+    elif ref is not None and not isinstance(ref, str):
+        name, expected, value = "ref", "a string or null", ref
+    elif not isinstance(topic, str):
+        name, expected, value = "topic", "a string", topic
+    elif not isinstance(event, str):
+        name, expected, value = "event", "a string", event
+    else:
+        name, expected, value = "payload", "a JSON object", payload
+    return FrameShapeError(
         f"frame element {name} must be {expected}, got a JSON {_json_type(value)}",
-        join_ref=known["join_ref"],
-        ref=known["ref"],
-        topic=known["topic"],
+        join_ref=join_ref if isinstance(join_ref, str) else None,
+        ref=ref if isinstance(ref, str) else None,
+        topic=topic if isinstance(topic, str) else None,
     )
 
 

@@ -12,6 +12,8 @@ token in one of two ways:
 Despite its name, the JS client encodes that token with ``btoa`` — *standard* base64 with the
 ``=`` padding removed — and Phoenix decodes it that way. :func:`token_from_subprotocols`
 accepts the standard and the URL-safe alphabet, padded or not, so other clients work too.
+The decoded bytes are read as UTF-8; ``btoa`` writes a string's Latin-1 bytes, which agree
+with UTF-8 for the ASCII tokens beamish issues.
 
 Anything wrong here refuses the upgrade: Phoenix answers it with HTTP 403, and so should the
 adapter on any :class:`~beamish.channels.errors.HandshakeError`.

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
 from beamish.channels.close_codes import CloseCode, truncate_reason
-from beamish.channels.errors import FrameError, FrameTooLargeError, InvalidOptionError
+from beamish.channels.errors import FrameError, InvalidOptionError
 from beamish.channels.frames import (
     DEFAULT_MAX_FRAME_SIZE,
     Frame,
@@ -382,10 +382,8 @@ class PhoenixSocket:
 
     def _reject(self, error: FrameError) -> None:
         self._events.append(FrameRejected(error))
-        topic = error.topic
-        answerable = error.ref is not None and topic is not None
-        if answerable and topic is not None and not isinstance(error, FrameTooLargeError):
-            self._error_reply(error.join_ref, error.ref, topic, INVALID_FRAME, str(error))
+        if error.ref is not None and error.topic is not None:  # FrameError.answerable
+            self._error_reply(error.join_ref, error.ref, error.topic, INVALID_FRAME, str(error))
         else:
             self.close(error.close_code, str(error))
 

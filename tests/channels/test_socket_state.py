@@ -476,6 +476,7 @@ def test_a_closing_socket_ignores_input_and_sends_nothing_new() -> None:
     sock.close()
     sock.events_received()
     sock.receive_text('[null,"9","phoenix","heartbeat",{}]')
+    sock.receive_bytes(b"\x00\x00\x01\x07\x09" + b"9phoenixheartbeat")
     assert not sock.push(TOPIC, "x", {})
     assert not sock.reply(message)
     assert not sock.accept_join(pending)
@@ -688,3 +689,12 @@ def test_the_protocol_core_imports_no_io() -> None:
             else:
                 continue
             assert not roots & forbidden, f"{name}.py imports {roots & forbidden}"
+
+
+def test_a_binary_heartbeat_gets_the_json_reply() -> None:
+    """A heartbeat sent as a binary push is answered like a text one."""
+    sock = PhoenixSocket()
+    sock.receive_bytes(b"\x00\x00\x01\x07\x09" + b"9phoenixheartbeat")
+    assert sock.frames_to_send() == [
+        '[null,"9","phoenix","phx_reply",{"status":"ok","response":{}}]'
+    ]
