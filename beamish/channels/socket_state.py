@@ -223,10 +223,14 @@ class PhoenixSocket:
         Returns:
             False, sending nothing, when the request is stale: the client joined the topic
             again, left it, or the socket closed since the request arrived.
+
+        Raises:
+            EncodeError: ``response`` cannot be encoded; the request stays undecided.
         """
-        if not self._take_pending(request):
+        if not self._is_pending(request):
             return False
         frame = encode_reply(request.join_ref, request.ref, request.topic, "ok", response or {})
+        del self._pending[request.topic]
         self._joined[request.topic] = request.join_ref
         self._frames.append(frame)
         return True
@@ -237,10 +241,11 @@ class PhoenixSocket:
         The JS client retries a refused join forever (1 s, 2 s, 5 s, then every 10 s) until the
         application calls ``leave()``. Returns False, sending nothing, when the request is stale.
         """
-        if not self._take_pending(request):
+        if not self._is_pending(request):
             return False
         body = {"reason": "unauthorized"} if response is None else response
         frame = encode_reply(request.join_ref, request.ref, request.topic, "error", body)
+        del self._pending[request.topic]
         self._frames.append(frame)
         return True
 
@@ -400,11 +405,9 @@ class PhoenixSocket:
             return True
         return topic in self._exact_topics or topic.startswith(self._topic_prefixes)
 
-    def _take_pending(self, request: JoinRequested) -> bool:
-        if self.state is not SocketState.OPEN or self._pending.get(request.topic) is not request:
-            return False
-        del self._pending[request.topic]
-        return True
+    def _is_pending(self, request: JoinRequested) -> bool:
+        # Identity, not equality: a request superseded by an identical-looking rejoin is stale.
+        return self.state is SocketState.OPEN and self._pending.get(request.topic) is request
 
     def _end_all_channels(self) -> None:
         self._events.extend(
