@@ -21,6 +21,12 @@ contains an API key (keys are masked before they reach any string)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from beamish.llm.providers.base import Attempt
+
 
 class LLMError(Exception):
     """Base class of every error raised by ``beamish.llm``."""
@@ -58,3 +64,65 @@ class NoUsableProviderError(ResolutionError):
 
 class ProviderError(LLMError):
     """A provider call failed; subclasses say how."""
+
+
+class ProviderCallError(ProviderError):
+    """One call to one provider and model failed.
+
+    Attributes:
+        provider: the registry name of the provider called (``openai``, ``vllm-local``, ...).
+        model: the model called.
+        status_code: the HTTP status the provider answered with, or None if it never answered.
+        retry_after: the seconds the provider asked to wait before retrying, if it said.
+    """
+
+    def __init__(self, message: str, *, provider: str, model: str,
+                 status_code: int | None = None, retry_after: float | None = None) -> None:
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class UnauthorizedError(ProviderCallError):
+    """The provider refused the API key (401) or its access (403); check the key."""
+
+
+class RateLimitedError(ProviderCallError):
+    """The provider is rate limiting (429); retried after ``retry_after`` or a backoff."""
+
+
+class ProviderUnavailableError(ProviderCallError):
+    """The provider failed (5xx), refused the connection or dropped it; retried."""
+
+
+class ProviderTimeoutError(ProviderUnavailableError):
+    """The provider did not answer within the resolved ``timeout_s``; retried."""
+
+
+class BadRequestError(ProviderCallError):
+    """The provider rejected the request (4xx other than 401/403/429); not retried."""
+
+
+class ProviderNotConfiguredError(ProviderCallError):
+    """No usable provider has that kind or name: no key, no registry row, or it is disabled."""
+
+
+class StreamBrokenError(ProviderCallError):
+    """A stream broke after its first token; the answer is incomplete and is not retried."""
+
+
+class FallbacksExhaustedError(ProviderError):
+    """Every model of the fallback chain failed; the message names each try and its error.
+
+    Attributes:
+        attempts: every try, in order (``beamish.llm.providers.Attempt``).
+    """
+
+    def __init__(self, attempts: Sequence[Attempt]) -> None:
+        self.attempts = tuple(attempts)
+        tries = "; ".join(f"{a.provider}:{a.model}: {a.error}" for a in self.attempts)
+        super().__init__(
+            f"every model of the fallback chain failed ({len(self.attempts)} tries): {tries}. "
+            "Check the providers' keys and status, or add fallback_models")

@@ -1,0 +1,242 @@
+"""The provider interface and the messages, usage and completions that cross it.
+
+A provider is one configured endpoint (``openai``, a local vLLM server, ``echo``) behind one
+interface, ``LLMProvider``: ``complete`` answers at once, ``stream`` answers chunk by chunk,
+``list_models`` discovers the catalog and ``validate`` says whether the endpoint is reachable
+with its key. Providers make exactly one try and translate every SDK failure into a
+``beamish.llm.errors.ProviderCallError``; retries, timeouts and fallbacks are the client's
+(``beamish.llm.providers.client.LLMClient``), which is also what callers use.
+
+The models here are frozen pydantic models, so they validate on the way in and serialise on
+the way out (``model_dump_json``) for the sessions and server layers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import ClassVar, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from beamish.llm.errors import (
+    ProviderCallError,
+    ProviderUnavailableError,
+    UnauthorizedError,
+)
+from beamish.store.models import LLMParameters, Provider, ProviderModel
+
+Role = Literal["system", "user", "assistant"]
+"""Who said a message."""
+
+ValidationStatus = Literal["reachable", "unauthorized", "unreachable"]
+"""What ``LLMProvider.validate`` found."""
+
+VALIDATE_TIMEOUT_S = 10.0
+"""How long ``validate`` and discovery wait for a provider by default."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CallTarget(Protocol):
+    """What to call: a provider kind, a model and its parameters.
+
+    ``beamish.llm.ResolvedConfig`` fits; so does ``Target`` for a hand-made call.
+    """
+
+    @property
+    def provider(self) -> Provider:
+        """The provider kind (or registry name) to call."""
+        ...
+
+    @property
+    def model(self) -> str:
+        """The model to call."""
+        ...
+
+    @property
+    def parameters(self) -> LLMParameters:
+        """Sampling, timeout, retries and the fallback chain."""
+        ...
+
+
+class Target(_Model):
+    """A ``CallTarget`` built by hand, e.g. ``Target(provider="echo", model="echo-1")``."""
+
+    provider: Provider
+    model: str = Field(min_length=1)
+    parameters: LLMParameters = LLMParameters()
+
+
+class ChatMessage(_Model):
+    """One message of a conversation."""
+
+    role: Role
+    content: str
+
+
+class Usage(_Model):
+    """Tokens a call consumed, as the provider reported them (or counted, see ``ChatStream``)."""
+
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Attempt(_Model):
+    """One try of one model: which, and how it failed (``error`` is None for the one served)."""
+
+    provider: str
+    model: str
+    error: str | None = None
+
+
+class Completion(_Model):
+    """A whole answer.
+
+    Attributes:
+        text: the answer.
+        usage: the tokens it took.
+        provider: the provider kind that answered (what ``UsageEvent.provider`` records).
+        provider_name: the registry name of the provider that answered.
+        model: the model that answered (a fallback's, if the chain was walked).
+        finish_reason: why the answer ended (``stop``, ``length``, ...), as the provider says.
+        offline: True when no LLM wrote it: the echo provider labels every answer so.
+        attempts: every try that led to this answer, the last being the one served.
+    """
+
+    text: str
+    usage: Usage
+    provider: Provider
+    provider_name: str
+    model: str
+    finish_reason: str | None = None
+    offline: bool = False
+    attempts: tuple[Attempt, ...] = ()
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether a model other than the first one tried served the answer."""
+        first = self.attempts[0] if self.attempts else None
+        return first is not None and (first.provider, first.model) != (
+            self.provider_name, self.model)
+
+
+class ChatRequest(_Model):
+    """One try sent to one provider: the client resolves timeouts and models before it."""
+
+    model: str = Field(min_length=1)
+    messages: tuple[ChatMessage, ...] = Field(min_length=1)
+    parameters: LLMParameters = LLMParameters()
+    timeout_s: float = Field(gt=0)
+
+
+class ProviderChunk(_Model):
+    """A piece of a streamed answer, as a provider yields it.
+
+    ``usage`` is the provider's cumulative figure when this chunk carries one; a chunk with a
+    ``finish_reason`` says the answer is complete (a stream that ends without one broke).
+    """
+
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+class Validation(_Model):
+    """Whether a provider is reachable with its key.
+
+    Attributes:
+        provider: the provider's registry name.
+        status: ``reachable``, ``unauthorized`` (it answered, and refused the key) or
+            ``unreachable`` (no answer, or a server error).
+        detail: what was found, in words; never contains the key.
+        models: how many models it lists, when it is reachable and lists them.
+    """
+
+    provider: str
+    status: ValidationStatus
+    detail: str
+    models: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the provider is reachable with its key."""
+        return self.status == "reachable"
+
+
+class LLMProvider(ABC):
+    """One configured provider endpoint; see the module docstring.
+
+    Subclasses implement ``complete``, ``stream``, ``list_models`` and ``aclose``; each makes
+    one try and raises only ``ProviderCallError`` subclasses.
+
+    Attributes:
+        name: the registry name (``openai``, ``vllm-local``).
+        kind: the provider kind (a vLLM server is ``openai_compatible``).
+    """
+
+    offline: ClassVar[bool] = False
+
+    def __init__(self, name: str, kind: Provider) -> None:
+        """Name the provider as the registry does, and say its kind."""
+        self.name = name
+        self.kind: Provider = kind
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, kind={self.kind!r})"
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest) -> Completion:
+        """The whole answer to ``request`` (``attempts`` left empty for the client)."""
+
+    @abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
+        """The answer to ``request`` chunk by chunk; the last chunk has a finish reason."""
+
+    @abstractmethod
+    async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
+        """The models the provider offers, for ``Store.replace_provider_models``."""
+
+    async def aclose(self) -> None:  # noqa: B027 - providers without connections close no-op
+        """Close the provider's connections."""
+
+    async def validate(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> Validation:
+        """Whether the provider answers with its key: lists its models and reads the outcome."""
+        try:
+            models = await self.list_models(timeout_s=timeout_s)
+        except ProviderCallError as error:
+            return validation_from_error(self.name, error)
+        return validation_from_models(self.name, models)
+
+
+def validation_from_models(name: str, models: list[ProviderModel]) -> Validation:
+    """A provider that listed ``models``: reachable, and its key accepted."""
+    return Validation(provider=name, status="reachable", models=len(models),
+                      detail=f"{name} answered and lists {len(models)} models")
+
+
+def validation_from_error(name: str, error: ProviderCallError) -> Validation:
+    """Classify a failed model listing: refused key, no answer, or an answer all the same."""
+    if isinstance(error, UnauthorizedError):
+        return Validation(provider=name, status="unauthorized",
+                          detail=f"{error}; check the provider's API key")
+    if isinstance(error, ProviderUnavailableError):
+        return Validation(provider=name, status="unreachable",
+                          detail=f"{error}; check the base URL and that the server is up")
+    # It answered (a 404 from a server without a model list, a 429): reachable, key accepted.
+    return Validation(provider=name, status="reachable",
+                      detail=f"{name} answered but could not list models: {error}")
+
+
+def discovered(provider: str, model: str, context_window: int | None = None) -> ProviderModel:
+    """A catalog entry for ``model`` of ``provider``, discovered now."""
+    return ProviderModel(provider=provider, model=model, context_window=context_window,
+                         discovered_at=datetime.now(UTC))

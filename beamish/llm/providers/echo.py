@@ -1,0 +1,84 @@
+"""The offline ``echo`` provider: deterministic answers with no network and no key.
+
+It answers the last user message back, prefixed with ``[echo]`` so no reader mistakes it for
+a model's answer; every ``Completion`` and stream end it produces also says ``offline=True``.
+It is what a fresh install answers with (``llm.default_provider = "echo"``), and what tests
+and benchmarks use when the provider is not the point.
+
+Tokens are whitespace-separated words, counted the same way for prompt and answer, so usage
+is exact and reproducible: the prompt's tokens are the words of every message, the answer's
+the words it streams. ``max_tokens`` cuts the answer short with ``finish_reason="length"``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import ClassVar
+
+from beamish.llm.providers.base import (
+    VALIDATE_TIMEOUT_S,
+    ChatMessage,
+    ChatRequest,
+    Completion,
+    LLMProvider,
+    ProviderChunk,
+    Usage,
+    discovered,
+)
+from beamish.llm.settings import ECHO_MODEL
+from beamish.store.models import ProviderModel
+
+LABEL = "[echo]"
+"""The prefix of every echo answer."""
+
+_TOKEN = re.compile(r"\S+\s*")
+
+
+def count_tokens(text: str) -> int:
+    """The echo provider's token count of ``text``: its whitespace-separated words."""
+    return len(text.split())
+
+
+def echo_tokens(messages: Sequence[ChatMessage], max_tokens: int | None = None,
+                ) -> tuple[list[str], str]:
+    """The answer's tokens (each with its trailing space) and the finish reason."""
+    said = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    tokens = _TOKEN.findall(f"{LABEL} {said}".strip())
+    if max_tokens is not None and len(tokens) > max_tokens:
+        return tokens[:max_tokens], "length"
+    return tokens, "stop"
+
+
+class EchoProvider(LLMProvider):
+    """Answers the last user message back, offline and deterministically."""
+
+    offline: ClassVar[bool] = True
+
+    def __init__(self, name: str = "echo") -> None:
+        """Name the provider (``echo`` unless the registry calls it otherwise)."""
+        super().__init__(name, "echo")
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """The whole echo answer, with its usage."""
+        tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
+        text = "".join(tokens)
+        return Completion(text=text, usage=self._usage(request, len(tokens)), provider=self.kind,
+                          provider_name=self.name, model=request.model, finish_reason=finish,
+                          offline=True)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
+        """The echo answer one token per chunk, usage growing with each."""
+        tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
+        for sent, token in enumerate(tokens, start=1):
+            yield ProviderChunk(text=token, usage=self._usage(request, sent))
+        yield ProviderChunk(usage=self._usage(request, len(tokens)), finish_reason=finish)
+
+    async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
+        """The one echo model."""
+        return [discovered(self.name, ECHO_MODEL)]
+
+    @staticmethod
+    def _usage(request: ChatRequest, completion_tokens: int) -> Usage:
+        prompt = sum(count_tokens(m.content) for m in request.messages)
+        return Usage(prompt_tokens=prompt, completion_tokens=completion_tokens)

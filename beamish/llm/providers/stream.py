@@ -1,0 +1,236 @@
+"""Streamed answers: the events a caller sees, and the state that outlives the stream.
+
+``LLMClient.stream`` returns a ``ChatStream``: iterate it for ``TokenDelta`` events, then
+exactly one terminal event — ``StreamDone`` when the answer is complete, ``StreamError``
+when it broke after its first token (the text so far is incomplete: never treat it as an
+answer). A stream whose every model fails before the first token raises
+``FallbacksExhaustedError`` from the iteration instead, as ``complete`` would.
+
+Usage is kept up to date while tokens arrive, so it is there however the stream ends — done,
+broken, closed early or cancelled::
+
+    async with client.stream(target, messages) as stream:
+        async for event in stream:
+            ...
+    record(stream.usage, stream.status)    # "ok", "error" or "cancelled"
+
+Until the provider reports its own figures (OpenAI in the last chunk, Anthropic at start and
+end), each text chunk counts as one completion token — both APIs send about one token per
+chunk — and the prompt counts what the provider said of it so far (nothing, for OpenAI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from types import TracebackType
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from beamish.llm.errors import ProviderCallError
+from beamish.llm.providers.base import Attempt, ProviderChunk, Usage
+from beamish.store.models import Provider
+
+StreamStatus = Literal["open", "ok", "error", "cancelled"]
+"""How a stream ended (``open`` while it runs); the last three are ``UsageStatus`` values."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TokenDelta(_Model):
+    """The next piece of the answer."""
+
+    text: str
+
+
+class StreamDone(_Model):
+    """The answer is complete; ``usage`` is final."""
+
+    usage: Usage
+    provider: Provider
+    provider_name: str
+    model: str
+    finish_reason: str | None
+    offline: bool
+    attempts: tuple[Attempt, ...]
+
+
+class StreamError(_Model):
+    """The stream broke after its first token; the answer is incomplete.
+
+    ``error`` is a ``StreamBrokenError`` whose ``__cause__`` is what broke it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    error: ProviderCallError
+    usage: Usage
+    provider: Provider
+    provider_name: str
+    model: str
+    attempts: tuple[Attempt, ...]
+
+
+StreamEvent = TokenDelta | StreamDone | StreamError
+"""What iterating a ``ChatStream`` yields."""
+
+
+class UsageMeter:
+    """Usage seen so far: the provider's figures, with text chunks counted until it gives them."""
+
+    __slots__ = ("_chunks", "_reported")
+
+    def __init__(self) -> None:
+        self._reported: Usage | None = None
+        self._chunks = 0
+
+    def read(self, chunk: ProviderChunk) -> None:
+        """Account for one chunk."""
+        if chunk.text:
+            self._chunks += 1
+        if chunk.usage is not None:
+            self._reported = chunk.usage
+
+    @property
+    def usage(self) -> Usage:
+        """The best figure now: reported counts, but never fewer answer tokens than chunks."""
+        reported = self._reported or Usage()
+        return Usage(prompt_tokens=reported.prompt_tokens,
+                     completion_tokens=max(reported.completion_tokens, self._chunks))
+
+    def final(self) -> Usage:
+        """The figure for a finished answer: the provider's own, when it gave one."""
+        if self._reported is not None and self._reported.completion_tokens > 0:
+            return self._reported
+        return self.usage
+
+
+class StreamState:
+    """What a stream has seen; the client writes it, the ``ChatStream`` reads it."""
+
+    __slots__ = ("attempts", "finish_reason", "meter", "model", "offline", "provider",
+                 "provider_name", "status", "text_parts")
+
+    def __init__(self) -> None:
+        self.meter = UsageMeter()
+        self.attempts: list[Attempt] = []
+        self.text_parts: list[str] = []
+        self.status: StreamStatus = "open"
+        self.provider: Provider | None = None
+        self.provider_name: str | None = None
+        self.model: str | None = None
+        self.finish_reason: str | None = None
+        self.offline = False
+
+    def serve(self, provider: Provider, provider_name: str, model: str, offline: bool) -> None:
+        """Name the model that is answering; the meter starts from zero for it."""
+        self.provider, self.provider_name, self.model = provider, provider_name, model
+        self.offline = offline
+        self.meter = UsageMeter()
+
+    def read(self, chunk: ProviderChunk) -> TokenDelta | None:
+        """Account for one chunk; the event to yield for it, if any."""
+        self.meter.read(chunk)
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+        if not chunk.text:
+            return None
+        self.text_parts.append(chunk.text)
+        return TokenDelta(text=chunk.text)
+
+    def done(self) -> StreamDone:
+        """The terminal event of a complete answer."""
+        self.status = "ok"
+        provider, name, model = self._served()
+        return StreamDone(usage=self.meter.final(), provider=provider, provider_name=name,
+                          model=model, finish_reason=self.finish_reason, offline=self.offline,
+                          attempts=tuple(self.attempts))
+
+    def broken(self, error: ProviderCallError) -> StreamError:
+        """The terminal event of an answer that broke after its first token."""
+        self.status = "error"
+        provider, name, model = self._served()
+        return StreamError(error=error, usage=self.meter.usage, provider=provider,
+                           provider_name=name, model=model, attempts=tuple(self.attempts))
+
+    def _served(self) -> tuple[Provider, str, str]:
+        if self.provider is None or self.provider_name is None or self.model is None:
+            raise RuntimeError("no model is serving this stream yet")
+        return self.provider, self.provider_name, self.model
+
+
+class ChatStream:
+    """An answer arriving token by token; see the module docstring.
+
+    Made by ``LLMClient.stream``. Close it (``async with``, or ``aclose()``) when not reading
+    it to the end, so its connection is released at once.
+    """
+
+    __slots__ = ("_events", "_state")
+
+    def __init__(self, events: AsyncGenerator[StreamEvent, None], state: StreamState) -> None:
+        """Wrap the client's event generator and the state it writes."""
+        self._events = events
+        self._state = state
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the stream and release its connection; an unfinished one becomes cancelled."""
+        await self._events.aclose()
+        if self._state.status == "open":
+            self._state.status = "cancelled"
+
+    async def __aenter__(self) -> ChatStream:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens used so far (final once the stream has ended)."""
+        state = self._state
+        return state.meter.final() if state.status == "ok" else state.meter.usage
+
+    @property
+    def status(self) -> StreamStatus:
+        """``open`` while running; then ``ok``, ``error`` or ``cancelled``."""
+        return self._state.status
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(self._state.text_parts)
+
+    @property
+    def provider(self) -> Provider | None:
+        """The kind of the provider answering, once one is."""
+        return self._state.provider
+
+    @property
+    def provider_name(self) -> str | None:
+        """The registry name of the provider answering, once one is."""
+        return self._state.provider_name
+
+    @property
+    def model(self) -> str | None:
+        """The model answering, once one is."""
+        return self._state.model
+
+    @property
+    def offline(self) -> bool:
+        """True when the echo provider is answering."""
+        return self._state.offline
+
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        """Every try so far, the last being the one serving."""
+        return tuple(self._state.attempts)
