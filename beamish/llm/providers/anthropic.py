@@ -1,8 +1,10 @@
 """Anthropic's Messages API through the official SDK.
 
 System messages become the ``system`` field (joined by blank lines); the others are sent in
-order. ``max_tokens`` is required by the API, so an unset one is ``DEFAULT_MAX_TOKENS``. The
-SDK's own retries are off; the client retries and falls back itself.
+order. ``max_tokens`` is required by the API, so an unset one is ``DEFAULT_MAX_TOKENS``.
+``temperature`` and ``top_p`` are sent only when set, in the request body: the SDK no longer
+takes them as arguments, and recent models refuse them (a ``BadRequestError``, which moves the
+call on to its fallbacks). The SDK's own retries are off; the client retries and falls back.
 
 Usage counts every prompt token the API bills — ``input_tokens`` plus the cache's creation
 and read tokens — and the answer's ``output_tokens``. Streams carry it twice: the prompt in
@@ -162,10 +164,12 @@ def _arguments(request: ChatRequest) -> dict[str, Any]:
         "max_tokens": parameters.max_tokens or DEFAULT_MAX_TOKENS}
     if system:
         arguments["system"] = system
-    if parameters.temperature is not None:
-        arguments["temperature"] = parameters.temperature
-    if parameters.top_p is not None:
-        arguments["top_p"] = parameters.top_p
+    # anthropic>=1 dropped the sampling arguments from its signatures; the API still takes
+    # them (on models that allow sampling), so only the ones set go in the body.
+    sampling = {"temperature": parameters.temperature, "top_p": parameters.top_p}
+    extra = {name: value for name, value in sampling.items() if value is not None}
+    if extra:
+        arguments["extra_body"] = extra
     return arguments
 
 

@@ -1,0 +1,96 @@
+"""The offline echo provider: deterministic, labelled, streamed token by token, counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from beamish.llm.providers import (
+    ChatMessage,
+    ChatRequest,
+    EchoProvider,
+    LLMClient,
+    ProviderChunk,
+    StreamDone,
+    Target,
+    TokenDelta,
+    Usage,
+)
+from beamish.llm.providers.echo import LABEL, count_tokens
+from beamish.llm.settings import ECHO_MODEL
+from beamish.store import LLMParameters
+
+pytestmark = pytest.mark.anyio
+
+MESSAGES = (ChatMessage(role="system", content="be brief"),
+            ChatMessage(role="user", content="first question"),
+            ChatMessage(role="assistant", content="an answer"),
+            ChatMessage(role="user", content="tell me a story"))
+
+
+def _request(max_tokens: int | None = None) -> ChatRequest:
+    return ChatRequest(model=ECHO_MODEL, messages=MESSAGES, timeout_s=1.0,
+                       parameters=LLMParameters(max_tokens=max_tokens))
+
+
+async def test_echo_answers_the_last_user_message_labelled() -> None:
+    """The answer is '[echo] ' plus the last user message, marked offline."""
+    answer = await EchoProvider().complete(_request())
+    assert answer.text == f"{LABEL} tell me a story"
+    assert (answer.offline, answer.provider, answer.finish_reason) == (True, "echo", "stop")
+
+
+async def test_echo_is_deterministic() -> None:
+    """The same request gets the same answer and usage every time."""
+    echo = EchoProvider()
+    assert await echo.complete(_request()) == await echo.complete(_request())
+
+
+async def test_echo_counts_words_as_tokens() -> None:
+    """Prompt tokens are the words of every message; completion tokens the answer's words."""
+    answer = await EchoProvider().complete(_request())
+    assert answer.usage == Usage(prompt_tokens=2 + 2 + 2 + 4, completion_tokens=5)
+    assert count_tokens(answer.text) == answer.usage.completion_tokens
+
+
+async def test_echo_streams_token_by_token_with_growing_usage() -> None:
+    """One chunk per word, usage growing by one each, then the finish chunk."""
+    chunks = [c async for c in EchoProvider().stream(_request())]
+    assert [c.text for c in chunks] == ["[echo] ", "tell ", "me ", "a ", "story", ""]
+    assert [c.usage.completion_tokens for c in chunks if c.usage] == [1, 2, 3, 4, 5, 5]
+    assert chunks[-1] == ProviderChunk(usage=Usage(prompt_tokens=10, completion_tokens=5),
+                                       finish_reason="stop")
+
+
+async def test_echo_honours_max_tokens() -> None:
+    """max_tokens cuts the answer with finish_reason 'length'."""
+    answer = await EchoProvider().complete(_request(max_tokens=2))
+    assert (answer.text, answer.finish_reason) == ("[echo] tell ", "length")
+    assert answer.usage.completion_tokens == 2
+
+
+async def test_echo_without_a_user_message_still_answers() -> None:
+    """Only a system message: the answer is the label alone."""
+    request = ChatRequest(model=ECHO_MODEL, timeout_s=1.0,
+                          messages=(ChatMessage(role="system", content="x"),))
+    assert (await EchoProvider().complete(request)).text == LABEL
+
+
+async def test_echo_lists_its_one_model_and_validates() -> None:
+    """Discovery finds echo-1; validation says reachable."""
+    echo = EchoProvider()
+    assert [m.model for m in await echo.list_models()] == [ECHO_MODEL]
+    validation = await echo.validate()
+    assert (validation.status, validation.ok, validation.models) == ("reachable", True, 1)
+
+
+async def test_echo_stream_through_the_client_is_labelled_offline() -> None:
+    """Through the client, the stream's end event says offline and carries exact usage."""
+    async with LLMClient([EchoProvider()]) as client:
+        stream = client.stream(Target(provider="echo", model=ECHO_MODEL), MESSAGES)
+        events = [e async for e in stream]
+    assert [e.text for e in events if isinstance(e, TokenDelta)] == [
+        "[echo] ", "tell ", "me ", "a ", "story"]
+    done = events[-1]
+    assert isinstance(done, StreamDone)
+    assert (done.offline, done.usage, stream.offline, stream.text) == (
+        True, Usage(prompt_tokens=10, completion_tokens=5), True, "[echo] tell me a story")
