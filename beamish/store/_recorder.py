@@ -21,6 +21,11 @@ attempt (or fails with a non-transient error) fails each waiting ``record`` call
 error: those events are not durable and must not be acknowledged. Retrying with the same
 ``request_id`` later is safe — recording is idempotent.
 
+``RetryPolicy(attempts=None)`` retries without limit while the recorder runs: an outage then
+loses nothing as long as the buffer holds, and callers wait until their event is durable (or
+get ``UsageBackpressureError`` when the buffer is full). Once the recorder is closing it makes
+at most ``attempts_when_closing`` more attempts, so shutdown cannot hang on a dead database.
+
 Options (defaults): ``max_batch`` 1000 events, ``flush_interval`` 0.005 s,
 ``max_buffer`` 100_000 events, ``retry`` ``RetryPolicy()`` (5 attempts, 0.05 s doubling to 2 s).
 """
@@ -48,9 +53,19 @@ from beamish.store.models import UsageEvent
 class RetryPolicy:
     """How often and how patiently a failed batch is retried."""
 
-    attempts: int = 5
+    attempts: int | None = 5
+    """Attempts per batch while running; None retries until the recorder closes."""
     first_delay: float = 0.05
     max_delay: float = 2.0
+    attempts_when_closing: int = 3
+    """With ``attempts=None``: the limit that applies once the recorder is closing."""
+
+    def gives_up(self, failed_attempts: int, closing: bool) -> bool:
+        """Whether a batch that failed ``failed_attempts`` times should fail its callers."""
+        limit = self.attempts
+        if limit is None and closing:
+            limit = self.attempts_when_closing
+        return limit is not None and failed_attempts >= limit
 
     def delay(self, failed_attempts: int) -> float:
         """Seconds to wait after the ``failed_attempts``-th failure."""
@@ -198,7 +213,7 @@ class UsageRecorder:
             except StoreUnavailableError as error:
                 self._last_error = error
                 failures += 1
-                if failures >= self._retry.attempts:
+                if self._retry.gives_up(failures, self._closing):
                     raise
                 await asyncio.sleep(self._retry.delay(failures))
             else:

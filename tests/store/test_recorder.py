@@ -146,6 +146,48 @@ async def test_exhausted_retries_fail_the_waiting_callers(store: Store) -> None:
     assert (await store.usage_totals()).requests == 0
 
 
+async def test_unlimited_retries_outlast_a_long_outage(store: Store) -> None:
+    """With attempts=None, a batch survives any number of failures while the recorder runs."""
+    await configured_user(store)
+    outage = OutageStore(store, failing_writes=50)
+    outage.back_up.set()  # the 51st attempt finds the database back
+    recorder = UsageRecorder(outage, flush_interval=0,
+                             retry=RetryPolicy(attempts=None, first_delay=0, max_delay=0))
+    async with recorder:
+        assert await recorder.record(usage("r1")) is True
+    assert outage.failures == 50
+    assert await usage_count(store) == 1
+
+
+async def test_unlimited_retries_end_when_closing(store: Store) -> None:
+    """Closing during an endless outage fails the waiting caller after the closing limit."""
+    outage = OutageStore(store, failing_writes=None)
+    policy = RetryPolicy(attempts=None, first_delay=0, max_delay=0, attempts_when_closing=4)
+    errors: list[StoreUnavailableError] = []
+
+    async def record() -> None:
+        try:
+            await recorder.record(usage("r1"))
+        except StoreUnavailableError as error:
+            errors.append(error)
+
+    recorder = UsageRecorder(outage, flush_interval=0, retry=policy)
+    async with anyio.create_task_group() as tg, recorder:
+        tg.start_soon(record)
+        await outage.failed.wait()
+    assert len(errors) == 1
+    assert outage.failures >= policy.attempts_when_closing
+    assert (await store.usage_totals()).requests == 0
+
+
+def test_closing_limit_applies_only_to_unlimited_policies() -> None:
+    """A finite policy keeps its own limit when closing; an unlimited one takes the closing one."""
+    assert RetryPolicy(attempts=5).gives_up(4, closing=True) is False
+    assert RetryPolicy(attempts=5).gives_up(5, closing=False) is True
+    assert RetryPolicy(attempts=None).gives_up(10_000, closing=False) is False
+    assert RetryPolicy(attempts=None, attempts_when_closing=2).gives_up(2, closing=True) is True
+
+
 async def test_record_outside_the_context_is_refused(store: Store) -> None:
     """Before entering and after leaving, record() raises RecorderClosedError."""
     recorder = UsageRecorder(store)
