@@ -18,7 +18,7 @@ from beamish.llm.resolution import (
 )
 from beamish.llm.settings import LLMSettings, TaskTypeSettings
 from beamish.store import LLMParameters, Provider, ProviderModel, ProviderRecord
-from tests.llm._layers import NOW, global_config, inputs, override, params, user_config
+from tests.llm._support import NOW, global_config, inputs, override, params, user_config
 
 # -- the pair: which layer names provider and model ---------------------------------------
 

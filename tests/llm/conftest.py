@@ -1,0 +1,26 @@
+"""Fixtures for the resolution tests: the store fixtures of ``tests/store`` (every
+store-backed test runs on SQLite and on PostgreSQL) and a clock for cache TTLs.
+
+``tests/llm/providers`` has its own conftest; it overrides ``anyio_backend`` for its tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.llm._support import FakeClock
+from tests.store.conftest import pg_server_url, store, store_url
+
+__all__ = ["anyio_backend", "clock", "pg_server_url", "store", "store_url"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Resolution tests run on asyncio (the store's drivers need it)."""
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fresh fake clock at 0."""
+    return FakeClock()
