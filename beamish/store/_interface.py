@@ -202,6 +202,10 @@ class Store(Protocol):
         """Requests, errors and tokens in the window (everyone's, or one user's)."""
         ...
 
+    async def session_totals(self, user_id: str, session_id: str) -> UsageTotals:
+        """Requests, errors and tokens of one session of ``user_id`` (all time)."""
+        ...
+
     async def usage_by_provider_model(
         self,
         *,

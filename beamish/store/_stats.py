@@ -106,6 +106,13 @@ class StatsQueries(ABC):
                                             *args)
         return UsageTotals.model_validate(row or {})
 
+    async def session_totals(self, user_id: str, session_id: str) -> UsageTotals:
+        """Requests, errors and tokens of one session of ``user_id`` (all time)."""
+        row = await self._reader().fetchrow(
+            f"SELECT {_AGGREGATES} FROM usage_events WHERE user_id = $1 AND session_id = $2",
+            user_id, session_id)
+        return UsageTotals.model_validate(row or {})
+
     async def usage_by_provider_model(
             self, *, user_id: str | None = None, since: datetime | None = None,
             until: datetime | None = None) -> list[ProviderModelUsage]:

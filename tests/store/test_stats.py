@@ -104,3 +104,15 @@ async def test_user_stats_in_one_call(ledger: Store) -> None:
         ("anthropic", "claude", 1), ("openai", "gpt", 1), ("openai", "gpt-mini", 1)]
     assert [(t.task_type, t.requests) for t in stats.by_task_type] == [
         ("chat", 2), ("summarize", 1)]
+
+
+async def test_session_totals_count_only_that_session(store: Store) -> None:
+    """A session's totals include its own events and no other session's or user's."""
+    events = [_event(n, "ada", tokens=(n, 1)) for n in range(1, 5)]
+    sessions = ["s1", "s1", "s2", None]
+    await store.record_many([e.model_copy(update={"session_id": s})
+                             for e, s in zip(events, sessions, strict=True)])
+    await store.record(_event(9, "bob").model_copy(update={"session_id": "s1"}))
+    s1 = await store.session_totals("ada", "s1")
+    assert (s1.requests, s1.prompt_tokens, s1.completion_tokens) == (2, 3, 2)
+    assert (await store.session_totals("ada", "nope")).requests == 0
