@@ -29,6 +29,7 @@ from beamish.runtime.dynamic import dynamic_supervisor_spec as dynamic_superviso
 from beamish.runtime.dynamic import start_child as start_child
 from beamish.runtime.dynamic import start_dynamic_supervisor as start_dynamic_supervisor
 from beamish.runtime.dynamic import terminate_child_ref as terminate_child_ref
+from beamish.runtime.dynamic import terminate_children as terminate_children
 from beamish.runtime.errors import ActorExitedError as ActorExitedError
 from beamish.runtime.errors import AlreadyStartedError as AlreadyStartedError
 from beamish.runtime.errors import BeamishRuntimeError as BeamishRuntimeError
@@ -133,6 +134,7 @@ __all__ = [
     "supervisor_spec",
     "terminate_child",
     "terminate_child_ref",
+    "terminate_children",
     "unlink",
     "via",
     "which_children",

@@ -15,7 +15,7 @@ children are stopped *concurrently*, each within its own shutdown budget.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +79,8 @@ class DynamicSupervisor(Actor):
             return await _outcome(self._start_child(args[0]))
         if op == "terminate_child" and len(args) == 1:
             return await _outcome(self._terminate_child(args[0]))
+        if op == "terminate_children" and len(args) == 1:
+            return await _outcome(self._terminate_children(args[0]))
         if op == "which_children":
             return ("ok", [(ref, d.spec.id) for ref, d in self.children.items()])
         if op == "count_children":
@@ -104,6 +106,13 @@ class DynamicSupervisor(Actor):
         if child is None:
             raise NoProcessError(ref, "not a child of this supervisor")
         await shutdown_child(ref, _shutdown_of(child.spec))
+
+    async def _terminate_children(self, refs: list[ActorRef]) -> int:
+        mine = [(ref, child) for ref in refs
+                if (child := self.children.pop(ref, None)) is not None]
+        await asyncio.gather(*(shutdown_child(ref, _shutdown_of(child.spec))
+                               for ref, child in mine))
+        return len(mine)
 
     async def handle_info(self, message: Any) -> None:
         if isinstance(message, _RestartAgain):
@@ -190,6 +199,16 @@ async def start_child(sup: ActorRef | Name, spec: ChildSpec) -> ActorRef:
 async def terminate_child_ref(sup: ActorRef | Name, ref: ActorRef) -> None:
     """Stop child ``ref`` of ``sup`` (within its shutdown budget); it is not restarted."""
     await request(sup, ("terminate_child", ref))
+
+
+async def terminate_children(sup: ActorRef | Name, refs: Iterable[ActorRef]) -> int:
+    """Stop the given children of ``sup`` concurrently, in one request; none is restarted.
+
+    Refs that are not (or no longer) children of ``sup`` are skipped. Returns how many were
+    stopped. Cheaper than :func:`terminate_child_ref` per child when stopping many at once.
+    """
+    stopped: int = await request(sup, ("terminate_children", list(refs)))
+    return stopped
 
 
 async def dynamic_children(sup: ActorRef | Name) -> list[tuple[ActorRef, Hashable]]:

@@ -130,6 +130,15 @@ class Registry(Actor):
         return [k for k, entries in table.duplicate.items() if proc in entries]
 
     @staticmethod
+    def entries(registry: ActorRef | Name) -> list[tuple[Hashable, ActorRef, Any]]:
+        """(key, ref, value) of every live entry, e.g. to message every registered actor."""
+        table = _table(registry)
+        if table.kind == "unique":
+            return [(k, p, v) for k, (p, v) in table.unique.items() if p.alive]
+        return [(k, p, v) for k, found in table.duplicate.items()
+                for p, v in found.items() if p.alive]
+
+    @staticmethod
     def count(registry: ActorRef | Name) -> int:
         """How many entries the registry holds."""
         table = _table(registry)

@@ -326,8 +326,8 @@ async def shutdown_child(ref: ActorRef, how: Shutdown, reason: ExitReason = SHUT
         ref._signal(me, reason)
     else:
         ref._enqueue(Msg(STOP, reason, None))  # no parent to signal from: an orderly stop
-    if how in ("brutal_kill", "infinity"):
-        await dead
+    if how in ("brutal_kill", "infinity") or dead.done():
+        await dead  # a child that does not trap exits is often dead already: no timer then
         return
     assert isinstance(how, int)
     done, _ = await asyncio.wait([dead], timeout=how / 1000)

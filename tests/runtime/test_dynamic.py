@@ -32,6 +32,7 @@ from beamish.runtime import (
     start_supervisor,
     stop,
     terminate_child_ref,
+    terminate_children,
     which_children,
 )
 from beamish.runtime.dynamic import dynamic_children
@@ -194,6 +195,20 @@ async def test_terminate_child_ref_stops_without_restart(node: Node) -> None:
     await terminate_child_ref(sup, a)
     assert not a.alive
     assert log == ["a:shutdown"]
+    assert await children_of(sup) == {"b": b}
+
+
+async def test_terminate_children_stops_many_concurrently(node: Node) -> None:
+    """terminate_children stops the given children in one request, skipping strangers."""
+    log: Log = []
+    sup = await start_dynamic_supervisor()
+    a, b, c = [await start_child(sup, session(sid, log, delay=1.0)) for sid in "abc"]
+    stranger = await start_dynamic_supervisor()
+    start_time = asyncio.get_running_loop().time()
+    assert await terminate_children(sup, [a, stranger, c]) == 2
+    assert asyncio.get_running_loop().time() - start_time == pytest.approx(1.0)  # concurrent
+    assert sorted(log) == ["a:shutdown", "c:shutdown"]
+    assert (a.alive, b.alive, c.alive, stranger.alive) == (False, True, False, True)
     assert await children_of(sup) == {"b": b}
 
 

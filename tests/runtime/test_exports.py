@@ -65,6 +65,7 @@ PINNED = [
     "supervisor_spec",
     "terminate_child",
     "terminate_child_ref",
+    "terminate_children",
     "unlink",
     "via",
     "which_children",

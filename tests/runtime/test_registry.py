@@ -358,3 +358,16 @@ async def test_supervised_via_named_child_reregisters_on_restart() -> None:
         assert second is not None
         assert second is not first
         assert second.restart_count == 1
+
+
+async def test_entries_lists_every_live_entry(node: Node) -> None:
+    """entries() gives (key, ref, value) of every live entry, for both kinds of registry."""
+    unique = await start(Registry, "unique")
+    dup = await start(Registry, "duplicate")
+    a = await start(Member, [(unique, "a", 1), (dup, "topic", "a")])
+    b = await start(Member, [(unique, "b", 2), (dup, "topic", "b")])
+    assert sorted(Registry.entries(unique), key=str) == sorted(
+        [("a", a, 1), ("b", b, 2)], key=str)
+    assert {(k, v) for k, _, v in Registry.entries(dup)} == {("topic", "a"), ("topic", "b")}
+    await stop(a, SHUTDOWN)
+    assert Registry.entries(unique) == [("b", b, 2)]
