@@ -18,6 +18,7 @@ Fields and their defaults:
 * ``database_url`` — ``sqlite:///beamish.db`` (see ``beamish.store.open_store``).
 * ``secret_key`` — None: the Fernet master key that encrypts provider API keys in the store.
 * ``llm`` — ``beamish.llm.settings.LLMSettings`` (system defaults, task types, tiers, cache).
+* ``sessions`` — ``beamish.sessions.settings.SessionSettings`` (TTL, limits, usage buffer).
 
 Each later part of beamish adds its own table here as one more field.
 """
@@ -37,6 +38,7 @@ from pydantic_settings import (
 )
 
 from beamish.llm.settings import LLMSettings
+from beamish.sessions.settings import SessionSettings
 
 DEFAULT_CONFIG_FILE = Path("beamish.toml")
 CONFIG_FILE_ENV = "BEAMISH_CONFIG_FILE"
@@ -53,6 +55,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///beamish.db"
     secret_key: SecretStr | None = None
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,361 @@
+"""``Runtime``: all of beamish in one ``async with``, for scripts and host apps.
+
+::
+
+    import beamish
+
+    async with beamish.Runtime() as rt:              # SQLite + the echo provider by default
+        await rt.users.set_default("ada", "anthropic", "claude-sonnet-4")
+        session = await rt.sessions.open(None, "ada")
+        answer = await rt.complete(session.session_id, [{"role": "user", "content": "hi"}])
+        async with rt.stream(session.session_id, "tell me more") as stream:
+            async for event in stream:
+                ...
+
+What starts, in order (and stops in reverse)::
+
+    store            open_store(settings.database_url): migrations applied   (resource)
+    llm              LLMClient from settings and the provider registry        (resource)
+    node             the actor node
+    └── beamish.root (Supervisor, one_for_one)
+        ├── usage recorder    UsageRecorderActor: write-behind, group commits
+        ├── config cache      ConfigCache: resolution cache + invalidation fan-out
+        ├── sessions          Registry (unique): session id → context
+        ├── sessions by user  Registry (duplicate): user id → contexts
+        ├── session sup       DynamicSupervisor (max_sessions) of SessionContext
+        └── janitor           Janitor: expiry and eviction
+
+one_for_one everywhere: a crashed session context is restarted alone (and rebuilds its usage
+from the ledger); a crashed recorder loses no acknowledged usage and is restarted alone; the
+session contexts reach the current recorder and resolver through ``Services``. Stopping the
+runtime stops the janitor and the sessions first and the recorder last, so everything queued
+is written before the store closes.
+
+``complete`` and ``stream`` do a whole session-scoped call: enhance (resolution with
+provenance) → provider (timeouts, retries, fallbacks) → usage recorded durably — also for
+failed (``error``) and abandoned (``cancelled``) calls, with the tokens seen so far.
+
+``lifespan(settings)`` is the same for a FastAPI/Starlette host app:
+``FastAPI(lifespan=beamish.lifespan())``; handlers reach the runtime as
+``request.app.state.beamish`` (or ``request.state.beamish``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Self
+from uuid import uuid4
+
+import anyio
+from pydantic import BaseModel, ConfigDict
+
+from beamish.llm.errors import LLMError
+from beamish.llm.providers.base import ChatMessage, Completion
+from beamish.llm.providers.client import LLMClient
+from beamish.llm.providers.stream import ChatStream, StreamEvent
+from beamish.llm.resolution import ConfigRequest, ResolvedConfig
+from beamish.runtime import (
+    SHUTDOWN,
+    ActorRef,
+    Node,
+    Registry,
+    child_spec,
+    dynamic_supervisor_spec,
+    start_supervisor,
+    stop,
+)
+from beamish.sessions.api import Sessions, Users
+from beamish.sessions.janitor import Janitor
+from beamish.sessions.owners import ConfigCache, UsageRecorderActor
+from beamish.sessions.services import (
+    CONFIG_CACHE,
+    JANITOR,
+    SESSION_SUP,
+    SESSIONS,
+    SESSIONS_BY_USER,
+    USAGE_RECORDER,
+    Services,
+)
+from beamish.settings import Settings
+from beamish.store import Provider, Store, UsageEvent, UsageStatus, open_store
+
+ROOT = "beamish.root"
+
+Messages = Sequence[ChatMessage | Mapping[str, Any]] | str
+"""A conversation: messages (``{"role": ..., "content": ...}``), or one user message."""
+
+
+class SessionCompletion(BaseModel):
+    """A finished session-scoped call: the answer, the configuration used, the request id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_id: str
+    completion: Completion
+    config: ResolvedConfig
+
+
+class Runtime:
+    """The store, the LLM client and the session tree, started and stopped in order.
+
+    Args:
+        settings: configuration (``Settings()`` — file and environment — if None).
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._stack: AsyncExitStack | None = None
+        self._services: Services | None = None
+        self._root: ActorRef | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None:
+            raise RuntimeError("a Runtime can be entered only once at a time")
+        async with AsyncExitStack() as stack:
+            store = await stack.enter_async_context(open_store(self.settings.database_url))
+            llm = await LLMClient.from_store(store, self.settings.llm)
+            stack.push_async_callback(llm.aclose)
+            node = await stack.enter_async_context(Node())
+            loop = asyncio.get_running_loop()
+            services = Services(node=node, store=store, llm=llm,
+                                settings=self.settings.sessions,
+                                llm_settings=self.settings.llm, clock=loop.time)
+            self._root = await start_supervisor(_children(services), name=ROOT)
+            stack.push_async_callback(self._stop_root)
+            self._services = services
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        stack, self._stack = self._stack, None
+        self._services = None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _stop_root(self) -> None:
+        root, self._root = self._root, None
+        if root is not None and root.alive:
+            await stop(root, SHUTDOWN)
+
+    @property
+    def services(self) -> Services:
+        """What the actors share (raises when the runtime is not running)."""
+        if self._services is None:
+            raise RuntimeError("the Runtime is not running; use 'async with Runtime(...)'")
+        return self._services
+
+    @property
+    def store(self) -> Store:
+        """The open store."""
+        return self.services.store
+
+    @property
+    def llm(self) -> LLMClient:
+        """The LLM client (providers, retries, fallbacks)."""
+        return self.services.llm
+
+    @property
+    def node(self) -> Node:
+        """The actor node (introspection: ``node.actors()``, ``node.tree()``)."""
+        return self.services.node
+
+    @property
+    def sessions(self) -> Sessions:
+        """Open, use and close sessions."""
+        return Sessions(self.services)
+
+    @property
+    def users(self) -> Users:
+        """Users' LLM configs and usage."""
+        return Users(self.services)
+
+    # -- session-scoped calls ---------------------------------------------------------------
+
+    async def complete(self, session_id: str, messages: Messages, *,
+                       task_type: str = "chat",
+                       options: ConfigRequest | Mapping[str, Any] | None = None,
+                       request_id: str | None = None,
+                       user_id: str | None = None) -> SessionCompletion:
+        """One whole answer in session ``session_id``; usage is durable when this returns.
+
+        Raises:
+            SessionNotFoundError: the session is not open.
+            FallbacksExhaustedError: every model of the chain failed (usage recorded as error).
+        """
+        call = await self._prepare(session_id, task_type, options, request_id, user_id)
+        started = time.monotonic()
+        try:
+            completion = await self.llm.complete(call.config, _messages(messages))
+        except LLMError:
+            await call.record("error", 0, 0, started)
+            raise
+        except asyncio.CancelledError:
+            with anyio.CancelScope(shield=True):  # the caller gave up: still count the call
+                await call.record("cancelled", 0, 0, started)
+            raise
+        await call.record("ok", completion.usage.prompt_tokens,
+                          completion.usage.completion_tokens, started,
+                          provider=completion.provider, model=completion.model)
+        return SessionCompletion(request_id=call.request_id, completion=completion,
+                                 config=call.config)
+
+    def stream(self, session_id: str, messages: Messages, *, task_type: str = "chat",
+               options: ConfigRequest | Mapping[str, Any] | None = None,
+               request_id: str | None = None, user_id: str | None = None) -> SessionStream:
+        """An answer token by token in session ``session_id``; see ``SessionStream``."""
+        return SessionStream(self, session_id, _messages(messages), task_type, options,
+                             request_id, user_id)
+
+    async def _prepare(self, session_id: str, task_type: str,
+                       options: ConfigRequest | Mapping[str, Any] | None,
+                       request_id: str | None, user_id: str | None) -> _Call:
+        sessions = self.sessions
+        ref, owner = sessions.entry(session_id, user_id)
+        config = await sessions.enhance(session_id, options, task_type=task_type,
+                                        user_id=user_id)
+        return _Call(sessions, ref, owner, session_id, request_id or uuid4().hex, config)
+
+
+class _Call:
+    """One session-scoped call on its way: what to record when it ends.
+
+    The session's context and owner are taken when the call starts, so usage is recorded
+    even if the session is closed or expires while the provider answers.
+    """
+
+    __slots__ = ("config", "owner", "ref", "request_id", "session_id", "sessions")
+
+    def __init__(self, sessions: Sessions, ref: ActorRef, owner: str, session_id: str,
+                 request_id: str, config: ResolvedConfig) -> None:
+        self.sessions = sessions
+        self.ref = ref
+        self.owner = owner
+        self.session_id = session_id
+        self.request_id = request_id
+        self.config = config
+
+    async def record(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
+                     started: float, *, provider: Provider | None = None,
+                     model: str | None = None) -> bool:
+        event = UsageEvent(
+            request_id=self.request_id, session_id=self.session_id, user_id=self.owner,
+            provider=provider or self.config.provider, model=model or self.config.model,
+            task_type=self.config.task_type, prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_ms=int((time.monotonic() - started) * 1000), status=status)
+        return await self.sessions.record_event(self.ref, event)
+
+
+class SessionStream:
+    """``async with rt.stream(...) as stream: async for event in stream`` — see ``ChatStream``.
+
+    Entering resolves the configuration (``config``) and opens the provider stream; leaving
+    records the usage durably — ``ok`` when the answer completed, ``error`` when it broke,
+    ``cancelled`` when the block was left early or cancelled — with the tokens seen so far.
+    ``recorded`` is then True (False if the request id had been recorded before).
+    """
+
+    def __init__(self, runtime: Runtime, session_id: str, messages: list[ChatMessage],
+                 task_type: str, options: ConfigRequest | Mapping[str, Any] | None,
+                 request_id: str | None, user_id: str | None) -> None:
+        self._runtime = runtime
+        self._args = (session_id, task_type, options, request_id, user_id)
+        self._messages = messages
+        self._call: _Call | None = None
+        self._stream: ChatStream | None = None
+        self._started = 0.0
+        self.recorded: bool | None = None
+
+    @property
+    def config(self) -> ResolvedConfig:
+        """The configuration this call resolved to."""
+        return self._opened()[0].config
+
+    @property
+    def request_id(self) -> str:
+        """The id the usage is recorded under."""
+        return self._opened()[0].request_id
+
+    @property
+    def chat(self) -> ChatStream:
+        """The provider stream (usage, status, text so far, provider and model serving)."""
+        return self._opened()[1]
+
+    async def __aenter__(self) -> Self:
+        self._call = await self._runtime._prepare(*self._args)
+        self._started = time.monotonic()
+        self._stream = self._runtime.llm.stream(self._call.config, self._messages)
+        return self
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._opened()[1]
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        call, stream = self._opened()
+        try:
+            await stream.aclose()
+        finally:
+            with anyio.CancelScope(shield=True):  # a cancelled caller's usage still counts
+                self.recorded = await self._record(call, stream, exc)
+
+    async def _record(self, call: _Call, stream: ChatStream, exc: BaseException | None) -> bool:
+        status: UsageStatus
+        if isinstance(exc, LLMError) or stream.status == "error":
+            status = "error"
+        elif stream.status == "ok":
+            status = "ok"
+        else:  # left early, or cancelled
+            status = "cancelled"
+        usage = stream.usage
+        return await call.record(status, usage.prompt_tokens, usage.completion_tokens,
+                                 self._started, provider=stream.provider, model=stream.model)
+
+    def _opened(self) -> tuple[_Call, ChatStream]:
+        if self._call is None or self._stream is None:
+            raise RuntimeError("use the stream inside 'async with rt.stream(...)'")
+        return self._call, self._stream
+
+
+Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[dict[str, Any]]]
+
+
+def lifespan(settings: Settings | None = None) -> Lifespan:
+    """A FastAPI/Starlette ``lifespan`` that runs a ``Runtime`` for the app's lifetime."""
+
+    @contextlib.asynccontextmanager
+    async def run(app: Any) -> AsyncIterator[dict[str, Any]]:
+        async with Runtime(settings) as runtime:
+            app.state.beamish = runtime
+            yield {"beamish": runtime}
+
+    return run
+
+
+def _children(services: Services) -> list[Any]:
+    settings = services.settings
+    return [
+        child_spec(UsageRecorderActor, services, id="usage_recorder", name=USAGE_RECORDER,
+                   shutdown=30_000),
+        child_spec(ConfigCache, services, id="config_cache", name=CONFIG_CACHE),
+        child_spec(Registry, "unique", id="sessions", name=SESSIONS),
+        child_spec(Registry, "duplicate", id="sessions_by_user", name=SESSIONS_BY_USER),
+        dynamic_supervisor_spec(id="session_sup", name=SESSION_SUP,
+                                max_children=settings.max_sessions),
+        child_spec(Janitor, services, id="janitor", name=JANITOR),
+    ]
+
+
+def _messages(messages: Messages) -> list[ChatMessage]:
+    if isinstance(messages, str):
+        return [ChatMessage(role="user", content=messages)]
+    return [m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m)
+            for m in messages]

@@ -1,0 +1,315 @@
+"""The client API of the session layer: ``Sessions`` and ``Users``.
+
+These are plain objects, not actors: each method runs in the caller's task and talks to the
+actors (session contexts, the janitor) with calls and casts, and to the owned parts (usage
+recorder, config resolver) through ``Services``. Get them from a running
+``beamish.Runtime`` as ``rt.sessions`` and ``rt.users``.
+
+Activity. Every operation on a session marks it busy while it runs and stamps its last
+activity when it ends (``IdleQueue.begin``/``end``), so the janitor never expires or evicts a
+session in the middle of a request, and the TTL counts from the end of the last one.
+
+Usage. ``record_usage`` returns once the event is durable (group-committed by the usage
+recorder), then adds it to the session's own totals: acknowledge a request to your caller only
+after it returns. A repeated ``request_id`` counts nothing (``False``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+from uuid import uuid4
+
+from beamish.llm.resolution import ConfigRequest, ResolvedConfig
+from beamish.runtime import (
+    ActorRef,
+    AlreadyStartedError,
+    Registry,
+    StartChildError,
+    TooManyChildrenError,
+    call,
+    cast,
+    start_child,
+    terminate_child_ref,
+)
+from beamish.runtime.errors import ActorExitedError, NoProcessError
+from beamish.sessions.context import session_spec
+from beamish.sessions.errors import SessionLimitError, SessionNotFoundError, SessionOwnerError
+from beamish.sessions.models import SessionInfo
+from beamish.sessions.services import JANITOR, SESSION_SUP, SESSIONS, Services, session_entry
+from beamish.store import (
+    LLMParameters,
+    NewLLMConfig,
+    Provider,
+    UsageEvent,
+    UsageStatus,
+    UsageTotals,
+    UserLLMConfig,
+    UserNotFoundError,
+    UserStats,
+)
+
+_PARAMETER_FIELDS = frozenset(LLMParameters.model_fields)
+_NO_REQUEST = ConfigRequest()
+_OPEN_ATTEMPTS = 3  # evict-then-start races with concurrent opens; give up after this many
+
+
+class Sessions:
+    """Open, use and close session contexts."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self, session_id: str | None, user_id: str) -> SessionInfo:
+        """Open the session (a new id if None), or resume it if it is open already.
+
+        Raises:
+            SessionOwnerError: the session is open for another user.
+            SessionLimitError: ``max_sessions`` are open and none is idle.
+        """
+        sid = session_id or uuid4().hex
+        async with self._active(sid):
+            ref = await self._open_ref(sid, user_id)
+            info: SessionInfo = await call(ref, ("info",))
+            return info
+
+    async def get(self, session_id: str, *, user_id: str | None = None) -> SessionInfo:
+        """The session's context and usage (only for ``user_id`` when given)."""
+        ref = self._ref(session_id, user_id)
+        async with self._active(session_id):
+            info: SessionInfo = await _session_call(ref, session_id, ("info",))
+            return info
+
+    async def close(self, session_id: str, *, user_id: str | None = None) -> None:
+        """Stop the session's context; its usage stays in the ledger."""
+        ref = self._ref(session_id, user_id)
+        self._services.idle.remove(session_id)
+        with contextlib.suppress(NoProcessError):
+            await terminate_child_ref(self._services.whereis(SESSION_SUP), ref)
+
+    def owner(self, session_id: str) -> str:
+        """The user id of an open session."""
+        entry = session_entry(self._services, session_id)
+        if entry is None:
+            raise SessionNotFoundError(session_id)
+        return entry[1]
+
+    def open_sessions(self, user_id: str | None = None) -> list[tuple[str, str]]:
+        """(session id, user id) of every open session, or of one user's."""
+        entries = Registry.entries(self._services.whereis(SESSIONS))
+        return sorted((str(sid), str(uid)) for sid, _, uid in entries if user_id in (None, uid))
+
+    def count(self) -> int:
+        """How many sessions are open."""
+        return Registry.count(self._services.whereis(SESSIONS))
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def enhance(self, session_id: str, options: ConfigRequest | Mapping[str, Any] | None
+                      = None, *, task_type: str = "chat",
+                      user_id: str | None = None) -> ResolvedConfig:
+        """The session user's preferences for ``task_type`` applied to ``options``.
+
+        Values given in ``options`` win; every field says which layer supplied it
+        (``ResolvedConfig.sources``) and ``warnings`` name stored preferences that were skipped.
+        """
+        request = _config_request(options)
+        ref = self._ref(session_id, user_id)
+        async with self._active(session_id):
+            config: ResolvedConfig = await _session_call(
+                ref, session_id, ("enhance", task_type, request))
+            return config
+
+    async def record_usage(self, session_id: str, *, provider: Provider, model: str,
+                           prompt_tokens: int = 0, completion_tokens: int = 0,
+                           latency_ms: int = 0, status: UsageStatus = "ok",
+                           task_type: str = "chat", request_id: str | None = None,
+                           user_id: str | None = None) -> bool:
+        """Record one LLM request of the session; returns once durable.
+
+        Returns:
+            True if counted, False if ``request_id`` was recorded before.
+
+        Raises:
+            UsageBackpressureError: the usage buffer is full (the database is down).
+        """
+        ref, owner = self.entry(session_id, user_id)
+        event = UsageEvent(
+            request_id=request_id or uuid4().hex, session_id=session_id, user_id=owner,
+            provider=provider, model=model, task_type=task_type, prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens, latency_ms=latency_ms, status=status)
+        async with self._active(session_id):
+            return await self.record_event(ref, event)
+
+    async def record_event(self, ref: ActorRef, event: UsageEvent) -> bool:
+        """Record ``event`` durably, then count it in the session ``ref`` (if new)."""
+        counted = await self._services.current_recorder().record(event)
+        if counted:
+            await cast(ref, ("counted", _totals(event)))
+        return counted
+
+    async def usage(self, session_id: str, *, user_id: str | None = None) -> UsageTotals:
+        """The session's usage totals."""
+        return (await self.get(session_id, user_id=user_id)).usage
+
+    # -- the seed's words ------------------------------------------------------------------
+
+    async def create_context(self, session_id: str, user_id: str) -> SessionInfo:
+        """``open``, under the name the first version of the API used."""
+        return await self.open(session_id, user_id)
+
+    async def enhance_llm_options(self, session_id: str,
+                                  options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` with the user's preferences filled in, as a flat dict.
+
+        ``options`` may hold ``task_type``, ``provider``, ``model``, any ``LLMParameters``
+        field, and other keys (e.g. ``messages``) that are passed through untouched. The
+        result adds ``provenance`` (field → layer) and ``warnings``.
+        """
+        task_type = str(options.get("task_type", "chat"))
+        known = {k: v for k, v in options.items()
+                 if k in _PARAMETER_FIELDS or k in ("provider", "model")}
+        config = await self.enhance(session_id, known, task_type=task_type)
+        enhanced = dict(options)
+        enhanced.update(config.parameters.model_dump(exclude_defaults=True))
+        enhanced.update(task_type=task_type, provider=config.provider, model=config.model,
+                        provenance={k: str(v) for k, v in config.sources.items()},
+                        warnings=list(config.warnings))
+        return enhanced
+
+    async def record_llm_usage(self, session_id: str, provider: Provider, model: str,
+                               **usage: Any) -> bool:
+        """``record_usage``, under the name the first version of the API used."""
+        return await self.record_usage(session_id, provider=provider, model=model, **usage)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def entry(self, session_id: str, user_id: str | None = None) -> tuple[ActorRef, str]:
+        """(context, owner) of an open session, checked against ``user_id`` when given."""
+        entry = session_entry(self._services, session_id)
+        if entry is None:
+            raise SessionNotFoundError(session_id)
+        ref, owner = entry
+        if user_id is not None and owner != user_id:
+            raise SessionOwnerError(session_id, user_id)
+        return ref, owner
+
+    def _ref(self, session_id: str, user_id: str | None) -> ActorRef:
+        return self.entry(session_id, user_id)[0]
+
+    def _active(self, session_id: str) -> _Active:
+        return _Active(self._services, session_id)
+
+    async def _open_ref(self, sid: str, user_id: str) -> ActorRef:
+        services = self._services
+        for _ in range(_OPEN_ATTEMPTS):
+            entry = session_entry(services, sid)
+            if entry is not None:
+                if entry[1] != user_id:
+                    raise SessionOwnerError(sid, user_id)
+                return entry[0]
+            if self.count() >= services.settings.max_sessions:
+                await self._evict_one()
+            try:
+                return await start_child(services.whereis(SESSION_SUP),
+                                         session_spec(services, sid, user_id))
+            except TooManyChildrenError:
+                continue  # a concurrent open took the room: evict again
+            except StartChildError as error:
+                if not isinstance(error.__cause__, AlreadyStartedError):
+                    raise
+                continue  # a concurrent open of the same id won: resume it
+        raise SessionLimitError(services.settings.max_sessions)
+
+    async def _evict_one(self) -> None:
+        evicted: list[str] = await call(self._services.whereis(JANITOR), ("evict", 1))
+        if not evicted:
+            raise SessionLimitError(self._services.settings.max_sessions)
+
+
+class Users:
+    """Per-user LLM configuration and usage; every write invalidates cached preferences."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    async def set_default(self, user_id: str, provider: Provider, model: str, *,
+                          actor: str = "system") -> UserLLMConfig:
+        """Make (provider, model) the user's default (creating the user if new)."""
+        await self._ensure_profile(user_id, actor)
+        return await self._services.current_resolver().set_default(
+            user_id, provider, model, actor=actor)
+
+    async def add_model(self, user_id: str, provider: Provider, model: str, *,
+                        parameters: LLMParameters | None = None,
+                        actor: str = "system") -> UserLLMConfig:
+        """Add a provider config for the user (creating the user if new)."""
+        await self._ensure_profile(user_id, actor)
+        config = NewLLMConfig(provider=provider, model=model,
+                              parameters=parameters or LLMParameters())
+        return await self._services.current_resolver().add_config(user_id, config, actor=actor)
+
+    async def get_default(self, user_id: str) -> UserLLMConfig | None:
+        """The user's default config, or None."""
+        return await self._services.store.get_default(user_id)
+
+    async def get_all_configs(self, user_id: str) -> list[UserLLMConfig]:
+        """Every provider config of the user."""
+        return await self._services.store.list_configs(user_id)
+
+    async def get_resolved_config(self, user_id: str,
+                                  task_type: str | None = None) -> ResolvedConfig:
+        """What the user gets for ``task_type`` (``chat`` if None), with provenance."""
+        return await self._services.current_resolver().resolve(user_id, task_type or "chat")
+
+    async def get_usage_stats(self, user_id: str) -> UserStats:
+        """The user's usage totals, per provider/model and per task type."""
+        return await self._services.store.user_stats(user_id)
+
+    async def _ensure_profile(self, user_id: str, actor: str) -> None:
+        try:
+            await self._services.store.get_profile(user_id)
+        except UserNotFoundError:
+            await self._services.current_resolver().upsert_profile(user_id, actor=actor)
+
+
+class _Active:
+    """``async with``: the session is busy (not expirable) until the block ends."""
+
+    __slots__ = ("_services", "_session_id")
+
+    def __init__(self, services: Services, session_id: str) -> None:
+        self._services = services
+        self._session_id = session_id
+
+    async def __aenter__(self) -> None:
+        self._services.idle.begin(self._session_id)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._services.idle.end(self._session_id, self._services.clock())
+
+
+async def _session_call(ref: ActorRef, session_id: str, request: Any) -> Any:
+    try:
+        return await call(ref, request)
+    except (NoProcessError, ActorExitedError) as error:
+        raise SessionNotFoundError(session_id) from error
+
+
+def _config_request(options: ConfigRequest | Mapping[str, Any] | None) -> ConfigRequest | None:
+    if isinstance(options, ConfigRequest):
+        return None if options == _NO_REQUEST else options
+    if not options:
+        return None
+    given = dict(options)
+    parameters = {k: given.pop(k) for k in list(given) if k in _PARAMETER_FIELDS}
+    return ConfigRequest.model_validate({**given, "parameters": parameters})
+
+
+def _totals(event: UsageEvent) -> UsageTotals:
+    return UsageTotals(requests=1, errors=int(event.status == "error"),
+                       prompt_tokens=event.prompt_tokens,
+                       completion_tokens=event.completion_tokens)

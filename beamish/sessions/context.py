@@ -1,0 +1,108 @@
+"""``SessionContext``: one actor per open chat session.
+
+It holds what a session knows between requests — who the user is, the user's resolved LLM
+preferences per task type (so a request costs no resolution work once warm) and the session's
+usage — and it models the session's failure: a crash restarts this session alone (the session
+supervisor is one_for_one), and the new context rebuilds its usage from the ledger, since
+everything acknowledged is there.
+
+Clients use :class:`beamish.sessions.Sessions`, never these messages directly. The messages:
+
+* call ``("enhance", task_type, request)`` → ``ResolvedConfig`` (explicit request values win)
+* call ``("info",)`` → ``SessionInfo``
+* cast ``("counted", totals)`` — add a durable usage event's totals to the session's
+* info ``INVALIDATE`` — forget the cached preferences (a config of the user changed)
+
+An idle context hibernates (``hibernate_after_s``): its task and mailbox are dropped, its state
+— including the cached preferences — stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from beamish.llm.resolution import ConfigRequest, ResolvedConfig
+from beamish.runtime import Actor, Caller, ChildSpec, Registry, child_spec
+from beamish.sessions.models import SessionInfo
+from beamish.sessions.services import SESSIONS, SESSIONS_BY_USER, Services
+from beamish.store import UsageTotals
+
+INVALIDATE: Final = "invalidate_preferences"
+"""The message that makes a context drop its cached preferences."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionArgs:
+    """What a context starts from."""
+
+    services: Services
+    session_id: str
+    user_id: str
+
+
+class SessionContext(Actor):
+    """The per-session actor; see the module docstring."""
+
+    async def init(self, arg: SessionArgs) -> None:
+        services = arg.services
+        self.services = services
+        self.session_id = arg.session_id
+        self.user_id = arg.user_id
+        self.preferences: dict[str, ResolvedConfig] = {}
+        self.opened_at = datetime.now(UTC)
+        # Registered here rather than with a via name, so the entry carries the user id and
+        # lookups need no call. A second context for the same id fails to start right here.
+        Registry.register(services.whereis(SESSIONS), arg.session_id, arg.user_id)
+        Registry.register(services.whereis(SESSIONS_BY_USER), arg.user_id, arg.session_id)
+        # A resumed or restarted session starts from what the ledger knows of it.
+        self.usage = await services.store.session_totals(arg.user_id, arg.session_id)
+
+    async def handle_call(self, request: Any, caller: Caller) -> Any:
+        op = request[0]
+        if op == "enhance":
+            return await self._resolve(request[1], request[2])
+        if op == "info":
+            return await self._info()
+        raise ValueError(f"unknown session request {request!r}")
+
+    def handle_cast(self, request: Any) -> None:
+        if request[0] == "counted":
+            self.usage = _add(self.usage, request[1])
+
+    def handle_info(self, message: Any) -> None:
+        if message == INVALIDATE:
+            self.preferences.clear()
+
+    async def _resolve(self, task_type: str, request: ConfigRequest | None) -> ResolvedConfig:
+        if request is None:
+            cached = self.preferences.get(task_type)
+            if cached is not None:
+                return cached
+        resolver = self.services.current_resolver()
+        config = await resolver.resolve(self.user_id, task_type, request=request)
+        if request is None:
+            self.preferences[task_type] = config
+        return config
+
+    async def _info(self) -> SessionInfo:
+        chat = await self._resolve("chat", None)
+        return SessionInfo(
+            session_id=self.session_id, user_id=self.user_id, tier=chat.tier,
+            opened_at=self.opened_at, usage=self.usage,
+            cached_task_types=tuple(sorted(self.preferences)))
+
+
+def session_spec(services: Services, session_id: str, user_id: str) -> ChildSpec:
+    """How the session supervisor starts (and restarts) the context of ``session_id``."""
+    return child_spec(
+        SessionContext, SessionArgs(services, session_id, user_id), id=session_id,
+        restart="transient", hibernate_after=services.settings.hibernate_after_s)
+
+
+def _add(totals: UsageTotals, more: UsageTotals) -> UsageTotals:
+    return UsageTotals(
+        requests=totals.requests + more.requests, errors=totals.errors + more.errors,
+        prompt_tokens=totals.prompt_tokens + more.prompt_tokens,
+        completion_tokens=totals.completion_tokens + more.completion_tokens)
