@@ -105,10 +105,14 @@ class Runtime:
 
     Args:
         settings: configuration (``Settings()`` — file and environment — if None).
+        clock: seconds, monotonic, by which session idleness is measured (the event loop's
+            clock if None); tests pass a fake one to expire sessions without waiting.
     """
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *,
+                 clock: Callable[[], float] | None = None) -> None:
         self.settings = settings or Settings()
+        self._clock = clock
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
         self._root: ActorRef | None = None
@@ -126,7 +130,8 @@ class Runtime:
             loop = asyncio.get_running_loop()
             services = Services(node=node, store=store, llm=llm,
                                 settings=self.settings.sessions,
-                                llm_settings=self.settings.llm, clock=loop.time)
+                                llm_settings=self.settings.llm,
+                                clock=self._clock or loop.time)
             self._root = await start_supervisor(_children(services), name=ROOT)
             stack.push_async_callback(self._stop_root)
             self._services = services

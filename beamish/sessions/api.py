@@ -71,9 +71,10 @@ class Sessions:
             SessionLimitError: ``max_sessions`` are open and none is idle.
         """
         sid = session_id or uuid4().hex
+        ref = await self._open_ref(sid, user_id)
+        # Tracked from here: a failed open leaves nothing behind for the janitor.
         async with self._active(sid):
-            ref = await self._open_ref(sid, user_id)
-            info: SessionInfo = await call(ref, ("info",))
+            info: SessionInfo = await _session_call(ref, sid, ("info",))
             return info
 
     async def get(self, session_id: str, *, user_id: str | None = None) -> SessionInfo:
@@ -146,7 +147,8 @@ class Sessions:
 
     async def record_event(self, ref: ActorRef, event: UsageEvent) -> bool:
         """Record ``event`` durably, then count it in the session ``ref`` (if new)."""
-        counted = await self._services.current_recorder().record(event)
+        recorder = self._services.recorder or await self._services.wait_recorder()
+        counted = await recorder.record(event)
         if counted:
             await cast(ref, ("counted", _totals(event)))
         return counted

@@ -41,7 +41,7 @@ class UsageRecorderActor(Actor):
             retry=RetryPolicy(attempts=None, first_delay=settings.usage_retry_first_s,
                               max_delay=settings.usage_retry_max_s))
         await self.recorder.__aenter__()
-        services.recorder = self.recorder
+        services.publish_recorder(self.recorder)
 
     def handle_call(self, request: Any, caller: Caller) -> Any:
         if request == "buffered":
@@ -49,8 +49,7 @@ class UsageRecorderActor(Actor):
         raise ValueError(f"unknown usage recorder request {request!r}")
 
     async def terminate(self, reason: ExitReason) -> None:
-        if self.services.recorder is self.recorder:
-            self.services.recorder = None
+        self.services.withdraw_recorder(self.recorder)
         await self.recorder.__aexit__(None, None, None)
 
 

@@ -13,6 +13,8 @@ user id), ``SESSIONS_BY_USER`` (Registry, duplicate: user id → contexts), ``SE
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +26,9 @@ from beamish.sessions.errors import RuntimeNotRunningError
 from beamish.sessions.expiry import IdleQueue
 from beamish.sessions.settings import SessionSettings
 from beamish.store import Store, UsageRecorder
+
+RECORDER_WAIT_S = 5.0
+"""How long usage waits for a restarting recorder before failing (not acknowledged)."""
 
 SESSIONS = "beamish.sessions"
 SESSIONS_BY_USER = "beamish.sessions_by_user"
@@ -47,9 +52,30 @@ class Services:
     idle: IdleQueue[str] = field(init=False)
     recorder: UsageRecorder | None = None
     resolver: ConfigResolver | None = None
+    _recorder_up: asyncio.Event = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.idle = IdleQueue(self.settings.ttl_s)
+        self._recorder_up = asyncio.Event()
+
+    def publish_recorder(self, recorder: UsageRecorder) -> None:
+        """Make ``recorder`` the one usage is recorded through."""
+        self.recorder = recorder
+        self._recorder_up.set()
+
+    def withdraw_recorder(self, recorder: UsageRecorder) -> None:
+        """``recorder`` is closing: take no more usage through it."""
+        if self.recorder is recorder:
+            self.recorder = None
+            self._recorder_up.clear()
+
+    async def wait_recorder(self, timeout: float = RECORDER_WAIT_S) -> UsageRecorder:
+        """The running usage recorder, waiting up to ``timeout`` s while it restarts."""
+        if self.recorder is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._recorder_up.wait()
+        return self.current_recorder()
 
     def whereis(self, name: str) -> ActorRef:
         """The live actor registered as ``name`` on this runtime's node."""

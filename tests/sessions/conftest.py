@@ -1,0 +1,49 @@
+"""Fixtures: a running beamish Runtime on a fresh SQLite file, with a clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from beamish.app import Runtime
+from beamish.sessions.settings import SessionSettings
+from beamish.settings import Settings
+
+
+class FakeClock:
+    """Session idleness time: moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_settings(path: Path, **sessions: object) -> Settings:
+    """Settings for a test runtime: a private SQLite file, no periodic sweeps."""
+    options: dict[str, object] = {"ttl_s": 60.0, "sweep_interval_s": 3600.0, **sessions}
+    return Settings(database_url=f"sqlite:///{path / 'beamish.db'}",
+                    sessions=SessionSettings.model_validate(options))
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
+    """A started runtime; stopped (in order) after the test."""
+    async with Runtime(make_settings(tmp_path), clock=clock) as rt:
+        yield rt

@@ -1,0 +1,167 @@
+"""Sessions and users through a running Runtime: open/resume/close, enhance, usage, crashes."""
+
+from __future__ import annotations
+
+import pytest
+
+from beamish.app import Runtime
+from beamish.llm.resolution import Layer
+from beamish.runtime import ActorExitedError, call
+from beamish.runtime.dynamic import dynamic_children
+from beamish.sessions.errors import SessionNotFoundError, SessionOwnerError
+from beamish.sessions.services import CONFIG_CACHE, SESSION_SUP, USAGE_RECORDER
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_open_then_resume_returns_the_same_session(runtime: Runtime) -> None:
+    """Opening an open session id resumes it; a new id is generated when none is given."""
+    first = await runtime.sessions.open("s1", "ada")
+    again = await runtime.sessions.open("s1", "ada")
+    fresh = await runtime.sessions.open(None, "ada")
+    assert (first.session_id, again.opened_at) == ("s1", first.opened_at)
+    assert fresh.session_id != "s1"
+    assert runtime.sessions.open_sessions("ada") == sorted(
+        [("s1", "ada"), (fresh.session_id, "ada")])
+
+
+async def test_a_session_belongs_to_one_user(runtime: Runtime) -> None:
+    """Another user can neither open nor read someone's session."""
+    await runtime.sessions.open("s1", "ada")
+    with pytest.raises(SessionOwnerError, match="does not belong to user 'eve'"):
+        await runtime.sessions.open("s1", "eve")
+    with pytest.raises(SessionOwnerError):
+        await runtime.sessions.get("s1", user_id="eve")
+
+
+async def test_unknown_session_is_a_clear_error(runtime: Runtime) -> None:
+    """Using a session that is not open names it and says how to open one."""
+    with pytest.raises(SessionNotFoundError, match=r"'nope' is not open.*sessions\.open"):
+        await runtime.sessions.enhance("nope")
+
+
+async def test_enhance_applies_the_users_default_and_explicit_values_win(
+        runtime: Runtime) -> None:
+    """The user's default fills what the request leaves out; request values win."""
+    await runtime.users.set_default("ada", "echo", "echo-large")
+    await runtime.sessions.open("s1", "ada")
+    config = await runtime.sessions.enhance("s1")
+    assert (config.model, config.sources["model"]) == ("echo-large", Layer.USER_DEFAULT)
+    explicit = await runtime.sessions.enhance("s1", {"model": "echo-small", "temperature": 0.2})
+    assert (explicit.model, explicit.sources["model"]) == ("echo-small", Layer.REQUEST)
+    assert explicit.sources["temperature"] == Layer.REQUEST
+
+
+async def test_enhance_llm_options_keeps_other_keys_and_reports_provenance(
+        runtime: Runtime) -> None:
+    """The seed's dict API passes unknown keys through and adds provenance and warnings."""
+    await runtime.users.add_model("ada", "echo", "echo-2")
+    await runtime.users.set_default("ada", "echo", "echo-2")
+    await runtime.sessions.create_context("s1", "ada")
+    enhanced = await runtime.sessions.enhance_llm_options(
+        "s1", {"messages": ["hi"], "max_tokens": 50, "task_type": "chat"})
+    assert enhanced["messages"] == ["hi"]
+    assert (enhanced["model"], enhanced["max_tokens"]) == ("echo-2", 50)
+    assert enhanced["provenance"]["model"] == "user_default"
+    assert enhanced["provenance"]["max_tokens"] == "request"
+    assert enhanced["warnings"] == []
+
+
+async def test_a_config_write_reaches_every_live_session_of_the_user(runtime: Runtime) -> None:
+    """After set_default returns, the user's sessions resolve the new model; others keep theirs."""
+    await runtime.users.set_default("ada", "echo", "old")
+    await runtime.users.set_default("bob", "echo", "bobs")
+    for sid, user in (("a1", "ada"), ("a2", "ada"), ("b1", "bob")):
+        await runtime.sessions.open(sid, user)
+        await runtime.sessions.enhance(sid)  # warm the session's cache
+    await runtime.users.set_default("ada", "echo", "new")
+    assert [(await runtime.sessions.enhance(s)).model for s in ("a1", "a2", "b1")] == [
+        "new", "new", "bobs"]
+
+
+async def test_warm_sessions_answer_from_their_own_cache(runtime: Runtime) -> None:
+    """A warm session resolves without asking the config cache again."""
+    await runtime.sessions.open("s1", "ada")
+    await runtime.sessions.enhance("s1", task_type="reasoning")
+    before = await call(runtime.services.whereis(CONFIG_CACHE), "stats")
+    for _ in range(5):
+        await runtime.sessions.enhance("s1", task_type="reasoning")
+    after = await call(runtime.services.whereis(CONFIG_CACHE), "stats")
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+    assert "reasoning" in (await runtime.sessions.get("s1")).cached_task_types
+
+
+async def test_usage_is_durable_on_return_and_counted_once(runtime: Runtime) -> None:
+    """record_usage returns once the ledger has the event; a repeated request id counts 0."""
+    await runtime.users.set_default("ada", "echo", "echo-1")
+    await runtime.sessions.open("s1", "ada")
+    assert await runtime.sessions.record_usage(
+        "s1", provider="echo", model="echo-1", prompt_tokens=5, completion_tokens=7,
+        request_id="r1") is True
+    assert await runtime.sessions.record_llm_usage(
+        "s1", "echo", "echo-1", prompt_tokens=5, completion_tokens=7, request_id="r1") is False
+    assert (await runtime.store.usage_totals(user_id="ada")).requests == 1
+    assert (await runtime.store.get_config("ada", "echo")).usage_count == 1
+    usage = await runtime.sessions.usage("s1")
+    assert (usage.requests, usage.total_tokens) == (1, 12)
+    stats = await runtime.users.get_usage_stats("ada")
+    assert stats.totals.total_tokens == 12
+
+
+async def test_a_crashed_session_restarts_alone_and_rebuilds_its_usage(
+        runtime: Runtime) -> None:
+    """A crash restarts that context from the ledger; other sessions keep running untouched."""
+    await runtime.sessions.open("s1", "ada")
+    await runtime.sessions.open("s2", "ada")
+    await runtime.sessions.record_usage("s1", provider="echo", model="e", prompt_tokens=3)
+    other = runtime.sessions.entry("s2")[0]
+    victim = runtime.sessions.entry("s1")[0]
+    with pytest.raises(ActorExitedError):
+        await call(victim, ("no such request",))
+    # The supervisor handles the EXIT (restarting the child) before this request.
+    await dynamic_children(runtime.services.whereis(SESSION_SUP))
+    info = await runtime.sessions.get("s1")  # restarted, found again under its id
+    assert runtime.sessions.entry("s1")[0] is not victim
+    assert (info.usage.requests, info.usage.prompt_tokens) == (1, 3)
+    assert runtime.sessions.entry("s2")[0] is other
+    assert other.alive
+
+
+async def test_close_stops_the_context_and_keeps_the_usage(runtime: Runtime) -> None:
+    """A closed session is gone; its usage stays in the ledger."""
+    await runtime.sessions.open("s1", "ada")
+    await runtime.sessions.record_usage("s1", provider="echo", model="e", prompt_tokens=1)
+    await runtime.sessions.close("s1")
+    with pytest.raises(SessionNotFoundError):
+        await runtime.sessions.get("s1")
+    assert (await runtime.store.session_totals("ada", "s1")).requests == 1
+    assert runtime.sessions.count() == 0
+
+
+async def test_resolved_config_and_defaults_through_users(runtime: Runtime) -> None:
+    """The seed's user API: default, all configs and the resolved config with provenance."""
+    assert await runtime.users.get_default("ada") is None
+    await runtime.users.add_model("ada", "echo", "echo-a")
+    await runtime.users.set_default("ada", "ollama", "llama3")
+    default = await runtime.users.get_default("ada")
+    assert default is not None
+    assert (default.provider, default.model) == ("ollama", "llama3")
+    assert [c.provider for c in await runtime.users.get_all_configs("ada")] == ["echo", "ollama"]
+    resolved = await runtime.users.get_resolved_config("ada")
+    assert resolved.task_type == "chat"
+    assert resolved.sources["provider"] in set(Layer)
+
+
+async def test_a_crashed_recorder_loses_no_acknowledged_usage(runtime: Runtime) -> None:
+    """Usage acknowledged before the recorder crashed is in the ledger; the new one records."""
+    await runtime.sessions.open("s1", "ada")
+    for n in range(5):
+        await runtime.sessions.record_usage("s1", provider="echo", model="e", request_id=f"r{n}")
+    recorder = runtime.services.whereis(USAGE_RECORDER)
+    assert recorder is not None
+    with pytest.raises(ActorExitedError):
+        await call(recorder, "no such request")
+    assert await runtime.sessions.record_usage("s1", provider="echo", model="e",
+                                               request_id="r5") is True
+    assert runtime.services.whereis(USAGE_RECORDER) is not recorder
+    assert (await runtime.store.session_totals("ada", "s1")).requests == 6
