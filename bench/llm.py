@@ -11,6 +11,9 @@ Figures:
   the rules run; the shared registry/catalog/global layers stay cached (goal: p95 <= 2 ms).
 * ``resolve_cold_all_ms_p95`` — the same after ``invalidate_all``, as after a provider or
   global config write: the shared layers are read too (reported, no goal).
+* ``user_layers_read_ms_p50`` — the cold path's one query, ``Store.get_user_llm_layers``;
+  baseline ``user_layers_naive_read_ms_p50``: the same data through ``get_profile``,
+  ``list_configs`` and ``get_task_override``, measured interleaved with it.
 
 The store holds ``USERS`` users over three tiers, each with a profile, two or three provider
 configs and overrides for half the task types, three registered providers with catalogs of
@@ -118,6 +121,22 @@ async def _cold_ms(resolver: ConfigResolver, keys: list[tuple[str, str]],
     return samples
 
 
+async def _reads_ms(store: Store, keys: list[tuple[str, str]]) -> tuple[list[float],
+                                                                          list[float]]:
+    one: list[float] = []
+    naive: list[float] = []
+    for user, task in keys:
+        start = now()
+        await store.get_user_llm_layers(user, task)
+        middle = now()
+        await store.get_profile(user)
+        await store.list_configs(user)
+        await store.get_task_override(user, task)
+        one.append((middle - start) * 1000)
+        naive.append((now() - middle) * 1000)
+    return one, naive
+
+
 async def _measure(report: Report, url: str, quick: bool) -> None:
     async with open_store(url) as store:
         users = await _fill(store)
@@ -131,6 +150,7 @@ async def _measure(report: Report, url: str, quick: bool) -> None:
         cold_all = await _cold_ms(resolver, cold_keys[:100] if quick else cold_keys[:300],
                                   everything=True)
         with_request = await _request_per_s(resolver, keys[:200])
+        reads, naive_reads = await _reads_ms(store, cold_keys)
     report.add("resolve_cached_per_s", cached, "calls/s", ">= 200000")
     report.add("resolve_uncached_per_s", uncached, "calls/s")
     report.add("resolve_cached_speedup", cached / uncached, "x")
@@ -138,6 +158,8 @@ async def _measure(report: Report, url: str, quick: bool) -> None:
     report.add("resolve_cold_ms_p50", percentile(cold, 50), "ms")
     report.add("resolve_cold_ms_p95", percentile(cold, 95), "ms", "<= 2")
     report.add("resolve_cold_all_ms_p95", percentile(cold_all, 95), "ms")
+    report.add("user_layers_read_ms_p50", percentile(reads, 50), "ms")
+    report.add("user_layers_naive_read_ms_p50", percentile(naive_reads, 50), "ms")
     report.raw.update({"cold_ms": cold, "cold_all_ms": cold_all, "users": USERS,
                        "catalog_models": CATALOG_MODELS, "keys": len(keys)})
 
