@@ -3,7 +3,16 @@
 Sans-I/O: ``resolve_config`` takes every layer as plain data (``ResolutionInputs``) and
 returns a ``ResolvedConfig`` recording, per field, the ``Layer`` that supplied it, plus a
 warning for everything it skipped. ``beamish.llm.resolver.ConfigResolver`` loads the layers
-from the store and caches the result; this module does no I/O and needs no event loop.
+from the store and caches the result; this module does no I/O and needs no event loop::
+
+    settings = LLMSettings()
+    config = resolve_config(ResolutionInputs(
+        task_type="chat", settings=settings,
+        availability=Availability.of([], settings, configured=frozenset()),
+        request=ConfigRequest(parameters=LLMParameters(temperature=0.1))))
+    (config.provider, config.model)        # ("echo", "echo-1")
+    config.sources["model"]                # Layer.SYSTEM_DEFAULT
+    config.sources["temperature"]          # Layer.REQUEST
 
 The layers, highest first::
 
@@ -26,8 +35,8 @@ layers below resolve to. ``user_provider_config`` names a pair only in that firs
 timeout_s, max_retries and fallback_models comes from the highest layer that sets it. The
 user's configs (default and per provider) configure *their* provider: their parameters apply
 only when that provider is the one resolved. The other layers describe the task and apply
-whatever provider is picked. A field no layer sets is unset (the provider's own default)
-and has no entry in ``sources``.
+whatever provider is picked, even when their own pair was skipped. A field no layer sets
+is unset (the provider's own default) and has no entry in ``sources``.
 
 **Validity.** A pair is skipped when its provider is not usable (``Availability``) or its
 model is not in the provider's catalog (only checked when that catalog is non-empty). A

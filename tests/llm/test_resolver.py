@@ -125,6 +125,7 @@ async def test_sdk_key_variables_make_a_provider_usable(store: Store) -> None:
     await store.set_default("ada", "openai", "gpt-4o")
     with_key = ConfigResolver(store, environ={"OPENAI_API_KEY": "sk-test"})
     without = ConfigResolver(store, environ={})
+    assert (with_key.store, with_key.settings) == (store, LLMSettings())
     assert (await with_key.resolve("ada")).provider == "openai"
     assert (await without.resolve("ada")).provider == "echo"
 

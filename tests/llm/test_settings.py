@@ -98,3 +98,10 @@ def test_api_keys_are_masked() -> None:
     """A provider API key in settings never shows in repr."""
     settings = LLMSettings.model_validate({"providers": {"openai": {"api_key": "sk-secret"}}})
     assert "sk-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize("task_types", [["chat"], {"chat": "fast"}])
+def test_malformed_task_types_are_refused(task_types: object) -> None:
+    """task_types must be a table of tables."""
+    with pytest.raises(ValidationError, match="task_types"):
+        LLMSettings.model_validate({"task_types": task_types})
