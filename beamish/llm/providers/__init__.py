@@ -28,10 +28,13 @@ broke after the first token; usage is tracked as chunks arrive (``stream``). Key
 in any string (``keys``). ``discovery`` fills the store's model catalog; ``validate`` tells
 reachable from unauthorized from unreachable.
 
-Errors are the ``ProviderError`` branch of ``beamish.llm.errors``.
+Errors are the ``ProviderError`` branch of ``beamish.llm.errors``. ``OpenAIProvider`` and
+``AnthropicProvider`` load their SDK (seconds of imports) on first use of the name, so
+importing this package stays cheap for code that never calls a provider.
 """
 
-from beamish.llm.providers.anthropic import AnthropicProvider
+from typing import TYPE_CHECKING, Any
+
 from beamish.llm.providers.base import (
     Attempt,
     CallTarget,
@@ -50,7 +53,6 @@ from beamish.llm.providers.client import LLMClient
 from beamish.llm.providers.discovery import Discovery, discover, refresh_catalog
 from beamish.llm.providers.echo import EchoProvider
 from beamish.llm.providers.keys import ApiKey, mask_key
-from beamish.llm.providers.openai import OpenAIProvider
 from beamish.llm.providers.registry import (
     DEFAULT_BASE_URLS,
     ProviderConfig,
@@ -67,6 +69,23 @@ from beamish.llm.providers.stream import (
     StreamStatus,
     TokenDelta,
 )
+
+if TYPE_CHECKING:
+    from beamish.llm.providers.anthropic import AnthropicProvider
+    from beamish.llm.providers.openai import OpenAIProvider
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OpenAIProvider":
+        from beamish.llm.providers.openai import OpenAIProvider
+
+        return OpenAIProvider
+    if name == "AnthropicProvider":
+        from beamish.llm.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     # calling models

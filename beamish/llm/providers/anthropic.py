@@ -32,7 +32,12 @@ from beamish.llm.providers.base import (
     Usage,
     discovered,
 )
-from beamish.llm.providers.failures import connection_error, error_detail, status_error
+from beamish.llm.providers.failures import (
+    connection_error,
+    error_detail,
+    malformed_answer,
+    status_error,
+)
 from beamish.llm.providers.keys import ApiKey, safe_cause
 from beamish.llm.providers.retry import parse_retry_after
 from beamish.store.models import ProviderModel
@@ -65,7 +70,7 @@ class AnthropicProvider(LLMProvider):
         try:
             message = await self._client.messages.create(
                 **_arguments(request), timeout=request.timeout_s)
-        except anthropic.APIError as error:
+        except (anthropic.APIError, ValueError) as error:
             raise self._failure(error, request) from safe_cause(error, self._key)
         text = "".join(block.text for block in message.content if block.type == "text")
         usage = message.usage
@@ -81,7 +86,7 @@ class AnthropicProvider(LLMProvider):
         try:
             events = await self._client.messages.create(
                 **_arguments(request), stream=True, timeout=request.timeout_s)
-        except anthropic.APIError as error:
+        except (anthropic.APIError, ValueError) as error:
             raise self._failure(error, request) from safe_cause(error, self._key)
         reader = _StreamReader()
         try:
@@ -89,7 +94,7 @@ class AnthropicProvider(LLMProvider):
                 chunk = reader.read(event)
                 if chunk is not None:
                     yield chunk
-        except (anthropic.APIError, httpx2.TransportError) as error:
+        except (anthropic.APIError, httpx2.TransportError, ValueError) as error:
             # The SDK lets transport errors met mid-stream through unwrapped.
             raise self._failure(error, request) from safe_cause(error, self._key)
         finally:
@@ -99,7 +104,7 @@ class AnthropicProvider(LLMProvider):
         """The models the API lists, with their context windows."""
         try:
             models = [m async for m in self._client.models.list(timeout=timeout_s)]
-        except anthropic.APIError as error:
+        except (anthropic.APIError, ValueError) as error:
             raise self._failure(error, None, timeout_s) from safe_cause(error, self._key)
         return [discovered(self.name, m.id, m.max_input_tokens) for m in models]
 
@@ -107,11 +112,13 @@ class AnthropicProvider(LLMProvider):
         """Close the SDK client's connection pool."""
         await self._client.close()
 
-    def _failure(self, error: anthropic.APIError | httpx2.TransportError,
+    def _failure(self, error: anthropic.APIError | httpx2.TransportError | ValueError,
                  request: ChatRequest | None, timeout_s: float | None = None,
                  ) -> ProviderCallError:
         model = request.model if request is not None else MODEL_LIST
         timeout_s = request.timeout_s if request is not None else timeout_s
+        if isinstance(error, ValueError):
+            return malformed_answer(error, provider=self.name, model=model, key=self._key)
         if isinstance(error, anthropic.APIStatusError):
             status = error.status_code
             if status < 400:  # an error event inside a stream that began with 200

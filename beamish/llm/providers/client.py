@@ -46,6 +46,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
@@ -289,8 +290,9 @@ class LLMClient:
                                                          self._open_stream)
             state.serve(provider.kind, provider.name, request.model, provider.offline)
             try:
-                async for event in _relay(state, opened):
-                    yield event
+                async with aclosing(_relay(state, opened)) as events:
+                    async for event in events:
+                        yield event
             finally:
                 await _aclose(opened.rest)
         except Exception:
@@ -320,7 +322,8 @@ async def _read_head(chunks: AsyncIterator[ProviderChunk]) -> list[ProviderChunk
     return head
 
 
-async def _relay(state: StreamState, opened: _OpenedStream) -> AsyncIterator[StreamEvent]:
+async def _relay(state: StreamState,
+                 opened: _OpenedStream) -> AsyncGenerator[StreamEvent, None]:
     """The events of an opened stream, ending in exactly one terminal event."""
     try:
         for chunk in opened.head:

@@ -2,7 +2,8 @@
 
 Each SDK adapter catches its own exceptions, reads the HTTP status, the body and the headers,
 and asks this module for the beamish error: 401/403 unauthorized, 429 rate limited, 408 and
-timeouts timed out, 5xx and connection failures unavailable, any other 4xx a bad request.
+timeouts timed out, 5xx and connection failures unavailable, any other 4xx a bad request,
+and an answer the SDK cannot parse unavailable too (a proxy's error page, a cut JSON body).
 Messages name the provider and model, say what to do, and have the key masked out.
 """
 
@@ -63,6 +64,15 @@ def connection_error(detail: str, *, provider: str, model: str, timed_out: bool,
         return ProviderTimeoutError(message, provider=provider, model=model)
     message = (f"{provider}:{model} could not be reached: {_clean(detail, key)} "
                f"({_ADVICE[ProviderUnavailableError]})")
+    return ProviderUnavailableError(message, provider=provider, model=model)
+
+
+def malformed_answer(error: ValueError, *, provider: str, model: str,
+                     key: ApiKey | None = None) -> ProviderUnavailableError:
+    """The beamish error for an answer that is not the API's format (bad JSON, wrong shape)."""
+    message = (f"{provider}:{model} answered in a form its API does not define: "
+               f"{_clean(f'{type(error).__name__}: {error}', key)} (retried; check that the "
+               "base URL points at a server of this kind)")
     return ProviderUnavailableError(message, provider=provider, model=model)
 
 

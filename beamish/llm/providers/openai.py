@@ -29,7 +29,12 @@ from beamish.llm.providers.base import (
     Usage,
     discovered,
 )
-from beamish.llm.providers.failures import connection_error, error_detail, status_error
+from beamish.llm.providers.failures import (
+    connection_error,
+    error_detail,
+    malformed_answer,
+    status_error,
+)
 from beamish.llm.providers.keys import ApiKey, safe_cause
 from beamish.llm.providers.retry import parse_retry_after
 from beamish.store.models import LLMParameters, Provider, ProviderModel
@@ -61,7 +66,7 @@ class OpenAIProvider(LLMProvider):
             response = await self._client.chat.completions.create(
                 model=request.model, messages=_messages(request), timeout=request.timeout_s,
                 **self._sampling(request.parameters))
-        except openai.APIError as error:
+        except (openai.APIError, ValueError) as error:
             raise self._failure(error, request.model, request.timeout_s) from safe_cause(
                 error, self._key)
         choice = response.choices[0] if response.choices else None
@@ -80,7 +85,7 @@ class OpenAIProvider(LLMProvider):
                 model=request.model, messages=_messages(request), timeout=request.timeout_s,
                 stream=True, stream_options={"include_usage": True},
                 **self._sampling(request.parameters))
-        except openai.APIError as error:
+        except (openai.APIError, ValueError) as error:
             raise self._failure(error, request.model, request.timeout_s) from safe_cause(
                 error, self._key)
         try:
@@ -88,7 +93,7 @@ class OpenAIProvider(LLMProvider):
                 chunk = _chunk(event)
                 if chunk is not None:
                     yield chunk
-        except openai.APIError as error:
+        except (openai.APIError, ValueError) as error:
             raise self._failure(error, request.model, request.timeout_s) from safe_cause(
                 error, self._key)
         finally:
@@ -98,7 +103,7 @@ class OpenAIProvider(LLMProvider):
         """The models ``GET /v1/models`` lists."""
         try:
             models = [m async for m in self._client.models.list(timeout=timeout_s)]
-        except openai.APIError as error:
+        except (openai.APIError, ValueError) as error:
             raise self._failure(error, MODEL_LIST, timeout_s) from safe_cause(error, self._key)
         return [discovered(self.name, m.id, _context_window(m.model_extra)) for m in models]
 
@@ -113,8 +118,10 @@ class OpenAIProvider(LLMProvider):
                  tokens_field: parameters.max_tokens}
         return {name: value for name, value in given.items() if value is not None}
 
-    def _failure(self, error: openai.APIError, model: str, timeout_s: float,
+    def _failure(self, error: openai.APIError | ValueError, model: str, timeout_s: float,
                  ) -> ProviderCallError:
+        if isinstance(error, ValueError):
+            return malformed_answer(error, provider=self.name, model=model, key=self._key)
         if isinstance(error, openai.APIStatusError):
             return status_error(
                 error.status_code, error_detail(error.body, error.message), provider=self.name,

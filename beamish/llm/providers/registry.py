@@ -20,11 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from beamish.llm.providers.anthropic import AnthropicProvider
 from beamish.llm.providers.base import LLMProvider
 from beamish.llm.providers.echo import EchoProvider
 from beamish.llm.providers.keys import ApiKey, decrypt_key, find_api_key
-from beamish.llm.providers.openai import OpenAIProvider
 from beamish.llm.settings import LLMSettings
 from beamish.store.errors import SecretKeyError
 from beamish.store.models import Provider, ProviderRecord
@@ -105,9 +103,14 @@ def build_provider(config: ProviderConfig) -> LLMProvider:
     base_url = config.base_url or DEFAULT_BASE_URLS.get(config.kind, "")
     if config.kind == "echo":
         return EchoProvider(config.name)
+    # The SDKs take seconds to import; load one only when a provider of its kind is built.
     if config.kind == "anthropic":
+        from beamish.llm.providers.anthropic import AnthropicProvider
+
         assert config.api_key is not None  # problem() said so
         return AnthropicProvider(config.name, base_url=base_url, api_key=config.api_key)
+    from beamish.llm.providers.openai import OpenAIProvider
+
     return OpenAIProvider(config.name, base_url=base_url, api_key=config.api_key,
                           kind=config.kind)
 

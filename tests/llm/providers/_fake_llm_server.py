@@ -15,13 +15,17 @@ usage, message_stop) and both APIs' ``GET .../models``.
 By default it answers ``you said: <last user message>``; tokens are words, and usage counts
 the words of the prompt and of the answer. A request with another key than the API's gets a
 401 whose message quotes the key, as some real servers do, to prove the key is masked.
-``script(*faults)`` queues faults that the next requests of their route consume in order:
+``script(*faults)`` queues faults that the next requests of their route (and API, if the
+fault names one) consume in order:
 
 * ``Fault.error(429, retry_after="2")`` — answer that HTTP error;
 * ``Fault.hang()`` — never answer (until ``reset``), so the client must time out;
 * ``Fault.cut(after_tokens=n)`` — stream ``n`` tokens, then drop the connection;
 * ``Fault.end_early(after_tokens=n)`` — stream ``n`` tokens, then end cleanly but unfinished;
-* ``Fault.stall(after_tokens=n)`` — stream ``n`` tokens, then go quiet (until ``reset``).
+* ``Fault.stall(after_tokens=n)`` — stream ``n`` tokens, then go quiet (until ``reset``);
+* ``Fault.garbage(after_tokens=n)`` — stream ``n`` tokens, then a frame that is not JSON;
+* ``Fault.error_event(after_tokens=n)`` — stream ``n`` tokens, then the API's in-stream
+  error (OpenAI's ``{"error": ...}`` chunk, Anthropic's ``overloaded_error`` event).
 
 ``requests`` records what arrived. Usable outside tests too (the benchmark's local server).
 """
@@ -56,8 +60,9 @@ ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
 class Fault:
     """What the server does to one request instead of answering normally."""
 
-    kind: Literal["error", "hang", "cut", "end_early", "stall"]
+    kind: Literal["error", "hang", "cut", "end_early", "stall", "garbage", "error_event"]
     route: RouteName = "generate"
+    api: Api | None = None
     status: int = 500
     retry_after: str | None = None
     message: str = "the fake server was told to fail"
@@ -65,9 +70,9 @@ class Fault:
 
     @classmethod
     def error(cls, status: int, *, retry_after: str | None = None, message: str | None = None,
-              route: RouteName = "generate") -> Fault:
-        """Answer HTTP ``status`` (with ``Retry-After`` if given)."""
-        return cls("error", route=route, status=status, retry_after=retry_after,
+              route: RouteName = "generate", api: Api | None = None) -> Fault:
+        """Answer HTTP ``status`` (with ``Retry-After`` if given), to ``api`` or either."""
+        return cls("error", route=route, api=api, status=status, retry_after=retry_after,
                    message=message or f"the fake server answers {status}")
 
     @classmethod
@@ -89,6 +94,16 @@ class Fault:
     def stall(cls, after_tokens: int) -> Fault:
         """Stream ``after_tokens`` tokens, then send nothing more until reset."""
         return cls("stall", after_tokens=after_tokens)
+
+    @classmethod
+    def garbage(cls, after_tokens: int) -> Fault:
+        """Stream ``after_tokens`` tokens, then a frame whose data is not JSON."""
+        return cls("garbage", after_tokens=after_tokens)
+
+    @classmethod
+    def error_event(cls, after_tokens: int) -> Fault:
+        """Stream ``after_tokens`` tokens, then the API's in-stream error."""
+        return cls("error_event", after_tokens=after_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +217,9 @@ class FakeLLMServer:
         assert self._release is not None
         await self._release.wait()
 
-    def _next_fault(self, route: RouteName) -> Fault | None:
+    def _next_fault(self, api: Api, route: RouteName) -> Fault | None:
         for fault in self._faults:
-            if fault.route == route:
+            if fault.route == route and fault.api in (None, api):
                 self._faults.remove(fault)
                 return fault
         return None
@@ -225,7 +240,7 @@ class FakeLLMServer:
         expected = self.openai_key if api == "openai" else self.anthropic_key
         if key != expected:
             return body, None, _error(api, 401, f"Incorrect API key provided: {key}")
-        fault = self._next_fault(route)
+        fault = self._next_fault(api, route)
         if fault is not None and fault.kind == "hang":
             await self._wait_for_release()
             return body, None, _error(api, 503, "released by reset")
@@ -262,7 +277,7 @@ class FakeLLMServer:
                              "message": {"role": "assistant", "content": "".join(tokens)}}]})
         with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         events = _openai_events(body["model"], tokens, finish, usage if with_usage else None)
-        return _SSE(events, fault, self._wait_for_release)
+        return _SSE(events, fault, self._wait_for_release, _OPENAI_ERROR_FRAME)
 
     async def _openai_models(self, request: Request) -> Response:
         _, _, refused = await self._admit(request, "openai", "models")
@@ -289,7 +304,7 @@ class FakeLLMServer:
                 "content": [{"type": "text", "text": "".join(tokens)}],
                 "usage": {"input_tokens": prompt, "output_tokens": len(tokens)}})
         events = _anthropic_events(body["model"], tokens, stop, prompt)
-        return _SSE(events, fault, self._wait_for_release)
+        return _SSE(events, fault, self._wait_for_release, _ANTHROPIC_ERROR_FRAME)
 
     async def _anthropic_models(self, request: Request) -> Response:
         _, _, refused = await self._admit(request, "anthropic", "models")
@@ -325,11 +340,12 @@ class _SSE(Response):
     """A server-sent-event stream that a fault may cut, end early or stall."""
 
     def __init__(self, events: list[_Event], fault: Fault | None,
-                 stall: Callable[[], Awaitable[None]]) -> None:
+                 stall: Callable[[], Awaitable[None]], error_frame: str) -> None:
         super().__init__(media_type="text/event-stream")
         self._events = events
         self._fault = fault
         self._stall = stall
+        self._error_frame = error_frame
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200,
@@ -342,7 +358,9 @@ class _SSE(Response):
             return  # without the final empty body: uvicorn drops the connection
         if fault is not None and fault.kind == "stall":
             await self._stall()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        last = {"garbage": _GARBAGE_FRAME, "error_event": self._error_frame}.get(
+            fault.kind if fault is not None else "", "")
+        await send({"type": "http.response.body", "body": last.encode(), "more_body": False})
 
     async def _frames(self) -> AsyncIterator[str]:
         sent = 0
@@ -354,6 +372,12 @@ class _SSE(Response):
                 return
             sent += event.token
             yield event.data
+
+
+_GARBAGE_FRAME = "event: content_block_delta\ndata: {this is not json\n\n"
+_OPENAI_ERROR_FRAME = 'data: {"error": {"message": "the model is overloaded"}}\n\n'
+_ANTHROPIC_ERROR_FRAME = ('event: error\ndata: {"type": "error", "error": '
+                          '{"type": "overloaded_error", "message": "Overloaded"}}\n\n')
 
 
 def _openai_events(model: str, tokens: list[str], finish: str,

@@ -263,6 +263,17 @@ async def test_stream_broken_before_first_token_falls_back(
     assert "".join(e.text for e in events if isinstance(e, TokenDelta)) == ANSWER
 
 
+@pytest.mark.parametrize("fault", [Fault.garbage(after_tokens=0),
+                                   Fault.error_event(after_tokens=0)])
+async def test_unreadable_stream_start_falls_back(client: LLMClient, server: FakeLLMServer,
+                                                  fault: Fault) -> None:
+    """Garbage or an in-stream error before the first token counts as a failed try."""
+    server.script(fault)
+    events = await _events(client, _target("anthropic", "echo:echo-1", max_retries=0))
+    assert isinstance(events[-1], StreamDone)
+    assert events[-1].offline
+
+
 async def test_stream_broken_before_first_token_is_retried(
         client: LLMClient, server: FakeLLMServer, sleeps: RecordedSleeps) -> None:
     """With retries left, the same model is tried again first."""

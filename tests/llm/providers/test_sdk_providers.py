@@ -172,6 +172,21 @@ async def test_stream_dropped_mid_answer_raises_unavailable(provider: LLMProvide
     assert "".join(seen) == "you said: "
 
 
+@pytest.mark.parametrize("fault", [Fault.garbage(after_tokens=1),
+                                   Fault.error_event(after_tokens=1)])
+async def test_bad_or_failing_stream_frames_raise_unavailable(provider: LLMProvider,
+                                                              server: FakeLLMServer,
+                                                              fault: Fault) -> None:
+    """A frame that is not JSON, or the API's in-stream error, is ProviderUnavailableError."""
+    server.script(fault)
+    seen: list[str] = []
+    with pytest.raises(ProviderUnavailableError) as caught:
+        await _collect(provider.stream(_request()), seen)
+    assert "".join(seen) == "you "
+    assert caught.value.status_code in {None, 529}
+    assert isinstance(caught.value.__cause__, Exception)
+
+
 async def _collect(chunks: AsyncIterator[ProviderChunk], into: list[str]) -> None:
     async for chunk in chunks:
         into.append(chunk.text)
