@@ -30,6 +30,7 @@ from beamish.llm.providers import (
     TokenDelta,
     Usage,
 )
+from beamish.llm.resolution import Layer, ResolvedConfig
 from beamish.store import LLMParameters, Provider
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 from tests.llm.providers.conftest import RecordedSleeps
@@ -386,3 +387,13 @@ async def test_validate_all_reports_each_provider(client: LLMClient) -> None:
         ("anthropic", "reachable"), ("echo", "reachable"), ("openai", "reachable")]
     assert (await client.validate("openai")).models == 2
     assert [m.model for m in await client.list_models("anthropic")] == ["model-a", "model-b"]
+
+
+async def test_a_resolved_config_is_a_call_target(client: LLMClient) -> None:
+    """What config resolution returns can be called as is, fallbacks included."""
+    resolved = ResolvedConfig(
+        provider="ollama", model="llama3:8b", user_id="ada", task_type="chat", tier="free",
+        parameters=LLMParameters(fallback_models=("echo:echo-1",)),
+        sources={"provider": Layer.REQUEST, "model": Layer.REQUEST})
+    answer = await client.complete(resolved, ASK)
+    assert (answer.provider, answer.model, answer.fell_back) == ("echo", "echo-1", True)
