@@ -35,8 +35,10 @@ from beamish.runtime.supervisor import (
     Shutdown,
     _outcome,
     _split_request,
+    await_shutdown,
     request,
     shutdown_child,
+    signal_shutdown,
 )
 
 
@@ -108,11 +110,19 @@ class DynamicSupervisor(Actor):
         await shutdown_child(ref, _shutdown_of(child.spec))
 
     async def _terminate_children(self, refs: list[ActorRef]) -> int:
-        mine = [(ref, child) for ref in refs
-                if (child := self.children.pop(ref, None)) is not None]
-        await asyncio.gather(*(shutdown_child(ref, _shutdown_of(child.spec))
-                               for ref, child in mine))
-        return len(mine)
+        stopped = 0
+        waits = []
+        for ref in refs:
+            child = self.children.pop(ref, None)
+            if child is None:
+                continue
+            stopped += 1
+            how = _shutdown_of(child.spec)
+            dead = signal_shutdown(ref, how)
+            if dead is not None:  # still dying (it traps exits, or had a task to cancel)
+                waits.append(await_shutdown(ref, how, dead))
+        await asyncio.gather(*waits)
+        return stopped
 
     async def handle_info(self, message: Any) -> None:
         if isinstance(message, _RestartAgain):

@@ -314,8 +314,21 @@ async def shutdown_child(ref: ActorRef, how: Shutdown, reason: ExitReason = SHUT
 
     The caller (its parent) unlinks first, so it gets no EXIT message for this child.
     """
+    dead = signal_shutdown(ref, how, reason)
+    if dead is not None:
+        await await_shutdown(ref, how, dead)
+
+
+def signal_shutdown(ref: ActorRef, how: Shutdown,
+                    reason: ExitReason = SHUTDOWN) -> asyncio.Future[None] | None:
+    """The first half of :func:`shutdown_child`: unlink and signal.
+
+    Returns the future of the child's death, or None when the child is dead already (a
+    hibernated child that does not trap exits dies on the spot), so stopping many children
+    costs no task or timer for those.
+    """
     if not ref.alive:
-        return
+        return None
     me = current_process.get()
     if me is not None:
         me._unlink(ref)
@@ -326,8 +339,13 @@ async def shutdown_child(ref: ActorRef, how: Shutdown, reason: ExitReason = SHUT
         ref._signal(me, reason)
     else:
         ref._enqueue(Msg(STOP, reason, None))  # no parent to signal from: an orderly stop
-    if how in ("brutal_kill", "infinity") or dead.done():
-        await dead  # a child that does not trap exits is often dead already: no timer then
+    return None if dead.done() else dead
+
+
+async def await_shutdown(ref: ActorRef, how: Shutdown, dead: asyncio.Future[None]) -> None:
+    """The second half of :func:`shutdown_child`: wait up to ``how`` ms, then kill."""
+    if how in ("brutal_kill", "infinity"):
+        await dead
         return
     assert isinstance(how, int)
     done, _ = await asyncio.wait([dead], timeout=how / 1000)

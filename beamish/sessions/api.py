@@ -52,7 +52,9 @@ from beamish.store import (
 
 _PARAMETER_FIELDS = frozenset(LLMParameters.model_fields)
 _NO_REQUEST = ConfigRequest()
-_OPEN_ATTEMPTS = 3  # evict-then-start races with concurrent opens; give up after this many
+# Evict-then-start races with concurrent opens at the limit (another opener may take the room
+# just made); each lost race evicts once more. Bounded so a pathological race still ends.
+_OPEN_ATTEMPTS = 100
 
 
 class Sessions:
@@ -71,7 +73,7 @@ class Sessions:
             SessionLimitError: ``max_sessions`` are open and none is idle.
         """
         sid = session_id or uuid4().hex
-        ref = await self._open_ref(sid, user_id)
+        ref = await self._open_ref(sid, user_id, fresh=session_id is None)
         # Tracked from here: a failed open leaves nothing behind for the janitor.
         async with self._active(sid):
             info: SessionInfo = await _session_call(ref, sid, ("info",))
@@ -205,7 +207,7 @@ class Sessions:
     def _active(self, session_id: str) -> _Active:
         return _Active(self._services, session_id)
 
-    async def _open_ref(self, sid: str, user_id: str) -> ActorRef:
+    async def _open_ref(self, sid: str, user_id: str, *, fresh: bool) -> ActorRef:
         services = self._services
         for _ in range(_OPEN_ATTEMPTS):
             entry = session_entry(services, sid)
@@ -213,11 +215,11 @@ class Sessions:
                 if entry[1] != user_id:
                     raise SessionOwnerError(sid, user_id)
                 return entry[0]
-            if self.count() >= services.settings.max_sessions:
-                await self._evict_one()
+            if self.count() >= services.settings.max_sessions and not await self._evict_one():
+                raise SessionLimitError(services.settings.max_sessions)
             try:
                 return await start_child(services.whereis(SESSION_SUP),
-                                         session_spec(services, sid, user_id))
+                                         session_spec(services, sid, user_id, fresh=fresh))
             except TooManyChildrenError:
                 continue  # a concurrent open took the room: evict again
             except StartChildError as error:
@@ -226,10 +228,9 @@ class Sessions:
                 continue  # a concurrent open of the same id won: resume it
         raise SessionLimitError(services.settings.max_sessions)
 
-    async def _evict_one(self) -> None:
+    async def _evict_one(self) -> bool:
         evicted: list[str] = await call(self._services.whereis(JANITOR), ("evict", 1))
-        if not evicted:
-            raise SessionLimitError(self._services.settings.max_sessions)
+        return bool(evicted)
 
 
 class Users:

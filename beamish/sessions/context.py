@@ -29,23 +29,31 @@ from beamish.sessions.models import SessionInfo
 from beamish.sessions.services import SESSIONS, SESSIONS_BY_USER, Services
 from beamish.store import UsageTotals
 
+_REBUILD: Final = "rebuild_usage"
+
 INVALIDATE: Final = "invalidate_preferences"
 """The message that makes a context drop its cached preferences."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SessionArgs:
-    """What a context starts from."""
+    """What a context starts from.
+
+    ``fresh`` is True for an id beamish generated a moment ago: the ledger cannot know it, so
+    the first start skips reading it. The first start clears the flag, so a restart (the
+    supervisor passes the same object again) reads the ledger like a resumed session.
+    """
 
     services: Services
     session_id: str
     user_id: str
+    fresh: bool = False
 
 
 class SessionContext(Actor):
     """The per-session actor; see the module docstring."""
 
-    async def init(self, arg: SessionArgs) -> None:
+    def init(self, arg: SessionArgs) -> None:
         services = arg.services
         self.services = services
         self.session_id = arg.session_id
@@ -56,8 +64,19 @@ class SessionContext(Actor):
         # lookups need no call. A second context for the same id fails to start right here.
         Registry.register(services.whereis(SESSIONS), arg.session_id, arg.user_id)
         Registry.register(services.whereis(SESSIONS_BY_USER), arg.user_id, arg.session_id)
-        # A resumed or restarted session starts from what the ledger knows of it.
-        self.usage = await services.store.session_totals(arg.user_id, arg.session_id)
+        self.usage = UsageTotals()
+        if arg.fresh:
+            arg.fresh = False
+            return
+        # Reading the ledger is I/O: done after start returns (as OTP's handle_continue),
+        # so the supervisor starts the next session meanwhile. No message is handled first.
+        self.continue_with(_REBUILD)
+
+    async def handle_continue(self, arg: Any) -> None:
+        if arg == _REBUILD:
+            # A resumed or restarted session starts from what the ledger knows of it.
+            stored = await self.services.store.session_totals(self.user_id, self.session_id)
+            self.usage = stored
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
         op = request[0]
@@ -94,10 +113,11 @@ class SessionContext(Actor):
             cached_task_types=tuple(sorted(self.preferences)))
 
 
-def session_spec(services: Services, session_id: str, user_id: str) -> ChildSpec:
+def session_spec(services: Services, session_id: str, user_id: str, *,
+                 fresh: bool = False) -> ChildSpec:
     """How the session supervisor starts (and restarts) the context of ``session_id``."""
     return child_spec(
-        SessionContext, SessionArgs(services, session_id, user_id), id=session_id,
+        SessionContext, SessionArgs(services, session_id, user_id, fresh), id=session_id,
         restart="transient", hibernate_after=services.settings.hibernate_after_s)
 
 

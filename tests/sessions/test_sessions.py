@@ -127,6 +127,16 @@ async def test_a_crashed_session_restarts_alone_and_rebuilds_its_usage(
     assert other.alive
 
 
+async def test_a_restarted_new_session_still_rebuilds_its_usage(runtime: Runtime) -> None:
+    """A session with a generated id skips the ledger when new, not when restarted."""
+    sid = (await runtime.sessions.open(None, "ada")).session_id
+    await runtime.sessions.record_usage(sid, provider="echo", model="e", completion_tokens=9)
+    with pytest.raises(ActorExitedError):
+        await call(runtime.sessions.entry(sid)[0], ("no such request",))
+    await dynamic_children(runtime.services.whereis(SESSION_SUP))
+    assert (await runtime.sessions.usage(sid)).completion_tokens == 9
+
+
 async def test_close_stops_the_context_and_keeps_the_usage(runtime: Runtime) -> None:
     """A closed session is gone; its usage stays in the ledger."""
     await runtime.sessions.open("s1", "ada")
