@@ -320,7 +320,7 @@ async def shutdown_child(ref: ActorRef, how: Shutdown, reason: ExitReason = SHUT
 
 
 def signal_shutdown(ref: ActorRef, how: Shutdown,
-                    reason: ExitReason = SHUTDOWN) -> asyncio.Future[None] | None:
+                    reason: ExitReason = SHUTDOWN) -> asyncio.Future[ExitReason] | None:
     """The first half of :func:`shutdown_child`: unlink and signal.
 
     Returns the future of the child's death, or None when the child is dead already (a
@@ -342,7 +342,8 @@ def signal_shutdown(ref: ActorRef, how: Shutdown,
     return None if dead.done() else dead
 
 
-async def await_shutdown(ref: ActorRef, how: Shutdown, dead: asyncio.Future[None]) -> None:
+async def await_shutdown(ref: ActorRef, how: Shutdown,
+                         dead: asyncio.Future[ExitReason]) -> None:
     """The second half of :func:`shutdown_child`: wait up to ``how`` ms, then kill."""
     if how in ("brutal_kill", "infinity"):
         await dead
