@@ -332,14 +332,13 @@ def signal_shutdown(ref: ActorRef, how: Shutdown,
     me = current_process.get()
     if me is not None:
         me._unlink(ref)
-    dead = ref._wait_dead()
     if how == "brutal_kill":
         ref._kill(KILLED)
     elif me is not None and ref._parent is me:
         ref._signal(me, reason)
     else:
         ref._enqueue(Msg(STOP, reason, None))  # no parent to signal from: an orderly stop
-    return None if dead.done() else dead
+    return ref._wait_dead() if ref.alive else None
 
 
 async def await_shutdown(ref: ActorRef, how: Shutdown,
