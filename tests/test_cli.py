@@ -15,7 +15,8 @@ def test_migrate_applies_then_reports_up_to_date(
     """`beamish migrate` applies the migrations once, then says it is up to date."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["migrate", "--url", url]) == 0
-    assert capsys.readouterr().out.strip() == "applied initial"
+    assert capsys.readouterr().out.split() == [
+        "applied", "initial", "applied", "ledger_integer_time"]
     assert main(["migrate", "--url", url]) == 0
     assert capsys.readouterr().out.strip() == "already up to date"
 

@@ -1,5 +1,36 @@
 """Per-session context actors, the janitor and the usage recorder (built on :mod:`beamish.runtime`).
 
-Home of the session layer: one supervised actor per chat session caching the user's resolved
-LLM preferences, enhancing requests and counting usage, and a janitor expiring stale sessions.
+One supervised actor per chat session (:class:`SessionContext`) caches the user's resolved LLM
+preferences per task type, enhances each request with them and counts the session's usage; a
+:class:`Janitor` expires sessions idle past their TTL and evicts the least recently active at
+the session limit. Use them through :class:`Sessions` and :class:`Users` — ``rt.sessions`` and
+``rt.users`` of a running ``beamish.Runtime``, which also shows the whole supervision tree.
+
+Modules: :mod:`.api` (client API), :mod:`.context` (the session actor), :mod:`.janitor`,
+:mod:`.owners` (usage recorder and config cache actors), :mod:`.expiry` (the sans-I/O idle
+queue), :mod:`.services` (shared handles, names), :mod:`.settings`, :mod:`.models`,
+:mod:`.errors`.
 """
+
+from beamish.sessions.api import Sessions, Users
+from beamish.sessions.context import SessionContext
+from beamish.sessions.errors import (
+    RuntimeNotRunningError,
+    SessionError,
+    SessionLimitError,
+    SessionNotFoundError,
+    SessionOwnerError,
+)
+from beamish.sessions.expiry import IdleQueue
+from beamish.sessions.janitor import Janitor
+from beamish.sessions.models import JanitorReport, SessionInfo
+from beamish.sessions.owners import ConfigCache, UsageRecorderActor
+from beamish.sessions.services import Services
+from beamish.sessions.settings import SessionSettings
+
+__all__ = [
+    "ConfigCache", "IdleQueue", "Janitor", "JanitorReport", "RuntimeNotRunningError",
+    "SessionContext", "SessionError", "SessionInfo", "SessionLimitError",
+    "SessionNotFoundError", "SessionOwnerError", "SessionSettings", "Sessions", "Services",
+    "UsageRecorderActor", "Users",
+]

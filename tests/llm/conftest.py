@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from tests.llm._support import FakeClock
-from tests.store.conftest import pg_server_url, store, store_url
+from tests.store.conftest import store, store_url
 
-__all__ = ["anyio_backend", "clock", "pg_server_url", "store", "store_url"]
+__all__ = ["anyio_backend", "clock", "store", "store_url"]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ SQLite file in ``tmp_path``, or a ``CREATE DATABASE`` on the session's PostgreSQ
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import asyncpg
@@ -22,21 +22,6 @@ from tests.store import _pg
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str | None]:
-    """URL of the session's PostgreSQL server, or None when there is none."""
-    external = os.environ.get(_pg.ENV_URL)
-    if external:
-        yield external
-        return
-    bindir = _pg.find_bindir()
-    if bindir is None:
-        yield None
-        return
-    with _pg.local_server(bindir) as url:
-        yield url
 
 
 def _require(server_url: str | None) -> str:

@@ -1,0 +1,41 @@
+"""The examples run: the embedding script end to end, the FastAPI app through its lifespan."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_embed_script_runs_to_the_end(tmp_path: Path) -> None:
+    """The script chats and prints provenance and usage from a fresh SQLite file."""
+    done = subprocess.run(
+        [sys.executable, "-m", "examples.embed_script", "--database",
+         f"sqlite:///{tmp_path / 'example.db'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "[echo]" in done.stdout
+    assert "model: echo-1 (user_default)" in done.stdout
+    assert "session usage: 2 requests" in done.stdout
+
+
+def test_embed_fastapi_serves_through_its_lifespan(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host app opens a session and answers in it; unknown sessions are a 404."""
+    monkeypatch.setenv("BEAMISH_DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    from examples.embed_fastapi import app
+
+    with TestClient(app) as client:
+        sid = client.post("/sessions/ada").json()["session_id"]
+        answer = client.post(f"/sessions/{sid}/ask", json={"user_id": "ada", "content": "hi"})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["offline"] is True
+        assert body["session_usage"]["requests"] == 1
+        missing = client.post("/sessions/nope/ask", json={"user_id": "ada", "content": "hi"})
+        assert missing.status_code == 404
