@@ -168,6 +168,9 @@ class FakeLLMServer:
     def start(self) -> None:
         """Listen on a free port and serve from a background thread."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Accepted connections inherit this; without it every keep-alive request waits out
+        # the client's delayed ACK (~40 ms) before the response body leaves.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         # Listening now queues early connections until uvicorn accepts them: no start race.
         sock.listen(128)
