@@ -11,6 +11,9 @@ Figures:
   the rules run; the shared registry/catalog/global layers stay cached (goal: p95 <= 2 ms).
 * ``resolve_cold_all_ms_p95`` — the same after ``invalidate_all``, as after a provider or
   global config write: the shared layers are read too (reported, no goal).
+* ``overhead_ms_p50`` — beamish's completion (cached resolution + ``LLMClient.complete``)
+  minus the bare openai SDK call to the same local server, medians of interleaved calls
+  (goal: <= 1 ms); see ``bench/_overhead.py``.
 * ``user_layers_read_ms_p50`` — the cold path's one query, ``Store.get_user_llm_layers``;
   baseline ``user_layers_naive_read_ms_p50``: the same data through ``get_profile``,
   ``list_configs`` and ``get_task_override``, measured interleaved with it.
@@ -43,6 +46,7 @@ from beamish.store import (
     open_store,
 )
 from bench._harness import Report, now, percentile
+from bench._overhead import measure_overhead
 
 USERS = 1000
 CATALOG_MODELS = 40
@@ -179,4 +183,5 @@ def run(quick: bool) -> Report:
     report = Report("llm")
     with tempfile.TemporaryDirectory(prefix="beamish-bench-") as folder:
         asyncio.run(_measure(report, f"sqlite:///{Path(folder) / 'llm.db'}", quick))
+    asyncio.run(measure_overhead(report, quick))
     return report
