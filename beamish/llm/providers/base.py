@@ -205,7 +205,7 @@ class LLMProvider(ABC):
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
         """The models the provider offers, for ``Store.replace_provider_models``."""
 
-    async def aclose(self) -> None:  # noqa: B027 - providers without connections close no-op
+    async def aclose(self) -> None:  # noqa: B027 - a no-op by design for connectionless ones
         """Close the provider's connections."""
 
     async def validate(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> Validation:

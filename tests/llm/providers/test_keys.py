@@ -78,7 +78,7 @@ def test_safe_cause_drops_a_chain_holding_the_key() -> None:
     assert safe_cause(leaky, key) is None
 
 
-def test_error_messages_can_be_checked_for_keys() -> None:
+def test_call_errors_carry_provider_model_status_and_retry_after() -> None:
     """The error classes carry provider, model, status and retry_after alongside the text."""
     error = UnauthorizedError("openai:gpt answered HTTP 401", provider="openai", model="gpt",
                               status_code=401)
