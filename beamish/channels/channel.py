@@ -1,0 +1,371 @@
+"""Channels: the application's side of a Phoenix channel, one actor per joined topic.
+
+A tutorial. Subclass :class:`Channel`, map topic patterns to it, and serve the endpoint
+(:mod:`beamish.channels.transport`)::
+
+    class RoomChannel(Channel):
+        async def join(self, topic, params, socket):       # runs first, in the new actor
+            if not may_enter(socket.user_id, topic):
+                raise JoinRefused("unauthorized")           # error reply; the actor stops
+            self.room = topic.removeprefix("room:")
+            self.push("history", {"messages": recent(self.room)})   # sent right after the ok
+            return {"room": self.room}                     # the ok reply's response
+
+        async def handle_in(self, event, payload):         # one client message
+            if event == "say":
+                self.push("said", {"text": payload["text"]})
+                return {"accepted": True}                  # ok reply (None: ok with {})
+            if event == "slow":
+                self.later = self.reply_ref()              # answer later with self.reply()
+                return NOREPLY
+            return super().handle_in(event, payload)       # error reply "unknown event"
+
+        def terminate(self, reason):                       # the channel ended: why?
+            end = channel_end(reason)                      # a ChannelEnd, or None on a crash
+
+    endpoint = SocketEndpoint({"room:*": RoomChannel})
+
+**Callbacks** (each may be ``def`` or ``async def``). ``join(topic, params, socket)`` returns
+the ok reply's response (a dict, or None for ``{}``) or raises :class:`JoinRefused`; an
+exception there is a crash and the client gets ``{"reason": "join crashed"}``.
+``handle_in(event, payload)`` answers one client message: return the ok response (a dict,
+bytes for a binary reply, or None for ``{}``), raise :class:`ReplyError` for an error reply,
+or return :data:`~beamish.runtime.NOREPLY` and answer later with :meth:`Channel.reply`. A
+binary client push arrives with ``payload`` as bytes. ``handle_info``, ``handle_call`` and
+``terminate`` are the actor's; ``init``, ``handle_cast`` and ``handle_continue`` belong to this
+base class — set up state in ``join``.
+
+**Actions.** :meth:`Channel.push` sends an event to this channel's client
+(``[join_ref, null, topic, event, payload]``) — from any callback, including ``join`` (such
+pushes are held back and follow the ok reply). :meth:`Channel.reply_ref` and
+:meth:`Channel.reply` answer a message later. ``self.stop()`` ends the channel from the server
+side: the client gets ``phx_close`` and does not rejoin.
+
+**Failure.** Each channel is a child (restart ``temporary``) of a DynamicSupervisor that its
+socket owns, and the socket monitors it. A crash — an exception in a callback, including a
+payload JSON cannot carry — sends ``phx_error`` to the client, which rejoins with backoff; the
+socket, its other channels and other sockets carry on.
+
+**How a channel ends.** The client leaves, the client joins the same topic again, or the
+socket closes (the client went away, the server shut down, a slow consumer, an idle
+timeout...). Each time ``terminate(reason)`` runs with ``reason.detail`` a :class:`ChannelEnd`
+saying which (:func:`channel_end` reads it): the place to record usage or cancel work. A
+channel traps exits so that this happens on shutdown too; a linked helper that crashes still
+crashes the channel (the default ``handle_info``), so call ``super().handle_info(message)``
+for messages an override does not know.
+
+Options, as class attributes (defaults in brackets): ``shutdown_timeout`` [5000] — ms that
+``terminate`` may take when the socket goes away before the channel is killed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias
+
+from beamish.channels.frames import Payload, encode_push, encode_reply
+from beamish.channels.socket_state import JoinRequested, Message
+from beamish.runtime import NOREPLY, Actor, ActorRef, Exit, ExitReason, cast
+from beamish.runtime.exits import shutdown
+
+if TYPE_CHECKING:
+    from beamish.server.auth import Principal
+
+UNKNOWN_EVENT: Final = "unknown event"
+JOIN_CRASHED: Final = "join crashed"
+_RESERVED_EVENT_PREFIX: Final = "phx_"
+
+#: Why a channel ended (see :class:`ChannelEnd`).
+EndReason: TypeAlias = Literal[
+    "leave", "duplicate_join", "closed", "disconnected", "refused", "abandoned"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SocketInfo:
+    """The connection a channel serves, as ``join`` sees it.
+
+    Attributes:
+        id: The socket actor's number, unique within the node (for logs).
+        principal: Who the connection authenticated as.
+        params: The connect params (query string), ``token`` and ``vsn`` included.
+        assigns: Application values the endpoint hands every socket (stores, supervisors).
+    """
+
+    id: int
+    principal: Principal
+    params: Mapping[str, str]
+    assigns: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def user_id(self) -> str:
+        """The authenticated user."""
+        return self.principal.user_id
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEnd:
+    """Why a channel ended; the ``detail`` of the reason its ``terminate`` gets.
+
+    Attributes:
+        reason: ``"leave"`` — the client left; ``"duplicate_join"`` — the client joined the
+            topic again; ``"closed"`` — the server closed the socket; ``"disconnected"`` — the
+            client closed it or the connection dropped; ``"refused"`` — ``join`` raised
+            :class:`JoinRefused`; ``"abandoned"`` — the join was answered too late (the client
+            left, joined again or went away meanwhile) or its response could not be encoded.
+        close_code: For ``closed`` the code the server closed with (1001 shutdown or idle,
+            1008 slow consumer or protocol violation, 1009 frame too big, 1011 internal
+            error, 1012 restart); for ``disconnected`` the client's code; else None.
+        close_reason: For ``closed``, the close frame's reason text.
+    """
+
+    reason: EndReason
+    close_code: int | None = None
+    close_reason: str = ""
+
+
+def channel_end(reason: ExitReason) -> ChannelEnd | None:
+    """The :class:`ChannelEnd` in a channel's exit reason, or None (a crash, a kill)."""
+    detail = reason.detail
+    return detail if isinstance(detail, ChannelEnd) else None
+
+
+# Named as an answer, not an error: it is the {:error, reply} of a Phoenix join.
+class JoinRefused(Exception):
+    """Raise from ``join`` to refuse: the client gets an error reply with :attr:`response`.
+
+    ``JoinRefused("unauthorized", detail="...")`` answers
+    ``{"reason": "unauthorized", "detail": "..."}``. The phoenix JS client retries a refused
+    join (1 s, 2 s, 5 s, then every 10 s) until the application calls ``leave()``.
+    """
+
+    def __init__(self, reason: str = "unauthorized", **details: Any) -> None:
+        self.response: dict[str, Any] = {"reason": reason, **details}
+        super().__init__(f"join refused: {reason}")
+
+
+class ReplyError(Exception):
+    """Raise from ``handle_in`` to answer with an error reply carrying :attr:`response`.
+
+    ``ReplyError("bad_request", detail="content is required")`` answers
+    ``[join_ref, ref, topic, "phx_reply", {"status": "error", "response":
+    {"reason": "bad_request", "detail": "content is required"}}]``.
+    """
+
+    def __init__(self, reason: str, detail: str = "", **extra: Any) -> None:
+        response: dict[str, Any] = {"reason": reason}
+        if detail:
+            response["detail"] = detail
+        response.update(extra)
+        self.response = response
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRef:
+    """Which message to answer: from :meth:`Channel.reply_ref`, for :meth:`Channel.reply`."""
+
+    topic: str
+    join_ref: str | None
+    ref: str | None
+
+
+# --- messages between a socket and its channels (internal to beamish.channels) -------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInit:
+    """The argument of a channel's ``init``: its socket, its join request and connection."""
+
+    socket: ActorRef
+    request: JoinRequested
+    info: SocketInfo
+
+
+@dataclass(frozen=True, slots=True)
+class JoinChannel:
+    """Socket → channel: run ``join`` now."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelIn:
+    """Socket → channel: a client message for ``handle_in``."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class EndChannel:
+    """Socket → channel: the channel is over; stop with ``shutdown(end)``."""
+
+    end: ChannelEnd
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """Channel → socket: ``join`` accepted (ok, ``response``) or refused (error, ``response``)."""
+
+    sender: ActorRef
+    accepted: bool
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOut:
+    """Channel → socket: an encoded frame (a push or a reply) for the client."""
+
+    sender: ActorRef
+    topic: str
+    frame: str | bytes
+
+
+_JOIN: Final = JoinChannel()
+
+
+class Channel(Actor):
+    """Base class of channel actors; see the module docs for the callbacks and actions."""
+
+    shutdown_timeout: ClassVar[int] = 5000
+
+    _socket: ActorRef
+    _request: JoinRequested
+    _info: SocketInfo
+    _incoming: Message | None = None
+
+    # -- owned by the base class ---------------------------------------------------------
+
+    def init(self, arg: ChannelInit) -> None:
+        """Keep the join request; the socket asks for ``join`` next. Do not override."""
+        self._socket = arg.socket
+        self._request = arg.request
+        self._info = arg.info
+        self.trap_exit()
+
+    async def handle_cast(self, request: Any) -> None:
+        """Messages from the socket. Do not override: use ``handle_info`` for your own."""
+        kind = request.__class__
+        if kind is ChannelIn:
+            await self._handle_message(request.message)
+        elif kind is JoinChannel:
+            await self._join()
+        elif kind is EndChannel:
+            self.stop(shutdown(request.end))
+        else:
+            super().handle_cast(request)
+
+    def handle_info(self, message: Any) -> None:
+        """Crash with a linked actor's abnormal exit, as a channel that did not trap would."""
+        if isinstance(message, Exit) and not message.reason.is_normal:
+            self.stop(message.reason)
+            return
+        super().handle_info(message)
+
+    async def _join(self) -> None:
+        request = self._request
+        try:
+            result = self.join(request.topic, request.payload, self._info)
+            if inspect.isawaitable(result):
+                result = await result
+        except JoinRefused as refused:
+            cast(self._socket, JoinResult(self._ref, False, refused.response))
+            self.stop(shutdown(ChannelEnd("refused")))
+            return
+        cast(self._socket, JoinResult(self._ref, True, {} if result is None else result))
+
+    async def _handle_message(self, message: Message) -> None:
+        self._incoming = message
+        try:
+            result = self.handle_in(message.event, message.payload)
+            if inspect.isawaitable(result):
+                result = await result
+        except ReplyError as error:
+            result, status = error.response, "error"
+        else:
+            status = "ok"
+        finally:
+            self._incoming = None
+        if result is NOREPLY:
+            return
+        frame = encode_reply(
+            self._request.join_ref, message.ref, message.topic, status,
+            {} if result is None else result,
+        )
+        cast(self._socket, ChannelOut(self._ref, message.topic, frame))
+
+    # -- callbacks -----------------------------------------------------------------------
+
+    def join(self, topic: str, params: dict[str, Any], socket: SocketInfo) -> Any:
+        """Accept (return the response dict, or None) or refuse (raise JoinRefused)."""
+        raise NotImplementedError(f"{type(self).__name__} must define join(topic, params, socket)")
+
+    def handle_in(self, event: str, payload: Payload) -> Any:
+        """Answer a client message; this default answers every event with "unknown event"."""
+        raise ReplyError(UNKNOWN_EVENT, f"{self.topic} does not handle event {event!r}")
+
+    # -- actions -------------------------------------------------------------------------
+
+    @property
+    def topic(self) -> str:
+        """The joined topic."""
+        return self._request.topic
+
+    @property
+    def join_ref(self) -> str | None:
+        """The join's ref, carried by every push and reply of this channel."""
+        return self._request.join_ref
+
+    @property
+    def socket(self) -> SocketInfo:
+        """The connection this channel serves."""
+        return self._info
+
+    def push(self, event: str, payload: Payload) -> None:
+        """Send ``event`` with ``payload`` (a dict, or bytes for a binary frame) to the client.
+
+        Raises:
+            ValueError: ``event`` starts with ``phx_`` (reserved for the protocol).
+            EncodeError: JSON cannot carry ``payload`` (it is not sent).
+        """
+        if event.startswith(_RESERVED_EVENT_PREFIX):
+            raise ValueError(f"event {event!r} is reserved for the Phoenix protocol")
+        topic = self._request.topic
+        frame = encode_push(self._request.join_ref, topic, event, payload)
+        cast(self._socket, ChannelOut(self._ref, topic, frame))
+
+    def reply_ref(self) -> ReplyRef:
+        """The message ``handle_in`` is answering, to reply to later with :meth:`reply`.
+
+        Raises:
+            RuntimeError: called outside ``handle_in``.
+        """
+        message = self._incoming
+        if message is None:
+            raise RuntimeError("reply_ref() is only available while handle_in runs")
+        return ReplyRef(message.topic, self._request.join_ref, message.ref)
+
+    def reply(self, to: ReplyRef, response: Payload | None = None, status: str = "ok") -> None:
+        """Answer the message ``to`` with ``status`` ("ok" or "error") and ``response``.
+
+        Raises:
+            EncodeError: JSON cannot carry ``response`` (nothing is sent).
+        """
+        frame = encode_reply(to.join_ref, to.ref, to.topic, status,
+                             {} if response is None else response)
+        cast(self._socket, ChannelOut(self._ref, to.topic, frame))
+
+
+__all__ = [
+    "JOIN_CRASHED",
+    "NOREPLY",
+    "UNKNOWN_EVENT",
+    "Channel",
+    "ChannelEnd",
+    "EndReason",
+    "JoinRefused",
+    "ReplyError",
+    "ReplyRef",
+    "SocketInfo",
+    "channel_end",
+]

@@ -1,0 +1,552 @@
+"""The socket actor: one per WebSocket connection, owning its PhoenixSocket and its channels.
+
+::
+
+    connection reader ──cast str/bytes──▶ SocketActor ──cast──▶ Channel actors (one per topic)
+    connection writer ◀──── Outbox ◀──── SocketActor ◀──cast─── push / reply frames
+
+The actor models the connection's state (a :class:`~.socket_state.PhoenixSocket`), its
+failure domain (the channels it supervises and monitors) and its serialisation point (every
+frame to the client passes through it, so pushes, replies and protocol frames keep one order).
+It never touches the network: the transport's reader casts it each frame, and its frames go
+into an :class:`Outbox` that the transport's writer drains.
+
+What it does, by event:
+
+- **A join** starts the matching :class:`~.channel.Channel` under this socket's own
+  DynamicSupervisor (created on the first join), monitors it and asks it to ``join``. Pushes
+  the channel makes while joining are held and follow the ok reply.
+- **A message** to a joined topic takes a token from the user's rate bucket (if a
+  ``message_rate`` is set; else ``rate_limited`` error reply) and goes to the channel.
+- **A channel's frame** goes out only while that channel is the topic's current one: frames of
+  a channel that was left or superseded are dropped.
+- **A channel's exit**: a crash sends ``phx_error`` (the client rejoins); a deliberate stop
+  sends ``phx_close``; a death before its join was answered answers ``join crashed``.
+- **Idle**: no frame for ``idle_timeout`` seconds closes with 1001 (the client reconnects).
+- **Slow consumer**: when the outbox is full (``outbound_frames`` / ``outbound_bytes``) the
+  queued frames are dropped and the socket closes with 1008 ``slow consumer: ...``.
+- **Closing** for any reason ends every channel with a
+  :class:`~.channel.ChannelEnd` saying why (so the application can still record usage), then
+  the actor stops and, in ``terminate``, waits for its channels to finish. A crash of the
+  socket itself closes with 1011; a shutdown by its supervisor with 1001.
+
+Options (:class:`SocketOptions`, defaults in brackets): ``idle_timeout`` [60.0] s;
+``max_channels`` [100]; ``max_frame_size`` [1 MiB] (None: no limit beyond the server's own);
+``outbound_frames`` [1024] and ``outbound_bytes`` [8 MiB]; ``message_rate`` [None: no limit]
+— a :class:`~.limits.RateLimit` shared by all sockets of one user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from beamish.channels.channel import (
+    JOIN_CRASHED,
+    Channel,
+    ChannelEnd,
+    ChannelIn,
+    ChannelInit,
+    ChannelOut,
+    EndChannel,
+    JoinChannel,
+    JoinResult,
+    SocketInfo,
+)
+from beamish.channels.close_codes import CloseCode
+from beamish.channels.errors import EncodeError, InvalidOptionError
+from beamish.channels.frames import DEFAULT_MAX_FRAME_SIZE
+from beamish.channels.idle import DEFAULT_IDLE_TIMEOUT, IdleTimer
+from beamish.channels.limits import (
+    DEFAULT_OUTBOUND_BYTES,
+    DEFAULT_OUTBOUND_FRAMES,
+    OutboundQueue,
+    RateLimit,
+    RateLimiter,
+    rate_limited_response,
+)
+from beamish.channels.socket_state import (
+    DEFAULT_MAX_CHANNELS,
+    FrameRejected,
+    JoinRequested,
+    Left,
+    Message,
+    PhoenixSocket,
+    SocketState,
+)
+from beamish.runtime import (
+    SHUTDOWN,
+    Actor,
+    ActorRef,
+    CallError,
+    ChildSpec,
+    Down,
+    Exit,
+    ExitReason,
+    Timer,
+    cast,
+    child_spec,
+    monitor,
+    send_after,
+    start_child,
+    start_dynamic_supervisor,
+    stop,
+    unlink,
+)
+
+if TYPE_CHECKING:
+    from beamish.server.auth import Principal
+
+log = logging.getLogger("beamish.channels")
+
+SLOW_CONSUMER: Final = "slow consumer"
+_JOIN_CRASHED_RESPONSE: Final = {"reason": JOIN_CRASHED}
+_IDLE_CHECK: Final = "beamish.channels.idle_check"
+
+
+@dataclass(frozen=True, slots=True)
+class SocketOptions:
+    """Limits of one socket (see the module docs for each, with its default)."""
+
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_channels: int = DEFAULT_MAX_CHANNELS
+    max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE
+    outbound_frames: int = DEFAULT_OUTBOUND_FRAMES
+    outbound_bytes: int = DEFAULT_OUTBOUND_BYTES
+    message_rate: RateLimit | None = None
+
+    def __post_init__(self) -> None:
+        # Building the parts once checks every option where it is defined.
+        IdleTimer(0.0, timeout=self.idle_timeout)
+        PhoenixSocket(max_channels=self.max_channels, max_frame_size=self.max_frame_size)
+        OutboundQueue(max_frames=self.outbound_frames, max_bytes=self.outbound_bytes)
+        if self.message_rate is not None and not isinstance(self.message_rate, RateLimit):
+            raise InvalidOptionError("message_rate", self.message_rate, "a RateLimit or None")
+
+
+# --- the outbox: frames on their way to the transport's writer ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CloseFrame:
+    """The last item of an outbox: close the WebSocket with ``code`` and ``reason``."""
+
+    code: int
+    reason: str
+
+
+class Outbox:
+    """A bounded :class:`OutboundQueue` plus the close to send after it, for one writer task.
+
+    The socket actor puts frames and decides the close; the writer awaits :meth:`next`.
+    """
+
+    __slots__ = ("_closing", "_done", "_queue", "_wakeup")
+
+    def __init__(self, queue: OutboundQueue) -> None:
+        self._queue = queue
+        self._wakeup = asyncio.Event()
+        self._closing: CloseFrame | None = None
+        self._done = False
+
+    @property
+    def closing(self) -> CloseFrame | None:
+        """The close decided so far, or None."""
+        return self._closing
+
+    def put(self, frame: str | bytes) -> bool:
+        """Queue ``frame``; False if the queue is full. Dropped once closing or aborted."""
+        if self._closing is not None or self._done:
+            return True
+        if not self._queue.put(frame):
+            return False
+        self._wakeup.set()
+        return True
+
+    def describe(self) -> str:
+        """What is waiting, for a close reason."""
+        return self._queue.describe()
+
+    def close(self, code: int, reason: str, *, discard: bool = False) -> None:
+        """Send what is queued (unless ``discard``), then close; the first close wins."""
+        if self._closing is not None or self._done:
+            return
+        if discard:
+            self._queue.clear()
+        self._closing = CloseFrame(int(code), reason)
+        self._wakeup.set()
+
+    def abort(self) -> None:
+        """The connection is gone: drop everything; the writer stops without a close."""
+        self._done = True
+        self._queue.clear()
+        self._wakeup.set()
+
+    async def next(self) -> str | bytes | CloseFrame | None:
+        """The next frame, then the close; None once there is nothing more to write."""
+        while True:
+            if self._done:
+                return None
+            frame = self._queue.pop()
+            if frame is not None:
+                return frame
+            if self._closing is not None:
+                self._done = True
+                return self._closing
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+class ChannelRoutes:
+    """Topic patterns → Channel classes, as Phoenix's ``channel "room:*", RoomChannel``.
+
+    A pattern is an exact topic or a prefix ending in ``*``; an exact match wins, then the
+    longest prefix.
+    """
+
+    __slots__ = ("_exact", "_prefixes", "patterns")
+
+    def __init__(self, channels: Mapping[str, type[Channel]]) -> None:
+        if not channels:
+            raise InvalidOptionError("channels", channels, "at least one pattern → Channel")
+        exact: dict[str, type[Channel]] = {}
+        prefixes: list[tuple[str, type[Channel]]] = []
+        for pattern, channel_type in channels.items():
+            if not (isinstance(channel_type, type) and issubclass(channel_type, Channel)):
+                raise InvalidOptionError(f"channels[{pattern!r}]", channel_type,
+                                         "a subclass of Channel")
+            star = pattern.find("*")
+            if star == -1:
+                exact[pattern] = channel_type
+            elif star == len(pattern) - 1:
+                prefixes.append((pattern[:-1], channel_type))
+            else:
+                raise InvalidOptionError("channels", pattern, "a topic, or a prefix ending in '*'")
+        self.patterns: tuple[str, ...] = tuple(channels)
+        self._exact = exact
+        self._prefixes = sorted(prefixes, key=lambda item: -len(item[0]))
+
+    def match(self, topic: str) -> type[Channel] | None:
+        """The Channel class serving ``topic``, or None."""
+        found = self._exact.get(topic)
+        if found is not None:
+            return found
+        for prefix, channel_type in self._prefixes:
+            if topic.startswith(prefix):
+                return channel_type
+        return None
+
+
+# --- messages to the socket actor -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSocket:
+    """Close the connection with ``code`` and ``reason`` (server shutdown, an admin's kick)."""
+
+    code: CloseCode
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    """The transport lost the connection; ``code`` is the client's close code (1006: none)."""
+
+    code: int
+
+
+@dataclass(frozen=True, slots=True)
+class SocketInit:
+    """The argument of :class:`SocketActor`'s ``init``."""
+
+    principal: Principal
+    params: Mapping[str, str]
+    assigns: Mapping[str, Any]
+    routes: ChannelRoutes
+    options: SocketOptions
+    outbox: Outbox
+    limiter: RateLimiter | None = None
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One channel actor of this socket."""
+
+    topic: str
+    request: JoinRequested
+    joined: bool = False
+    early: list[str | bytes] = field(default_factory=list)
+
+
+def socket_spec(init: SocketInit) -> ChildSpec:
+    """The child spec of a socket actor (temporary: a client reconnects, it is not restarted).
+
+    Its shutdown is ``infinity`` as for a supervisor: ``terminate`` only waits for its
+    channels, each bounded by its own ``shutdown_timeout``.
+    """
+    return child_spec(SocketActor, init, id="socket", restart="temporary",
+                      shutdown="infinity", type="supervisor")
+
+
+class SocketActor(Actor):
+    """One client connection (see the module docs). Started by the transport, not by hand."""
+
+    async def init(self, arg: SocketInit) -> None:
+        self.trap_exit()
+        options = arg.options
+        self._sock = PhoenixSocket(max_channels=options.max_channels,
+                                   max_frame_size=options.max_frame_size,
+                                   topics=arg.routes.patterns)
+        self._info = SocketInfo(self._ref.id, arg.principal, arg.params, arg.assigns)
+        self._routes = arg.routes
+        self._outbox = arg.outbox
+        self._limiter = arg.limiter
+        self._max_early = options.outbound_frames
+        self._clock: Callable[[], float] = asyncio.get_running_loop().time
+        self._idle = IdleTimer(self._clock(), timeout=options.idle_timeout)
+        self._idle_timer: Timer = send_after(self._ref, _IDLE_CHECK, options.idle_timeout)
+        self._sup: ActorRef | None = None
+        self._channels: dict[ActorRef, _Entry] = {}
+        self._current: dict[str, ActorRef] = {}  # topic -> the channel serving or joining it
+        self._lost_code: int | None = None
+        self._finished = False
+
+    # -- input ---------------------------------------------------------------------------
+
+    async def handle_cast(self, request: Any) -> None:
+        kind = request.__class__
+        if kind is str:
+            self._idle.frame_received(self._clock())
+            self._sock.receive_text(request)
+        elif kind is ChannelOut:
+            self._channel_out(request)
+            if self._sock.state is SocketState.OPEN:
+                return
+        elif kind is bytes:
+            self._idle.frame_received(self._clock())
+            self._sock.receive_bytes(request)
+        elif kind is JoinResult:
+            self._join_result(request)
+        elif kind is CloseSocket:
+            self._sock.close(request.code, request.reason)
+        elif kind is ConnectionLost:
+            self._outbox.abort()
+            self._lost_code = request.code
+            self._sock.connection_lost()
+        else:
+            raise CallError(f"a socket does not handle {request!r}")
+        await self._pump()
+
+    async def handle_info(self, message: Any) -> None:
+        if message is _IDLE_CHECK:
+            self._check_idle()
+        elif isinstance(message, Down):
+            self._channel_down(message)
+        elif (isinstance(message, Exit) and message.actor is self._sup
+              and not message.reason.is_shutdown):
+            self.stop(message.reason)  # the channels' supervisor died: so does the socket
+            return
+        await self._pump()
+
+    async def _pump(self) -> None:
+        """Hand the socket's events to the channels and its frames to the outbox."""
+        sock = self._sock
+        while True:
+            events = sock.events_received()
+            for event in events:
+                if isinstance(event, Message):
+                    await self._message(event)
+                elif isinstance(event, JoinRequested):
+                    await self._join(event)
+                elif isinstance(event, Left):
+                    self._left(event)
+                elif isinstance(event, FrameRejected):
+                    log.info("socket %d: %s", self._info.id, event.error)
+            self._flush()
+            if not events:
+                break
+        if sock.state is not SocketState.OPEN and not self._finished:
+            self._close_out()
+            self.stop()
+
+    def _flush(self) -> None:
+        for frame in self._sock.frames_to_send():
+            if not self._outbox.put(frame):
+                self._slow_consumer()
+                return
+
+    # -- channels ------------------------------------------------------------------------
+
+    async def _join(self, request: JoinRequested) -> None:
+        superseded = self._current.get(request.topic)
+        if superseded is not None:  # a join still undecided: a joined one got a Left first
+            self._end(superseded, ChannelEnd("duplicate_join"))
+        channel_type = self._routes.match(request.topic)
+        assert channel_type is not None, "PhoenixSocket(topics=...) only lets routed joins in"
+        init = ChannelInit(self._ref, request, self._info)
+        spec = child_spec(channel_type, init, id=request.topic, restart="temporary",
+                          shutdown=channel_type.shutdown_timeout)
+        try:
+            if self._sup is None:
+                self._sup = await start_dynamic_supervisor(link=True)
+            ref = await start_child(self._sup, spec)
+        except Exception:
+            log.exception("socket %d: cannot start %s for %r", self._info.id,
+                          channel_type.__name__, request.topic)
+            self._sock.reject_join(request, dict(_JOIN_CRASHED_RESPONSE))
+            return
+        monitor(ref)
+        self._channels[ref] = _Entry(request.topic, request)
+        self._current[request.topic] = ref
+        cast(ref, JoinChannel())
+
+    def _join_result(self, result: JoinResult) -> None:
+        sender = result.sender
+        entry = self._channels.get(sender)
+        if entry is None or self._current.get(entry.topic) is not sender:
+            return  # ended meanwhile; it was told so
+        sock = self._sock
+        try:
+            if not result.accepted:
+                del self._current[entry.topic]  # it stops by itself
+                sock.reject_join(entry.request, result.response)
+                return
+            answered = sock.accept_join(entry.request, result.response)
+        except EncodeError as exc:
+            log.error("socket %d: join response of %r cannot be sent: %s", self._info.id,
+                      entry.topic, exc)
+            sock.reject_join(entry.request, dict(_JOIN_CRASHED_RESPONSE))
+            answered = False
+        if not answered:
+            self._end(sender, ChannelEnd("abandoned"))
+            return
+        entry.joined = True
+        early, entry.early = entry.early, []
+        self._flush()  # the ok reply first, then what the channel pushed while joining
+        for frame in early:
+            if not self._outbox.put(frame):
+                self._slow_consumer()
+                return
+
+    async def _message(self, message: Message) -> None:
+        ref = self._current.get(message.topic)
+        if ref is None:
+            return
+        limiter = self._limiter
+        if limiter is not None:
+            now = self._clock()
+            key: Hashable = self._info.user_id
+            if not limiter.allow(key, now):
+                response = rate_limited_response(limiter.retry_after(key, now))
+                self._sock.reply(message, response, status="error")
+                return
+        await cast(ref, ChannelIn(message))
+
+    def _channel_out(self, out: ChannelOut) -> None:
+        sender = out.sender
+        if self._current.get(out.topic) is not sender:
+            return  # left, superseded or closed: its frames are stale
+        entry = self._channels[sender]
+        if not entry.joined:
+            entry.early.append(out.frame)
+            if len(entry.early) > self._max_early:
+                self._slow_consumer()
+        elif not self._outbox.put(out.frame):
+            self._slow_consumer()
+
+    def _left(self, event: Left) -> None:
+        if event.reason == "closed":
+            return  # closing ends every channel at once (_close_out)
+        ref = self._current.get(event.topic)
+        if ref is not None and self._channels[ref].request.join_ref == event.join_ref:
+            self._end(ref, ChannelEnd(event.reason))
+
+    def _end(self, ref: ActorRef, end: ChannelEnd) -> None:
+        entry = self._channels.get(ref)
+        if entry is not None and self._current.get(entry.topic) is ref:
+            del self._current[entry.topic]
+        cast(ref, EndChannel(end))  # not awaited: a busy channel must not stall the socket
+
+    def _channel_down(self, down: Down) -> None:
+        entry = self._channels.pop(down.actor, None)
+        if entry is None or self._current.get(entry.topic) is not down.actor:
+            return  # it had been ended: its exit needs no answer
+        del self._current[entry.topic]
+        if not entry.joined:
+            self._sock.reject_join(entry.request, dict(_JOIN_CRASHED_RESPONSE))
+        elif down.reason.is_shutdown:
+            self._sock.close_channel(entry.topic)  # it stopped on purpose: no rejoin
+        else:
+            self._sock.channel_crashed(entry.topic)  # phx_error: the client rejoins
+
+    # -- the connection ------------------------------------------------------------------
+
+    def _check_idle(self) -> None:
+        now = self._clock()
+        if self._idle.is_idle(now):
+            self._sock.close(CloseCode.GOING_AWAY, self._idle.reason)
+        else:
+            self._idle_timer = send_after(self._ref, _IDLE_CHECK, self._idle.remaining(now))
+
+    def _slow_consumer(self) -> None:
+        if self._sock.state is not SocketState.OPEN:
+            return
+        reason = f"{SLOW_CONSUMER}: {self._outbox.describe()} unsent"
+        log.warning("socket %d (user %s): %s; closing", self._info.id, self._info.user_id, reason)
+        self._sock.close(CloseCode.POLICY_VIOLATION, reason)
+        self._outbox.close(CloseCode.POLICY_VIOLATION, self._sock.close_reason, discard=True)
+
+    def _close_out(self) -> None:
+        """The socket is closing or gone: end every channel, and close the outbox."""
+        self._finished = True
+        self._idle_timer.cancel()
+        sock = self._sock
+        sock.events_received()  # Left("closed") for each joined channel: all end below
+        if sock.close_code is not None:
+            self._flush()  # what was queued before the close still goes out first
+            end = ChannelEnd("closed", int(sock.close_code), sock.close_reason)
+            self._outbox.close(sock.close_code, sock.close_reason)
+        else:
+            end = ChannelEnd("disconnected", self._lost_code)
+            self._outbox.abort()
+        for ref in list(self._current.values()):
+            self._end(ref, end)
+
+    async def terminate(self, reason: ExitReason) -> None:
+        if not self._finished:
+            # A crash here (1011) or a shutdown by the supervisor (1001): tell the client.
+            if reason.is_shutdown:
+                self._sock.close(CloseCode.GOING_AWAY, "server shutting down")
+            else:
+                self._sock.close(CloseCode.INTERNAL_ERROR, "internal error")
+            self._close_out()
+        sup = self._sup
+        if sup is not None and sup.alive:
+            # Wait for the channels' terminate (usage recording...) before this socket is gone.
+            unlink(sup)
+            await stop(sup, SHUTDOWN)
+
+    def _tree_children(self) -> list[tuple[Hashable, ActorRef | None, int]]:
+        """For Node.tree(): this socket supervises its channels' supervisor."""
+        return [] if self._sup is None else [("channels", self._sup, 0)]
+
+
+__all__ = [
+    "SLOW_CONSUMER",
+    "ChannelRoutes",
+    "CloseFrame",
+    "CloseSocket",
+    "ConnectionLost",
+    "Outbox",
+    "SocketActor",
+    "SocketInit",
+    "SocketOptions",
+    "socket_spec",
+]
+

@@ -1,0 +1,333 @@
+"""The WebSocket transport: Phoenix channels at ``/socket/websocket`` as a Starlette route.
+
+::
+
+    endpoint = SocketEndpoint({"conversation:*": ConversationChannel},
+                              assigns={"sessions": sessions}, options=SocketOptions())
+    app = FastAPI()
+    app.router.routes.append(endpoint.route())         # ws://host/socket/websocket?vsn=2.0.0
+
+    async with Node([endpoint.child_spec(), ...]):      # the sockets' supervisor
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=4000))
+        serving = asyncio.create_task(server.serve())   # started inside the node: see below
+        ...                                             # on SIGTERM:
+        await endpoint.shutdown(CloseCode.GOING_AWAY)   # 1001 (1012: restart); waits for channels
+        server.should_exit = True
+        await serving
+
+It is an ASGI route, so the uvicorn server that serves the HTTP API serves the sockets too.
+Starlette does what the protocol needs: ``accept(subprotocol=None)`` selects no subprotocol
+and ``"phoenix"`` selects that one; a refusal before ``accept`` is an HTTP response (a 403 with
+a text body through the ASGI denial-response extension, which uvicorn implements; a bare 403
+from servers without it).
+
+**The upgrade.** :func:`~.handshake.read_connect_request` reads ``vsn`` (2.0.x only), the
+params and the token (the ``base64url.bearer.phx.`` subprotocol first, then the ``token``
+param); the endpoint's ``authenticate`` (default: a
+:class:`~beamish.server.auth.TokenAuthenticator` keyed by ``BEAMISH_SECRET_KEY``) turns it into
+a principal. Any failure answers **403** with the reason (never the token). A server that is
+shutting down answers 503, one at ``max_sockets`` 503 too.
+
+**Per connection** the ASGI handler task (uvicorn's) starts a
+:class:`~.socket_actor.SocketActor` under the endpoint's DynamicSupervisor and runs three
+parts, all owned by one task group in that handler: the reader (the handler itself) casts each
+frame to the socket actor — awaiting the cast, so a busy socket stops reading from its client;
+the writer drains the socket's :class:`~.socket_actor.Outbox` into the WebSocket and sends the
+close frame the socket decided; the watcher monitors the socket actor and, if it dies without
+closing (killed), closes with 1011. The handler returns once the client is gone, the socket
+actor is dead and its channels have finished.
+
+**Requirements.** The handler uses the runtime (an inbox to monitor the socket actor), so the
+ASGI server must run inside the Node: start uvicorn from inside ``async with Node(...)``
+(its connection tasks inherit the node from the task that started it), with
+``endpoint.child_spec()`` among the node's children. uvicorn's own ``ws_max_size`` (16 MiB by
+default) is a hard cap above ``max_frame_size``: frames between the two are refused by the
+socket with a readable close reason, frames above it by uvicorn with a bare 1009.
+
+**Shutdown.** :meth:`SocketEndpoint.shutdown` refuses new upgrades, closes every socket with
+the code given (1001 going away, or 1012 service restart — clients reconnect after either),
+ends every channel with ``ChannelEnd("closed", code)`` and waits for them. Call it *before*
+stopping uvicorn: uvicorn's own shutdown closes WebSockets with 1012 without telling the
+application.
+
+Options of :class:`SocketEndpoint` (defaults in brackets): ``channels`` — topic pattern →
+Channel class; ``authenticate`` [token auth from ``BEAMISH_SECRET_KEY``]; ``options``
+[``SocketOptions()``: idle 60 s, 100 channels, 1 MiB frames, outbound 1024 frames / 8 MiB, no
+rate limit]; ``assigns`` [{}] — values every channel sees as ``socket.assigns``; ``name``
+["beamish.channels.sockets"] — the sockets' supervisor's node-wide name; ``max_sockets``
+[None: no limit].
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.responses import PlainTextResponse
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from beamish.channels.channel import Channel
+from beamish.channels.close_codes import CloseCode
+from beamish.channels.errors import HandshakeError
+from beamish.channels.handshake import ConnectRequest, read_connect_request
+from beamish.channels.limits import OutboundQueue, RateLimiter
+from beamish.channels.socket_actor import (
+    ChannelRoutes,
+    CloseFrame,
+    CloseSocket,
+    ConnectionLost,
+    Outbox,
+    SocketInit,
+    SocketOptions,
+    socket_spec,
+)
+from beamish.runtime import (
+    SHUTDOWN,
+    ActorRef,
+    ChildSpec,
+    Down,
+    Inbox,
+    MonitorRef,
+    NoNodeError,
+    NoProcessError,
+    TooManyChildrenError,
+    cast,
+    dynamic_supervisor_spec,
+    monitor,
+    open_inbox,
+    start_child,
+)
+from beamish.runtime.process import current_node
+
+if TYPE_CHECKING:
+    from beamish.server.auth import Authenticator, Principal
+
+log = logging.getLogger("beamish.channels")
+
+DEFAULT_PATH: Final = "/socket/websocket"
+DEFAULT_NAME: Final = "beamish.channels.sockets"
+SHUTTING_DOWN: Final = "server shutting down"
+_NO_CLOSE_CODE: Final = 1005
+_ABNORMAL_CLOSE: Final = 1006
+
+
+class SocketEndpoint:
+    """Serves Phoenix channels over WebSockets (see the module docs for the options)."""
+
+    def __init__(
+        self,
+        channels: Mapping[str, type[Channel]],
+        *,
+        authenticate: Authenticator | None = None,
+        options: SocketOptions | None = None,
+        assigns: Mapping[str, Any] | None = None,
+        name: str = DEFAULT_NAME,
+        max_sockets: int | None = None,
+    ) -> None:
+        # beamish.server imports this module to mount it: import auth late, not at load time.
+        from beamish.server.auth import TokenAuthenticator
+        from beamish.server.errors import AuthError
+
+        self._routes = ChannelRoutes(channels)
+        self._authenticate: Authenticator = (
+            authenticate if authenticate is not None else TokenAuthenticator()
+        )
+        self._refusals: tuple[type[Exception], ...] = (HandshakeError, AuthError)
+        self.options = options if options is not None else SocketOptions()
+        self._assigns: Mapping[str, Any] = MappingProxyType(dict(assigns or {}))
+        self.name = name
+        self._max_sockets = max_sockets
+        rate = self.options.message_rate
+        self._limiter = RateLimiter(rate) if rate is not None else None
+        self._sockets: set[ActorRef] = set()
+        self._drained: asyncio.Event | None = None
+        self._closing = False
+
+    # -- mounting ------------------------------------------------------------------------
+
+    def child_spec(self) -> ChildSpec:
+        """The sockets' DynamicSupervisor, to put among the Node's children."""
+        return dynamic_supervisor_spec(id=self.name, name=self.name,
+                                       max_children=self._max_sockets)
+
+    def route(self, path: str = DEFAULT_PATH) -> WebSocketRoute:
+        """A Starlette route serving the endpoint at ``path``; add it to the app's routes."""
+        return WebSocketRoute(path, self.handle, name="beamish_socket")
+
+    @property
+    def socket_count(self) -> int:
+        """Connections currently served."""
+        return len(self._sockets)
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    async def shutdown(
+        self,
+        code: CloseCode = CloseCode.GOING_AWAY,
+        reason: str = SHUTTING_DOWN,
+        *,
+        timeout: float = 10.0,
+    ) -> bool:
+        """Refuse new sockets, close every socket with ``code``, wait until all are gone.
+
+        Returns:
+            True once every connection has ended (its channels finished), False if some
+            were still open after ``timeout`` seconds (a client that reads nothing).
+        """
+        self._closing = True
+        for ref in list(self._sockets):
+            cast(ref, CloseSocket(code, reason))
+        if not self._sockets:
+            return True
+        self._drained = drained = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await drained.wait()
+        except TimeoutError:
+            log.warning("%d socket(s) still open %g s after the shutdown began",
+                        len(self._sockets), timeout)
+            return False
+        return True
+
+    # -- one connection ------------------------------------------------------------------
+
+    async def handle(self, websocket: WebSocket) -> None:
+        """The ASGI WebSocket handler: authenticate, then serve until the connection ends."""
+        scope = websocket.scope
+        try:
+            request = read_connect_request(scope.get("query_string", b"").decode("latin-1"),
+                                           scope.get("subprotocols") or ())
+            principal = self._authenticate(request.token, request.params)
+        except self._refusals as exc:
+            await _deny(websocket, 403, str(exc))
+            return
+        if self._closing:
+            await _deny(websocket, 503, "the server is shutting down; reconnect shortly")
+            return
+        try:
+            current_node()
+        except NoNodeError:
+            log.error("the channels endpoint needs a running beamish Node: start the ASGI "
+                      "server from inside `async with Node([endpoint.child_spec(), ...])`")
+            await _deny(websocket, 500, "the server is misconfigured")
+            return
+        async with open_inbox() as inbox:
+            await self._serve(websocket, request, principal, inbox)
+
+    async def _serve(
+        self, websocket: WebSocket, request: ConnectRequest, principal: Principal, inbox: Inbox
+    ) -> None:
+        options = self.options
+        outbox = Outbox(OutboundQueue(max_frames=options.outbound_frames,
+                                      max_bytes=options.outbound_bytes))
+        init = SocketInit(principal, request.params, self._assigns, self._routes, options,
+                          outbox, self._limiter)
+        try:
+            ref = await start_child(self.name, socket_spec(init))
+        except TooManyChildrenError:
+            await _deny(websocket, 503, "too many connections; reconnect later")
+            return
+        except NoProcessError:
+            log.error("the channels endpoint %r is not running: add endpoint.child_spec() "
+                      "to the Node's children", self.name)
+            await _deny(websocket, 503, "the server is not ready; reconnect shortly")
+            return
+        mref = monitor(ref)
+        self._sockets.add(ref)
+        try:
+            await self._run(websocket, request, ref, mref, inbox, outbox)
+        finally:
+            self._sockets.discard(ref)
+            if not self._sockets and self._drained is not None:
+                self._drained.set()
+
+    async def _run(
+        self,
+        websocket: WebSocket,
+        request: ConnectRequest,
+        ref: ActorRef,
+        mref: MonitorRef,
+        inbox: Inbox,
+        outbox: Outbox,
+    ) -> None:
+        code = _ABNORMAL_CLOSE
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(_watch(inbox, mref, outbox))
+            try:
+                await websocket.accept(subprotocol=request.subprotocol)
+                tasks.create_task(_write(websocket, outbox))
+                code = await _read(websocket, ref)
+            except (WebSocketDisconnect, OSError):
+                pass  # the client left during the handshake
+            finally:
+                # However the connection ended (a disconnect, an error, a cancellation),
+                # nothing more can be sent and the socket actor must not outlive it.
+                outbox.abort()
+                cast(ref, ConnectionLost(code))
+
+
+async def _read(websocket: WebSocket, ref: ActorRef) -> int:
+    """Cast each frame to the socket actor until the client disconnects; its close code."""
+    receive = websocket.receive
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return int(message.get("code") or _NO_CLOSE_CODE)
+        text = message.get("text")
+        await cast(ref, text if text is not None else message.get("bytes") or b"")
+
+
+async def _write(websocket: WebSocket, outbox: Outbox) -> None:
+    """Send the outbox's frames, then its close frame, until there is nothing more."""
+    send = websocket.send
+    try:
+        while True:
+            item = await outbox.next()
+            if item is None:
+                return
+            if isinstance(item, str):
+                await send({"type": "websocket.send", "text": item})
+            elif isinstance(item, bytes):
+                await send({"type": "websocket.send", "bytes": item})
+            else:
+                await _close(websocket, item)
+                return
+    except WebSocketDisconnect:
+        return  # the client is gone; the reader sees the disconnect too
+
+
+async def _close(websocket: WebSocket, close: CloseFrame) -> None:
+    await websocket.send({"type": "websocket.close", "code": close.code, "reason": close.reason})
+
+
+async def _watch(inbox: Inbox, mref: MonitorRef, outbox: Outbox) -> None:
+    """Wait for the socket actor's exit; close with 1011 if it died without closing."""
+    try:
+        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+        reason = down.reason
+    except NoProcessError:  # the node killed this inbox: it is stopping
+        reason = SHUTDOWN
+    if reason.is_shutdown:
+        outbox.close(CloseCode.GOING_AWAY, SHUTTING_DOWN)
+    else:
+        outbox.close(CloseCode.INTERNAL_ERROR, "internal error")
+
+
+async def _deny(websocket: WebSocket, status: int, message: str) -> None:
+    """Refuse the upgrade with an HTTP ``status`` and ``message`` as the body."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(PlainTextResponse(message, status_code=status))
+    else:
+        await websocket.close(code=CloseCode.POLICY_VIOLATION)  # the server answers 403
+
+
+__all__ = [
+    "DEFAULT_NAME",
+    "DEFAULT_PATH",
+    "SocketEndpoint",
+    "SocketOptions",
+]

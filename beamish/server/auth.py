@@ -1,0 +1,359 @@
+"""Signed user tokens: who a request or a socket speaks for.
+
+A beamish user token is an HMAC-signed statement "this is user U, with scopes S, until T",
+made with itsdangerous and keyed from ``BEAMISH_SECRET_KEY``::
+
+    token = issue_token("ada")                        # scopes {"user"}
+    admin = issue_token("root", admin=True, expires_in=3600)
+    principal = verify_token(token)                   # Principal("ada", {"user"})
+    principal.is_admin                                # False
+
+From the shell: ``beamish token create --user ada [--admin] [--expires-in SECONDS]``.
+
+**Scopes.** ``user`` (every token) reaches the user's own configs, sessions and usage;
+``admin`` also reaches providers, global config and introspection
+(:meth:`Principal.can_act_for` is the "own data or admin" check).
+
+**The key.** ``BEAMISH_SECRET_KEY`` (or the ``secret_key`` argument) is the same variable that
+keys API-key encryption in the store: one or more keys separated by commas, the first one
+signing and all of them verifying, so a rotation prepends the new key and keeps old tokens
+valid until the old key is dropped. Tokens use a key derived from it with HMAC-SHA256 under
+their own salt, so a token signature can never be confused with anything else signed with the
+same secret. Keys shorter than 16 characters are refused.
+
+**The format.** itsdangerous' URL-safe serializer: ``payload.signature``, base64url, a compact
+JSON payload ``{"sub": user_id, "scp": [scopes], "exp": unix_seconds}`` (``exp`` only when the
+token expires). Its alphabet is ``[A-Za-z0-9_-.]``, which matters twice: it is safe in URLs,
+and its base64 — the phoenix JS client's ``authToken`` goes out as the subprotocol
+``base64url.bearer.phx.<btoa(token)>`` — never contains ``+`` or ``/`` (the standard base64 of
+ASCII text only does for ``>``, ``?``, ``~`` and DEL), characters that browsers and the
+websockets library refuse in a ``Sec-WebSocket-Protocol`` header.
+
+**Errors** (:mod:`beamish.server.errors`): :class:`MalformedTokenError`,
+:class:`BadTokenSignatureError`, :class:`TokenExpiredError`, :class:`MissingTokenError` —
+all :class:`AuthError`. No message ever contains the token or the key.
+
+**Dev mode.** :class:`DevModeAuthenticator` trusts a ``user_id`` connect param, so anyone who
+can reach the server can be anyone. It refuses to exist unless the server binds to a loopback
+address (:func:`dev_mode_allowed`), and :func:`dev_mode_warning` is the banner to print at
+start.
+
+Options of :class:`TokenSigner` (defaults in brackets): ``secret_key`` [``BEAMISH_SECRET_KEY``]
+— str, bytes, or a sequence of keys, newest first; ``clock`` [``time.time``] — seconds since
+the epoch, injected by tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from itsdangerous import BadData, BadSignature, URLSafeSerializer
+
+from beamish.server.errors import (
+    BadTokenSignatureError,
+    DevModeError,
+    MalformedTokenError,
+    MissingTokenError,
+    SigningKeyError,
+    TokenExpiredError,
+)
+
+SECRET_KEY_ENV: Final = "BEAMISH_SECRET_KEY"
+USER_SCOPE: Final = "user"
+ADMIN_SCOPE: Final = "admin"
+SCOPES: Final = frozenset({USER_SCOPE, ADMIN_SCOPE})
+MIN_KEY_LENGTH: Final = 16
+MAX_TOKEN_LENGTH: Final = 4096
+MAX_USER_ID_LENGTH: Final = 256
+
+_SALT: Final = "beamish.user-token.v1"
+_TOKEN_SHAPE: Final = re.compile(r"\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified token speaks for.
+
+    Attributes:
+        user_id: The user.
+        scopes: ``{"user"}``, or ``{"user", "admin"}``.
+        expires_at: When the token stops being valid (Unix seconds), or None.
+    """
+
+    user_id: str
+    scopes: frozenset[str] = frozenset({USER_SCOPE})
+    expires_at: float | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the token carries the ``admin`` scope."""
+        return ADMIN_SCOPE in self.scopes
+
+    def can_act_for(self, user_id: str) -> bool:
+        """Whether this principal may reach ``user_id``'s data: its own, or any as admin."""
+        return self.user_id == user_id or self.is_admin
+
+
+def secret_keys_from(secret_key: str | bytes | Sequence[str | bytes] | None) -> list[bytes]:
+    """The signing keys, newest first: from the argument, else ``BEAMISH_SECRET_KEY``.
+
+    Raises:
+        SigningKeyError: no key, or a key shorter than 16 characters.
+    """
+    if secret_key is None:
+        secret_key = os.environ.get(SECRET_KEY_ENV, "")
+        if not secret_key.strip():
+            raise SigningKeyError(
+                f"{SECRET_KEY_ENV} is not set; set it to a long random string (a Fernet key "
+                "works: it also encrypts API keys) to sign and verify user tokens"
+            )
+    if isinstance(secret_key, str | bytes):
+        raw = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        keys = [part.strip() for part in raw.split(b",") if part.strip()]
+    else:
+        keys = [k.encode() if isinstance(k, str) else k for k in secret_key]
+    if not keys:
+        raise SigningKeyError(f"{SECRET_KEY_ENV} holds no key; set it to a long random string")
+    for key in keys:
+        if len(key) < MIN_KEY_LENGTH:
+            raise SigningKeyError(
+                f"a token signing key is {len(key)} characters long; use at least "
+                f"{MIN_KEY_LENGTH} random characters"
+            )
+    return keys
+
+
+class TokenSigner:
+    """Issues and verifies user tokens with one key set (see the module docs)."""
+
+    __slots__ = ("_clock", "_serializer")
+
+    def __init__(
+        self,
+        secret_key: str | bytes | Sequence[str | bytes] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        keys = secret_keys_from(secret_key)
+        # itsdangerous signs with its *last* key and verifies with all of them.
+        self._serializer: URLSafeSerializer = URLSafeSerializer(
+            list(reversed(keys)),
+            salt=_SALT,
+            signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+        )
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return "TokenSigner(<keys hidden>)"
+
+    def issue(self, user_id: str, *, admin: bool = False, expires_in: float | None = None) -> str:
+        """A token for ``user_id`` (scope ``user``, plus ``admin`` if asked).
+
+        Args:
+            user_id: The user; 1 to 256 characters, no control characters.
+            admin: Add the ``admin`` scope.
+            expires_in: Seconds until the token expires; None for a token that does not.
+
+        Raises:
+            ValueError: ``user_id`` or ``expires_in`` is unusable.
+        """
+        _check_user_id(user_id)
+        payload: dict[str, Any] = {
+            "sub": user_id,
+            "scp": [USER_SCOPE, ADMIN_SCOPE] if admin else [USER_SCOPE],
+        }
+        if expires_in is not None:
+            if isinstance(expires_in, bool) or not expires_in > 0:
+                raise ValueError(f"expires_in must be seconds > 0 or None, got {expires_in!r}")
+            payload["exp"] = int(self._clock() + expires_in)
+        token: str = self._serializer.dumps(payload)
+        return token
+
+    def verify(self, token: str) -> Principal:
+        """The principal ``token`` speaks for.
+
+        Raises:
+            MalformedTokenError: not shaped like a beamish token, or an unreadable payload.
+            BadTokenSignatureError: the signature does not match under any key.
+            TokenExpiredError: the token carries an expiry in the past.
+        """
+        if not isinstance(token, str) or not token:
+            raise MalformedTokenError("the token is empty")
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise MalformedTokenError(f"the token is longer than {MAX_TOKEN_LENGTH} characters")
+        if _TOKEN_SHAPE.fullmatch(token) is None:
+            raise MalformedTokenError("a token is two base64url parts joined by '.'")
+        try:
+            payload = self._serializer.loads(token)
+        except BadSignature:
+            # itsdangerous' messages quote the signature: never let them reach a log.
+            raise BadTokenSignatureError() from None
+        except BadData:
+            raise MalformedTokenError("the payload cannot be decoded") from None
+        return self._principal(payload)
+
+    def _principal(self, payload: object) -> Principal:
+        if not isinstance(payload, dict):
+            raise MalformedTokenError("the payload is not a JSON object")
+        user_id, scopes, expires = payload.get("sub"), payload.get("scp"), payload.get("exp")
+        if not isinstance(user_id, str) or not user_id:
+            raise MalformedTokenError("the payload names no user")
+        if not isinstance(scopes, list) or not scopes or not set(scopes) <= SCOPES:
+            raise MalformedTokenError("the payload's scopes are not a subset of user, admin")
+        if expires is not None:
+            if isinstance(expires, bool) or not isinstance(expires, int | float):
+                raise MalformedTokenError("the payload's expiry is not a number")
+            if self._clock() >= expires:
+                raise TokenExpiredError(float(expires))
+        return Principal(user_id, frozenset(scopes), None if expires is None else float(expires))
+
+
+def _check_user_id(user_id: object) -> None:
+    if not isinstance(user_id, str) or not user_id:
+        raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise ValueError(f"user_id is longer than {MAX_USER_ID_LENGTH} characters")
+    if not user_id.isprintable():
+        raise ValueError(f"user_id {user_id!r} contains control characters")
+
+
+def issue_token(
+    user_id: str,
+    admin: bool = False,
+    *,
+    expires_in: float | None = None,
+    secret_key: str | bytes | Sequence[str | bytes] | None = None,
+) -> str:
+    """A signed token for ``user_id``, keyed from ``secret_key`` or ``BEAMISH_SECRET_KEY``.
+
+    Raises:
+        SigningKeyError: no usable key.
+        ValueError: ``user_id`` or ``expires_in`` is unusable.
+    """
+    return TokenSigner(secret_key).issue(user_id, admin=admin, expires_in=expires_in)
+
+
+def verify_token(
+    token: str, *, secret_key: str | bytes | Sequence[str | bytes] | None = None
+) -> Principal:
+    """The :class:`Principal` of ``token``, keyed from ``secret_key`` or ``BEAMISH_SECRET_KEY``.
+
+    Build one :class:`TokenSigner` and call :meth:`TokenSigner.verify` where tokens are checked
+    often: this function derives the key on every call.
+
+    Raises:
+        SigningKeyError: no usable key.
+        AuthError: the token is malformed, badly signed or expired (see :class:`TokenSigner`).
+    """
+    return TokenSigner(secret_key).verify(token)
+
+
+# --- authenticating a connection ---------------------------------------------------------
+
+
+class Authenticator(Protocol):
+    """Turns what a client presented into a :class:`Principal`, or raises AuthError."""
+
+    def __call__(self, token: str | None, params: Mapping[str, str]) -> Principal:
+        """Authenticate a token (None if none was presented) and the connect params."""
+
+
+class TokenAuthenticator:
+    """Requires a valid user token; the default of the channels transport."""
+
+    __slots__ = ("signer",)
+
+    def __init__(self, signer: TokenSigner | None = None) -> None:
+        self.signer = signer if signer is not None else TokenSigner()
+
+    def __call__(self, token: str | None, params: Mapping[str, str]) -> Principal:
+        """The token's principal; :class:`MissingTokenError` without a token."""
+        if token is None:
+            raise MissingTokenError()
+        return self.signer.verify(token)
+
+
+LOOPBACK_NAMES: Final = frozenset({"localhost"})
+
+
+def dev_mode_allowed(host: str) -> bool:
+    """Whether a server bound to ``host`` may run in dev mode: loopback addresses only.
+
+    ``0.0.0.0`` and ``::`` (every interface) are not loopback; neither is a hostname other
+    than ``localhost``.
+    """
+    name = host.strip().lower()
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
+    except ValueError:
+        return False
+
+
+def dev_mode_warning(host: str) -> str:
+    """The banner to print (and log) when a server starts in dev mode on ``host``."""
+    rule = "!" * 78
+    return "\n".join((
+        rule,
+        "!!  beamish DEV MODE: AUTHENTICATION IS OFF",
+        f"!!  Listening on {host}: any program on this machine may act as ANY user by",
+        "!!  passing user_id=... — no token is checked for such requests.",
+        "!!  Never use dev mode on a shared machine, nor behind a proxy that forwards",
+        "!!  outside traffic to this address. Use tokens: beamish token create --user U",
+        rule,
+    ))
+
+
+class DevModeAuthenticator:
+    """Trusts a ``user_id`` connect param (scope ``user``); tokens, when given, still count.
+
+    Raises:
+        DevModeError: at construction, unless ``host`` is a loopback address.
+    """
+
+    __slots__ = ("host", "signer")
+
+    def __init__(self, host: str, signer: TokenSigner | None = None) -> None:
+        if not dev_mode_allowed(host):
+            raise DevModeError(host)
+        self.host = host
+        self.signer = signer
+
+    def __call__(self, token: str | None, params: Mapping[str, str]) -> Principal:
+        """The token's principal if a token is given (and a signer set), else ``user_id``'s."""
+        if token is not None and self.signer is not None:
+            return self.signer.verify(token)
+        user_id = params.get("user_id")
+        if not user_id:
+            raise MissingTokenError()
+        try:
+            _check_user_id(user_id)
+        except ValueError as exc:
+            raise MalformedTokenError(f"dev mode user_id: {exc}") from None
+        return Principal(user_id)
+
+
+__all__ = [
+    "ADMIN_SCOPE",
+    "SCOPES",
+    "SECRET_KEY_ENV",
+    "USER_SCOPE",
+    "Authenticator",
+    "DevModeAuthenticator",
+    "Principal",
+    "TokenAuthenticator",
+    "TokenSigner",
+    "dev_mode_allowed",
+    "dev_mode_warning",
+    "issue_token",
+    "secret_keys_from",
+    "verify_token",
+]

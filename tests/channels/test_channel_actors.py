@@ -1,0 +1,283 @@
+"""Channel actors behind a real server: joins, replies, pushes, crashes and how channels end.
+
+Every test talks Phoenix V2 over a real WebSocket to a real uvicorn server (``conftest``) and
+checks the exact frames a phoenix client would see.
+"""
+
+from __future__ import annotations
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from beamish.channels.channel import ChannelEnd
+from beamish.runtime import Down, monitor, open_inbox
+from tests.channels._phx import (
+    ChannelServer,
+    PhxClient,
+    binary_push,
+    error,
+    ok,
+    read_binary_reply,
+    serve_channels,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+# --- joining ------------------------------------------------------------------------------
+
+
+async def test_join_replies_ok_with_what_join_returned(server: ChannelServer) -> None:
+    """A join is answered [ref, ref, topic, phx_reply, ok] with join()'s response."""
+    async with server.connect("ada") as ws:
+        join_ref, reply = await PhxClient(ws).join("room:1")
+    assert reply == [join_ref, join_ref, "room:1", "phx_reply",
+                     ok({"user_id": "ada", "admin": False, "topic": "room:1"})]
+
+
+async def test_refused_join_replies_error_and_the_channel_ends(server: ChannelServer) -> None:
+    """JoinRefused becomes an error reply; the channel ends with reason "refused"."""
+    async with server.connect() as ws:
+        join_ref, reply = await PhxClient(ws).join("room:secret")
+    assert reply == [join_ref, join_ref, "room:secret", "phx_reply",
+                     error({"reason": "unauthorized", "detail": "members only"})]
+    assert await server.ends.wait_for("room:secret") == ChannelEnd("refused")
+
+
+async def test_a_join_that_crashes_replies_join_crashed(server: ChannelServer) -> None:
+    """An exception in join() answers {"reason": "join crashed"}; the socket serves on."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        _, reply = await client.join("room:1", {"crash": True})
+        assert reply[4] == error({"reason": "join crashed"})
+        _, again = await client.join("room:1")
+        assert again[4]["status"] == "ok"
+
+
+async def test_pushes_made_while_joining_follow_the_ok_reply(server: ChannelServer) -> None:
+    """A push from join() reaches the client right after the join's ok reply, not before."""
+    async with server.connect("bob") as ws:
+        client = PhxClient(ws)
+        ref = client.next_ref()
+        await client.send(ref, ref, "room:1", "phx_join", {"greet": True})
+        first, second = await client.recv(), await client.recv()
+    assert first == [ref, ref, "room:1", "phx_reply",
+                     ok({"user_id": "bob", "admin": False, "topic": "room:1"})]
+    assert second == [ref, None, "room:1", "greeting", {"to": "bob"}]
+
+
+async def test_join_of_an_unrouted_topic_is_an_unmatched_topic(server: ChannelServer) -> None:
+    """No channel pattern matches "nowhere:1": the join gets the unmatched topic reply."""
+    async with server.connect() as ws:
+        _, reply = await PhxClient(ws).join("nowhere:1")
+    assert reply == [None, "1", "nowhere:1", "phx_reply", error({"reason": "unmatched topic"})]
+
+
+async def test_exact_topic_routes_to_its_channel(server: ChannelServer) -> None:
+    """"lobby" is routed to LobbyChannel, whose join returns None: ok with {}."""
+    async with server.connect() as ws:
+        _, reply = await PhxClient(ws).join("lobby")
+    assert reply[4] == ok({})
+
+
+async def test_a_second_join_closes_the_first(server: ChannelServer) -> None:
+    """Joining a joined topic sends phx_close for the old join; the new join takes over."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        first, _ = await client.join("room:1")
+        second = client.next_ref()
+        await client.send(second, second, "room:1", "phx_join", {})
+        assert await client.recv() == [first, first, "room:1", "phx_close", {}]
+        assert (await client.recv())[:4] == [second, second, "room:1", "phx_reply"]
+        echo = await client.call("room:1", "echo", {"n": 1}, second)
+    assert echo[0] == second
+    assert await server.ends.wait_for("room:1") == ChannelEnd("duplicate_join")
+
+
+async def test_the_channel_limit_refuses_one_more_join() -> None:
+    """With max_channels=2 a third join gets "too many channels joined"."""
+    async with serve_channels(max_channels=2) as srv, srv.connect() as ws:
+        client = PhxClient(ws)
+        for topic in ("room:1", "room:2"):
+            assert (await client.join(topic))[1][4]["status"] == "ok"
+        _, reply = await client.join("room:3")
+    assert reply[4] == error({"reason": "too many channels joined"})
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+async def test_replies_are_matched_by_ref(server: ChannelServer) -> None:
+    """Two messages sent back to back get replies carrying their own refs and the join_ref."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        first = await client.push("room:1", "echo", {"n": 1}, jr)
+        second = await client.push("room:1", "echo", {"n": 2}, jr)
+        assert await client.recv() == [jr, first, "room:1", "phx_reply", ok({"n": 1})]
+        assert await client.recv() == [jr, second, "room:1", "phx_reply", ok({"n": 2})]
+
+
+async def test_pushes_carry_the_join_ref(server: ChannelServer) -> None:
+    """A push is [join_ref, null, topic, event, payload]; the handler's None is ok {}."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:7")
+        ref = await client.push("room:7", "shout", {"text": "hi"}, jr)
+        assert await client.recv() == [jr, None, "room:7", "shout", {"text": "hi"}]
+        assert await client.recv() == [jr, ref, "room:7", "phx_reply", ok({})]
+
+
+async def test_a_message_to_an_unjoined_topic_is_an_unmatched_topic(
+    server: ChannelServer,
+) -> None:
+    """A push on a topic the socket has not joined gets the unmatched topic error reply."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        ref = await client.push("room:9", "echo", {}, None)
+        assert await client.recv() == [None, ref, "room:9", "phx_reply",
+                                       error({"reason": "unmatched topic"})]
+
+
+async def test_reply_error_becomes_an_error_reply(server: ChannelServer) -> None:
+    """ReplyError(reason, detail) answers {"status": "error"} with that reason and detail."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        reply = await client.call("room:1", "invalid", {}, jr)
+    assert reply[4] == error({"reason": "bad_request", "detail": "content is required"})
+
+
+async def test_an_unknown_event_gets_a_clear_error(server: ChannelServer) -> None:
+    """An event the channel does not handle: {"reason": "unknown event"} naming it."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        reply = await client.call("room:1", "dance", {}, jr)
+        assert reply[4] == error({"reason": "unknown event",
+                                  "detail": "room:1 does not handle event 'dance'"})
+        assert (await client.call("room:1", "echo", {"still": "here"}, jr))[4] == ok(
+            {"still": "here"})
+
+
+async def test_noreply_then_a_later_reply(server: ChannelServer) -> None:
+    """NOREPLY, then reply(reply_ref(), ...) from another callback answers the right ref."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        ref = await client.push("room:1", "later", {}, jr)
+        assert await client.recv() == [jr, ref, "room:1", "phx_reply", ok({"late": True})]
+
+
+async def test_a_binary_push_gets_a_binary_reply(server: ChannelServer) -> None:
+    """A V2 binary push reaches handle_in as bytes; bytes returned go out as a kind-1 reply."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        await ws.send(binary_push(jr, "9", "room:1", "echo", b"\x00\xffraw"))
+        frame = await client.recv()
+    assert isinstance(frame, bytes)
+    assert read_binary_reply(frame) == (jr, "9", "room:1", "ok", b"\x00\xffraw")
+
+
+# --- failure ------------------------------------------------------------------------------
+
+
+async def test_a_crash_sends_phx_error_and_everything_else_lives_on(
+    server: ChannelServer,
+) -> None:
+    """A crashing channel gets phx_error; the socket, other channels and rejoin all work."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr1, _ = await client.join("room:1")
+        jr2, _ = await client.join("room:2")
+        await client.push("room:1", "crash", {}, jr1)
+        assert await client.recv() == [jr1, jr1, "room:1", "phx_error",
+                                       {"reason": "channel_crash"}]
+        assert (await client.call("room:2", "echo", {"n": 2}, jr2))[4] == ok({"n": 2})
+        assert (await client.heartbeat())[4] == ok({})
+        gone = await client.push("room:1", "echo", {}, jr1)
+        assert await client.recv() == [None, gone, "room:1", "phx_reply",
+                                       error({"reason": "unmatched topic"})]
+        rejoin, reply = await client.join("room:1")
+        assert reply[4]["status"] == "ok"
+        assert (await client.call("room:1", "echo", {"n": 1}, rejoin))[4] == ok({"n": 1})
+    assert await server.ends.wait_for("room:1") is None  # a crash: no ChannelEnd
+
+
+async def test_an_unencodable_reply_crashes_only_the_channel(server: ChannelServer) -> None:
+    """A reply JSON cannot carry is the channel's bug: phx_error, and the socket serves on."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        await client.push("room:1", "unencodable", {}, jr)
+        assert (await client.recv())[3] == "phx_error"
+        assert (await client.heartbeat())[4] == ok({})
+
+
+async def test_a_crash_leaves_other_sockets_alone(server: ChannelServer) -> None:
+    """One client's crashing channel does not disturb another client's channel."""
+    async with server.connect("ada") as ws1, server.connect("bob") as ws2:
+        one, two = PhxClient(ws1), PhxClient(ws2)
+        jr1, _ = await one.join("room:1")
+        jr2, _ = await two.join("room:1")
+        await one.push("room:1", "crash", {}, jr1)
+        assert (await one.recv())[3] == "phx_error"
+        assert (await two.call("room:1", "echo", {"n": 2}, jr2))[4] == ok({"n": 2})
+
+
+# --- how channels end ---------------------------------------------------------------------
+
+
+async def test_leave_replies_ok_then_closes(server: ChannelServer) -> None:
+    """phx_leave: an ok reply, then phx_close; the channel ends with reason "leave"."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        ref = await client.push("room:1", "phx_leave", {}, jr)
+        assert await client.recv() == [jr, ref, "room:1", "phx_reply", ok({})]
+        assert await client.recv() == [jr, jr, "room:1", "phx_close", {}]
+    assert await server.ends.wait_for("room:1") == ChannelEnd("leave")
+
+
+async def test_a_channel_that_stops_itself_sends_phx_close(server: ChannelServer) -> None:
+    """self.stop() in a channel: its reply goes out, then phx_close (the client won't rejoin)."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        ref = await client.push("room:1", "leave_me", {}, jr)
+        assert await client.recv() == [jr, ref, "room:1", "phx_reply", ok({"bye": True})]
+        assert await client.recv() == [jr, jr, "room:1", "phx_close", {}]
+
+
+async def test_a_client_that_goes_away_ends_its_channels(server: ChannelServer) -> None:
+    """When the client closes, every channel ends as "disconnected" with the client's code."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        await client.join("room:1")
+        await client.join("room:2")
+    assert await server.ends.wait_for("room:1") == ChannelEnd("disconnected", 1000)
+    assert await server.ends.wait_for("room:2") == ChannelEnd("disconnected", 1000)
+
+
+async def test_the_socket_supervises_its_channels(server: ChannelServer) -> None:
+    """The node's tree shows socket → channels' supervisor → one actor per joined topic."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        await client.join("room:1")
+        await client.join("lobby")
+        tree = server.node.tree()
+        assert tree is not None
+        (sockets,) = tree.children
+        (socket,) = sockets.children
+        (channels,) = socket.children
+        assert socket.type == "SocketActor"
+        assert sorted(c.id for c in channels.children) == ["lobby", "room:1"]
+        assert socket.ref is not None
+        async with open_inbox() as inbox:
+            mref = monitor(socket.ref)
+            await ws.close()
+            down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
+        assert down.reason.is_normal
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
