@@ -60,6 +60,7 @@ Options, as class attributes (defaults in brackets): ``shutdown_timeout`` [5000]
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -255,7 +256,7 @@ class Channel(Actor):
         else:
             super().handle_cast(request)
 
-    def handle_info(self, message: Any) -> None:
+    def handle_info(self, message: Any) -> Any:
         """Crash with a linked actor's abnormal exit, as a channel that did not trap would."""
         if isinstance(message, Exit) and not message.reason.is_normal:
             self.stop(message.reason)
@@ -321,8 +322,11 @@ class Channel(Actor):
         """The connection this channel serves."""
         return self._info
 
-    def push(self, event: str, payload: Payload) -> None:
+    def push(self, event: str, payload: Payload) -> asyncio.Future[None]:
         """Send ``event`` with ``payload`` (a dict, or bytes for a binary frame) to the client.
+
+        Returns the cast's future: ``await`` it to wait while the socket's mailbox is full
+        (backpressure for a channel that pushes in a loop); not awaiting it is fine too.
 
         Raises:
             ValueError: ``event`` starts with ``phx_`` (reserved for the protocol).
@@ -332,7 +336,7 @@ class Channel(Actor):
             raise ValueError(f"event {event!r} is reserved for the Phoenix protocol")
         topic = self._request.topic
         frame = encode_push(self._request.join_ref, topic, event, payload)
-        cast(self._socket, ChannelOut(self._ref, topic, frame))
+        return cast(self._socket, ChannelOut(self._ref, topic, frame))
 
     def reply_ref(self) -> ReplyRef:
         """The message ``handle_in`` is answering, to reply to later with :meth:`reply`.
@@ -345,15 +349,19 @@ class Channel(Actor):
             raise RuntimeError("reply_ref() is only available while handle_in runs")
         return ReplyRef(message.topic, self._request.join_ref, message.ref)
 
-    def reply(self, to: ReplyRef, response: Payload | None = None, status: str = "ok") -> None:
+    def reply(
+        self, to: ReplyRef, response: Payload | None = None, status: str = "ok"
+    ) -> asyncio.Future[None]:
         """Answer the message ``to`` with ``status`` ("ok" or "error") and ``response``.
+
+        Returns the cast's future, as :meth:`push` does.
 
         Raises:
             EncodeError: JSON cannot carry ``response`` (nothing is sent).
         """
         frame = encode_reply(to.join_ref, to.ref, to.topic, status,
                              {} if response is None else response)
-        cast(self._socket, ChannelOut(self._ref, to.topic, frame))
+        return cast(self._socket, ChannelOut(self._ref, to.topic, frame))
 
 
 __all__ = [

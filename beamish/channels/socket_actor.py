@@ -141,21 +141,31 @@ class CloseFrame:
 class Outbox:
     """A bounded :class:`OutboundQueue` plus the close to send after it, for one writer task.
 
-    The socket actor puts frames and decides the close; the writer awaits :meth:`next`.
+    The socket actor puts frames and decides the close; the writer awaits :meth:`next`, sends
+    what it gets, and calls :meth:`next` again. A writer that took a frame and has not come
+    back is inside a send that waits for the connection's buffers to drain
+    (:attr:`writer_blocked`): a send to a connection that can take it does not suspend.
     """
 
-    __slots__ = ("_closing", "_done", "_queue", "_wakeup")
+    __slots__ = ("_closing", "_done", "_in_flight", "_progress", "_queue", "_wakeup")
 
     def __init__(self, queue: OutboundQueue) -> None:
         self._queue = queue
         self._wakeup = asyncio.Event()
+        self._progress = asyncio.Event()
         self._closing: CloseFrame | None = None
         self._done = False
+        self._in_flight = False
 
     @property
     def closing(self) -> CloseFrame | None:
         """The close decided so far, or None."""
         return self._closing
+
+    @property
+    def writer_blocked(self) -> bool:
+        """Whether the writer waits inside a send: the client reads slower than we write."""
+        return self._in_flight
 
     def put(self, frame: str | bytes) -> bool:
         """Queue ``frame``; False if the queue is full. Dropped once closing or aborted."""
@@ -165,6 +175,11 @@ class Outbox:
             return False
         self._wakeup.set()
         return True
+
+    async def progress(self) -> None:
+        """Wait until the writer takes a frame, or the connection is gone."""
+        self._progress.clear()
+        await self._progress.wait()
 
     def describe(self) -> str:
         """What is waiting, for a close reason."""
@@ -184,14 +199,18 @@ class Outbox:
         self._done = True
         self._queue.clear()
         self._wakeup.set()
+        self._progress.set()
 
     async def next(self) -> str | bytes | CloseFrame | None:
         """The next frame, then the close; None once there is nothing more to write."""
+        self._in_flight = False
         while True:
             if self._done:
                 return None
             frame = self._queue.pop()
             if frame is not None:
+                self._in_flight = True
+                self._progress.set()
                 return frame
             if self._closing is not None:
                 self._done = True
@@ -325,14 +344,14 @@ class SocketActor(Actor):
             self._idle.frame_received(self._clock())
             self._sock.receive_text(request)
         elif kind is ChannelOut:
-            self._channel_out(request)
+            await self._channel_out(request)
             if self._sock.state is SocketState.OPEN:
                 return
         elif kind is bytes:
             self._idle.frame_received(self._clock())
             self._sock.receive_bytes(request)
         elif kind is JoinResult:
-            self._join_result(request)
+            await self._join_result(request)
         elif kind is CloseSocket:
             self._sock.close(request.code, request.reason)
         elif kind is ConnectionLost:
@@ -368,18 +387,31 @@ class SocketActor(Actor):
                     self._left(event)
                 elif isinstance(event, FrameRejected):
                     log.info("socket %d: %s", self._info.id, event.error)
-            self._flush()
+            await self._flush()
             if not events:
                 break
         if sock.state is not SocketState.OPEN and not self._finished:
             self._close_out()
             self.stop()
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
         for frame in self._sock.frames_to_send():
-            if not self._outbox.put(frame):
-                self._slow_consumer()
+            if not await self._put(frame):
                 return
+
+    async def _put(self, frame: str | bytes) -> bool:
+        """Queue ``frame`` for the writer; False if the client is a slow consumer (closed)."""
+        outbox = self._outbox
+        if outbox.put(frame):
+            return True
+        # Full. If the writer is stuck in a send, the client does not keep up: close. If it
+        # merely has not run since a burst of frames, let it drain and try again.
+        while not outbox.writer_blocked:
+            await outbox.progress()
+            if outbox.put(frame):
+                return True
+        self._slow_consumer()
+        return False
 
     # -- channels ------------------------------------------------------------------------
 
@@ -406,7 +438,7 @@ class SocketActor(Actor):
         self._current[request.topic] = ref
         cast(ref, JoinChannel())
 
-    def _join_result(self, result: JoinResult) -> None:
+    async def _join_result(self, result: JoinResult) -> None:
         sender = result.sender
         entry = self._channels.get(sender)
         if entry is None or self._current.get(entry.topic) is not sender:
@@ -428,10 +460,9 @@ class SocketActor(Actor):
             return
         entry.joined = True
         early, entry.early = entry.early, []
-        self._flush()  # the ok reply first, then what the channel pushed while joining
+        await self._flush()  # the ok reply first, then what the channel pushed while joining
         for frame in early:
-            if not self._outbox.put(frame):
-                self._slow_consumer()
+            if not await self._put(frame):
                 return
 
     async def _message(self, message: Message) -> None:
@@ -448,16 +479,16 @@ class SocketActor(Actor):
                 return
         await cast(ref, ChannelIn(message))
 
-    def _channel_out(self, out: ChannelOut) -> None:
+    async def _channel_out(self, out: ChannelOut) -> None:
         sender = out.sender
         if self._current.get(out.topic) is not sender:
             return  # left, superseded or closed: its frames are stale
         entry = self._channels[sender]
-        if not entry.joined:
-            entry.early.append(out.frame)
-            if len(entry.early) > self._max_early:
-                self._slow_consumer()
-        elif not self._outbox.put(out.frame):
+        if entry.joined:
+            await self._put(out.frame)
+            return
+        entry.early.append(out.frame)
+        if len(entry.early) > self._max_early:
             self._slow_consumer()
 
     def _left(self, event: Left) -> None:
@@ -509,7 +540,10 @@ class SocketActor(Actor):
         sock = self._sock
         sock.events_received()  # Left("closed") for each joined channel: all end below
         if sock.close_code is not None:
-            self._flush()  # what was queued before the close still goes out first
+            # What was queued before the close still goes out first, room permitting.
+            for frame in sock.frames_to_send():
+                if not self._outbox.put(frame):
+                    break
             end = ChannelEnd("closed", int(sock.close_code), sock.close_reason)
             self._outbox.close(sock.close_code, sock.close_reason)
         else:

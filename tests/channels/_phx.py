@@ -39,6 +39,8 @@ from beamish.server.auth import TokenAuthenticator, TokenSigner
 
 SECRET = "test-secret-key-for-channels-0123456789"
 FLOOD_CHUNK = "x" * 32 * 1024
+#: Pushes a flood makes at most (64 MiB of chunks): far beyond any socket buffer.
+FLOOD_LIMIT = 2000
 #: A safety net for reads: a test that would wait longer fails instead of hanging.
 READ_TIMEOUT = 5.0
 
@@ -129,13 +131,15 @@ class RoomChannel(Channel):
             return None
         return super().handle_in(event, payload)
 
-    def handle_info(self, message: Any) -> None:
+    async def handle_info(self, message: Any) -> None:
         if message == "answer":
             self.reply(self.pending, {"late": True})
         elif isinstance(message, tuple) and message[0] == "flood":
-            # One push per message, so an EndChannel from the socket gets in between.
-            self.push("chunk", {"n": message[1], "data": FLOOD_CHUNK})
-            if message[1] < 10_000:
+            # A stream: one push per message, yielding between them as a provider stream
+            # would, so the socket and its writer run and an EndChannel can get in.
+            await self.push("chunk", {"n": message[1], "data": FLOOD_CHUNK})
+            await asyncio.sleep(0)
+            if message[1] < FLOOD_LIMIT:
                 send(self.ref, ("flood", message[1] + 1))
         else:
             super().handle_info(message)
