@@ -62,6 +62,7 @@ from beamish.llm.resolution import ConfigRequest, ResolvedConfig
 from beamish.runtime import (
     SHUTDOWN,
     ActorRef,
+    ChildSpec,
     Node,
     Registry,
     child_spec,
@@ -107,12 +108,17 @@ class Runtime:
         settings: configuration (``Settings()`` — file and environment — if None).
         clock: seconds, monotonic, by which session idleness is measured (the event loop's
             clock if None); tests pass a fake one to expire sessions without waiting.
+        children: more child specs for the root supervisor, started after the janitor and
+            stopped before everything else (the server's sockets go here, so they close
+            before the sessions and the usage recorder stop).
     """
 
     def __init__(self, settings: Settings | None = None, *,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 children: Sequence[ChildSpec] = ()) -> None:
         self.settings = settings or Settings()
         self._clock = clock
+        self._extra = list(children)
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
         self._root: ActorRef | None = None
@@ -132,7 +138,7 @@ class Runtime:
                                 settings=self.settings.sessions,
                                 llm_settings=self.settings.llm,
                                 clock=self._clock or loop.time)
-            self._root = await start_supervisor(_children(services), name=ROOT)
+            self._root = await start_supervisor([*_children(services), *self._extra], name=ROOT)
             stack.push_async_callback(self._stop_root)
             self._services = services
             self._stack = stack.pop_all()
@@ -345,7 +351,7 @@ def lifespan(settings: Settings | None = None) -> Lifespan:
     return run
 
 
-def _children(services: Services) -> list[Any]:
+def _children(services: Services) -> list[ChildSpec]:
     settings = services.settings
     return [
         child_spec(UsageRecorderActor, services, id="usage_recorder", name=USAGE_RECORDER,

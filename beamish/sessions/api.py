@@ -42,6 +42,7 @@ from beamish.store import (
     LLMParameters,
     NewLLMConfig,
     Provider,
+    TaskOverride,
     UsageEvent,
     UsageStatus,
     UsageTotals,
@@ -254,6 +255,13 @@ class Users:
         config = NewLLMConfig(provider=provider, model=model,
                               parameters=parameters or LLMParameters())
         return await self._services.current_resolver().add_config(user_id, config, actor=actor)
+
+    async def set_task_override(self, user_id: str, override: TaskOverride, *,
+                                actor: str = "system") -> TaskOverride:
+        """Make ``override`` the user's choice for its task type (creating the user if new)."""
+        await self._ensure_profile(user_id, actor)
+        return await self._services.current_resolver().set_task_override(
+            user_id, override, actor=actor)
 
     async def get_default(self, user_id: str) -> UserLLMConfig | None:
         """The user's default config, or None."""

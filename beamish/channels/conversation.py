@@ -1,0 +1,305 @@
+"""The conversation channel: ``conversation:<id>`` — chat with a user's LLM, token by token.
+
+Join params: ``session_id`` (the session is resumed if open, else created under that id; a
+new one when absent) and ``last_seen_id`` (the client's newest history id: the messages after
+it are pushed as ``history`` right after the ok reply). The reply is
+``{"conversation_id", "session_id", "last_id"}``. Joining binds the channel to the user's
+session context; another user's conversation or session is refused (``forbidden``).
+
+Client events (payloads are validated; a bad one gets ``{"reason": "bad_request", "detail"}``):
+
+* ``message`` ``{content, task_type?, overrides?}`` → ok ``{request_id}``, then pushes
+  ``token`` ``{request_id, delta}`` while the provider streams, then ``done`` ``{request_id,
+  usage, provider, model, offline, config: {field: layer}, warnings}`` once the usage is
+  durable — or ``error`` ``{request_id, reason}``. ``overrides`` are request values
+  (provider, model, temperature, max_tokens, top_p, timeout_s, max_retries, fallback_models).
+* ``cancel`` ``{request_id}`` → ok; the stream stops, its partial usage is recorded as
+  cancelled and ``error`` ``{request_id, reason: "cancelled"}`` follows.
+* ``get_config`` ``{task_type?}`` → ok with the resolved configuration and its provenance.
+* ``set_preference`` ``{provider, model, task_type?, parameters?}`` → stores the user's
+  default (or the task's override) through the config cache, so this session — and every
+  other of the user — uses it from the next message on; ok with the new resolution.
+* ``usage`` → ok ``{session, user}`` totals.
+
+Each answer streams in its own ``StreamWorker`` actor, linked to the channel: the channel keeps
+serving (a ``cancel`` reaches it mid-stream), and when the channel ends — the client leaves,
+the socket closes as a slow consumer, the server shuts down — the workers are stopped and
+record the usage they saw. The history of the conversation (``ConversationHistory``) is
+shared through the socket assigns (``"runtime"`` and ``"history"``) and sent to the provider
+with each message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
+from uuid import uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from beamish.app import Runtime
+from beamish.channels.channel import Channel, JoinRefused, ReplyError, SocketInfo
+from beamish.channels.history import Conversation, ConversationHistory
+from beamish.llm.errors import LLMError
+from beamish.llm.providers.base import ChatMessage
+from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
+from beamish.llm.resolution import ConfigRequest, ResolvedConfig
+from beamish.runtime import SHUTDOWN, Actor, ActorRef, exit, send, start
+from beamish.sessions.errors import SessionError, SessionOwnerError
+from beamish.store import LLMParameters, Provider, StoreError, TaskOverride
+from beamish.store.errors import UsageBackpressureError
+
+_M = TypeVar("_M", bound=BaseModel)
+
+MAX_CONTENT: Final = 32_000
+CANCELLED: Final = "cancelled"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JoinParams(BaseModel):
+    """What a client may send with ``phx_join``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    session_id: str | None = Field(default=None, min_length=1, max_length=255)
+    last_seen_id: int = Field(default=0, ge=0)
+
+
+class MessageIn(_In):
+    """``message``: one user turn."""
+
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    task_type: str = Field(default="chat", min_length=1, max_length=255)
+    overrides: ConfigRequest | None = None
+
+
+class CancelIn(_In):
+    """``cancel``: stop a stream."""
+
+    request_id: str = Field(min_length=1)
+
+
+class GetConfigIn(_In):
+    """``get_config``."""
+
+    task_type: str = Field(default="chat", min_length=1, max_length=255)
+
+
+class SetPreferenceIn(_In):
+    """``set_preference``: the user's default, or one task's override."""
+
+    provider: Provider
+    model: str = Field(min_length=1, max_length=255)
+    task_type: str | None = Field(default=None, min_length=1, max_length=255)
+    parameters: LLMParameters = LLMParameters()
+
+
+class ConversationChannel(Channel):
+    """One joined conversation; see the module docstring."""
+
+    async def join(self, topic: str, params: dict[str, Any], socket: SocketInfo) -> Any:
+        joining = _parse(JoinParams, params)
+        self.runtime: Runtime = socket.assigns["runtime"]
+        history: ConversationHistory = socket.assigns["history"]
+        self.conversation_id = topic.partition(":")[2]
+        if not self.conversation_id:
+            raise JoinRefused("bad_request", detail="the topic is conversation:<id>")
+        conversation = history.open(self.conversation_id, socket.user_id)
+        if conversation is None:
+            raise JoinRefused("forbidden", detail="this conversation belongs to another user")
+        self.conversation: Conversation = conversation
+        try:
+            info = await self.runtime.sessions.open(joining.session_id, socket.user_id)
+        except SessionOwnerError as error:
+            raise JoinRefused("forbidden", detail=str(error)) from error
+        self.session_id = info.session_id
+        self.streams: dict[str, ActorRef] = {}
+        missed = conversation.since(joining.last_seen_id)
+        if joining.last_seen_id and missed:
+            self.push("history", {"messages": [m.to_json() for m in missed]})
+        return {"conversation_id": self.conversation_id, "session_id": self.session_id,
+                "last_id": conversation.last_id}
+
+    async def handle_in(self, event: str, payload: Any) -> Any:
+        try:
+            if event == "message":
+                return await self._message(_parse(MessageIn, payload))
+            if event == "cancel":
+                return self._cancel(_parse(CancelIn, payload))
+            if event == "get_config":
+                task = _parse(GetConfigIn, payload).task_type
+                return _config_json(await self.runtime.sessions.enhance(
+                    self.session_id, task_type=task, user_id=self.socket.user_id))
+            if event == "set_preference":
+                return await self._set_preference(_parse(SetPreferenceIn, payload))
+            if event == "usage":
+                return await self._usage()
+        except (SessionError, StoreError, LLMError) as error:
+            raise ReplyError(_reason(error), str(error)) from error
+        return super().handle_in(event, payload)
+
+    def handle_info(self, message: Any) -> Any:
+        if isinstance(message, _Out):
+            self._deliver(message)
+            return None
+        return super().handle_info(message)
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def _message(self, message: MessageIn) -> dict[str, Any]:
+        job = StreamJob(
+            runtime=self.runtime, channel=self.ref, session_id=self.session_id,
+            user_id=self.socket.user_id, task_type=message.task_type,
+            options=message.overrides,
+            messages=[*self.conversation.prompt(), ChatMessage(role="user",
+                                                               content=message.content)],
+            request_id=uuid4().hex)
+        self.conversation.add("user", message.content, job.request_id)
+        self.streams[job.request_id] = await start(StreamWorker, job, link=True)
+        return {"request_id": job.request_id}
+
+    def _cancel(self, cancel: CancelIn) -> dict[str, Any]:
+        worker = self.streams.get(cancel.request_id)
+        if worker is None:
+            raise ReplyError("not_found", f"no stream {cancel.request_id!r} is running")
+        exit(worker, SHUTDOWN)  # it records the usage it saw, then reports "cancelled"
+        return {"request_id": cancel.request_id}
+
+    async def _set_preference(self, pref: SetPreferenceIn) -> dict[str, Any]:
+        user = self.socket.user_id
+        users = self.runtime.users
+        if pref.task_type is None:
+            await users.set_default(user, pref.provider, pref.model, actor=user)
+        else:
+            await users.set_task_override(user, TaskOverride(
+                task_type=pref.task_type, provider=pref.provider, model=pref.model,
+                parameters=pref.parameters), actor=user)
+        return _config_json(await self.runtime.sessions.enhance(
+            self.session_id, task_type=pref.task_type or "chat", user_id=user))
+
+    async def _usage(self) -> dict[str, Any]:
+        session = await self.runtime.sessions.usage(self.session_id, user_id=self.socket.user_id)
+        user = await self.runtime.users.get_usage_stats(self.socket.user_id)
+        return {"session": _totals_json(session), "user": _totals_json(user.totals)}
+
+    def _deliver(self, out: _Out) -> None:
+        if out.event == "done":
+            self.conversation.add("assistant", out.text, out.request_id)
+        if out.event in ("done", "error"):
+            self.streams.pop(out.request_id, None)
+        self.push(out.event, {"request_id": out.request_id, **out.payload})
+
+
+# --- the worker ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamJob:
+    """One answer to stream: where from, for whom, to which channel."""
+
+    runtime: Runtime
+    channel: ActorRef
+    session_id: str
+    user_id: str
+    task_type: str
+    options: ConfigRequest | None
+    messages: list[ChatMessage]
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Out:
+    """Worker → channel: push ``event`` for the request (tokens, then done or error)."""
+
+    event: Literal["token", "done", "error"]
+    request_id: str
+    payload: dict[str, Any]
+    text: str = ""
+
+
+class StreamWorker(Actor):
+    """Streams one answer to its channel, then records the usage and says done (or error).
+
+    ``done`` is sent only after the usage is durable, so what a client is told it used is
+    never lost. Stopped early (a ``cancel``, the channel ending), it records the partial usage
+    as cancelled on the way out and tells the channel ``cancelled``.
+    """
+
+    def init(self, job: StreamJob) -> None:
+        self.job = job
+        self.continue_with(None)
+
+    async def handle_continue(self, arg: None) -> None:
+        job = self.job
+        final: _Out
+        try:
+            async with job.runtime.stream(job.session_id, job.messages, task_type=job.task_type,
+                                          options=job.options, request_id=job.request_id,
+                                          user_id=job.user_id) as stream:
+                final = _Out("error", job.request_id, {"reason": CANCELLED})
+                async for event in stream:
+                    if isinstance(event, TokenDelta):
+                        self._tell("token", {"delta": event.text})
+                    elif isinstance(event, StreamDone):
+                        final = _Out("done", job.request_id, _done_json(event, stream.config),
+                                     stream.chat.text)
+                    elif isinstance(event, StreamError):
+                        final = _Out("error", job.request_id, {"reason": str(event.error)})
+        except (LLMError, SessionError, UsageBackpressureError) as error:
+            final = _Out("error", job.request_id, {"reason": str(error)})
+        except asyncio.CancelledError:
+            # Stopped (cancel, or the channel ended): leaving the stream recorded the usage.
+            send(job.channel, _Out("error", job.request_id, {"reason": CANCELLED}))
+            raise
+        send(job.channel, final)  # after the stream's exit: the usage is durable now
+        self.stop()
+
+    def _tell(self, event: Literal["token"], payload: dict[str, Any]) -> None:
+        send(self.job.channel, _Out(event, self.job.request_id, payload))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _parse(model: type[_M], payload: Any) -> _M:
+    if not isinstance(payload, dict):
+        raise ReplyError("bad_request", "the payload must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}"
+                             for e in error.errors())
+        raise ReplyError("bad_request", problems) from None
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, SessionOwnerError):
+        return "forbidden"
+    if isinstance(error, UsageBackpressureError):
+        return "busy"
+    return "failed"
+
+
+def _config_json(config: ResolvedConfig) -> dict[str, Any]:
+    return {"provider": config.provider, "model": config.model,
+            "parameters": config.parameters.model_dump(exclude_defaults=True),
+            "sources": {k: str(v) for k, v in config.sources.items()},
+            "warnings": list(config.warnings), "task_type": config.task_type,
+            "tier": config.tier}
+
+
+def _done_json(done: StreamDone, config: ResolvedConfig) -> dict[str, Any]:
+    return {"usage": {"prompt_tokens": done.usage.prompt_tokens,
+                      "completion_tokens": done.usage.completion_tokens},
+            "provider": done.provider, "model": done.model, "offline": done.offline,
+            "config": {k: str(v) for k, v in config.sources.items()},
+            "warnings": list(config.warnings)}
+
+
+def _totals_json(totals: Any) -> dict[str, int]:
+    return {"requests": totals.requests, "errors": totals.errors,
+            "prompt_tokens": totals.prompt_tokens, "completion_tokens": totals.completion_tokens}

@@ -1,0 +1,93 @@
+"""Conversation history: the last messages of each conversation, kept in memory, bounded.
+
+A conversation outlives the channels that join it (a client reconnects and rejoins; a
+crashed channel is rejoined), so its history lives here, shared by the conversation channels
+of a server through the socket assigns, not in a channel actor. Each message gets the next id
+of its conversation, so a rejoining client sends ``last_seen_id`` and gets what it missed.
+
+Bounds (defaults in brackets): ``max_messages`` [50] per conversation — older ones are
+dropped, and only these are sent to the provider; ``max_conversations`` [10_000] — the least
+recently used conversation is forgotten beyond it. A conversation belongs to the user who
+started it; another user cannot read or extend it.
+
+Single-threaded by design (the event loop's): no locks.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+from cachetools import LRUCache
+
+from beamish.llm.providers.base import ChatMessage
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One message of a conversation."""
+
+    id: int
+    role: Role
+    content: str
+    request_id: str
+
+    def to_json(self) -> dict[str, object]:
+        """As pushed to clients."""
+        return {"id": self.id, "role": self.role, "content": self.content,
+                "request_id": self.request_id}
+
+
+class Conversation:
+    """One conversation's owner and last messages."""
+
+    __slots__ = ("_messages", "_next_id", "owner")
+
+    def __init__(self, owner: str, max_messages: int) -> None:
+        self.owner = owner
+        self._messages: deque[HistoryEntry] = deque(maxlen=max_messages)
+        self._next_id = 1
+
+    def add(self, role: Role, content: str, request_id: str) -> HistoryEntry:
+        """Append a message; return it with its id."""
+        entry = HistoryEntry(self._next_id, role, content, request_id)
+        self._next_id += 1
+        self._messages.append(entry)
+        return entry
+
+    def since(self, last_seen_id: int) -> list[HistoryEntry]:
+        """The kept messages with an id above ``last_seen_id``."""
+        return [m for m in self._messages if m.id > last_seen_id]
+
+    def prompt(self) -> list[ChatMessage]:
+        """The kept messages, oldest first, as the provider reads them."""
+        return [ChatMessage(role=m.role, content=m.content) for m in self._messages]
+
+    @property
+    def last_id(self) -> int:
+        """The id of the newest message (0 when empty)."""
+        return self._next_id - 1
+
+
+class ConversationHistory:
+    """Every live conversation's history, LRU-bounded."""
+
+    def __init__(self, *, max_messages: int = 50, max_conversations: int = 10_000) -> None:
+        if max_messages < 1 or max_conversations < 1:
+            raise ValueError("max_messages and max_conversations must be at least 1")
+        self.max_messages = max_messages
+        self._conversations: LRUCache[str, Conversation] = LRUCache(max_conversations)
+
+    def open(self, conversation_id: str, user_id: str) -> Conversation | None:
+        """The conversation (created for ``user_id`` if new), or None if another user owns it."""
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            conversation = Conversation(user_id, self.max_messages)
+            self._conversations[conversation_id] = conversation
+        return conversation if conversation.owner == user_id else None
+
+    def __len__(self) -> int:
+        return len(self._conversations)
