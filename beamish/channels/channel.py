@@ -32,8 +32,8 @@ exception there is a crash and the client gets ``{"reason": "join crashed"}``.
 bytes for a binary reply, or None for ``{}``), raise :class:`ReplyError` for an error reply,
 or return :data:`~beamish.runtime.NOREPLY` and answer later with :meth:`Channel.reply`. A
 binary client push arrives with ``payload`` as bytes. ``handle_info``, ``handle_call`` and
-``terminate`` are the actor's; ``init``, ``handle_cast`` and ``handle_continue`` belong to this
-base class — set up state in ``join``.
+``terminate`` are the actor's; ``init`` and ``handle_cast`` run the channel protocol and
+cannot be overridden (a TypeError says so) — set up state in ``join``.
 
 **Actions.** :meth:`Channel.push` sends an event to this channel's client
 (``[join_ref, null, topic, event, payload]``) — from any callback, including ``join`` (such
@@ -91,7 +91,7 @@ class SocketInfo:
     Attributes:
         id: The socket actor's number, unique within the node (for logs).
         principal: Who the connection authenticated as.
-        params: The connect params (query string), ``token`` and ``vsn`` included.
+        params: The connect params (query string), ``vsn`` included, ``token`` left out.
         assigns: Application values the endpoint hands every socket (stores, supervisors).
     """
 
@@ -234,6 +234,16 @@ class Channel(Actor):
     _request: JoinRequested
     _info: SocketInfo
     _incoming: Message | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("init", "handle_cast"):
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__} overrides Channel.{name}, which runs the channel "
+                    "protocol; set up state in join() and handle your own messages in "
+                    "handle_info()"
+                )
 
     # -- owned by the base class ---------------------------------------------------------
 

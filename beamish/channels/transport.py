@@ -145,7 +145,7 @@ class SocketEndpoint:
         self._limiter = RateLimiter(rate) if rate is not None else None
         self._sockets: set[ActorRef] = set()
         self._drained: asyncio.Event | None = None
-        self._closing = False
+        self._closing: CloseSocket | None = None
 
     # -- mounting ------------------------------------------------------------------------
 
@@ -178,9 +178,9 @@ class SocketEndpoint:
             True once every connection has ended (its channels finished), False if some
             were still open after ``timeout`` seconds (a client that reads nothing).
         """
-        self._closing = True
+        self._closing = close = CloseSocket(code, reason)
         for ref in list(self._sockets):
-            cast(ref, CloseSocket(code, reason))
+            cast(ref, close)
         if not self._sockets:
             return True
         self._drained = drained = asyncio.Event()
@@ -203,9 +203,10 @@ class SocketEndpoint:
                                            scope.get("subprotocols") or ())
             principal = self._authenticate(request.token, request.params)
         except self._refusals as exc:
+            log.debug("refused an upgrade from %s: %s", websocket.client, exc)
             await _deny(websocket, 403, str(exc))
             return
-        if self._closing:
+        if self._closing is not None:
             await _deny(websocket, 503, "the server is shutting down; reconnect shortly")
             return
         try:
@@ -224,8 +225,10 @@ class SocketEndpoint:
         options = self.options
         outbox = Outbox(OutboundQueue(max_frames=options.outbound_frames,
                                       max_bytes=options.outbound_bytes))
-        init = SocketInit(principal, request.params, self._assigns, self._routes, options,
-                          outbox, self._limiter)
+        # The token stays out of what channels see (and might log).
+        params = {name: value for name, value in request.params.items() if name != "token"}
+        init = SocketInit(principal, params, self._assigns, self._routes, options, outbox,
+                          self._limiter)
         try:
             ref = await start_child(self.name, socket_spec(init))
         except TooManyChildrenError:
@@ -238,6 +241,8 @@ class SocketEndpoint:
             return
         mref = monitor(ref)
         self._sockets.add(ref)
+        if self._closing is not None:  # the shutdown began while this socket started
+            cast(ref, self._closing)
         try:
             await self._run(websocket, request, ref, mref, inbox, outbox)
         finally:

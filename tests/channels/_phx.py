@@ -110,6 +110,8 @@ class RoomChannel(Channel):
     def handle_in(self, event: str, payload: Payload) -> Any:
         if event == "echo":
             return payload
+        if event == "whoami":
+            return {"user_id": self.socket.user_id, "params": dict(self.socket.params)}
         if event == "shout":
             self.push("shout", payload)
             return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from beamish.channels.channel import ChannelEnd
+from beamish.channels.channel import Channel, ChannelEnd
 from beamish.runtime import Down, monitor, open_inbox
 from tests.channels._phx import (
     ChannelServer,
@@ -25,6 +25,13 @@ pytestmark = pytest.mark.anyio
 
 
 # --- joining ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["init", "handle_cast"])
+def test_the_protocol_callbacks_cannot_be_overridden(name: str) -> None:
+    """A Channel subclass that overrides init or handle_cast is refused when defined."""
+    with pytest.raises(TypeError, match=f"overrides Channel.{name}.*join"):
+        type("Bad", (Channel,), {name: lambda self, arg: None})
 
 
 async def test_join_replies_ok_with_what_join_returned(server: ChannelServer) -> None:

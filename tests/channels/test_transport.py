@@ -73,6 +73,18 @@ async def test_a_token_param_authenticates(server: ChannelServer) -> None:
     assert reply[4] == ok({"user_id": "ada", "admin": False, "topic": "room:1"})
 
 
+async def test_channels_see_the_connect_params_but_not_the_token(
+    server: ChannelServer,
+) -> None:
+    """socket.params holds the query params (vsn too); the token is kept out of them."""
+    async with connect(server.url(token=server.token("ada"), room="7", **{"user[id]": "9"})) as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        reply = await client.call("room:1", "whoami", {}, jr)
+    assert reply[4] == ok({"user_id": "ada",
+                           "params": {"room": "7", "user[id]": "9", "vsn": "2.0.0"}})
+
+
 async def test_the_bearer_subprotocol_authenticates_and_phoenix_is_selected(
     server: ChannelServer,
 ) -> None:
