@@ -18,9 +18,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import uvicorn
-from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from websockets.asyncio.client import ClientConnection, connect
 
 from beamish.channels.channel import (
@@ -35,7 +34,7 @@ from beamish.channels.channel import (
 from beamish.channels.frames import Payload
 from beamish.channels.transport import SocketEndpoint, SocketOptions
 from beamish.runtime import ExitReason, Node, send
-from beamish.server.auth import TokenAuthenticator, TokenSigner
+from beamish.server.auth import Authenticator, TokenAuthenticator, TokenSigner
 
 SECRET = "test-secret-key-for-channels-0123456789"
 FLOOD_CHUNK = "x" * 32 * 1024
@@ -183,22 +182,32 @@ class ChannelServer:
         return connect(self.url(token=self.token(user_id)), **kwargs)
 
 
-async def _health(request: Any) -> PlainTextResponse:
-    return PlainTextResponse("ok")
+def _app(endpoint: SocketEndpoint) -> FastAPI:
+    """An HTTP API and the socket route in one ASGI app, as the server mounts them."""
+    app = FastAPI()
+
+    @app.get("/health", response_class=PlainTextResponse)
+    async def health() -> str:
+        return "ok"
+
+    app.router.routes.append(endpoint.route())
+    return app
 
 
 @asynccontextmanager
-async def serve_channels(**options: Any) -> AsyncIterator[ChannelServer]:
+async def serve_channels(
+    authenticate: Authenticator | None = None, **options: Any
+) -> AsyncIterator[ChannelServer]:
     """Serve RoomChannel ("room:*") and LobbyChannel ("lobby") with these SocketOptions."""
     signer = TokenSigner(SECRET)
     ends = Ends()
     endpoint = SocketEndpoint(
         {"room:*": RoomChannel, "lobby": LobbyChannel},
-        authenticate=TokenAuthenticator(signer),
+        authenticate=authenticate or TokenAuthenticator(signer),
         options=SocketOptions(**options),
         assigns={"ends": ends},
     )
-    app = Starlette(routes=[Route("/health", _health), endpoint.route()])
+    app = _app(endpoint)
     async with Node([endpoint.child_spec()]) as node:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
                                 log_level="warning", access_log=False)

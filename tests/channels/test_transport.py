@@ -18,7 +18,7 @@ from websockets.typing import Subprotocol
 from beamish.channels.channel import ChannelEnd
 from beamish.channels.close_codes import CloseCode
 from beamish.runtime import KILL, exit
-from beamish.server.auth import TokenSigner
+from beamish.server.auth import DevModeAuthenticator, TokenSigner
 from tests.channels._phx import (
     SECRET,
     ChannelServer,
@@ -103,6 +103,14 @@ async def test_the_subprotocol_token_wins_over_the_param(server: ChannelServer) 
     async with connect(url, subprotocols=offer) as ws:
         _, reply = await PhxClient(ws).join("room:1")
     assert reply[4]["response"]["user_id"] == "sub"
+
+
+async def test_dev_mode_trusts_the_user_id_param() -> None:
+    """With DevModeAuthenticator on loopback, ?user_id=dev connects without a token."""
+    dev = DevModeAuthenticator("127.0.0.1", TokenSigner(SECRET))
+    async with serve_channels(authenticate=dev) as srv, connect(srv.url(user_id="dev")) as ws:
+        _, reply = await PhxClient(ws).join("room:1")
+    assert reply[4]["response"]["user_id"] == "dev"
 
 
 def _expired_token() -> str:
