@@ -55,7 +55,10 @@ crashes the channel (the default ``handle_info``), so call ``super().handle_info
 for messages an override does not know.
 
 Options, as class attributes (defaults in brackets): ``shutdown_timeout`` [5000] — ms that
-``terminate`` may take when the socket goes away before the channel is killed.
+``terminate`` may take when the socket goes away before the channel is killed;
+``mailbox_size`` [1024] — client messages waiting for ``handle_in`` beyond which the socket
+answers ``{"reason": "overloaded"}`` instead of queueing more (the mailbox is started with
+``overflow="fail"``, so a ``cast`` or ``call`` to a full channel raises MailboxFullError).
 """
 
 from __future__ import annotations
@@ -229,6 +232,7 @@ class Channel(Actor):
     """Base class of channel actors; see the module docs for the callbacks and actions."""
 
     shutdown_timeout: ClassVar[int] = 5000
+    mailbox_size: ClassVar[int] = 1024
 
     _socket: ActorRef
     _request: JoinRequested

@@ -17,7 +17,9 @@ What it does, by event:
   DynamicSupervisor (created on the first join), monitors it and asks it to ``join``. Pushes
   the channel makes while joining are held and follow the ok reply.
 - **A message** to a joined topic takes a token from the user's rate bucket (if a
-  ``message_rate`` is set; else ``rate_limited`` error reply) and goes to the channel.
+  ``message_rate`` is set; else ``rate_limited`` error reply) and goes to the channel — or,
+  when the channel's mailbox is full (its class's ``mailbox_size``), is answered
+  ``overloaded``: the socket never waits for a channel.
 - **A channel's frame** goes out only while that channel is the topic's current one: frames of
   a channel that was left or superseded are dropped.
 - **A channel's exit**: a crash sends ``phx_error`` (the client rejoins); a deliberate stop
@@ -86,6 +88,7 @@ from beamish.runtime import (
     Down,
     Exit,
     ExitReason,
+    MailboxFullError,
     Timer,
     cast,
     child_spec,
@@ -96,6 +99,8 @@ from beamish.runtime import (
     stop,
     unlink,
 )
+from beamish.runtime.exits import shutdown
+from beamish.runtime.links import exit as exit_signal
 
 if TYPE_CHECKING:
     from beamish.server.auth import Principal
@@ -103,6 +108,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("beamish.channels")
 
 SLOW_CONSUMER: Final = "slow consumer"
+OVERLOADED: Final = "overloaded"
 _JOIN_CRASHED_RESPONSE: Final = {"reason": JOIN_CRASHED}
 _IDLE_CHECK: Final = "beamish.channels.idle_check"
 
@@ -380,7 +386,7 @@ class SocketActor(Actor):
             events = sock.events_received()
             for event in events:
                 if isinstance(event, Message):
-                    await self._message(event)
+                    self._message(event)
                 elif isinstance(event, JoinRequested):
                     await self._join(event)
                 elif isinstance(event, Left):
@@ -422,8 +428,11 @@ class SocketActor(Actor):
         channel_type = self._routes.match(request.topic)
         assert channel_type is not None, "PhoenixSocket(topics=...) only lets routed joins in"
         init = ChannelInit(self._ref, request, self._info)
+        # overflow="fail": the socket never waits for a channel (one that awaits its own
+        # pushes while the socket waited for it would deadlock both).
         spec = child_spec(channel_type, init, id=request.topic, restart="temporary",
-                          shutdown=channel_type.shutdown_timeout)
+                          shutdown=channel_type.shutdown_timeout,
+                          mailbox_size=channel_type.mailbox_size, overflow="fail")
         try:
             if self._sup is None:
                 self._sup = await start_dynamic_supervisor(link=True)
@@ -465,7 +474,7 @@ class SocketActor(Actor):
             if not await self._put(frame):
                 return
 
-    async def _message(self, message: Message) -> None:
+    def _message(self, message: Message) -> None:
         ref = self._current.get(message.topic)
         if ref is None:
             return
@@ -477,7 +486,14 @@ class SocketActor(Actor):
                 response = rate_limited_response(limiter.retry_after(key, now))
                 self._sock.reply(message, response, status="error")
                 return
-        await cast(ref, ChannelIn(message))
+        try:
+            cast(ref, ChannelIn(message))
+        except MailboxFullError:
+            self._sock.reply(message, {
+                "reason": OVERLOADED,
+                "detail": f"{message.topic} has {ref.mailbox_depth} messages waiting; "
+                          "wait for replies before sending more",
+            }, status="error")
 
     async def _channel_out(self, out: ChannelOut) -> None:
         sender = out.sender
@@ -502,7 +518,12 @@ class SocketActor(Actor):
         entry = self._channels.get(ref)
         if entry is not None and self._current.get(entry.topic) is ref:
             del self._current[entry.topic]
-        cast(ref, EndChannel(end))  # not awaited: a busy channel must not stall the socket
+        try:
+            cast(ref, EndChannel(end))
+        except MailboxFullError:
+            # A system delivery: the channel traps exits, and its handle_info stops with
+            # this reason, ChannelEnd and all.
+            exit_signal(ref, shutdown(end))
 
     def _channel_down(self, down: Down) -> None:
         entry = self._channels.pop(down.actor, None)
@@ -572,6 +593,7 @@ class SocketActor(Actor):
 
 
 __all__ = [
+    "OVERLOADED",
     "SLOW_CONSUMER",
     "ChannelRoutes",
     "CloseFrame",

@@ -149,6 +149,32 @@ class RoomChannel(Channel):
         self.ends.add(self.topic, channel_end(reason))
 
 
+@dataclass
+class Gate:
+    """Holds GatedChannel's handle_in until opened; says when one is waiting."""
+
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    open: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class GatedChannel(Channel):
+    """"gated:*": a mailbox of one message; handle_in waits for the test to open the gate."""
+
+    mailbox_size = 1
+
+    def join(self, topic: str, params: dict[str, Any], socket: SocketInfo) -> None:
+        self.gate: Gate = socket.assigns["gate"]
+        self.ends: Ends = socket.assigns["ends"]
+
+    async def handle_in(self, event: str, payload: Payload) -> Any:
+        self.gate.entered.set()
+        await self.gate.open.wait()
+        return payload
+
+    def terminate(self, reason: ExitReason) -> None:
+        self.ends.add(self.topic, channel_end(reason))
+
+
 class LobbyChannel(Channel):
     """The exact topic "lobby": always joins."""
 
@@ -168,6 +194,7 @@ class ChannelServer:
     port: int
     signer: TokenSigner
     ends: Ends
+    gate: Gate
 
     def url(self, **params: str) -> str:
         """The socket URL with ``params`` and vsn=2.0.0."""
@@ -198,14 +225,14 @@ def _app(endpoint: SocketEndpoint) -> FastAPI:
 async def serve_channels(
     authenticate: Authenticator | None = None, **options: Any
 ) -> AsyncIterator[ChannelServer]:
-    """Serve RoomChannel ("room:*") and LobbyChannel ("lobby") with these SocketOptions."""
+    """Serve RoomChannel, LobbyChannel and GatedChannel with these SocketOptions."""
     signer = TokenSigner(SECRET)
-    ends = Ends()
+    ends, gate = Ends(), Gate()
     endpoint = SocketEndpoint(
-        {"room:*": RoomChannel, "lobby": LobbyChannel},
+        {"room:*": RoomChannel, "lobby": LobbyChannel, "gated:*": GatedChannel},
         authenticate=authenticate or TokenAuthenticator(signer),
         options=SocketOptions(**options),
-        assigns={"ends": ends},
+        assigns={"ends": ends, "gate": gate},
     )
     app = _app(endpoint)
     async with Node([endpoint.child_spec()]) as node:
@@ -218,7 +245,7 @@ async def serve_channels(
         await server.startup()
         port = server.servers[0].sockets[0].getsockname()[1]
         try:
-            yield ChannelServer(endpoint, node, port, signer, ends)
+            yield ChannelServer(endpoint, node, port, signer, ends, gate)
         finally:
             await endpoint.shutdown()
             await server.shutdown()

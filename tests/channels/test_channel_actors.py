@@ -187,6 +187,38 @@ async def test_a_binary_push_gets_a_binary_reply(server: ChannelServer) -> None:
     assert read_binary_reply(frame) == (jr, "9", "room:1", "ok", b"\x00\xffraw")
 
 
+async def test_a_channel_with_a_full_mailbox_answers_overloaded(server: ChannelServer) -> None:
+    """The socket never waits for a channel: past its mailbox_size a message gets overloaded."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("gated:1")
+        busy = await client.push("gated:1", "echo", {"n": 1}, jr)
+        await server.gate.entered.wait()  # handle_in holds message 1; the mailbox is empty
+        queued = await client.push("gated:1", "echo", {"n": 2}, jr)
+        refused = await client.push("gated:1", "echo", {"n": 3}, jr)
+        assert await client.recv() == [jr, refused, "gated:1", "phx_reply", error({
+            "reason": "overloaded",
+            "detail": "gated:1 has 1 messages waiting; wait for replies before sending more",
+        })]
+        server.gate.open.set()
+        assert await client.recv() == [jr, busy, "gated:1", "phx_reply", ok({"n": 1})]
+        assert await client.recv() == [jr, queued, "gated:1", "phx_reply", ok({"n": 2})]
+
+
+async def test_a_full_channel_still_learns_that_it_ended(server: ChannelServer) -> None:
+    """Leaving a channel whose mailbox is full still ends it with ChannelEnd("leave")."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("gated:1")
+        await client.push("gated:1", "echo", {"n": 1}, jr)
+        await server.gate.entered.wait()
+        await client.push("gated:1", "echo", {"n": 2}, jr)  # fills the mailbox
+        await client.push("gated:1", "phx_leave", {}, jr)
+        assert (await client.event("gated:1", "phx_close"))[0] == jr
+        server.gate.open.set()
+    assert await server.ends.wait_for("gated:1") == ChannelEnd("leave")
+
+
 # --- failure ------------------------------------------------------------------------------
 
 
