@@ -1,0 +1,254 @@
+"""Session-scoped LLM calls made over HTTP: whole answers, and answers streamed as SSE.
+
+Both go through the runtime (``Runtime.complete`` / ``Runtime.stream``), so the usage of
+every call is recorded exactly once, under a request id the server makes (a client cannot
+pick one, or it could replay an id to have its calls go uncounted). Each call ends with one
+structured log line (``beamish.server.api.logs``).
+
+**Streams.** ``StreamingCall`` is the response of a streamed call, and does the whole call
+inside its own ASGI ``__call__``, in one ``async with rt.stream(...)``:
+
+1. resolve the configuration and read the answer's first event *before* answering, so a
+   call that cannot start (unknown session, every model failing) gets a proper HTTP error
+   with the status ``describe`` gives, not a 200 stream that fails at once;
+2. answer 200 ``text/event-stream`` and send the wire's frames for each event, and end the
+   response only once the usage is recorded (a client that read to the end can count on it);
+3. when the client disconnects, stop: the stream is closed and its usage so far recorded
+   as ``cancelled``.
+
+The call runs in a task of an ``asyncio.TaskGroup`` beside one that waits for the client's
+disconnect; whichever ends first cancels the other. asyncio's cancellation is delivered
+once, so the stream's own cleanup (closing the provider connection, recording the usage)
+runs to its end after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from uuid import uuid4
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from beamish.app import Runtime, SessionCompletion, SessionStream
+from beamish.llm.errors import FallbacksExhaustedError
+from beamish.llm.providers.base import ChatMessage
+from beamish.llm.providers.stream import ChatStream, StreamDone, StreamError, StreamEvent
+from beamish.llm.resolution import ConfigRequest
+from beamish.server.api.errors import describe, error_response
+from beamish.server.api.logs import Endpoint, LLMRequestLog, Outcome, elapsed_ms, log_llm_request
+from beamish.server.api.sse import SSE_HEADERS, StreamInfo, StreamWire
+from beamish.server.auth import Principal
+from beamish.sessions.errors import SessionError
+
+log = logging.getLogger("beamish.server.api")
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """One session-scoped call as the endpoint understood it.
+
+    Attributes:
+        session_id: the session (open, and the caller's unless the caller is an admin).
+        messages: the conversation, last message last.
+        task_type: the task type resolution uses.
+        options: the request's explicit provider, model and parameters, if any.
+        caller: who asked.
+        endpoint: which API it came through (for the log).
+    """
+
+    session_id: str
+    messages: tuple[ChatMessage, ...]
+    task_type: str
+    options: ConfigRequest | None
+    caller: Principal
+    endpoint: Endpoint
+
+    @property
+    def owner_check(self) -> str | None:
+        """The user the session must belong to (None: any, for an admin)."""
+        return None if self.caller.is_admin else self.caller.user_id
+
+
+def new_request_id() -> str:
+    """A fresh request id (the usage ledger's idempotency key)."""
+    return uuid4().hex
+
+
+async def complete(rt: Runtime, plan: CallPlan, request_id: str) -> SessionCompletion:
+    """The whole answer; usage recorded, one log line written, whatever happens."""
+    started = time.monotonic()
+    owner = _owner(rt, plan)
+    try:
+        result = await rt.complete(plan.session_id, list(plan.messages),
+                                   task_type=plan.task_type, options=plan.options,
+                                   request_id=request_id, user_id=plan.owner_check)
+    except asyncio.CancelledError:
+        _log_failure(plan, request_id, owner, started, "cancelled", None)
+        raise
+    except Exception as error:
+        _log_failure(plan, request_id, owner, started, "error", error)
+        raise
+    completion = result.completion
+    log_llm_request(LLMRequestLog(
+        request_id=request_id, user_id=owner, session_id=plan.session_id,
+        endpoint=plan.endpoint, stream=False, task_type=plan.task_type,
+        provider=completion.provider, model=completion.model, latency_ms=elapsed_ms(started),
+        prompt_tokens=completion.usage.prompt_tokens,
+        completion_tokens=completion.usage.completion_tokens, outcome="ok"))
+    return result
+
+
+def _owner(rt: Runtime, plan: CallPlan) -> str:
+    try:
+        return rt.sessions.owner(plan.session_id)
+    except SessionError:  # the call will fail the same way; the log names the caller
+        return plan.caller.user_id
+
+
+def _log_failure(plan: CallPlan, request_id: str, owner: str, started: float,
+                 outcome: Outcome, error: BaseException | None) -> None:
+    provider = model = None
+    if isinstance(error, FallbacksExhaustedError) and error.attempts:
+        provider, model = error.attempts[-1].provider, error.attempts[-1].model
+    log_llm_request(LLMRequestLog(
+        request_id=request_id, user_id=owner, session_id=plan.session_id,
+        endpoint=plan.endpoint, stream=False, task_type=plan.task_type, provider=provider,
+        model=model, latency_ms=elapsed_ms(started), prompt_tokens=0, completion_tokens=0,
+        outcome=outcome, error=None if error is None else type(error).__name__))
+
+
+class StreamingCall(Response):
+    """The response of a streamed call: the whole call runs when it is sent (module doc)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, rt: Runtime, plan: CallPlan, wire: StreamWire, request_id: str,
+                 headers: dict[str, str] | None = None) -> None:
+        """Stream ``plan``'s answer framed by ``wire``, under ``request_id``."""
+        self.status_code = 200
+        self.background = None
+        self.init_headers({**SSE_HEADERS, **(headers or {})})
+        self._rt = rt
+        self._plan = plan
+        self._wire = wire
+        self._request_id = request_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with asyncio.TaskGroup() as group:
+            serving = group.create_task(self._serve(scope, receive, send))
+            watching = group.create_task(_until_disconnect(receive))
+            await asyncio.wait((serving, watching), return_when=asyncio.FIRST_COMPLETED)
+            serving.cancel()
+            watching.cancel()
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        plan, started = self._plan, time.monotonic()
+        owner = _owner(self._rt, plan)
+        stream = self._rt.stream(plan.session_id, list(plan.messages),
+                                 task_type=plan.task_type, options=plan.options,
+                                 request_id=self._request_id, user_id=plan.owner_check)
+        answering = False
+        failure: BaseException | None = None
+        try:
+            async with stream:
+                events = aiter(stream)
+                first = await anext(events)
+                answering = True
+                await send({"type": "http.response.start", "status": self.status_code,
+                            "headers": self.raw_headers})
+                await self._relay(send, _info(stream, plan), first, events)
+            # Only now, with the usage durable, does the client see the answer end.
+            await _end(send)
+        except Exception as error:
+            failure = error
+            await self._fail(scope, receive, send, error, answering)
+        except asyncio.CancelledError as error:
+            failure = error
+            raise
+        finally:
+            self._log(stream, owner, started, failure)
+
+    async def _relay(self, send: Send, info: StreamInfo, first: StreamEvent,
+                     events: AsyncIterator[StreamEvent]) -> None:
+        await _body(send, self._wire.opening(info))
+        event: StreamEvent = first
+        while True:
+            await _body(send, self._wire.event(info, event))
+            if isinstance(event, StreamDone | StreamError):
+                break
+            event = await anext(events)
+
+    async def _fail(self, scope: Scope, receive: Receive, send: Send, error: Exception,
+                    answering: bool) -> None:
+        info = describe(error)
+        if info.type == "internal_error":
+            log.error("streamed call %s failed", self._request_id, exc_info=error)
+        if not answering:
+            await error_response(info)(scope, receive, send)
+            return
+        try:
+            await _body(send, self._wire.failure(self._request_id, info))
+            await _end(send)
+        except OSError:
+            pass  # the client is gone too
+
+    def _log(self, stream: SessionStream, owner: str, started: float,
+             failure: BaseException | None) -> None:
+        plan = self._plan
+        try:
+            chat = stream.chat
+        except RuntimeError:  # never opened: resolution or the session failed
+            chat = None
+        outcome = _outcome(chat, failure)
+        error = None
+        if outcome == "error":
+            error = "StreamBrokenError" if failure is None else type(failure).__name__
+        usage = None if chat is None else chat.usage
+        log_llm_request(LLMRequestLog(
+            request_id=self._request_id, user_id=owner, session_id=plan.session_id,
+            endpoint=plan.endpoint, stream=True, task_type=plan.task_type,
+            provider=None if chat is None else (chat.provider or stream.config.provider),
+            model=None if chat is None else (chat.model or stream.config.model),
+            latency_ms=elapsed_ms(started),
+            prompt_tokens=0 if usage is None else usage.prompt_tokens,
+            completion_tokens=0 if usage is None else usage.completion_tokens,
+            outcome=outcome, error=error))
+
+
+def _outcome(chat: ChatStream | None, failure: BaseException | None) -> Outcome:
+    # A client that went away shows as a cancelled task, or (ASGI 2.4 servers) as an
+    # OSError from send.
+    if isinstance(failure, asyncio.CancelledError | OSError):
+        return "cancelled"
+    if chat is None or failure is not None or chat.status == "error":
+        return "error"
+    return "ok" if chat.status == "ok" else "cancelled"
+
+
+def _info(stream: SessionStream, plan: CallPlan) -> StreamInfo:
+    chat = stream.chat
+    return StreamInfo(request_id=stream.request_id, session_id=plan.session_id,
+                      config=stream.config, provider=chat.provider or stream.config.provider,
+                      model=chat.model or stream.config.model)
+
+
+async def _body(send: Send, data: bytes) -> None:
+    if data:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+async def _end(send: Send) -> None:
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+__all__ = ["CallPlan", "StreamingCall", "complete", "new_request_id"]
