@@ -35,13 +35,17 @@ What it does, by event:
 Options (:class:`SocketOptions`, defaults in brackets): ``idle_timeout`` [60.0] s;
 ``max_channels`` [100]; ``max_frame_size`` [1 MiB] (None: no limit beyond the server's own);
 ``outbound_frames`` [1024] and ``outbound_bytes`` [8 MiB]; ``message_rate`` [None: no limit]
-— a :class:`~.limits.RateLimit` shared by all sockets of one user.
+— a :class:`~.limits.RateLimit` shared by all sockets of one user; ``hibernate_after``
+[15.0] — seconds without a message after which the socket actor, its channels' supervisor
+and its channels hibernate (drop their tasks and mailboxes: about 9 KiB a connection), None
+for never.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -94,11 +98,12 @@ from beamish.runtime import (
     child_spec,
     monitor,
     send_after,
+    start,
     start_child,
-    start_dynamic_supervisor,
     stop,
     unlink,
 )
+from beamish.runtime.dynamic import DynamicInit, DynamicSupervisor
 from beamish.runtime.exits import shutdown
 from beamish.runtime.links import exit as exit_signal
 
@@ -108,6 +113,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("beamish.channels")
 
 SLOW_CONSUMER: Final = "slow consumer"
+DEFAULT_HIBERNATE_AFTER: Final = 15.0
 OVERLOADED: Final = "overloaded"
 _JOIN_CRASHED_RESPONSE: Final = {"reason": JOIN_CRASHED}
 _IDLE_CHECK: Final = "beamish.channels.idle_check"
@@ -123,6 +129,7 @@ class SocketOptions:
     outbound_frames: int = DEFAULT_OUTBOUND_FRAMES
     outbound_bytes: int = DEFAULT_OUTBOUND_BYTES
     message_rate: RateLimit | None = None
+    hibernate_after: float | None = DEFAULT_HIBERNATE_AFTER
 
     def __post_init__(self) -> None:
         # Building the parts once checks every option where it is defined.
@@ -131,6 +138,10 @@ class SocketOptions:
         OutboundQueue(max_frames=self.outbound_frames, max_bytes=self.outbound_bytes)
         if self.message_rate is not None and not isinstance(self.message_rate, RateLimit):
             raise InvalidOptionError("message_rate", self.message_rate, "a RateLimit or None")
+        wait = self.hibernate_after
+        if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int | float)
+                                 or not math.isfinite(wait) or wait < 0):
+            raise InvalidOptionError("hibernate_after", wait, "None or finite seconds >= 0")
 
 
 # --- the outbox: frames on their way to the transport's writer ----------------------------
@@ -316,7 +327,8 @@ def socket_spec(init: SocketInit) -> ChildSpec:
     channels, each bounded by its own ``shutdown_timeout``.
     """
     return child_spec(SocketActor, init, id="socket", restart="temporary",
-                      shutdown="infinity", type="supervisor")
+                      shutdown="infinity", type="supervisor",
+                      hibernate_after=init.options.hibernate_after)
 
 
 class SocketActor(Actor):
@@ -333,6 +345,7 @@ class SocketActor(Actor):
         self._outbox = arg.outbox
         self._limiter = arg.limiter
         self._max_early = options.outbound_frames
+        self._hibernate_after = options.hibernate_after
         self._clock: Callable[[], float] = asyncio.get_running_loop().time
         self._idle = IdleTimer(self._clock(), timeout=options.idle_timeout)
         self._idle_timer: Timer = send_after(self._ref, _IDLE_CHECK, options.idle_timeout)
@@ -432,10 +445,12 @@ class SocketActor(Actor):
         # pushes while the socket waited for it would deadlock both).
         spec = child_spec(channel_type, init, id=request.topic, restart="temporary",
                           shutdown=channel_type.shutdown_timeout,
-                          mailbox_size=channel_type.mailbox_size, overflow="fail")
+                          mailbox_size=channel_type.mailbox_size, overflow="fail",
+                          hibernate_after=self._hibernate_after)
         try:
             if self._sup is None:
-                self._sup = await start_dynamic_supervisor(link=True)
+                self._sup = await start(DynamicSupervisor, DynamicInit(), link=True,
+                                        hibernate_after=self._hibernate_after)
             ref = await start_child(self._sup, spec)
         except Exception:
             log.exception("socket %d: cannot start %s for %r", self._info.id,

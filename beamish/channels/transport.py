@@ -53,9 +53,9 @@ application.
 Options of :class:`SocketEndpoint` (defaults in brackets): ``channels`` — topic pattern →
 Channel class; ``authenticate`` [token auth from ``BEAMISH_SECRET_KEY``]; ``options``
 [``SocketOptions()``: idle 60 s, 100 channels, 1 MiB frames, outbound 1024 frames / 8 MiB, no
-rate limit]; ``assigns`` [{}] — values every channel sees as ``socket.assigns``; ``name``
-["beamish.channels.sockets"] — the sockets' supervisor's node-wide name; ``max_sockets``
-[None: no limit].
+rate limit, hibernation after 15 s]; ``assigns`` [{}] — values every channel sees as
+``socket.assigns``; ``name`` ["beamish.channels.sockets"] — the sockets' supervisor's
+node-wide name; ``max_sockets`` [None: no limit].
 """
 
 from __future__ import annotations

@@ -6,12 +6,16 @@ checks the exact frames a phoenix client would see.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from beamish.channels.channel import Channel, ChannelEnd
 from beamish.runtime import Down, monitor, open_inbox
 from tests.channels._phx import (
+    READ_TIMEOUT,
     ChannelServer,
     PhxClient,
     binary_push,
@@ -297,6 +301,31 @@ async def test_a_client_that_goes_away_ends_its_channels(server: ChannelServer) 
         await client.join("room:2")
     assert await server.ends.wait_for("room:1") == ChannelEnd("disconnected", 1000)
     assert await server.ends.wait_for("room:2") == ChannelEnd("disconnected", 1000)
+
+
+async def test_idle_actors_hibernate_and_wake_for_the_next_frame() -> None:
+    """With hibernate_after, an idle socket, its supervisor and channel drop their tasks."""
+    async with serve_channels(hibernate_after=0.01) as srv, srv.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        tree = srv.node.tree()
+        assert tree is not None
+        (sockets,) = tree.children
+        (socket,) = sockets.children
+        (channels,) = socket.children
+        (channel,) = channels.children
+        refs = [node.ref for node in (socket, channels, channel) if node.ref is not None]
+        assert len(refs) == 3
+        await wait_until(lambda: all(ref.status == "hibernated" for ref in refs))
+        assert (await client.call("room:1", "echo", {"awake": True}, jr))[4] == ok(
+            {"awake": True})
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` (a state that changes on a timer, with no event to wait on)."""
+    async with asyncio.timeout(READ_TIMEOUT):
+        while not condition():  # noqa: ASYNC110 -- hibernation sets no event to wait on
+            await asyncio.sleep(0.005)
 
 
 async def test_the_socket_supervises_its_channels(server: ChannelServer) -> None:
