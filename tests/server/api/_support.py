@@ -1,8 +1,8 @@
 """A real beamish API server for the HTTP tests, and small clients of what it speaks.
 
 ``serve_api`` starts a ``Runtime`` on a private SQLite file (echo provider, plus any
-providers registered up front), serves ``create_app(runtime=...)`` with uvicorn on
-127.0.0.1 (a port the kernel picks), and hands back an ``ApiServer``: the runtime, an httpx
+providers registered up front), serves the API over it — in-process, or with uvicorn on
+127.0.0.1 (a port the kernel picks) — and hands back an ``ApiServer``: the runtime, an httpx
 client of the server and tokens for any user. ``parse_sse`` reads an event stream;
 ``LLMLog`` collects the structured request log lines and lets a test wait for one.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Iterable
@@ -21,9 +22,12 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
+from pydantic import SecretStr
 
 from beamish.app import Runtime
 from beamish.server.api import ApiAuth, create_app
+from beamish.server.api.deps import AUTH_STATE
 from beamish.server.api.logs import LOGGER_NAME
 from beamish.server.auth import TokenSigner
 from beamish.sessions.settings import SessionSettings
@@ -36,7 +40,8 @@ SECRET = base64.urlsafe_b64encode(b"beamish-http-api-tests-key-32byt").decode()
 
 def make_settings(tmp_path: Path, *, secret: str | None = SECRET) -> Settings:
     """Settings of a test server: a private SQLite file, no periodic sweeps."""
-    return Settings(database_url=f"sqlite:///{tmp_path / 'beamish.db'}", secret_key=secret,
+    return Settings(database_url=f"sqlite:///{tmp_path / 'beamish.db'}",
+                    secret_key=None if secret is None else SecretStr(secret),
                     sessions=SessionSettings(ttl_s=60.0, sweep_interval_s=3600.0))
 
 
@@ -76,24 +81,54 @@ def encrypted(key: str) -> bytes:
 
 @asynccontextmanager
 async def serve_api(tmp_path: Path, *, settings: Settings | None = None,
-                    auth: ApiAuth | None = None) -> AsyncIterator[ApiServer]:
-    """Serve the API over a fresh runtime until the block ends."""
+                    auth: ApiAuth | None = None,
+                    real_server: bool = False) -> AsyncIterator[ApiServer]:
+    """Serve the API over a fresh runtime until the block ends.
+
+    By default the client calls the app in-process (httpx's ``ASGITransport``, which reads
+    whole responses); ``real_server=True`` serves it with uvicorn on 127.0.0.1, for tests
+    of what only a socket shows (streaming as it happens, a client going away, the SDK).
+    """
     settings = settings or make_settings(tmp_path)
+    auth = auth or ApiAuth.tokens(settings)
     async with Runtime(settings) as rt:
-        app = create_app(runtime=rt, auth=auth or ApiAuth.tokens(settings))
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
-                                log_level="warning", access_log=False)
-        server = uvicorn.Server(config)
-        config.load()
-        server.lifespan = config.lifespan_class(config)
-        await server.startup()
-        port = server.servers[0].sockets[0].getsockname()[1]
-        url = f"http://127.0.0.1:{port}"
+        if real_server:
+            async with _uvicorn(create_app(runtime=rt, auth=auth)) as url, \
+                    httpx.AsyncClient(base_url=url, timeout=10.0) as http:
+                yield ApiServer(rt, url, http, TokenSigner(SECRET))
+            return
+        app = _shared_app()
+        app.state.beamish = rt
+        setattr(app.state, AUTH_STATE, auth)
         try:
-            async with httpx.AsyncClient(base_url=url, timeout=10.0) as http:
+            url = "http://127.0.0.1:4000"
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url=url) as http:
                 yield ApiServer(rt, url, http, TokenSigner(SECRET))
         finally:
-            await server.shutdown()
+            del app.state.beamish
+            delattr(app.state, AUTH_STATE)
+
+
+@functools.cache
+def _shared_app() -> FastAPI:
+    # Building the app costs more than starting a runtime; in-process tests share one and
+    # hand it their runtime and auth, as a host app's lifespan would.
+    return create_app()
+
+
+@asynccontextmanager
+async def _uvicorn(app: FastAPI) -> AsyncIterator[str]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
+                            log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    config.load()
+    server.lifespan = config.lifespan_class(config)
+    await server.startup()
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        await server.shutdown()
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,7 @@ async def test_a_client_that_disconnects_mid_stream_is_recorded_as_cancelled(
     """Leaving a stream stops the call; its tokens so far are recorded as cancelled."""
     await _fake_provider_server(tmp_path, fake_llm)
     fake_llm.script(Fault.stall(after_tokens=2))
-    async with serve_api(tmp_path) as api, watching_llm_log() as log:
+    async with serve_api(tmp_path, real_server=True) as api, watching_llm_log() as log:
         await api.rt.users.set_default("ada", "openai_compatible", "model-a")
         await api.http.post("/api/sessions", json={"session_id": "s1"}, headers=api.auth())
         request = {"content": "a b c d e f", "stream": True, "max_retries": 0}
