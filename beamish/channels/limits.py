@@ -13,8 +13,9 @@ because a fresh one behaves identically.
 
 **Outbound queue** (:class:`OutboundQueue`). Frames waiting to be written to one client. Its
 bound is in frames and in bytes (text frames count their characters); :meth:`~OutboundQueue.put`
-answers False instead of queueing past either, and the socket then closes the connection as
-a slow consumer.
+answers False instead of queueing past either. The socket then lets its writer catch up if the
+writer merely has not run yet (a burst), and closes the connection as a slow consumer if the
+writer is stuck sending (the client does not read).
 
 Options (defaults in brackets): :class:`RateLimit` ``per_second`` (> 0) and ``burst`` [1]
 (>= 1); :class:`OutboundQueue` ``max_frames`` [1024] and ``max_bytes`` [8 MiB].
