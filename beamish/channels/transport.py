@@ -26,7 +26,12 @@ params and the token (the ``base64url.bearer.phx.`` subprotocol first, then the 
 param); the endpoint's ``authenticate`` (default: a
 :class:`~beamish.server.auth.TokenAuthenticator` keyed by ``BEAMISH_SECRET_KEY``) turns it into
 a principal. Any failure answers **403** with the reason (never the token). A server that is
-shutting down answers 503, one at ``max_sockets`` 503 too.
+shutting down answers 503, one at ``max_sockets`` 503 too. Two things happen before this
+handler runs: uvicorn's WebSocket implementation answers 400 to a ``Sec-WebSocket-Protocol``
+holding characters outside an HTTP token, such as ``/`` (the base64 of a beamish token never
+does: see :mod:`beamish.server.auth`), and uvicorn's access log records the URL — a ``token``
+param included — so prefer the subprotocol (the JS client's ``authToken``) or keep that log
+off.
 
 **Per connection** the ASGI handler task (uvicorn's) starts a
 :class:`~.socket_actor.SocketActor` under the endpoint's DynamicSupervisor and runs three
