@@ -69,6 +69,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias
 
+from beamish.channels.errors import InvalidOptionError
 from beamish.channels.frames import Payload, encode_push, encode_reply
 from beamish.channels.socket_state import JoinRequested, Message
 from beamish.runtime import NOREPLY, Actor, ActorRef, Exit, ExitReason, cast
@@ -378,12 +379,56 @@ class Channel(Actor):
         return cast(self._socket, ChannelOut(self._ref, to.topic, frame))
 
 
+# --- routes ------------------------------------------------------------------------------
+
+
+class ChannelRoutes:
+    """Topic patterns → Channel classes, as Phoenix's ``channel "room:*", RoomChannel``.
+
+    A pattern is an exact topic or a prefix ending in ``*``; an exact match wins, then the
+    longest prefix.
+    """
+
+    __slots__ = ("_exact", "_prefixes", "patterns")
+
+    def __init__(self, channels: Mapping[str, type[Channel]]) -> None:
+        if not channels:
+            raise InvalidOptionError("channels", channels, "at least one pattern → Channel")
+        exact: dict[str, type[Channel]] = {}
+        prefixes: list[tuple[str, type[Channel]]] = []
+        for pattern, channel_type in channels.items():
+            if not (isinstance(channel_type, type) and issubclass(channel_type, Channel)):
+                raise InvalidOptionError(f"channels[{pattern!r}]", channel_type,
+                                         "a subclass of Channel")
+            star = pattern.find("*")
+            if star == -1:
+                exact[pattern] = channel_type
+            elif star == len(pattern) - 1:
+                prefixes.append((pattern[:-1], channel_type))
+            else:
+                raise InvalidOptionError("channels", pattern, "a topic, or a prefix ending in '*'")
+        self.patterns: tuple[str, ...] = tuple(channels)
+        self._exact = exact
+        self._prefixes = sorted(prefixes, key=lambda item: -len(item[0]))
+
+    def match(self, topic: str) -> type[Channel] | None:
+        """The Channel class serving ``topic``, or None."""
+        found = self._exact.get(topic)
+        if found is not None:
+            return found
+        for prefix, channel_type in self._prefixes:
+            if topic.startswith(prefix):
+                return channel_type
+        return None
+
+
 __all__ = [
     "JOIN_CRASHED",
     "NOREPLY",
     "UNKNOWN_EVENT",
     "Channel",
     "ChannelEnd",
+    "ChannelRoutes",
     "EndReason",
     "JoinRefused",
     "ReplyError",

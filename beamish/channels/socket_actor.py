@@ -52,11 +52,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from beamish.channels.channel import (
     JOIN_CRASHED,
-    Channel,
     ChannelEnd,
     ChannelIn,
     ChannelInit,
     ChannelOut,
+    ChannelRoutes,
     EndChannel,
     JoinChannel,
     JoinResult,
@@ -234,49 +234,6 @@ class Outbox:
                 return self._closing
             self._wakeup.clear()
             await self._wakeup.wait()
-
-
-# --- routes ---------------------------------------------------------------------------------
-
-
-class ChannelRoutes:
-    """Topic patterns → Channel classes, as Phoenix's ``channel "room:*", RoomChannel``.
-
-    A pattern is an exact topic or a prefix ending in ``*``; an exact match wins, then the
-    longest prefix.
-    """
-
-    __slots__ = ("_exact", "_prefixes", "patterns")
-
-    def __init__(self, channels: Mapping[str, type[Channel]]) -> None:
-        if not channels:
-            raise InvalidOptionError("channels", channels, "at least one pattern → Channel")
-        exact: dict[str, type[Channel]] = {}
-        prefixes: list[tuple[str, type[Channel]]] = []
-        for pattern, channel_type in channels.items():
-            if not (isinstance(channel_type, type) and issubclass(channel_type, Channel)):
-                raise InvalidOptionError(f"channels[{pattern!r}]", channel_type,
-                                         "a subclass of Channel")
-            star = pattern.find("*")
-            if star == -1:
-                exact[pattern] = channel_type
-            elif star == len(pattern) - 1:
-                prefixes.append((pattern[:-1], channel_type))
-            else:
-                raise InvalidOptionError("channels", pattern, "a topic, or a prefix ending in '*'")
-        self.patterns: tuple[str, ...] = tuple(channels)
-        self._exact = exact
-        self._prefixes = sorted(prefixes, key=lambda item: -len(item[0]))
-
-    def match(self, topic: str) -> type[Channel] | None:
-        """The Channel class serving ``topic``, or None."""
-        found = self._exact.get(topic)
-        if found is not None:
-            return found
-        for prefix, channel_type in self._prefixes:
-            if topic.startswith(prefix):
-                return channel_type
-        return None
 
 
 # --- messages to the socket actor -------------------------------------------------------------
@@ -610,7 +567,6 @@ class SocketActor(Actor):
 __all__ = [
     "OVERLOADED",
     "SLOW_CONSUMER",
-    "ChannelRoutes",
     "CloseFrame",
     "CloseSocket",
     "ConnectionLost",

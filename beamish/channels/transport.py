@@ -75,13 +75,12 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from beamish.channels.channel import Channel
+from beamish.channels.channel import Channel, ChannelRoutes
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.errors import HandshakeError
 from beamish.channels.handshake import ConnectRequest, read_connect_request
 from beamish.channels.limits import OutboundQueue, RateLimiter
 from beamish.channels.socket_actor import (
-    ChannelRoutes,
     CloseFrame,
     CloseSocket,
     ConnectionLost,

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from beamish.channels.channel import Channel, ChannelEnd
+from beamish.channels.channel import Channel, ChannelEnd, ChannelRoutes
+from beamish.channels.errors import InvalidOptionError
 from beamish.runtime import Down, monitor, open_inbox
 from tests.channels._phx import (
     READ_TIMEOUT,
     ChannelServer,
     PhxClient,
+    RoomChannel,
     binary_push,
     error,
     ok,
@@ -28,7 +31,29 @@ from tests.channels._phx import (
 pytestmark = pytest.mark.anyio
 
 
-# --- joining ------------------------------------------------------------------------------
+# --- routes and the Channel class ------------------------------------------------------------
+
+
+def test_routes_prefer_an_exact_topic_then_the_longest_prefix() -> None:
+    """"a:b" exact beats "a:*", which a longer "a:b:*" beats for its topics."""
+    class A(Channel): ...
+    class B(Channel): ...
+    class C(Channel): ...
+
+    routes = ChannelRoutes({"a:*": A, "a:b": B, "a:b:*": C})
+    assert routes.patterns == ("a:*", "a:b", "a:b:*")
+    assert [routes.match(t) for t in ("a:b", "a:x", "a:b:c", "z")] == [B, A, C, None]
+
+
+@pytest.mark.parametrize(
+    "channels",
+    [{}, {"a*b": RoomChannel}, {"a:*": object}],
+    ids=["none", "star-inside", "not-a-channel"],
+)
+def test_routes_refuse_what_cannot_serve(channels: dict[str, Any]) -> None:
+    """No routes, a '*' that is not last, or a value that is not a Channel: an error."""
+    with pytest.raises(InvalidOptionError):
+        ChannelRoutes(channels)
 
 
 @pytest.mark.parametrize("name", ["init", "handle_cast"])
