@@ -11,8 +11,9 @@ inside its own ASGI ``__call__``, in one ``async with rt.stream(...)``:
 1. resolve the configuration and read the answer's first event *before* answering, so a
    call that cannot start (unknown session, every model failing) gets a proper HTTP error
    with the status ``describe`` gives, not a 200 stream that fails at once;
-2. answer 200 ``text/event-stream`` and send the wire's frames for each event, and end the
-   response only once the usage is recorded (a client that read to the end can count on it);
+2. answer 200 ``text/event-stream`` and send the wire's frames for each event — the
+   terminal event's (``done``, ``error``, ``[DONE]``) only once the usage is recorded, so a
+   client that has seen the end can count on it;
 3. when the client disconnects, stop: the stream is closed and its usage so far recorded
    as ``cancelled``.
 
@@ -161,8 +162,9 @@ class StreamingCall(Response):
                 answering = True
                 await send({"type": "http.response.start", "status": self.status_code,
                             "headers": self.raw_headers})
-                await self._relay(send, _info(stream, plan), first, events)
+                last = await self._relay(send, _info(stream, plan), first, events)
             # Only now, with the usage durable, does the client see the answer end.
+            await _body(send, last)
             await _end(send)
         except Exception as error:
             failure = error
@@ -174,14 +176,14 @@ class StreamingCall(Response):
             self._log(stream, owner, started, failure)
 
     async def _relay(self, send: Send, info: StreamInfo, first: StreamEvent,
-                     events: AsyncIterator[StreamEvent]) -> None:
+                     events: AsyncIterator[StreamEvent]) -> bytes:
+        """Send the frames of every event but the terminal one; return that one's."""
         await _body(send, self._wire.opening(info))
         event: StreamEvent = first
-        while True:
+        while not isinstance(event, StreamDone | StreamError):
             await _body(send, self._wire.event(info, event))
-            if isinstance(event, StreamDone | StreamError):
-                break
             event = await anext(events)
+        return self._wire.event(info, event)
 
     async def _fail(self, scope: Scope, receive: Receive, send: Send, error: Exception,
                     answering: bool) -> None:
