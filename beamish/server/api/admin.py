@@ -78,7 +78,8 @@ class ProviderIn(Body):
 
     name: Name
     kind: Provider
-    base_url: str | None = Field(default=None, max_length=2048)
+    base_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://\S+$",
+                                 description="http(s) URL of the provider's API")
     api_key: SecretStr | None = None
     enabled: bool = True
 

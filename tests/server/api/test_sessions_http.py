@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import anyio
+import anyio.lowlevel
+import httpx
 import pytest
 
 from beamish.store import ProviderRecord
@@ -11,6 +15,7 @@ from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 from tests.server.api._support import (
     ApiServer,
     encrypted,
+    make_settings,
     parse_sse,
     register,
     serve_api,
@@ -274,3 +279,32 @@ async def test_an_http_client_error_is_not_a_server_error(api: ApiServer) -> Non
     wrong = await api.http.put("/api/sessions", headers=api.auth())
     assert wrong.status_code == 405
     assert wrong.json()["error"]["type"] == "method_not_allowed"
+
+
+async def test_usage_backpressure_is_a_503_with_retry_after(tmp_path: Path) -> None:
+    """With the database locked and the usage buffer full, a call is refused with 503."""
+    settings = make_settings(tmp_path)
+    settings = settings.model_copy(update={
+        "sessions": settings.sessions.model_copy(update={"usage_buffer": 1})})
+    async with serve_api(tmp_path, settings=settings) as api:
+        await api.http.post("/api/sessions", json={"session_id": "s1"}, headers=api.auth())
+        lock = sqlite3.connect(tmp_path / "beamish.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        answers: list[httpx.Response] = []
+
+        async def call() -> None:
+            answers.append(await api.http.post("/api/sessions/s1/completions",
+                                               json={"content": "held"}, headers=api.auth()))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(call)
+            while api.rt.services.current_recorder().buffered == 0:
+                await anyio.lowlevel.checkpoint()
+            refused = await api.http.post("/api/sessions/s1/completions",
+                                          json={"content": "more"}, headers=api.auth())
+            lock.execute("ROLLBACK")
+        lock.close()
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["type"] == "overloaded"
+    assert [a.status_code for a in answers] == [200]
