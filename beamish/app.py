@@ -51,7 +51,6 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import uuid4
 
-import anyio
 from pydantic import BaseModel, ConfigDict
 
 from beamish.llm.errors import LLMError
@@ -124,6 +123,12 @@ class Runtime:
         self._root: ActorRef | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    def add_child(self, spec: ChildSpec) -> None:
+        """Add a root child (see ``children``); only before the runtime starts."""
+        if self._stack is not None:
+            raise RuntimeError("add children before entering the Runtime")
+        self._extra.append(spec)
 
     async def __aenter__(self) -> Self:
         if self._stack is not None:
@@ -209,8 +214,7 @@ class Runtime:
             await call.record("error", 0, 0, started)
             raise
         except asyncio.CancelledError:
-            with anyio.CancelScope(shield=True):  # the caller gave up: still count the call
-                await call.record("cancelled", 0, 0, started)
+            call.record_nowait("cancelled", 0, 0, started)  # the caller gave up: still count it
             raise
         await call.record("ok", completion.usage.prompt_tokens,
                           completion.usage.completion_tokens, started,
@@ -253,25 +257,45 @@ class _Call:
         self.request_id = request_id
         self.config = config
 
-    async def record(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
-                     started: float, *, provider: Provider | None = None,
-                     model: str | None = None) -> bool:
-        event = UsageEvent(
+    def event(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
+              started: float, provider: Provider | None = None,
+              model: str | None = None) -> UsageEvent:
+        """The usage event of this call, ending now with ``status``."""
+        return UsageEvent(
             request_id=self.request_id, session_id=self.session_id, user_id=self.owner,
             provider=provider or self.config.provider, model=model or self.config.model,
             task_type=self.config.task_type, prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_ms=int((time.monotonic() - started) * 1000), status=status)
+
+    async def record(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
+                     started: float, *, provider: Provider | None = None,
+                     model: str | None = None) -> bool:
+        """Record the call's usage; return once it is durable."""
+        event = self.event(status, prompt_tokens, completion_tokens, started, provider, model)
         return await self.sessions.record_event(self.ref, event)
+
+    def record_nowait(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
+                      started: float, *, provider: Provider | None = None,
+                      model: str | None = None) -> None:
+        """Queue the call's usage (the recorder writes it; nobody waits): for cancellations.
+
+        A cancelled task cannot safely await anything more (a further cancel would cut the
+        wait short and the usage would be lost), so it hands the event over and goes.
+        """
+        event = self.event(status, prompt_tokens, completion_tokens, started, provider, model)
+        self.sessions.record_event_nowait(self.ref, event)
 
 
 class SessionStream:
     """``async with rt.stream(...) as stream: async for event in stream`` — see ``ChatStream``.
 
     Entering resolves the configuration (``config``) and opens the provider stream; leaving
-    records the usage durably — ``ok`` when the answer completed, ``error`` when it broke,
+    records the usage — ``ok`` when the answer completed, ``error`` when it broke,
     ``cancelled`` when the block was left early or cancelled — with the tokens seen so far.
-    ``recorded`` is then True (False if the request id had been recorded before).
+    ``recorded`` is then True once durable (False if the request id had been recorded
+    before), or stays None when the block was cancelled: the usage was handed to the recorder
+    without waiting, since a cancelled task cannot reliably wait.
     """
 
     def __init__(self, runtime: Runtime, session_id: str, messages: list[ChatMessage],
@@ -315,20 +339,16 @@ class SessionStream:
         try:
             await stream.aclose()
         finally:
-            with anyio.CancelScope(shield=True):  # a cancelled caller's usage still counts
-                self.recorded = await self._record(call, stream, exc)
-
-    async def _record(self, call: _Call, stream: ChatStream, exc: BaseException | None) -> bool:
-        status: UsageStatus
-        if isinstance(exc, LLMError) or stream.status == "error":
-            status = "error"
-        elif stream.status == "ok":
-            status = "ok"
-        else:  # left early, or cancelled
-            status = "cancelled"
-        usage = stream.usage
-        return await call.record(status, usage.prompt_tokens, usage.completion_tokens,
-                                 self._started, provider=stream.provider, model=stream.model)
+            status = _status(stream, exc)
+            usage = stream.usage
+            if isinstance(exc, asyncio.CancelledError):
+                # Cancelled: hand the usage over without waiting (see _Call.record_nowait).
+                call.record_nowait(status, usage.prompt_tokens, usage.completion_tokens,
+                                   self._started, provider=stream.provider, model=stream.model)
+            else:
+                self.recorded = await call.record(
+                    status, usage.prompt_tokens, usage.completion_tokens, self._started,
+                    provider=stream.provider, model=stream.model)
 
     def _opened(self) -> tuple[_Call, ChatStream]:
         if self._call is None or self._stream is None:
@@ -349,6 +369,14 @@ def lifespan(settings: Settings | None = None) -> Lifespan:
             yield {"beamish": runtime}
 
     return run
+
+
+def _status(stream: ChatStream, exc: BaseException | None) -> UsageStatus:
+    if isinstance(exc, LLMError) or stream.status == "error":
+        return "error"
+    if stream.status == "ok":
+        return "ok"
+    return "cancelled"  # left early, or cancelled
 
 
 def _children(services: Services) -> list[ChildSpec]:

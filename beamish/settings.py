@@ -19,6 +19,7 @@ Fields and their defaults:
 * ``secret_key`` — None: the Fernet master key that encrypts provider API keys in the store.
 * ``llm`` — ``beamish.llm.settings.LLMSettings`` (system defaults, task types, tiers, cache).
 * ``sessions`` — ``beamish.sessions.settings.SessionSettings`` (TTL, limits, usage buffer).
+* ``server`` — ``beamish.server.settings.ServerSettings`` (host, port, socket limits).
 
 Each later part of beamish adds its own table here as one more field.
 """
@@ -38,6 +39,7 @@ from pydantic_settings import (
 )
 
 from beamish.llm.settings import LLMSettings
+from beamish.server.settings import ServerSettings
 from beamish.sessions.settings import SessionSettings
 
 DEFAULT_CONFIG_FILE = Path("beamish.toml")
@@ -56,6 +58,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     llm: LLMSettings = Field(default_factory=LLMSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -16,6 +16,7 @@ after it returns. A repeated ``request_id`` counts nothing (``False``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 from typing import Any
@@ -155,6 +156,15 @@ class Sessions:
         if counted:
             await cast(ref, ("counted", _totals(event)))
         return counted
+
+    def record_event_nowait(self, ref: ActorRef, event: UsageEvent) -> None:
+        """Queue ``event`` for recording without waiting (a cancelled call on its way out).
+
+        The usage recorder writes it whether or not anyone waits; the session counts it once
+        it is durable. Raises ``UsageBackpressureError`` / ``RuntimeNotRunningError`` at once.
+        """
+        future = self._services.current_recorder().submit(event)
+        future.add_done_callback(lambda done: _count_when_durable(done, ref, event))
 
     async def usage(self, session_id: str, *, user_id: str | None = None) -> UsageTotals:
         """The session's usage totals."""
@@ -318,6 +328,11 @@ def _config_request(options: ConfigRequest | Mapping[str, Any] | None) -> Config
     given = dict(options)
     parameters = {k: given.pop(k) for k in list(given) if k in _PARAMETER_FIELDS}
     return ConfigRequest.model_validate({**given, "parameters": parameters})
+
+
+def _count_when_durable(done: asyncio.Future[bool], ref: ActorRef, event: UsageEvent) -> None:
+    if not done.cancelled() and done.exception() is None and done.result():
+        cast(ref, ("counted", _totals(event)))  # a full mailbox drops it: the ledger is right
 
 
 def _totals(event: UsageEvent) -> UsageTotals:

@@ -98,6 +98,8 @@ class UsageRecorder:
         self._queue: deque[_Pending] = deque()
         self._in_flight = 0
         self._wake = asyncio.Event()
+        self._flushed = asyncio.Event()
+        self._flushed.set()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._last_error: StoreError | None = None
@@ -137,6 +139,18 @@ class UsageRecorder:
             RecorderClosedError: the recorder is not running.
             StoreError: the batch holding the event could not be written.
         """
+        return await self.submit(event)
+
+    def submit(self, event: UsageEvent) -> asyncio.Future[bool]:
+        """Queue ``event`` now, without waiting; the future is ``record``'s outcome.
+
+        For callers that cannot wait — e.g. a cancelled request recording what it used on its
+        way out: the recorder writes the event whether or not anyone awaits the future.
+
+        Raises:
+            UsageBackpressureError: the buffer is full.
+            RecorderClosedError: the recorder is not running.
+        """
         if self._task is None or self._closing or self._task.done():
             raise RecorderClosedError(
                 "the usage recorder is not running; record inside 'async with UsageRecorder(...)'"
@@ -145,9 +159,14 @@ class UsageRecorder:
             raise UsageBackpressureError(self._backpressure_message())
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((event, future))
+        self._flushed.clear()
         if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
             self._wake.set()
-        return await future
+        return future
+
+    async def wait_flushed(self) -> None:
+        """Return once nothing is buffered: every event queued so far is written (or failed)."""
+        await self._flushed.wait()
 
     def _backpressure_message(self) -> str:
         cause = f"; last write error: {self._last_error}" if self._last_error else ""
@@ -204,6 +223,8 @@ class UsageRecorder:
             self.events_written += len(batch)
         finally:
             self._in_flight -= len(batch)
+            if not self.buffered:
+                self._flushed.set()
 
     async def _write(self, events: list[UsageEvent]) -> frozenset[str]:
         failures = 0
@@ -228,6 +249,8 @@ class UsageRecorder:
                 future.set_exception(RecorderClosedError(
                     "the usage recorder stopped before this event was written; "
                     "it is not recorded"))
+        if not self._in_flight:
+            self._flushed.set()
 
 
 def _fail(batch: list[_Pending], error: StoreError) -> None:

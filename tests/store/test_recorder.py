@@ -188,6 +188,18 @@ def test_closing_limit_applies_only_to_unlimited_policies() -> None:
     assert RetryPolicy(attempts=None, attempts_when_closing=2).gives_up(2, closing=True) is True
 
 
+async def test_submitted_events_are_written_without_anyone_waiting(store: Store) -> None:
+    """submit() queues at once; the event is written even if nobody awaits its future."""
+    await configured_user(store)
+    async with UsageRecorder(store, flush_interval=0) as recorder:
+        recorder.submit(usage("r1"))
+        recorder.submit(usage("r2"))
+        assert recorder.buffered == 2  # queued synchronously: nothing has run yet
+        await recorder.wait_flushed()
+        assert recorder.buffered == 0
+        assert await usage_count(store) == 2
+
+
 async def test_record_outside_the_context_is_refused(store: Store) -> None:
     """Before entering and after leaving, record() raises RecorderClosedError."""
     recorder = UsageRecorder(store)

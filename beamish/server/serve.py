@@ -1,0 +1,156 @@
+"""``BeamishServer``: the runtime, the HTTP API and the conversation sockets on one port.
+
+``beamish serve`` is this class plus signal handling::
+
+    async with BeamishServer(Settings()) as server:       # listening when entered
+        print(server.url)                                  # http://127.0.0.1:4000
+        await server.wait()                                # until stop() or SIGTERM
+
+What runs, in one process and one event loop: a ``beamish.Runtime`` (store, LLM client,
+session tree) whose root supervisor also owns the sockets' supervisor; a FastAPI app with the
+whole HTTP API (``beamish.server.api``) and the Phoenix socket at ``/socket/websocket`` serving
+``conversation:*`` (``beamish.channels.conversation``); uvicorn, started from inside the
+runtime's task so that its connection tasks run inside the actor node.
+
+Stopping (``stop()``; ``beamish serve`` calls it on SIGTERM/SIGINT) goes in order: new
+sockets are refused and open ones closed with 1001 (or 1012 with ``restart=True``) so the
+phoenix client reconnects elsewhere, their channels end — streams in flight record their
+partial usage — then uvicorn stops accepting and finishes its requests, then the runtime stops:
+sessions, then the usage recorder writes everything queued, then the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+from typing import Self
+
+import uvicorn
+from fastapi import FastAPI
+
+from beamish.app import Runtime
+from beamish.channels.close_codes import CloseCode
+from beamish.channels.conversation import ConversationChannel
+from beamish.channels.history import ConversationHistory
+from beamish.channels.limits import RateLimit
+from beamish.channels.socket_actor import SocketOptions
+from beamish.channels.transport import SocketEndpoint
+from beamish.server.api import create_app
+from beamish.server.api.deps import ApiAuth
+from beamish.server.auth import (
+    Authenticator,
+    DevModeAuthenticator,
+    TokenAuthenticator,
+    TokenSigner,
+    dev_mode_warning,
+)
+from beamish.settings import Settings
+
+log = logging.getLogger("beamish.server")
+
+
+class BeamishServer:
+    """Serves beamish until stopped; see the module docstring.
+
+    Args:
+        settings: everything (``[server]`` says where to listen and the socket limits).
+        port: overrides ``settings.server.port`` (0 picks a free port; see ``port``).
+    """
+
+    def __init__(self, settings: Settings, *, port: int | None = None) -> None:
+        self.settings = settings
+        server = settings.server
+        self._port = server.port if port is None else port
+        signer = TokenSigner(_secret(settings))
+        authenticate: Authenticator = (DevModeAuthenticator(server.host, signer)
+                                       if server.dev_mode else TokenAuthenticator(signer))
+        self.runtime = Runtime(settings)
+        self.history = ConversationHistory(max_messages=server.max_history,
+                                           max_conversations=server.max_conversations)
+        self.endpoint = SocketEndpoint(
+            {"conversation:*": ConversationChannel}, authenticate=authenticate,
+            options=SocketOptions(
+                idle_timeout=server.idle_timeout_s, max_channels=server.max_channels,
+                max_frame_size=server.max_frame_bytes, outbound_frames=server.outbound_frames,
+                outbound_bytes=server.outbound_bytes,
+                message_rate=RateLimit(server.message_rate_per_s, server.message_burst)),
+            assigns={"runtime": self.runtime, "history": self.history})
+        self.runtime.add_child(self.endpoint.child_spec())
+        self._uvicorn: uvicorn.Server | None = None
+        self._stop = asyncio.Event()
+        self._close_code = CloseCode.GOING_AWAY
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one once entered, also when 0 was asked)."""
+        if self._uvicorn is not None and self._uvicorn.servers:
+            sockets = self._uvicorn.servers[0].sockets
+            if sockets:
+                return int(sockets[0].getsockname()[1])
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        return f"http://{self.settings.server.host}:{self.port}"
+
+    async def __aenter__(self) -> Self:
+        settings = self.settings.server
+        if settings.dev_mode:
+            log.warning("%s", dev_mode_warning(settings.host))
+        await self.runtime.__aenter__()
+        try:
+            await self._start_http(self._app())
+        except BaseException:
+            await self.runtime.__aexit__(None, None, None)
+            raise
+        log.info("beamish listening on %s (database %s)", self.url,
+                 self.settings.database_url.split("@")[-1])
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            await self.endpoint.shutdown(self._close_code,
+                                         timeout=self.settings.server.shutdown_timeout_s)
+            if self._uvicorn is not None:
+                await self._uvicorn.shutdown()
+        finally:
+            await self.runtime.__aexit__(exc_type, exc, tb)
+
+    def stop(self, *, restart: bool = False) -> None:
+        """Ask the server to stop (1012 "service restart" to clients with ``restart``)."""
+        self._close_code = CloseCode.SERVICE_RESTART if restart else CloseCode.GOING_AWAY
+        self._stop.set()
+
+    async def wait(self) -> None:
+        """Return once ``stop()`` was called."""
+        await self._stop.wait()
+
+    def _app(self) -> FastAPI:
+        settings = self.settings
+        auth = (ApiAuth.development(settings.server.host, settings) if settings.server.dev_mode
+                else ApiAuth.tokens(settings))
+        app = create_app(runtime=self.runtime, auth=auth)
+        app.router.routes.append(self.endpoint.route())
+        return app
+
+    async def _start_http(self, app: FastAPI) -> None:
+        config = uvicorn.Config(app, host=self.settings.server.host, port=self._port,
+                                lifespan="off", log_config=None, access_log=False,
+                                ws_max_size=self.settings.server.max_frame_bytes * 2)
+        config.load()
+        server = uvicorn.Server(config)
+        # serve() would also capture signals and own the loop; startup()/shutdown() leave
+        # both to us, so stopping can close the sockets first (see the module docstring).
+        server.lifespan = config.lifespan_class(config)
+        # Started here, in the runtime's task: connection tasks inherit the actor node.
+        await server.startup()
+        if server.should_exit:  # uvicorn could not bind; it logged why
+            raise OSError(f"cannot listen on {self.settings.server.host}:{self._port}")
+        self._uvicorn = server
+
+
+def _secret(settings: Settings) -> str | None:
+    return settings.secret_key.get_secret_value() if settings.secret_key is not None else None

@@ -1,0 +1,156 @@
+"""The conversation channel end to end: a real BeamishServer, real WebSockets, the echo provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from websockets.asyncio.client import connect
+
+from beamish.server.auth import TokenSigner
+from beamish.server.serve import BeamishServer
+from beamish.server.settings import ServerSettings
+from beamish.settings import Settings
+from tests.channels._phx import PhxClient, error, ok
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "conversation-test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[BeamishServer]:
+    """beamish serve, on a free port, a fresh SQLite file and the echo provider."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'serve.db'}",
+                        secret_key=SecretStr(SECRET),
+                        server=ServerSettings(port=0, message_rate_per_s=1000,
+                                              message_burst=1000))
+    async with BeamishServer(settings) as running:
+        yield running
+
+
+def _url(server: BeamishServer, user: str) -> str:
+    token = TokenSigner(SECRET).issue(user)
+    return f"ws://127.0.0.1:{server.port}/socket/websocket?token={token}&vsn=2.0.0"
+
+
+async def _answer(client: PhxClient, topic: str, request_id: str) -> tuple[str, dict[str, Any]]:
+    """Collect token deltas until done (or error) for ``request_id``."""
+    text = ""
+    while True:
+        frame = await client.expect(lambda f: f[2] == topic and isinstance(f[4], dict)
+                                    and f[4].get("request_id") == request_id
+                                    and f[3] in ("token", "done", "error"))
+        if frame[3] == "token":
+            text += frame[4]["delta"]
+            continue
+        return text, {"event": frame[3], **frame[4]}
+
+
+async def test_a_message_streams_tokens_then_done_with_usage(server: BeamishServer) -> None:
+    """message → ok {request_id} → token pushes → done with usage, provider and provenance."""
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, reply = await client.join("conversation:c1", {"session_id": "s1"})
+        assert reply[4] == ok({"conversation_id": "c1", "session_id": "s1", "last_id": 0})
+        answer = await client.call("conversation:c1", "message", {"content": "hello world"},
+                                   join_ref)
+        request_id = answer[4]["response"]["request_id"]
+        text, done = await _answer(client, "conversation:c1", request_id)
+    assert done["event"] == "done"
+    assert "hello world" in text
+    assert done["provider"] == "echo"
+    assert done["offline"] is True
+    assert done["usage"]["completion_tokens"] > 0
+    assert done["config"]["model"] in ("system_default", "first_available")
+    usage = await server.runtime.store.session_totals("ada", "s1")
+    assert usage.requests == 1  # durable before done was sent
+
+
+async def test_history_is_sent_to_the_provider_and_replayed_on_rejoin(
+        server: BeamishServer) -> None:
+    """The second answer sees the first exchange; a rejoin with last_seen_id gets what it missed."""
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1")
+        for content in ("first question", "second question"):
+            rid = (await client.call("conversation:c1", "message", {"content": content},
+                                     join_ref))[4]["response"]["request_id"]
+            await _answer(client, "conversation:c1", rid)
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        _, reply = await client.join("conversation:c1", {"last_seen_id": 2})
+        assert reply[4]["response"]["last_id"] == 4
+        history = await client.event("conversation:c1", "history")
+    assert [m["id"] for m in history[4]["messages"]] == [3, 4]
+    assert history[4]["messages"][0]["content"] == "second question"
+
+
+async def test_set_preference_changes_the_next_answer_at_once(server: BeamishServer) -> None:
+    """set_preference stores the default; get_config and the next message use it."""
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1")
+        reply = await client.call("conversation:c1", "set_preference",
+                                  {"provider": "echo", "model": "echo-fancy"}, join_ref)
+        assert reply[4]["status"] == "ok"
+        assert reply[4]["response"]["model"] == "echo-fancy"
+        assert reply[4]["response"]["sources"]["model"] == "user_default"
+        rid = (await client.call("conversation:c1", "message", {"content": "hi"},
+                                 join_ref))[4]["response"]["request_id"]
+        _, done = await _answer(client, "conversation:c1", rid)
+    assert done["model"] == "echo-fancy"
+
+
+async def test_bad_payloads_get_clear_errors_and_the_channel_keeps_serving(
+        server: BeamishServer) -> None:
+    """Missing content, wrong types and unknown events are error replies, not crashes."""
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1")
+        empty = await client.call("conversation:c1", "message", {}, join_ref)
+        assert empty[4]["status"] == "error"
+        assert empty[4]["response"]["reason"] == "bad_request"
+        assert "content" in empty[4]["response"]["detail"]
+        wrong = await client.call("conversation:c1", "message",
+                                  {"content": "x", "overrides": {"temperature": 9}}, join_ref)
+        assert "temperature" in wrong[4]["response"]["detail"]
+        unknown = await client.call("conversation:c1", "dance", {}, join_ref)
+        assert unknown[4] == error({"reason": "unknown event",
+                                    "detail": "conversation:c1 does not handle event 'dance'"})
+        usage = await client.call("conversation:c1", "usage", {}, join_ref)
+        assert usage[4]["status"] == "ok"
+
+
+async def test_another_users_conversation_is_refused(server: BeamishServer) -> None:
+    """Joining someone else's conversation or session is refused as forbidden."""
+    async with connect(_url(server, "ada")) as ws:
+        await PhxClient(ws).join("conversation:mine", {"session_id": "ada-session"})
+    async with connect(_url(server, "eve")) as ws:
+        client = PhxClient(ws)
+        _, reply = await client.join("conversation:mine")
+        assert reply[4]["response"]["reason"] == "forbidden"
+        _, reply = await client.join("conversation:other", {"session_id": "ada-session"})
+        assert reply[4]["response"]["reason"] == "forbidden"
+
+
+async def test_cancel_stops_the_stream_and_records_partial_usage(server: BeamishServer) -> None:
+    """cancel answers ok; the stream ends with error "cancelled"; its usage is recorded."""
+    long_prompt = " ".join(f"word{n}" for n in range(3000))
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
+        rid = (await client.call("conversation:c1", "message", {"content": long_prompt},
+                                 join_ref))[4]["response"]["request_id"]
+        await client.expect(lambda f: f[3] == "token")
+        cancel = await client.call("conversation:c1", "cancel", {"request_id": rid}, join_ref)
+        assert cancel[4]["status"] in ("ok", "error")  # error only if it had just finished
+        _, end = await _answer(client, "conversation:c1", rid)
+    if cancel[4]["status"] == "ok":
+        assert end == {"event": "error", "request_id": rid, "reason": "cancelled"}
+    await server.runtime.services.current_recorder().wait_flushed()
+    totals = await server.runtime.store.session_totals("ada", "s1")
+    assert totals.requests == 1
