@@ -272,9 +272,13 @@ class Channel(Actor):
             super().handle_cast(request)
 
     def handle_info(self, message: Any) -> Any:
-        """Crash with a linked actor's abnormal exit, as a channel that did not trap would."""
-        if isinstance(message, Exit) and not message.reason.is_normal:
-            self.stop(message.reason)
+        """Crash with a linked actor's abnormal exit, as a channel that did not trap would.
+
+        A linked helper's normal exit is ignored, as it would be without trapping.
+        """
+        if isinstance(message, Exit):
+            if not message.reason.is_normal:
+                self.stop(message.reason)
             return
         super().handle_info(message)
 

@@ -44,11 +44,14 @@ class HistoryEntry:
 class Conversation:
     """One conversation's owner and last messages."""
 
-    __slots__ = ("_messages", "_next_id", "owner")
+    __slots__ = ("_messages", "_next_id", "_prompt", "owner")
 
     def __init__(self, owner: str, max_messages: int) -> None:
         self.owner = owner
         self._messages: deque[HistoryEntry] = deque(maxlen=max_messages)
+        # The same messages as the provider reads them, built once each: rebuilding the
+        # whole prompt for every message cost more than the rest of a chat round trip.
+        self._prompt: deque[ChatMessage] = deque(maxlen=max_messages)
         self._next_id = 1
 
     def add(self, role: Role, content: str, request_id: str) -> HistoryEntry:
@@ -56,6 +59,7 @@ class Conversation:
         entry = HistoryEntry(self._next_id, role, content, request_id)
         self._next_id += 1
         self._messages.append(entry)
+        self._prompt.append(ChatMessage(role=role, content=content))
         return entry
 
     def since(self, last_seen_id: int) -> list[HistoryEntry]:
@@ -64,7 +68,7 @@ class Conversation:
 
     def prompt(self) -> list[ChatMessage]:
         """The kept messages, oldest first, as the provider reads them."""
-        return [ChatMessage(role=m.role, content=m.content) for m in self._messages]
+        return list(self._prompt)
 
     @property
     def last_id(self) -> int:

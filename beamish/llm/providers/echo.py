@@ -70,9 +70,12 @@ class EchoProvider(LLMProvider):
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
         """The echo answer one token per chunk, usage growing with each."""
         tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
+        prompt = _prompt_tokens(request)  # once: the prompt may be a long history
         for sent, token in enumerate(tokens, start=1):
-            yield ProviderChunk(text=token, usage=self._usage(request, sent))
-        yield ProviderChunk(usage=self._usage(request, len(tokens)), finish_reason=finish)
+            yield ProviderChunk(text=token, usage=Usage(prompt_tokens=prompt,
+                                                        completion_tokens=sent))
+        yield ProviderChunk(usage=Usage(prompt_tokens=prompt, completion_tokens=len(tokens)),
+                            finish_reason=finish)
 
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
         """The one echo model."""
@@ -80,5 +83,8 @@ class EchoProvider(LLMProvider):
 
     @staticmethod
     def _usage(request: ChatRequest, completion_tokens: int) -> Usage:
-        prompt = sum(count_tokens(m.content) for m in request.messages)
-        return Usage(prompt_tokens=prompt, completion_tokens=completion_tokens)
+        return Usage(prompt_tokens=_prompt_tokens(request), completion_tokens=completion_tokens)
+
+
+def _prompt_tokens(request: ChatRequest) -> int:
+    return sum(count_tokens(m.content) for m in request.messages)

@@ -1,0 +1,194 @@
+"""Channels benchmark: chat round trips over Phoenix sockets, against a raw websockets server.
+
+The server under test runs in this process; the clients (``bench._phx_load``) run in a child
+process, so their CPU does not count against the server (on a 2-core machine: one core each).
+Both servers are driven by the same client code with the same concurrency. A round trip is one
+``message`` on a joined ``conversation:<id>`` channel until its ``done`` push.
+
+* beamish — ``BeamishServer`` on a temporary SQLite file with the echo provider: socket actor
+  → channel actor → StreamWorker → echo provider → usage recorder (group commit) → ``done``.
+  The answer to ``ping`` is two tokens, so a round trip is one frame in and four out (ok
+  reply, two ``token`` pushes, ``done``).
+* raw echo — a bare ``websockets`` server answering the same frames with the same four frames
+  (JSON decoded and encoded as beamish does), with no actors, provider or store: the cost of
+  the WebSocket and JSON work alone.
+
+Figures:
+
+* ``chat_vs_echo_ratio`` — beamish round trips/s ÷ raw echo round trips/s, ``CLIENTS``
+  connections in a closed loop (goal: >= 0.5); ``chat_round_trips_per_s``,
+  ``echo_round_trips_per_s`` and their p50 latencies are the raw numbers behind it.
+* ``p99_ms_half_load`` — p99 round trip in ms with messages sent open-loop at half of
+  beamish's measured maximum (goal: <= 50).
+* ``conn_bytes_10k`` — the server's RSS growth per connected, joined, idle socket with
+  ``SOCKETS`` of them, measured once they have been idle past ``hibernate_after`` (goal:
+  <= 30 KiB). It counts everything a socket costs: uvicorn's connection, the socket and
+  channel actors, the session context the join opened, the conversation's history entry.
+
+The server's per-user message rate is lifted (it would cap throughput) and its idle timeout
+raised above the benchmark's length; everything else is ``beamish serve``'s defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import resource
+import statistics
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from websockets.asyncio.server import ServerConnection, serve
+
+from beamish.server.auth import TokenSigner
+from beamish.server.serve import BeamishServer
+from beamish.server.settings import ServerSettings
+from beamish.settings import Settings
+from bench._harness import Report, percentile
+from bench._phx_load import LoadProcess
+
+SECRET = "bench-channels-secret-0123456789abcdef"
+USERS = 100
+CLIENTS = 64
+SOCKETS = 10_000
+SECONDS = 10.0
+WARMUP = 2.0
+HALF_LOAD_SECONDS = 10.0
+
+
+def _settings(folder: str) -> Settings:
+    return Settings(database_url=f"sqlite:///{Path(folder) / 'bench.db'}",
+                    secret_key=SecretStr(SECRET),
+                    server=ServerSettings(port=0, message_rate_per_s=1e9, message_burst=10**9,
+                                          idle_timeout_s=3600.0, max_conversations=10**6))
+
+
+def _urls(port: int) -> list[str]:
+    signer = TokenSigner(SECRET)
+    return [f"ws://127.0.0.1:{port}/socket/websocket?token={signer.issue(f'u{i:03d}')}"
+            "&vsn=2.0.0" for i in range(USERS)]
+
+
+# --- the raw baseline -------------------------------------------------------------------------
+
+
+async def _raw_echo(ws: ServerConnection) -> None:
+    """The frames beamish would send, from a bare websockets handler."""
+    async for raw in ws:
+        join_ref, ref, topic, event, payload = json.loads(raw)
+        if event != "message":
+            await ws.send(json.dumps([join_ref, ref, topic, "phx_reply",
+                                      {"status": "ok", "response": {}}]))
+            continue
+        request_id = uuid.uuid4().hex
+        await ws.send(json.dumps([join_ref, ref, topic, "phx_reply",
+                                  {"status": "ok", "response": {"request_id": request_id}}]))
+        for delta in ("[echo] ", payload["content"]):
+            await ws.send(json.dumps([join_ref, None, topic, "token",
+                                      {"request_id": request_id, "delta": delta}]))
+        await ws.send(json.dumps([join_ref, None, topic, "done", {
+            "request_id": request_id, "usage": {"prompt_tokens": 1, "completion_tokens": 2},
+            "provider": "echo", "model": "echo", "offline": True, "config": {},
+            "warnings": []}]))
+
+
+# --- measurements ------------------------------------------------------------------------------
+
+
+def _summary(result: dict[str, Any]) -> dict[str, float]:
+    lat = [x * 1000 for x in result["latencies"]]
+    return {"round_trips": result["round_trips"],
+            "p50_ms": statistics.median(lat), "p99_ms": percentile(lat, 99)}
+
+
+async def _closed(load: LoadProcess, urls: list[str], clients: int, seconds: float,
+                  warmup: float) -> dict[str, float]:
+    result = await load.run({"kind": "closed", "urls": urls, "clients": clients,
+                             "seconds": seconds, "warmup": warmup})
+    return {**_summary(result), "per_s": result["round_trips"] / result["seconds"]}
+
+
+async def _throughput(report: Report, load: LoadProcess, clients: int, seconds: float,
+                      warmup: float) -> None:
+    async with serve(_raw_echo, "127.0.0.1", 0, compression=None) as raw:
+        port = raw.sockets[0].getsockname()[1] if raw.sockets else 0
+        echo = await _closed(load, [f"ws://127.0.0.1:{port}/"], clients, seconds, warmup)
+    with tempfile.TemporaryDirectory(prefix="beamish-bench-") as folder:
+        async with BeamishServer(_settings(folder)) as server:
+            urls = _urls(server.port)
+            chat = await _closed(load, urls, clients, seconds, warmup)
+            rate = chat["per_s"] / 2
+            half = _summary(await load.run({
+                "kind": "open", "urls": urls, "clients": clients, "rate": rate,
+                "seconds": seconds, "warmup": warmup}))
+    report.add("chat_vs_echo_ratio", chat["per_s"] / echo["per_s"], "x", ">= 0.5")
+    report.add("p99_ms_half_load", half["p99_ms"], "ms", "<= 50")
+    report.add("chat_round_trips_per_s", chat["per_s"], "round trips/s")
+    report.add("echo_round_trips_per_s", echo["per_s"], "round trips/s")
+    report.add("chat_p50_ms", chat["p50_ms"], "ms")
+    report.add("echo_p50_ms", echo["p50_ms"], "ms")
+    report.add("p50_ms_half_load", half["p50_ms"], "ms")
+    report.raw.update(clients=clients, seconds=seconds, chat=chat, echo=echo,
+                      half_load={**half, "rate_per_s": rate})
+
+
+def _rss() -> int:
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def _settled() -> int:
+    gc.collect()
+    await asyncio.sleep(0)
+    return _rss()
+
+
+async def _memory(report: Report, load: LoadProcess, sockets: int, settle: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="beamish-bench-") as folder:
+        async with BeamishServer(_settings(folder)) as server:
+            urls = _urls(server.port)
+            # Warm every code path (and the clients' process) before the baseline.
+            await load.hold({"urls": urls, "clients": 200})
+            await load.release()
+            await asyncio.sleep(0.5)
+            before = await _settled()
+            held = await load.hold({"urls": urls, "clients": sockets})
+            wait = (server.endpoint.options.hibernate_after or 0.0) + 1.0 if settle else 0.5
+            await asyncio.sleep(wait)  # idle sockets, as they are most of the time
+            after = await _settled()
+            hibernated = sum(1 for a in server.runtime.node.actors()
+                             if a.status == "hibernated")
+            count = server.endpoint.socket_count
+            await load.release()
+    report.add(f"conn_bytes_{sockets // 1000}k", (after - before) / sockets, "bytes",
+               "<= 30720" if sockets == SOCKETS else "")
+    report.raw.update(sockets=count, settled_s=wait, connect_seconds=held["connect_seconds"],
+                      rss_before=before, rss_after=after, hibernated_actors=hibernated)
+
+
+async def _run(report: Report, quick: bool) -> None:
+    load = LoadProcess()
+    try:
+        if quick:
+            await _throughput(report, load, clients=16, seconds=1.0, warmup=0.3)
+            await _memory(report, load, sockets=500, settle=False)
+        else:
+            await _throughput(report, load, CLIENTS, SECONDS, WARMUP)
+            await _memory(report, load, SOCKETS, settle=True)
+    finally:
+        load.close()
+
+
+def run(quick: bool) -> Report:
+    """Measure round trips (beamish and raw), latency at half load, memory per socket."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    report = Report("channels")
+    asyncio.run(_run(report, quick))
+    return report
