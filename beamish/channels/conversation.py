@@ -24,9 +24,12 @@ Client events (payloads are validated; a bad one gets ``{"reason": "bad_request"
 Each answer streams in its own ``StreamWorker`` actor, linked to the channel: the channel keeps
 serving (a ``cancel`` reaches it mid-stream), and when the channel ends — the client leaves,
 the socket closes as a slow consumer, the server shuts down — the workers are stopped and
-record the usage they saw. The history of the conversation (``ConversationHistory``) is
-shared through the socket assigns (``"runtime"`` and ``"history"``) and sent to the provider
-with each message.
+record the usage they saw. A provider can stream faster than the channel pushes (the echo
+provider never waits): the channel's workers share credits, one per token waiting in the
+channel's mailbox, a quarter of ``Channel.mailbox_size`` in all, so a worker waits — and stops
+reading its provider — rather than overflow the channel's bounded mailbox, which would crash
+the channel. The history of the conversation (``ConversationHistory``) is shared through the
+socket assigns (``"runtime"`` and ``"history"``) and sent to the provider with each message.
 """
 
 from __future__ import annotations
@@ -118,6 +121,9 @@ class ConversationChannel(Channel):
             raise JoinRefused("forbidden", detail=str(error)) from error
         self.session_id = info.session_id
         self.streams: dict[str, ActorRef] = {}
+        # Token messages the workers may have waiting in this mailbox at once; the rest of it
+        # stays free for the client's messages and the workers' done/error.
+        self.stream_credits = asyncio.Semaphore(max(1, self.mailbox_size // 4))
         missed = conversation.since(joining.last_seen_id)
         if joining.last_seen_id and missed:
             self.push("history", {"messages": [m.to_json() for m in missed]})
@@ -157,7 +163,7 @@ class ConversationChannel(Channel):
             options=message.overrides,
             messages=[*self.conversation.prompt(), ChatMessage(role="user",
                                                                content=message.content)],
-            request_id=uuid4().hex)
+            request_id=uuid4().hex, credits=self.stream_credits)
         self.conversation.add("user", message.content, job.request_id)
         self.streams[job.request_id] = await start(StreamWorker, job, link=True)
         return {"request_id": job.request_id}
@@ -187,7 +193,9 @@ class ConversationChannel(Channel):
         return {"session": _totals_json(session), "user": _totals_json(user.totals)}
 
     def _deliver(self, out: _Out) -> None:
-        if out.event == "done":
+        if out.event == "token":
+            self.stream_credits.release()
+        elif out.event == "done":
             self.conversation.add("assistant", out.text, out.request_id)
         if out.event in ("done", "error"):
             self.streams.pop(out.request_id, None)
@@ -209,6 +217,8 @@ class StreamJob:
     options: ConfigRequest | None
     messages: list[ChatMessage]
     request_id: str
+    #: Shared by the channel's workers: taken per token sent, given back as it is pushed.
+    credits: asyncio.Semaphore
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +253,7 @@ class StreamWorker(Actor):
                 final = _Out("error", job.request_id, {"reason": CANCELLED})
                 async for event in stream:
                     if isinstance(event, TokenDelta):
-                        self._tell("token", {"delta": event.text})
+                        await self._tell_token(event.text)
                     elif isinstance(event, StreamDone):
                         final = _Out("done", job.request_id, _done_json(event, stream.config),
                                      stream.chat.text)
@@ -258,8 +268,11 @@ class StreamWorker(Actor):
         send(job.channel, final)  # after the stream's exit: the usage is durable now
         self.stop()
 
-    def _tell(self, event: Literal["token"], payload: dict[str, Any]) -> None:
-        send(self.job.channel, _Out(event, self.job.request_id, payload))
+    async def _tell_token(self, delta: str) -> None:
+        # Waits while the channel is a window of tokens behind: send() would fail on its
+        # full mailbox. done/error need no credit: each worker sends one, once.
+        await self.job.credits.acquire()
+        send(self.job.channel, _Out("token", self.job.request_id, {"delta": delta}))
 
 
 # --- helpers ---------------------------------------------------------------------------------

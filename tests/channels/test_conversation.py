@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 from websockets.asyncio.client import connect
 
+from beamish.channels.conversation import ConversationChannel
 from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer
 from beamish.server.settings import ServerSettings
@@ -154,3 +155,19 @@ async def test_cancel_stops_the_stream_and_records_partial_usage(server: Beamish
     await server.runtime.services.current_recorder().wait_flushed()
     totals = await server.runtime.store.session_totals("ada", "s1")
     assert totals.requests == 1
+
+
+async def test_an_answer_longer_than_the_channel_mailbox_streams_whole(
+        server: BeamishServer) -> None:
+    """A provider faster than the channel is held back by it: every token arrives, then done."""
+    words = [f"w{n}" for n in range(3 * ConversationChannel.mailbox_size)]
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
+        rid = (await client.call("conversation:c1", "message", {"content": " ".join(words)},
+                                 join_ref))[4]["response"]["request_id"]
+        text, done = await _answer(client, "conversation:c1", rid)
+        usage = await client.call("conversation:c1", "usage", {}, join_ref)
+    assert done["event"] == "done"
+    assert text.split()[1:] == words
+    assert usage[4]["response"]["session"]["requests"] == 1
