@@ -1,5 +1,10 @@
 """The ``beamish`` command line.
 
+``beamish serve [--host H] [--port P] [--database-url URL] [--config FILE] [--dev]`` runs the
+server: the HTTP API and the Phoenix socket on one port (127.0.0.1:4000, SQLite
+``beamish.db`` and the offline echo provider unless configured). SIGTERM or Ctrl-C stops it in
+order — sockets closed with 1001, usage flushed — and it exits 0.
+
 ``beamish migrate [--url URL]`` applies pending migrations (the URL defaults to
 ``BEAMISH_DATABASE_URL``, then ``sqlite:///beamish.db``) and prints what it applied.
 
@@ -7,24 +12,56 @@
 (scope ``user``, plus ``admin`` with ``--admin``; no expiry unless asked), keyed from
 ``BEAMISH_SECRET_KEY``. The key is read from the environment only, never from the command
 line, where other users could see it.
+
+``beamish config get --user U [--task T]`` shows what the user gets for a task, field by field
+with the layer it came from, and their stored configs; ``beamish config set --user U
+--provider P --model M [--task T]`` sets the user's default (or the task's override).
+A running server sees a change made here within its cache TTL (300 s); changes through the
+HTTP API or a channel reach it at once.
+
+``beamish usage [--user U] [--days N] [--top N]`` prints usage tables from the ledger.
+
+``beamish sessions [--server URL] [--user U]`` lists the live sessions of a running server
+(through its admin API, with a token signed from the same key).
+
+Without ``BEAMISH_SECRET_KEY``, ``serve``, ``token`` and ``sessions`` use a key kept in
+``.beamish/secret_key`` (generated on first use; see ``beamish.server.keyfile``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
+import signal
 import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+from beamish.llm.errors import LLMError
+from beamish.llm.resolver import ConfigResolver
 from beamish.server.auth import issue_token
-from beamish.store import StoreError, migrate
+from beamish.server.keyfile import ensure_secret_key
+from beamish.settings import Settings
+from beamish.store import Store, StoreError, TaskOverride, UsageTotals, migrate, open_store
 
 DEFAULT_URL = "sqlite:///beamish.db"
+DEFAULT_SERVER = "http://127.0.0.1:4000"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beamish", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server (HTTP API + channels)")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 4000)")
+    serve.add_argument("--database-url", default=None, help="sqlite:///... or postgresql://...")
+    serve.add_argument("--config", default=None, help="a beamish.toml to read")
+    serve.add_argument("--dev", action="store_true",
+                       help="also trust a user_id param (loopback only; never in production)")
     mig = commands.add_parser("migrate", help="apply pending database migrations")
     mig.add_argument("--url", default=None, help="database URL (sqlite:///... or postgresql://...)")
     token = commands.add_parser("token", help="signed user tokens")
@@ -35,32 +72,207 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="add the admin scope")
     create.add_argument("--expires-in", type=float, default=None, metavar="SECONDS",
                         help="lifetime in seconds (default: the token does not expire)")
+    _config_parser(commands)
+    usage = commands.add_parser("usage", help="usage tables from the ledger")
+    usage.add_argument("--user", default=None, help="one user's usage (default: everyone's)")
+    usage.add_argument("--days", type=int, default=30, help="window in days (default 30)")
+    usage.add_argument("--top", type=int, default=10, help="top users listed (default 10)")
+    usage.add_argument("--url", default=None, help="database URL")
+    sessions = commands.add_parser("sessions", help="live sessions of a running server")
+    sessions.add_argument("--server", default=DEFAULT_SERVER, help=f"default {DEFAULT_SERVER}")
+    sessions.add_argument("--user", default=None, help="only this user's sessions")
     return parser
 
 
-def _token_create(args: argparse.Namespace) -> int:
+def _config_parser(commands: Any) -> None:
+    config = commands.add_parser("config", help="a user's LLM configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    get = config_commands.add_parser("get", help="what a user gets, with provenance")
+    get.add_argument("--user", required=True)
+    get.add_argument("--task", default="chat", help="task type (default chat)")
+    get.add_argument("--url", default=None, help="database URL")
+    put = config_commands.add_parser("set", help="set a user's default or task override")
+    put.add_argument("--user", required=True)
+    put.add_argument("--provider", required=True,
+                     help="openai | anthropic | ollama | tgi | openai_compatible | echo")
+    put.add_argument("--model", required=True)
+    put.add_argument("--task", default=None, help="override one task type instead")
+    put.add_argument("--url", default=None, help="database URL")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    name = args.command
     try:
-        token = issue_token(args.user, args.admin, expires_in=args.expires_in)
-    except ValueError as exc:  # SigningKeyError too: a missing or short key
-        print(f"beamish token create: {exc}", file=sys.stderr)
+        if name == "serve":
+            return _serve(args)
+        if name == "migrate":
+            return _migrate(args)
+        if name == "token":
+            return _token_create(args)
+        if name == "config":
+            return asyncio.run(_config(args))
+        if name == "usage":
+            return asyncio.run(_usage(args))
+        return _sessions(args)
+    except (StoreError, LLMError, ValueError, OSError) as exc:
+        # ValueError covers pydantic's ValidationError and a bad signing key.
+        what = f"{name} {args.token_command}" if name == "token" else name
+        print(f"beamish {what}: {exc}", file=sys.stderr)
         return 1
-    print(token)
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from beamish.server.serve import BeamishServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    key_file = ensure_secret_key()
+    overrides: dict[str, Any] = {}
+    if args.config:
+        overrides["config_file"] = Path(args.config)
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    settings = Settings(**overrides)
+    server_overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
+                                          ("dev_mode", args.dev or None)) if v is not None}
+    if server_overrides:
+        settings = settings.model_copy(update={
+            "server": settings.server.model_copy(update=server_overrides)})
+    if key_file is not None:
+        print(f"beamish: no BEAMISH_SECRET_KEY set; using the key in {key_file} "
+              "(create tokens in this directory: beamish token create --user YOU)",
+              file=sys.stderr)
+
+    async def run() -> None:
+        async with BeamishServer(settings) as server:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, server.stop)
+            print(f"beamish serving on {server.url} (websocket: "
+                  f"ws://{settings.server.host}:{server.port}/socket/websocket)", flush=True)
+            await server.wait()
+            print("beamish: stopping (closing sockets, flushing usage)", flush=True)
+
+    asyncio.run(run())
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
-    args = _parser().parse_args(argv)
-    if args.command == "migrate":
-        url = args.url or os.environ.get("BEAMISH_DATABASE_URL") or DEFAULT_URL
-        try:
-            applied = asyncio.run(migrate(url))
-        except StoreError as exc:
-            print(f"beamish migrate: {exc}", file=sys.stderr)
-            return 1
-        print("\n".join(f"applied {name}" for name in applied) or "already up to date")
-    elif args.command == "token":
-        return _token_create(args)
+# -- migrate, token ---------------------------------------------------------------------------
+
+
+def _database_url(url: str | None) -> str:
+    return url or os.environ.get("BEAMISH_DATABASE_URL") or DEFAULT_URL
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    applied = asyncio.run(migrate(_database_url(args.url)))
+    print("\n".join(f"applied {name}" for name in applied) or "already up to date")
+    return 0
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    ensure_secret_key(create=False)
+    print(issue_token(args.user, args.admin, expires_in=args.expires_in))
+    return 0
+
+
+# -- config, usage ----------------------------------------------------------------------------
+
+
+async def _config(args: argparse.Namespace) -> int:
+    settings = Settings()
+    async with open_store(_database_url(args.url)) as store:
+        resolver = ConfigResolver(store, settings.llm)
+        if args.config_command == "set":
+            await _set_config(store, resolver, args)
+        resolved = await resolver.preview(args.user, args.task or "chat")
+        print(resolved.explain())
+        configs = await store.list_configs(args.user)
+        for config in configs:
+            default = " (default)" if config.is_default else ""
+            print(f"  stored: {config.provider}:{config.model}{default}, "
+                  f"used {config.usage_count} times")
+    return 0
+
+
+async def _set_config(store: Store, resolver: ConfigResolver, args: argparse.Namespace) -> None:
+    try:
+        await store.get_profile(args.user)
+    except StoreError:
+        await resolver.upsert_profile(args.user, actor="cli")
+    if args.task:
+        await resolver.set_task_override(args.user, TaskOverride(
+            task_type=args.task, provider=args.provider, model=args.model), actor="cli")
+    else:
+        await resolver.set_default(args.user, args.provider, args.model, actor="cli")
+
+
+async def _usage(args: argparse.Namespace) -> int:
+    until = datetime.now(UTC)
+    since = until - timedelta(days=args.days)
+    async with open_store(_database_url(args.url)) as store:
+        totals = await store.usage_totals(user_id=args.user, since=since, until=until)
+        who = f"user {args.user}" if args.user else "all users"
+        print(f"usage of {who}, last {args.days} days")
+        _table(["requests", "errors", "prompt", "completion", "total"], [_row(totals)])
+        by_model = await store.usage_by_provider_model(user_id=args.user, since=since,
+                                                       until=until)
+        _table(["provider", "model", "requests", "errors", "prompt", "completion", "total"],
+               [[u.provider, u.model, *_row(u)] for u in by_model])
+        by_task = await store.usage_by_task_type(user_id=args.user, since=since, until=until)
+        _table(["task", "requests", "errors", "prompt", "completion", "total"],
+               [[u.task_type, *_row(u)] for u in by_task])
+        if args.user is None:
+            top = await store.top_users(args.top, since=since, until=until)
+            _table(["user", "requests", "errors", "prompt", "completion", "total"],
+                   [[u.user_id, *_row(u)] for u in top])
+    return 0
+
+
+def _row(totals: UsageTotals) -> list[object]:
+    return [totals.requests, totals.errors, totals.prompt_tokens, totals.completion_tokens,
+            totals.total_tokens]
+
+
+def _table(headers: list[str], rows: list[list[object]]) -> None:
+    cells = [headers, *[[f"{v:,}" if isinstance(v, int) else str(v) for v in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    print()
+    for n, row in enumerate(cells):
+        print("  ".join(c.rjust(w) if n and c[:1].isdigit() else c.ljust(w)
+                        for c, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    if not rows:
+        print("(none)")
+
+
+# -- sessions ---------------------------------------------------------------------------------
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    import httpx
+
+    ensure_secret_key(create=False)
+    token = issue_token("beamish-cli", True, expires_in=60)
+    params = {"user_id": args.user} if args.user else {}
+    try:
+        response = httpx.get(f"{args.server.rstrip('/')}/api/admin/sessions", params=params,
+                             headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"beamish sessions: cannot reach {args.server}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(f"beamish sessions: {args.server} answered {response.status_code}: "
+              f"{response.text[:300]}", file=sys.stderr)
+        return 1
+    sessions = response.json()["sessions"]
+    _table(["session", "user"], [[s["session_id"], s["user_id"]] for s in sessions])
+    print(f"\n{len(sessions)} live sessions")
     return 0
 
 

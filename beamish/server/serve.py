@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from types import TracebackType
 from typing import Self
 
@@ -48,6 +49,25 @@ from beamish.server.auth import (
 from beamish.settings import Settings
 
 log = logging.getLogger("beamish.server")
+
+_TOKEN_PARAM = re.compile(r"(token=)[^&\s\"']+")
+
+
+class RedactTokens(logging.Filter):
+    """Masks ``token=...`` in log records: uvicorn logs each WebSocket URL it accepts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = _TOKEN_PARAM.sub(r"\1***", message), ()
+        return True
+
+
+def _redact_uvicorn_logs() -> None:
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
 
 
 class BeamishServer:
@@ -97,6 +117,7 @@ class BeamishServer:
 
     async def __aenter__(self) -> Self:
         settings = self.settings.server
+        _redact_uvicorn_logs()
         if settings.dev_mode:
             log.warning("%s", dev_mode_warning(settings.host))
         await self.runtime.__aenter__()

@@ -1,0 +1,109 @@
+"""`beamish serve` as users run it: a subprocess on a fresh directory, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEAMISH_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _cli(cwd: Path, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "beamish.cli", *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`beamish serve --port 0` in an empty directory: no key, no database, no config."""
+    with (tmp_path / "stderr.log").open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "beamish.cli", "serve", "--port", "0"], cwd=tmp_path,
+            env=_env(), stdout=subprocess.PIPE, stderr=stderr, text=True)
+    assert process.stdout is not None
+    port = 0
+    for line in process.stdout:
+        found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            port = int(found.group(1))
+            break
+    assert port, "the server did not say where it listens"
+    try:
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+async def test_serve_answers_then_stops_in_order_on_sigterm(
+        served: tuple[subprocess.Popen[str], int], tmp_path: Path) -> None:
+    """A fresh directory serves HTTP and channels; SIGTERM closes sockets with 1001, exits 0."""
+    process, port = served
+    token = _cli(tmp_path, "token", "create", "--user", "ada").strip()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        assert (await http.get("/health")).status_code == 200
+    url = f"ws://127.0.0.1:{port}/socket/websocket?token={token}&vsn=2.0.0"
+    async with connect(url) as ws:
+        await ws.send(json.dumps(["1", "1", "conversation:c1", "phx_join", {"session_id": "s1"}]))
+        assert json.loads(await ws.recv())[4]["status"] == "ok"  # joined
+        await ws.send(json.dumps(["1", "2", "conversation:c1", "message", {"content": "hi"}]))
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame[3] == "done":
+                break
+        listed = _cli(tmp_path, "sessions", "--server", f"http://127.0.0.1:{port}")
+        assert re.search(r"s1\s+ada", listed)
+        process.send_signal(signal.SIGTERM)
+        await ws.wait_closed()
+        assert ws.close_code == 1001
+    assert process.wait(timeout=30) == 0
+    log = (tmp_path / "stderr.log").read_text()
+    assert token not in log  # uvicorn logs socket URLs: the token is masked
+    assert "token=***" in log
+    assert re.search(r"requests.*\n.*\n\s*1\b", _cli(tmp_path, "usage", "--user", "ada"))
+
+
+def test_config_set_then_get_shows_provenance(tmp_path: Path) -> None:
+    """config set stores a default; config get explains where each value comes from."""
+    _cli(tmp_path, "config", "set", "--user", "ada", "--provider", "echo", "--model", "echo-2")
+    shown = _cli(tmp_path, "config", "get", "--user", "ada")
+    assert "model: echo-2 (user_default)" in shown
+    assert "stored: echo:echo-2 (default)" in shown
+    override = _cli(tmp_path, "config", "set", "--user", "ada", "--provider", "echo",
+                    "--model", "echo-code", "--task", "code")
+    assert "model: echo-code (user_task_override)" in override
+
+
+def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
+    """An unknown provider is refused with a message, not a traceback."""
+    done = subprocess.run([sys.executable, "-m", "beamish.cli", "config", "set", "--user", "ada",
+                           "--provider", "nope", "--model", "m"], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("beamish config:")
+    assert "Traceback" not in done.stderr
