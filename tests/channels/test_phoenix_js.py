@@ -103,6 +103,7 @@ async def test_the_official_phoenix_client_chats_unmodified(
     _check_errors_and_cancel(s)
     _check_socket(s)
     _check_auth(s)
+    await beamish.runtime.services.current_recorder().wait_flushed()  # the cancelled answer's
     usage = await beamish.runtime.store.session_totals("ada", "s1")
     assert usage.requests == 4  # three answers and the cancelled one, each recorded
 
