@@ -128,6 +128,11 @@ class _PgTransaction:
         try:
             if exc_type is None:
                 await self._tx.commit()
+            elif not issubclass(exc_type, Exception) and self._conn is not None:
+                # Cancelled (or worse) mid-statement: the connection may be half-way through
+                # a protocol exchange, where a ROLLBACK can only fail. Drop it; the server
+                # rolls the transaction back, and the pool opens a fresh connection.
+                self._conn.terminate()
             else:
                 await self._tx.rollback()
         except _DRIVER_ERRORS as error:
