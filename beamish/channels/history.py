@@ -15,7 +15,6 @@ Single-threaded by design (the event loop's): no locks.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,14 +43,17 @@ class HistoryEntry:
 class Conversation:
     """One conversation's owner and last messages."""
 
-    __slots__ = ("_messages", "_next_id", "_prompt", "owner")
+    __slots__ = ("_max", "_messages", "_next_id", "_prompt", "owner")
 
     def __init__(self, owner: str, max_messages: int) -> None:
         self.owner = owner
-        self._messages: deque[HistoryEntry] = deque(maxlen=max_messages)
+        self._max = max_messages
+        # Lists, not deques: an empty deque costs ~600 bytes, and most conversations of
+        # connected clients are short; trimming a list of max_messages is cheap.
+        self._messages: list[HistoryEntry] = []
         # The same messages as the provider reads them, built once each: rebuilding the
         # whole prompt for every message cost more than the rest of a chat round trip.
-        self._prompt: deque[ChatMessage] = deque(maxlen=max_messages)
+        self._prompt: list[ChatMessage] = []
         self._next_id = 1
 
     def add(self, role: Role, content: str, request_id: str) -> HistoryEntry:
@@ -60,6 +62,8 @@ class Conversation:
         self._next_id += 1
         self._messages.append(entry)
         self._prompt.append(ChatMessage(role=role, content=content))
+        if len(self._messages) > self._max:
+            del self._messages[0], self._prompt[0]
         return entry
 
     def since(self, last_seen_id: int) -> list[HistoryEntry]:

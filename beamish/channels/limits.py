@@ -152,7 +152,8 @@ class OutboundQueue:
         _check_count("max_bytes", max_bytes)
         self.max_frames = max_frames
         self.max_bytes = max_bytes
-        self._frames: deque[str | bytes] = deque()
+        # None while empty: an idle connection keeps no deque (~600 bytes) around.
+        self._frames: deque[str | bytes] | None = None
         #: Bytes waiting (characters for text frames).
         self.size = 0
 
@@ -164,6 +165,10 @@ class OutboundQueue:
         """
         size = len(frame)
         frames = self._frames
+        if frames is None:
+            self._frames = deque((frame,))
+            self.size = size
+            return True
         if frames and (len(frames) >= self.max_frames or self.size + size > self.max_bytes):
             return False
         frames.append(frame)
@@ -172,25 +177,28 @@ class OutboundQueue:
 
     def pop(self) -> str | bytes | None:
         """The oldest frame, or None if the queue is empty."""
-        if not self._frames:
+        frames = self._frames
+        if not frames:
             return None
-        frame = self._frames.popleft()
+        frame = frames.popleft()
         self.size -= len(frame)
+        if not frames:
+            self._frames = None
         return frame
 
     def clear(self) -> int:
         """Drop every waiting frame; return how many there were."""
-        count = len(self._frames)
-        self._frames.clear()
+        count = len(self)
+        self._frames = None
         self.size = 0
         return count
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return 0 if self._frames is None else len(self._frames)
 
     def describe(self) -> str:
         """The queue's fill, for a close reason: "N frames / B bytes"."""
-        return f"{len(self._frames)} frames / {self.size} bytes"
+        return f"{len(self)} frames / {self.size} bytes"
 
 
 __all__ = [

@@ -164,12 +164,14 @@ class Outbox:
     (:attr:`writer_blocked`): a send to a connection that can take it does not suspend.
     """
 
+    # Two waiters, each a future made only while someone waits: an idle connection keeps
+    # no asyncio.Event (and its deque) around.
     __slots__ = ("_closing", "_done", "_in_flight", "_progress", "_queue", "_wakeup")
 
     def __init__(self, queue: OutboundQueue) -> None:
         self._queue = queue
-        self._wakeup = asyncio.Event()
-        self._progress = asyncio.Event()
+        self._wakeup: asyncio.Future[None] | None = None  # the writer, waiting for work
+        self._progress: asyncio.Future[None] | None = None  # the socket, waiting for room
         self._closing: CloseFrame | None = None
         self._done = False
         self._in_flight = False
@@ -190,13 +192,15 @@ class Outbox:
             return True
         if not self._queue.put(frame):
             return False
-        self._wakeup.set()
+        self._wake_writer()
         return True
 
     async def progress(self) -> None:
         """Wait until the writer takes a frame, or the connection is gone."""
-        self._progress.clear()
-        await self._progress.wait()
+        if self._done:
+            return
+        waiter = self._progress = asyncio.get_running_loop().create_future()
+        await waiter
 
     def describe(self) -> str:
         """What is waiting, for a close reason."""
@@ -209,14 +213,14 @@ class Outbox:
         if discard:
             self._queue.clear()
         self._closing = CloseFrame(int(code), reason)
-        self._wakeup.set()
+        self._wake_writer()
 
     def abort(self) -> None:
         """The connection is gone: drop everything; the writer stops without a close."""
         self._done = True
         self._queue.clear()
-        self._wakeup.set()
-        self._progress.set()
+        self._wake_writer()
+        self._made_progress()
 
     async def next(self) -> str | bytes | CloseFrame | None:
         """The next frame, then the close; None once there is nothing more to write."""
@@ -227,13 +231,27 @@ class Outbox:
             frame = self._queue.pop()
             if frame is not None:
                 self._in_flight = True
-                self._progress.set()
+                self._made_progress()
                 return frame
             if self._closing is not None:
                 self._done = True
                 return self._closing
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            waiter = self._wakeup = asyncio.get_running_loop().create_future()
+            await waiter
+
+    def _wake_writer(self) -> None:
+        waiter = self._wakeup
+        if waiter is not None:
+            self._wakeup = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _made_progress(self) -> None:
+        waiter = self._progress
+        if waiter is not None:
+            self._progress = None
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 # --- messages to the socket actor -------------------------------------------------------------

@@ -34,15 +34,16 @@ param included — so prefer the subprotocol (the JS client's ``authToken``) or 
 off.
 
 **Per connection** the ASGI handler task (uvicorn's) starts a
-:class:`~.socket_actor.SocketActor` under the endpoint's DynamicSupervisor and runs three
-parts, all owned by one task group in that handler: the reader (the handler itself) casts each
+:class:`~.socket_actor.SocketActor` under the endpoint's DynamicSupervisor and runs two
+tasks, owned by one task group in that handler: the reader (the handler itself) casts each
 frame to the socket actor — awaiting the cast, so a busy socket stops reading from its client;
 the writer drains the socket's :class:`~.socket_actor.Outbox` into the WebSocket and sends the
-close frame the socket decided; the watcher monitors the socket actor and, if it dies without
-closing (killed), closes with 1011. The handler returns once the client is gone, the socket
-actor is dead and its channels have finished.
+close frame the socket decided. An :func:`~beamish.runtime.on_exit` callback on the socket
+actor (no task or inbox waits for it) closes with 1011 if the actor dies without closing
+(killed). The handler returns once the client is gone, the socket actor is dead and its
+channels have finished.
 
-**Requirements.** The handler uses the runtime (an inbox to monitor the socket actor), so the
+**Requirements.** The handler starts the socket actor under the endpoint's supervisor, so the
 ASGI server must run inside the Node: start uvicorn from inside ``async with Node(...)``
 (its connection tasks inherit the node from the task that started it), with
 ``endpoint.child_spec()`` among the node's children. uvicorn's own ``ws_max_size`` (16 MiB by
@@ -73,6 +74,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from beamish.channels.channel import Channel, ChannelRoutes
@@ -90,19 +92,15 @@ from beamish.channels.socket_actor import (
     socket_spec,
 )
 from beamish.runtime import (
-    SHUTDOWN,
     ActorRef,
     ChildSpec,
-    Down,
-    Inbox,
-    MonitorRef,
+    ExitReason,
     NoNodeError,
     NoProcessError,
     TooManyChildrenError,
     cast,
     dynamic_supervisor_spec,
-    monitor,
-    open_inbox,
+    on_exit,
     start_child,
 )
 from beamish.runtime.process import current_node
@@ -162,6 +160,22 @@ class SocketEndpoint:
         """A Starlette route serving the endpoint at ``path``; add it to the app's routes."""
         return WebSocketRoute(path, self.handle, name="beamish_socket")
 
+    def serve_first(self, app: ASGIApp, path: str = DEFAULT_PATH) -> ASGIApp:
+        """``app``, with WebSocket upgrades at ``path`` handed to this endpoint directly.
+
+        What :meth:`route` serves, without going through ``app``'s middleware stack: a
+        connection's handler task would keep one frame of each middleware alive for as long
+        as the socket is open (several KiB per connection for a FastAPI app). Everything
+        else goes to ``app``.
+        """
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "websocket" and scope["path"] == path:
+                await self.handle(WebSocket(scope, receive, send))
+            else:
+                await app(scope, receive, send)
+
+        return serve
+
     @property
     def socket_count(self) -> int:
         """Connections currently served."""
@@ -220,11 +234,10 @@ class SocketEndpoint:
                       "server from inside `async with Node([endpoint.child_spec(), ...])`")
             await _deny(websocket, 500, "the server is misconfigured")
             return
-        async with open_inbox() as inbox:
-            await self._serve(websocket, request, principal, inbox)
+        await self._serve(websocket, request, principal)
 
     async def _serve(
-        self, websocket: WebSocket, request: ConnectRequest, principal: Principal, inbox: Inbox
+        self, websocket: WebSocket, request: ConnectRequest, principal: Principal
     ) -> None:
         options = self.options
         outbox = Outbox(OutboundQueue(max_frames=options.outbound_frames,
@@ -243,29 +256,30 @@ class SocketEndpoint:
                       "to the Node's children", self.name)
             await _deny(websocket, 503, "the server is not ready; reconnect shortly")
             return
-        mref = monitor(ref)
+        exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def socket_exited(_: ActorRef, reason: ExitReason) -> None:
+            _close_after_exit(reason, outbox)
+            exited.set_result(None)
+
+        watch = on_exit(ref, socket_exited)
         self._sockets.add(ref)
         if self._closing is not None:  # the shutdown began while this socket started
             cast(ref, self._closing)
         try:
-            await self._run(websocket, request, ref, mref, inbox, outbox)
+            await self._run(websocket, request, ref, outbox)
+            await exited  # its channels have finished too: the socket waits for them
         finally:
+            watch.cancel()
             self._sockets.discard(ref)
             if not self._sockets and self._drained is not None:
                 self._drained.set()
 
     async def _run(
-        self,
-        websocket: WebSocket,
-        request: ConnectRequest,
-        ref: ActorRef,
-        mref: MonitorRef,
-        inbox: Inbox,
-        outbox: Outbox,
+        self, websocket: WebSocket, request: ConnectRequest, ref: ActorRef, outbox: Outbox
     ) -> None:
         code = _ABNORMAL_CLOSE
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(_watch(inbox, mref, outbox))
             try:
                 await websocket.accept(subprotocol=request.subprotocol)
                 tasks.create_task(_write(websocket, outbox))
@@ -313,13 +327,8 @@ async def _close(websocket: WebSocket, close: CloseFrame) -> None:
     await websocket.send({"type": "websocket.close", "code": close.code, "reason": close.reason})
 
 
-async def _watch(inbox: Inbox, mref: MonitorRef, outbox: Outbox) -> None:
-    """Wait for the socket actor's exit; close with 1011 if it died without closing."""
-    try:
-        down: Down = await inbox.receive(lambda m: isinstance(m, Down) and m.ref is mref)
-        reason = down.reason
-    except NoProcessError:  # the node killed this inbox: it is stopping
-        reason = SHUTDOWN
+def _close_after_exit(reason: ExitReason, outbox: Outbox) -> None:
+    """The socket actor exited: close with 1011 if it died without closing (a no-op if not)."""
     if reason.is_shutdown:
         outbox.close(CloseCode.GOING_AWAY, SHUTTING_DOWN)
     else:

@@ -5,7 +5,8 @@ Modules, one concept each:
 * :mod:`.actor` — :class:`Actor` (GenServer callbacks) and the client API
   (:func:`start`, :func:`call`, :func:`cast`, :func:`send`, :func:`stop`, :func:`reply`).
 * :mod:`.process` — :class:`ActorRef`: mailbox, links, monitors, death.
-* :mod:`.links` — :func:`link`, :func:`unlink`, :func:`monitor`, :func:`demonitor`, :func:`exit`.
+* :mod:`.links` — :func:`link`, :func:`unlink`, :func:`monitor`, :func:`demonitor`,
+  :func:`on_exit`, :func:`exit`.
 * :mod:`.exits` — exit reasons and the :class:`Down` / :class:`Exit` messages.
 * :mod:`.restarts` — sans-I/O supervisor decisions; :mod:`.supervisor` carries them out;
   :mod:`.dynamic` — :class:`DynamicSupervisor`.
@@ -55,6 +56,7 @@ from beamish.runtime.links import demonitor as demonitor
 from beamish.runtime.links import exit as exit
 from beamish.runtime.links import link as link
 from beamish.runtime.links import monitor as monitor
+from beamish.runtime.links import on_exit as on_exit
 from beamish.runtime.links import self_ref as self_ref
 from beamish.runtime.links import unlink as unlink
 from beamish.runtime.node import ActorInfo as ActorInfo
@@ -62,6 +64,7 @@ from beamish.runtime.node import Node as Node
 from beamish.runtime.node import TreeNode as TreeNode
 from beamish.runtime.process import ActorRef as ActorRef
 from beamish.runtime.process import Caller as Caller
+from beamish.runtime.process import ExitCallback as ExitCallback
 from beamish.runtime.process import MonitorRef as MonitorRef
 from beamish.runtime.registry import Registry as Registry
 from beamish.runtime.registry import via as via
@@ -91,6 +94,7 @@ __all__ = [
     "Down",
     "DynamicSupervisor",
     "Exit",
+    "ExitCallback",
     "ExitReason",
     "Inbox",
     "InvalidOptionError",
@@ -119,6 +123,7 @@ __all__ = [
     "exit",
     "link",
     "monitor",
+    "on_exit",
     "open_inbox",
     "reply",
     "restart_child",

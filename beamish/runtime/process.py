@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -29,6 +30,8 @@ from beamish.runtime.exits import KILLED, NOPROC, Down, ExitReason
 if TYPE_CHECKING:
     from beamish.runtime.actor import Actor
     from beamish.runtime.node import Node
+
+log = logging.getLogger("beamish.runtime")
 
 # Statuses, ordered: anything >= EXITING no longer accepts calls.
 STARTING: Final = 0
@@ -121,6 +124,39 @@ class MonitorRef:
         return f"<MonitorRef #{self.id} {self.watcher!r} -> {self.target!r}>"
 
 
+class ExitCallback:
+    """An ``on_exit`` registration: :meth:`cancel` it to stop waiting for the exit."""
+
+    __slots__ = ("_fn", "target")
+
+    def __init__(self, target: ActorRef, fn: Callable[[ActorRef, ExitReason], object]) -> None:
+        self.target = target
+        self._fn: Callable[[ActorRef, ExitReason], object] | None = fn
+
+    def cancel(self) -> bool:
+        """Forget the callback; True if it had not run (and now never will)."""
+        if self._fn is None:
+            return False
+        self._fn = None
+        callbacks = self.target._exit_callbacks
+        if callbacks:
+            callbacks.remove(self)
+        return True
+
+    def _run(self, reason: ExitReason) -> None:
+        fn, self._fn = self._fn, None
+        if fn is None:
+            return
+        try:
+            fn(self.target, reason)
+        except Exception:
+            # The dying actor's other watchers still get their DOWN and exit signals.
+            log.exception("an on_exit callback of %r failed", self.target)
+
+    def __repr__(self) -> str:
+        return f"<ExitCallback {self.target!r} {'pending' if self._fn else 'done'}>"
+
+
 class ActorRef:
     """A handle on an actor, valid forever; it is alive until its exit.
 
@@ -138,6 +174,7 @@ class ActorRef:
         "_death",
         "_deferred",
         "_done",
+        "_exit_callbacks",
         "_exit_reason",
         "_hibernate_after",
         "_id",
@@ -201,6 +238,7 @@ class ActorRef:
         self._deferred: set[Caller] | None = None
         self._current: Caller | None = None
         self._death: list[asyncio.Future[ExitReason]] | None = None
+        self._exit_callbacks: list[ExitCallback] | None = None
         self._exit_reason: ExitReason | None = None
         self._trap_exit = False
         self._parent: ActorRef | None = None
@@ -367,6 +405,10 @@ class ActorRef:
         self._drop_monitoring()
         self._notify_monitors(reason)
         self._notify_links(reason)
+        if self._exit_callbacks:
+            callbacks, self._exit_callbacks = self._exit_callbacks, None
+            for callback in callbacks:
+                callback._run(reason)
         if self._death:
             for fut in self._death:
                 if not fut.done():
@@ -469,6 +511,17 @@ class ActorRef:
         if target._monitored_by:
             target._monitored_by.pop(mref, None)
         return True
+
+    def _on_exit(self, fn: Callable[[ActorRef, ExitReason], object]) -> ExitCallback:
+        callback = ExitCallback(self, fn)
+        if self._status == DEAD:
+            # As a monitor on a dead actor: noproc, and never from inside the registration.
+            self._loop.call_soon(callback._run, NOPROC)
+        else:
+            if self._exit_callbacks is None:
+                self._exit_callbacks = []
+            self._exit_callbacks.append(callback)
+        return callback
 
     def _wait_dead(self) -> asyncio.Future[ExitReason]:
         """A future resolved with the exit reason when the actor is dead."""

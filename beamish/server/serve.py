@@ -158,9 +158,15 @@ class BeamishServer:
         return app
 
     async def _start_http(self, app: FastAPI) -> None:
-        config = uvicorn.Config(app, host=self.settings.server.host, port=self._port,
+        # Memory per socket: upgrades skip the app's middleware (serve_first); no
+        # permessage-deflate (a zlib context per socket, for short JSON frames); no
+        # WebSocket pings from uvicorn — Phoenix heartbeats and the idle timeout find dead
+        # clients already, without a timer per connection.
+        config = uvicorn.Config(self.endpoint.serve_first(app),
+                                host=self.settings.server.host, port=self._port,
                                 lifespan="off", log_config=None, access_log=False,
-                                ws_max_size=self.settings.server.max_frame_bytes * 2)
+                                ws_max_size=self.settings.server.max_frame_bytes * 2,
+                                ws_per_message_deflate=False, ws_ping_interval=None)
         config.load()
         server = uvicorn.Server(config)
         # serve() would also capture signals and own the loop; startup()/shutdown() leave

@@ -28,6 +28,7 @@ from beamish.runtime import (
     exit,
     link,
     monitor,
+    on_exit,
     open_inbox,
     self_ref,
     start,
@@ -424,3 +425,83 @@ async def test_inbox_answers_calls_and_matches_selectively(node: Node) -> None:
         assert inbox.receive_nowait() == "first"
         with pytest.raises(LookupError):
             inbox.receive_nowait()
+
+
+# --- on_exit: a monitor for plain code ----------------------------------------------------------
+
+
+async def test_on_exit_runs_once_with_the_reason_after_the_down(node: Node) -> None:
+    """The callback gets (ref, reason) once, after the actor's monitors got their Down."""
+    ref = await start(Worker, False)
+    seen: list[tuple[ActorRef, ExitReason, int]] = []
+    async with open_inbox() as inbox:
+        monitor(ref)
+        on_exit(ref, lambda actor, reason: seen.append((actor, reason, inbox.pending)))
+        await stop(ref, SHUTDOWN)
+        assert seen == [(ref, SHUTDOWN, 1)]
+        assert (await inbox.receive()).reason == SHUTDOWN
+
+
+async def test_on_exit_sees_a_crash_and_a_kill(node: Node) -> None:
+    """Abnormal exits reach the callback with their reason, terminate or not."""
+    crashing, killed = await start(Worker, False), await start(Worker, False)
+    reasons: dict[ActorRef, ExitReason] = {}
+    for ref in (crashing, killed):
+        on_exit(ref, lambda actor, reason: reasons.__setitem__(actor, reason))
+    boom = Boom("x")
+    async with open_inbox() as inbox:
+        monitor(crashing)
+        await cast(crashing, boom)
+        await inbox.receive()
+    exit(killed, KILL)
+    await killed._wait_dead()
+    assert reasons == {crashing: crash(boom), killed: KILLED}
+
+
+async def test_on_exit_of_a_dead_actor_gives_noproc_soon_not_at_once(node: Node) -> None:
+    """As a monitor: noproc for an actor already dead, from the loop, not the registration."""
+    ref = await start(Worker, False)
+    await stop(ref)
+    seen: list[ExitReason] = []
+    on_exit(ref, lambda actor, reason: seen.append(reason))
+    assert seen == []
+    await asyncio.sleep(0)
+    assert seen == [NOPROC]
+
+
+async def test_on_exit_cancelled_never_runs(node: Node) -> None:
+    """cancel() before the exit: no call, True once, then False."""
+    ref = await start(Worker, False)
+    seen: list[ExitReason] = []
+    handle = on_exit(ref, lambda actor, reason: seen.append(reason))
+    assert handle.cancel() is True
+    assert handle.cancel() is False
+    await stop(ref)
+    assert seen == []
+
+
+async def test_on_exit_failing_callback_does_not_stop_the_others(
+        node: Node, caplog: pytest.LogCaptureFixture) -> None:
+    """A raising callback is logged; later callbacks and links still get the exit."""
+    ref = await start(Worker, False)
+    seen: list[ExitReason] = []
+
+    def fails(actor: ActorRef, reason: ExitReason) -> None:
+        raise RuntimeError("callback bug")
+
+    on_exit(ref, fails)
+    on_exit(ref, lambda actor, reason: seen.append(reason))
+    await stop(ref)
+    assert seen == [NORMAL]
+    assert "on_exit callback" in caplog.text
+
+
+async def test_on_exit_works_outside_any_actor(node: Node) -> None:
+    """No inbox needed: plain code registers, and a name resolves as for monitor."""
+    ref = await start(Worker, False, name="watched")
+    seen: list[ExitReason] = []
+    on_exit("watched", lambda actor, reason: seen.append(reason))
+    await stop(ref, SHUTDOWN)
+    assert seen == [SHUTDOWN]
+    with pytest.raises(NoProcessError):
+        on_exit("watched", lambda actor, reason: None)
