@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -90,20 +91,19 @@ async def serve_api(tmp_path: Path, *, settings: Settings | None = None,
     of what only a socket shows (streaming as it happens, a client going away, the SDK).
     """
     settings = settings or make_settings(tmp_path)
-    auth = auth or ApiAuth.tokens(settings)
+    app = shared_app()
     async with Runtime(settings) as rt:
-        if real_server:
-            async with _uvicorn(create_app(runtime=rt, auth=auth)) as url, \
-                    httpx.AsyncClient(base_url=url, timeout=10.0) as http:
-                yield ApiServer(rt, url, http, TokenSigner(SECRET))
-            return
-        app = _shared_app()
         app.state.beamish = rt
-        setattr(app.state, AUTH_STATE, auth)
+        setattr(app.state, AUTH_STATE, auth or ApiAuth.tokens(settings))
         try:
-            url = "http://127.0.0.1:4000"
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url=url) as http:
+            async with contextlib.AsyncExitStack() as stack:
+                if real_server:
+                    url = await stack.enter_async_context(_uvicorn(app))
+                    transport = None
+                else:
+                    url, transport = "http://127.0.0.1:4000", httpx.ASGITransport(app=app)
+                http = await stack.enter_async_context(
+                    httpx.AsyncClient(transport=transport, base_url=url, timeout=10.0))
                 yield ApiServer(rt, url, http, TokenSigner(SECRET))
         finally:
             del app.state.beamish
@@ -111,9 +111,13 @@ async def serve_api(tmp_path: Path, *, settings: Settings | None = None,
 
 
 @functools.cache
-def _shared_app() -> FastAPI:
-    # Building the app costs more than starting a runtime; in-process tests share one and
-    # hand it their runtime and auth, as a host app's lifespan would.
+def shared_app() -> FastAPI:
+    """The app every ``serve_api`` serves, given the test's runtime and auth in turn.
+
+    Building the app costs more than starting a runtime, so the tests share one, handing
+    it their runtime and auth as a host app's lifespan would (``create_app(runtime=...)``
+    itself is tested in ``test_app.py`` and ``test_auth_http.py``).
+    """
     return create_app()
 
 

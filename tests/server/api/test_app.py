@@ -14,7 +14,7 @@ from fastapi import FastAPI
 import beamish
 from beamish.server.api import create_app, install_api
 from beamish.server.auth import TokenSigner
-from tests.server.api._support import SECRET, make_settings
+from tests.server.api._support import SECRET, ApiServer, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -79,10 +79,9 @@ async def test_without_a_running_runtime_the_api_says_so() -> None:
     assert "runtime is not running" in config.json()["error"]["message"]
 
 
-async def test_openapi_describes_every_body_and_answer(tmp_path: Path) -> None:
+async def test_openapi_describes_every_body_and_answer(api: ApiServer) -> None:
     """/openapi.json is served; every operation has typed bodies and typed answers."""
-    async with _running(create_app(make_settings(tmp_path))) as http:
-        spec = (await http.get("/openapi.json")).json()
+    spec = (await api.http.get("/openapi.json")).json()
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     for path, item in spec["paths"].items():
         for method, operation in item.items():

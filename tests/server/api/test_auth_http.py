@@ -14,7 +14,7 @@ from beamish.app import Runtime
 from beamish.server.api import ApiAuth, create_app
 from beamish.server.auth import TokenSigner
 from beamish.server.errors import DevModeError
-from tests.server.api._support import SECRET, ApiServer, make_settings, serve_api
+from tests.server.api._support import SECRET, ApiServer, make_settings, serve_api, shared_app
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +29,7 @@ BODIES = {
 
 
 def _routes() -> list[tuple[str, str]]:
-    spec = create_app().openapi()
+    spec = shared_app().openapi()
     return sorted((method.upper(), path) for path, item in spec["paths"].items()
                   for method in item)
 
