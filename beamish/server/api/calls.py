@@ -190,14 +190,14 @@ class StreamingCall(Response):
         info = describe(error)
         if info.type == "internal_error":
             log.error("streamed call %s failed", self._request_id, exc_info=error)
-        if not answering:
-            await error_response(info)(scope, receive, send)
-            return
         try:
+            if not answering:
+                await error_response(info)(scope, receive, send)
+                return
             await _body(send, self._wire.failure(self._request_id, info))
             await _end(send)
         except OSError:
-            pass  # the client is gone too
+            pass  # the client is gone too (ASGI 2.4 servers raise it from send)
 
     def _log(self, stream: SessionStream, owner: str, started: float,
              failure: BaseException | None) -> None:
