@@ -118,6 +118,7 @@ class Runtime:
         self.settings = settings or Settings()
         self._clock = clock
         self._extra = list(children)
+        self._clients: list[LLMClient] = []
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
         self._root: ActorRef | None = None
@@ -136,7 +137,8 @@ class Runtime:
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(open_store(self.settings.database_url))
             llm = await LLMClient.from_store(store, self.settings.llm)
-            stack.push_async_callback(llm.aclose)
+            self._clients = [llm]
+            stack.push_async_callback(self._close_clients)
             node = await stack.enter_async_context(Node())
             loop = asyncio.get_running_loop()
             services = Services(node=node, store=store, llm=llm,
@@ -155,6 +157,22 @@ class Runtime:
         self._services = None
         if stack is not None:
             await stack.aclose()
+
+    async def reload_providers(self) -> LLMClient:
+        """Rebuild the LLM client from the provider registry (after adding or removing one).
+
+        New calls use the new client at once; calls in flight finish on the old one, which is
+        closed when the runtime stops.
+        """
+        services = self.services
+        services.llm = await LLMClient.from_store(services.store, self.settings.llm)
+        self._clients.append(services.llm)
+        return services.llm
+
+    async def _close_clients(self) -> None:
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
 
     async def _stop_root(self) -> None:
         root, self._root = self._root, None

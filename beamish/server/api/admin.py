@@ -8,8 +8,8 @@ either, a key is refused with a 500 ``configuration_error`` saying so) and is ne
 provider views carry ``has_api_key`` and the masked key (``sk-...wxyz``).
 ``POST /api/admin/providers/{name}/validate`` builds the provider from its registry row,
 lists its models (one try, ``VALIDATE_TIMEOUT_S``), and, when it answers, stores that
-catalog and stamps ``validated_at``. The running server's LLM client is built at start:
-a provider registered since is *stored* but *served* (``serving``) only after a restart.
+catalog and stamps ``validated_at``. Adding or removing a provider rebuilds the runtime's
+LLM client (``Runtime.reload_providers``), so it is ``serving`` at once when usable.
 
 **Config.** ``GET/PUT /api/admin/llm/global/{task_type}[?tier=]`` — the system-wide
 provider, model and parameters of a task type, for every tier (no ``tier``, stored as
@@ -138,6 +138,7 @@ async def add_provider(body: ProviderIn, caller: AdminCaller, rt: RuntimeDep) ->
                             api_key_ciphertext=ciphertext, enabled=body.enabled)
     stored = await rt.services.current_resolver().register_provider(record,
                                                                     actor=caller.user_id)
+    await rt.reload_providers()
     return _view(rt, stored, box)
 
 
@@ -145,6 +146,7 @@ async def add_provider(body: ProviderIn, caller: AdminCaller, rt: RuntimeDep) ->
 async def remove_provider(name: ProviderName, caller: AdminCaller, rt: RuntimeDep) -> Response:
     """Remove a provider and its catalog (404 if not registered)."""
     await rt.services.current_resolver().remove_provider(name, actor=caller.user_id)
+    await rt.reload_providers()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

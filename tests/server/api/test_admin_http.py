@@ -32,7 +32,7 @@ async def test_a_provider_key_is_stored_encrypted_and_never_answered(
                             "base_url": "http://127.0.0.1:9/v1", "enabled": True,
                             "validated_at": None, "has_api_key": True,
                             "api_key_masked": "sk-..." + API_KEY[-4:],
-                            "serving": False}
+                            "serving": True}  # the LLM client was rebuilt with it
     record = await api.rt.store.get_provider("vllm")
     assert record.api_key_ciphertext is not None
     assert API_KEY.encode() not in record.api_key_ciphertext
@@ -43,6 +43,16 @@ async def test_a_provider_key_is_stored_encrypted_and_never_answered(
                                     headers=api.admin())).text]
     assert all(API_KEY not in text for text in answers)
     assert API_KEY not in caplog.text
+
+
+async def test_a_removed_provider_stops_serving(api: ApiServer) -> None:
+    """DELETE rebuilds the LLM client without the provider."""
+    await api.http.post("/api/admin/providers", headers=api.admin(),
+                        json={"name": "local", "kind": "ollama"})
+    assert "local" in api.rt.llm.providers
+    removed = await api.http.delete("/api/admin/providers/local", headers=api.admin())
+    assert removed.status_code == 204
+    assert "local" not in api.rt.llm.providers
 
 
 async def test_a_duplicate_provider_is_a_409(api: ApiServer) -> None:
@@ -101,7 +111,7 @@ async def test_validating_a_reachable_provider_stores_its_catalog(
         "api_key": fake_llm.openai_key})
     checked = await api.http.post("/api/admin/providers/fake/validate", headers=api.admin())
     body = checked.json()
-    assert (body["status"], body["models"], body["serving"]) == ("reachable", 2, False)
+    assert (body["status"], body["models"], body["serving"]) == ("reachable", 2, True)
     assert body["validated_at"] is not None
     catalog = (await api.http.get("/api/llm/models", headers=api.auth())).json()["models"]
     assert [(m["provider"], m["model"], m["source"]) for m in catalog] == [
