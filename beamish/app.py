@@ -328,6 +328,11 @@ class SessionStream:
         self.recorded: bool | None = None
 
     @property
+    def opened(self) -> bool:
+        """Whether the stream got as far as opening (``config`` and ``chat`` are there)."""
+        return self._call is not None and self._stream is not None
+
+    @property
     def config(self) -> ResolvedConfig:
         """The configuration this call resolved to."""
         return self._opened()[0].config

@@ -35,13 +35,14 @@ socket assigns (``"runtime"`` and ``"history"``) and sent to the provider with e
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from beamish.app import Runtime
+from beamish.app import Runtime, SessionStream
 from beamish.channels.channel import Channel, JoinRefused, ReplyError, SocketInfo
 from beamish.channels.history import Conversation, ConversationHistory
 from beamish.llm.errors import LLMError
@@ -49,6 +50,12 @@ from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
 from beamish.runtime import SHUTDOWN, Actor, ActorRef, exit, send, start
+from beamish.server.api.logs import (
+    LLMRequestLog,
+    Outcome,
+    elapsed_ms,
+    log_llm_request,
+)
 from beamish.sessions.errors import SessionError, SessionOwnerError
 from beamish.store import LLMParameters, Provider, StoreError, TaskOverride
 from beamish.store.errors import UsageBackpressureError
@@ -246,6 +253,9 @@ class StreamWorker(Actor):
     async def handle_continue(self, arg: None) -> None:
         job = self.job
         final: _Out
+        started = time.monotonic()
+        stream: SessionStream | None = None
+        error_name: str | None = None
         try:
             async with job.runtime.stream(job.session_id, job.messages, task_type=job.task_type,
                                           options=job.options, request_id=job.request_id,
@@ -258,14 +268,18 @@ class StreamWorker(Actor):
                         final = _Out("done", job.request_id, _done_json(event, stream.config),
                                      stream.chat.text)
                     elif isinstance(event, StreamError):
+                        error_name = type(event.error).__name__
                         final = _Out("error", job.request_id, {"reason": str(event.error)})
         except (LLMError, SessionError, UsageBackpressureError) as error:
+            error_name = type(error).__name__
             final = _Out("error", job.request_id, {"reason": str(error)})
         except asyncio.CancelledError:
             # Stopped (cancel, or the channel ended): leaving the stream recorded the usage.
             send(job.channel, _Out("error", job.request_id, {"reason": CANCELLED}))
+            _log(job, stream, started, "cancelled", None)
             raise
         send(job.channel, final)  # after the stream's exit: the usage is durable now
+        _log(job, stream, started, "ok" if final.event == "done" else "error", error_name)
         self.stop()
 
     async def _tell_token(self, delta: str) -> None:
@@ -276,6 +290,20 @@ class StreamWorker(Actor):
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _log(job: StreamJob, stream: SessionStream | None, started: float, outcome: Outcome,
+         error: str | None) -> None:
+    chat = stream.chat if stream is not None and stream.opened else None
+    usage = chat.usage if chat is not None else None
+    log_llm_request(LLMRequestLog(
+        request_id=job.request_id, user_id=job.user_id, session_id=job.session_id,
+        endpoint="channel", stream=True, task_type=job.task_type,
+        provider=chat.provider if chat is not None else None,
+        model=chat.model if chat is not None else None, latency_ms=elapsed_ms(started),
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0, outcome=outcome,
+        error=error))
 
 
 def _parse(model: type[_M], payload: Any) -> _M:

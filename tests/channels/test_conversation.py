@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,26 @@ async def test_a_message_streams_tokens_then_done_with_usage(server: BeamishServ
     assert done["config"]["model"] in ("system_default", "first_available")
     usage = await server.runtime.store.session_totals("ada", "s1")
     assert usage.requests == 1  # durable before done was sent
+
+
+async def test_each_message_writes_one_structured_log_line(
+        server: BeamishServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A channel message ends with one JSON log line: ids, provider, tokens, outcome."""
+    caplog.set_level(logging.INFO, logger="beamish.server.llm_requests")
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
+        rid = (await client.call("conversation:c1", "message", {"content": "log me"},
+                                 join_ref))[4]["response"]["request_id"]
+        await _answer(client, "conversation:c1", rid)
+    lines = [json.loads(r.getMessage()) for r in caplog.records
+             if r.name == "beamish.server.llm_requests"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert (line["request_id"], line["user_id"], line["session_id"]) == (rid, "ada", "s1")
+    assert (line["endpoint"], line["provider"], line["outcome"]) == ("channel", "echo", "ok")
+    assert line["completion_tokens"] > 0
+    assert "log me" not in caplog.text  # no message content in logs
 
 
 async def test_history_is_sent_to_the_provider_and_replayed_on_rejoin(

@@ -1,8 +1,9 @@
-"""One structured JSON log line per LLM request made through the HTTP API.
+"""One structured JSON log line per LLM request, from the HTTP API and the channels.
 
 Every call of ``POST /api/sessions/{id}/completions`` and ``POST /v1/chat/completions``,
-streamed or not, answered or failed, ends with one INFO record on the
-``beamish.server.llm_requests`` logger whose message is a single JSON object::
+and every ``message`` of a conversation channel, streamed or not, answered or failed, ends
+with one INFO record on the ``beamish.server.llm_requests`` logger whose message is a
+single JSON object::
 
     {"event": "llm_request", "request_id": "5f0c...", "user_id": "ada",
      "session_id": "s1", "endpoint": "openai", "stream": true, "task_type": "chat",
@@ -31,8 +32,8 @@ log = logging.getLogger(LOGGER_NAME)
 Outcome = Literal["ok", "error", "cancelled"]
 """How an LLM request ended, as the log says."""
 
-Endpoint = Literal["sessions", "openai"]
-"""Which API the request came through."""
+Endpoint = Literal["sessions", "openai", "channel"]
+"""Which API the request came through (``channel``: a conversation channel's message)."""
 
 
 @dataclass(frozen=True, slots=True)
