@@ -9,17 +9,14 @@ from pathlib import Path
 
 import anyio
 import pytest
-from pydantic import SecretStr
 
 from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer
-from beamish.server.settings import ServerSettings
-from beamish.settings import Settings
+from tests._serve import SECRET, serve
 
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).parent.parent
-SECRET = "chat-client-example-secret-0123456789abcdef"
 
 
 @pytest.fixture
@@ -31,9 +28,7 @@ def anyio_backend() -> str:
 @pytest.fixture
 async def beamish(tmp_path: Path) -> AsyncIterator[BeamishServer]:
     """beamish serve on a free port, a fresh SQLite file and the echo provider."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'serve.db'}",
-                        secret_key=SecretStr(SECRET), server=ServerSettings(port=0))
-    async with BeamishServer(settings) as running:
+    async with serve(tmp_path) as running:
         yield running
 
 

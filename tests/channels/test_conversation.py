@@ -9,29 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from websockets.asyncio.client import connect
 
 from beamish.channels.conversation import ConversationChannel
 from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer
-from beamish.server.settings import ServerSettings
-from beamish.settings import Settings
+from tests._serve import SECRET, serve
 from tests.channels._phx import PhxClient, error, ok
 
 pytestmark = pytest.mark.anyio
 
-SECRET = "conversation-test-secret-0123456789abcdef"
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[BeamishServer]:
-    """beamish serve, on a free port, a fresh SQLite file and the echo provider."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'serve.db'}",
-                        secret_key=SecretStr(SECRET),
-                        server=ServerSettings(port=0, message_rate_per_s=1000,
-                                              message_burst=1000))
-    async with BeamishServer(settings) as running:
+    """beamish serve on a free port, a fresh SQLite file and the echo provider."""
+    async with serve(tmp_path) as running:
         yield running
 
 

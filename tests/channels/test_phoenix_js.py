@@ -22,14 +22,11 @@ from typing import Any
 
 import anyio
 import pytest
-from pydantic import SecretStr
 
 from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer
-from beamish.server.settings import ServerSettings
-from beamish.settings import Settings
+from tests._serve import SECRET, serve
 
-SECRET = "phoenix-js-test-secret-0123456789abcdef"
 JS_DIR = Path(__file__).parent / "js"
 SCRIPT = "conversation.mjs"
 
@@ -69,11 +66,7 @@ def anyio_backend() -> str:
 @pytest.fixture
 async def beamish(tmp_path: Path) -> AsyncIterator[BeamishServer]:
     """beamish serve on a free port, a fresh SQLite file and the echo provider."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'serve.db'}",
-                        secret_key=SecretStr(SECRET),
-                        server=ServerSettings(port=0, message_rate_per_s=1000,
-                                              message_burst=1000))
-    async with BeamishServer(settings) as running:
+    async with serve(tmp_path) as running:
         yield running
 
 
