@@ -154,9 +154,11 @@ class Runtime:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         stack, self._stack = self._stack, None
-        self._services = None
-        if stack is not None:
-            await stack.aclose()
+        try:
+            if stack is not None:
+                await stack.aclose()  # actors stopping may still use the services
+        finally:
+            self._services = None
 
     async def reload_providers(self) -> LLMClient:
         """Rebuild the LLM client from the provider registry (after adding or removing one).
