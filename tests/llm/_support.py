@@ -49,17 +49,3 @@ def inputs(*, settings: LLMSettings | None = None, availability: Availability = 
     fields: dict[str, Any] = {"task_type": "chat", "user_id": "ada", "tier": "free", **layers}
     return ResolutionInputs(settings=settings or LLMSettings(), availability=availability,
                             catalog=catalog or {}, **fields)
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told: cache TTLs in exact, virtual seconds."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward by ``seconds``."""
-        self.now += seconds

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.llm._support import FakeClock
+from tests._clock import FakeClock
 from tests.store.conftest import store, store_url
 
 __all__ = ["anyio_backend", "clock", "store", "store_url"]

@@ -26,7 +26,7 @@ from beamish.store import (
 )
 from beamish.store._open import backend_for
 from beamish.store._store import SqlStore
-from tests.llm._support import FakeClock
+from tests._clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 

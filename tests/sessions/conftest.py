@@ -10,19 +10,7 @@ import pytest
 from beamish.app import Runtime
 from beamish.sessions.settings import SessionSettings
 from beamish.settings import Settings
-
-
-class FakeClock:
-    """Session idleness time: moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests._clock import FakeClock
 
 
 @pytest.fixture
@@ -32,7 +20,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=1000.0)
 
 
 def make_settings(path: Path, **sessions: object) -> Settings:

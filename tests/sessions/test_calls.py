@@ -14,7 +14,8 @@ from beamish.app import Runtime
 from beamish.llm.errors import FallbacksExhaustedError
 from beamish.llm.providers.stream import StreamDone, TokenDelta
 from beamish.store import ProviderRecord, UsageBackpressureError, open_store
-from tests.sessions.conftest import FakeClock, make_settings
+from tests._clock import FakeClock
+from tests.sessions.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
 

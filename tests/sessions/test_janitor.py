@@ -11,7 +11,8 @@ from beamish.runtime import call
 from beamish.sessions.errors import SessionLimitError, SessionNotFoundError
 from beamish.sessions.models import JanitorReport
 from beamish.sessions.services import JANITOR
-from tests.sessions.conftest import FakeClock, make_settings
+from tests._clock import FakeClock
+from tests.sessions.conftest import make_settings
 
 pytestmark = pytest.mark.anyio
 
