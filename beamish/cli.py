@@ -46,7 +46,15 @@ from beamish.llm.resolver import ConfigResolver
 from beamish.server.auth import issue_token
 from beamish.server.keyfile import ensure_secret_key
 from beamish.settings import Settings
-from beamish.store import Store, StoreError, TaskOverride, UsageTotals, migrate, open_store
+from beamish.store import (
+    Store,
+    StoreError,
+    TaskOverride,
+    UsageTotals,
+    UserNotFoundError,
+    migrate,
+    open_store,
+)
 
 DEFAULT_URL = "sqlite:///beamish.db"
 DEFAULT_SERVER = "http://127.0.0.1:4000"
@@ -202,7 +210,7 @@ async def _config(args: argparse.Namespace) -> int:
 async def _set_config(store: Store, resolver: ConfigResolver, args: argparse.Namespace) -> None:
     try:
         await store.get_profile(args.user)
-    except StoreError:
+    except UserNotFoundError:
         await resolver.upsert_profile(args.user, actor="cli")
     if args.task:
         await resolver.set_task_override(args.user, TaskOverride(

@@ -39,13 +39,7 @@ from beamish.channels.socket_actor import SocketOptions
 from beamish.channels.transport import SocketEndpoint
 from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
-from beamish.server.auth import (
-    Authenticator,
-    DevModeAuthenticator,
-    TokenAuthenticator,
-    TokenSigner,
-    dev_mode_warning,
-)
+from beamish.server.auth import dev_mode_warning
 from beamish.settings import Settings
 
 log = logging.getLogger("beamish.server")
@@ -82,14 +76,14 @@ class BeamishServer:
         self.settings = settings
         server = settings.server
         self._port = server.port if port is None else port
-        signer = TokenSigner(_secret(settings))
-        authenticate: Authenticator = (DevModeAuthenticator(server.host, signer)
-                                       if server.dev_mode else TokenAuthenticator(signer))
+        # One authenticator for HTTP callers and sockets alike.
+        self.auth = (ApiAuth.development(server.host, settings) if server.dev_mode
+                     else ApiAuth.tokens(settings))
         self.runtime = Runtime(settings)
         self.history = ConversationHistory(max_messages=server.max_history,
                                            max_conversations=server.max_conversations)
         self.endpoint = SocketEndpoint(
-            {"conversation:*": ConversationChannel}, authenticate=authenticate,
+            {"conversation:*": ConversationChannel}, authenticate=self.auth.authenticator,
             options=SocketOptions(
                 idle_timeout=server.idle_timeout_s, max_channels=server.max_channels,
                 max_frame_size=server.max_frame_bytes, outbound_frames=server.outbound_frames,
@@ -150,10 +144,7 @@ class BeamishServer:
         await self._stop.wait()
 
     def _app(self) -> FastAPI:
-        settings = self.settings
-        auth = (ApiAuth.development(settings.server.host, settings) if settings.server.dev_mode
-                else ApiAuth.tokens(settings))
-        app = create_app(runtime=self.runtime, auth=auth)
+        app = create_app(runtime=self.runtime, auth=self.auth)
         app.router.routes.append(self.endpoint.route())
         return app
 
@@ -178,6 +169,3 @@ class BeamishServer:
             raise OSError(f"cannot listen on {self.settings.server.host}:{self._port}")
         self._uvicorn = server
 
-
-def _secret(settings: Settings) -> str | None:
-    return settings.secret_key.get_secret_value() if settings.secret_key is not None else None

@@ -83,24 +83,21 @@ class Sessions:
 
     async def get(self, session_id: str, *, user_id: str | None = None) -> SessionInfo:
         """The session's context and usage (only for ``user_id`` when given)."""
-        ref = self._ref(session_id, user_id)
+        ref = self.entry(session_id, user_id)[0]
         async with self._active(session_id):
             info: SessionInfo = await _session_call(ref, session_id, ("info",))
             return info
 
     async def close(self, session_id: str, *, user_id: str | None = None) -> None:
         """Stop the session's context; its usage stays in the ledger."""
-        ref = self._ref(session_id, user_id)
+        ref = self.entry(session_id, user_id)[0]
         self._services.idle.remove(session_id)
         with contextlib.suppress(NoProcessError):
             await terminate_child_ref(self._services.whereis(SESSION_SUP), ref)
 
     def owner(self, session_id: str) -> str:
         """The user id of an open session."""
-        entry = session_entry(self._services, session_id)
-        if entry is None:
-            raise SessionNotFoundError(session_id)
-        return entry[1]
+        return self.entry(session_id)[1]
 
     def open_sessions(self, user_id: str | None = None) -> list[tuple[str, str]]:
         """(session id, user id) of every open session, or of one user's."""
@@ -122,7 +119,7 @@ class Sessions:
         (``ResolvedConfig.sources``) and ``warnings`` name stored preferences that were skipped.
         """
         request = _config_request(options)
-        ref = self._ref(session_id, user_id)
+        ref = self.entry(session_id, user_id)[0]
         async with self._active(session_id):
             config: ResolvedConfig = await _session_call(
                 ref, session_id, ("enhance", task_type, request))
@@ -211,9 +208,6 @@ class Sessions:
         if user_id is not None and owner != user_id:
             raise SessionOwnerError(session_id, user_id)
         return ref, owner
-
-    def _ref(self, session_id: str, user_id: str | None) -> ActorRef:
-        return self.entry(session_id, user_id)[0]
 
     def _active(self, session_id: str) -> _Active:
         return _Active(self._services, session_id)

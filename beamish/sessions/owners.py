@@ -74,11 +74,13 @@ class ConfigCache(Actor):
     def _invalidated(self, user_id: str | None) -> None:
         # Runs in the task that wrote the config, right after the write: by the time the
         # write returns, every live context of the user has the message in its mailbox.
-        if self.services.node.whereis(SESSIONS) is None:
+        node = self.services.node
+        sessions, by_user = node.whereis(SESSIONS), node.whereis(SESSIONS_BY_USER)
+        if sessions is None or by_user is None:
             return  # the session tree is not up (starting or stopping): nothing is cached
         if user_id is None:
-            for _, ref, _ in Registry.entries(self.services.whereis(SESSIONS)):
-                send(ref, INVALIDATE)
-            return
-        for ref, _ in Registry.lookup(self.services.whereis(SESSIONS_BY_USER), user_id):
+            refs = [ref for _, ref, _ in Registry.entries(sessions)]
+        else:
+            refs = [ref for ref, _ in Registry.lookup(by_user, user_id)]
+        for ref in refs:
             send(ref, INVALIDATE)

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from beamish.app import Runtime
 from beamish.llm.errors import FallbacksExhaustedError
@@ -83,8 +84,8 @@ async def test_a_locked_database_buffers_usage_then_pushes_back(tmp_path: Path,
         async with anyio.create_task_group() as tg:
             tg.start_soon(lambda: rt.sessions.record_usage("s1", provider="echo", model="e",
                                                            request_id="held"))
-            while rt.services.current_recorder().buffered == 0:
-                await anyio.lowlevel.checkpoint()
+            await wait_all_tasks_blocked()  # the held event is queued, its writer is stuck
+            assert rt.services.current_recorder().buffered == 1
             with pytest.raises(UsageBackpressureError, match="buffer is full"):
                 await rt.sessions.record_usage("s1", provider="echo", model="e")
             lock.execute("ROLLBACK")  # the database is back: the held event gets written
@@ -103,8 +104,8 @@ async def test_stopping_the_runtime_writes_everything_queued(tmp_path: Path,
             for n in range(10):
                 tg.start_soon(partial(rt.sessions.record_usage, "s1", provider="echo",
                                       model="e", request_id=f"r{n}"))
-            while recorder.buffered < 10:
-                await anyio.lowlevel.checkpoint()
+            await wait_all_tasks_blocked()
+            assert recorder.buffered == 10
             tg.cancel_scope.cancel()  # the callers give up; the events are queued already
     async with open_store(settings.database_url) as store:
         assert (await store.session_totals("ada", "s1")).requests == 10
