@@ -6,7 +6,7 @@ Both servers are driven by the same client code with the same concurrency. A rou
 ``message`` on a joined ``conversation:<id>`` channel until its ``done`` push.
 
 * beamish — ``BeamishServer`` on a temporary SQLite file with the echo provider: socket actor
-  → channel actor → StreamWorker → echo provider → usage recorder (group commit) → ``done``.
+  → channel actor → answer task → echo provider → usage recorder (group commit) → ``done``.
   The answer to ``ping`` is two tokens, so a round trip is one frame in and four out (ok
   reply, two ``token`` pushes, ``done``).
 * raw echo — a bare ``websockets`` server answering the same frames with the same four frames

@@ -21,23 +21,24 @@ Client events (payloads are validated; a bad one gets ``{"reason": "bad_request"
   other of the user — uses it from the next message on; ok with the new resolution.
 * ``usage`` → ok ``{session, user}`` totals.
 
-Each answer streams in its own ``StreamWorker`` actor, linked to the channel: the channel keeps
-serving (a ``cancel`` reaches it mid-stream), and when the channel ends — the client leaves,
-the socket closes as a slow consumer, the server shuts down — the workers are stopped and
-record the usage they saw. A provider can stream faster than the channel pushes (the echo
-provider never waits): the channel's workers share credits, one per token waiting in the
-channel's mailbox, a quarter of ``Channel.mailbox_size`` in all, so a worker waits — and stops
-reading its provider — rather than overflow the channel's bounded mailbox, which would crash
-the channel. The history of the conversation (``ConversationHistory``) is shared through the
-socket assigns (``"runtime"`` and ``"history"``) and sent to the provider with each message.
+Each answer streams in its own task, owned by the channel: the channel keeps serving (a
+``cancel`` reaches it mid-stream), the task pushes ``token``, ``done`` and ``error`` itself
+(awaiting each push, so a socket whose mailbox is full slows the provider down rather than
+buffering its whole answer), and when the channel ends — the client leaves, the socket closes as
+a slow consumer, the server shuts down — its ``terminate`` cancels the tasks, which record the
+usage they saw. A task that fails in a way it does not expect crashes the channel, as a
+linked worker would: the client gets ``phx_error``. The history of the conversation
+(``ConversationHistory``) is shared through the socket assigns (``"runtime"`` and
+``"history"``) and sent to the provider with each message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,7 +50,7 @@ from beamish.llm.errors import LLMError
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
-from beamish.runtime import SHUTDOWN, Actor, ActorRef, exit, send, start
+from beamish.runtime import ExitReason, send
 from beamish.server.api.logs import (
     LLMRequestLog,
     Outcome,
@@ -127,10 +128,7 @@ class ConversationChannel(Channel):
         except SessionOwnerError as error:
             raise JoinRefused("forbidden", detail=str(error)) from error
         self.session_id = info.session_id
-        self.streams: dict[str, ActorRef] = {}
-        # Token messages the workers may have waiting in this mailbox at once; the rest of it
-        # stays free for the client's messages and the workers' done/error.
-        self.stream_credits = asyncio.Semaphore(max(1, self.mailbox_size // 4))
+        self.streams: dict[str, asyncio.Task[None]] = {}
         missed = conversation.since(joining.last_seen_id)
         if joining.last_seen_id and missed:
             self.push("history", {"messages": [m.to_json() for m in missed]})
@@ -156,30 +154,41 @@ class ConversationChannel(Channel):
         return super().handle_in(event, payload)
 
     def handle_info(self, message: Any) -> Any:
-        if isinstance(message, _Out):
-            self._deliver(message)
-            return None
+        if isinstance(message, _StreamCrashed):
+            raise message.error  # as a linked worker's crash would: phx_error to the client
         return super().handle_info(message)
+
+    async def terminate(self, reason: ExitReason) -> None:
+        # The channel ended: stop the answers still streaming. Each records the usage it
+        # saw on its way out (without waiting, as cancelled code must), so this wait is short.
+        streams = list(self.streams.values())
+        for task in streams:
+            task.cancel()
+        if streams:
+            await asyncio.wait(streams)
 
     # -- events ------------------------------------------------------------------------------
 
     async def _message(self, message: MessageIn) -> dict[str, Any]:
+        request_id = uuid4().hex
         job = StreamJob(
-            runtime=self.runtime, channel=self.ref, session_id=self.session_id,
-            user_id=self.socket.user_id, task_type=message.task_type,
-            options=message.overrides,
+            runtime=self.runtime, session_id=self.session_id, user_id=self.socket.user_id,
+            task_type=message.task_type, options=message.overrides,
             messages=[*self.conversation.prompt(), ChatMessage(role="user",
                                                                content=message.content)],
-            request_id=uuid4().hex, credits=self.stream_credits)
-        self.conversation.add("user", message.content, job.request_id)
-        self.streams[job.request_id] = await start(StreamWorker, job, link=True)
-        return {"request_id": job.request_id}
+            request_id=request_id)
+        self.conversation.add("user", message.content, request_id)
+        # Started now, it runs once this handler returns: the ok reply is cast first.
+        task = asyncio.get_running_loop().create_task(self._answer(job))
+        self.streams[request_id] = task
+        task.add_done_callback(functools.partial(self._answered, request_id))
+        return {"request_id": request_id}
 
     def _cancel(self, cancel: CancelIn) -> dict[str, Any]:
-        worker = self.streams.get(cancel.request_id)
-        if worker is None:
+        task = self.streams.get(cancel.request_id)
+        if task is None:
             raise ReplyError("not_found", f"no stream {cancel.request_id!r} is running")
-        exit(worker, SHUTDOWN)  # it records the usage it saw, then reports "cancelled"
+        task.cancel()  # it records the usage it saw, then reports "cancelled"
         return {"request_id": cancel.request_id}
 
     async def _set_preference(self, pref: SetPreferenceIn) -> dict[str, Any]:
@@ -199,94 +208,69 @@ class ConversationChannel(Channel):
         user = await self.runtime.users.get_usage_stats(self.socket.user_id)
         return {"session": _totals_json(session), "user": _totals_json(user.totals)}
 
-    def _deliver(self, out: _Out) -> None:
-        if out.event == "token":
-            self.stream_credits.release()
-        elif out.event == "done":
-            self.conversation.add("assistant", out.text, out.request_id)
-        if out.event in ("done", "error"):
-            self.streams.pop(out.request_id, None)
-        self.push(out.event, {"request_id": out.request_id, **out.payload})
+    async def _answer(self, job: StreamJob) -> None:
+        """Stream one answer to the client, then record its usage and say done (or error).
 
+        ``done`` is pushed only after the usage is durable, so what a client is told it used
+        is never lost. Cancelled (a ``cancel``, the channel ending), it records the partial
+        usage as cancelled on the way out and pushes ``error`` ``cancelled``.
+        """
+        request_id = job.request_id
+        started = time.monotonic()
+        stream: SessionStream | None = None
+        error_name: str | None = None
+        event_name, payload = "error", {"request_id": request_id, "reason": CANCELLED}
+        try:
+            async with job.runtime.stream(job.session_id, job.messages, task_type=job.task_type,
+                                          options=job.options, request_id=request_id,
+                                          user_id=job.user_id) as stream:
+                async for event in stream:
+                    if isinstance(event, TokenDelta):
+                        await self.push("token", {"request_id": request_id,
+                                                  "delta": event.text})
+                    elif isinstance(event, StreamDone):
+                        event_name = "done"
+                        payload = _done_json(request_id, event, stream.config)
+                    elif isinstance(event, StreamError):
+                        error_name = type(event.error).__name__
+                        payload = {"request_id": request_id, "reason": str(event.error)}
+        except (LLMError, SessionError, UsageBackpressureError) as error:
+            error_name = type(error).__name__
+            event_name, payload = "error", {"request_id": request_id, "reason": str(error)}
+        except asyncio.CancelledError:
+            # Cancelled: leaving the stream handed its usage to the recorder.
+            self.push("error", {"request_id": request_id, "reason": CANCELLED})
+            _log(job, stream, started, "cancelled", None)
+            raise
+        if event_name == "done" and stream is not None:  # the usage is durable now
+            self.conversation.add("assistant", stream.chat.text, request_id)
+        self.push(event_name, payload)
+        _log(job, stream, started, "ok" if event_name == "done" else "error", error_name)
 
-# --- the worker ------------------------------------------------------------------------------
+    def _answered(self, request_id: str, task: asyncio.Task[None]) -> None:
+        del self.streams[request_id]
+        if not task.cancelled() and (error := task.exception()) is not None:
+            send(self.ref, _StreamCrashed(error))
 
 
 @dataclass(frozen=True, slots=True)
 class StreamJob:
-    """One answer to stream: where from, for whom, to which channel."""
+    """One answer to stream: where from, for whom."""
 
     runtime: Runtime
-    channel: ActorRef
     session_id: str
     user_id: str
     task_type: str
     options: ConfigRequest | None
     messages: list[ChatMessage]
     request_id: str
-    #: Shared by the channel's workers: taken per token sent, given back as it is pushed.
-    credits: asyncio.Semaphore
 
 
 @dataclass(frozen=True, slots=True)
-class _Out:
-    """Worker → channel: push ``event`` for the request (tokens, then done or error)."""
+class _StreamCrashed:
+    """An answer's task failed unexpectedly: the channel crashes with ``error``."""
 
-    event: Literal["token", "done", "error"]
-    request_id: str
-    payload: dict[str, Any]
-    text: str = ""
-
-
-class StreamWorker(Actor):
-    """Streams one answer to its channel, then records the usage and says done (or error).
-
-    ``done`` is sent only after the usage is durable, so what a client is told it used is
-    never lost. Stopped early (a ``cancel``, the channel ending), it records the partial usage
-    as cancelled on the way out and tells the channel ``cancelled``.
-    """
-
-    def init(self, job: StreamJob) -> None:
-        self.job = job
-        self.continue_with(None)
-
-    async def handle_continue(self, arg: None) -> None:
-        job = self.job
-        final: _Out
-        started = time.monotonic()
-        stream: SessionStream | None = None
-        error_name: str | None = None
-        try:
-            async with job.runtime.stream(job.session_id, job.messages, task_type=job.task_type,
-                                          options=job.options, request_id=job.request_id,
-                                          user_id=job.user_id) as stream:
-                final = _Out("error", job.request_id, {"reason": CANCELLED})
-                async for event in stream:
-                    if isinstance(event, TokenDelta):
-                        await self._tell_token(event.text)
-                    elif isinstance(event, StreamDone):
-                        final = _Out("done", job.request_id, _done_json(event, stream.config),
-                                     stream.chat.text)
-                    elif isinstance(event, StreamError):
-                        error_name = type(event.error).__name__
-                        final = _Out("error", job.request_id, {"reason": str(event.error)})
-        except (LLMError, SessionError, UsageBackpressureError) as error:
-            error_name = type(error).__name__
-            final = _Out("error", job.request_id, {"reason": str(error)})
-        except asyncio.CancelledError:
-            # Stopped (cancel, or the channel ended): leaving the stream recorded the usage.
-            send(job.channel, _Out("error", job.request_id, {"reason": CANCELLED}))
-            _log(job, stream, started, "cancelled", None)
-            raise
-        send(job.channel, final)  # after the stream's exit: the usage is durable now
-        _log(job, stream, started, "ok" if final.event == "done" else "error", error_name)
-        self.stop()
-
-    async def _tell_token(self, delta: str) -> None:
-        # Waits while the channel is a window of tokens behind: send() would fail on its
-        # full mailbox. done/error need no credit: each worker sends one, once.
-        await self.job.credits.acquire()
-        send(self.job.channel, _Out("token", self.job.request_id, {"delta": delta}))
+    error: BaseException
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -333,8 +317,8 @@ def _config_json(config: ResolvedConfig) -> dict[str, Any]:
             "tier": config.tier}
 
 
-def _done_json(done: StreamDone, config: ResolvedConfig) -> dict[str, Any]:
-    return {"usage": {"prompt_tokens": done.usage.prompt_tokens,
+def _done_json(request_id: str, done: StreamDone, config: ResolvedConfig) -> dict[str, Any]:
+    return {"request_id": request_id, "usage": {"prompt_tokens": done.usage.prompt_tokens,
                       "completion_tokens": done.usage.completion_tokens},
             "provider": done.provider, "model": done.model, "offline": done.offline,
             "config": {k: str(v) for k, v in config.sources.items()},

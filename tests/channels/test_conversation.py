@@ -186,3 +186,24 @@ async def test_an_answer_longer_than_the_channel_mailbox_streams_whole(
     assert done["event"] == "done"
     assert text.split()[1:] == words
     assert usage[4]["response"]["session"]["requests"] == 1
+
+
+async def test_an_answer_failing_unexpectedly_crashes_only_its_channel(
+        server: BeamishServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in an answer's task crashes the channel (phx_error); a rejoin serves again."""
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the stream")
+
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
+        with monkeypatch.context() as patched:
+            patched.setattr(server.runtime, "stream", broken)
+            await client.call("conversation:c1", "message", {"content": "hi"}, join_ref)
+            crashed = await client.expect(lambda f: f[3] == "phx_error")
+        assert crashed[:3] == [join_ref, join_ref, "conversation:c1"]
+        join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
+        rid = (await client.call("conversation:c1", "message", {"content": "hi again"},
+                                 join_ref))[4]["response"]["request_id"]
+        text, done = await _answer(client, "conversation:c1", rid)
+    assert (text, done["event"]) == ("[echo] hi again", "done")

@@ -87,4 +87,5 @@ class EchoProvider(LLMProvider):
 
 
 def _prompt_tokens(request: ChatRequest) -> int:
-    return sum(count_tokens(m.content) for m in request.messages)
+    # The words of every message: one split of the joined text, not one call per message.
+    return count_tokens(" ".join([m.content for m in request.messages]))
