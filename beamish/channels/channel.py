@@ -41,8 +41,8 @@ pushes are held back and follow the ok reply). :meth:`Channel.reply_ref` and
 :meth:`Channel.reply` answer a message later. ``self.stop()`` ends the channel from the server
 side: the client gets ``phx_close`` and does not rejoin.
 
-**Failure.** Each channel is a child (restart ``temporary``) of a DynamicSupervisor that its
-socket owns, and the socket monitors it. A crash — an exception in a callback, including a
+**Failure.** Each channel is a child (restart ``temporary``) of its socket actor, which
+is linked to it and traps exits. A crash — an exception in a callback, including a
 payload JSON cannot carry — sends ``phx_error`` to the client, which rejoins with backoff; the
 socket, its other channels and other sockets carry on.
 

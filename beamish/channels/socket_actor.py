@@ -6,16 +6,16 @@
     connection writer ◀──── Outbox ◀──── SocketActor ◀──cast─── push / reply frames
 
 The actor models the connection's state (a :class:`~.socket_state.PhoenixSocket`), its
-failure domain (the channels it supervises and monitors) and its serialisation point (every
+failure domain (the channels it supervises, linked) and its serialisation point (every
 frame to the client passes through it, so pushes, replies and protocol frames keep one order).
 It never touches the network: the transport's reader casts it each frame, and its frames go
 into an :class:`Outbox` that the transport's writer drains.
 
 What it does, by event:
 
-- **A join** starts the matching :class:`~.channel.Channel` under this socket's own
-  DynamicSupervisor (created on the first join), monitors it and asks it to ``join``. Pushes
-  the channel makes while joining are held and follow the ok reply.
+- **A join** starts the matching :class:`~.channel.Channel`, linked to this socket (which
+  traps exits: it is the channels' supervisor, each channel a ``temporary`` child), and asks it
+  to ``join``. Pushes the channel makes while joining are held and follow the ok reply.
 - **A message** to a joined topic takes a token from the user's rate bucket (if a
   ``message_rate`` is set; else ``rate_limited`` error reply) and goes to the channel — or,
   when the channel's mailbox is full (its class's ``mailbox_size``), is answered
@@ -36,9 +36,8 @@ Options (:class:`SocketOptions`, defaults in brackets): ``idle_timeout`` [60.0] 
 ``max_channels`` [100]; ``max_frame_size`` [1 MiB] (None: no limit beyond the server's own);
 ``outbound_frames`` [1024] and ``outbound_bytes`` [8 MiB]; ``message_rate`` [None: no limit]
 — a :class:`~.limits.RateLimit` shared by all sockets of one user; ``hibernate_after``
-[15.0] — seconds without a message after which the socket actor, its channels' supervisor
-and its channels hibernate (drop their tasks and mailboxes: about 9 KiB a connection), None
-for never.
+[15.0] — seconds without a message after which the socket actor and its channels
+hibernate (drop their tasks and mailboxes), None for never.
 """
 
 from __future__ import annotations
@@ -89,23 +88,18 @@ from beamish.runtime import (
     ActorRef,
     CallError,
     ChildSpec,
-    Down,
     Exit,
     ExitReason,
     MailboxFullError,
     Timer,
     cast,
     child_spec,
-    monitor,
     send_after,
     start,
-    start_child,
-    stop,
-    unlink,
 )
-from beamish.runtime.dynamic import DynamicInit, DynamicSupervisor
 from beamish.runtime.exits import shutdown
 from beamish.runtime.links import exit as exit_signal
+from beamish.runtime.supervisor import await_shutdown, signal_shutdown
 
 if TYPE_CHECKING:
     from beamish.server.auth import Principal
@@ -291,6 +285,7 @@ class _Entry:
 
     topic: str
     request: JoinRequested
+    shutdown: int  # ms its terminate may take when the socket stops it
     joined: bool = False
     early: list[str | bytes] = field(default_factory=list)
 
@@ -299,7 +294,7 @@ def socket_spec(init: SocketInit) -> ChildSpec:
     """The child spec of a socket actor (temporary: a client reconnects, it is not restarted).
 
     Its shutdown is ``infinity`` as for a supervisor: ``terminate`` only waits for its
-    channels, each bounded by its own ``shutdown_timeout``.
+    channels (its children), each bounded by its own ``shutdown_timeout``.
     """
     return child_spec(SocketActor, init, id="socket", restart="temporary",
                       shutdown="infinity", type="supervisor",
@@ -324,7 +319,6 @@ class SocketActor(Actor):
         self._clock: Callable[[], float] = asyncio.get_running_loop().time
         self._idle = IdleTimer(self._clock(), timeout=options.idle_timeout)
         self._idle_timer: Timer = send_after(self._ref, _IDLE_CHECK, options.idle_timeout)
-        self._sup: ActorRef | None = None
         self._channels: dict[ActorRef, _Entry] = {}
         self._current: dict[str, ActorRef] = {}  # topic -> the channel serving or joining it
         self._lost_code: int | None = None
@@ -359,12 +353,8 @@ class SocketActor(Actor):
     async def handle_info(self, message: Any) -> None:
         if message is _IDLE_CHECK:
             self._check_idle()
-        elif isinstance(message, Down):
-            self._channel_down(message)
-        elif (isinstance(message, Exit) and message.actor is self._sup
-              and not message.reason.is_shutdown):
-            self.stop(message.reason)  # the channels' supervisor died: so does the socket
-            return
+        elif isinstance(message, Exit):
+            self._channel_exit(message)
         await self._pump()
 
     async def _pump(self) -> None:
@@ -416,24 +406,20 @@ class SocketActor(Actor):
         channel_type = self._routes.match(request.topic)
         assert channel_type is not None, "PhoenixSocket(topics=...) only lets routed joins in"
         init = ChannelInit(self._ref, request, self._info)
-        # overflow="fail": the socket never waits for a channel (one that awaits its own
-        # pushes while the socket waited for it would deadlock both).
-        spec = child_spec(channel_type, init, id=request.topic, restart="temporary",
-                          shutdown=channel_type.shutdown_timeout,
-                          mailbox_size=channel_type.mailbox_size, overflow="fail",
-                          hibernate_after=self._hibernate_after)
         try:
-            if self._sup is None:
-                self._sup = await start(DynamicSupervisor, DynamicInit(), link=True,
-                                        hibernate_after=self._hibernate_after)
-            ref = await start_child(self._sup, spec)
+            # Linked: this socket supervises its channels itself. They are temporary children,
+            # so a DynamicSupervisor per socket would add nothing but ~5 KiB a connection.
+            # overflow="fail": the socket never waits for a channel (one that
+            # awaits its own pushes while the socket waited for it would deadlock both).
+            ref = await start(channel_type, init, link=True,
+                              mailbox_size=channel_type.mailbox_size, overflow="fail",
+                              hibernate_after=self._hibernate_after)
         except Exception:
             log.exception("socket %d: cannot start %s for %r", self._info.id,
                           channel_type.__name__, request.topic)
             self._sock.reject_join(request, dict(_JOIN_CRASHED_RESPONSE))
             return
-        monitor(ref)
-        self._channels[ref] = _Entry(request.topic, request)
+        self._channels[ref] = _Entry(request.topic, request, channel_type.shutdown_timeout)
         self._current[request.topic] = ref
         cast(ref, JoinChannel())
 
@@ -515,14 +501,14 @@ class SocketActor(Actor):
             # this reason, ChannelEnd and all.
             exit_signal(ref, shutdown(end))
 
-    def _channel_down(self, down: Down) -> None:
-        entry = self._channels.pop(down.actor, None)
-        if entry is None or self._current.get(entry.topic) is not down.actor:
-            return  # it had been ended: its exit needs no answer
+    def _channel_exit(self, exited: Exit) -> None:
+        entry = self._channels.pop(exited.actor, None)
+        if entry is None or self._current.get(entry.topic) is not exited.actor:
+            return  # it had been ended (or is no channel): its exit needs no answer
         del self._current[entry.topic]
         if not entry.joined:
             self._sock.reject_join(entry.request, dict(_JOIN_CRASHED_RESPONSE))
-        elif down.reason.is_shutdown:
+        elif exited.reason.is_shutdown:
             self._sock.close_channel(entry.topic)  # it stopped on purpose: no rejoin
         else:
             self._sock.channel_crashed(entry.topic)  # phx_error: the client rejoins
@@ -571,15 +557,17 @@ class SocketActor(Actor):
             else:
                 self._sock.close(CloseCode.INTERNAL_ERROR, "internal error")
             self._close_out()
-        sup = self._sup
-        if sup is not None and sup.alive:
-            # Wait for the channels' terminate (usage recording...) before this socket is gone.
-            unlink(sup)
-            await stop(sup, SHUTDOWN)
+        # Wait for the channels' terminate (usage recording...) before this socket is gone,
+        # each for up to its shutdown_timeout, as a supervisor would.
+        channels, self._channels = self._channels, {}
+        stopping = [(ref, entry.shutdown, dead) for ref, entry in channels.items()
+                    if (dead := signal_shutdown(ref, entry.shutdown, SHUTDOWN)) is not None]
+        if stopping:
+            await asyncio.gather(*(await_shutdown(ref, how, dead) for ref, how, dead in stopping))
 
     def _tree_children(self) -> list[tuple[Hashable, ActorRef | None, int]]:
-        """For Node.tree(): this socket supervises its channels' supervisor."""
-        return [] if self._sup is None else [("channels", self._sup, 0)]
+        """For Node.tree(): this socket supervises its channels, one per topic."""
+        return [(entry.topic, ref, 0) for ref, entry in self._channels.items()]
 
 
 __all__ = [

@@ -329,7 +329,7 @@ async def test_a_client_that_goes_away_ends_its_channels(server: ChannelServer) 
 
 
 async def test_idle_actors_hibernate_and_wake_for_the_next_frame() -> None:
-    """With hibernate_after, an idle socket, its supervisor and channel drop their tasks."""
+    """With hibernate_after, an idle socket and its channel drop their tasks."""
     async with serve_channels(hibernate_after=0.01) as srv, srv.connect() as ws:
         client = PhxClient(ws)
         jr, _ = await client.join("room:1")
@@ -337,10 +337,9 @@ async def test_idle_actors_hibernate_and_wake_for_the_next_frame() -> None:
         assert tree is not None
         (sockets,) = tree.children
         (socket,) = sockets.children
-        (channels,) = socket.children
-        (channel,) = channels.children
-        refs = [node.ref for node in (socket, channels, channel) if node.ref is not None]
-        assert len(refs) == 3
+        (channel,) = socket.children
+        refs = [node.ref for node in (socket, channel) if node.ref is not None]
+        assert len(refs) == 2
         await wait_until(lambda: all(ref.status == "hibernated" for ref in refs))
         assert (await client.call("room:1", "echo", {"awake": True}, jr))[4] == ok(
             {"awake": True})
@@ -354,7 +353,7 @@ async def wait_until(condition: Callable[[], bool]) -> None:
 
 
 async def test_the_socket_supervises_its_channels(server: ChannelServer) -> None:
-    """The node's tree shows socket → channels' supervisor → one actor per joined topic."""
+    """The node's tree shows socket → one channel actor per joined topic."""
     async with server.connect() as ws:
         client = PhxClient(ws)
         await client.join("room:1")
@@ -363,9 +362,8 @@ async def test_the_socket_supervises_its_channels(server: ChannelServer) -> None
         assert tree is not None
         (sockets,) = tree.children
         (socket,) = sockets.children
-        (channels,) = socket.children
         assert socket.type == "SocketActor"
-        assert sorted(c.id for c in channels.children) == ["lobby", "room:1"]
+        assert sorted(c.id for c in socket.children) == ["lobby", "room:1"]
         assert socket.ref is not None
         async with open_inbox() as inbox:
             mref = monitor(socket.ref)
