@@ -150,21 +150,26 @@ class CloseFrame:
 
 
 class Outbox:
-    """A bounded :class:`OutboundQueue` plus the close to send after it, for one writer task.
+    """A bounded :class:`OutboundQueue` plus the close to send after it, drained by a writer.
 
-    The socket actor puts frames and decides the close; the writer awaits :meth:`next`, sends
-    what it gets, and calls :meth:`next` again. A writer that took a frame and has not come
-    back is inside a send that waits for the connection's buffers to drain
-    (:attr:`writer_blocked`): a send to a connection that can take it does not suspend.
+    The socket actor puts frames and decides the close. The transport runs a writer only
+    while there is something to write: :meth:`attach` gives the outbox a ``wake`` callback,
+    called when work arrives and no writer is running; the writer then calls :meth:`take`
+    until it returns None, sending each frame. An idle connection keeps no writer task.
+
+    A writer that took a frame and has not come back is inside a send that waits for the
+    connection's buffers to drain (:attr:`writer_blocked`): a send to a connection that can
+    take it does not suspend.
     """
 
-    # Two waiters, each a future made only while someone waits: an idle connection keeps
-    # no asyncio.Event (and its deque) around.
-    __slots__ = ("_closing", "_done", "_in_flight", "_progress", "_queue", "_wakeup")
+    # The socket's waiter is a future made only while it waits: an idle connection keeps no
+    # asyncio.Event (and its deque) around.
+    __slots__ = ("_closing", "_done", "_in_flight", "_progress", "_queue", "_wake", "_writing")
 
     def __init__(self, queue: OutboundQueue) -> None:
         self._queue = queue
-        self._wakeup: asyncio.Future[None] | None = None  # the writer, waiting for work
+        self._wake: Callable[[], None] | None = None
+        self._writing = False  # a writer is running (woken and not yet told None)
         self._progress: asyncio.Future[None] | None = None  # the socket, waiting for room
         self._closing: CloseFrame | None = None
         self._done = False
@@ -179,6 +184,12 @@ class Outbox:
     def writer_blocked(self) -> bool:
         """Whether the writer waits inside a send: the client reads slower than we write."""
         return self._in_flight
+
+    def attach(self, wake: Callable[[], None]) -> None:
+        """Start writers with ``wake`` from now on (at once if something already waits)."""
+        self._wake = wake
+        if not self._done and (len(self._queue) or self._closing is not None):
+            self._wake_writer()
 
     def put(self, frame: str | bytes) -> bool:
         """Queue ``frame``; False if the queue is full. Dropped once closing or aborted."""
@@ -213,32 +224,32 @@ class Outbox:
         """The connection is gone: drop everything; the writer stops without a close."""
         self._done = True
         self._queue.clear()
-        self._wake_writer()
         self._made_progress()
 
-    async def next(self) -> str | bytes | CloseFrame | None:
-        """The next frame, then the close; None once there is nothing more to write."""
+    def take(self) -> str | bytes | CloseFrame | None:
+        """For the writer: the next frame, then the close; None when there is nothing now.
+
+        After None the writer stops; the outbox wakes a new one when work arrives.
+        """
         self._in_flight = False
-        while True:
-            if self._done:
-                return None
-            frame = self._queue.pop()
-            if frame is not None:
-                self._in_flight = True
-                self._made_progress()
-                return frame
-            if self._closing is not None:
-                self._done = True
-                return self._closing
-            waiter = self._wakeup = asyncio.get_running_loop().create_future()
-            await waiter
+        if self._done:
+            self._writing = False
+            return None
+        frame = self._queue.pop()
+        if frame is not None:
+            self._in_flight = True
+            self._made_progress()
+            return frame
+        if self._closing is not None:
+            self._done = True
+            return self._closing
+        self._writing = False
+        return None
 
     def _wake_writer(self) -> None:
-        waiter = self._wakeup
-        if waiter is not None:
-            self._wakeup = None
-            if not waiter.done():
-                waiter.set_result(None)
+        if not self._writing and self._wake is not None:
+            self._writing = True
+            self._wake()
 
     def _made_progress(self) -> None:
         waiter = self._progress

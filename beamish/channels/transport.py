@@ -34,14 +34,14 @@ param included — so prefer the subprotocol (the JS client's ``authToken``) or 
 off.
 
 **Per connection** the ASGI handler task (uvicorn's) starts a
-:class:`~.socket_actor.SocketActor` under the endpoint's DynamicSupervisor and runs two
-tasks, owned by one task group in that handler: the reader (the handler itself) casts each
-frame to the socket actor — awaiting the cast, so a busy socket stops reading from its client;
-the writer drains the socket's :class:`~.socket_actor.Outbox` into the WebSocket and sends the
-close frame the socket decided. An :func:`~beamish.runtime.on_exit` callback on the socket
-actor (no task or inbox waits for it) closes with 1011 if the actor dies without closing
-(killed). The handler returns once the client is gone, the socket actor is dead and its
-channels have finished.
+:class:`~.socket_actor.SocketActor` under the endpoint's DynamicSupervisor and reads: it casts
+each frame to the socket actor — awaiting the cast, so a busy socket stops reading from its
+client. A writer task drains the socket's :class:`~.socket_actor.Outbox` into the WebSocket,
+then the close frame the socket decided; it runs only while there is something to write (an
+idle connection keeps no task but its handler). An :func:`~beamish.runtime.on_exit` callback
+on the socket actor (no task or inbox waits for it) closes with 1011 if the actor dies without
+closing (killed). The handler returns once the client is gone, the socket actor is dead, its
+channels have finished and the writer has sent what it could.
 
 **Requirements.** The handler starts the socket actor under the endpoint's supervisor, so the
 ASGI server must run inside the Node: start uvicorn from inside ``async with Node(...)``
@@ -266,31 +266,34 @@ class SocketEndpoint:
         self._sockets.add(ref)
         if self._closing is not None:  # the shutdown began while this socket started
             cast(ref, self._closing)
+        writer = _Writer(websocket, outbox)
         try:
-            await self._run(websocket, request, ref, outbox)
+            await self._run(websocket, request, ref, outbox, writer)
             await exited  # its channels have finished too: the socket waits for them
+            await writer.finished()
         finally:
+            writer.cancel()  # cancelled meanwhile: nothing more may be written
             watch.cancel()
             self._sockets.discard(ref)
             if not self._sockets and self._drained is not None:
                 self._drained.set()
 
     async def _run(
-        self, websocket: WebSocket, request: ConnectRequest, ref: ActorRef, outbox: Outbox
+        self, websocket: WebSocket, request: ConnectRequest, ref: ActorRef, outbox: Outbox,
+        writer: _Writer,
     ) -> None:
         code = _ABNORMAL_CLOSE
-        async with asyncio.TaskGroup() as tasks:
-            try:
-                await websocket.accept(subprotocol=request.subprotocol)
-                tasks.create_task(_write(websocket, outbox))
-                code = await _read(websocket, ref)
-            except (WebSocketDisconnect, OSError):
-                pass  # the client left during the handshake
-            finally:
-                # However the connection ended (a disconnect, an error, a cancellation),
-                # nothing more can be sent and the socket actor must not outlive it.
-                outbox.abort()
-                cast(ref, ConnectionLost(code))
+        try:
+            await websocket.accept(subprotocol=request.subprotocol)
+            outbox.attach(writer.wake)
+            code = await _read(websocket, ref)
+        except (WebSocketDisconnect, OSError):
+            pass  # the client left during the handshake
+        finally:
+            # However the connection ended (a disconnect, an error, a cancellation),
+            # nothing more can be sent and the socket actor must not outlive it.
+            outbox.abort()
+            cast(ref, ConnectionLost(code))
 
 
 async def _read(websocket: WebSocket, ref: ActorRef) -> int:
@@ -304,23 +307,44 @@ async def _read(websocket: WebSocket, ref: ActorRef) -> int:
         await cast(ref, text if text is not None else message.get("bytes") or b"")
 
 
-async def _write(websocket: WebSocket, outbox: Outbox) -> None:
-    """Send the outbox's frames, then its close frame, until there is nothing more."""
-    send = websocket.send
-    try:
-        while True:
-            item = await outbox.next()
-            if item is None:
-                return
-            if isinstance(item, str):
-                await send({"type": "websocket.send", "text": item})
-            elif isinstance(item, bytes):
-                await send({"type": "websocket.send", "bytes": item})
-            else:
-                await _close(websocket, item)
-                return
-    except WebSocketDisconnect:
-        return  # the client is gone; the reader sees the disconnect too
+class _Writer:
+    """Runs a task that sends the outbox's frames, only while the outbox has some."""
+
+    __slots__ = ("_outbox", "_task", "_websocket")
+
+    def __init__(self, websocket: WebSocket, outbox: Outbox) -> None:
+        self._websocket = websocket
+        self._outbox = outbox
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """The outbox has work and no writer: start one."""
+        self._task = asyncio.get_running_loop().create_task(self._write())
+
+    async def finished(self) -> None:
+        """Wait for the writer running now, if any (the close frame goes out first)."""
+        while (task := self._task) is not None and not task.done():
+            await task
+
+    def cancel(self) -> None:
+        """Stop the writer running now, if any."""
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _write(self) -> None:
+        """Send frames, then the close frame, until the outbox says there is nothing now."""
+        websocket, outbox = self._websocket, self._outbox
+        send = websocket.send
+        try:
+            while (item := outbox.take()) is not None:
+                if isinstance(item, str):
+                    await send({"type": "websocket.send", "text": item})
+                elif isinstance(item, bytes):
+                    await send({"type": "websocket.send", "bytes": item})
+                else:
+                    await _close(websocket, item)
+        except WebSocketDisconnect:
+            outbox.abort()  # the client is gone; the reader sees the disconnect too
 
 
 async def _close(websocket: WebSocket, close: CloseFrame) -> None:

@@ -3,7 +3,6 @@ outbound queue and outbox, and ``rate_limited`` replies through a real server.""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -142,51 +141,66 @@ def test_socket_options_are_checked_where_they_are_made(field: str) -> None:
 # --- the outbox (the writer's side) -------------------------------------------------------
 
 
-@pytest.mark.anyio
-async def test_the_outbox_sends_frames_then_the_close() -> None:
+def test_the_outbox_sends_frames_then_the_close() -> None:
     """The writer gets every frame in order, then the close, then None."""
     outbox = Outbox(OutboundQueue())
     assert outbox.put("a")
     assert outbox.put(b"b")
     outbox.close(1001, "bye")
     assert outbox.put("dropped after the close")
-    got = [await outbox.next() for _ in range(4)]
+    got = [outbox.take() for _ in range(4)]
     assert got == ["a", b"b", CloseFrame(1001, "bye"), None]
 
 
-@pytest.mark.anyio
-async def test_a_discarding_close_skips_the_queue() -> None:
+def test_a_discarding_close_skips_the_queue() -> None:
     """close(discard=True) — a slow consumer — drops what waits; only the close goes out."""
     outbox = Outbox(OutboundQueue())
     outbox.put("stale")
     outbox.close(1008, "slow consumer", discard=True)
     outbox.close(1001, "ignored: the first close wins")
-    assert await outbox.next() == CloseFrame(1008, "slow consumer")
+    assert outbox.take() == CloseFrame(1008, "slow consumer")
 
 
-@pytest.mark.anyio
-async def test_the_writer_is_blocked_only_between_taking_a_frame_and_coming_back() -> None:
-    """writer_blocked is True while a taken frame is being sent, False once next() runs."""
+def test_the_writer_is_blocked_only_between_taking_a_frame_and_coming_back() -> None:
+    """writer_blocked is True while a taken frame is being sent, False once take() runs."""
     outbox = Outbox(OutboundQueue())
     outbox.put("a")
     assert not outbox.writer_blocked
-    assert await outbox.next() == "a"
+    assert outbox.take() == "a"
     assert outbox.writer_blocked
     outbox.abort()
-    assert await outbox.next() is None
+    assert outbox.take() is None
     assert not outbox.writer_blocked
 
 
-@pytest.mark.anyio
-async def test_a_waiting_writer_wakes_for_a_frame() -> None:
-    """next() waits on an empty outbox and returns the frame put later."""
+def test_a_writer_is_woken_only_when_work_arrives_and_none_runs() -> None:
+    """wake runs once per idle-to-busy change: a writer drains until take() says None."""
     outbox = Outbox(OutboundQueue())
-    async with asyncio.TaskGroup() as tasks:
-        taken = tasks.create_task(outbox.next())
-        await asyncio.sleep(0)  # the writer is now waiting
-        assert not taken.done()
-        outbox.put("late")
-    assert taken.result() == "late"
+    wakes: list[int] = []
+    outbox.put("before attach")
+    outbox.attach(lambda: wakes.append(1))
+    assert len(wakes) == 1  # something was waiting already
+    outbox.put("more, same writer")
+    assert len(wakes) == 1
+    assert [outbox.take(), outbox.take(), outbox.take()] == [
+        "before attach", "more, same writer", None]
+    outbox.put("after the writer stopped")
+    assert len(wakes) == 2
+    assert outbox.take() == "after the writer stopped"
+    outbox.close(1000, "bye")  # the writer is still running: no new one
+    assert (len(wakes), outbox.take(), outbox.take()) == (2, CloseFrame(1000, "bye"), None)
+
+
+def test_an_aborted_outbox_wakes_no_writer() -> None:
+    """After abort (the connection is gone), puts and closes start nothing."""
+    outbox = Outbox(OutboundQueue())
+    wakes: list[int] = []
+    outbox.attach(lambda: wakes.append(1))
+    outbox.abort()
+    outbox.put("late")
+    outbox.close(1001, "late")
+    assert wakes == []
+    assert outbox.take() is None
 
 
 # --- rate_limited through the server ------------------------------------------------------
