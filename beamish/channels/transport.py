@@ -267,8 +267,27 @@ class SocketEndpoint:
         if self._closing is not None:  # the shutdown began while this socket started
             cast(ref, self._closing)
         writer = _Writer(websocket, outbox)
+        code = _ABNORMAL_CLOSE
         try:
-            await self._run(websocket, request, ref, outbox, writer)
+            # One frame, not three: a coroutine per connection costs memory for its lifetime.
+            try:
+                await websocket.accept(subprotocol=request.subprotocol)
+                outbox.attach(writer.wake)
+                receive = websocket.receive
+                while True:  # cast each frame to the socket actor, until the client goes
+                    message = await receive()
+                    if message["type"] == "websocket.disconnect":
+                        code = int(message.get("code") or _NO_CLOSE_CODE)
+                        break
+                    text = message.get("text")
+                    await cast(ref, text if text is not None else message.get("bytes") or b"")
+            except (WebSocketDisconnect, OSError):
+                pass  # the client left during the handshake
+            finally:
+                # However the connection ended (a disconnect, an error, a cancellation),
+                # nothing more can be sent and the socket actor must not outlive it.
+                outbox.abort()
+                cast(ref, ConnectionLost(code))
             await exited  # its channels have finished too: the socket waits for them
             await writer.finished()
         finally:
@@ -277,34 +296,6 @@ class SocketEndpoint:
             self._sockets.discard(ref)
             if not self._sockets and self._drained is not None:
                 self._drained.set()
-
-    async def _run(
-        self, websocket: WebSocket, request: ConnectRequest, ref: ActorRef, outbox: Outbox,
-        writer: _Writer,
-    ) -> None:
-        code = _ABNORMAL_CLOSE
-        try:
-            await websocket.accept(subprotocol=request.subprotocol)
-            outbox.attach(writer.wake)
-            code = await _read(websocket, ref)
-        except (WebSocketDisconnect, OSError):
-            pass  # the client left during the handshake
-        finally:
-            # However the connection ended (a disconnect, an error, a cancellation),
-            # nothing more can be sent and the socket actor must not outlive it.
-            outbox.abort()
-            cast(ref, ConnectionLost(code))
-
-
-async def _read(websocket: WebSocket, ref: ActorRef) -> int:
-    """Cast each frame to the socket actor until the client disconnects; its close code."""
-    receive = websocket.receive
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.disconnect":
-            return int(message.get("code") or _NO_CLOSE_CODE)
-        text = message.get("text")
-        await cast(ref, text if text is not None else message.get("bytes") or b"")
 
 
 class _Writer:

@@ -385,7 +385,10 @@ async def _exit(proc: ActorRef, actor: Actor, reason: ExitReason) -> None:
 
 
 def _hibernate(proc: ActorRef, actor: Actor) -> None:
-    actor._hibernate_req = False
+    if actor._hibernate_req:
+        # Only when set: writing the class default would add a key to the instance's dict,
+        # which can grow it (about 300 bytes per hibernating actor for nothing).
+        actor._hibernate_req = False
     proc._status = HIBERNATED
     proc._task = None
     proc._waiter = None

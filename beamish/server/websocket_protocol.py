@@ -1,0 +1,146 @@
+"""``LeanWebSocketProtocol``: uvicorn's WebSocket protocol, sized for many idle sockets.
+
+``beamish serve`` keeps thousands of mostly idle Phoenix sockets open, and per connection
+uvicorn's sans-I/O WebSocket protocol keeps memory it no longer needs:
+
+* the upgrade's request and response with their headers (about 3 KiB), read only until the
+  app accepts — emptied at the accept (websockets' parser still refers to the request);
+* an ``asyncio.Queue`` for received messages and an ``asyncio.Event`` for write flow control:
+  four deques (about 600 bytes each, allocated even when empty) and their waiters — replaced
+  by :class:`LeanQueue` and :class:`LeanEvent`, which hold storage only while something
+  waits.
+
+The protocol is uvicorn's own otherwise (``uvicorn.Config(ws=LeanWebSocketProtocol)``).
+The replacements provide exactly what it calls — ``put_nowait``, ``get`` and ``empty``;
+``set``, ``clear``, ``is_set`` and ``wait`` — with asyncio's semantics for one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, Generic, TypeVar
+
+from uvicorn._types import ASGISendEvent
+from uvicorn.config import Config
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+
+_T = TypeVar("_T")
+
+
+class _Waiters:
+    """Futures of the tasks waiting for something; a list only while someone waits.
+
+    Each waiter has its own future, so cancelling one waiting task leaves the others waiting.
+    """
+
+    __slots__ = ("_futures",)
+
+    def __init__(self) -> None:
+        self._futures: list[asyncio.Future[None]] | None = None
+
+    async def wait(self) -> None:
+        future = asyncio.get_running_loop().create_future()
+        if self._futures is None:
+            self._futures = []
+        self._futures.append(future)
+        try:
+            await future
+        finally:
+            futures = self._futures
+            if futures is not None and future in futures:
+                futures.remove(future)
+                if not futures:
+                    self._futures = None
+
+    def wake(self) -> None:
+        futures, self._futures = self._futures, None
+        for future in futures or ():
+            if not future.done():
+                future.set_result(None)
+
+
+class LeanQueue(Generic[_T]):
+    """An unbounded FIFO queue (``put_nowait``, ``get``, ``empty``) that is free when empty."""
+
+    __slots__ = ("_getters", "_items")
+
+    def __init__(self) -> None:
+        self._items: deque[_T] | None = None
+        self._getters = _Waiters()
+
+    def put_nowait(self, item: _T) -> None:
+        """Add ``item``; wake the getters."""
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        self._getters.wake()
+
+    async def get(self) -> _T:
+        """Remove and return the oldest item, waiting for one if empty."""
+        while not self._items:
+            await self._getters.wait()
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
+
+    def empty(self) -> bool:
+        """Whether no item waits."""
+        return not self._items
+
+    def qsize(self) -> int:
+        """How many items wait."""
+        return len(self._items) if self._items else 0
+
+
+class LeanEvent:
+    """``asyncio.Event`` (``set``, ``clear``, ``is_set``, ``wait``) without a deque."""
+
+    __slots__ = ("_value", "_waiters")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._waiters = _Waiters()
+
+    def is_set(self) -> bool:
+        """Whether the flag is set."""
+        return self._value
+
+    def set(self) -> None:
+        """Set the flag; wake every waiter."""
+        self._value = True
+        self._waiters.wake()
+
+    def clear(self) -> None:
+        """Reset the flag."""
+        self._value = False
+
+    async def wait(self) -> None:
+        """Return once the flag is set (at once if it is)."""
+        while not self._value:
+            await self._waiters.wait()
+
+
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol with lean buffers (see the module docs)."""
+
+    def __init__(self, config: Config, server_state: ServerState,
+                 app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None,
+                 ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.queue = LeanQueue()  # type: ignore[assignment]
+        self.writable = LeanEvent()  # type: ignore[assignment]
+        self.writable.set()
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # Emptied, not just dropped: websockets' parser still holds the request.
+            for handshake in (vars(self).pop("request", None), vars(self).pop("response", None)):
+                if handshake is not None:
+                    handshake.headers.clear()
+
+
+__all__ = ["LeanEvent", "LeanQueue", "LeanWebSocketProtocol"]
