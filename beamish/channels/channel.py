@@ -76,6 +76,7 @@ from beamish.runtime import NOREPLY, Actor, ActorRef, Exit, ExitReason, cast
 from beamish.runtime.exits import shutdown
 
 if TYPE_CHECKING:
+    from beamish.channels.socket_actor import Outbox
     from beamish.server.auth import Principal
 
 UNKNOWN_EVENT: Final = "unknown event"
@@ -182,11 +183,12 @@ class ReplyRef:
 
 @dataclass(frozen=True, slots=True)
 class ChannelInit:
-    """The argument of a channel's ``init``: its socket, its join request and connection."""
+    """The argument of a channel's ``init``: its socket, join request, connection and link."""
 
     socket: ActorRef
     request: JoinRequested
     info: SocketInfo
+    link: FrameLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +228,37 @@ class ChannelOut:
     frame: str | bytes
 
 
+class FrameLink:
+    """How a channel's frames reach its socket: straight into the outbox when they may.
+
+    Every frame of a channel could be cast to its socket actor (``ChannelOut``), which checks
+    that the channel still serves its topic and queues the frame for the writer. Once the
+    socket has answered the channel's join, and while the channel serves its topic, that
+    check is known to pass, so the socket opens the link (``direct`` is the outbox) and frames
+    go straight into the outbox — four fewer actor messages per chat answer. Order is kept:
+    a frame goes direct only when none of the channel's frames waits in the socket's
+    mailbox, and the socket closes the link (before anything else) when the channel stops
+    serving. A full outbox sends the frame the slow way, where the socket decides between
+    waiting for the writer and closing the connection as a slow consumer.
+    """
+
+    __slots__ = ("_sent", "direct", "in_mailbox", "socket")
+
+    def __init__(self, socket: ActorRef, sent: asyncio.Future[None]) -> None:
+        self.socket = socket
+        self._sent = sent  # a done future: what send returns for a frame queued directly
+        self.direct: Outbox | None = None  # set and cleared by the socket actor only
+        self.in_mailbox = 0  # ChannelOut frames cast and not yet handled by the socket
+
+    def send(self, sender: ActorRef, topic: str, frame: str | bytes) -> asyncio.Future[None]:
+        """Queue ``frame`` for the client; the cast's future (done at once when direct)."""
+        direct = self.direct
+        if direct is not None and not self.in_mailbox and direct.put(frame):
+            return self._sent
+        self.in_mailbox += 1
+        return cast(self.socket, ChannelOut(sender, topic, frame))
+
+
 _JOIN: Final = JoinChannel()
 
 
@@ -238,6 +271,7 @@ class Channel(Actor):
     _socket: ActorRef
     _request: JoinRequested
     _info: SocketInfo
+    _link: FrameLink
     _incoming: Message | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -257,6 +291,7 @@ class Channel(Actor):
         self._socket = arg.socket
         self._request = arg.request
         self._info = arg.info
+        self._link = arg.link
         self.trap_exit()
 
     async def handle_cast(self, request: Any) -> None:
@@ -312,7 +347,7 @@ class Channel(Actor):
             self._request.join_ref, message.ref, message.topic, status,
             {} if result is None else result,
         )
-        cast(self._socket, ChannelOut(self._ref, message.topic, frame))
+        self._link.send(self._ref, message.topic, frame)
 
     # -- callbacks -----------------------------------------------------------------------
 
@@ -355,7 +390,7 @@ class Channel(Actor):
             raise ValueError(f"event {event!r} is reserved for the Phoenix protocol")
         topic = self._request.topic
         frame = encode_push(self._request.join_ref, topic, event, payload)
-        return cast(self._socket, ChannelOut(self._ref, topic, frame))
+        return self._link.send(self._ref, topic, frame)
 
     def reply_ref(self) -> ReplyRef:
         """The message ``handle_in`` is answering, to reply to later with :meth:`reply`.
@@ -380,7 +415,7 @@ class Channel(Actor):
         """
         frame = encode_reply(to.join_ref, to.ref, to.topic, status,
                              {} if response is None else response)
-        return cast(self._socket, ChannelOut(self._ref, to.topic, frame))
+        return self._link.send(self._ref, to.topic, frame)
 
 
 # --- routes ------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from beamish.channels.channel import (
     ChannelOut,
     ChannelRoutes,
     EndChannel,
+    FrameLink,
     JoinChannel,
     JoinResult,
     SocketInfo,
@@ -297,6 +298,7 @@ class _Entry:
     topic: str
     request: JoinRequested
     shutdown: int  # ms its terminate may take when the socket stops it
+    link: FrameLink
     joined: bool = False
     early: list[str | bytes] = field(default_factory=list)
 
@@ -327,7 +329,10 @@ class SocketActor(Actor):
         self._limiter = arg.limiter
         self._max_early = options.outbound_frames
         self._hibernate_after = options.hibernate_after
-        self._clock: Callable[[], float] = asyncio.get_running_loop().time
+        loop = asyncio.get_running_loop()
+        self._clock: Callable[[], float] = loop.time
+        self._sent: asyncio.Future[None] = loop.create_future()  # for FrameLink.send
+        self._sent.set_result(None)
         self._idle = IdleTimer(self._clock(), timeout=options.idle_timeout)
         self._idle_timer: Timer = send_after(self._ref, _IDLE_CHECK, options.idle_timeout)
         self._channels: dict[ActorRef, _Entry] = {}
@@ -416,7 +421,8 @@ class SocketActor(Actor):
             self._end(superseded, ChannelEnd("duplicate_join"))
         channel_type = self._routes.match(request.topic)
         assert channel_type is not None, "PhoenixSocket(topics=...) only lets routed joins in"
-        init = ChannelInit(self._ref, request, self._info)
+        link = FrameLink(self._ref, self._sent)
+        init = ChannelInit(self._ref, request, self._info, link)
         try:
             # Linked: this socket supervises its channels itself. They are temporary children,
             # so a DynamicSupervisor per socket would add nothing but ~5 KiB a connection.
@@ -430,7 +436,7 @@ class SocketActor(Actor):
                           channel_type.__name__, request.topic)
             self._sock.reject_join(request, dict(_JOIN_CRASHED_RESPONSE))
             return
-        self._channels[ref] = _Entry(request.topic, request, channel_type.shutdown_timeout)
+        self._channels[ref] = _Entry(request.topic, request, channel_type.shutdown_timeout, link)
         self._current[request.topic] = ref
         cast(ref, JoinChannel())
 
@@ -460,6 +466,8 @@ class SocketActor(Actor):
         for frame in early:
             if not await self._put(frame):
                 return
+        if self._current.get(entry.topic) is sender and self._sock.state is SocketState.OPEN:
+            entry.link.direct = self._outbox  # its frames may skip this mailbox from now on
 
     def _message(self, message: Message) -> None:
         ref = self._current.get(message.topic)
@@ -484,9 +492,11 @@ class SocketActor(Actor):
 
     async def _channel_out(self, out: ChannelOut) -> None:
         sender = out.sender
-        if self._current.get(out.topic) is not sender:
+        entry = self._channels.get(sender)
+        if entry is not None:
+            entry.link.in_mailbox -= 1
+        if entry is None or self._current.get(out.topic) is not sender:
             return  # left, superseded or closed: its frames are stale
-        entry = self._channels[sender]
         if entry.joined:
             await self._put(out.frame)
             return
@@ -503,8 +513,10 @@ class SocketActor(Actor):
 
     def _end(self, ref: ActorRef, end: ChannelEnd) -> None:
         entry = self._channels.get(ref)
-        if entry is not None and self._current.get(entry.topic) is ref:
-            del self._current[entry.topic]
+        if entry is not None:
+            entry.link.direct = None
+            if self._current.get(entry.topic) is ref:
+                del self._current[entry.topic]
         try:
             cast(ref, EndChannel(end))
         except MailboxFullError:
@@ -514,6 +526,8 @@ class SocketActor(Actor):
 
     def _channel_exit(self, exited: Exit) -> None:
         entry = self._channels.pop(exited.actor, None)
+        if entry is not None:
+            entry.link.direct = None
         if entry is None or self._current.get(entry.topic) is not exited.actor:
             return  # it had been ended (or is no channel): its exit needs no answer
         del self._current[entry.topic]
