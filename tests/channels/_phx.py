@@ -130,6 +130,10 @@ class RoomChannel(Channel):
         if event == "flood":
             send(self.ref, ("flood", 0))
             return None
+        if event == "burst":  # numbered pushes without waiting, then the reply
+            for n in range(payload["count"]):
+                self.push("n", {"n": n})
+            return {"pushed": payload["count"]}
         return super().handle_in(event, payload)
 
     async def handle_info(self, message: Any) -> None:
