@@ -493,16 +493,20 @@ class SocketActor(Actor):
     async def _channel_out(self, out: ChannelOut) -> None:
         sender = out.sender
         entry = self._channels.get(sender)
-        if entry is not None:
+        if entry is None:
+            return  # gone: its frames are stale
+        try:
+            if self._current.get(out.topic) is not sender:
+                return  # left, superseded or closed: its frames are stale
+            if entry.joined:
+                await self._put(out.frame)
+                return
+            entry.early.append(out.frame)
+            if len(entry.early) > self._max_early:
+                self._slow_consumer()
+        finally:
+            # Only now, with the frame in the outbox: the link may not overtake it.
             entry.link.in_mailbox -= 1
-        if entry is None or self._current.get(out.topic) is not sender:
-            return  # left, superseded or closed: its frames are stale
-        if entry.joined:
-            await self._put(out.frame)
-            return
-        entry.early.append(out.frame)
-        if len(entry.early) > self._max_early:
-            self._slow_consumer()
 
     def _left(self, event: Left) -> None:
         if event.reason == "closed":

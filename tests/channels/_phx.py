@@ -130,11 +130,17 @@ class RoomChannel(Channel):
         if event == "flood":
             send(self.ref, ("flood", 0))
             return None
-        if event == "burst":  # numbered pushes without waiting, then the reply
-            for n in range(payload["count"]):
-                self.push("n", {"n": n})
-            return {"pushed": payload["count"]}
+        if event == "trickle" and isinstance(payload, dict):
+            return self._trickle(int(payload["count"]))  # awaited by the base class
         return super().handle_in(event, payload)
+
+    async def _trickle(self, count: int) -> dict[str, int]:
+        """Numbered pushes, yielding after every fifth as a stream would; then the reply."""
+        for n in range(count):
+            self.push("n", {"n": n})
+            if n % 5 == 4:
+                await asyncio.sleep(0)
+        return {"pushed": count}
 
     async def handle_info(self, message: Any) -> None:
         if message == "answer":

@@ -374,13 +374,13 @@ async def test_the_socket_supervises_its_channels(server: ChannelServer) -> None
             await ws.recv()
 
 
-@pytest.mark.parametrize("outbound_frames", [1024, 8], ids=["direct", "outbox-full"])
-async def test_a_burst_of_pushes_arrives_in_order_then_its_reply(outbound_frames: int) -> None:
+@pytest.mark.parametrize("outbound_frames", [1024, 2], ids=["direct", "outbox-full"])
+async def test_streamed_pushes_arrive_in_order_then_their_reply(outbound_frames: int) -> None:
     """Pushes go straight to the outbox or, when it is full, through the socket: in order."""
     async with serve_channels(outbound_frames=outbound_frames) as srv, srv.connect() as ws:
         client = PhxClient(ws)
         jr, _ = await client.join("room:1")
-        ref = await client.push("room:1", "burst", {"count": 100}, jr)
+        ref = await client.push("room:1", "trickle", {"count": 100}, jr)
         got = [await client.recv() for _ in range(101)]
     assert [f[4] for f in got[:100]] == [{"n": n} for n in range(100)]
     assert all(f[:4] == [jr, None, "room:1", "n"] for f in got[:100])
