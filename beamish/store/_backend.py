@@ -85,14 +85,15 @@ class Backend(ABC):
         """A new write transaction."""
 
     @abstractmethod
-    async def insert_usage(self, tx: Executor, events: Sequence[UsageEvent]) -> list[UsageEvent]:
-        """Insert ledger rows in the given order, skipping known request ids.
+    async def record_usage(self, events: Sequence[UsageEvent]) -> frozenset[str]:
+        """Insert ledger rows and count them in ``usage_count``, in one transaction.
 
-        ``events`` has unique request ids, sorted: inserting in that order is half of the
-        lock order that keeps concurrent writers from deadlocking.
+        ``events`` has unique request ids, sorted: writing in that order is half of the lock
+        order that keeps concurrent writers from deadlocking. Request ids already in the
+        ledger are skipped and not counted.
 
         Returns:
-            The events that were inserted (the ones to count).
+            The request ids that were inserted (and counted).
         """
 
 

@@ -12,6 +12,7 @@ connections in use before terminating them.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 
 import asyncpg
@@ -52,6 +53,9 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
     $7::int[], $8::int[], $9::int[], $10::text[], $11::timestamptz[])
 ON CONFLICT (request_id) DO NOTHING
 RETURNING request_id"""
+
+_COUNT_USAGE = ("UPDATE user_llm_configs SET usage_count = usage_count + $3 "
+                "WHERE user_id = $1 AND provider = $2")
 
 
 def translate(error: BaseException) -> StoreError:
@@ -209,13 +213,18 @@ class PostgresBackend(Backend):
                 )
         return [m.name for m in todo]
 
-    async def insert_usage(self, tx: Executor, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+    async def record_usage(self, events: Sequence[UsageEvent]) -> frozenset[str]:
         # One statement for the whole batch; unnest keeps the (sorted) order of the arrays.
+        # Then the counters, one UPDATE per (user, provider) in sorted order: the rows are
+        # locked in the order every writer uses, so concurrent writers cannot deadlock.
         columns = list(zip(*(
             (e.request_id, e.session_id, e.user_id, e.provider, e.model, e.task_type,
              e.prompt_tokens, e.completion_tokens, e.latency_ms, e.status, e.created_at)
             for e in events
         ), strict=True))
-        inserted = await tx.fetch(_INSERT_USAGE, *(list(c) for c in columns))
-        fresh = {row["request_id"] for row in inserted}
-        return [e for e in events if e.request_id in fresh]
+        async with self.transaction() as tx:
+            inserted = await tx.fetch(_INSERT_USAGE, *(list(c) for c in columns))
+            fresh = frozenset(row["request_id"] for row in inserted)
+            counts = Counter((e.user_id, e.provider) for e in events if e.request_id in fresh)
+            await tx.executemany(_COUNT_USAGE, [(u, p, n) for (u, p), n in sorted(counts.items())])
+        return fresh

@@ -17,7 +17,7 @@ import functools
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -43,9 +43,15 @@ _CONFLICT_KINDS = {
 }
 _UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly", "full")
 
-_INSERT_USAGE = """INSERT INTO usage_events (request_id, session_id, user_id, provider, model,
+_RECORD_USAGE = """INSERT INTO usage_events (request_id, session_id, user_id, provider, model,
     task_type, prompt_tokens, completion_tokens, latency_ms, status, created_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"""
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+    json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+    json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]'),
+    json_extract(value, '$[9]'), json_extract(value, '$[10]')
+FROM json_each(?1) WHERE true
+ON CONFLICT (request_id) DO NOTHING
+RETURNING request_id"""
 
 
 @functools.lru_cache(maxsize=512)
@@ -115,12 +121,16 @@ class _SqliteExecutor:
             raise translate(error) from error
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        await self.executemany_converted(sql, [[_param(a) for a in row] for row in rows])
-
-    async def executemany_converted(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        """``executemany`` for rows whose values are already SQLite types (the hot path)."""
         try:
-            await self._conn.executemany(_dialect_sql(sql), rows)
+            await self._conn.executemany(_dialect_sql(sql),
+                                         [[_param(a) for a in row] for row in rows])
+        except sqlite3.Error as error:
+            raise translate(error) from error
+
+    async def fetch_raw(self, sql: str, *args: object) -> Iterable[sqlite3.Row]:
+        """``fetch`` of SQLite-native SQL and values, rows as sqlite3 gives them (hot paths)."""
+        try:
+            return await self._conn.execute_fetchall(sql, args)
         except sqlite3.Error as error:
             raise translate(error) from error
 
@@ -247,18 +257,17 @@ class SqliteBackend(Backend):
                 )
         return [m.name for m in todo]
 
-    async def insert_usage(self, tx: Executor, events: Sequence[UsageEvent]) -> list[UsageEvent]:
-        # The write lock is held, so nothing can insert between this check and the insert.
-        known = await tx.fetch(
-            "SELECT request_id FROM usage_events "
-            "WHERE request_id IN (SELECT value FROM json_each($1))",
-            json.dumps([e.request_id for e in events]),
-        )
-        seen = {row["request_id"] for row in known}
-        fresh = [e for e in events if e.request_id not in seen]
-        assert isinstance(tx, _SqliteExecutor)
-        await tx.executemany_converted(_INSERT_USAGE, [_usage_row(e) for e in fresh])
-        return fresh
+    async def record_usage(self, events: Sequence[UsageEvent]) -> frozenset[str]:
+        # One statement, so one trip to the connection's thread and one implicit transaction
+        # (the connection is in autocommit mode): the rows arrive as one JSON array, the
+        # conflict clause skips known request ids, and the trigger of migration 0003 counts
+        # each inserted row in user_llm_configs within the same statement. A transaction of
+        # separate statements took six trips, each waiting for a turn of a busy event loop.
+        rows = json.dumps([_usage_row(e) for e in events], separators=(",", ":"))
+        writer = self._connected(self._writer)
+        async with self._lock:  # no other write transaction is open on the writer meanwhile
+            inserted = await writer.fetch_raw(_RECORD_USAGE, rows)
+        return frozenset(row[0] for row in inserted)
 
 
 async def _enable_wal(executor: _SqliteExecutor) -> None:

@@ -13,7 +13,6 @@ Config changes write a ``config_audit`` row in the same transaction.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -70,10 +69,6 @@ _LAYERS = """SELECT p.user_id AS profile_user_id, p.tier AS profile_tier,
     ORDER BY c.provider"""
 _LAYER_CONFIG_COLUMNS = ("id", "provider", "model", "is_default", "usage_count", "metadata",
                          "parameters", "created_at", "updated_at")
-_COUNT_USAGE = ("UPDATE user_llm_configs SET usage_count = usage_count + $3 "
-                "WHERE user_id = $1 AND provider = $2")
-
-
 class SqlStore(_stats.StatsQueries):
     """The store over one backend; open it with ``async with``."""
 
@@ -444,11 +439,7 @@ class SqlStore(_stats.StatsQueries):
                        key=lambda e: e.request_id)
         if not batch:
             return frozenset()
-        async with self._backend.transaction() as tx:
-            fresh = await self._backend.insert_usage(tx, batch)
-            counts = Counter((e.user_id, e.provider) for e in fresh)
-            await tx.executemany(_COUNT_USAGE, [(u, p, n) for (u, p), n in sorted(counts.items())])
-        return frozenset(e.request_id for e in fresh)
+        return await self._backend.record_usage(batch)
 
     def _reader(self) -> Executor:
         return self._backend.reader
