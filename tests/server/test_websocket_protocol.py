@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+import uvicorn
+from websockets.asyncio.client import connect
 
-from beamish.server.websocket_protocol import LeanEvent, LeanQueue
+from beamish.server.websocket_protocol import LeanEvent, LeanQueue, LeanWebSocketProtocol
 
 pytestmark = pytest.mark.anyio
 
@@ -64,3 +67,40 @@ async def test_the_event_waits_until_set_and_not_after_clear() -> None:
     assert not again.done()
     event.set()
     await again
+
+
+async def test_uvicorn_serves_with_it_and_drops_the_handshake_at_the_accept() -> None:
+    """A real uvicorn with ws=LeanWebSocketProtocol: lean buffers, no headers after accept."""
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        protocol = send.__self__  # the ASGI send of a uvicorn connection is its method
+        assert (await receive())["type"] == "websocket.connect"
+        seen["headers before"] = len(protocol.request.headers)
+        await send({"type": "websocket.accept"})
+        seen["kept request"] = hasattr(protocol, "request")
+        seen["kept response"] = hasattr(protocol, "response")
+        seen["types"] = (type(protocol), type(protocol.queue), type(protocol.writable))
+        await send({"type": "websocket.send", "text": "hello"})
+        message = await receive()
+        await send({"type": "websocket.send", "text": message.get("text", "")})
+        await send({"type": "websocket.close", "code": 1000})
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None,
+                            ws=LeanWebSocketProtocol)
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)  # what serve() would set up
+    await server.startup()
+    try:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+            assert await ws.recv() == "hello"
+            await ws.send("echo me")
+            assert await ws.recv() == "echo me"
+    finally:
+        await server.shutdown()
+    assert seen["headers before"] > 0
+    assert (seen["kept request"], seen["kept response"]) == (False, False)
+    assert seen["types"] == (LeanWebSocketProtocol, LeanQueue, LeanEvent)
