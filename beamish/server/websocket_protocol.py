@@ -10,6 +10,10 @@ uvicorn's sans-I/O WebSocket protocol keeps memory it no longer needs:
   by :class:`LeanQueue` and :class:`LeanEvent`, which hold storage only while something
   waits.
 
+It also records an upgrade refused with an HTTP response (the ASGI denial-response
+extension) as a completed handshake, which uvicorn's protocol forgets: without this, each
+client refused with a 403 left an ERROR line in the server's log.
+
 The protocol is uvicorn's own otherwise (``uvicorn.Config(ws=LeanWebSocketProtocol)``).
 The replacements provide exactly what it calls — ``put_nowait``, ``get`` and ``empty``;
 ``set``, ``clear``, ``is_set`` and ``wait`` — with asyncio's semantics for one event loop.
@@ -136,11 +140,19 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
-        if message["type"] == "websocket.accept" and self.handshake_complete:
+        kind = message["type"]
+        if kind == "websocket.accept" and self.handshake_complete:
             # Emptied, not just dropped: websockets' parser still holds the request.
             for handshake in (vars(self).pop("request", None), vars(self).pop("response", None)):
                 if handshake is not None:
                     handshake.headers.clear()
+        elif (kind == "websocket.http.response.body" and not message.get("more_body", False)
+              and self.close_sent):
+            # The upgrade was answered with an HTTP response (a 403 for a bad token): that
+            # completes the handshake. uvicorn's own protocol does not record it, and logs
+            # "ASGI callable returned without completing handshake" at ERROR for every
+            # refused client.
+            self.handshake_complete = True
 
 
 __all__ = ["LeanEvent", "LeanQueue", "LeanWebSocketProtocol"]

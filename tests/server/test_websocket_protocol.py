@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import uvicorn
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from beamish.server.websocket_protocol import LeanEvent, LeanQueue, LeanWebSocketProtocol
 
@@ -69,6 +73,21 @@ async def test_the_event_waits_until_set_and_not_after_clear() -> None:
     await again
 
 
+@asynccontextmanager
+async def _uvicorn(app: Any) -> AsyncIterator[int]:
+    """uvicorn serving ``app`` with ws=LeanWebSocketProtocol; yields the port."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None,
+                            ws=LeanWebSocketProtocol)
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)  # what serve() would set up
+    await server.startup()
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        await server.shutdown()
+
+
 async def test_uvicorn_serves_with_it_and_drops_the_handshake_at_the_accept() -> None:
     """A real uvicorn with ws=LeanWebSocketProtocol: lean buffers, no headers after accept."""
     seen: dict[str, Any] = {}
@@ -87,20 +106,30 @@ async def test_uvicorn_serves_with_it_and_drops_the_handshake_at_the_accept() ->
         await send({"type": "websocket.send", "text": message.get("text", "")})
         await send({"type": "websocket.close", "code": 1000})
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None,
-                            ws=LeanWebSocketProtocol)
-    config.load()
-    server = uvicorn.Server(config)
-    server.lifespan = config.lifespan_class(config)  # what serve() would set up
-    await server.startup()
-    try:
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with connect(f"ws://127.0.0.1:{port}/") as ws:
-            assert await ws.recv() == "hello"
-            await ws.send("echo me")
-            assert await ws.recv() == "echo me"
-    finally:
-        await server.shutdown()
+    async with _uvicorn(app) as port, connect(f"ws://127.0.0.1:{port}/") as ws:
+        assert await ws.recv() == "hello"
+        await ws.send("echo me")
+        assert await ws.recv() == "echo me"
     assert seen["headers before"] > 0
     assert (seen["kept request"], seen["kept response"]) == (False, False)
     assert seen["types"] == (LeanWebSocketProtocol, LeanQueue, LeanEvent)
+
+
+async def test_an_upgrade_refused_with_a_403_logs_no_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A denial response completes the handshake: the client reads it, the log stays clean."""
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "websocket.http.response.body", "body": b"bad token"})
+
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        async with _uvicorn(app) as port:
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(f"ws://127.0.0.1:{port}/"):
+                    pass
+        # Leaving _uvicorn waited for the handler's end, where uvicorn would have logged.
+    assert refused.value.response.status_code == 403
+    assert refused.value.response.body == b"bad token"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
