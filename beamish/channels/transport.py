@@ -89,6 +89,7 @@ from beamish.channels.socket_actor import (
     Outbox,
     SocketInit,
     SocketOptions,
+    done_future,
     socket_spec,
 )
 from beamish.runtime import (
@@ -148,6 +149,7 @@ class SocketEndpoint:
         self._sockets: set[ActorRef] = set()
         self._drained: asyncio.Event | None = None
         self._closing: CloseSocket | None = None
+        self._sent: asyncio.Future[None] | None = None
 
     # -- mounting ------------------------------------------------------------------------
 
@@ -244,8 +246,11 @@ class SocketEndpoint:
                                       max_bytes=options.outbound_bytes))
         # The token stays out of what channels see (and might log).
         params = {name: value for name, value in request.params.items() if name != "token"}
+        loop = asyncio.get_running_loop()
+        if self._sent is None or self._sent.get_loop() is not loop:
+            self._sent = done_future(loop)  # one for every socket of the endpoint
         init = SocketInit(principal, params, self._assigns, self._routes, options, outbox,
-                          self._limiter)
+                          self._limiter, self._sent)
         try:
             ref = await start_child(self.name, socket_spec(init))
         except TooManyChildrenError:
@@ -256,7 +261,7 @@ class SocketEndpoint:
                       "to the Node's children", self.name)
             await _deny(websocket, 503, "the server is not ready; reconnect shortly")
             return
-        exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        exited: asyncio.Future[None] = loop.create_future()
 
         def socket_exited(_: ActorRef, reason: ExitReason) -> None:
             _close_after_exit(reason, outbox)

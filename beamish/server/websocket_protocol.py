@@ -3,8 +3,10 @@
 ``beamish serve`` keeps thousands of mostly idle Phoenix sockets open, and per connection
 uvicorn's sans-I/O WebSocket protocol keeps memory it no longer needs:
 
-* the upgrade's request and response with their headers (about 3 KiB), read only until the
-  app accepts — emptied at the accept (websockets' parser still refers to the request);
+* the upgrade's request and response with their headers (about 3 KiB), and the headers of
+  the ASGI scope (about 1 KiB), read only until the app accepts — emptied at the accept
+  (websockets' parser still refers to the request). An app served with this protocol reads
+  the headers it needs before it accepts, as beamish's socket endpoint does;
 * an ``asyncio.Queue`` for received messages and an ``asyncio.Event`` for write flow control:
   four deques (about 600 bytes each, allocated even when empty) and their waiters — replaced
   by :class:`LeanQueue` and :class:`LeanEvent`, which hold storage only while something
@@ -146,6 +148,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             for handshake in (vars(self).pop("request", None), vars(self).pop("response", None)):
                 if handshake is not None:
                     handshake.headers.clear()
+            self.scope["headers"] = []  # read at the upgrade; the scope lives as long
         elif (kind == "websocket.http.response.body" and not message.get("more_body", False)
               and self.close_sent):
             # The upgrade was answered with an HTTP response (a 403 for a bad token): that

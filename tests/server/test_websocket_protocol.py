@@ -100,6 +100,7 @@ async def test_uvicorn_serves_with_it_and_drops_the_handshake_at_the_accept() ->
         await send({"type": "websocket.accept"})
         seen["kept request"] = hasattr(protocol, "request")
         seen["kept response"] = hasattr(protocol, "response")
+        seen["scope headers"] = scope["headers"]
         seen["types"] = (type(protocol), type(protocol.queue), type(protocol.writable))
         await send({"type": "websocket.send", "text": "hello"})
         message = await receive()
@@ -112,6 +113,7 @@ async def test_uvicorn_serves_with_it_and_drops_the_handshake_at_the_accept() ->
         assert await ws.recv() == "echo me"
     assert seen["headers before"] > 0
     assert (seen["kept request"], seen["kept response"]) == (False, False)
+    assert seen["scope headers"] == []
     assert seen["types"] == (LeanWebSocketProtocol, LeanQueue, LeanEvent)
 
 
