@@ -22,10 +22,11 @@ sessions, then the usage recorder writes everything queued, then the store close
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
 import uvicorn
 from fastapi import FastAPI
@@ -56,6 +57,27 @@ class RedactTokens(logging.Filter):
         if "token=" in message:
             record.msg, record.args = _TOKEN_PARAM.sub(r"\1***", message), ()
         return True
+
+
+#: The collector's thresholds while serving (CPython's defaults: 700, 10, 10).
+SERVING_GC_THRESHOLDS: Final = (10_000, 20, 20)
+
+
+def tune_gc_for_serving() -> None:
+    """Set the garbage collector up for a long-running server; ``beamish serve`` calls it.
+
+    Once the server has started: collect, then freeze what exists — modules, the app, the
+    runtime's tree, objects that live as long as the process — so that no later collection
+    walks them again, and raise the thresholds, since a chat round trip allocates hundreds of
+    short-lived objects that reference counting frees anyway. Measured with the channels
+    benchmark: without this, a full collection paused the server for 86 to 99 ms several times a
+    run (the half-load p99) and collections took about 5% of its CPU.
+
+    It changes the whole process: an application embedding beamish decides this for itself.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*SERVING_GC_THRESHOLDS)
 
 
 def _redact_uvicorn_logs() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -14,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+
+from beamish.server.serve import SERVING_GC_THRESHOLDS, tune_gc_for_serving
 
 pytestmark = pytest.mark.anyio
 
@@ -107,3 +110,15 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("beamish config:")
     assert "Traceback" not in done.stderr
+
+
+def test_tune_gc_for_serving_freezes_the_heap_and_raises_the_thresholds() -> None:
+    """What beamish serve does once started: a frozen startup heap, higher thresholds."""
+    before = gc.get_threshold()
+    try:
+        tune_gc_for_serving()
+        assert gc.get_threshold() == SERVING_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
