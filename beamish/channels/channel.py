@@ -240,23 +240,52 @@ class FrameLink:
     mailbox, and the socket closes the link (before anything else) when the channel stops
     serving. A full outbox sends the frame the slow way, where the socket decides between
     waiting for the writer and closing the connection as a slow consumer.
+
+    Backpressure: once ``MAX_IN_MAILBOX`` of the channel's frames wait in the socket's
+    mailbox, ``send`` returns a future that completes when half of them have been handled
+    (or the link closes), so a channel that awaits its pushes — an answer streaming from a
+    fast provider — waits for the client instead of filling the socket's mailbox.
     """
 
-    __slots__ = ("_sent", "direct", "in_mailbox", "socket")
+    MAX_IN_MAILBOX: ClassVar[int] = 256
+
+    __slots__ = ("_room", "_sent", "direct", "in_mailbox", "socket")
 
     def __init__(self, socket: ActorRef, sent: asyncio.Future[None]) -> None:
         self.socket = socket
-        self._sent = sent  # a done future: what send returns for a frame queued directly
+        self._sent = sent  # a done future: what send returns when there is room
         self.direct: Outbox | None = None  # set and cleared by the socket actor only
         self.in_mailbox = 0  # ChannelOut frames cast and not yet handled by the socket
+        self._room: asyncio.Future[None] | None = None  # made only while the mailbox is full
 
     def send(self, sender: ActorRef, topic: str, frame: str | bytes) -> asyncio.Future[None]:
-        """Queue ``frame`` for the client; the cast's future (done at once when direct)."""
+        """Queue ``frame`` for the client; a future to await for backpressure (see above)."""
         direct = self.direct
         if direct is not None and not self.in_mailbox and direct.put(frame):
             return self._sent
         self.in_mailbox += 1
-        return cast(self.socket, ChannelOut(sender, topic, frame))
+        sent = cast(self.socket, ChannelOut(sender, topic, frame))
+        if not sent.done() or self.in_mailbox < self.MAX_IN_MAILBOX:
+            return sent  # pending only when the socket's own mailbox is full
+        if self._room is None:
+            self._room = asyncio.get_running_loop().create_future()
+        return self._room
+
+    def handled(self) -> None:
+        """The socket handled one of the frames it was sent (queued it, or dropped it)."""
+        self.in_mailbox -= 1
+        if self._room is not None and self.in_mailbox <= self.MAX_IN_MAILBOX // 2:
+            self._release()
+
+    def close(self) -> None:
+        """The channel no longer serves its topic: nothing goes direct, nobody waits."""
+        self.direct = None
+        self._release()
+
+    def _release(self) -> None:
+        room, self._room = self._room, None
+        if room is not None and not room.done():
+            room.set_result(None)
 
 
 _JOIN: Final = JoinChannel()

@@ -50,7 +50,7 @@ from beamish.llm.errors import LLMError
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
-from beamish.runtime import ExitReason, send
+from beamish.runtime import ExitCallback, ExitReason, on_exit, send
 from beamish.server.api.logs import (
     LLMRequestLog,
     Outcome,
@@ -129,6 +129,7 @@ class ConversationChannel(Channel):
             raise JoinRefused("forbidden", detail=str(error)) from error
         self.session_id = info.session_id
         self.streams: dict[str, asyncio.Task[None]] = {}
+        self._streams_watch: ExitCallback | None = None
         missed = conversation.since(joining.last_seen_id)
         if joining.last_seen_id and missed:
             self.push("history", {"messages": [m.to_json() for m in missed]})
@@ -161,11 +162,16 @@ class ConversationChannel(Channel):
     async def terminate(self, reason: ExitReason) -> None:
         # The channel ended: stop the answers still streaming. Each records the usage it
         # saw on its way out (without waiting, as cancelled code must), so this wait is short.
+        streams = self._stop_streams()
+        if streams:
+            await asyncio.wait(streams)
+
+    def _stop_streams(self, *exited: object) -> list[asyncio.Task[None]]:
+        """Cancel every answer still streaming (also the on_exit callback of a kill)."""
         streams = list(self.streams.values())
         for task in streams:
             task.cancel()
-        if streams:
-            await asyncio.wait(streams)
+        return streams
 
     # -- events ------------------------------------------------------------------------------
 
@@ -178,6 +184,9 @@ class ConversationChannel(Channel):
                                                                content=message.content)],
             request_id=request_id)
         self.conversation.add("user", message.content, request_id)
+        if self._streams_watch is None:
+            # A channel that is killed runs no terminate: its answers must stop all the same.
+            self._streams_watch = on_exit(self.ref, self._stop_streams)
         # Started now, it runs once this handler returns: the ok reply is cast first.
         task = asyncio.get_running_loop().create_task(self._answer(job))
         self.streams[request_id] = task

@@ -515,7 +515,7 @@ class SocketActor(Actor):
                 self._slow_consumer()
         finally:
             # Only now, with the frame in the outbox: the link may not overtake it.
-            entry.link.in_mailbox -= 1
+            entry.link.handled()
 
     def _left(self, event: Left) -> None:
         if event.reason == "closed":
@@ -527,7 +527,7 @@ class SocketActor(Actor):
     def _end(self, ref: ActorRef, end: ChannelEnd) -> None:
         entry = self._channels.get(ref)
         if entry is not None:
-            entry.link.direct = None
+            entry.link.close()
             if self._current.get(entry.topic) is ref:
                 del self._current[entry.topic]
         try:
@@ -540,7 +540,7 @@ class SocketActor(Actor):
     def _channel_exit(self, exited: Exit) -> None:
         entry = self._channels.pop(exited.actor, None)
         if entry is not None:
-            entry.link.direct = None
+            entry.link.close()
         if entry is None or self._current.get(entry.topic) is not exited.actor:
             return  # it had been ended (or is no channel): its exit needs no answer
         del self._current[entry.topic]

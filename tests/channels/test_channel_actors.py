@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from beamish.channels.channel import Channel, ChannelEnd, ChannelRoutes
+from beamish.channels.channel import Channel, ChannelEnd, ChannelOut, ChannelRoutes, FrameLink
 from beamish.channels.errors import InvalidOptionError
-from beamish.runtime import Down, monitor, open_inbox
+from beamish.runtime import Actor, Down, Node, call, monitor, open_inbox, start
 from tests.channels._phx import (
     READ_TIMEOUT,
     ChannelServer,
@@ -385,3 +385,41 @@ async def test_streamed_pushes_arrive_in_order_then_their_reply(outbound_frames:
     assert [f[4] for f in got[:100]] == [{"n": n} for n in range(100)]
     assert all(f[:4] == [jr, None, "room:1", "n"] for f in got[:100])
     assert got[100] == [jr, ref, "room:1", "phx_reply", ok({"pushed": 100})]
+
+
+class _Sink(Actor):
+    """Stands for a socket: keeps what it is cast in the list it is started with."""
+
+    def init(self, got: list[Any]) -> None:
+        self.got = got
+
+    def handle_cast(self, request: Any) -> None:
+        self.got.append(request)
+
+    def handle_call(self, request: Any, caller: Any) -> int:
+        return len(self.got)  # after every cast sent before this call
+
+
+async def test_a_link_holds_its_channel_back_while_the_socket_has_many_of_its_frames() -> None:
+    """Past MAX_IN_MAILBOX frames waiting in the socket, send's future waits for half of them."""
+    limit = FrameLink.MAX_IN_MAILBOX
+    got: list[Any] = []
+    async with Node():
+        socket = await start(_Sink, got)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        link = FrameLink(socket, done)
+        sent = [link.send(socket, "t", str(n)) for n in range(limit)]
+        assert [f.done() for f in sent] == [True] * (limit - 1) + [False]
+        for _ in range(limit - limit // 2 - 1):
+            link.handled()
+        assert not sent[-1].done()
+        link.handled()  # half of them handled: room again
+        assert sent[-1].done()
+        waiting = [link.send(socket, "t", "more") for _ in range(limit // 2)][-1]
+        assert not waiting.done()
+        link.close()  # the channel stopped serving: nobody is left waiting
+        assert waiting.done()
+        assert await call(socket, "count") == limit + limit // 2
+    assert all(isinstance(m, ChannelOut) for m in got)
+    assert [m.frame for m in got[:limit]] == [str(n) for n in range(limit)]

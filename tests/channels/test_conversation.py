@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -12,6 +13,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from beamish.channels.conversation import ConversationChannel
+from beamish.llm.providers.base import ChatRequest, ProviderChunk, Usage
+from beamish.llm.providers.echo import EchoProvider
+from beamish.runtime import KILL, exit
 from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer
 from tests._serve import SECRET, serve
@@ -207,3 +211,26 @@ async def test_an_answer_failing_unexpectedly_crashes_only_its_channel(
                                  join_ref))[4]["response"]["request_id"]
         text, done = await _answer(client, "conversation:c1", rid)
     assert (text, done["event"]) == ("[echo] hi again", "done")
+
+
+async def test_a_killed_channel_stops_its_answers_and_their_usage_is_recorded(
+        server: BeamishServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed, a channel runs no terminate; its streams are cancelled all the same."""
+    async def first_token_then_wait(self: EchoProvider, request: ChatRequest,
+                                    ) -> AsyncIterator[ProviderChunk]:
+        yield ProviderChunk(text="first ", usage=Usage(prompt_tokens=1, completion_tokens=1))
+        await asyncio.Event().wait()  # a provider that goes quiet: only a cancel ends it
+
+    monkeypatch.setattr(EchoProvider, "stream", first_token_then_wait)
+    async with connect(_url(server, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
+        await client.call("conversation:c1", "message", {"content": "hello"}, join_ref)
+        await client.expect(lambda f: f[3] == "token")
+        (channel,) = [a.ref for a in server.runtime.node.actors()
+                      if a.type == "ConversationChannel"]
+        exit(channel, KILL)
+        await client.expect(lambda f: f[3] == "phx_error")
+    await server.runtime.services.current_recorder().wait_flushed()
+    totals = await server.runtime.store.session_totals("ada", "s1")
+    assert (totals.requests, totals.completion_tokens) == (1, 1)
