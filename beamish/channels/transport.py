@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -215,8 +215,12 @@ class SocketEndpoint:
 
     # -- one connection ------------------------------------------------------------------
 
-    async def handle(self, websocket: WebSocket) -> None:
-        """The ASGI WebSocket handler: authenticate, then serve until the connection ends."""
+    def handle(self, websocket: WebSocket) -> Awaitable[None]:
+        """The ASGI WebSocket handler: authenticate, then serve until the connection ends.
+
+        It decides at once and returns the coroutine that answers (a refusal, or the whole
+        connection): no frame of its own stays alive while the socket is open.
+        """
         scope = websocket.scope
         try:
             request = read_connect_request(scope.get("query_string", b"").decode("latin-1"),
@@ -224,19 +228,16 @@ class SocketEndpoint:
             principal = self._authenticate(request.token, request.params)
         except self._refusals as exc:
             log.debug("refused an upgrade from %s: %s", websocket.client, exc)
-            await _deny(websocket, 403, str(exc))
-            return
+            return _deny(websocket, 403, str(exc))
         if self._closing is not None:
-            await _deny(websocket, 503, "the server is shutting down; reconnect shortly")
-            return
+            return _deny(websocket, 503, "the server is shutting down; reconnect shortly")
         try:
             current_node()
         except NoNodeError:
             log.error("the channels endpoint needs a running beamish Node: start the ASGI "
                       "server from inside `async with Node([endpoint.child_spec(), ...])`")
-            await _deny(websocket, 500, "the server is misconfigured")
-            return
-        await self._serve(websocket, request, principal)
+            return _deny(websocket, 500, "the server is misconfigured")
+        return self._serve(websocket, request, principal)
 
     async def _serve(
         self, websocket: WebSocket, request: ConnectRequest, principal: Principal
@@ -261,17 +262,11 @@ class SocketEndpoint:
                       "to the Node's children", self.name)
             await _deny(websocket, 503, "the server is not ready; reconnect shortly")
             return
-        exited: asyncio.Future[None] = loop.create_future()
-
-        def socket_exited(_: ActorRef, reason: ExitReason) -> None:
-            _close_after_exit(reason, outbox)
-            exited.set_result(None)
-
-        watch = on_exit(ref, socket_exited)
+        writer = _Writer(websocket, outbox, loop.create_future())
+        watch = on_exit(ref, writer.socket_exited)
         self._sockets.add(ref)
         if self._closing is not None:  # the shutdown began while this socket started
             cast(ref, self._closing)
-        writer = _Writer(websocket, outbox)
         code = _ABNORMAL_CLOSE
         try:
             # One frame, not three: a coroutine per connection costs memory for its lifetime.
@@ -293,7 +288,7 @@ class SocketEndpoint:
                 # nothing more can be sent and the socket actor must not outlive it.
                 outbox.abort()
                 cast(ref, ConnectionLost(code))
-            await exited  # its channels have finished too: the socket waits for them
+            await writer.exited  # its channels have finished too: the socket waits for them
             await writer.finished()
         finally:
             writer.cancel()  # cancelled meanwhile: nothing more may be written
@@ -304,14 +299,24 @@ class SocketEndpoint:
 
 
 class _Writer:
-    """Runs a task that sends the outbox's frames, only while the outbox has some."""
+    """Runs a task that sends the outbox's frames, only while the outbox has some.
 
-    __slots__ = ("_outbox", "_task", "_websocket")
+    It also hears of the socket actor's exit (``exited``), which is the connection's end.
+    """
 
-    def __init__(self, websocket: WebSocket, outbox: Outbox) -> None:
+    __slots__ = ("_outbox", "_task", "_websocket", "exited")
+
+    def __init__(self, websocket: WebSocket, outbox: Outbox,
+                 exited: asyncio.Future[None]) -> None:
         self._websocket = websocket
         self._outbox = outbox
         self._task: asyncio.Task[None] | None = None
+        self.exited = exited
+
+    def socket_exited(self, _: ActorRef, reason: ExitReason) -> None:
+        """The socket actor's on_exit callback: close with 1011 if it died without closing."""
+        _close_after_exit(reason, self._outbox)
+        self.exited.set_result(None)
 
     def wake(self) -> None:
         """The outbox has work and no writer: start one."""
