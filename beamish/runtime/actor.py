@@ -204,6 +204,7 @@ async def _boot(proc: ActorRef, actor: Actor, arg: Any, started: asyncio.Future[
         except Exception as exc:
             _fail_start(proc, exc, started)
             return
+        del arg, result  # this frame lives as long as the actor: keep nothing init was given
         if actor._stop_reason is not None:
             # init asked to stop: as OTP's {stop, Reason}, start fails and terminate is not run.
             _fail_start(proc, ActorExitedError(proc, actor._stop_reason), started,

@@ -33,6 +33,7 @@ from beamish.runtime.restarts import Restart, RestartIntensity, should_restart
 from beamish.runtime.supervisor import (
     ChildSpec,
     Shutdown,
+    StartFn,
     _outcome,
     _split_request,
     await_shutdown,
@@ -51,10 +52,22 @@ class DynamicInit:
     max_seconds: float = 5.0
 
 
-@dataclass
 class _Dyn:
-    spec: ChildSpec
-    restarts: int = 0
+    """One child: what stopping and restarting it needs, and no more.
+
+    A ``temporary`` child is never restarted, so its start function — with the argument it
+    closes over — is not kept: a supervisor of thousands of connections or sessions would
+    otherwise hold each one's spec for nothing (about 500 bytes a child).
+    """
+
+    __slots__ = ("id", "restart", "restarts", "shutdown", "start")
+
+    def __init__(self, spec: ChildSpec) -> None:
+        self.id = spec.id
+        self.restart: Restart = spec.restart
+        self.shutdown: Shutdown = spec.shutdown if spec.shutdown is not None else 5000
+        self.start: StartFn | None = None if spec.restart == "temporary" else spec.start
+        self.restarts = 0
 
 
 @dataclass(frozen=True)
@@ -84,7 +97,7 @@ class DynamicSupervisor(Actor):
         if op == "terminate_children" and len(args) == 1:
             return await _outcome(self._terminate_children(args[0]))
         if op == "which_children":
-            return ("ok", [(ref, d.spec.id) for ref, d in self.children.items()])
+            return ("ok", [(ref, d.id) for ref, d in self.children.items()])
         if op == "count_children":
             return ("ok", len(self.children))
         return ("error", ValueError(f"unknown dynamic supervisor request {request!r}"))
@@ -107,7 +120,7 @@ class DynamicSupervisor(Actor):
         child = self.children.pop(ref, None)
         if child is None:
             raise NoProcessError(ref, "not a child of this supervisor")
-        await shutdown_child(ref, _shutdown_of(child.spec))
+        await shutdown_child(ref, child.shutdown)
 
     async def _terminate_children(self, refs: list[ActorRef]) -> int:
         stopped = 0
@@ -117,7 +130,7 @@ class DynamicSupervisor(Actor):
             if child is None:
                 continue
             stopped += 1
-            how = _shutdown_of(child.spec)
+            how = child.shutdown
             dead = signal_shutdown(ref, how)
             if dead is not None:  # still dying (it traps exits, or had a task to cancel)
                 waits.append(await_shutdown(ref, how, dead))
@@ -131,7 +144,7 @@ class DynamicSupervisor(Actor):
         if not isinstance(message, Exit):
             return
         child = self.children.pop(message.actor, None)
-        if child is None or not should_restart(child.spec.restart, message.reason):
+        if child is None or not should_restart(child.restart, message.reason):
             return
         await self._restart(child)
 
@@ -141,7 +154,8 @@ class DynamicSupervisor(Actor):
             return
         child.restarts += 1
         try:
-            ref = await child.spec.start()
+            assert child.start is not None, "only temporary children drop their start"
+            ref = await child.start()
         except Exception:
             # As OTP and Supervisor: a failed restart counts as another restart, tried again.
             self._ref._deliver_info(_RestartAgain(child))
@@ -152,15 +166,11 @@ class DynamicSupervisor(Actor):
     async def terminate(self, reason: ExitReason) -> None:
         children, self.children = self.children, {}
         await asyncio.gather(
-            *(shutdown_child(ref, _shutdown_of(d.spec)) for ref, d in children.items())
+            *(shutdown_child(ref, d.shutdown) for ref, d in children.items())
         )
 
     def _tree_children(self) -> list[tuple[Hashable, ActorRef | None, int]]:
-        return [(d.spec.id, ref, d.restarts) for ref, d in self.children.items()]
-
-
-def _shutdown_of(spec: ChildSpec) -> Shutdown:
-    return spec.shutdown if spec.shutdown is not None else 5000
+        return [(d.id, ref, d.restarts) for ref, d in self.children.items()]
 
 
 async def start_dynamic_supervisor(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -37,6 +39,7 @@ from beamish.runtime import (
 )
 from beamish.runtime.dynamic import dynamic_children
 from beamish.runtime.exits import shutdown
+from beamish.runtime.restarts import Restart
 from tests.runtime._support import Refuses, down_of, exit_child
 
 pytestmark = pytest.mark.anyio
@@ -341,3 +344,30 @@ async def test_spec_whose_start_returns_no_ref_is_refused(node: Node) -> None:
         await start_child(sup, ChildSpec(id="bad", start=not_a_ref))
     assert isinstance(info.value.__cause__, InvalidOptionError)
     assert await children_of(sup) == {}
+
+
+class _Arg:
+    """A start argument a weakref can follow."""
+
+
+class _Forgets(Actor):
+    """Keeps nothing of its start argument."""
+
+    def init(self, arg: _Arg) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("restart", "kept"), [("temporary", False), ("transient", True),
+                                               ("permanent", True)])
+async def test_only_restartable_children_keep_their_start_argument(
+        node: Node, restart: Restart, kept: bool) -> None:
+    """A temporary child is never restarted, so nothing of how it started stays in memory."""
+    arg = _Arg()
+    watch = weakref.ref(arg)
+    sup = await start_dynamic_supervisor()
+    child = await start_child(sup, child_spec(_Forgets, arg, restart=restart))
+    # Another request: the supervisor's loop no longer holds the start_child message.
+    assert await children_of(sup) == {"_Forgets": child}
+    del arg
+    gc.collect()
+    assert (watch() is not None) is kept
