@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from uvicorn._types import ASGISendEvent
-from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from uvicorn.server import ServerState
+
+if TYPE_CHECKING:
+    from uvicorn._types import ASGISendEvent
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
 
 _T = TypeVar("_T")
 
