@@ -1,5 +1,10 @@
 """Fixtures shared by every test package.
 
+``anyio_backend``: asyncio, the loop beamish runs on (the runtime's tests add a virtual clock).
+
+``beamish``: a real ``beamish serve`` (``BeamishServer``) on a free port, with a fresh SQLite
+file and the echo provider.
+
 ``pg_server_url``: the one PostgreSQL server of the test session — the one named by
 ``BEAMISH_TEST_PG_URL``, else a private server started
 with initdb/pg_ctl in a temporary directory (as the ``postgres`` user when run as root), else
@@ -9,11 +14,31 @@ None. Session-scoped here, at the root, so every package shares one server.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.store import _pg
+
+if TYPE_CHECKING:
+    from beamish.server.serve import BeamishServer
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Every async test runs on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+async def beamish(tmp_path: Path) -> AsyncIterator[BeamishServer]:
+    """beamish serve on a free port, a fresh SQLite file and the echo provider."""
+    from tests._serve import serve  # imports the whole server: only for tests that use it
+
+    async with serve(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -12,24 +11,11 @@ import pytest
 
 from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer
-from tests._serve import SECRET, serve
+from tests._serve import SECRET
 
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).parent.parent
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """BeamishServer runs on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture
-async def beamish(tmp_path: Path) -> AsyncIterator[BeamishServer]:
-    """beamish serve on a free port, a fresh SQLite file and the echo provider."""
-    async with serve(tmp_path) as running:
-        yield running
 
 
 async def _chat(server: BeamishServer, stdin: str, *args: str,

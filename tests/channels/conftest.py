@@ -15,12 +15,6 @@ from tests.channels._phx import ChannelServer, serve_channels
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    """Real WebSockets: asyncio, with real time."""
-    return "asyncio"
-
-
-@pytest.fixture
 async def server() -> AsyncIterator[ChannelServer]:
     """A channels server with the default options."""
     async with serve_channels() as running:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,23 +17,18 @@ from beamish.llm.providers.echo import EchoProvider
 from beamish.runtime import KILL, exit
 from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer
-from tests._serve import SECRET, serve
+from tests._serve import SECRET
 from tests.channels._phx import PhxClient, error, ok
 
 pytestmark = pytest.mark.anyio
 
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[BeamishServer]:
-    """beamish serve on a free port, a fresh SQLite file and the echo provider."""
-    async with serve(tmp_path) as running:
-        yield running
 
 
-def _url(server: BeamishServer, user: str) -> str:
+def _url(beamish: BeamishServer, user: str) -> str:
     token = TokenSigner(SECRET).issue(user)
-    return f"ws://127.0.0.1:{server.port}/socket/websocket?token={token}&vsn=2.0.0"
+    return f"ws://127.0.0.1:{beamish.port}/socket/websocket?token={token}&vsn=2.0.0"
 
 
 async def _answer(client: PhxClient, topic: str, request_id: str) -> tuple[str, dict[str, Any]]:
@@ -50,9 +44,9 @@ async def _answer(client: PhxClient, topic: str, request_id: str) -> tuple[str, 
         return text, {"event": frame[3], **frame[4]}
 
 
-async def test_a_message_streams_tokens_then_done_with_usage(server: BeamishServer) -> None:
+async def test_a_message_streams_tokens_then_done_with_usage(beamish: BeamishServer) -> None:
     """message → ok {request_id} → token pushes → done with usage, provider and provenance."""
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, reply = await client.join("conversation:c1", {"session_id": "s1"})
         assert reply[4] == ok({"conversation_id": "c1", "session_id": "s1", "last_id": 0})
@@ -66,15 +60,15 @@ async def test_a_message_streams_tokens_then_done_with_usage(server: BeamishServ
     assert done["offline"] is True
     assert done["usage"]["completion_tokens"] > 0
     assert done["config"]["model"] in ("system_default", "first_available")
-    usage = await server.runtime.store.session_totals("ada", "s1")
+    usage = await beamish.runtime.store.session_totals("ada", "s1")
     assert usage.requests == 1  # durable before done was sent
 
 
 async def test_each_message_writes_one_structured_log_line(
-        server: BeamishServer, caplog: pytest.LogCaptureFixture) -> None:
+        beamish: BeamishServer, caplog: pytest.LogCaptureFixture) -> None:
     """A channel message ends with one JSON log line: ids, provider, tokens, outcome."""
     caplog.set_level(logging.INFO, logger="beamish.server.llm_requests")
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
         rid = (await client.call("conversation:c1", "message", {"content": "log me"},
@@ -91,16 +85,16 @@ async def test_each_message_writes_one_structured_log_line(
 
 
 async def test_history_is_sent_to_the_provider_and_replayed_on_rejoin(
-        server: BeamishServer) -> None:
+        beamish: BeamishServer) -> None:
     """The second answer sees the first exchange; a rejoin with last_seen_id gets what it missed."""
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, _ = await client.join("conversation:c1")
         for content in ("first question", "second question"):
             rid = (await client.call("conversation:c1", "message", {"content": content},
                                      join_ref))[4]["response"]["request_id"]
             await _answer(client, "conversation:c1", rid)
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         _, reply = await client.join("conversation:c1", {"last_seen_id": 2})
         assert reply[4]["response"]["last_id"] == 4
@@ -109,9 +103,9 @@ async def test_history_is_sent_to_the_provider_and_replayed_on_rejoin(
     assert history[4]["messages"][0]["content"] == "second question"
 
 
-async def test_set_preference_changes_the_next_answer_at_once(server: BeamishServer) -> None:
+async def test_set_preference_changes_the_next_answer_at_once(beamish: BeamishServer) -> None:
     """set_preference stores the default; get_config and the next message use it."""
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, _ = await client.join("conversation:c1")
         reply = await client.call("conversation:c1", "set_preference",
@@ -126,9 +120,9 @@ async def test_set_preference_changes_the_next_answer_at_once(server: BeamishSer
 
 
 async def test_bad_payloads_get_clear_errors_and_the_channel_keeps_serving(
-        server: BeamishServer) -> None:
+        beamish: BeamishServer) -> None:
     """Missing content, wrong types and unknown events are error replies, not crashes."""
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, _ = await client.join("conversation:c1")
         empty = await client.call("conversation:c1", "message", {}, join_ref)
@@ -145,11 +139,11 @@ async def test_bad_payloads_get_clear_errors_and_the_channel_keeps_serving(
         assert usage[4]["status"] == "ok"
 
 
-async def test_another_users_conversation_is_refused(server: BeamishServer) -> None:
+async def test_another_users_conversation_is_refused(beamish: BeamishServer) -> None:
     """Joining someone else's conversation or session is refused as forbidden."""
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         await PhxClient(ws).join("conversation:mine", {"session_id": "ada-session"})
-    async with connect(_url(server, "eve")) as ws:
+    async with connect(_url(beamish, "eve")) as ws:
         client = PhxClient(ws)
         _, reply = await client.join("conversation:mine")
         assert reply[4]["response"]["reason"] == "forbidden"
@@ -157,10 +151,10 @@ async def test_another_users_conversation_is_refused(server: BeamishServer) -> N
         assert reply[4]["response"]["reason"] == "forbidden"
 
 
-async def test_cancel_stops_the_stream_and_records_partial_usage(server: BeamishServer) -> None:
+async def test_cancel_stops_the_stream_and_records_partial_usage(beamish: BeamishServer) -> None:
     """cancel answers ok; the stream ends with error "cancelled"; its usage is recorded."""
     long_prompt = " ".join(f"word{n}" for n in range(3000))
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
         rid = (await client.call("conversation:c1", "message", {"content": long_prompt},
@@ -171,16 +165,16 @@ async def test_cancel_stops_the_stream_and_records_partial_usage(server: Beamish
         _, end = await _answer(client, "conversation:c1", rid)
     if cancel[4]["status"] == "ok":
         assert end == {"event": "error", "request_id": rid, "reason": "cancelled"}
-    await server.runtime.services.current_recorder().wait_flushed()
-    totals = await server.runtime.store.session_totals("ada", "s1")
+    await beamish.runtime.services.current_recorder().wait_flushed()
+    totals = await beamish.runtime.store.session_totals("ada", "s1")
     assert totals.requests == 1
 
 
 async def test_an_answer_longer_than_the_channel_mailbox_streams_whole(
-        server: BeamishServer) -> None:
+        beamish: BeamishServer) -> None:
     """A provider faster than the channel is held back by it: every token arrives, then done."""
     words = [f"w{n}" for n in range(3 * ConversationChannel.mailbox_size)]
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
         rid = (await client.call("conversation:c1", "message", {"content": " ".join(words)},
@@ -193,16 +187,16 @@ async def test_an_answer_longer_than_the_channel_mailbox_streams_whole(
 
 
 async def test_an_answer_failing_unexpectedly_crashes_only_its_channel(
-        server: BeamishServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        beamish: BeamishServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug in an answer's task crashes the channel (phx_error); a rejoin serves again."""
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in the stream")
 
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
         with monkeypatch.context() as patched:
-            patched.setattr(server.runtime, "stream", broken)
+            patched.setattr(beamish.runtime, "stream", broken)
             await client.call("conversation:c1", "message", {"content": "hi"}, join_ref)
             crashed = await client.expect(lambda f: f[3] == "phx_error")
         assert crashed[:3] == [join_ref, join_ref, "conversation:c1"]
@@ -214,7 +208,7 @@ async def test_an_answer_failing_unexpectedly_crashes_only_its_channel(
 
 
 async def test_a_killed_channel_stops_its_answers_and_their_usage_is_recorded(
-        server: BeamishServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        beamish: BeamishServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Killed, a channel runs no terminate; its streams are cancelled all the same."""
     async def first_token_then_wait(self: EchoProvider, request: ChatRequest,
                                     ) -> AsyncIterator[ProviderChunk]:
@@ -222,15 +216,15 @@ async def test_a_killed_channel_stops_its_answers_and_their_usage_is_recorded(
         await asyncio.Event().wait()  # a provider that goes quiet: only a cancel ends it
 
     monkeypatch.setattr(EchoProvider, "stream", first_token_then_wait)
-    async with connect(_url(server, "ada")) as ws:
+    async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
         await client.call("conversation:c1", "message", {"content": "hello"}, join_ref)
         await client.expect(lambda f: f[3] == "token")
-        (channel,) = [a.ref for a in server.runtime.node.actors()
+        (channel,) = [a.ref for a in beamish.runtime.node.actors()
                       if a.type == "ConversationChannel"]
         exit(channel, KILL)
         await client.expect(lambda f: f[3] == "phx_error")
-    await server.runtime.services.current_recorder().wait_flushed()
-    totals = await server.runtime.store.session_totals("ada", "s1")
+    await beamish.runtime.services.current_recorder().wait_flushed()
+    totals = await beamish.runtime.store.session_totals("ada", "s1")
     assert (totals.requests, totals.completion_tokens) == (1, 1)

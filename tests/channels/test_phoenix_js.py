@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import pytest
 
 from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer
-from tests._serve import SECRET, serve
+from tests._serve import SECRET
 
 JS_DIR = Path(__file__).parent / "js"
 SCRIPT = "conversation.mjs"
@@ -55,19 +54,6 @@ def phoenix_js(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
         cwd=folder, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
     return node, folder
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """BeamishServer runs on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture
-async def beamish(tmp_path: Path) -> AsyncIterator[BeamishServer]:
-    """beamish serve on a free port, a fresh SQLite file and the echo provider."""
-    async with serve(tmp_path) as running:
-        yield running
 
 
 async def _run_client(phoenix_js: tuple[str, Path], server: BeamishServer) -> dict[str, Any]:

@@ -1,7 +1,5 @@
 """Fixtures for the resolution tests: the store fixtures of ``tests/store`` (every
 store-backed test runs on SQLite and on PostgreSQL) and a clock for cache TTLs.
-
-``tests/llm/providers`` has its own conftest; it overrides ``anyio_backend`` for its tests.
 """
 
 from __future__ import annotations
@@ -11,13 +9,7 @@ import pytest
 from tests._clock import FakeClock
 from tests.store.conftest import store, store_url
 
-__all__ = ["anyio_backend", "clock", "store", "store_url"]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """Resolution tests run on asyncio (the store's drivers need it)."""
-    return "asyncio"
+__all__ = ["clock", "store", "store_url"]
 
 
 @pytest.fixture

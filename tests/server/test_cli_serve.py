@@ -21,11 +21,6 @@ from beamish.server.serve import SERVING_GC_THRESHOLDS, tune_gc_for_serving
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEAMISH_")}
     env["PYTHONUNBUFFERED"] = "1"

@@ -14,11 +14,6 @@ from tests._clock import FakeClock
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(start=1000.0)
 

@@ -19,11 +19,6 @@ from beamish.store import Store, open_store
 from tests.store import _pg
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _require(server_url: str | None) -> str:
     if server_url is not None:
         return server_url

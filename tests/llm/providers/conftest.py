@@ -32,12 +32,6 @@ class RecordedSleeps:
         self.delays.append(delay)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Provider tests run on asyncio, the loop the SDKs' HTTP clients use here."""
-    return "asyncio"
-
-
 @pytest.fixture(scope="session")
 def llm_server() -> Iterator[FakeLLMServer]:
     """The session's fake server, listening on 127.0.0.1."""

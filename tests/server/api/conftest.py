@@ -16,12 +16,6 @@ from tests.llm.providers._fake_llm_server import FakeLLMServer
 from tests.server.api._support import SECRET, ApiServer, serve_api
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Real HTTP: asyncio, with real time."""
-    return "asyncio"
-
-
 @pytest.fixture(autouse=True)
 def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
     """BEAMISH_SECRET_KEY is the tests' key (the LLM client decrypts stored keys with it)."""
