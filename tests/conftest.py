@@ -5,6 +5,9 @@
 ``beamish``: a real ``beamish serve`` (``BeamishServer``) on a free port, with a fresh SQLite
 file and the echo provider.
 
+``fake_llm``: the session's one fake OpenAI/Anthropic server (``llm_server``), reset to no
+faults, no recorded requests and default answers around each test.
+
 ``pg_server_url``: the one PostgreSQL server of the test session — the one named by
 ``BEAMISH_TEST_PG_URL``, else a private server started
 with initdb/pg_ctl in a temporary directory (as the ``postgres`` user when run as root), else
@@ -24,6 +27,7 @@ from tests.store import _pg
 
 if TYPE_CHECKING:
     from beamish.server.serve import BeamishServer
+    from tests.llm.providers._fake_llm_server import FakeLLMServer
 
 
 @pytest.fixture
@@ -39,6 +43,23 @@ async def beamish(tmp_path: Path) -> AsyncIterator[BeamishServer]:
 
     async with serve(tmp_path) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[FakeLLMServer]:
+    """The session's fake OpenAI/Anthropic server, listening on 127.0.0.1."""
+    from tests.llm.providers._fake_llm_server import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_llm(llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The fake server with no faults; hung requests released after the test."""
+    llm_server.reset()
+    yield llm_server
+    llm_server.reset()
 
 
 @pytest.fixture(scope="session")

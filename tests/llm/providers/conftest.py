@@ -7,7 +7,7 @@ retries are decided and recorded, never waited for.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -32,19 +32,10 @@ class RecordedSleeps:
         self.delays.append(delay)
 
 
-@pytest.fixture(scope="session")
-def llm_server() -> Iterator[FakeLLMServer]:
-    """The session's fake server, listening on 127.0.0.1."""
-    with FakeLLMServer() as server:
-        yield server
-
-
 @pytest.fixture
-def server(llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
-    """The fake server with no faults, no recorded requests and default answers."""
-    llm_server.reset()
-    yield llm_server
-    llm_server.reset()
+def server(fake_llm: FakeLLMServer) -> FakeLLMServer:
+    """This package's name for the root conftest's ``fake_llm``."""
+    return fake_llm
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ wait on answers, on events of the stream, or on the request log (``LLMLog.wait_f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from beamish.store.secrets import ENV_VAR
-from tests.llm.providers._fake_llm_server import FakeLLMServer
 from tests.server.api._support import SECRET, ApiServer, serve_api
 
 
@@ -30,16 +29,3 @@ async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def llm_server() -> Iterator[FakeLLMServer]:
-    """One fake OpenAI/Anthropic server for the whole session."""
-    with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def fake_llm(llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
-    """The fake server with no faults; hung requests released after the test."""
-    llm_server.reset()
-    yield llm_server
-    llm_server.reset()
