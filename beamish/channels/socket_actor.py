@@ -288,10 +288,10 @@ class SocketInit:
     routes: ChannelRoutes
     options: SocketOptions
     outbox: Outbox
-    limiter: RateLimiter | None = None
     #: A done future, shared by the endpoint's sockets: what a frame sent straight to the
-    #: outbox returns (see ``FrameLink``). None: the socket makes its own.
-    sent: asyncio.Future[None] | None = None
+    #: outbox returns (see ``FrameLink``).
+    sent: asyncio.Future[None]
+    limiter: RateLimiter | None = None
 
 
 @dataclass(slots=True)
@@ -304,13 +304,6 @@ class _Entry:
     link: FrameLink
     joined: bool = False
     early: list[str | bytes] = field(default_factory=list)
-
-
-def done_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-    """A future of ``loop`` that is already done (None)."""
-    done = loop.create_future()
-    done.set_result(None)
-    return done
 
 
 def socket_spec(init: SocketInit) -> ChildSpec:
@@ -339,9 +332,8 @@ class SocketActor(Actor):
         self._limiter = arg.limiter
         self._max_early = options.outbound_frames
         self._hibernate_after = options.hibernate_after
-        loop = asyncio.get_running_loop()
-        self._clock: Callable[[], float] = loop.time
-        self._sent = arg.sent if arg.sent is not None else done_future(loop)
+        self._clock: Callable[[], float] = asyncio.get_running_loop().time
+        self._sent = arg.sent
         self._idle = IdleTimer(self._clock(), timeout=options.idle_timeout)
         self._idle_timer: Timer = send_after(self._ref, _IDLE_CHECK, options.idle_timeout)
         self._channels: dict[ActorRef, _Entry] = {}

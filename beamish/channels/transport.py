@@ -89,7 +89,6 @@ from beamish.channels.socket_actor import (
     Outbox,
     SocketInit,
     SocketOptions,
-    done_future,
     socket_spec,
 )
 from beamish.runtime import (
@@ -249,9 +248,10 @@ class SocketEndpoint:
         params = {name: value for name, value in request.params.items() if name != "token"}
         loop = asyncio.get_running_loop()
         if self._sent is None or self._sent.get_loop() is not loop:
-            self._sent = done_future(loop)  # one for every socket of the endpoint
+            self._sent = loop.create_future()  # done: one for every socket of the endpoint
+            self._sent.set_result(None)
         init = SocketInit(principal, params, self._assigns, self._routes, options, outbox,
-                          self._limiter, self._sent)
+                          self._sent, self._limiter)
         try:
             ref = await start_child(self.name, socket_spec(init))
         except TooManyChildrenError:
