@@ -19,11 +19,12 @@ quote what it was sent.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 LOGGER_NAME = "beamish.server.llm_requests"
 
@@ -55,17 +56,15 @@ class LLMRequestLog:
     error: str | None = None
 
     def fields(self) -> dict[str, object]:
-        """The fields as a dict (``record.llm_request``)."""
-        return {"request_id": self.request_id, "user_id": self.user_id,
-                "session_id": self.session_id, "endpoint": self.endpoint,
-                "stream": self.stream, "task_type": self.task_type, "provider": self.provider,
-                "model": self.model, "latency_ms": self.latency_ms,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "outcome": self.outcome, "error": self.error}
+        """The fields as a dict (``record.llm_request``); flat values, so no deep copy."""
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     def to_json(self) -> str:
         """The log line: a compact JSON object, ``event`` first."""
         return _line({"event": "llm_request", **self.fields()})
+
+
+_FIELD_NAMES: Final = tuple(f.name for f in dataclasses.fields(LLMRequestLog))
 
 
 def elapsed_ms(started: float) -> int:
