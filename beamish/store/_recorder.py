@@ -9,9 +9,12 @@ requests share a commit, while each caller still learns when *its* event is dura
         # acknowledge the request only now
 
 How batches form. When the recorder is idle, the first event waits up to ``flush_interval``
-for company (or until ``max_batch`` events are queued). While a batch is being written, new
-events queue up; when the write finishes they are written at once (they have waited a whole
-commit already). Leaving the ``async with`` block writes everything still queued.
+for company (or until ``max_batch`` events are queued). Up to ``max_in_flight`` batches are
+handed to the store at once, and the queued events are spread over the free slots: while the
+database commits one batch, the event loop acknowledges the previous one's callers and forms
+the next, so neither waits for the other. Events that queue up while every slot is busy are
+written as soon as one frees (they have waited a whole commit already). Leaving the
+``async with`` block writes everything still queued.
 
 Failures. A batch that fails with ``StoreUnavailableError`` is retried with exponential
 backoff (``RetryPolicy``). While it retries, new events queue; once ``max_buffer`` events
@@ -27,7 +30,8 @@ get ``UsageBackpressureError`` when the buffer is full). Once the recorder is cl
 at most ``attempts_when_closing`` more attempts, so shutdown cannot hang on a dead database.
 
 Options (defaults): ``max_batch`` 1000 events, ``flush_interval`` 0.005 s,
-``max_buffer`` 100_000 events, ``retry`` ``RetryPolicy()`` (5 attempts, 0.05 s doubling to 2 s).
+``max_in_flight`` 2 batches, ``max_buffer`` 100_000 events, ``retry`` ``RetryPolicy()``
+(5 attempts, 0.05 s doubling to 2 s).
 """
 
 from __future__ import annotations
@@ -87,16 +91,21 @@ class UsageRecorder:
     """Batches usage events into group commits; see the module docstring."""
 
     def __init__(self, store: UsageWriter, *, max_batch: int = 1000, flush_interval: float = 0.005,
-                 max_buffer: int = 100_000, retry: RetryPolicy | None = None) -> None:
+                 max_in_flight: int = 2, max_buffer: int = 100_000,
+                 retry: RetryPolicy | None = None) -> None:
         if not 1 <= max_batch <= max_buffer:
             raise ValueError(f"need 1 <= max_batch ({max_batch}) <= max_buffer ({max_buffer})")
+        if max_in_flight < 1:
+            raise ValueError(f"need max_in_flight >= 1, not {max_in_flight}")
         self._store = store
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
         self._flush_interval = flush_interval
         self._max_buffer = max_buffer
         self._retry = retry or RetryPolicy()
         self._queue: deque[_Pending] = deque()
         self._in_flight = 0
+        self._writes: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()
         self._flushed.set()
@@ -175,12 +184,26 @@ class UsageRecorder:
 
     async def _run(self) -> None:
         try:
-            while await self._wait_for_events():
-                await self._linger()
-                while self._queue:
-                    await self._flush(self._take_batch())
+            # A write that fails with a bug stops the recorder; cancelling the recorder
+            # cancels the writes, and each fails its callers (see _flush).
+            async with asyncio.TaskGroup() as writes:
+                while await self._wait_for_events():
+                    await self._linger()
+                    while self._queue:
+                        free = self._max_in_flight - len(self._writes)
+                        if free:
+                            batch = self._take_batch(-(-len(self._queue) // free))
+                            self._start_write(writes, batch)
+                        else:
+                            await asyncio.wait(self._writes,
+                                               return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._fail_queued()
+
+    def _start_write(self, writes: asyncio.TaskGroup, batch: list[_Pending]) -> None:
+        write = writes.create_task(self._flush(batch))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
 
     async def _wait_for_events(self) -> bool:
         """Wait until events are queued (True) or the recorder closes with none (False)."""
@@ -193,15 +216,15 @@ class UsageRecorder:
 
     async def _linger(self) -> None:
         # Coming from idle: give the first event a moment to gather company.
-        if len(self._queue) >= self._max_batch or self._closing:
+        if len(self._queue) >= self._max_batch or self._closing or self._writes:
             return
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._flush_interval):
                 await self._wake.wait()
 
-    def _take_batch(self) -> list[_Pending]:
-        count = min(len(self._queue), self._max_batch)
+    def _take_batch(self, size: int) -> list[_Pending]:
+        count = min(size, self._max_batch)
         batch = [self._queue.popleft() for _ in range(count)]
         self._in_flight += count
         return batch

@@ -5,6 +5,11 @@ guarded by an ``asyncio.Lock`` and each transaction starts with ``BEGIN IMMEDIAT
 the write lock up front, so two processes on one file queue instead of failing on upgrade).
 WAL lets the reader connection see the last commit while a write is in progress.
 
+Recording usage is one statement in its own implicit transaction, so it needs no lock of its
+own: aiosqlite runs a connection's requests one after another in the order they were handed
+over, so batches queued back to back commit back to back, with no turn of the event loop in
+between. It only waits while a transaction is open, which would otherwise absorb it.
+
 Pragmas: ``journal_mode=WAL``, ``synchronous=FULL`` (a commit is on disk when it returns, which
 the usage recorder's "durable" promise needs), ``foreign_keys=ON``, ``busy_timeout`` 5000 ms.
 """
@@ -50,8 +55,8 @@ SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(va
     json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]'),
     json_extract(value, '$[9]'), json_extract(value, '$[10]')
 FROM json_each(?1) WHERE true
-ON CONFLICT (request_id) DO NOTHING
-RETURNING request_id"""
+ON CONFLICT (request_id) DO NOTHING"""
+_INSERTED_SINCE = "SELECT request_id FROM usage_events WHERE id > ?1 AND id <= ?2"
 
 
 @functools.lru_cache(maxsize=512)
@@ -133,6 +138,14 @@ class _SqliteExecutor:
             return await self._conn.execute_fetchall(sql, args)
         except sqlite3.Error as error:
             raise translate(error) from error
+
+    async def execute_insert(self, sql: str, *args: object) -> tuple[int, int]:
+        """Run an INSERT of SQLite-native SQL and values: (rows inserted, last rowid)."""
+        try:
+            cursor = await self._conn.execute(sql, args)
+        except sqlite3.Error as error:
+            raise translate(error) from error
+        return cursor.rowcount, cursor.lastrowid or 0
 
 
 class _SqliteTransaction:
@@ -258,16 +271,29 @@ class SqliteBackend(Backend):
         return [m.name for m in todo]
 
     async def record_usage(self, events: Sequence[UsageEvent]) -> frozenset[str]:
-        # One statement, so one trip to the connection's thread and one implicit transaction
-        # (the connection is in autocommit mode): the rows arrive as one JSON array, the
+        # One statement, so one implicit transaction (the connection is in autocommit mode)
+        # and one trip to the connection's thread: the rows arrive as one JSON array, the
         # conflict clause skips known request ids, and the trigger of migration 0003 counts
-        # each inserted row in user_llm_configs within the same statement. A transaction of
-        # separate statements took six trips, each waiting for a turn of a busy event loop.
+        # each inserted row in user_llm_configs within the same statement. No RETURNING: the
+        # thread would take the GIL back once per returned row, and under load each of those
+        # waits for the busy event loop; the row count tells which ids were new instead.
         rows = json.dumps([_usage_row(e) for e in events], separators=(",", ":"))
         writer = self._connected(self._writer)
-        async with self._lock:  # no other write transaction is open on the writer meanwhile
-            inserted = await writer.fetch_raw(_RECORD_USAGE, rows)
-        return frozenset(row[0] for row in inserted)
+        while self._lock.locked():  # a transaction is open: queue behind it
+            async with self._lock:
+                pass
+        # No await between the check above and aiosqlite queueing the statement, so it runs
+        # before the next transaction's BEGIN.
+        inserted, last_id = await writer.execute_insert(_RECORD_USAGE, rows)
+        if inserted == len(events):
+            return frozenset(e.request_id for e in events)
+        if inserted == 0:
+            return frozenset()
+        # Some ids were known. The statement's new rows took consecutive rowids ending at
+        # last_id (a new rowid is the largest one plus one, and nothing else wrote meanwhile),
+        # and ledger rows are never deleted, so read back just those.
+        fresh = await writer.fetch_raw(_INSERTED_SINCE, last_id - inserted, last_id)
+        return frozenset(row[0] for row in fresh)
 
 
 async def _enable_wal(executor: _SqliteExecutor) -> None:

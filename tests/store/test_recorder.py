@@ -53,14 +53,72 @@ async def test_record_returns_once_durable(store: Store) -> None:
 
 
 async def test_full_batch_flushes_without_waiting_for_the_interval(store: Store) -> None:
-    """max_batch queued events are written at once, in one batch."""
+    """max_batch queued events are written at once, in one batch when one write may be open."""
     await configured_user(store)
-    async with UsageRecorder(store, max_batch=20, flush_interval=NEVER) as recorder:
+    async with UsageRecorder(store, max_batch=20, flush_interval=NEVER,
+                             max_in_flight=1) as recorder:
         async with anyio.create_task_group() as tg:
             for i in range(20):
                 tg.start_soon(recorder.record, usage(f"r{i}"))
         assert (recorder.batches_written, recorder.events_written) == (1, 20)
     assert await usage_count(store) == 20
+
+
+class GatedStore:
+    """A real store whose writes wait for ``open_gate``; it notes the batches it is handed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.handed: list[int] = []
+        self.open_gate = anyio.Event()
+
+    async def record_many(self, events: Iterable[UsageEvent]) -> frozenset[str]:
+        batch = list(events)
+        self.handed.append(len(batch))
+        await self.open_gate.wait()
+        return await self.store.record_many(batch)
+
+
+async def test_queued_events_are_spread_over_the_free_write_slots(store: Store) -> None:
+    """Two write slots: a full queue goes to the store as two batches, both at once."""
+    await configured_user(store)
+    gated = GatedStore(store)
+    async with UsageRecorder(gated, max_batch=20, flush_interval=NEVER) as recorder:
+        async with anyio.create_task_group() as tg:
+            for i in range(20):
+                tg.start_soon(recorder.record, usage(f"r{i}"))
+            await wait_all_tasks_blocked()
+            assert gated.handed == [10, 10]  # the second did not wait for the first
+            gated.open_gate.set()
+        assert (recorder.batches_written, recorder.events_written) == (2, 20)
+    assert await usage_count(store) == 20
+
+
+async def test_events_wait_for_a_free_write_slot(store: Store) -> None:
+    """With every slot writing, new events queue; they go out together once a slot frees."""
+    await configured_user(store)
+    gated = GatedStore(store)
+    async with UsageRecorder(gated, max_batch=100, flush_interval=0,
+                             max_in_flight=2) as recorder, anyio.create_task_group() as tg:
+        for i in range(2):
+            tg.start_soon(recorder.record, usage(f"first{i}"))
+        await wait_all_tasks_blocked()
+        assert gated.handed == [1, 1]
+        for i in range(30):
+            tg.start_soon(recorder.record, usage(f"next{i}"))
+        await wait_all_tasks_blocked()
+        assert (gated.handed, recorder.buffered) == ([1, 1], 32)
+        gated.open_gate.set()
+    assert gated.handed[:2] == [1, 1]
+    assert sum(gated.handed) == 32
+    assert len(gated.handed) <= 4  # the 30 went out in at most the two freed slots
+    assert await usage_count(store) == 32
+
+
+def test_write_slots_are_checked() -> None:
+    """max_in_flight must be at least 1."""
+    with pytest.raises(ValueError, match="max_in_flight"):
+        UsageRecorder(OutageStore.__new__(OutageStore), max_in_flight=0)
 
 
 async def test_interval_flushes_a_partial_batch(store: Store) -> None:

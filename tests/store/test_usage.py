@@ -6,6 +6,7 @@ import anyio
 import pytest
 
 from beamish.store import Store
+from beamish.store._store import SqlStore
 from tests.store.helpers import configured_user, usage, usage_count
 
 pytestmark = pytest.mark.anyio
@@ -29,6 +30,40 @@ async def test_record_many_skips_known_and_repeated_ids(store: Store) -> None:
     assert counted == {"r2", "r3"}
     assert await usage_count(store, provider="openai") == 2
     assert await usage_count(store, provider="anthropic") == 1
+
+
+async def test_partly_known_batch_returns_exactly_the_new_ids(store: Store) -> None:
+    """Known ids scattered through a batch: the new ones, and only they, are counted."""
+    await configured_user(store)
+    await store.record_many([usage(f"r{i:02d}") for i in range(0, 40, 3)])
+    counted = await store.record_many([usage(f"r{i:02d}") for i in range(40)])
+    assert counted == {f"r{i:02d}" for i in range(40) if i % 3}
+    assert await usage_count(store) == 40
+    assert await store.record_many([usage("r05"), usage("r06")]) == frozenset()
+
+
+async def test_usage_recorded_while_a_transaction_is_open_is_not_part_of_it(
+        store: Store) -> None:
+    """A batch recorded during another write transaction survives that transaction's rollback."""
+    await configured_user(store)
+    assert isinstance(store, SqlStore)
+    results: list[bool] = []
+
+    async def record() -> None:
+        results.append(await store.record(usage("r1")))
+
+    async def record_then_roll_back(tg: anyio.abc.TaskGroup) -> None:
+        async with store._backend.transaction():
+            tg.start_soon(record)
+            await anyio.wait_all_tasks_blocked()
+            raise RuntimeError("roll back")
+
+    async with anyio.create_task_group() as tg:
+        with pytest.raises(RuntimeError, match="roll back"):
+            await record_then_roll_back(tg)
+    assert results == [True]
+    assert await usage_count(store) == 1
+    assert (await store.usage_totals()).requests == 1
 
 
 async def test_usage_without_a_config_is_still_ledgered(store: Store) -> None:
