@@ -10,10 +10,16 @@ from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.server import ServerState
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from beamish.server.websocket_protocol import LeanEvent, LeanQueue, LeanWebSocketProtocol
+from beamish.server.websocket_protocol import (
+    READ_AHEAD,
+    LeanEvent,
+    LeanQueue,
+    LeanWebSocketProtocol,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -135,3 +141,48 @@ async def test_an_upgrade_refused_with_a_403_logs_no_error(
     assert refused.value.response.status_code == 403
     assert refused.value.response.body == b"bad token"
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+class _Transport:
+    """Notes whether the protocol asked to stop reading the connection."""
+
+    def __init__(self) -> None:
+        self.reading = True
+        self.changes = 0
+
+    def pause_reading(self) -> None:
+        self.reading = False
+        self.changes += 1
+
+    def resume_reading(self) -> None:
+        self.reading = True
+        self.changes += 1
+
+
+async def test_reading_stops_only_once_read_ahead_messages_wait() -> None:
+    """Messages are read ahead; READ_AHEAD waiting ones stop reading until the app takes all."""
+    config = uvicorn.Config(lambda *args: None, ws=LeanWebSocketProtocol)
+    protocol = LeanWebSocketProtocol(config, ServerState(), {})
+    transport = _Transport()
+    protocol.transport = transport  # type: ignore[assignment]
+
+    def arrive(text: str) -> None:  # what uvicorn does with each complete text frame
+        protocol.curr_msg_data_type = "text"
+        protocol.frames = [text.encode()]
+        protocol.send_receive_event_to_app()
+
+    async def taken() -> object:  # what the app's receive() gets
+        message: dict[str, Any] = dict(await protocol.receive())
+        return message["text"]
+
+    arrive("first")
+    assert await taken() == "first"
+    assert (transport.reading, transport.changes) == (True, 0)
+    for n in range(READ_AHEAD - 1):
+        arrive(f"m{n}")
+    assert (transport.reading, transport.changes) == (True, 0)
+    arrive("last")
+    assert (transport.reading, transport.changes) == (False, 1)
+    received = [await taken() for _ in range(READ_AHEAD)]
+    assert received == [f"m{n}" for n in range(READ_AHEAD - 1)] + ["last"]
+    assert (transport.reading, transport.changes) == (True, 2)
