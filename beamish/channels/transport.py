@@ -43,6 +43,15 @@ on the socket actor (no task or inbox waits for it) closes with 1011 if the acto
 closing (killed). The handler returns once the client is gone, the socket actor is dead, its
 channels have finished and the writer has sent what it could.
 
+**Writing without a task.** When the ASGI server offers the ``beamish.websocket.send_nowait``
+scope extension — ``{"send": f}``, where ``f(message)`` sends one message (str: text, bytes:
+binary) at once and returns True, or returns False
+when the message must go through the ASGI ``send`` (the connection's buffers are full, or it
+is closing) — frames are written straight from the outbox as they are queued, and a writer
+task starts only for a message that must wait, and the close. ``beamish serve``'s
+:class:`~beamish.server.websocket_protocol.LeanWebSocketProtocol` offers it; under any other
+server every frame goes through the writer task.
+
 **Requirements.** The handler starts the socket actor under the endpoint's supervisor, so the
 ASGI server must run inside the Node: start uvicorn from inside ``async with Node(...)``
 (its connection tasks inherit the node from the task that started it), with
@@ -68,7 +77,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -112,6 +121,8 @@ log = logging.getLogger("beamish.channels")
 
 DEFAULT_PATH: Final = "/socket/websocket"
 DEFAULT_NAME: Final = "beamish.channels.sockets"
+SEND_NOWAIT: Final = "beamish.websocket.send_nowait"
+"""The ASGI scope extension that sends a WebSocket message without waiting (see above)."""
 SHUTTING_DOWN: Final = "server shutting down"
 _NO_CLOSE_CODE: Final = 1005
 _ABNORMAL_CLOSE: Final = 1006
@@ -262,7 +273,8 @@ class SocketEndpoint:
                       "to the Node's children", self.name)
             await _deny(websocket, 503, "the server is not ready; reconnect shortly")
             return
-        writer = _Writer(websocket, outbox, loop.create_future())
+        send_nowait = websocket.scope.get("extensions", {}).get(SEND_NOWAIT, {}).get("send")
+        writer = _Writer(websocket, outbox, loop.create_future(), send_nowait)
         watch = on_exit(ref, writer.socket_exited)
         self._sockets.add(ref)
         if self._closing is not None:  # the shutdown began while this socket started
@@ -299,17 +311,19 @@ class SocketEndpoint:
 
 
 class _Writer:
-    """Runs a task that sends the outbox's frames, only while the outbox has some.
+    """Sends the outbox's frames: at once when the server can, else from a task it runs only
+    while the outbox has some.
 
     It also hears of the socket actor's exit (``exited``), which is the connection's end.
     """
 
-    __slots__ = ("_outbox", "_task", "_websocket", "exited")
+    __slots__ = ("_outbox", "_send_nowait", "_task", "_websocket", "exited")
 
-    def __init__(self, websocket: WebSocket, outbox: Outbox,
-                 exited: asyncio.Future[None]) -> None:
+    def __init__(self, websocket: WebSocket, outbox: Outbox, exited: asyncio.Future[None],
+                 send_nowait: Callable[[str | bytes], bool] | None = None) -> None:
         self._websocket = websocket
         self._outbox = outbox
+        self._send_nowait = send_nowait
         self._task: asyncio.Task[None] | None = None
         self.exited = exited
 
@@ -319,8 +333,16 @@ class _Writer:
         self.exited.set_result(None)
 
     def wake(self) -> None:
-        """The outbox has work and no writer: start one."""
-        self._task = asyncio.get_running_loop().create_task(self._write())
+        """The outbox has work and no writer: send it now, or start a writer for the rest."""
+        first = None
+        if (send := self._send_nowait) is not None:
+            outbox = self._outbox
+            while (first := outbox.take()) is not None:
+                if isinstance(first, CloseFrame) or not send(first):
+                    break
+            else:
+                return  # all sent; the outbox wakes us again when work arrives
+        self._task = asyncio.get_running_loop().create_task(self._write(first))
 
     async def finished(self) -> None:
         """Wait for the writer running now, if any (the close frame goes out first)."""
@@ -332,18 +354,22 @@ class _Writer:
         if self._task is not None:
             self._task.cancel()
 
-    async def _write(self) -> None:
-        """Send frames, then the close frame, until the outbox says there is nothing now."""
+    async def _write(self, item: str | bytes | CloseFrame | None) -> None:
+        """Send ``item`` (if any) and the frames after it, then the close, until the outbox
+        says there is nothing now."""
         websocket, outbox = self._websocket, self._outbox
         send = websocket.send
         try:
-            while (item := outbox.take()) is not None:
+            if item is None:
+                item = outbox.take()
+            while item is not None:
                 if isinstance(item, str):
                     await send({"type": "websocket.send", "text": item})
                 elif isinstance(item, bytes):
                     await send({"type": "websocket.send", "bytes": item})
                 else:
                     await _close(websocket, item)
+                item = outbox.take()
         except WebSocketDisconnect:
             outbox.abort()  # the client is gone; the reader sees the disconnect too
 

@@ -17,6 +17,11 @@ it: two changes of the event loop's selector (two system calls) per message. Thi
 reads ahead instead, and stops reading only while ``READ_AHEAD`` messages wait for the app,
 so a slow app still pushes back on its client.
 
+It offers the ``beamish.websocket.send_nowait`` scope extension
+(:data:`beamish.channels.transport.SEND_NOWAIT`): :meth:`LeanWebSocketProtocol.send_nowait`
+sends a message at once when ``send`` would not wait, so the channels write frames as they are
+queued instead of from a task woken for each burst.
+
 It also records an upgrade refused with an HTTP response (the ASGI denial-response
 extension) as a completed handshake, which uvicorn's protocol forgets: without this, each
 client refused with a 403 left an ERROR line in the server's log.
@@ -34,10 +39,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from beamish.channels.transport import SEND_NOWAIT
+
 if TYPE_CHECKING:
     from uvicorn._types import ASGISendEvent
     from uvicorn.config import Config
     from uvicorn.server import ServerState
+    from websockets.http11 import Request
 
 _T = TypeVar("_T")
 
@@ -149,6 +157,24 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = LeanQueue()  # type: ignore[assignment]
         self.writable = LeanEvent()  # type: ignore[assignment]
         self.writable.set()
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        self.scope["extensions"][SEND_NOWAIT] = {"send": self.send_nowait}
+
+    def send_nowait(self, message: str | bytes) -> bool:
+        """Send a text (str) or binary message now, as ``send`` would; False, having sent
+        nothing, when ``send`` must be used: the connection is not open, or its buffers are
+        full (``send`` waits for them to drain)."""
+        if (not self.handshake_complete or self.close_sent or self.disconnected
+                or self.initial_response is not None or not self.writable.is_set()):
+            return False
+        if isinstance(message, str):
+            self.conn.send_text(message.encode())
+        else:
+            self.conn.send_binary(message)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     def send_receive_event_to_app(self) -> None:
         paused = self.read_paused

@@ -233,9 +233,13 @@ def _app(endpoint: SocketEndpoint) -> FastAPI:
 
 @asynccontextmanager
 async def serve_channels(
-    authenticate: Authenticator | None = None, **options: Any
+    authenticate: Authenticator | None = None, *, ws: Any = "auto", **options: Any
 ) -> AsyncIterator[ChannelServer]:
-    """Serve RoomChannel, LobbyChannel and GatedChannel with these SocketOptions."""
+    """Serve RoomChannel, LobbyChannel and GatedChannel with these SocketOptions.
+
+    ``ws`` is uvicorn's WebSocket protocol: its own by default, or ``beamish serve``'s
+    ``LeanWebSocketProtocol``, whose ``send_nowait`` extension the endpoint writes through.
+    """
     signer = TokenSigner(SECRET)
     ends, gate = Ends(), Gate()
     endpoint = SocketEndpoint(
@@ -247,7 +251,7 @@ async def serve_channels(
     app = _app(endpoint)
     async with Node([endpoint.child_spec()]) as node:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
-                                log_level="warning", access_log=False)
+                                log_level="warning", access_log=False, ws=ws)
         config.load()
         server = uvicorn.Server(config)
         server.lifespan = config.lifespan_class(config)

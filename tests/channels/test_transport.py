@@ -7,6 +7,7 @@ to show that the server still serves.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -17,8 +18,12 @@ from websockets.typing import Subprotocol
 
 from beamish.channels.channel import ChannelEnd
 from beamish.channels.close_codes import CloseCode
+from beamish.channels.limits import OutboundQueue
+from beamish.channels.socket_actor import Outbox
+from beamish.channels.transport import _Writer
 from beamish.runtime import KILL, exit
 from beamish.server.auth import DevModeAuthenticator, TokenSigner
+from beamish.server.websocket_protocol import LeanWebSocketProtocol
 from tests.channels._phx import (
     SECRET,
     ChannelServer,
@@ -31,6 +36,11 @@ from tests.channels._phx import (
 )
 
 pytestmark = pytest.mark.anyio
+
+# uvicorn's own WebSocket protocol (frames go out from the writer task) and beamish serve's
+# (frames go out at once through its send_nowait extension, the task only when they must wait).
+both_protocols = pytest.mark.parametrize("ws", ["auto", LeanWebSocketProtocol],
+                                         ids=["uvicorn", "lean"])
 
 
 def subprotocols(*names: str) -> list[Subprotocol]:
@@ -184,16 +194,17 @@ async def test_an_idle_socket_is_closed_with_1001() -> None:
     assert end == ChannelEnd("closed", 1001, "idle timeout: no frame for 0.2 s")
 
 
-async def test_a_slow_consumer_is_disconnected_and_the_channel_is_told() -> None:
+@both_protocols
+async def test_a_slow_consumer_is_disconnected_and_the_channel_is_told(ws: object) -> None:
     """A client that stops reading is cut off with 1008; the channel learns why.
 
     The client reads nothing (a receive queue of one frame, no compression to shrink the
     flood) while its channel streams 32 KiB chunks; once the kernel's buffers are full, the
     outbound queue fills, and the socket closes.
     """
-    async with serve_channels(outbound_frames=8) as srv:
-        async with srv.connect(max_queue=1, compression=None) as ws:
-            client = PhxClient(ws)
+    async with serve_channels(outbound_frames=8, ws=ws) as srv:
+        async with srv.connect(max_queue=1, compression=None) as conn:
+            client = PhxClient(conn)
             jr, _ = await client.join("room:1")
             await client.call("room:1", "flood", {}, jr)
             end = await srv.ends.wait_for("room:1")
@@ -201,19 +212,49 @@ async def test_a_slow_consumer_is_disconnected_and_the_channel_is_told() -> None
             assert (end.reason, end.close_code) == ("closed", CloseCode.POLICY_VIOLATION)
             assert end.close_reason.startswith("slow consumer: 8 frames / ")
             # Reading again drains what the kernel holds, then the close frame arrives.
-            assert await closed_with(ws) == (1008, end.close_reason)
+            assert await closed_with(conn) == (1008, end.close_reason)
         await assert_still_serving(srv)
 
 
-async def test_a_burst_to_a_reading_client_is_not_a_slow_consumer() -> None:
+@both_protocols
+async def test_a_burst_to_a_reading_client_is_not_a_slow_consumer(ws: object) -> None:
     """Far more pushes at once than the outbound queue holds reach a client that reads."""
-    async with serve_channels(outbound_frames=2) as srv, srv.connect() as ws:
-        client = PhxClient(ws)
+    async with serve_channels(outbound_frames=2, ws=ws) as srv, srv.connect() as conn:
+        client = PhxClient(conn)
         jr, _ = await client.join("room:1")
         refs = [await client.push("room:1", "shout", {"n": n}, jr) for n in range(50)]
         for n, ref in enumerate(refs):
             assert await client.recv() == [jr, None, "room:1", "shout", {"n": n}]
             assert await client.recv() == [jr, ref, "room:1", "phx_reply", ok({})]
+
+
+async def test_frames_that_cannot_go_at_once_follow_in_order_then_the_close() -> None:
+    """The writer sends what the server takes at once; from the first refusal, its task does."""
+    sent: list[tuple[str, object]] = []
+    room = 2
+
+    class TaskPath:
+        async def send(self, message: dict[str, object]) -> None:
+            sent.append(("task", message.get("text", message["type"])))
+
+    def send_nowait(frame: str | bytes) -> bool:
+        nonlocal room
+        if not room:
+            return False
+        room -= 1
+        sent.append(("now", frame))
+        return True
+
+    outbox = Outbox(OutboundQueue())
+    writer = _Writer(TaskPath(), outbox,  # type: ignore[arg-type]
+                     asyncio.get_running_loop().create_future(), send_nowait)
+    outbox.attach(writer.wake)
+    for frame in "abcd":
+        outbox.put(frame)
+    outbox.close(CloseCode.NORMAL, "bye")
+    await writer.finished()
+    assert sent == [("now", "a"), ("now", "b"), ("task", "c"), ("task", "d"),
+                    ("task", "websocket.close")]
 
 
 @pytest.mark.parametrize(
