@@ -120,6 +120,11 @@ class Sessions:
         """
         request = _config_request(options)
         ref = self.entry(session_id, user_id)[0]
+        if request is None:
+            cached = self._services.preferences.get(session_id, task_type)
+            if cached is not None:  # warm: no call to the context (PreferenceTable)
+                self._services.idle.touch(session_id, self._services.clock())
+                return cached
         async with self._active(session_id):
             config: ResolvedConfig = await _session_call(
                 ref, session_id, ("enhance", task_type, request))

@@ -11,7 +11,10 @@ Clients use :class:`beamish.sessions.Sessions`, never these messages directly. T
 * call ``("enhance", task_type, request)`` → ``ResolvedConfig`` (explicit request values win)
 * call ``("info",)`` → ``SessionInfo``
 * cast ``("counted", totals)`` — add a durable usage event's totals to the session's
-* info ``INVALIDATE`` — forget the cached preferences (a config of the user changed)
+
+The cached preferences are published in the ``PreferenceTable`` (``Services.preferences``):
+``Sessions.enhance`` reads a warm session's there without a call, and a config write of the
+user clears them there, synchronously (see :mod:`beamish.sessions.preferences`).
 
 An idle context hibernates (``hibernate_after_s``): its task and mailbox are dropped, its state
 — including the cached preferences — stays.
@@ -19,20 +22,19 @@ An idle context hibernates (``hibernate_after_s``): its task and mailbox are dro
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
-from beamish.runtime import Actor, Caller, ChildSpec, Registry, child_spec
+from beamish.runtime import Actor, Caller, ChildSpec, Registry, child_spec, on_exit
 from beamish.sessions.models import SessionInfo
+from beamish.sessions.preferences import PreferenceTable
 from beamish.sessions.services import SESSIONS, SESSIONS_BY_USER, Services
 from beamish.store import UsageTotals
 
 _REBUILD: Final = "rebuild_usage"
-
-INVALIDATE: Final = "invalidate_preferences"
-"""The message that makes a context drop its cached preferences."""
 
 
 @dataclass(slots=True)
@@ -65,6 +67,10 @@ class SessionContext(Actor):
         Registry.register(services.whereis(SESSIONS), arg.session_id, arg.user_id)
         Registry.register(services.whereis(SESSIONS_BY_USER), arg.user_id, arg.session_id)
         self.usage = UsageTotals()
+        # Published for reads without a call; withdrawn when this context exits, however.
+        services.preferences.publish(arg.session_id, self.preferences)
+        on_exit(self.ref, functools.partial(_withdraw, services.preferences, arg.session_id,
+                                            self.preferences))
         if arg.fresh:
             arg.fresh = False
             return
@@ -90,18 +96,16 @@ class SessionContext(Actor):
         if request[0] == "counted":
             self.usage = _add(self.usage, request[1])
 
-    def handle_info(self, message: Any) -> None:
-        if message == INVALIDATE:
-            self.preferences.clear()
-
     async def _resolve(self, task_type: str, request: ConfigRequest | None) -> ResolvedConfig:
         if request is None:
             cached = self.preferences.get(task_type)
             if cached is not None:
                 return cached
         resolver = self.services.current_resolver()
+        table = self.services.preferences
+        generation = table.generation
         config = await resolver.resolve(self.user_id, task_type, request=request)
-        if request is None:
+        if request is None and table.generation == generation:  # no write meanwhile
             self.preferences[task_type] = config
         return config
 
@@ -119,6 +123,11 @@ def session_spec(services: Services, session_id: str, user_id: str, *,
     return child_spec(
         SessionContext, SessionArgs(services, session_id, user_id, fresh), id=session_id,
         restart="transient", hibernate_after=services.settings.hibernate_after_s)
+
+
+def _withdraw(table: PreferenceTable, session_id: str,
+              preferences: dict[str, ResolvedConfig], *_: object) -> None:
+    table.withdraw(session_id, preferences)
 
 
 def _add(totals: UsageTotals, more: UsageTotals) -> UsageTotals:

@@ -12,8 +12,9 @@ acknowledged; retrying with the same request id is safe) and the restarted recor
 ones. It retries a failing database without limit while it runs (see
 ``beamish.store.UsageRecorder``), holding at most ``usage_buffer`` events.
 
-``ConfigCache`` owns the ``ConfigResolver`` (cached resolution) and forwards its invalidations
-to the live session contexts of the user concerned, through the ``SESSIONS_BY_USER`` registry.
+``ConfigCache`` owns the ``ConfigResolver`` (cached resolution) and passes its invalidations
+on to the ``PreferenceTable``: the preferences cached by the user's live sessions (found
+through the ``SESSIONS_BY_USER`` registry) are cleared before the write returns.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 from beamish.llm.resolver import CacheStats, ConfigResolver
-from beamish.runtime import Actor, Caller, Registry, send
+from beamish.runtime import Actor, Caller, Registry
 from beamish.runtime.exits import ExitReason
-from beamish.sessions.context import INVALIDATE
-from beamish.sessions.services import SESSIONS, SESSIONS_BY_USER, Services
+from beamish.sessions.services import SESSIONS_BY_USER, Services
 from beamish.store import RetryPolicy, UsageRecorder
 
 
@@ -73,14 +73,13 @@ class ConfigCache(Actor):
 
     def _invalidated(self, user_id: str | None) -> None:
         # Runs in the task that wrote the config, right after the write: by the time the
-        # write returns, every live context of the user has the message in its mailbox.
-        node = self.services.node
-        sessions, by_user = node.whereis(SESSIONS), node.whereis(SESSIONS_BY_USER)
-        if sessions is None or by_user is None:
-            return  # the session tree is not up (starting or stopping): nothing is cached
+        # write returns, no live context of the user holds the old preferences.
+        preferences = self.services.preferences
         if user_id is None:
-            refs = [ref for _, ref, _ in Registry.entries(sessions)]
-        else:
-            refs = [ref for ref, _ in Registry.lookup(by_user, user_id)]
-        for ref in refs:
-            send(ref, INVALIDATE)
+            preferences.invalidate(None)
+            return
+        by_user = self.services.node.whereis(SESSIONS_BY_USER)
+        if by_user is None:
+            preferences.invalidate(())  # the session tree is not up: nothing is cached
+            return
+        preferences.invalidate(str(sid) for _, sid in Registry.lookup(by_user, user_id))

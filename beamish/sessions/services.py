@@ -24,6 +24,7 @@ from beamish.llm.settings import LLMSettings
 from beamish.runtime import ActorRef, Node, Registry
 from beamish.sessions.errors import RuntimeNotRunningError
 from beamish.sessions.expiry import IdleQueue
+from beamish.sessions.preferences import PreferenceTable
 from beamish.sessions.settings import SessionSettings
 from beamish.store import Store, UsageRecorder
 
@@ -50,12 +51,15 @@ class Services:
     clock: Callable[[], float]
     """Seconds, monotonic: the node's loop time (idleness and expiry are measured in it)."""
     idle: IdleQueue[str] = field(init=False)
+    preferences: PreferenceTable = field(init=False)
+    """What the session contexts cached, readable without a call to them."""
     recorder: UsageRecorder | None = None
     resolver: ConfigResolver | None = None
     _recorder_up: asyncio.Event = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.idle = IdleQueue(self.settings.ttl_s)
+        self.preferences = PreferenceTable()
         self._recorder_up = asyncio.Event()
 
     def publish_recorder(self, recorder: UsageRecorder) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import pytest
 
 from beamish.app import Runtime
-from beamish.llm.resolution import Layer
+from beamish.llm.resolution import Layer, ResolvedConfig
 from beamish.runtime import ActorExitedError, call
 from beamish.runtime.dynamic import dynamic_children
 from beamish.sessions.errors import SessionNotFoundError, SessionOwnerError
@@ -91,6 +94,60 @@ async def test_warm_sessions_answer_from_their_own_cache(runtime: Runtime) -> No
     assert "reasoning" in (await runtime.sessions.get("s1")).cached_task_types
 
 
+class HeldResolution:
+    """The next resolution of one task type returns only when released (having read the
+    store at once): a context resolving it is busy until then."""
+
+    def __init__(self, runtime: Runtime, task_type: str, monkeypatch: pytest.MonkeyPatch
+                 ) -> None:
+        self.released = anyio.Event()
+        self.started = anyio.Event()
+        resolver = runtime.services.resolver
+        assert resolver is not None
+        resolve = resolver.resolve
+
+        async def held(user_id: str, task: str, **options: Any) -> ResolvedConfig:
+            config = await resolve(user_id, task, **options)
+            if task == task_type and not self.started.is_set():
+                self.started.set()
+                await self.released.wait()
+            return config
+
+        monkeypatch.setattr(resolver, "resolve", held)
+
+
+async def test_a_warm_session_answers_without_calling_its_context(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """enhance reads a warm session's preferences while its context is busy with another."""
+    await runtime.users.set_default("ada", "echo", "echo-2")
+    await runtime.sessions.open("s1", "ada")
+    await runtime.sessions.enhance("s1")  # warm for chat
+    held = HeldResolution(runtime, "reasoning", monkeypatch)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: runtime.sessions.enhance("s1", task_type="reasoning"))
+        await held.started.wait()  # the context is inside the reasoning resolution
+        with anyio.fail_after(10):  # a guard against a hang, not a timing check
+            assert (await runtime.sessions.enhance("s1")).model == "echo-2"
+        held.released.set()
+
+
+async def test_a_resolution_that_a_config_write_overtook_is_not_cached(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A context that read the old config before a write returns it, and does not keep it."""
+    await runtime.users.set_default("ada", "echo", "old")
+    await runtime.sessions.open("s1", "ada")
+    held = HeldResolution(runtime, "reasoning", monkeypatch)
+    async with anyio.create_task_group() as tg:
+        async def first() -> None:
+            assert (await runtime.sessions.enhance("s1", task_type="reasoning")).model == "old"
+
+        tg.start_soon(first)
+        await held.started.wait()  # it has read "old"
+        await runtime.users.set_default("ada", "echo", "new")
+        held.released.set()
+    assert (await runtime.sessions.enhance("s1", task_type="reasoning")).model == "new"
+
+
 async def test_usage_is_durable_on_return_and_counted_once(runtime: Runtime) -> None:
     """record_usage returns once the ledger has the event; a repeated request id counts 0."""
     await runtime.users.set_default("ada", "echo", "echo-1")
@@ -122,6 +179,7 @@ async def test_a_crashed_session_restarts_alone_and_rebuilds_its_usage(
     await dynamic_children(runtime.services.whereis(SESSION_SUP))
     info = await runtime.sessions.get("s1")  # restarted, found again under its id
     assert runtime.sessions.entry("s1")[0] is not victim
+    assert len(runtime.services.preferences) == 2  # the new context's, not the dead one's
     assert (info.usage.requests, info.usage.prompt_tokens) == (1, 3)
     assert runtime.sessions.entry("s2")[0] is other
     assert other.alive
@@ -146,6 +204,7 @@ async def test_close_stops_the_context_and_keeps_the_usage(runtime: Runtime) -> 
         await runtime.sessions.get("s1")
     assert (await runtime.store.session_totals("ada", "s1")).requests == 1
     assert runtime.sessions.count() == 0
+    assert len(runtime.services.preferences) == 0  # nor its cached preferences
 
 
 async def test_resolved_config_and_defaults_through_users(runtime: Runtime) -> None:
