@@ -48,8 +48,11 @@ _CONFLICT_KINDS = {
 }
 _UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly", "full")
 
-_RECORD_USAGE = """INSERT INTO usage_events (request_id, session_id, user_id, provider, model,
-    task_type, prompt_tokens, completion_tokens, latency_ms, status, created_at)
+_LEDGER_COLUMNS = """request_id, session_id, user_id, provider, model, task_type,
+    prompt_tokens, completion_tokens, latency_ms, status, created_at"""
+_LEDGER_ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
+_MAX_VALUES_ROWS = 1024  # bounds the statements cached (about 1.4 KiB each per row)
+_RECORD_USAGE = f"""INSERT INTO usage_events ({_LEDGER_COLUMNS})
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
     json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
     json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]'),
@@ -57,6 +60,12 @@ SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(va
 FROM json_each(?1) WHERE true
 ON CONFLICT (request_id) DO NOTHING"""
 _INSERTED_SINCE = "SELECT request_id FROM usage_events WHERE id > ?1 AND id <= ?2"
+
+
+@functools.cache  # one per power of two up to _MAX_VALUES_ROWS
+def _record_usage_values(rows: int) -> str:
+    return (f"INSERT INTO usage_events ({_LEDGER_COLUMNS}) VALUES "
+            f"{','.join([_LEDGER_ROW] * rows)} ON CONFLICT (request_id) DO NOTHING")
 
 
 @functools.lru_cache(maxsize=512)
@@ -207,6 +216,7 @@ class SqliteBackend(Backend):
                 "use 'sqlite:///path/to.db'"
             )
         self._path = path
+        self._max_values_rows = 1  # set from SQLite's bound-variable limit on connect
         self._lock = asyncio.Lock()
         self._writer: _SqliteExecutor | None = None
         self._reader: _SqliteExecutor | None = None
@@ -221,7 +231,9 @@ class SqliteBackend(Backend):
         try:
             # Probe first: when aiosqlite's own connect fails, its worker thread finishes
             # after the call returns and may report to a closed event loop.
-            await asyncio.to_thread(_probe, self._path)
+            variables = await asyncio.to_thread(_probe, self._path)
+            self._max_values_rows = min(_MAX_VALUES_ROWS, _power_of_two_at_most(
+                variables // _LEDGER_ROW.count("?")))
             conn = await aiosqlite.connect(self._path, isolation_level=None)
         except sqlite3.Error as error:
             raise translate(error) from error
@@ -272,19 +284,28 @@ class SqliteBackend(Backend):
 
     async def record_usage(self, events: Sequence[UsageEvent]) -> frozenset[str]:
         # One statement, so one implicit transaction (the connection is in autocommit mode)
-        # and one trip to the connection's thread: the rows arrive as one JSON array, the
-        # conflict clause skips known request ids, and the trigger of migration 0003 counts
-        # each inserted row in user_llm_configs within the same statement. No RETURNING: the
+        # and one trip to the connection's thread. The conflict clause skips known request
+        # ids, and the trigger of migration 0003 counts each inserted row in
+        # user_llm_configs within the same statement. The rows are bound as VALUES, padded to
+        # a power of two with repeats of the last row (a repeated request id inserts nothing),
+        # so a handful of statements serve every batch size; a batch too large for one
+        # statement's bound variables arrives as one JSON array instead. No RETURNING: the
         # thread would take the GIL back once per returned row, and under load each of those
         # waits for the busy event loop; the row count tells which ids were new instead.
-        rows = json.dumps([_usage_row(e) for e in events], separators=(",", ":"))
+        rows = [_usage_row(e) for e in events]
+        if len(rows) <= self._max_values_rows:
+            padded = 1 << (len(rows) - 1).bit_length()
+            rows += [rows[-1]] * (padded - len(rows))
+            sql, args = _record_usage_values(padded), [v for row in rows for v in row]
+        else:
+            sql, args = _RECORD_USAGE, [json.dumps(rows, separators=(",", ":"))]
         writer = self._connected(self._writer)
         while self._lock.locked():  # a transaction is open: queue behind it
             async with self._lock:
                 pass
         # No await between the check above and aiosqlite queueing the statement, so it runs
         # before the next transaction's BEGIN.
-        inserted, last_id = await writer.execute_insert(_RECORD_USAGE, rows)
+        inserted, last_id = await writer.execute_insert(sql, *args)
         if inserted == len(events):
             return frozenset(e.request_id for e in events)
         if inserted == 0:
@@ -310,8 +331,17 @@ async def _enable_wal(executor: _SqliteExecutor) -> None:
             await asyncio.sleep(0.01 * attempt)
 
 
-def _probe(path: str) -> None:
-    sqlite3.connect(path).close()
+def _probe(path: str) -> int:
+    """Open and close ``path``; SQLite's limit on bound variables per statement."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    finally:
+        conn.close()
+
+
+def _power_of_two_at_most(n: int) -> int:
+    return 1 << (max(n, 1).bit_length() - 1)
 
 
 def _usage_row(e: UsageEvent) -> tuple[object, ...]:

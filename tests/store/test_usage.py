@@ -42,6 +42,18 @@ async def test_partly_known_batch_returns_exactly_the_new_ids(store: Store) -> N
     assert await store.record_many([usage("r05"), usage("r06")]) == frozenset()
 
 
+@pytest.mark.parametrize("size", [1, 3, 1024, 1500])
+async def test_batches_of_any_size_count_exactly_their_new_ids(store: Store, size: int) -> None:
+    """Small, odd, the largest bound and oversized batches (SQLite binds the first three as
+    padded VALUES, the last as JSON): the new ids are returned and counted, known ones not."""
+    await configured_user(store)
+    await store.record(usage("r0000"))
+    counted = await store.record_many([usage(f"r{i:04d}") for i in range(size)])
+    assert counted == {f"r{i:04d}" for i in range(1, size)}
+    assert await usage_count(store) == size
+    assert (await store.usage_totals()).requests == size
+
+
 async def test_usage_recorded_while_a_transaction_is_open_is_not_part_of_it(
         store: Store) -> None:
     """A batch recorded during another write transaction survives that transaction's rollback."""
