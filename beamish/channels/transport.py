@@ -44,8 +44,8 @@ closing (killed). The handler returns once the client is gone, the socket actor 
 channels have finished and the writer has sent what it could.
 
 **Writing without a task.** When the ASGI server offers the ``beamish.websocket.send_nowait``
-scope extension — ``{"send": f}``, where ``f(message)`` sends one message (str: text, bytes:
-binary) at once and returns True, or returns False
+scope extension — an object whose ``send_nowait(message)`` (:class:`NowaitSender`) sends one
+message (str: text, bytes: binary) at once and returns True, or returns False
 when the message must go through the ASGI ``send`` (the connection's buffers are full, or it
 is closing) — frames are written straight from the outbox as they are queued, and a writer
 task starts only for a message that must wait, and the close. ``beamish serve``'s
@@ -79,7 +79,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
@@ -126,6 +126,14 @@ SEND_NOWAIT: Final = "beamish.websocket.send_nowait"
 SHUTTING_DOWN: Final = "server shutting down"
 _NO_CLOSE_CODE: Final = 1005
 _ABNORMAL_CLOSE: Final = 1006
+
+
+class NowaitSender(Protocol):
+    """The value of the ``beamish.websocket.send_nowait`` scope extension."""
+
+    def send_nowait(self, message: str | bytes) -> bool:
+        """Send ``message`` now; False, having sent nothing, if it must go through ``send``."""
+        ...
 
 
 class SocketEndpoint:
@@ -273,7 +281,8 @@ class SocketEndpoint:
                       "to the Node's children", self.name)
             await _deny(websocket, 503, "the server is not ready; reconnect shortly")
             return
-        send_nowait = websocket.scope.get("extensions", {}).get(SEND_NOWAIT, {}).get("send")
+        sender: NowaitSender | None = websocket.scope.get("extensions", {}).get(SEND_NOWAIT)
+        send_nowait = None if sender is None else sender.send_nowait
         writer = _Writer(websocket, outbox, loop.create_future(), send_nowait)
         watch = on_exit(ref, writer.socket_exited)
         self._sockets.add(ref)

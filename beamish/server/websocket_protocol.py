@@ -160,7 +160,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
-        self.scope["extensions"][SEND_NOWAIT] = {"send": self.send_nowait}
+        # The protocol itself is the extension's value: nothing more to keep per connection.
+        self.scope["extensions"][SEND_NOWAIT] = self  # type: ignore[assignment]
 
     def send_nowait(self, message: str | bytes) -> bool:
         """Send a text (str) or binary message now, as ``send`` would; False, having sent
