@@ -38,6 +38,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from beamish.channels.transport import SEND_NOWAIT
 
@@ -165,10 +166,11 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def send_nowait(self, message: str | bytes) -> bool:
         """Send a text (str) or binary message now, as ``send`` would; False, having sent
-        nothing, when ``send`` must be used: the connection is not open, or its buffers are
-        full (``send`` waits for them to drain)."""
+        nothing, when ``send`` must be used: the connection is not open (``send`` raises
+        then, as the app expects), or its buffers are full (``send`` waits for them)."""
         if (not self.handshake_complete or self.close_sent or self.disconnected
-                or self.initial_response is not None or not self.writable.is_set()):
+                or self.initial_response is not None or not self.writable.is_set()
+                or self.conn.state is not State.OPEN):
             return False
         if isinstance(message, str):
             self.conn.send_text(message.encode())

@@ -14,6 +14,7 @@ from uvicorn.server import ServerState
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from beamish.channels.transport import SEND_NOWAIT
 from beamish.server.websocket_protocol import (
     READ_AHEAD,
     LeanEvent,
@@ -186,3 +187,30 @@ async def test_reading_stops_only_once_read_ahead_messages_wait() -> None:
     received = [await taken() for _ in range(READ_AHEAD)]
     assert received == [f"m{n}" for n in range(READ_AHEAD - 1)] + ["last"]
     assert (transport.reading, transport.changes) == (True, 2)
+
+
+async def test_send_nowait_sends_while_open_and_declines_once_the_client_closed() -> None:
+    """The scope extension sends text and bytes at once; after the client's close it sends
+    nothing and says so (False), without raising."""
+    results: dict[str, object] = {}
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            assert (await receive())["type"] == "websocket.connect"
+            await send({"type": "websocket.accept"})
+            sender = scope["extensions"][SEND_NOWAIT]
+            results["text"] = sender.send_nowait("now")
+            results["bytes"] = sender.send_nowait(b"\x01")
+            results["then"] = (await receive())["type"]
+            results["after close"] = sender.send_nowait("late")
+        finally:
+            done.set()
+
+    async with _uvicorn(app) as port:
+        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+            assert await ws.recv() == "now"
+            assert await ws.recv() == b"\x01"
+        await done.wait()
+    assert results == {"text": True, "bytes": True, "then": "websocket.disconnect",
+                       "after close": False}
