@@ -7,9 +7,9 @@ the session limit. Use them through :class:`Sessions` and :class:`Users` — ``r
 ``rt.users`` of a running ``beamish.Runtime``, which also shows the whole supervision tree.
 
 Modules: :mod:`.api` (client API), :mod:`.context` (the session actor), :mod:`.janitor`,
-:mod:`.owners` (usage recorder and config cache actors), :mod:`.expiry` (the sans-I/O idle
-queue), :mod:`.services` (shared handles, names), :mod:`.settings`, :mod:`.models`,
-:mod:`.errors`.
+:mod:`.owners` (usage recorder and config cache actors), :mod:`.preferences` (the contexts'
+cached preferences, readable without a call), :mod:`.expiry` (the sans-I/O idle queue),
+:mod:`.services` (shared handles, names), :mod:`.settings`, :mod:`.models`, :mod:`.errors`.
 """
 
 from beamish.sessions.api import Sessions, Users
