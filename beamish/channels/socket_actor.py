@@ -531,10 +531,11 @@ class SocketActor(Actor):
 
     def _channel_exit(self, exited: Exit) -> None:
         entry = self._channels.pop(exited.actor, None)
-        if entry is not None:
-            entry.link.close()
-        if entry is None or self._current.get(entry.topic) is not exited.actor:
-            return  # it had been ended (or is no channel): its exit needs no answer
+        if entry is None:
+            return  # no channel of this socket
+        entry.link.close()
+        if self._current.get(entry.topic) is not exited.actor:
+            return  # it had been ended: its exit needs no answer
         del self._current[entry.topic]
         if not entry.joined:
             self._sock.reject_join(entry.request, dict(_JOIN_CRASHED_RESPONSE))

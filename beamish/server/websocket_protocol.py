@@ -168,9 +168,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         """Send a text (str) or binary message now, as ``send`` would; False, having sent
         nothing, when ``send`` must be used: the connection is not open (``send`` raises
         then, as the app expects), or its buffers are full (``send`` waits for them)."""
-        if (not self.handshake_complete or self.close_sent or self.disconnected
-                or self.initial_response is not None or not self.writable.is_set()
-                or self.conn.state is not State.OPEN):
+        # OPEN: accepted (not refused), and no close sent or received.
+        if self.conn.state is not State.OPEN or self.disconnected or not self.writable.is_set():
             return False
         if isinstance(message, str):
             self.conn.send_text(message.encode())

@@ -69,6 +69,8 @@ _LAYERS = """SELECT p.user_id AS profile_user_id, p.tier AS profile_tier,
     ORDER BY c.provider"""
 _LAYER_CONFIG_COLUMNS = ("id", "provider", "model", "is_default", "usage_count", "metadata",
                          "parameters", "created_at", "updated_at")
+
+
 class SqlStore(_stats.StatsQueries):
     """The store over one backend; open it with ``async with``."""
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from anyio import wait_all_tasks_blocked
 from uvicorn.server import ServerState
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -41,7 +42,7 @@ async def test_a_waiting_get_returns_the_next_put() -> None:
     """get() on an empty queue waits, and returns what is put next."""
     queue: LeanQueue[str] = LeanQueue()
     getter = asyncio.get_running_loop().create_task(queue.get())
-    await asyncio.sleep(0)
+    await wait_all_tasks_blocked()
     assert not getter.done()
     queue.put_nowait("x")
     assert await getter == "x"
@@ -52,9 +53,9 @@ async def test_cancelling_one_getter_leaves_the_other_waiting() -> None:
     queue: LeanQueue[str] = LeanQueue()
     loop = asyncio.get_running_loop()
     first, second = loop.create_task(queue.get()), loop.create_task(queue.get())
-    await asyncio.sleep(0)
+    await wait_all_tasks_blocked()
     first.cancel()
-    await asyncio.sleep(0)
+    await wait_all_tasks_blocked()
     queue.put_nowait("kept")
     assert await second == "kept"
     assert first.cancelled()
@@ -66,7 +67,7 @@ async def test_the_event_waits_until_set_and_not_after_clear() -> None:
     event = LeanEvent()
     assert not event.is_set()
     waiter = asyncio.get_running_loop().create_task(event.wait())
-    await asyncio.sleep(0)
+    await wait_all_tasks_blocked()
     assert not waiter.done()
     event.set()
     await waiter
@@ -74,7 +75,7 @@ async def test_the_event_waits_until_set_and_not_after_clear() -> None:
     await event.wait()  # set: returns at once
     event.clear()
     again = asyncio.get_running_loop().create_task(event.wait())
-    await asyncio.sleep(0)
+    await wait_all_tasks_blocked()
     assert not again.done()
     event.set()
     await again
