@@ -19,8 +19,12 @@ so a slow app still pushes back on its client.
 
 It offers the ``beamish.websocket.send_nowait`` scope extension
 (:data:`beamish.channels.transport.SEND_NOWAIT`): :meth:`LeanWebSocketProtocol.send_nowait`
-sends a message at once when ``send`` would not wait, so the channels write frames as they are
-queued instead of from a task woken for each burst.
+sends a message without waiting when ``send`` would not wait, so the channels write frames as
+they are queued instead of from a task woken for each burst. The frames sent so during one
+turn of the event loop go out in one write at the start of the next turn: a chat answer's
+reply and first tokens are one system call, not one each. They wait in the websockets
+connection's own output buffer, which every other write of the protocol (``send``, a pong, a
+close) empties first, so frames keep their order.
 
 It also records an upgrade refused with an HTTP response (the ASGI denial-response
 extension) as a completed handshake, which uvicorn's protocol forgets: without this, each
@@ -34,6 +38,7 @@ The replacements provide exactly what it calls — ``put_nowait``, ``get`` and `
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -148,6 +153,37 @@ class LeanEvent:
             await self._waiters.wait()
 
 
+class _Flush:
+    """The connections of one event loop with frames to write at its next turn."""
+
+    __slots__ = ("__weakref__", "loop", "pending")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[LeanWebSocketProtocol] = []
+
+    def add(self, protocol: LeanWebSocketProtocol) -> None:
+        if not self.pending:
+            self.loop.call_soon(self.run)
+        self.pending.append(protocol)
+
+    def run(self) -> None:
+        pending, self.pending = self.pending, []
+        for protocol in pending:
+            protocol.flush()
+
+
+_flushes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flush] = (
+    weakref.WeakKeyDictionary())
+
+
+def _flush_for(loop: asyncio.AbstractEventLoop) -> _Flush:
+    flush = _flushes.get(loop)
+    if flush is None:
+        flush = _flushes[loop] = _Flush(loop)
+    return flush
+
+
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol with lean buffers (see the module docs)."""
 
@@ -165,18 +201,30 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.scope["extensions"][SEND_NOWAIT] = self  # type: ignore[assignment]
 
     def send_nowait(self, message: str | bytes) -> bool:
-        """Send a text (str) or binary message now, as ``send`` would; False, having sent
-        nothing, when ``send`` must be used: the connection is not open (``send`` raises
-        then, as the app expects), or its buffers are full (``send`` waits for them)."""
+        """Send a text (str) or binary message, as ``send`` would but without waiting; False,
+        having sent nothing, when ``send`` must be used: the connection is not open (``send``
+        raises then, as the app expects), or its buffers are full (``send`` waits for them).
+
+        The message is written with the others sent this turn of the event loop, at the start
+        of the next (see the module docs).
+        """
         # OPEN: accepted (not refused), and no close sent or received.
-        if self.conn.state is not State.OPEN or self.disconnected or not self.writable.is_set():
+        conn = self.conn
+        if conn.state is not State.OPEN or self.disconnected or not self.writable.is_set():
             return False
         if isinstance(message, str):
-            self.conn.send_text(message.encode())
+            conn.send_text(message.encode())
         else:
-            self.conn.send_binary(message)
-        self.transport.write(b"".join(self.conn.data_to_send()))
+            conn.send_binary(message)
+        _flush_for(self.loop).add(self)
         return True
+
+    def flush(self) -> None:
+        """Write what the connection has to send (what ``send_nowait`` left), if anything."""
+        if not self.disconnected:
+            output = self.conn.data_to_send()
+            if output:
+                self.transport.write(b"".join(output))
 
     def send_receive_event_to_app(self) -> None:
         paused = self.read_paused

@@ -215,3 +215,49 @@ async def test_send_nowait_sends_while_open_and_declines_once_the_client_closed(
         await done.wait()
     assert results == {"text": True, "bytes": True, "then": "websocket.disconnect",
                        "after close": False}
+
+
+async def test_send_nowait_writes_a_turns_messages_at_once_and_send_keeps_their_order() -> None:
+    """Messages sent without waiting in one turn of the event loop go out in one write; a
+    ``send`` in between writes them first, so the client reads every message in order."""
+    writes: list[bytes] = []
+    done = asyncio.Event()
+
+    class Counting:
+        def __init__(self, transport: Any) -> None:
+            self.transport = transport
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.transport, name)
+
+        def write(self, data: bytes) -> None:
+            writes.append(data)
+            self.transport.write(data)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            assert (await receive())["type"] == "websocket.connect"
+            await send({"type": "websocket.accept"})
+            sender = scope["extensions"][SEND_NOWAIT]
+            sender.transport = Counting(sender.transport)
+            assert sender.send_nowait("a")
+            assert sender.send_nowait("b")
+            assert sender.send_nowait("c")
+            assert writes == []  # not yet: at the next turn
+            await asyncio.sleep(0)
+            assert len(writes) == 1
+            assert sender.send_nowait("d")
+            await send({"type": "websocket.send", "text": "e"})  # writes d first, with e
+            assert len(writes) == 2
+            assert sender.send_nowait("f")
+            await asyncio.sleep(0)
+            assert len(writes) == 3  # f alone: the flush of d found nothing left to write
+            await receive()
+        finally:
+            done.set()
+
+    async with _uvicorn(app) as port:
+        async with connect(f"ws://127.0.0.1:{port}/") as ws:
+            assert [await ws.recv() for _ in range(6)] == ["a", "b", "c", "d", "e", "f"]
+        await done.wait()
+    assert len(writes) == 4  # and the reply to the client's close
