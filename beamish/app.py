@@ -356,7 +356,7 @@ class SessionStream:
         return self
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        return self._opened()[1]
+        return self._opened()[1].__aiter__()
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:

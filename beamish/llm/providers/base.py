@@ -8,13 +8,16 @@ with its key. Providers make exactly one try and translate every SDK failure int
 (``beamish.llm.providers.client.LLMClient``), which is also what callers use.
 
 The models here are frozen pydantic models, so they validate on the way in and serialise on
-the way out (``model_dump_json``) for the sessions and server layers.
+the way out (``model_dump_json``) for the sessions and server layers; all but
+``ProviderChunk``, a frozen dataclass: a provider makes one per streamed token from what it
+has parsed already, and validating each again cost more than the rest of the chunk's way.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar, Literal, Protocol
 
@@ -138,7 +141,8 @@ class ChatRequest(_Model):
     timeout_s: float = Field(gt=0)
 
 
-class ProviderChunk(_Model):
+@dataclass(frozen=True, slots=True)
+class ProviderChunk:
     """A piece of a streamed answer, as a provider yields it.
 
     ``usage`` is the provider's cumulative figure when this chunk carries one; a chunk with a
@@ -181,6 +185,9 @@ class LLMProvider(ABC):
     Attributes:
         name: the registry name (``openai``, ``vllm-local``).
         kind: the provider kind (a vLLM server is ``openai_compatible``).
+        offline: True for a provider that answers from this process, with no model and no
+            I/O (``echo``): its answers are labelled offline, and the client arms no timeout
+            for it, having nothing to wait for.
     """
 
     offline: ClassVar[bool] = False

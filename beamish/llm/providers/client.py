@@ -46,7 +46,6 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TypeVar
@@ -239,15 +238,17 @@ class LLMClient:
     async def _retry(self, provider: LLMProvider, request: ChatRequest,
                      attempts: list[Attempt], try_once: _TryOnce[_T], target: CallTarget,
                      ) -> _T:
-        retries = target.parameters.max_retries
-        schedule = RetrySchedule(self._backoff, self._max_retries if retries is None
-                                 else retries, self._random)
+        schedule: RetrySchedule | None = None  # made at the first failure: most calls succeed
         while True:
             try:
                 result = await try_once(provider, request)
             except ProviderCallError as error:
                 attempts.append(Attempt(provider=provider.name, model=request.model,
                                         error=str(error)))
+                if schedule is None:
+                    retries = target.parameters.max_retries
+                    schedule = RetrySchedule(self._backoff, self._max_retries if retries is None
+                                             else retries, self._random)
                 delay = schedule.next_delay(error)
                 if delay is None:
                     raise
@@ -285,16 +286,34 @@ class LLMClient:
 
     async def _stream_events(self, target: CallTarget, messages: Sequence[ChatMessage],
                              state: StreamState) -> AsyncGenerator[StreamEvent, None]:
+        # One generator from the walk to the terminal event: each layer between the provider
+        # and the caller costs a step per token.
         try:
             provider, request, opened = await self._walk(target, messages, state.attempts,
                                                          self._open_stream)
             state.serve(provider.kind, provider.name, request.model, provider.offline)
+            chunks = opened.rest
             try:
-                async with aclosing(_relay(state, opened)) as events:
-                    async for event in events:
+                for chunk in opened.head:
+                    if (event := state.read(chunk)) is not None:
                         yield event
+                try:
+                    async for chunk in chunks:
+                        if (event := state.read(chunk)) is not None:
+                            yield event
+                except ProviderCallError as error:
+                    if state.finish_reason is None:
+                        yield state.broken(_broken(state, error))
+                        return
+                    # The answer was complete; only the usage chunk after it was lost.
+                    log.warning("stream of %s:%s cut after its last token: %s",
+                                state.provider_name, state.model, error)
+                if state.finish_reason is None:
+                    yield state.broken(_broken(state, None))
+                    return
+                yield state.done()
             finally:
-                await _aclose(opened.rest)
+                await _aclose(chunks)
         except Exception:
             state.status = "error"
             raise
@@ -305,6 +324,10 @@ class LLMClient:
 
 async def _within_timeout(provider: LLMProvider, request: ChatRequest,
                           call: Awaitable[_T]) -> _T:
+    if provider.offline:
+        # It answers from this process, with no I/O to wait for: nothing to time out, and
+        # arming a deadline would cost an offline answer (echo's) a fifth of its time.
+        return await call
     try:
         async with asyncio.timeout(request.timeout_s):
             return await call
@@ -320,29 +343,6 @@ async def _read_head(chunks: AsyncIterator[ProviderChunk]) -> list[ProviderChunk
         if chunk.text or chunk.finish_reason is not None:
             break
     return head
-
-
-async def _relay(state: StreamState,
-                 opened: _OpenedStream) -> AsyncGenerator[StreamEvent, None]:
-    """The events of an opened stream, ending in exactly one terminal event."""
-    try:
-        for chunk in opened.head:
-            if (event := state.read(chunk)) is not None:
-                yield event
-        async for chunk in opened.rest:
-            if (event := state.read(chunk)) is not None:
-                yield event
-    except ProviderCallError as error:
-        if state.finish_reason is None:
-            yield state.broken(_broken(state, error))
-            return
-        # The answer was complete; only the usage chunk after it was lost.
-        log.warning("stream of %s:%s cut after its last token: %s", state.provider_name,
-                    state.model, error)
-    if state.finish_reason is None:
-        yield state.broken(_broken(state, None))
-        return
-    yield state.done()
 
 
 def _broken(state: StreamState, cause: ProviderCallError | None) -> StreamBrokenError:

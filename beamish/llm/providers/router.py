@@ -46,9 +46,11 @@ def parse_model_ref(ref: str, default_provider: str, known: Collection[str] = KI
 
 def fallback_chain(target: CallTarget, known: Collection[str] = KINDS) -> tuple[Link, ...]:
     """The target's model, then its fallbacks, each once, in order."""
-    links = [Link(target.provider, target.model)]
-    links += (parse_model_ref(ref, target.provider, known)
-              for ref in target.parameters.fallback_models)
+    first = Link(target.provider, target.model)
+    fallbacks = target.parameters.fallback_models
+    if not fallbacks:
+        return (first,)
+    links = [first, *(parse_model_ref(ref, target.provider, known) for ref in fallbacks)]
     return tuple(dict.fromkeys(links))
 
 

@@ -21,11 +21,10 @@ chunk — and the prompt counts what the provider said of it so far (nothing, fo
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from beamish.llm.errors import ProviderCallError
 from beamish.llm.providers.base import Attempt, ProviderChunk, Usage
@@ -35,17 +34,19 @@ StreamStatus = Literal["open", "ok", "error", "cancelled"]
 """How a stream ended (``open`` while it runs); the last three are ``UsageStatus`` values."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# The events are frozen dataclasses, not pydantic models: the client makes them from what it
+# has already checked, one per token, and validating them again cost more than the rest.
 
 
-class TokenDelta(_Model):
+@dataclass(frozen=True, slots=True)
+class TokenDelta:
     """The next piece of the answer."""
 
     text: str
 
 
-class StreamDone(_Model):
+@dataclass(frozen=True, slots=True)
+class StreamDone:
     """The answer is complete; ``usage`` is final."""
 
     usage: Usage
@@ -57,13 +58,12 @@ class StreamDone(_Model):
     attempts: tuple[Attempt, ...]
 
 
-class StreamError(_Model):
+@dataclass(frozen=True, slots=True)
+class StreamError:
     """The stream broke after its first token; the answer is incomplete.
 
     ``error`` is a ``StreamBrokenError`` whose ``__cause__`` is what broke it.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     error: ProviderCallError
     usage: Usage
@@ -175,8 +175,9 @@ class ChatStream:
         self._events = events
         self._state = state
 
-    def __aiter__(self) -> ChatStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        # The events themselves: ``async for`` then steps the generator with no layer between.
+        return self._events
 
     async def __anext__(self) -> StreamEvent:
         return await self._events.__anext__()

@@ -332,6 +332,30 @@ async def test_stream_hanging_before_first_token_times_out_and_falls_back(
     assert events[-1].offline
 
 
+class _Deliberate(EchoProvider):
+    """The echo provider taking its time before the answer, offline or not."""
+
+    def __init__(self, offline: bool) -> None:
+        super().__init__()
+        self.offline = offline  # type: ignore[misc]
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        await asyncio.sleep(0.05)
+        return await super().complete(request)
+
+
+@pytest.mark.parametrize("offline", [True, False])
+async def test_only_providers_with_io_to_wait_for_are_timed(offline: bool) -> None:
+    """An offline provider answers in this process: the client arms no timeout for it.
+    Any other provider gets the resolved timeout."""
+    async with LLMClient([_Deliberate(offline)], timeout_s=0.01, max_retries=0) as client:
+        if offline:
+            assert (await client.complete(_target("echo"), ASK)).offline
+        else:
+            with pytest.raises(FallbacksExhaustedError, match="no answer"):
+                await client.complete(_target("echo"), ASK)
+
+
 async def test_stream_with_every_link_failing_raises(client: LLMClient,
                                                      server: FakeLLMServer) -> None:
     """Nothing answered at all: iteration raises FallbacksExhaustedError, status error."""
