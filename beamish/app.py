@@ -49,7 +49,6 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Self
-from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict
 
@@ -83,6 +82,7 @@ from beamish.sessions.services import (
 )
 from beamish.settings import Settings
 from beamish.store import Provider, Store, UsageEvent, UsageStatus, open_store
+from beamish.store.models import new_request_id
 
 ROOT = "beamish.root"
 
@@ -256,7 +256,7 @@ class Runtime:
         ref, owner = sessions.entry(session_id, user_id)
         config = await sessions.enhance(session_id, options, task_type=task_type,
                                         user_id=user_id)
-        return _Call(sessions, ref, owner, session_id, request_id or uuid4().hex, config)
+        return _Call(sessions, ref, owner, session_id, request_id or new_request_id(), config)
 
 
 class _Call:
@@ -318,7 +318,7 @@ class SessionStream:
     without waiting, since a cancelled task cannot reliably wait.
     """
 
-    def __init__(self, runtime: Runtime, session_id: str, messages: list[ChatMessage],
+    def __init__(self, runtime: Runtime, session_id: str, messages: tuple[ChatMessage, ...],
                  task_type: str, options: ConfigRequest | Mapping[str, Any] | None,
                  request_id: str | None, user_id: str | None) -> None:
         self._runtime = runtime
@@ -418,8 +418,10 @@ def _children(services: Services) -> list[ChildSpec]:
     ]
 
 
-def _messages(messages: Messages) -> list[ChatMessage]:
+def _messages(messages: Messages) -> tuple[ChatMessage, ...]:
     if isinstance(messages, str):
-        return [ChatMessage(role="user", content=messages)]
-    return [m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m)
-            for m in messages]
+        return (ChatMessage(role="user", content=messages),)
+    if type(messages) is tuple and all(type(m) is ChatMessage for m in messages):
+        return messages  # a conversation's prompt, as the channels pass it: no copy
+    return tuple(m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m)
+                 for m in messages)

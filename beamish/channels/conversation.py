@@ -39,7 +39,6 @@ import functools
 import time
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
-from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -60,6 +59,7 @@ from beamish.server.api.logs import (
 from beamish.sessions.errors import SessionError, SessionOwnerError
 from beamish.store import LLMParameters, Provider, StoreError, TaskOverride
 from beamish.store.errors import UsageBackpressureError
+from beamish.store.models import new_request_id
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -176,14 +176,12 @@ class ConversationChannel(Channel):
     # -- events ------------------------------------------------------------------------------
 
     async def _message(self, message: MessageIn) -> dict[str, Any]:
-        request_id = uuid4().hex
+        request_id = new_request_id()
+        self.conversation.add("user", message.content, request_id)
         job = StreamJob(
             runtime=self.runtime, session_id=self.session_id, user_id=self.socket.user_id,
             task_type=message.task_type, options=message.overrides,
-            messages=[*self.conversation.prompt(), ChatMessage(role="user",
-                                                               content=message.content)],
-            request_id=request_id)
-        self.conversation.add("user", message.content, request_id)
+            messages=self.conversation.prompt(), request_id=request_id)
         if self._streams_watch is None:
             # A channel that is killed runs no terminate: its answers must stop all the same.
             self._streams_watch = on_exit(self.ref, self._stop_streams)
@@ -271,7 +269,7 @@ class StreamJob:
     user_id: str
     task_type: str
     options: ConfigRequest | None
-    messages: list[ChatMessage]
+    messages: tuple[ChatMessage, ...]
     request_id: str
 
 

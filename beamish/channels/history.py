@@ -70,9 +70,9 @@ class Conversation:
         """The kept messages with an id above ``last_seen_id``."""
         return [m for m in self._messages if m.id > last_seen_id]
 
-    def prompt(self) -> list[ChatMessage]:
+    def prompt(self) -> tuple[ChatMessage, ...]:
         """The kept messages, oldest first, as the provider reads them."""
-        return list(self._prompt)
+        return tuple(self._prompt)
 
     @property
     def last_id(self) -> int:

@@ -51,6 +51,7 @@ from beamish.store import (
     UserNotFoundError,
     UserStats,
 )
+from beamish.store.models import new_request_id
 
 _PARAMETER_FIELDS = frozenset(LLMParameters.model_fields)
 _NO_REQUEST = ConfigRequest()
@@ -145,7 +146,7 @@ class Sessions:
         """
         ref, owner = self.entry(session_id, user_id)
         event = UsageEvent(
-            request_id=request_id or uuid4().hex, session_id=session_id, user_id=owner,
+            request_id=request_id or new_request_id(), session_id=session_id, user_id=owner,
             provider=provider, model=model, task_type=task_type, prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens, latency_ms=latency_ms, status=status)
         async with self._active(session_id):
@@ -156,7 +157,7 @@ class Sessions:
         recorder = self._services.recorder or await self._services.wait_recorder()
         counted = await recorder.record(event)
         if counted:
-            await cast(ref, ("counted", _totals(event)))
+            await cast(ref, ("counted", event))
         return counted
 
     def record_event_nowait(self, ref: ActorRef, event: UsageEvent) -> None:
@@ -331,10 +332,4 @@ def _config_request(options: ConfigRequest | Mapping[str, Any] | None) -> Config
 
 def _count_when_durable(done: asyncio.Future[bool], ref: ActorRef, event: UsageEvent) -> None:
     if not done.cancelled() and done.exception() is None and done.result():
-        cast(ref, ("counted", _totals(event)))  # a full mailbox drops it: the ledger is right
-
-
-def _totals(event: UsageEvent) -> UsageTotals:
-    return UsageTotals(requests=1, errors=int(event.status == "error"),
-                       prompt_tokens=event.prompt_tokens,
-                       completion_tokens=event.completion_tokens)
+        cast(ref, ("counted", event))  # a full mailbox drops it: the ledger is right

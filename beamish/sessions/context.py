@@ -10,7 +10,7 @@ Clients use :class:`beamish.sessions.Sessions`, never these messages directly. T
 
 * call ``("enhance", task_type, request)`` → ``ResolvedConfig`` (explicit request values win)
 * call ``("info",)`` → ``SessionInfo``
-* cast ``("counted", totals)`` — add a durable usage event's totals to the session's
+* cast ``("counted", event)`` — add a durable ``UsageEvent`` to the session's totals
 
 The cached preferences are published in the ``PreferenceTable`` (``Services.preferences``):
 ``Sessions.enhance`` reads a warm session's there without a call, and a config write of the
@@ -32,7 +32,7 @@ from beamish.runtime import Actor, Caller, ChildSpec, Registry, child_spec, on_e
 from beamish.sessions.models import SessionInfo
 from beamish.sessions.preferences import PreferenceTable
 from beamish.sessions.services import SESSIONS, SESSIONS_BY_USER, Services
-from beamish.store import UsageTotals
+from beamish.store import UsageEvent, UsageTotals
 
 _REBUILD: Final = "rebuild_usage"
 
@@ -66,7 +66,7 @@ class SessionContext(Actor):
         # lookups need no call. A second context for the same id fails to start right here.
         Registry.register(services.whereis(SESSIONS), arg.session_id, arg.user_id)
         Registry.register(services.whereis(SESSIONS_BY_USER), arg.user_id, arg.session_id)
-        self.usage = UsageTotals()
+        self.usage = _Count()
         # Published for reads without a call; withdrawn when this context exits, however.
         services.preferences.publish(arg.session_id, self.preferences)
         on_exit(self.ref, functools.partial(_withdraw, services.preferences, arg.session_id,
@@ -82,7 +82,7 @@ class SessionContext(Actor):
         if arg == _REBUILD:
             # A resumed or restarted session starts from what the ledger knows of it.
             stored = await self.services.store.session_totals(self.user_id, self.session_id)
-            self.usage = stored
+            self.usage = _Count.of(stored)
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
         op = request[0]
@@ -94,7 +94,7 @@ class SessionContext(Actor):
 
     def handle_cast(self, request: Any) -> None:
         if request[0] == "counted":
-            self.usage = _add(self.usage, request[1])
+            self.usage.add(request[1])
 
     async def _resolve(self, task_type: str, request: ConfigRequest | None) -> ResolvedConfig:
         if request is None:
@@ -113,7 +113,7 @@ class SessionContext(Actor):
         chat = await self._resolve("chat", None)
         return SessionInfo(
             session_id=self.session_id, user_id=self.user_id, tier=chat.tier,
-            opened_at=self.opened_at, usage=self.usage,
+            opened_at=self.opened_at, usage=self.usage.totals(),
             cached_task_types=tuple(sorted(self.preferences)))
 
 
@@ -130,8 +130,30 @@ def _withdraw(table: PreferenceTable, session_id: str,
     table.withdraw(session_id, preferences)
 
 
-def _add(totals: UsageTotals, more: UsageTotals) -> UsageTotals:
-    return UsageTotals(
-        requests=totals.requests + more.requests, errors=totals.errors + more.errors,
-        prompt_tokens=totals.prompt_tokens + more.prompt_tokens,
-        completion_tokens=totals.completion_tokens + more.completion_tokens)
+class _Count:
+    """A session's usage totals, added to in place: one durable event per chat request."""
+
+    __slots__ = ("completion_tokens", "errors", "prompt_tokens", "requests")
+
+    def __init__(self, requests: int = 0, errors: int = 0, prompt_tokens: int = 0,
+                 completion_tokens: int = 0) -> None:
+        self.requests = requests
+        self.errors = errors
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+    @classmethod
+    def of(cls, totals: UsageTotals) -> _Count:
+        return cls(totals.requests, totals.errors, totals.prompt_tokens,
+                   totals.completion_tokens)
+
+    def add(self, event: UsageEvent) -> None:
+        self.requests += 1
+        self.errors += event.status == "error"
+        self.prompt_tokens += event.prompt_tokens
+        self.completion_tokens += event.completion_tokens
+
+    def totals(self) -> UsageTotals:
+        return UsageTotals(requests=self.requests, errors=self.errors,
+                           prompt_tokens=self.prompt_tokens,
+                           completion_tokens=self.completion_tokens)

@@ -9,6 +9,7 @@ columns arrive as text from both drivers and are parsed by ``JsonDict``.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -154,6 +155,15 @@ class AuditEntry(_Model):
     before: JsonDict | None
     after: JsonDict | None
     created_at: datetime
+
+
+def new_request_id() -> str:
+    """A new request id (``UsageEvent.request_id``): 32 random hex digits.
+
+    128 bits from the OS, as unguessable as a UUID4's hex and cheaper to make: chat servers
+    make one per message.
+    """
+    return os.urandom(16).hex()
 
 
 class UsageEvent(_Model):

@@ -30,7 +30,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from uuid import uuid4
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -73,11 +72,6 @@ class CallPlan:
     def owner_check(self) -> str | None:
         """The user the session must belong to (None: any, for an admin)."""
         return None if self.caller.is_admin else self.caller.user_id
-
-
-def new_request_id() -> str:
-    """A fresh request id (the usage ledger's idempotency key)."""
-    return uuid4().hex
 
 
 async def complete(rt: Runtime, plan: CallPlan, request_id: str) -> SessionCompletion:
@@ -253,4 +247,4 @@ async def _until_disconnect(receive: Receive) -> None:
         pass
 
 
-__all__ = ["CallPlan", "StreamingCall", "complete", "new_request_id"]
+__all__ = ["CallPlan", "StreamingCall", "complete"]

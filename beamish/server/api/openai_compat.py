@@ -48,7 +48,7 @@ from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamError, StreamEvent, TokenDelta
 from beamish.llm.resolution import ConfigRequest
 from beamish.llm.settings import PROVIDERS
-from beamish.server.api.calls import CallPlan, StreamingCall, complete, new_request_id
+from beamish.server.api.calls import CallPlan, StreamingCall, complete
 from beamish.server.api.catalog import model_catalog
 from beamish.server.api.deps import Caller, RuntimeDep
 from beamish.server.api.errors import ERROR_RESPONSES, ErrorInfo, InvalidRequestError
@@ -56,7 +56,7 @@ from beamish.server.api.models import NAME_PATTERN, Out
 from beamish.server.api.sessions import check_session_id, implicit_session_id
 from beamish.server.api.sse import StreamInfo, sse_frame
 from beamish.server.auth import Principal
-from beamish.store.models import Provider
+from beamish.store.models import Provider, new_request_id
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERROR_RESPONSES)
 

@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamEvent, TokenDelta
 from beamish.llm.resolution import ConfigRequest
-from beamish.server.api.calls import CallPlan, StreamingCall, complete, new_request_id
+from beamish.server.api.calls import CallPlan, StreamingCall, complete
 from beamish.server.api.deps import Caller, RuntimeDep, check_user
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
@@ -49,7 +49,7 @@ from beamish.server.api.sse import StreamInfo, sse_frame
 from beamish.server.auth import Principal
 from beamish.sessions import SessionInfo
 from beamish.store import Provider
-from beamish.store.models import Name
+from beamish.store.models import Name, new_request_id
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=ERROR_RESPONSES)
 
