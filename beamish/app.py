@@ -53,7 +53,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict
 
 from beamish.llm.errors import LLMError
-from beamish.llm.providers.base import ChatMessage, Completion
+from beamish.llm.providers.base import ChatMessage, Completion, parse_chat_message
 from beamish.llm.providers.client import LLMClient
 from beamish.llm.providers.stream import ChatStream, StreamEvent
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
@@ -423,5 +423,5 @@ def _messages(messages: Messages) -> tuple[ChatMessage, ...]:
         return (ChatMessage(role="user", content=messages),)
     if type(messages) is tuple and all(type(m) is ChatMessage for m in messages):
         return messages  # a conversation's prompt, as the channels pass it: no copy
-    return tuple(m if isinstance(m, ChatMessage) else ChatMessage.model_validate(m)
+    return tuple(m if isinstance(m, ChatMessage) else parse_chat_message(m)
                  for m in messages)

@@ -48,6 +48,7 @@ from beamish.llm.providers.base import (
     Usage,
     Validation,
     ValidationStatus,
+    parse_chat_message,
 )
 from beamish.llm.providers.client import LLMClient
 from beamish.llm.providers.discovery import Discovery, discover, refresh_catalog
@@ -89,8 +90,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     # calling models
-    "LLMClient", "CallTarget", "Target", "ChatMessage", "Role", "Completion", "Usage",
-    "Attempt",
+    "LLMClient", "CallTarget", "Target", "ChatMessage", "parse_chat_message", "Role",
+    "Completion", "Usage", "Attempt",
     # streams
     "ChatStream", "StreamEvent", "TokenDelta", "StreamDone", "StreamError", "StreamStatus",
     # providers

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from beamish.llm.errors import (
     ProviderCallError,
@@ -74,11 +75,29 @@ class Target(_Model):
     parameters: LLMParameters = LLMParameters()
 
 
-class ChatMessage(_Model):
-    """One message of a conversation."""
+@pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
+class ChatMessage:
+    """One message of a conversation; validated when made (``parse_chat_message`` for dicts).
+
+    A slotted pydantic dataclass rather than a model: a conversation's history is sent with
+    every request, and each request reads every message of it, so each message is kept as
+    one small object (48 bytes, no ``__dict__``), which a model is not.
+    """
 
     role: Role
     content: str
+
+
+_CHAT_MESSAGE: TypeAdapter[ChatMessage] = TypeAdapter(ChatMessage)
+
+
+def parse_chat_message(value: object) -> ChatMessage:
+    """``value`` (a ``{"role", "content"}`` mapping) as a ``ChatMessage``.
+
+    Raises:
+        pydantic.ValidationError: it is not one (a bad role, a missing or extra field).
+    """
+    return _CHAT_MESSAGE.validate_python(value)
 
 
 class Usage(_Model):

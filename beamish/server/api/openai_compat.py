@@ -44,7 +44,7 @@ from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from beamish.app import Runtime
-from beamish.llm.providers.base import ChatMessage
+from beamish.llm.providers.base import ChatMessage, parse_chat_message
 from beamish.llm.providers.stream import StreamDone, StreamError, StreamEvent, TokenDelta
 from beamish.llm.resolution import ConfigRequest
 from beamish.llm.settings import PROVIDERS
@@ -135,7 +135,7 @@ def _message(index: int, message: MessageIn) -> ChatMessage:
                                       f"{', '.join(others)} are not supported; send text")
         content = "\n".join(part.text or "" for part in content)
     role = "system" if message.role == "developer" else message.role
-    return ChatMessage.model_validate({"role": role, "content": content or ""})
+    return parse_chat_message({"role": role, "content": content or ""})
 
 
 def config_request(request: ChatCompletionRequest) -> ConfigRequest | None:

@@ -10,7 +10,8 @@ PINNED = sorted([
     "LLMClient", "LLMProvider", "OpenAIProvider", "ProviderChunk", "ProviderConfig",
     "ProviderPlan", "RetrySchedule", "Role", "StreamDone", "StreamError", "StreamEvent",
     "StreamStatus", "Target", "TokenDelta", "Usage", "Validation", "ValidationStatus",
-    "build_provider", "discover", "is_retryable", "mask_key", "parse_retry_after",
+    "build_provider", "discover", "is_retryable", "mask_key", "parse_chat_message",
+    "parse_retry_after",
     "provider_configs", "refresh_catalog",
 ])
 

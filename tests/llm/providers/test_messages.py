@@ -1,0 +1,45 @@
+"""ChatMessage: validated when made, from keywords or a mapping; small and immutable."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from beamish.llm.providers import ChatMessage, ChatRequest, parse_chat_message
+
+
+def test_a_message_is_validated_when_made() -> None:
+    """An unknown role or a non-string content fails at once, naming the field."""
+    with pytest.raises(ValidationError, match="role"):
+        ChatMessage(role="robot", content="hi")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="content"):
+        ChatMessage(role="user", content=None)  # type: ignore[arg-type]
+
+
+def test_parse_chat_message_takes_a_mapping_and_refuses_extra_fields() -> None:
+    """A dict becomes the same message; a field the message has not is an error."""
+    assert parse_chat_message({"role": "user", "content": "hi"}) == ChatMessage(
+        role="user", content="hi")
+    with pytest.raises(ValidationError, match="name"):
+        parse_chat_message({"role": "user", "content": "hi", "name": "ada"})
+    with pytest.raises(ValidationError):
+        parse_chat_message("hi")
+
+
+def test_a_message_is_frozen_and_small() -> None:
+    """No assignment after it is made; no instance dict: a history holds many of them."""
+    message = ChatMessage(role="assistant", content="ok")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        message.content = "changed"  # type: ignore[misc]
+    assert not hasattr(message, "__dict__")
+    assert sys.getsizeof(message) <= 64
+
+
+def test_a_request_keeps_the_messages_it_was_given() -> None:
+    """Validating a request accepts made messages as they are, without copying each."""
+    messages = (ChatMessage(role="user", content="a"), ChatMessage(role="assistant", content="b"))
+    request = ChatRequest(model="m", messages=messages, timeout_s=1.0)
+    assert all(a is b for a, b in zip(request.messages, messages, strict=True))

@@ -1,0 +1,35 @@
+"""new_request_id: random hex ids, never repeated, not even across a fork."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from beamish.store.models import _ENTROPY, new_request_id
+
+
+def test_ids_are_32_hex_digits_and_distinct() -> None:
+    """Many more ids than one read of randomness holds: each is new, each is 128 bits."""
+    count = 3 * _ENTROPY.SIZE // 16 + 5
+    ids = [new_request_id() for _ in range(count)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == count
+
+
+def test_a_forked_child_does_not_hand_out_its_parents_next_ids() -> None:
+    """The child forgets the randomness it inherited, so its ids differ from the parent's."""
+    new_request_id()  # the parent holds unread randomness when it forks
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report three ids and leave at once
+        try:
+            os.write(write, "".join(new_request_id() for _ in range(3)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+    parent = "".join(new_request_id() for _ in range(3))
+    assert len(child) == len(parent) == 96
+    assert child != parent
