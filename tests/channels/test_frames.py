@@ -25,6 +25,7 @@ from beamish.channels.frames import (
     encode_reply,
     encode_text,
 )
+from beamish.llm.resolution import Layer
 
 
 def client_binary_push(join_ref: str, ref: str, topic: str, event: str, data: bytes) -> bytes:
@@ -216,6 +217,22 @@ def test_a_value_json_cannot_carry_is_an_encode_error(value: Any) -> None:
     with pytest.raises(EncodeError, match="cannot be encoded as JSON") as caught:
         encode_broadcast("t", "e", {"v": value})
     assert isinstance(caught.value, ValueError)
+
+
+def test_a_payload_that_contains_itself_is_an_encode_error() -> None:
+    """A cycle cannot be written as JSON: EncodeError, not a crash of the pushing channel."""
+    payload: dict[str, Any] = {}
+    payload["self"] = payload
+    with pytest.raises(EncodeError, match="cannot be encoded as JSON"):
+        encode_push("1", "t", "e", payload)
+
+
+def test_frames_encode_as_compact_json_with_text_as_is() -> None:
+    """No spaces, non-ASCII text unescaped, StrEnum values as their strings."""
+    frame = encode_push("1", "t", "e", {"text": "héllo ✓", "n": [1, 2.5, None, True],
+                                        "layer": Layer.USER_DEFAULT})
+    assert frame == ('["1",null,"t","e",{"text":"héllo ✓","n":[1,2.5,null,true],'
+                     '"layer":"user_default"}]')
 
 
 # --- binary frames -----------------------------------------------------------------------
