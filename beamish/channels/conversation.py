@@ -11,7 +11,9 @@ Client events (payloads are validated; a bad one gets ``{"reason": "bad_request"
 * ``message`` ``{content, task_type?, overrides?}`` → ok ``{request_id}``, then pushes
   ``token`` ``{request_id, delta}`` while the provider streams, then ``done`` ``{request_id,
   usage, provider, model, offline, config: {field: layer}, warnings}`` once the usage is
-  durable — or ``error`` ``{request_id, reason}``. ``overrides`` are request values
+  durable — or ``error`` ``{request_id, reason}``. Tokens are pushed as they arrive, except
+  those that arrive with the end of the stream: they go with ``done`` (or ``error``), in one
+  write to the connection. ``overrides`` are request values
   (provider, model, temperature, max_tokens, top_p, timeout_s, max_retries, fallback_models).
 * ``cancel`` ``{request_id}`` → ok; the stream stops, its partial usage is recorded as
   cancelled and ``error`` ``{request_id, reason: "cancelled"}`` follows.
@@ -23,11 +25,11 @@ Client events (payloads are validated; a bad one gets ``{"reason": "bad_request"
 
 Each answer streams in its own task, owned by the channel: the channel keeps serving (a
 ``cancel`` reaches it mid-stream), the task pushes ``token``, ``done`` and ``error`` itself
-(awaiting each push, so a socket whose mailbox is full slows the provider down rather than
-buffering its whole answer), and when the channel ends — the client leaves, the socket closes as
-a slow consumer, the server shuts down — its ``terminate`` cancels the tasks, which record the
-usage they saw. A task that fails in a way it does not expect crashes the channel, as a
-linked worker would: the client gets ``phx_error``. The history of the conversation
+(waiting while the socket's mailbox is full, so a slow client slows the provider down rather
+than buffering its whole answer), and when the channel ends — the client leaves, the socket
+closes as a slow consumer, the server shuts down — its ``terminate`` cancels the tasks, which
+record the usage they saw. A task that fails in a way it does not expect crashes the channel,
+as a linked worker would: the client gets ``phx_error``. The history of the conversation
 (``ConversationHistory``) is shared through the socket assigns (``"runtime"`` and
 ``"history"``) and sent to the provider with each message.
 """
@@ -37,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -54,6 +57,7 @@ from beamish.server.api.logs import (
     LLMRequestLog,
     Outcome,
     elapsed_ms,
+    llm_requests_logged,
     log_llm_request,
 )
 from beamish.sessions.errors import SessionError, SessionOwnerError
@@ -227,18 +231,20 @@ class ConversationChannel(Channel):
         stream: SessionStream | None = None
         error_name: str | None = None
         event_name, payload = "error", {"request_id": request_id, "reason": CANCELLED}
+        tokens = _TokenFrames(self.push, request_id)
         try:
             async with job.runtime.stream(job.session_id, job.messages, task_type=job.task_type,
                                           options=job.options, request_id=request_id,
                                           user_id=job.user_id) as stream:
                 async for event in stream:
                     if isinstance(event, TokenDelta):
-                        await self.push("token", {"request_id": request_id,
-                                                  "delta": event.text})
+                        await tokens.add(event.text)
                     elif isinstance(event, StreamDone):
+                        tokens.end()
                         event_name = "done"
                         payload = _done_json(request_id, event, stream.config)
                     elif isinstance(event, StreamError):
+                        tokens.end()
                         error_name = type(event.error).__name__
                         payload = {"request_id": request_id, "reason": str(event.error)}
         except (LLMError, SessionError, UsageBackpressureError) as error:
@@ -246,11 +252,13 @@ class ConversationChannel(Channel):
             event_name, payload = "error", {"request_id": request_id, "reason": str(error)}
         except asyncio.CancelledError:
             # Cancelled: leaving the stream handed its usage to the recorder.
+            tokens.flush()
             self.push("error", {"request_id": request_id, "reason": CANCELLED})
             _log(job, stream, started, "cancelled", None)
             raise
         if event_name == "done" and stream is not None:  # the usage is durable now
             self.conversation.add("assistant", stream.chat.text, request_id)
+        tokens.flush()
         self.push(event_name, payload)
         _log(job, stream, started, "ok" if event_name == "done" else "error", error_name)
 
@@ -258,6 +266,56 @@ class ConversationChannel(Channel):
         del self.streams[request_id]
         if not task.cancelled() and (error := task.exception()) is not None:
             send(self.ref, _StreamCrashed(error))
+
+
+class _TokenFrames:
+    """An answer's ``token`` pushes, each made at the end of the event-loop turn its token
+    arrived in — unless the answer ended in that turn: then they go with its terminal frame.
+
+    A provider often delivers its last tokens together with the end of the stream, and the
+    terminal frame waits for the usage to be durable: sending those tokens alone would cost
+    the client's connection a write of its own a few milliseconds before the terminal frame.
+    Tokens of a turn in which the answer goes on are not held.
+    """
+
+    __slots__ = ("_ended", "_held", "_loop", "_push", "_request_id", "_sent", "_turn")
+
+    def __init__(self, push: Callable[[str, dict[str, Any]], asyncio.Future[None]],
+                 request_id: str) -> None:
+        self._push = push  # the channel's
+        self._request_id = request_id
+        self._held: list[str] = []
+        self._turn: asyncio.Handle | None = None
+        self._ended = False
+        self._sent: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
+
+    async def add(self, text: str) -> None:
+        """Hold ``text`` until the turn ends (waiting first while the client falls behind)."""
+        sent = self._sent
+        if sent is not None and not sent.done():
+            await sent  # the socket's mailbox is full: the provider waits for the client
+        self._held.append(text)
+        if self._turn is None:
+            self._turn = self._loop.call_soon(self._turn_ended)
+
+    def end(self) -> None:
+        """The answer ended: what is held waits for the terminal frame."""
+        self._ended = True
+
+    def flush(self) -> None:
+        """Push what is held now (before the terminal frame)."""
+        if self._turn is not None:
+            self._turn.cancel()
+            self._turn = None
+        held, self._held = self._held, []
+        for text in held:
+            self._sent = self._push("token", {"request_id": self._request_id, "delta": text})
+
+    def _turn_ended(self) -> None:
+        self._turn = None
+        if not self._ended:
+            self.flush()
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +343,8 @@ class _StreamCrashed:
 
 def _log(job: StreamJob, stream: SessionStream | None, started: float, outcome: Outcome,
          error: str | None) -> None:
+    if not llm_requests_logged():
+        return
     chat = stream.chat if stream is not None and stream.opened else None
     usage = chat.usage if chat is not None else None
     log_llm_request(LLMRequestLog(

@@ -72,6 +72,12 @@ def elapsed_ms(started: float) -> int:
     return max(0, int((time.monotonic() - started) * 1000))
 
 
+def llm_requests_logged() -> bool:
+    """Whether ``log_llm_request`` writes anything: callers on a hot path check it before
+    building their ``LLMRequestLog``."""
+    return log.isEnabledFor(logging.INFO)
+
+
 def log_llm_request(entry: LLMRequestLog) -> None:
     """Write ``entry`` as one INFO line on ``beamish.server.llm_requests``."""
     if not log.isEnabledFor(logging.INFO):
@@ -84,4 +90,4 @@ _line = json.JSONEncoder(separators=(",", ":")).encode
 
 
 __all__ = ["LOGGER_NAME", "Endpoint", "LLMRequestLog", "Outcome", "elapsed_ms",
-           "log_llm_request"]
+           "llm_requests_logged", "log_llm_request"]
