@@ -38,6 +38,7 @@ The replacements provide exactly what it calls — ``put_nowait``, ``get`` and `
 from __future__ import annotations
 
 import asyncio
+import struct
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -153,6 +154,21 @@ class LeanEvent:
             await self._waiters.wait()
 
 
+_TEXT = 0x81  # FIN + text opcode
+_BINARY = 0x82  # FIN + binary opcode
+_LENGTH_16 = struct.Struct("!BBH")
+_LENGTH_64 = struct.Struct("!BBQ")
+
+
+def _header(first: int, length: int) -> bytes:
+    """The header of a server's (unmasked) frame of ``length`` payload bytes (RFC 6455 5.2)."""
+    if length < 126:
+        return bytes((first, length))
+    if length < 1 << 16:
+        return _LENGTH_16.pack(first, 126, length)
+    return _LENGTH_64.pack(first, 127, length)
+
+
 class _Flush:
     """The connections of one event loop with frames to write at its next turn."""
 
@@ -212,10 +228,18 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         conn = self.conn
         if conn.state is not State.OPEN or self.disconnected or not self.writable.is_set():
             return False
-        if isinstance(message, str):
-            conn.send_text(message.encode())
+        text = isinstance(message, str)
+        data = message.encode() if isinstance(message, str) else message
+        if conn.extensions or conn.expect_continuation_frame or conn.debug:
+            if text:
+                conn.send_text(data)
+            else:
+                conn.send_binary(data)
         else:
-            conn.send_binary(message)
+            # What send_text/send_binary append for one unmasked, uncompressed, final frame,
+            # without building and serialising a Frame for it.
+            conn.writes.append(_header(_TEXT if text else _BINARY, len(data)))
+            conn.writes.append(data)
         _flush_for(self.loop).add(self)
         return True
 

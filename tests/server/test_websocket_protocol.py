@@ -14,6 +14,7 @@ from anyio import wait_all_tasks_blocked
 from uvicorn.server import ServerState
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.frames import Frame, Opcode
 
 from beamish.channels.transport import SEND_NOWAIT
 from beamish.server.websocket_protocol import (
@@ -21,6 +22,7 @@ from beamish.server.websocket_protocol import (
     LeanEvent,
     LeanQueue,
     LeanWebSocketProtocol,
+    _header,
 )
 
 pytestmark = pytest.mark.anyio
@@ -261,3 +263,44 @@ async def test_send_nowait_writes_a_turns_messages_at_once_and_send_keeps_their_
             assert [await ws.recv() for _ in range(6)] == ["a", "b", "c", "d", "e", "f"]
         await done.wait()
     assert len(writes) == 4  # and the reply to the client's close
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
+@pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
+def test_frame_headers_are_what_websockets_writes(size: int, opcode: Opcode) -> None:
+    """The header send_nowait writes itself is byte for byte websockets' own."""
+    data = b"x" * size
+    first = 0x81 if opcode is Opcode.TEXT else 0x82
+    assert _header(first, size) + data == Frame(opcode, data).serialize(mask=False,
+                                                                       extensions=[])
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_send_nowait_messages_arrive_whole_with_and_without_compression(
+        compression: str | None) -> None:
+    """Uncompressed, send_nowait writes frames itself; compressed, websockets does; both
+    arrive intact, at every length boundary of the frame header."""
+    sizes = [0, 125, 126, 65535, 65536, 200_000]
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            assert (await receive())["type"] == "websocket.connect"
+            await send({"type": "websocket.accept"})
+            sender = scope["extensions"][SEND_NOWAIT]
+            for size in sizes:
+                assert sender.send_nowait("é" * (size // 2) + "a" * (size % 2))
+                assert sender.send_nowait(b"\x00" * size)
+            await receive()
+        finally:
+            done.set()
+
+    async with _uvicorn(app) as port:
+        async with connect(f"ws://127.0.0.1:{port}/", compression=compression,
+                           max_size=None) as ws:
+            for size in sizes:
+                text = await ws.recv()
+                assert isinstance(text, str)
+                assert len(text.encode()) == size
+                assert await ws.recv() == b"\x00" * size
+        await done.wait()
