@@ -52,6 +52,13 @@ task starts only for a message that must wait, and the close. ``beamish serve``'
 :class:`~beamish.server.websocket_protocol.LeanWebSocketProtocol` offers it; under any other
 server every frame goes through the writer task.
 
+**Reading without a task.** When the ASGI server offers the ``beamish.websocket.deliver``
+scope extension — an object whose ``deliver_to(callback)`` (:class:`Deliverer`) hands each
+received message to ``callback`` as it arrives — messages are cast into the socket actor's
+mailbox from there (:func:`~beamish.runtime.try_cast`), not by the handler's task woken for
+each. A full mailbox refuses one, and the server queues it and the ones after it for
+``receive`` as usual, where the handler casts them in order, waiting for room.
+
 **Requirements.** The handler starts the socket actor under the endpoint's supervisor, so the
 ASGI server must run inside the Node: start uvicorn from inside ``async with Node(...)``
 (its connection tasks inherit the node from the task that started it), with
@@ -76,6 +83,7 @@ node-wide name; ``max_sockets`` [None: no limit].
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
@@ -111,6 +119,7 @@ from beamish.runtime import (
     dynamic_supervisor_spec,
     on_exit,
     start_child,
+    try_cast,
 )
 from beamish.runtime.process import current_node
 
@@ -123,6 +132,8 @@ DEFAULT_PATH: Final = "/socket/websocket"
 DEFAULT_NAME: Final = "beamish.channels.sockets"
 SEND_NOWAIT: Final = "beamish.websocket.send_nowait"
 """The ASGI scope extension that sends a WebSocket message without waiting (see above)."""
+DELIVER: Final = "beamish.websocket.deliver"
+"""The ASGI scope extension that hands received messages to a callback (see above)."""
 SHUTTING_DOWN: Final = "server shutting down"
 _NO_CLOSE_CODE: Final = 1005
 _ABNORMAL_CLOSE: Final = 1006
@@ -133,6 +144,14 @@ class NowaitSender(Protocol):
 
     def send_nowait(self, message: str | bytes) -> bool:
         """Send ``message`` now; False, having sent nothing, if it must go through ``send``."""
+        ...
+
+
+class Deliverer(Protocol):
+    """The value of the ``beamish.websocket.deliver`` scope extension."""
+
+    def deliver_to(self, deliver: Callable[[str | bytes], bool] | None) -> None:
+        """Hand received messages to ``deliver`` (False: queue it for ``receive``)."""
         ...
 
 
@@ -281,7 +300,9 @@ class SocketEndpoint:
                       "to the Node's children", self.name)
             await _deny(websocket, 503, "the server is not ready; reconnect shortly")
             return
-        sender: NowaitSender | None = websocket.scope.get("extensions", {}).get(SEND_NOWAIT)
+        extensions = websocket.scope.get("extensions") or {}
+        sender: NowaitSender | None = extensions.get(SEND_NOWAIT)
+        deliverer: Deliverer | None = extensions.get(DELIVER)
         send_nowait = None if sender is None else sender.send_nowait
         writer = _Writer(websocket, outbox, loop.create_future(), send_nowait)
         watch = on_exit(ref, writer.socket_exited)
@@ -294,6 +315,8 @@ class SocketEndpoint:
             try:
                 await websocket.accept(subprotocol=request.subprotocol)
                 outbox.attach(writer.wake)
+                if deliverer is not None:  # messages go to the actor as they arrive
+                    deliverer.deliver_to(functools.partial(try_cast, ref))
                 receive = websocket.receive
                 while True:  # cast each frame to the socket actor, until the client goes
                     message = await receive()
@@ -307,6 +330,8 @@ class SocketEndpoint:
             finally:
                 # However the connection ended (a disconnect, an error, a cancellation),
                 # nothing more can be sent and the socket actor must not outlive it.
+                if deliverer is not None:
+                    deliverer.deliver_to(None)
                 outbox.abort()
                 cast(ref, ConnectionLost(code))
             await writer.exited  # its channels have finished too: the socket waits for them

@@ -3,7 +3,8 @@
 Modules, one concept each:
 
 * :mod:`.actor` — :class:`Actor` (GenServer callbacks) and the client API
-  (:func:`start`, :func:`call`, :func:`cast`, :func:`send`, :func:`stop`, :func:`reply`).
+  (:func:`start`, :func:`call`, :func:`cast`, :func:`try_cast`, :func:`send`, :func:`stop`,
+  :func:`reply`).
 * :mod:`.process` — :class:`ActorRef`: mailbox, links, monitors, death.
 * :mod:`.links` — :func:`link`, :func:`unlink`, :func:`monitor`, :func:`demonitor`,
   :func:`on_exit`, :func:`exit`.
@@ -25,6 +26,7 @@ from beamish.runtime.actor import reply as reply
 from beamish.runtime.actor import send as send
 from beamish.runtime.actor import start as start
 from beamish.runtime.actor import stop as stop
+from beamish.runtime.actor import try_cast as try_cast
 from beamish.runtime.dynamic import DynamicSupervisor as DynamicSupervisor
 from beamish.runtime.dynamic import dynamic_supervisor_spec as dynamic_supervisor_spec
 from beamish.runtime.dynamic import start_child as start_child
@@ -140,6 +142,7 @@ __all__ = [
     "terminate_child",
     "terminate_child_ref",
     "terminate_children",
+    "try_cast",
     "unlink",
     "via",
     "which_children",

@@ -573,6 +573,30 @@ def cast(target: ActorRef | Name, request: Any) -> asyncio.Future[None]:
     return _cast_slow(target, request)  # type: ignore[arg-type]
 
 
+def try_cast(target: ActorRef, request: Any) -> bool:
+    """``cast``, only if ``request`` gets into the mailbox now: False, having sent nothing,
+    when the mailbox is full (or senders wait for room), whatever the overflow policy.
+
+    For a caller that has something better to do than wait — a transport that stops reading
+    its connection instead. A cast to a dead actor is dropped (True), as with ``cast``.
+    """
+    mb = target._mailbox
+    if mb is not None and len(mb) < target._limit:
+        mb.append(request)
+        waiter = target._waiter
+        if waiter is not None:
+            target._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        return True
+    if target._status >= EXITING:
+        return True
+    if mb is None or not target._full():  # hibernated: the message wakes it
+        target._enqueue(request)
+        return True
+    return False
+
+
 def _cast_slow(proc: ActorRef, request: Any) -> asyncio.Future[None]:
     """A cast to a hibernated, full, or dead actor."""
     if proc._status >= EXITING:

@@ -17,6 +17,11 @@ it: two changes of the event loop's selector (two system calls) per message. Thi
 reads ahead instead, and stops reading only while ``READ_AHEAD`` messages wait for the app,
 so a slow app still pushes back on its client.
 
+It offers the ``beamish.websocket.deliver`` scope extension
+(:data:`beamish.channels.transport.DELIVER`): :meth:`LeanWebSocketProtocol.deliver_to` hands
+received messages to a callback as they are parsed — the channels cast them straight into the
+socket actor's mailbox — instead of through the ASGI ``receive`` and a task woken for each.
+
 It offers the ``beamish.websocket.send_nowait`` scope extension
 (:data:`beamish.channels.transport.SEND_NOWAIT`): :meth:`LeanWebSocketProtocol.send_nowait`
 sends a message without waiting when ``send`` would not wait, so the channels write frames as
@@ -41,12 +46,13 @@ import asyncio
 import struct
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-from beamish.channels.transport import SEND_NOWAIT
+from beamish.channels.transport import DELIVER, SEND_NOWAIT
 
 if TYPE_CHECKING:
     from uvicorn._types import ASGISendEvent
@@ -203,6 +209,8 @@ def _flush_for(loop: asyncio.AbstractEventLoop) -> _Flush:
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol with lean buffers (see the module docs)."""
 
+    _deliver: Callable[[str | bytes], bool] | None = None
+
     def __init__(self, config: Config, server_state: ServerState,
                  app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None,
                  ) -> None:
@@ -213,8 +221,10 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
-        # The protocol itself is the extension's value: nothing more to keep per connection.
-        self.scope["extensions"][SEND_NOWAIT] = self  # type: ignore[assignment]
+        # The protocol itself is the extensions' value: nothing more to keep per connection.
+        extensions = self.scope["extensions"]
+        extensions[SEND_NOWAIT] = self  # type: ignore[assignment]
+        extensions[DELIVER] = self  # type: ignore[assignment]
 
     def send_nowait(self, message: str | bytes) -> bool:
         """Send a text (str) or binary message, as ``send`` would but without waiting; False,
@@ -250,7 +260,31 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             if output:
                 self.transport.write(b"".join(output))
 
+    def deliver_to(self, deliver: Callable[[str | bytes], bool] | None) -> None:
+        """Hand each message received from now on to ``deliver`` as it arrives, instead of
+        queueing it for the app's ``receive``; None stops that.
+
+        ``deliver`` returns False when it cannot take a message now: that message, and every
+        one after it until the app has taken them all, is queued for ``receive`` as before
+        (which keeps their order, and stops reading the connection at ``READ_AHEAD``).
+        A disconnect always goes through ``receive``.
+        """
+        self._deliver = deliver
+
     def send_receive_event_to_app(self) -> None:
+        deliver = self._deliver
+        if deliver is not None and self.queue.empty() and not self.close_sent:
+            frames = self.frames
+            data = frames[0] if len(frames) == 1 else b"".join(frames)
+            message: str | bytes | None = data
+            if self.curr_msg_data_type == "text":
+                try:
+                    message = data.decode()
+                except UnicodeDecodeError:  # uvicorn's own path closes with 1007
+                    message = None
+            if message is not None and deliver(message):
+                self.frames = []
+                return
         paused = self.read_paused
         self.read_paused = True  # uvicorn's method pauses reading unless it is paused already
         try:

@@ -68,6 +68,7 @@ PINNED = [
     "terminate_child",
     "terminate_child_ref",
     "terminate_children",
+    "try_cast",
     "unlink",
     "via",
     "which_children",

@@ -26,6 +26,7 @@ from beamish.runtime import (
     send,
     start,
     stop,
+    try_cast,
 )
 from tests.runtime._support import now
 
@@ -73,6 +74,13 @@ async def settle(ref: Any) -> None:
     if task is not None:
         await asyncio.wait({task})
     assert ref.status == "hibernated"
+
+
+async def test_try_cast_wakes_a_hibernated_actor(node: Node) -> None:
+    """A hibernated actor has room: try_cast delivers, and the message wakes it."""
+    ref = await hibernated()
+    assert try_cast(ref, 3)
+    assert await call(ref, 0) == 8
 
 
 async def test_explicit_hibernate_drops_task_and_mailbox(node: Node) -> None:

@@ -28,6 +28,7 @@ from beamish.runtime import (
     send,
     start,
     stop,
+    try_cast,
 )
 
 pytestmark = pytest.mark.anyio
@@ -145,6 +146,45 @@ async def test_block_keeps_order_across_fast_and_slow_casts(node: Node) -> None:
     await asyncio.gather(*waiting)
     await busy
     assert await call(ref, "log") == [("cast", "a"), ("cast", "b"), ("cast", "c")]
+
+
+async def test_try_cast_sends_only_while_there_is_room(node: Node) -> None:
+    """try_cast queues while the mailbox has room, then says False and sends nothing, with
+    either overflow policy; once room is back it sends again, in order."""
+    for overflow in ("block", "fail"):
+        ref, gate, busy = await gated(2, overflow)
+        assert try_cast(ref, 1)
+        assert try_cast(ref, 2)
+        assert not try_cast(ref, 3)
+        assert ref.mailbox_depth == 2
+        gate.set()
+        await busy
+        assert try_cast(ref, 4)
+        assert await call(ref, "log") == [("cast", 1), ("cast", 2), ("cast", 4)]
+
+
+async def test_try_cast_never_overtakes_casts_waiting_for_room(node: Node) -> None:
+    """While blocked casts wait, try_cast says False even once a slot frees up, so what it
+    would send cannot get ahead of them."""
+    ref, gate, busy = await gated(1, "block")
+    cast(ref, "a")
+    waiting = cast(ref, "b")
+    assert not waiting.done()
+    assert not try_cast(ref, "c")
+    gate.set()
+    await waiting
+    await busy
+    assert try_cast(ref, "d")
+    assert await call(ref, "log") == [("cast", "a"), ("cast", "b"), ("cast", "d")]
+
+
+async def test_try_cast_to_a_dead_actor_is_dropped(node: Node) -> None:
+    """As with cast: nothing to wait for, so True, and nothing happens."""
+    ref, _gate, busy = await gated(1, "block")
+    exit(ref, KILL)
+    with pytest.raises(ActorExitedError):
+        await busy
+    assert try_cast(ref, "late")
 
 
 async def test_block_overflow_call_waits_for_room(node: Node) -> None:

@@ -192,6 +192,46 @@ async def test_reading_stops_only_once_read_ahead_messages_wait() -> None:
     assert (transport.reading, transport.changes) == (True, 2)
 
 
+async def test_delivered_messages_skip_the_queue_until_one_is_refused() -> None:
+    """With deliver_to, messages go to the callback as they arrive; one it refuses is queued
+    for receive, and so is every later one until the app has taken them all, in order."""
+    config = uvicorn.Config(lambda *args: None, ws=LeanWebSocketProtocol)
+    protocol = LeanWebSocketProtocol(config, ServerState(), {})
+    protocol.transport = _Transport()  # type: ignore[assignment]
+    delivered: list[str | bytes] = []
+    room = True
+
+    def deliver(message: str | bytes) -> bool:
+        if room:
+            delivered.append(message)
+        return room
+
+    def arrive(data: bytes, kind: str = "text") -> None:
+        protocol.curr_msg_data_type = kind  # type: ignore[assignment]
+        protocol.frames = [data]
+        protocol.send_receive_event_to_app()
+
+    async def taken() -> object:
+        message: dict[str, Any] = dict(await protocol.receive())
+        return message.get("text", message.get("bytes"))
+
+    protocol.deliver_to(deliver)
+    arrive(b"one")
+    arrive(b"\x00", "bytes")
+    assert (delivered, protocol.queue.empty()) == (["one", b"\x00"], True)
+    room = False
+    arrive(b"refused")
+    room = True
+    arrive(b"after")  # behind the refused one: queued too, not delivered
+    assert delivered == ["one", b"\x00"]
+    assert [await taken(), await taken()] == ["refused", "after"]
+    arrive(b"again")  # the queue is empty: delivered again
+    assert delivered == ["one", b"\x00", "again"]
+    protocol.deliver_to(None)
+    arrive(b"queued")
+    assert await taken() == "queued"
+
+
 async def test_send_nowait_sends_while_open_and_declines_once_the_client_closed() -> None:
     """The scope extension sends text and bytes at once; after the client's close it sends
     nothing and says so (False), without raising."""
