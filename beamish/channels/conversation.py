@@ -11,9 +11,10 @@ Client events (payloads are validated; a bad one gets ``{"reason": "bad_request"
 * ``message`` ``{content, task_type?, overrides?}`` → ok ``{request_id}``, then pushes
   ``token`` ``{request_id, delta}`` while the provider streams, then ``done`` ``{request_id,
   usage, provider, model, offline, config: {field: layer}, warnings}`` once the usage is
-  durable — or ``error`` ``{request_id, reason}``. Tokens are pushed as they arrive, except
-  those that arrive with the end of the stream: they go with ``done`` (or ``error``), in one
-  write to the connection. ``overrides`` are request values
+  durable — or ``error`` ``{request_id, reason}``. The reply and the tokens go out as they
+  are made, except those made in the same turn of the event loop as the end of the stream:
+  they go with ``done`` (or ``error``), in one write to the connection, 50 ms later at most.
+  An answer complete at once (the echo provider) reaches the client in one write. ``overrides`` are request values
   (provider, model, temperature, max_tokens, top_p, timeout_s, max_retries, fallback_models).
 * ``cancel`` ``{request_id}`` → ok; the stream stops, its partial usage is recorded as
   cancelled and ``error`` ``{request_id, reason: "cancelled"}`` follows.
@@ -39,20 +40,25 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from beamish.app import Runtime, SessionStream
-from beamish.channels.channel import Channel, JoinRefused, ReplyError, SocketInfo
+from beamish.channels.channel import (
+    Channel,
+    JoinRefused,
+    ReplyError,
+    ReplyRef,
+    SocketInfo,
+)
 from beamish.channels.history import Conversation, ConversationHistory
 from beamish.llm.errors import LLMError
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
-from beamish.runtime import ExitCallback, ExitReason, on_exit, send
+from beamish.runtime import NOREPLY, ExitCallback, ExitReason, on_exit, send
 from beamish.server.api.logs import (
     LLMRequestLog,
     Outcome,
@@ -179,7 +185,7 @@ class ConversationChannel(Channel):
 
     # -- events ------------------------------------------------------------------------------
 
-    async def _message(self, message: MessageIn) -> dict[str, Any]:
+    async def _message(self, message: MessageIn) -> object:
         request_id = new_request_id()
         self.conversation.add("user", message.content, request_id)
         job = StreamJob(
@@ -189,11 +195,11 @@ class ConversationChannel(Channel):
         if self._streams_watch is None:
             # A channel that is killed runs no terminate: its answers must stop all the same.
             self._streams_watch = on_exit(self.ref, self._stop_streams)
-        # Started now, it runs once this handler returns: the ok reply is cast first.
-        task = asyncio.get_running_loop().create_task(self._answer(job))
+        # The answer's task sends the ok reply, with its first frames (see _AnswerFrames).
+        task = asyncio.get_running_loop().create_task(self._answer(job, self.reply_ref()))
         self.streams[request_id] = task
         task.add_done_callback(functools.partial(self._answered, request_id))
-        return {"request_id": request_id}
+        return NOREPLY
 
     def _cancel(self, cancel: CancelIn) -> dict[str, Any]:
         task = self.streams.get(cancel.request_id)
@@ -219,8 +225,9 @@ class ConversationChannel(Channel):
         user = await self.runtime.users.get_usage_stats(self.socket.user_id)
         return {"session": _totals_json(session), "user": _totals_json(user.totals)}
 
-    async def _answer(self, job: StreamJob) -> None:
-        """Stream one answer to the client, then record its usage and say done (or error).
+    async def _answer(self, job: StreamJob, reply: ReplyRef) -> None:
+        """Reply ok, stream one answer to the client, then record its usage and say done (or
+        error).
 
         ``done`` is pushed only after the usage is durable, so what a client is told it used
         is never lost. Cancelled (a ``cancel``, the channel ending), it records the partial
@@ -231,7 +238,7 @@ class ConversationChannel(Channel):
         stream: SessionStream | None = None
         error_name: str | None = None
         event_name, payload = "error", {"request_id": request_id, "reason": CANCELLED}
-        tokens = _TokenFrames(self.push, request_id)
+        tokens = _AnswerFrames(self, reply, request_id)
         try:
             async with job.runtime.stream(job.session_id, job.messages, task_type=job.task_type,
                                           options=job.options, request_id=request_id,
@@ -268,27 +275,35 @@ class ConversationChannel(Channel):
             send(self.ref, _StreamCrashed(error))
 
 
-class _TokenFrames:
-    """An answer's ``token`` pushes, each made at the end of the event-loop turn its token
-    arrived in — unless the answer ended in that turn: then they go with its terminal frame.
+class _AnswerFrames:
+    """An answer's ok reply and ``token`` pushes: sent at the end of the event-loop turn they
+    were made in — unless the answer ended in that turn: then they go with its terminal frame.
 
-    A provider often delivers its last tokens together with the end of the stream, and the
-    terminal frame waits for the usage to be durable: sending those tokens alone would cost
-    the client's connection a write of its own a few milliseconds before the terminal frame.
-    Tokens of a turn in which the answer goes on are not held.
+    The terminal frame (``done``, ``error``) waits for the usage to be durable, a few
+    milliseconds. An answer that is complete at once (the echo provider, a provider's last
+    tokens arriving with the end of its stream) would otherwise cost the client's connection
+    writes (a send system call and a wakeup of the client each) a few milliseconds apart.
+    Frames of a turn after which the answer goes on are not held, so a streamed answer's reply
+    and tokens go out as they come; held frames wait ``HOLD_S`` at most.
     """
 
-    __slots__ = ("_ended", "_held", "_loop", "_push", "_request_id", "_sent", "_turn")
+    HOLD_S: ClassVar[float] = 0.05
+    """The longest the reply and last tokens wait for the terminal frame."""
 
-    def __init__(self, push: Callable[[str, dict[str, Any]], asyncio.Future[None]],
-                 request_id: str) -> None:
-        self._push = push  # the channel's
+    __slots__ = ("_channel", "_ended", "_held", "_limit", "_loop", "_reply", "_request_id",
+                 "_sent", "_turn")
+
+    def __init__(self, channel: Channel, reply: ReplyRef | None, request_id: str) -> None:
+        self._channel = channel
+        self._reply = reply  # None once sent
         self._request_id = request_id
         self._held: list[str] = []
-        self._turn: asyncio.Handle | None = None
         self._ended = False
         self._sent: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
+        self._limit: asyncio.TimerHandle | None = None
+        # The reply goes at the end of the answer's first turn, token or not.
+        self._turn: asyncio.Handle | None = self._loop.call_soon(self._turn_ended)
 
     async def add(self, text: str) -> None:
         """Hold ``text`` until the turn ends (waiting first while the client falls behind)."""
@@ -300,17 +315,24 @@ class _TokenFrames:
             self._turn = self._loop.call_soon(self._turn_ended)
 
     def end(self) -> None:
-        """The answer ended: what is held waits for the terminal frame."""
+        """The answer ended: what is held waits for the terminal frame (``HOLD_S`` at most)."""
         self._ended = True
+        if self._limit is None and (self._held or self._reply is not None):
+            self._limit = self._loop.call_later(self.HOLD_S, self.flush)
 
     def flush(self) -> None:
-        """Push what is held now (before the terminal frame)."""
-        if self._turn is not None:
-            self._turn.cancel()
-            self._turn = None
+        """Send what is held now: the reply, then the tokens (before the terminal frame)."""
+        for handle in (self._turn, self._limit):
+            if handle is not None:
+                handle.cancel()
+        self._turn = self._limit = None
+        channel = self._channel
+        if self._reply is not None:
+            channel.reply(self._reply, {"request_id": self._request_id})
+            self._reply = None
         held, self._held = self._held, []
         for text in held:
-            self._sent = self._push("token", {"request_id": self._request_id, "delta": text})
+            self._sent = channel.push("token", {"request_id": self._request_id, "delta": text})
 
     def _turn_ended(self) -> None:
         self._turn = None
