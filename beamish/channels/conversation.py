@@ -11,11 +11,12 @@ Client events (payloads are validated; a bad one gets ``{"reason": "bad_request"
 * ``message`` ``{content, task_type?, overrides?}`` → ok ``{request_id}``, then pushes
   ``token`` ``{request_id, delta}`` while the provider streams, then ``done`` ``{request_id,
   usage, provider, model, offline, config: {field: layer}, warnings}`` once the usage is
-  durable — or ``error`` ``{request_id, reason}``. The reply and the tokens go out as they
-  are made, except those made in the same turn of the event loop as the end of the stream:
-  they go with ``done`` (or ``error``), in one write to the connection, 50 ms later at most.
-  An answer complete at once (the echo provider) reaches the client in one write. ``overrides`` are request values
+  durable — or ``error`` ``{request_id, reason}``. ``overrides`` are request values
   (provider, model, temperature, max_tokens, top_p, timeout_s, max_retries, fallback_models).
+  The reply and the tokens go out as they are made, except those made in the same turn of
+  the event loop as the end of the stream: they go with ``done`` (or ``error``), in one
+  write to the connection, 50 ms later at most. So an answer complete at once (the echo
+  provider's) reaches the client in one write.
 * ``cancel`` ``{request_id}`` → ok; the stream stops, its partial usage is recorded as
   cancelled and ``error`` ``{request_id, reason: "cancelled"}`` follows.
 * ``get_config`` ``{task_type?}`` → ok with the resolved configuration and its provenance.
@@ -40,6 +41,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import weakref
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -290,8 +293,8 @@ class _AnswerFrames:
     HOLD_S: ClassVar[float] = 0.05
     """The longest the reply and last tokens wait for the terminal frame."""
 
-    __slots__ = ("_channel", "_ended", "_held", "_limit", "_loop", "_reply", "_request_id",
-                 "_sent", "_turn")
+    __slots__ = ("_channel", "_ended", "_held", "_loop", "_reply", "_request_id", "_sent",
+                 "_turn")
 
     def __init__(self, channel: Channel, reply: ReplyRef | None, request_id: str) -> None:
         self._channel = channel
@@ -301,7 +304,6 @@ class _AnswerFrames:
         self._ended = False
         self._sent: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
-        self._limit: asyncio.TimerHandle | None = None
         # The reply goes at the end of the answer's first turn, token or not.
         self._turn: asyncio.Handle | None = self._loop.call_soon(self._turn_ended)
 
@@ -316,16 +318,16 @@ class _AnswerFrames:
 
     def end(self) -> None:
         """The answer ended: what is held waits for the terminal frame (``HOLD_S`` at most)."""
-        self._ended = True
-        if self._limit is None and (self._held or self._reply is not None):
-            self._limit = self._loop.call_later(self.HOLD_S, self.flush)
+        if not self._ended:
+            self._ended = True
+            if self._held or self._reply is not None:
+                _hold_limit(self._loop).add(self)
 
     def flush(self) -> None:
         """Send what is held now: the reply, then the tokens (before the terminal frame)."""
-        for handle in (self._turn, self._limit):
-            if handle is not None:
-                handle.cancel()
-        self._turn = self._limit = None
+        if self._turn is not None:
+            self._turn.cancel()
+            self._turn = None
         channel = self._channel
         if self._reply is not None:
             channel.reply(self._reply, {"request_id": self._request_id})
@@ -338,6 +340,46 @@ class _AnswerFrames:
         self._turn = None
         if not self._ended:
             self.flush()
+
+
+class _HoldLimit:
+    """When the held frames of ended answers must go: one timer for all of them, not one per
+    answer (each would cost a timer handle in the event loop's heap for every message).
+
+    Every answer holds for the same ``HOLD_S``, so deadlines come in the order answers end.
+    """
+
+    __slots__ = ("_held", "_timer")
+
+    def __init__(self) -> None:
+        # Not the loop itself: it is this object's key in _hold_limits, a weak one.
+        self._held: deque[tuple[float, _AnswerFrames]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, frames: _AnswerFrames) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + frames.HOLD_S
+        self._held.append((deadline, frames))
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        loop = asyncio.get_running_loop()
+        held, now = self._held, loop.time()
+        while held and held[0][0] <= now:
+            held.popleft()[1].flush()  # nothing left to send if the answer has finished
+        self._timer = loop.call_at(held[0][0], self._expire) if held else None
+
+
+_hold_limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HoldLimit] = (
+    weakref.WeakKeyDictionary())
+
+
+def _hold_limit(loop: asyncio.AbstractEventLoop) -> _HoldLimit:
+    limit = _hold_limits.get(loop)
+    if limit is None:
+        limit = _hold_limits[loop] = _HoldLimit()
+    return limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,15 +178,15 @@ def _header(first: int, length: int) -> bytes:
 class _Flush:
     """The connections of one event loop with frames to write at its next turn."""
 
-    __slots__ = ("__weakref__", "loop", "pending")
+    __slots__ = ("pending",)
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
+        # Not the loop itself: it is this object's key in _flushes, a weak one.
         self.pending: list[LeanWebSocketProtocol] = []
 
     def add(self, protocol: LeanWebSocketProtocol) -> None:
         if not self.pending:
-            self.loop.call_soon(self.run)
+            asyncio.get_running_loop().call_soon(self.run)
         self.pending.append(protocol)
 
     def run(self) -> None:
@@ -202,7 +202,7 @@ _flushes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flush] = (
 def _flush_for(loop: asyncio.AbstractEventLoop) -> _Flush:
     flush = _flushes.get(loop)
     if flush is None:
-        flush = _flushes[loop] = _Flush(loop)
+        flush = _flushes[loop] = _Flush()
     return flush
 
 

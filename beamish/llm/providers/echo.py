@@ -86,6 +86,38 @@ class EchoProvider(LLMProvider):
         return Usage(prompt_tokens=_prompt_tokens(request), completion_tokens=completion_tokens)
 
 
+class _WordCounts:
+    """Word counts of message texts seen lately: a conversation's history is sent, and
+    counted, again with every request. Forgets everything past ``max_chars`` characters of
+    text, so it holds a few MiB at most."""
+
+    __slots__ = ("_chars", "_counts", "max_chars")
+
+    def __init__(self, max_chars: int = 1 << 20) -> None:
+        self._counts: dict[str, int] = {}
+        self._chars = 0
+        self.max_chars = max_chars
+
+    def total(self, messages: Sequence[ChatMessage]) -> int:
+        """The words of every message."""
+        counts = self._counts
+        total = 0
+        for message in messages:
+            text = message.content
+            words = counts.get(text)
+            if words is None:
+                words = count_tokens(text)
+                self._chars += len(text)
+                if self._chars > self.max_chars:
+                    counts.clear()
+                    self._chars = len(text)
+                counts[text] = words
+            total += words
+        return total
+
+
+_WORD_COUNTS = _WordCounts()
+
+
 def _prompt_tokens(request: ChatRequest) -> int:
-    # The words of every message: one split of the joined text, not one call per message.
-    return count_tokens(" ".join([m.content for m in request.messages]))
+    return _WORD_COUNTS.total(request.messages)

@@ -15,7 +15,7 @@ from beamish.llm.providers import (
     TokenDelta,
     Usage,
 )
-from beamish.llm.providers.echo import LABEL, count_tokens
+from beamish.llm.providers.echo import LABEL, _WordCounts, count_tokens
 from beamish.llm.settings import ECHO_MODEL
 from beamish.store import LLMParameters
 
@@ -94,3 +94,19 @@ async def test_echo_stream_through_the_client_is_labelled_offline() -> None:
     assert isinstance(done, StreamDone)
     assert (done.offline, done.usage, stream.offline, stream.text) == (
         True, Usage(prompt_tokens=10, completion_tokens=5), True, "[echo] tell me a story")
+
+
+def test_word_counts_are_remembered_within_a_bound() -> None:
+    """Counts match count_tokens, repeated texts are counted once, and the memory of texts
+    stays under max_chars (everything is forgotten past it, then counted again)."""
+    counts = _WordCounts(max_chars=30)
+    history = [ChatMessage(role="user", content="one two"),
+               ChatMessage(role="assistant", content="[echo] one  two\n")]
+    assert counts.total(history) == 2 + 3
+    assert counts.total(history * 3) == 3 * 5
+    assert counts._chars == 7 + 16  # each text once
+    longer = ChatMessage(role="user", content="a b c d e f g h i j k")  # 21 more: past 30
+    assert counts.total([*history, longer]) == 5 + 11
+    assert counts._chars == 21  # forgotten, but for the text that went past
+    assert counts.total(history) == 5
+    assert counts._chars <= 30
