@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeVar
@@ -62,6 +61,7 @@ from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
 from beamish.runtime import NOREPLY, ExitCallback, ExitReason, on_exit, send
+from beamish.runtime.loops import LoopLocal
 from beamish.server.api.logs import (
     LLMRequestLog,
     Outcome,
@@ -320,8 +320,11 @@ class _AnswerFrames:
         """The answer ended: what is held waits for the terminal frame (``HOLD_S`` at most)."""
         if not self._ended:
             self._ended = True
+            if self._turn is not None:  # nothing to do at the end of this turn now
+                self._turn.cancel()
+                self._turn = None
             if self._held or self._reply is not None:
-                _hold_limit(self._loop).add(self)
+                _hold_limits.get(self._loop).add(self)
 
     def flush(self) -> None:
         """Send what is held now: the reply, then the tokens (before the terminal frame)."""
@@ -352,7 +355,6 @@ class _HoldLimit:
     __slots__ = ("_held", "_timer")
 
     def __init__(self) -> None:
-        # Not the loop itself: it is this object's key in _hold_limits, a weak one.
         self._held: deque[tuple[float, _AnswerFrames]] = deque()
         self._timer: asyncio.TimerHandle | None = None
 
@@ -371,15 +373,7 @@ class _HoldLimit:
         self._timer = loop.call_at(held[0][0], self._expire) if held else None
 
 
-_hold_limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _HoldLimit] = (
-    weakref.WeakKeyDictionary())
-
-
-def _hold_limit(loop: asyncio.AbstractEventLoop) -> _HoldLimit:
-    limit = _hold_limits.get(loop)
-    if limit is None:
-        limit = _hold_limits[loop] = _HoldLimit()
-    return limit
+_hold_limits: LoopLocal[_HoldLimit] = LoopLocal(_HoldLimit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -53,6 +52,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from beamish.channels.transport import DELIVER, SEND_NOWAIT
+from beamish.runtime.loops import LoopLocal
 
 if TYPE_CHECKING:
     from uvicorn._types import ASGISendEvent
@@ -181,7 +181,6 @@ class _Flush:
     __slots__ = ("pending",)
 
     def __init__(self) -> None:
-        # Not the loop itself: it is this object's key in _flushes, a weak one.
         self.pending: list[LeanWebSocketProtocol] = []
 
     def add(self, protocol: LeanWebSocketProtocol) -> None:
@@ -195,15 +194,7 @@ class _Flush:
             protocol.flush()
 
 
-_flushes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flush] = (
-    weakref.WeakKeyDictionary())
-
-
-def _flush_for(loop: asyncio.AbstractEventLoop) -> _Flush:
-    flush = _flushes.get(loop)
-    if flush is None:
-        flush = _flushes[loop] = _Flush()
-    return flush
+_flushes: LoopLocal[_Flush] = LoopLocal(_Flush)
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -250,7 +241,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             # without building and serialising a Frame for it.
             conn.writes.append(_header(_TEXT if text else _BINARY, len(data)))
             conn.writes.append(data)
-        _flush_for(self.loop).add(self)
+        _flushes.get(self.loop).add(self)
         return True
 
     def flush(self) -> None:
