@@ -69,6 +69,7 @@ from beamish.runtime import (
     stop,
 )
 from beamish.sessions.api import Sessions, Users
+from beamish.sessions.counters import UsageCounter
 from beamish.sessions.janitor import Janitor
 from beamish.sessions.owners import ConfigCache, UsageRecorderActor
 from beamish.sessions.services import (
@@ -253,25 +254,26 @@ class Runtime:
                        options: ConfigRequest | Mapping[str, Any] | None,
                        request_id: str | None, user_id: str | None) -> _Call:
         sessions = self.sessions
-        ref, owner = sessions.entry(session_id, user_id)
+        owner = sessions.entry(session_id, user_id)[1]
         config = await sessions.enhance(session_id, options, task_type=task_type,
                                         user_id=user_id)
-        return _Call(sessions, ref, owner, session_id, request_id or new_request_id(), config)
+        return _Call(sessions, sessions.counter(session_id), owner, session_id,
+                     request_id or new_request_id(), config)
 
 
 class _Call:
     """One session-scoped call on its way: what to record when it ends.
 
-    The session's context and owner are taken when the call starts, so usage is recorded
-    even if the session is closed or expires while the provider answers.
+    The session's usage counter and owner are taken when the call starts, so usage is
+    recorded even if the session is closed or expires while the provider answers.
     """
 
-    __slots__ = ("config", "owner", "ref", "request_id", "session_id", "sessions")
+    __slots__ = ("config", "counter", "owner", "request_id", "session_id", "sessions")
 
-    def __init__(self, sessions: Sessions, ref: ActorRef, owner: str, session_id: str,
-                 request_id: str, config: ResolvedConfig) -> None:
+    def __init__(self, sessions: Sessions, counter: UsageCounter | None, owner: str,
+                 session_id: str, request_id: str, config: ResolvedConfig) -> None:
         self.sessions = sessions
-        self.ref = ref
+        self.counter = counter
         self.owner = owner
         self.session_id = session_id
         self.request_id = request_id
@@ -293,7 +295,7 @@ class _Call:
                      model: str | None = None) -> bool:
         """Record the call's usage; return once it is durable."""
         event = self.event(status, prompt_tokens, completion_tokens, started, provider, model)
-        return await self.sessions.record_event(self.ref, event)
+        return await self.sessions.record_event(self.counter, event)
 
     def record_nowait(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
                       started: float, *, provider: Provider | None = None,
@@ -304,7 +306,7 @@ class _Call:
         wait short and the usage would be lost), so it hands the event over and goes.
         """
         event = self.event(status, prompt_tokens, completion_tokens, started, provider, model)
-        self.sessions.record_event_nowait(self.ref, event)
+        self.sessions.record_event_nowait(self.counter, event)
 
 
 class SessionStream:

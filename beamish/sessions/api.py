@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Mapping
 from typing import Any
 from uuid import uuid4
@@ -30,12 +31,12 @@ from beamish.runtime import (
     StartChildError,
     TooManyChildrenError,
     call,
-    cast,
     start_child,
     terminate_child_ref,
 )
 from beamish.runtime.errors import ActorExitedError, NoProcessError
 from beamish.sessions.context import session_spec
+from beamish.sessions.counters import UsageCounter
 from beamish.sessions.errors import SessionLimitError, SessionNotFoundError, SessionOwnerError
 from beamish.sessions.models import SessionInfo
 from beamish.sessions.services import JANITOR, SESSION_SUP, SESSIONS, Services, session_entry
@@ -144,30 +145,39 @@ class Sessions:
         Raises:
             UsageBackpressureError: the usage buffer is full (the database is down).
         """
-        ref, owner = self.entry(session_id, user_id)
+        owner = self.entry(session_id, user_id)[1]
         event = UsageEvent(
             request_id=request_id or new_request_id(), session_id=session_id, user_id=owner,
             provider=provider, model=model, task_type=task_type, prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens, latency_ms=latency_ms, status=status)
         async with self._active(session_id):
-            return await self.record_event(ref, event)
+            return await self.record_event(self.counter(session_id), event)
 
-    async def record_event(self, ref: ActorRef, event: UsageEvent) -> bool:
-        """Record ``event`` durably, then count it in the session ``ref`` (if new)."""
+    def counter(self, session_id: str) -> UsageCounter | None:
+        """The usage counter of the session's context, for ``record_event`` (None if closed).
+
+        Take it once the context has answered (``enhance``): a resumed or restarted context
+        sets its counter from the ledger before it answers anything.
+        """
+        return self._services.usage.get(session_id)
+
+    async def record_event(self, counter: UsageCounter | None, event: UsageEvent) -> bool:
+        """Record ``event`` durably, then count it in the session's ``counter`` (if new)."""
         recorder = self._services.recorder or await self._services.wait_recorder()
         counted = await recorder.record(event)
-        if counted:
-            await cast(ref, ("counted", event))
+        if counted and counter is not None:
+            counter.add(event)
         return counted
 
-    def record_event_nowait(self, ref: ActorRef, event: UsageEvent) -> None:
+    def record_event_nowait(self, counter: UsageCounter | None, event: UsageEvent) -> None:
         """Queue ``event`` for recording without waiting (a cancelled call on its way out).
 
         The usage recorder writes it whether or not anyone waits; the session counts it once
         it is durable. Raises ``UsageBackpressureError`` / ``RuntimeNotRunningError`` at once.
         """
         future = self._services.current_recorder().submit(event)
-        future.add_done_callback(lambda done: _count_when_durable(done, ref, event))
+        if counter is not None:
+            future.add_done_callback(functools.partial(_count_when_durable, counter, event))
 
     async def usage(self, session_id: str, *, user_id: str | None = None) -> UsageTotals:
         """The session's usage totals."""
@@ -330,6 +340,7 @@ def _config_request(options: ConfigRequest | Mapping[str, Any] | None) -> Config
     return ConfigRequest.model_validate({**given, "parameters": parameters})
 
 
-def _count_when_durable(done: asyncio.Future[bool], ref: ActorRef, event: UsageEvent) -> None:
+def _count_when_durable(counter: UsageCounter, event: UsageEvent,
+                        done: asyncio.Future[bool]) -> None:
     if not done.cancelled() and done.exception() is None and done.result():
-        cast(ref, ("counted", event))  # a full mailbox drops it: the ledger is right
+        counter.add(event)

@@ -10,11 +10,12 @@ Clients use :class:`beamish.sessions.Sessions`, never these messages directly. T
 
 * call ``("enhance", task_type, request)`` → ``ResolvedConfig`` (explicit request values win)
 * call ``("info",)`` → ``SessionInfo``
-* cast ``("counted", event)`` — add a durable ``UsageEvent`` to the session's totals
 
 The cached preferences are published in the ``PreferenceTable`` (``Services.preferences``):
 ``Sessions.enhance`` reads a warm session's there without a call, and a config write of the
-user clears them there, synchronously (see :mod:`beamish.sessions.preferences`).
+user clears them there, synchronously (see :mod:`beamish.sessions.preferences`). The usage
+totals are a ``UsageCounter`` published in ``Services.usage``, which calls count their
+durable usage into (see :mod:`beamish.sessions.counters`).
 
 An idle context hibernates (``hibernate_after_s``): its task and mailbox are dropped, its state
 — including the cached preferences — stays.
@@ -29,10 +30,9 @@ from typing import Any, Final
 
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
 from beamish.runtime import Actor, Caller, ChildSpec, Registry, child_spec, on_exit
+from beamish.sessions.counters import UsageCounter
 from beamish.sessions.models import SessionInfo
-from beamish.sessions.preferences import PreferenceTable
 from beamish.sessions.services import SESSIONS, SESSIONS_BY_USER, Services
-from beamish.store import UsageEvent, UsageTotals
 
 _REBUILD: Final = "rebuild_usage"
 
@@ -66,11 +66,12 @@ class SessionContext(Actor):
         # lookups need no call. A second context for the same id fails to start right here.
         Registry.register(services.whereis(SESSIONS), arg.session_id, arg.user_id)
         Registry.register(services.whereis(SESSIONS_BY_USER), arg.user_id, arg.session_id)
-        self.usage = _Count()
-        # Published for reads without a call; withdrawn when this context exits, however.
+        self.usage = UsageCounter()
+        # Published for use without a call; withdrawn when this context exits, however.
         services.preferences.publish(arg.session_id, self.preferences)
-        on_exit(self.ref, functools.partial(_withdraw, services.preferences, arg.session_id,
-                                            self.preferences))
+        services.usage.publish(arg.session_id, self.usage)
+        on_exit(self.ref, functools.partial(_withdraw, services, arg.session_id,
+                                            self.preferences, self.usage))
         if arg.fresh:
             arg.fresh = False
             return
@@ -82,7 +83,7 @@ class SessionContext(Actor):
         if arg == _REBUILD:
             # A resumed or restarted session starts from what the ledger knows of it.
             stored = await self.services.store.session_totals(self.user_id, self.session_id)
-            self.usage = _Count.of(stored)
+            self.usage.set(stored)
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
         op = request[0]
@@ -91,10 +92,6 @@ class SessionContext(Actor):
         if op == "info":
             return await self._info()
         raise ValueError(f"unknown session request {request!r}")
-
-    def handle_cast(self, request: Any) -> None:
-        if request[0] == "counted":
-            self.usage.add(request[1])
 
     async def _resolve(self, task_type: str, request: ConfigRequest | None) -> ResolvedConfig:
         if request is None:
@@ -125,35 +122,7 @@ def session_spec(services: Services, session_id: str, user_id: str, *,
         restart="transient", hibernate_after=services.settings.hibernate_after_s)
 
 
-def _withdraw(table: PreferenceTable, session_id: str,
-              preferences: dict[str, ResolvedConfig], *_: object) -> None:
-    table.withdraw(session_id, preferences)
-
-
-class _Count:
-    """A session's usage totals, added to in place: one durable event per chat request."""
-
-    __slots__ = ("completion_tokens", "errors", "prompt_tokens", "requests")
-
-    def __init__(self, requests: int = 0, errors: int = 0, prompt_tokens: int = 0,
-                 completion_tokens: int = 0) -> None:
-        self.requests = requests
-        self.errors = errors
-        self.prompt_tokens = prompt_tokens
-        self.completion_tokens = completion_tokens
-
-    @classmethod
-    def of(cls, totals: UsageTotals) -> _Count:
-        return cls(totals.requests, totals.errors, totals.prompt_tokens,
-                   totals.completion_tokens)
-
-    def add(self, event: UsageEvent) -> None:
-        self.requests += 1
-        self.errors += event.status == "error"
-        self.prompt_tokens += event.prompt_tokens
-        self.completion_tokens += event.completion_tokens
-
-    def totals(self) -> UsageTotals:
-        return UsageTotals(requests=self.requests, errors=self.errors,
-                           prompt_tokens=self.prompt_tokens,
-                           completion_tokens=self.completion_tokens)
+def _withdraw(services: Services, session_id: str, preferences: dict[str, ResolvedConfig],
+              usage: UsageCounter, *_: object) -> None:
+    services.preferences.withdraw(session_id, preferences)
+    services.usage.withdraw(session_id, usage)

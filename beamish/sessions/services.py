@@ -22,6 +22,7 @@ from beamish.llm.providers.client import LLMClient
 from beamish.llm.resolver import ConfigResolver
 from beamish.llm.settings import LLMSettings
 from beamish.runtime import ActorRef, Node, Registry
+from beamish.sessions.counters import UsageCounters
 from beamish.sessions.errors import RuntimeNotRunningError
 from beamish.sessions.expiry import IdleQueue
 from beamish.sessions.preferences import PreferenceTable
@@ -53,6 +54,8 @@ class Services:
     idle: IdleQueue[str] = field(init=False)
     preferences: PreferenceTable = field(init=False)
     """What the session contexts cached, readable without a call to them."""
+    usage: UsageCounters = field(init=False)
+    """The session contexts' usage totals, counted into without a message to them."""
     recorder: UsageRecorder | None = None
     resolver: ConfigResolver | None = None
     _recorder_up: asyncio.Event = field(init=False, repr=False)
@@ -60,6 +63,7 @@ class Services:
     def __post_init__(self) -> None:
         self.idle = IdleQueue(self.settings.ttl_s)
         self.preferences = PreferenceTable()
+        self.usage = UsageCounters()
         self._recorder_up = asyncio.Event()
 
     def publish_recorder(self, recorder: UsageRecorder) -> None:

@@ -171,6 +171,27 @@ async def test_usage_is_durable_on_return_and_counted_once(runtime: Runtime) -> 
     assert stats.totals.total_tokens == 12
 
 
+async def test_usage_is_counted_while_the_context_is_busy(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting durable usage takes no message to the context: it shows while the context
+    is still inside another request, and a closed session's counter is gone."""
+    await runtime.users.set_default("ada", "echo", "echo-1")
+    await runtime.sessions.open("s1", "ada")
+    held = HeldResolution(runtime, "reasoning", monkeypatch)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: runtime.sessions.enhance("s1", task_type="reasoning"))
+        await held.started.wait()  # the context is busy until released
+        assert await runtime.sessions.record_usage(
+            "s1", provider="echo", model="echo-1", prompt_tokens=2, completion_tokens=3)
+        counter = runtime.sessions.counter("s1")
+        assert counter is not None
+        assert (counter.requests, counter.prompt_tokens, counter.completion_tokens) == (1, 2, 3)
+        held.released.set()
+    assert (await runtime.sessions.usage("s1")).total_tokens == 5
+    await runtime.sessions.close("s1")
+    assert runtime.sessions.counter("s1") is None
+
+
 async def test_a_crashed_session_restarts_alone_and_rebuilds_its_usage(
         runtime: Runtime) -> None:
     """A crash restarts that context from the ledger; other sessions keep running untouched."""

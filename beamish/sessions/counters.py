@@ -1,0 +1,72 @@
+"""``UsageCounters``: each session's usage totals, counted without a message to its context.
+
+A session context owns one :class:`UsageCounter`, part of its state: it starts it (from the
+ledger, for a resumed or restarted session) and publishes it here under its session id, as
+an Erlang process publishes a counter in an ETS table it owns. A call of the session takes
+the counter when it starts, once the context has answered its preferences (so a rebuilt
+context has set its counter from the ledger by then), and adds its usage event to it once
+the event is durable — synchronously, where a cast would wake the context for every request.
+The entry goes when the context exits; a call that took the counter of a context that has
+exited since adds to a counter nobody reads, as a cast to it would have been dropped.
+"""
+
+from __future__ import annotations
+
+from beamish.store import UsageEvent, UsageTotals
+
+
+class UsageCounter:
+    """One session's usage totals, added to in place."""
+
+    __slots__ = ("completion_tokens", "errors", "prompt_tokens", "requests")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.errors = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    def add(self, event: UsageEvent) -> None:
+        """Count one durable event."""
+        self.requests += 1
+        self.errors += event.status == "error"
+        self.prompt_tokens += event.prompt_tokens
+        self.completion_tokens += event.completion_tokens
+
+    def set(self, totals: UsageTotals) -> None:
+        """Start again from ``totals`` (what the ledger knows of the session)."""
+        self.requests = totals.requests
+        self.errors = totals.errors
+        self.prompt_tokens = totals.prompt_tokens
+        self.completion_tokens = totals.completion_tokens
+
+    def totals(self) -> UsageTotals:
+        """The totals so far."""
+        return UsageTotals(requests=self.requests, errors=self.errors,
+                           prompt_tokens=self.prompt_tokens,
+                           completion_tokens=self.completion_tokens)
+
+
+class UsageCounters:
+    """Session id → its context's ``UsageCounter`` (see the module docs)."""
+
+    __slots__ = ("_by_session",)
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, UsageCounter] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_session)
+
+    def publish(self, session_id: str, counter: UsageCounter) -> None:
+        """The context of ``session_id`` counts into ``counter`` from now on."""
+        self._by_session[session_id] = counter
+
+    def withdraw(self, session_id: str, counter: UsageCounter) -> None:
+        """That context exited: forget its counter (not a newer context's under the same id)."""
+        if self._by_session.get(session_id) is counter:
+            del self._by_session[session_id]
+
+    def get(self, session_id: str) -> UsageCounter | None:
+        """The counter of the session's live context, or None."""
+        return self._by_session.get(session_id)
