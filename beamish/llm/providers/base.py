@@ -19,10 +19,9 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from beamish.llm.errors import (
     ProviderCallError,
@@ -33,6 +32,7 @@ from beamish.store.models import LLMParameters, Provider, ProviderModel
 
 Role = Literal["system", "user", "assistant"]
 """Who said a message."""
+_ROLES: frozenset[str] = frozenset(get_args(Role))
 
 ValidationStatus = Literal["reachable", "unauthorized", "unreachable"]
 """What ``LLMProvider.validate`` found."""
@@ -75,17 +75,31 @@ class Target(_Model):
     parameters: LLMParameters = LLMParameters()
 
 
-@pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One message of a conversation; validated when made (``parse_chat_message`` for dicts).
+    """One message of a conversation; checked when made (``parse_chat_message`` for dicts).
 
-    A slotted pydantic dataclass rather than a model: a conversation's history is sent with
-    every request, and each request reads every message of it, so each message is kept as
-    one small object (48 bytes, no ``__dict__``), which a model is not.
+    A slotted dataclass rather than a pydantic model: a conversation's history is sent with
+    every request, and each request reads every message of it, so each message is one small
+    object (48 bytes, no ``__dict__``), made in under a microsecond. Pydantic models holding
+    messages (``ChatRequest``) accept them as they are.
+
+    Raises:
+        ValueError: ``role`` is not ``system``, ``user`` or ``assistant``.
+        TypeError: ``content`` is not a string.
     """
+
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
 
     role: Role
     content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in _ROLES:
+            raise ValueError(f"a message's role is one of {', '.join(sorted(_ROLES))}, "
+                             f"not {self.role!r}")
+        if not isinstance(self.content, str):
+            raise TypeError(f"a message's content is a string, not {type(self.content).__name__}")
 
 
 _CHAT_MESSAGE: TypeAdapter[ChatMessage] = TypeAdapter(ChatMessage)
