@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from beamish.server.serve import BeamishServer, tune_gc_for_serving
+    from beamish.server.serve import BeamishServer, tune_for_serving
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     key_file = ensure_secret_key()
@@ -157,7 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with BeamishServer(settings) as server:
-            tune_gc_for_serving()  # this process only serves: its startup heap is for life
+            tune_for_serving()  # this process only serves: its startup heap is for life
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, server.stop)

@@ -27,8 +27,8 @@ Figures:
 
 The server's per-user message rate is lifted (it would cap throughput) and its idle timeout
 raised above the benchmark's length; everything else is ``beamish serve``'s defaults,
-including its garbage collector settings (``tune_gc_for_serving``), which the raw baseline,
-in the same process, runs with too.
+including its process settings (``tune_for_serving``: the garbage collector and the GIL's
+switch interval), which the raw baseline, in the same process, runs with too.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 
 from beamish.server.auth import TokenSigner
-from beamish.server.serve import BeamishServer, tune_gc_for_serving
+from beamish.server.serve import BeamishServer, tune_for_serving
 from beamish.server.settings import ServerSettings
 from beamish.settings import Settings
 from bench._harness import Report, percentile
@@ -117,13 +117,13 @@ async def _closed(load: LoadProcess, urls: list[str], clients: int, seconds: flo
 
 async def _throughput(report: Report, load: LoadProcess, clients: int, seconds: float,
                       warmup: float) -> None:
-    tune_gc_for_serving()  # the baseline runs in this process with the same settings
+    tune_for_serving()  # the baseline runs in this process with the same settings
     async with serve(_raw_echo, "127.0.0.1", 0, compression=None) as raw:
         port = raw.sockets[0].getsockname()[1] if raw.sockets else 0
         echo = await _closed(load, [f"ws://127.0.0.1:{port}/"], clients, seconds, warmup)
     with tempfile.TemporaryDirectory(prefix="beamish-bench-") as folder:
         async with BeamishServer(_settings(folder)) as server:
-            tune_gc_for_serving()  # as beamish serve does once started
+            tune_for_serving()  # as beamish serve does once started
             urls = _urls(server.port)
             chat = await _closed(load, urls, clients, seconds, warmup)
             rate = chat["per_s"] / 2
@@ -155,7 +155,7 @@ async def _settled() -> int:
 async def _memory(report: Report, load: LoadProcess, sockets: int, settle: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="beamish-bench-") as folder:
         async with BeamishServer(_settings(folder)) as server:
-            tune_gc_for_serving()
+            tune_for_serving()
             urls = _urls(server.port)
             # Warm every code path (and the clients' process) before the baseline.
             await load.hold({"urls": urls, "clients": 200})

@@ -16,7 +16,11 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from beamish.server.serve import SERVING_GC_THRESHOLDS, tune_gc_for_serving
+from beamish.server.serve import (
+    SERVING_GC_THRESHOLDS,
+    SERVING_SWITCH_INTERVAL_S,
+    tune_for_serving,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -107,13 +111,16 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_tune_gc_for_serving_freezes_the_heap_and_raises_the_thresholds() -> None:
-    """What beamish serve does once started: a frozen startup heap, higher thresholds."""
-    before = gc.get_threshold()
+def test_tune_for_serving_freezes_the_heap_and_shortens_the_switch_interval() -> None:
+    """What beamish serve does once started: a frozen startup heap, higher thresholds, and
+    a shorter GIL switch interval."""
+    before, interval = gc.get_threshold(), sys.getswitchinterval()
     try:
-        tune_gc_for_serving()
+        tune_for_serving()
         assert gc.get_threshold() == SERVING_GC_THRESHOLDS
         assert gc.get_freeze_count() > 0
+        assert sys.getswitchinterval() == pytest.approx(SERVING_SWITCH_INTERVAL_S)
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+        sys.setswitchinterval(interval)
