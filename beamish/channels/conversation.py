@@ -125,6 +125,11 @@ class SetPreferenceIn(_In):
 class ConversationChannel(Channel):
     """One joined conversation; see the module docstring."""
 
+    # Class defaults until the first message: most joined channels are idle, and two more
+    # entries in each one's instance dict cost more than the empty dict itself.
+    streams: dict[str, asyncio.Task[None]] = {}  # noqa: RUF012 - replaced, never mutated
+    _streams_watch: ExitCallback | None = None
+
     async def join(self, topic: str, params: dict[str, Any], socket: SocketInfo) -> Any:
         joining = _parse(JoinParams, params)
         self.runtime: Runtime = socket.assigns["runtime"]
@@ -141,8 +146,6 @@ class ConversationChannel(Channel):
         except SessionOwnerError as error:
             raise JoinRefused("forbidden", detail=str(error)) from error
         self.session_id = info.session_id
-        self.streams: dict[str, asyncio.Task[None]] = {}
-        self._streams_watch: ExitCallback | None = None
         missed = conversation.since(joining.last_seen_id)
         if joining.last_seen_id and missed:
             self.push("history", {"messages": [m.to_json() for m in missed]})
@@ -198,6 +201,7 @@ class ConversationChannel(Channel):
         if self._streams_watch is None:
             # A channel that is killed runs no terminate: its answers must stop all the same.
             self._streams_watch = on_exit(self.ref, self._stop_streams)
+            self.streams = {}
         # The answer's task sends the ok reply, with its first frames (see _AnswerFrames).
         task = asyncio.get_running_loop().create_task(self._answer(job, self.reply_ref()))
         self.streams[request_id] = task

@@ -53,11 +53,12 @@ task starts only for a message that must wait, and the close. ``beamish serve``'
 server every frame goes through the writer task.
 
 **Reading without a task.** When the ASGI server offers the ``beamish.websocket.deliver``
-scope extension — an object whose ``deliver_to(callback)`` (:class:`Deliverer`) hands each
-received message to ``callback`` as it arrives — messages are cast into the socket actor's
-mailbox from there (:func:`~beamish.runtime.try_cast`), not by the handler's task woken for
-each. A full mailbox refuses one, and the server queues it and the ones after it for
-``receive`` as usual, where the handler casts them in order, waiting for room.
+scope extension — an object whose ``deliver_to(callback, target)`` (:class:`Deliverer`)
+hands each received message to ``callback(target, message)`` as it arrives — messages are
+cast into the socket actor's mailbox from there (:func:`~beamish.runtime.try_cast`), not by
+the handler's task woken for each. A full mailbox refuses one, and the server queues it and
+the ones after it for ``receive`` as usual, where the handler casts them in order, waiting
+for room.
 
 **Requirements.** The handler starts the socket actor under the endpoint's supervisor, so the
 ASGI server must run inside the Node: start uvicorn from inside ``async with Node(...)``
@@ -83,7 +84,6 @@ node-wide name; ``max_sockets`` [None: no limit].
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
@@ -150,8 +150,10 @@ class NowaitSender(Protocol):
 class Deliverer(Protocol):
     """The value of the ``beamish.websocket.deliver`` scope extension."""
 
-    def deliver_to(self, deliver: Callable[[str | bytes], bool] | None) -> None:
-        """Hand received messages to ``deliver`` (False: queue it for ``receive``)."""
+    def deliver_to(self, deliver: Callable[[Any, str | bytes], bool] | None,
+                   target: Any = None) -> None:
+        """Hand received messages to ``deliver(target, message)`` (False: queue it for
+        ``receive``)."""
         ...
 
 
@@ -316,7 +318,7 @@ class SocketEndpoint:
                 await websocket.accept(subprotocol=request.subprotocol)
                 outbox.attach(writer.wake)
                 if deliverer is not None:  # messages go to the actor as they arrive
-                    deliverer.deliver_to(functools.partial(try_cast, ref))
+                    deliverer.deliver_to(try_cast, ref)
                 receive = websocket.receive
                 while True:  # cast each frame to the socket actor, until the client goes
                     message = await receive()

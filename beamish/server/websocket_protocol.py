@@ -200,7 +200,8 @@ _flushes: LoopLocal[_Flush] = LoopLocal(_Flush)
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol with lean buffers (see the module docs)."""
 
-    _deliver: Callable[[str | bytes], bool] | None = None
+    _deliver: Callable[[Any, str | bytes], bool] | None = None
+    _deliver_to: Any = None
 
     def __init__(self, config: Config, server_state: ServerState,
                  app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None,
@@ -251,16 +252,19 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             if output:
                 self.transport.write(b"".join(output))
 
-    def deliver_to(self, deliver: Callable[[str | bytes], bool] | None) -> None:
-        """Hand each message received from now on to ``deliver`` as it arrives, instead of
-        queueing it for the app's ``receive``; None stops that.
+    def deliver_to(self, deliver: Callable[[Any, str | bytes], bool] | None,
+                   target: Any = None) -> None:
+        """Hand each message received from now on to ``deliver(target, message)`` as it
+        arrives, instead of queueing it for the app's ``receive``; None stops that.
 
         ``deliver`` returns False when it cannot take a message now: that message, and every
         one after it until the app has taken them all, is queued for ``receive`` as before
         (which keeps their order, and stops reading the connection at ``READ_AHEAD``).
-        A disconnect always goes through ``receive``.
+        A disconnect always goes through ``receive``. (A function and its target rather than
+        one callable: a connection then keeps no object of its own for this.)
         """
         self._deliver = deliver
+        self._deliver_to = target
 
     def send_receive_event_to_app(self) -> None:
         deliver = self._deliver
@@ -273,7 +277,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
                     message = data.decode()
                 except UnicodeDecodeError:  # uvicorn's own path closes with 1007
                     message = None
-            if message is not None and deliver(message):
+            if message is not None and deliver(self._deliver_to, message):
                 self.frames = []
                 return
         paused = self.read_paused

@@ -201,7 +201,8 @@ async def test_delivered_messages_skip_the_queue_until_one_is_refused() -> None:
     delivered: list[str | bytes] = []
     room = True
 
-    def deliver(message: str | bytes) -> bool:
+    def deliver(target: object, message: str | bytes) -> bool:
+        assert target == "the socket"
         if room:
             delivered.append(message)
         return room
@@ -215,7 +216,7 @@ async def test_delivered_messages_skip_the_queue_until_one_is_refused() -> None:
         message: dict[str, Any] = dict(await protocol.receive())
         return message.get("text", message.get("bytes"))
 
-    protocol.deliver_to(deliver)
+    protocol.deliver_to(deliver, "the socket")
     arrive(b"one")
     arrive(b"\x00", "bytes")
     assert (delivered, protocol.queue.empty()) == (["one", b"\x00"], True)
