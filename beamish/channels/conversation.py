@@ -309,7 +309,8 @@ class _AnswerFrames:
         self._sent: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
         # The reply goes at the end of the answer's first turn, token or not.
-        self._turn: asyncio.Handle | None = self._loop.call_soon(self._turn_ended)
+        self._turn = True  # an end of turn is due for this answer
+        _turn_ends.get(self._loop).add(self)
 
     async def add(self, text: str) -> None:
         """Hold ``text`` until the turn ends (waiting first while the client falls behind)."""
@@ -317,24 +318,21 @@ class _AnswerFrames:
         if sent is not None and not sent.done():
             await sent  # the socket's mailbox is full: the provider waits for the client
         self._held.append(text)
-        if self._turn is None:
-            self._turn = self._loop.call_soon(self._turn_ended)
+        if not self._turn:
+            self._turn = True
+            _turn_ends.get(self._loop).add(self)
 
     def end(self) -> None:
         """The answer ended: what is held waits for the terminal frame (``HOLD_S`` at most)."""
         if not self._ended:
             self._ended = True
-            if self._turn is not None:  # nothing to do at the end of this turn now
-                self._turn.cancel()
-                self._turn = None
+            self._turn = False  # nothing to do at the end of this turn now
             if self._held or self._reply is not None:
                 _hold_limits.get(self._loop).add(self)
 
     def flush(self) -> None:
         """Send what is held now: the reply, then the tokens (before the terminal frame)."""
-        if self._turn is not None:
-            self._turn.cancel()
-            self._turn = None
+        self._turn = False
         channel = self._channel
         if self._reply is not None:
             channel.reply(self._reply, {"request_id": self._request_id})
@@ -343,10 +341,33 @@ class _AnswerFrames:
         for text in held:
             self._sent = channel.push("token", {"request_id": self._request_id, "delta": text})
 
-    def _turn_ended(self) -> None:
-        self._turn = None
-        if not self._ended:
-            self.flush()
+    def turn_ended(self) -> None:
+        """The event-loop turn in which frames were made is over: send them, unless the
+        answer has ended (or they were sent meanwhile)."""
+        if self._turn:
+            self._turn = False
+            if not self._ended:
+                self.flush()
+
+
+class _TurnEnds:
+    """The answers with an end of turn due: one callback per turn of the event loop for all,
+    not a handle per answer."""
+
+    __slots__ = ("_answers",)
+
+    def __init__(self) -> None:
+        self._answers: list[_AnswerFrames] = []
+
+    def add(self, frames: _AnswerFrames) -> None:
+        if not self._answers:
+            asyncio.get_running_loop().call_soon(self._run)
+        self._answers.append(frames)
+
+    def _run(self) -> None:
+        answers, self._answers = self._answers, []
+        for frames in answers:  # one answer may be here twice: the second finds nothing
+            frames.turn_ended()
 
 
 class _HoldLimit:
@@ -378,6 +399,7 @@ class _HoldLimit:
 
 
 _hold_limits: LoopLocal[_HoldLimit] = LoopLocal(_HoldLimit)
+_turn_ends: LoopLocal[_TurnEnds] = LoopLocal(_TurnEnds)
 
 
 @dataclass(frozen=True, slots=True)
