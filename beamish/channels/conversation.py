@@ -61,7 +61,7 @@ from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
 from beamish.runtime import NOREPLY, ExitCallback, ExitReason, on_exit, send
-from beamish.runtime.loops import LoopLocal
+from beamish.runtime.loops import LoopLocal, NextTurn
 from beamish.server.api.logs import (
     LLMRequestLog,
     Outcome,
@@ -350,26 +350,6 @@ class _AnswerFrames:
                 self.flush()
 
 
-class _TurnEnds:
-    """The answers with an end of turn due: one callback per turn of the event loop for all,
-    not a handle per answer."""
-
-    __slots__ = ("_answers",)
-
-    def __init__(self) -> None:
-        self._answers: list[_AnswerFrames] = []
-
-    def add(self, frames: _AnswerFrames) -> None:
-        if not self._answers:
-            asyncio.get_running_loop().call_soon(self._run)
-        self._answers.append(frames)
-
-    def _run(self) -> None:
-        answers, self._answers = self._answers, []
-        for frames in answers:  # one answer may be here twice: the second finds nothing
-            frames.turn_ended()
-
-
 class _HoldLimit:
     """When the held frames of ended answers must go: one timer for all of them, not one per
     answer (each would cost a timer handle in the event loop's heap for every message).
@@ -399,7 +379,10 @@ class _HoldLimit:
 
 
 _hold_limits: LoopLocal[_HoldLimit] = LoopLocal(_HoldLimit)
-_turn_ends: LoopLocal[_TurnEnds] = LoopLocal(_TurnEnds)
+# The answers with an end of turn due, per event loop (one answer may be there twice: the
+# second time finds nothing to do).
+_turn_ends: LoopLocal[NextTurn[_AnswerFrames]] = LoopLocal(
+    lambda: NextTurn(_AnswerFrames.turn_ended))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""``LoopLocal``: one value per event loop, found fast, forgotten with its loop.
+"""``LoopLocal``: one value per event loop, found fast, forgotten with its loop; ``NextTurn``:
+items handed to an action at the loop's next turn, with one callback for all.
 
 For state that belongs to an event loop rather than to any task or actor — a batch of
 writes flushed once per turn, one timer shared by many waiters — read on hot paths.
@@ -44,3 +45,29 @@ class LoopLocal(Generic[_T]):
 
     def __len__(self) -> int:
         return len(self._values)
+
+
+class NextTurn(Generic[_T]):
+    """Items for ``action`` at the next turn of the running event loop, in the order added:
+    one loop callback per turn for all of them, not one each.
+
+    An item added twice in a turn is handed over twice. Keep one per loop (``LoopLocal``).
+    """
+
+    __slots__ = ("_action", "_items")
+
+    def __init__(self, action: Callable[[_T], object]) -> None:
+        self._action = action
+        self._items: list[_T] = []
+
+    def add(self, item: _T) -> None:
+        """Hand ``item`` to the action at the next turn (call from inside the loop)."""
+        if not self._items:
+            asyncio.get_running_loop().call_soon(self._run)
+        self._items.append(item)
+
+    def _run(self) -> None:
+        items, self._items = self._items, []
+        action = self._action
+        for item in items:
+            action(item)

@@ -52,7 +52,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from beamish.channels.transport import DELIVER, SEND_NOWAIT
-from beamish.runtime.loops import LoopLocal
+from beamish.runtime.loops import LoopLocal, NextTurn
 
 if TYPE_CHECKING:
     from uvicorn._types import ASGISendEvent
@@ -175,26 +175,9 @@ def _header(first: int, length: int) -> bytes:
     return _LENGTH_64.pack(first, 127, length)
 
 
-class _Flush:
-    """The connections of one event loop with frames to write at its next turn."""
-
-    __slots__ = ("pending",)
-
-    def __init__(self) -> None:
-        self.pending: list[LeanWebSocketProtocol] = []
-
-    def add(self, protocol: LeanWebSocketProtocol) -> None:
-        if not self.pending:
-            asyncio.get_running_loop().call_soon(self.run)
-        self.pending.append(protocol)
-
-    def run(self) -> None:
-        pending, self.pending = self.pending, []
-        for protocol in pending:
-            protocol.flush()
-
-
-_flushes: LoopLocal[_Flush] = LoopLocal(_Flush)
+# The connections of each event loop with frames to write at its next turn.
+_flushes: LoopLocal[NextTurn[LeanWebSocketProtocol]] = LoopLocal(
+    lambda: NextTurn(LeanWebSocketProtocol.flush))
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):

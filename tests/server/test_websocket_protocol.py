@@ -147,6 +147,14 @@ async def test_an_upgrade_refused_with_a_403_logs_no_error(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+async def _accepted(scope: Any, receive: Any, send: Any) -> LeanWebSocketProtocol:
+    """Accept the connection an ASGI app was called for; its send_nowait extension."""
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    sender: LeanWebSocketProtocol = scope["extensions"][SEND_NOWAIT]
+    return sender
+
+
 class _Transport:
     """Notes whether the protocol asked to stop reading the connection."""
 
@@ -241,9 +249,7 @@ async def test_send_nowait_sends_while_open_and_declines_once_the_client_closed(
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         try:
-            assert (await receive())["type"] == "websocket.connect"
-            await send({"type": "websocket.accept"})
-            sender = scope["extensions"][SEND_NOWAIT]
+            sender = await _accepted(scope, receive, send)
             results["text"] = sender.send_nowait("now")
             results["bytes"] = sender.send_nowait(b"\x01")
             results["then"] = (await receive())["type"]
@@ -279,10 +285,8 @@ async def test_send_nowait_writes_a_turns_messages_at_once_and_send_keeps_their_
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         try:
-            assert (await receive())["type"] == "websocket.connect"
-            await send({"type": "websocket.accept"})
-            sender = scope["extensions"][SEND_NOWAIT]
-            sender.transport = Counting(sender.transport)
+            sender = await _accepted(scope, receive, send)
+            sender.transport = Counting(sender.transport)  # type: ignore[assignment]
             assert sender.send_nowait("a")
             assert sender.send_nowait("b")
             assert sender.send_nowait("c")
@@ -326,9 +330,7 @@ async def test_send_nowait_messages_arrive_whole_with_and_without_compression(
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         try:
-            assert (await receive())["type"] == "websocket.connect"
-            await send({"type": "websocket.accept"})
-            sender = scope["extensions"][SEND_NOWAIT]
+            sender = await _accepted(scope, receive, send)
             for size in sizes:
                 assert sender.send_nowait("é" * (size // 2) + "a" * (size % 2))
                 assert sender.send_nowait(b"\x00" * size)
