@@ -39,7 +39,6 @@ as a linked worker would: the client gets ``phx_error``. The history of the conv
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -203,9 +202,11 @@ class ConversationChannel(Channel):
             self._streams_watch = on_exit(self.ref, self._stop_streams)
             self.streams = {}
         # The answer's task sends the ok reply, with its first frames (see _AnswerFrames).
-        task = asyncio.get_running_loop().create_task(self._answer(job, self.reply_ref()))
+        # Named by its request id, which is how _answered finds its entry.
+        task = asyncio.get_running_loop().create_task(self._answer(job, self.reply_ref()),
+                                                      name=request_id)
         self.streams[request_id] = task
-        task.add_done_callback(functools.partial(self._answered, request_id))
+        task.add_done_callback(self._answered)
         return NOREPLY
 
     def _cancel(self, cancel: CancelIn) -> dict[str, Any]:
@@ -276,8 +277,8 @@ class ConversationChannel(Channel):
         self.push(event_name, payload)
         _log(job, stream, started, "ok" if event_name == "done" else "error", error_name)
 
-    def _answered(self, request_id: str, task: asyncio.Task[None]) -> None:
-        del self.streams[request_id]
+    def _answered(self, task: asyncio.Task[None]) -> None:
+        del self.streams[task.get_name()]
         if not task.cancelled() and (error := task.exception()) is not None:
             send(self.ref, _StreamCrashed(error))
 

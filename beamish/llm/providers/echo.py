@@ -68,12 +68,14 @@ class EchoProvider(LLMProvider):
                           offline=True)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
-        """The echo answer one token per chunk, usage growing with each."""
+        """The echo answer one token per chunk, with the usage on the first and the last, as
+        Anthropic reports it (the client counts the chunks between)."""
         tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
         prompt = _prompt_tokens(request)  # once: the prompt may be a long history
         for sent, token in enumerate(tokens, start=1):
             yield ProviderChunk(text=token, usage=Usage(prompt_tokens=prompt,
-                                                        completion_tokens=sent))
+                                                        completion_tokens=1)
+                                if sent == 1 else None)
         yield ProviderChunk(usage=Usage(prompt_tokens=prompt, completion_tokens=len(tokens)),
                             finish_reason=finish)
 

@@ -86,6 +86,11 @@ class UsageMeter:
         self._reported: Usage | None = None
         self._chunks = 0
 
+    def reset(self) -> None:
+        """Start from zero (another model is answering)."""
+        self._reported = None
+        self._chunks = 0
+
     def read(self, chunk: ProviderChunk) -> None:
         """Account for one chunk."""
         if chunk.text:
@@ -128,7 +133,7 @@ class StreamState:
         """Name the model that is answering; the meter starts from zero for it."""
         self.provider, self.provider_name, self.model = provider, provider_name, model
         self.offline = offline
-        self.meter = UsageMeter()
+        self.meter.reset()
 
     def read(self, chunk: ProviderChunk) -> TokenDelta | None:
         """Account for one chunk; the event to yield for it, if any."""

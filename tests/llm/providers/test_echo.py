@@ -52,11 +52,14 @@ async def test_echo_counts_words_as_tokens() -> None:
     assert count_tokens(answer.text) == answer.usage.completion_tokens
 
 
-async def test_echo_streams_token_by_token_with_growing_usage() -> None:
-    """One chunk per word, usage growing by one each, then the finish chunk."""
+async def test_echo_streams_token_by_token_with_usage_first_and_last() -> None:
+    """One chunk per word, the usage on the first (prompt and one token) and on the finish
+    chunk (the whole answer), as Anthropic reports it."""
     chunks = [c async for c in EchoProvider().stream(_request())]
     assert [c.text for c in chunks] == ["[echo] ", "tell ", "me ", "a ", "story", ""]
-    assert [c.usage.completion_tokens for c in chunks if c.usage] == [1, 2, 3, 4, 5, 5]
+    assert [(i, c.usage) for i, c in enumerate(chunks) if c.usage] == [
+        (0, Usage(prompt_tokens=10, completion_tokens=1)),
+        (5, Usage(prompt_tokens=10, completion_tokens=5))]
     assert chunks[-1] == ProviderChunk(usage=Usage(prompt_tokens=10, completion_tokens=5),
                                        finish_reason="stop")
 
@@ -94,6 +97,20 @@ async def test_echo_stream_through_the_client_is_labelled_offline() -> None:
     assert isinstance(done, StreamDone)
     assert (done.offline, done.usage, stream.offline, stream.text) == (
         True, Usage(prompt_tokens=10, completion_tokens=5), True, "[echo] tell me a story")
+
+
+async def test_an_echo_stream_left_early_counts_the_tokens_sent() -> None:
+    """Closed after three tokens, the stream's usage is the prompt and those three."""
+    async with LLMClient([EchoProvider()]) as client:
+        stream = client.stream(Target(provider="echo", model=ECHO_MODEL), MESSAGES)
+        async with stream:
+            seen = 0
+            async for event in stream:
+                seen += isinstance(event, TokenDelta)
+                if seen == 3:
+                    break
+    assert (stream.status, stream.usage) == (
+        "cancelled", Usage(prompt_tokens=10, completion_tokens=3))
 
 
 def test_word_counts_are_remembered_within_a_bound() -> None:
