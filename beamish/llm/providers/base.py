@@ -8,9 +8,10 @@ with its key. Providers make exactly one try and translate every SDK failure int
 (``beamish.llm.providers.client.LLMClient``), which is also what callers use.
 
 The models here are frozen pydantic models, so they validate on the way in and serialise on
-the way out (``model_dump_json``) for the sessions and server layers; all but
-``ProviderChunk``, a frozen dataclass: a provider makes one per streamed token from what it
-has parsed already, and validating each again cost more than the rest of the chunk's way.
+the way out (``model_dump_json``) for the sessions and server layers; all but the ones
+made on every call from values already checked — ``ChatMessage``, ``ProviderChunk`` (one
+per streamed token) and ``Attempt`` — which are slotted dataclasses: validating each again
+cost more than the rest of its way.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ class Usage(_Model):
         return self.prompt_tokens + self.completion_tokens
 
 
-class Attempt(_Model):
+@dataclass(frozen=True, slots=True)
+class Attempt:
     """One try of one model: which, and how it failed (``error`` is None for the one served)."""
 
     provider: str

@@ -271,7 +271,8 @@ class LLMClient:
     async def _open_stream(self, provider: LLMProvider, request: ChatRequest) -> _OpenedStream:
         chunks = provider.stream(request)
         try:
-            head = await _within_timeout(provider, request, _read_head(chunks))
+            head = await (_read_head(chunks) if provider.offline  # untimed: _within_timeout
+                          else _within_timeout(provider, request, _read_head(chunks)))
         except BaseException:
             await _aclose(chunks)
             raise
