@@ -254,9 +254,10 @@ class Runtime:
                        options: ConfigRequest | Mapping[str, Any] | None,
                        request_id: str | None, user_id: str | None) -> _Call:
         sessions = self.sessions
-        owner = sessions.entry(session_id, user_id)[1]
         config = await sessions.enhance(session_id, options, task_type=task_type,
                                         user_id=user_id)
+        # The session's owner, whom its context resolves for: no second registry lookup.
+        owner = config.user_id if config.user_id is not None else sessions.owner(session_id)
         return _Call(sessions, sessions.counter(session_id), owner, session_id,
                      request_id or new_request_id(), config)
 
