@@ -266,13 +266,12 @@ class LLMClient:
                            timeout_s=timeout_s)
 
     async def _complete_once(self, provider: LLMProvider, request: ChatRequest) -> Completion:
-        return await _within_timeout(provider, request, provider.complete(request))
+        return await _timed(provider, request, provider.complete(request))
 
     async def _open_stream(self, provider: LLMProvider, request: ChatRequest) -> _OpenedStream:
         chunks = provider.stream(request)
         try:
-            head = await (_read_head(chunks) if provider.offline  # untimed: _within_timeout
-                          else _within_timeout(provider, request, _read_head(chunks)))
+            head = await _timed(provider, request, _read_head(chunks))
         except BaseException:
             await _aclose(chunks)
             raise
@@ -323,12 +322,15 @@ class LLMClient:
                 state.status = "cancelled"
 
 
+def _timed(provider: LLMProvider, request: ChatRequest, call: Awaitable[_T]) -> Awaitable[_T]:
+    """``call`` under the request's timeout; as it is for an offline provider, which answers
+    from this process with no I/O to wait for (a deadline cost an echo answer a fifth of its
+    time)."""
+    return call if provider.offline else _within_timeout(provider, request, call)
+
+
 async def _within_timeout(provider: LLMProvider, request: ChatRequest,
                           call: Awaitable[_T]) -> _T:
-    if provider.offline:
-        # It answers from this process, with no I/O to wait for: nothing to time out, and
-        # arming a deadline would cost an offline answer (echo's) a fifth of its time.
-        return await call
     try:
         async with asyncio.timeout(request.timeout_s):
             return await call
