@@ -21,17 +21,20 @@ class _Channel:
 
     def __init__(self) -> None:
         self.frames: list[str] = []
+        self.arrived = asyncio.Event()  # set by every frame
         self.sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sent.set_result(None)
 
     def reply(self, to: ReplyRef, response: dict[str, Any]) -> asyncio.Future[None]:
         assert (to, response) == (REPLY, {"request_id": "r1"})
         self.frames.append("ok")
+        self.arrived.set()
         return self.sent
 
     def push(self, event: str, payload: dict[str, Any]) -> asyncio.Future[None]:
         assert (event, payload["request_id"]) == ("token", "r1")
         self.frames.append(payload["delta"])
+        self.arrived.set()
         return self.sent
 
 
@@ -83,7 +86,9 @@ async def test_held_frames_wait_hold_s_at_most(monkeypatch: pytest.MonkeyPatch) 
     frames = _frames(channel)
     await frames.add("last")
     frames.end()
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # the end of the turn: held, not sent
+    assert channel.frames == []
+    await channel.arrived.wait()  # the hold limit sends them, with no terminal frame
     assert channel.frames == ["ok", "last"]
     frames.flush()  # the terminal frame's: nothing more
     assert channel.frames == ["ok", "last"]
