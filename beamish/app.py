@@ -421,10 +421,13 @@ def _children(services: Services) -> list[ChildSpec]:
     ]
 
 
+_ONLY_MESSAGES = frozenset({ChatMessage})  # checks a long prompt in one C loop
+
+
 def _messages(messages: Messages) -> tuple[ChatMessage, ...]:
     if isinstance(messages, str):
         return (ChatMessage(role="user", content=messages),)
-    if type(messages) is tuple and all(type(m) is ChatMessage for m in messages):
+    if type(messages) is tuple and _ONLY_MESSAGES.issuperset(map(type, messages)):
         return messages  # a conversation's prompt, as the channels pass it: no copy
     return tuple(m if isinstance(m, ChatMessage) else parse_chat_message(m)
                  for m in messages)

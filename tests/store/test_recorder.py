@@ -129,6 +129,19 @@ async def test_interval_flushes_a_partial_batch(store: Store) -> None:
         assert recorder.batches_written == 1
 
 
+async def test_an_event_right_after_a_write_does_not_linger(store: Store) -> None:
+    """Writes following one another (the last ended less than an interval ago) do not wait
+    for company: only an event coming from idle does."""
+    await configured_user(store)
+    async with UsageRecorder(store, max_batch=2, flush_interval=NEVER,
+                             max_in_flight=1) as recorder:
+        async with anyio.create_task_group() as tg:  # a full batch: written at once
+            for i in range(2):
+                tg.start_soon(recorder.record, usage(f"burst{i}"))
+        assert await recorder.record(usage("next")) is True  # lingering: the test times out
+        assert (recorder.batches_written, recorder.events_written) == (2, 3)
+
+
 async def test_shutdown_flushes_what_is_queued(store: Store) -> None:
     """Leaving the context writes queued events and acknowledges them."""
     await configured_user(store)

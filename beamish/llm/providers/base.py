@@ -243,6 +243,15 @@ class LLMProvider(ABC):
     def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
         """The answer to ``request`` chunk by chunk; the last chunk has a finish reason."""
 
+    def chunks_now(self, request: ChatRequest) -> list[ProviderChunk] | None:
+        """Every chunk ``stream`` would yield, made at once by a provider with nothing to
+        wait for (``echo``); None (the default) for one that must be streamed.
+
+        The client reads such an answer as a list: an answer made in this process needs no
+        asynchronous generator, deadline or connection to close around it.
+        """
+        return None
+
     @abstractmethod
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
         """The models the provider offers, for ``Store.replace_provider_models``."""

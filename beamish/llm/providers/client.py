@@ -84,10 +84,11 @@ _TryOnce = Callable[[LLMProvider, ChatRequest], Awaitable[_T]]
 
 @dataclass(slots=True)
 class _OpenedStream:
-    """A stream read up to its first token: the chunks so far and the rest to come."""
+    """A stream read up to its first token: the chunks so far and the rest to come (None:
+    the provider made the whole answer at once, ``LLMProvider.chunks_now``)."""
 
     head: list[ProviderChunk]
-    rest: AsyncIterator[ProviderChunk]
+    rest: AsyncIterator[ProviderChunk] | None
 
 
 class LLMClient:
@@ -269,6 +270,11 @@ class LLMClient:
         return await _timed(provider, request, provider.complete(request))
 
     async def _open_stream(self, provider: LLMProvider, request: ChatRequest) -> _OpenedStream:
+        made = provider.chunks_now(request)
+        if made is not None:
+            if not any(chunk.text or chunk.finish_reason is not None for chunk in made):
+                raise _no_first_token(provider, request)
+            return _OpenedStream(head=made, rest=None)
         chunks = provider.stream(request)
         try:
             head = await _timed(provider, request, _read_head(chunks))
@@ -277,9 +283,7 @@ class LLMClient:
             raise
         if not head or not (head[-1].text or head[-1].finish_reason is not None):
             await _aclose(chunks)
-            raise connection_error("the stream ended before its first token",
-                                   provider=provider.name, model=request.model,
-                                   timed_out=False)
+            raise _no_first_token(provider, request)
         return _OpenedStream(head=head, rest=chunks)
 
     # -- streams -------------------------------------------------------------------------------
@@ -298,9 +302,10 @@ class LLMClient:
                     if (event := state.read(chunk)) is not None:
                         yield event
                 try:
-                    async for chunk in chunks:
-                        if (event := state.read(chunk)) is not None:
-                            yield event
+                    if chunks is not None:
+                        async for chunk in chunks:
+                            if (event := state.read(chunk)) is not None:
+                                yield event
                 except ProviderCallError as error:
                     if state.finish_reason is None:
                         yield state.broken(_broken(state, error))
@@ -313,7 +318,8 @@ class LLMClient:
                     return
                 yield state.done()
             finally:
-                await _aclose(chunks)
+                if chunks is not None:
+                    await _aclose(chunks)
         except Exception:
             state.status = "error"
             raise
@@ -346,6 +352,11 @@ async def _read_head(chunks: AsyncIterator[ProviderChunk]) -> list[ProviderChunk
         if chunk.text or chunk.finish_reason is not None:
             break
     return head
+
+
+def _no_first_token(provider: LLMProvider, request: ChatRequest) -> ProviderCallError:
+    return connection_error("the stream ended before its first token", provider=provider.name,
+                            model=request.model, timed_out=False)
 
 
 def _broken(state: StreamState, cause: ProviderCallError | None) -> StreamBrokenError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
+from operator import attrgetter
 from typing import ClassVar
 
 from beamish.llm.providers.base import (
@@ -68,16 +69,23 @@ class EchoProvider(LLMProvider):
                           offline=True)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
+        """The echo answer one token per chunk (see ``chunks_now``)."""
+        for chunk in self.chunks_now(request):
+            yield chunk
+
+    def chunks_now(self, request: ChatRequest) -> list[ProviderChunk]:
         """The echo answer one token per chunk, with the usage on the first and the last, as
         Anthropic reports it (the client counts the chunks between)."""
         tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
         prompt = _prompt_tokens(request)  # once: the prompt may be a long history
-        for sent, token in enumerate(tokens, start=1):
-            yield ProviderChunk(text=token, usage=Usage(prompt_tokens=prompt,
-                                                        completion_tokens=1)
-                                if sent == 1 else None)
-        yield ProviderChunk(usage=Usage(prompt_tokens=prompt, completion_tokens=len(tokens)),
-                            finish_reason=finish)
+        chunks = [ProviderChunk(text=token) for token in tokens]
+        if chunks:
+            chunks[0] = ProviderChunk(text=tokens[0],
+                                      usage=Usage(prompt_tokens=prompt, completion_tokens=1))
+        chunks.append(ProviderChunk(
+            usage=Usage(prompt_tokens=prompt, completion_tokens=len(tokens)),
+            finish_reason=finish))
+        return chunks
 
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
         """The one echo model."""
@@ -102,22 +110,24 @@ class _WordCounts:
 
     def total(self, messages: Sequence[ChatMessage]) -> int:
         """The words of every message."""
-        counts = self._counts
-        total = 0
-        for message in messages:
-            text = message.content
-            words = counts.get(text)
-            if words is None:
-                words = count_tokens(text)
-                self._chars += len(text)
-                if self._chars > self.max_chars:
-                    counts.clear()
-                    self._chars = len(text)
-                counts[text] = words
-            total += words
-        return total
+        texts = list(map(_CONTENT, messages))
+        known = list(map(self._counts.get, texts))  # loops in C: a history is long
+        if None in known:
+            known = [self._count(text) if words is None else words
+                     for text, words in zip(texts, known, strict=True)]
+        return sum(known)  # type: ignore[arg-type]  # no None left
+
+    def _count(self, text: str) -> int:
+        words = count_tokens(text)
+        self._chars += len(text)
+        if self._chars > self.max_chars:
+            self._counts.clear()
+            self._chars = len(text)
+        self._counts[text] = words
+        return words
 
 
+_CONTENT = attrgetter("content")
 _WORD_COUNTS = _WordCounts()
 
 

@@ -23,6 +23,7 @@ from beamish.llm.providers import (
     EchoProvider,
     LLMClient,
     OpenAIProvider,
+    ProviderChunk,
     StreamDone,
     StreamError,
     StreamEvent,
@@ -354,6 +355,40 @@ async def test_only_providers_with_io_to_wait_for_are_timed(offline: bool) -> No
         else:
             with pytest.raises(FallbacksExhaustedError, match="no answer"):
                 await client.complete(_target("echo"), ASK)
+
+
+class _Silent(EchoProvider):
+    """A provider that makes its whole answer at once, and it holds no token."""
+
+    def chunks_now(self, request: ChatRequest) -> list[ProviderChunk]:
+        return [ProviderChunk(usage=Usage(prompt_tokens=1))]
+
+
+async def test_an_answer_made_at_once_is_streamed_from_its_list() -> None:
+    """A provider's chunks_now answer streams as its tokens then done, as streamed ones do:
+    the async stream is never opened."""
+    class _NoStream(EchoProvider):
+        def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
+            raise AssertionError("the client streams an answer made at once from its list")
+
+    async with LLMClient([_NoStream()]) as client:
+        events = await _events(client, _target("echo"))
+    assert [e.text for e in events if isinstance(e, TokenDelta)] == [
+        "[echo] ", "how ", "are ", "you"]
+    assert isinstance(events[-1], StreamDone)
+    assert events[-1].usage == Usage(prompt_tokens=3, completion_tokens=4)
+
+
+async def test_an_answer_made_at_once_without_a_token_is_a_failed_try() -> None:
+    """No token and no finish reason in a chunks_now answer: the try failed as a stream
+    ending before its first token does, and the chain moves on."""
+    async with LLMClient([_Silent(), EchoProvider("backup")], max_retries=0) as client:
+        events = await _events(client, _target("echo", "backup:echo-1"))
+    done = events[-1]
+    assert isinstance(done, StreamDone)
+    assert [(a.provider, a.error is None) for a in done.attempts] == [
+        ("echo", False), ("backup", True)]
+    assert "before its first token" in (done.attempts[0].error or "")
 
 
 async def test_stream_with_every_link_failing_raises(client: LLMClient,
