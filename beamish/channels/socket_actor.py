@@ -19,7 +19,9 @@ What it does, by event:
 - **A message** to a joined topic takes a token from the user's rate bucket (if a
   ``message_rate`` is set; else ``rate_limited`` error reply) and goes to the channel — or,
   when the channel's mailbox is full (its class's ``mailbox_size``), is answered
-  ``overloaded``: the socket never waits for a channel.
+  ``overloaded``: the socket never waits for a channel. While the socket is idle, the
+  transport hands such a message over as it reads it (:meth:`SocketActor.receive_now`),
+  without a step of the socket's task: a chat message costs one actor step, not two.
 - **A channel's frame** goes out only while that channel is the topic's current one: frames of
   a channel that was left or superseded are dropped.
 - **A channel's exit**: a crash sends ``phx_error`` (the client rejoins); a deliberate stop
@@ -97,6 +99,7 @@ from beamish.runtime import (
     child_spec,
     send_after,
     start,
+    try_cast,
 )
 from beamish.runtime.exits import shutdown
 from beamish.runtime.links import exit as exit_signal
@@ -366,6 +369,28 @@ class SocketActor(Actor):
         else:
             raise CallError(f"a socket does not handle {request!r}")
         await self._pump()
+
+    def receive_now(self, text: str) -> bool:
+        """Take a client's text frame now, outside this actor's task, if it is a message to
+        a joined channel with room for it: what ``handle_cast`` would do with it, one actor
+        step sooner. False, having done nothing, for any other frame: cast it instead.
+
+        Only while the actor is idle (``beamish.runtime.idle_actor``): the transport's
+        delivery calls it so, as each frame is read.
+        """
+        message = self._sock.message_in(text)
+        if message is None:
+            return False
+        channel = self._current.get(message.topic)
+        if channel is None or not channel.has_room:
+            return False  # the slow way drops it, or answers overloaded
+        now = self._clock()
+        limiter = self._limiter
+        if limiter is not None and not limiter.allow(self._info.user_id, now):
+            return False  # the slow way answers rate_limited (allow took no token)
+        try_cast(channel, ChannelIn(message))  # it has room: in at once
+        self._idle.frame_received(now)
+        return True
 
     async def handle_info(self, message: Any) -> None:
         if message is _IDLE_CHECK:

@@ -192,6 +192,22 @@ class PhoenixSocket:
             return
         self._handle(frame)
 
+    def message_in(self, data: str) -> Message | None:
+        """``data`` as the :class:`Message` to a joined channel that :meth:`receive_text`
+        would make of it, without making it an event; None for any other text frame (a
+        heartbeat, a join or leave, a frame for a topic not joined, one that does not decode)
+        or when the socket is not ``OPEN``: :meth:`receive_text` deals with those.
+
+        Nothing changes: for an adapter that hands messages to their channel at once.
+        """
+        if self.state is not SocketState.OPEN:
+            return None
+        try:
+            frame = decode_text(data, max_size=self._max_frame_size)
+        except FrameError:
+            return None
+        return self._message(frame)
+
     def receive_bytes(self, data: bytes) -> None:
         """Feed one binary frame from the client. Ignored unless the socket is ``OPEN``."""
         if self.state is not SocketState.OPEN:
@@ -332,6 +348,10 @@ class PhoenixSocket:
     # --- frame handling -------------------------------------------------------------------
 
     def _handle(self, frame: Frame) -> None:
+        message = self._message(frame)
+        if message is not None:
+            self._events.append(message)
+            return
         topic, event = frame.topic, frame.event
         if event == HEARTBEAT and topic == PHOENIX_TOPIC:
             self._frames.append(encode_reply(None, frame.ref, PHOENIX_TOPIC, "ok", {}))
@@ -339,10 +359,16 @@ class PhoenixSocket:
             self._handle_join(frame)
         elif event == LEAVE:
             self._handle_leave(frame)
-        elif topic in self._joined:
-            self._events.append(Message(topic, event, frame.payload, frame.ref, frame.join_ref))
         else:
             self._unmatched(frame)
+
+    def _message(self, frame: Frame) -> Message | None:
+        """The frame as a message to a joined channel, if it is one."""
+        topic, event = frame.topic, frame.event
+        if (event in (JOIN, LEAVE) or topic not in self._joined
+                or (event == HEARTBEAT and topic == PHOENIX_TOPIC)):
+            return None
+        return Message(topic, event, frame.payload, frame.ref, frame.join_ref)
 
     def _handle_join(self, frame: Frame) -> None:
         topic = frame.topic

@@ -104,6 +104,7 @@ from beamish.channels.socket_actor import (
     CloseSocket,
     ConnectionLost,
     Outbox,
+    SocketActor,
     SocketInit,
     SocketOptions,
     socket_spec,
@@ -117,6 +118,7 @@ from beamish.runtime import (
     TooManyChildrenError,
     cast,
     dynamic_supervisor_spec,
+    idle_actor,
     on_exit,
     start_child,
     try_cast,
@@ -318,7 +320,7 @@ class SocketEndpoint:
                 await websocket.accept(subprotocol=request.subprotocol)
                 outbox.attach(writer.wake)
                 if deliverer is not None:  # messages go to the actor as they arrive
-                    deliverer.deliver_to(try_cast, ref)
+                    deliverer.deliver_to(_deliver, ref)
                 receive = websocket.receive
                 while True:  # cast each frame to the socket actor, until the client goes
                     message = await receive()
@@ -408,6 +410,17 @@ class _Writer:
                 item = outbox.take()
         except WebSocketDisconnect:
             outbox.abort()  # the client is gone; the reader sees the disconnect too
+
+
+def _deliver(ref: ActorRef, message: str | bytes) -> bool:
+    """A received frame: straight to its channel if the idle socket actor can hand it over
+    at once (``SocketActor.receive_now``), else into the socket actor's mailbox; False
+    (delivered nothing) when that is full."""
+    actor = idle_actor(ref)
+    if (message.__class__ is str and isinstance(actor, SocketActor)
+            and actor.receive_now(message)):
+        return True
+    return try_cast(ref, message)
 
 
 async def _close(websocket: WebSocket, close: CloseFrame) -> None:

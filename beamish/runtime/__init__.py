@@ -4,7 +4,7 @@ Modules, one concept each:
 
 * :mod:`.actor` — :class:`Actor` (GenServer callbacks) and the client API
   (:func:`start`, :func:`call`, :func:`cast`, :func:`try_cast`, :func:`send`, :func:`stop`,
-  :func:`reply`).
+  :func:`reply`; :func:`idle_actor` for an actor's own transport).
 * :mod:`.process` — :class:`ActorRef`: mailbox, links, monitors, death.
 * :mod:`.links` — :func:`link`, :func:`unlink`, :func:`monitor`, :func:`demonitor`,
   :func:`on_exit`, :func:`exit`.
@@ -22,6 +22,7 @@ from beamish.runtime.actor import NOREPLY as NOREPLY
 from beamish.runtime.actor import Actor as Actor
 from beamish.runtime.actor import call as call
 from beamish.runtime.actor import cast as cast
+from beamish.runtime.actor import idle_actor as idle_actor
 from beamish.runtime.actor import reply as reply
 from beamish.runtime.actor import send as send
 from beamish.runtime.actor import start as start
@@ -123,6 +124,7 @@ __all__ = [
     "demonitor",
     "dynamic_supervisor_spec",
     "exit",
+    "idle_actor",
     "link",
     "monitor",
     "on_exit",

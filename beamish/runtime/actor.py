@@ -597,6 +597,26 @@ def try_cast(target: ActorRef, request: Any) -> bool:
     return False
 
 
+def idle_actor(target: ActorRef) -> Actor | None:
+    """The actor behind ``target`` while it is idle, else None.
+
+    Idle: running with an empty mailbox and its task waiting for the next message (not inside
+    a callback, which may be suspended in an ``await``), or hibernated. Code that calls the
+    actor's own methods now, outside its task, then handles a message exactly as the task
+    would handle it next: nothing is queued ahead of it, and nothing runs in the actor
+    meanwhile. It is for an actor's own module, to take input in the caller's step of the
+    event loop — a transport handing a socket actor the frames it can deal with at once —
+    and only for code that does not wait; everything else sends messages.
+    """
+    status = target._status
+    if status == RUNNING:
+        if target._waiter is None or target._mailbox or target._attention:
+            return None
+    elif status != HIBERNATED:
+        return None
+    return target._actor  # None for an Inbox, which has no actor
+
+
 def _cast_slow(proc: ActorRef, request: Any) -> asyncio.Future[None]:
     """A cast to a hibernated, full, or dead actor."""
     if proc._status >= EXITING:

@@ -285,6 +285,13 @@ class ActorRef:
         return len(mb) if mb is not None else 0
 
     @property
+    def has_room(self) -> bool:
+        """Whether a cast would get into the mailbox now, without waiting (as ``try_cast``
+        checks); a cast to a hibernated or dead actor always does."""
+        mb = self._mailbox
+        return mb is None or len(mb) < self._limit or self._status >= EXITING or not self._full()
+
+    @property
     def restart_count(self) -> int:
         """How many times its supervisor has restarted this child (0 if never)."""
         return self._restarts

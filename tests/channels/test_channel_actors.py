@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from beamish.channels.channel import Channel, ChannelEnd, ChannelOut, ChannelRoutes, FrameLink
 from beamish.channels.errors import InvalidOptionError
 from beamish.runtime import Actor, Down, Node, call, monitor, open_inbox, start
+from beamish.server.websocket_protocol import LeanWebSocketProtocol
 from tests.channels._phx import (
     READ_TIMEOUT,
     ChannelServer,
@@ -423,3 +424,31 @@ async def test_a_link_holds_its_channel_back_while_the_socket_has_many_of_its_fr
         assert await call(socket, "count") == limit + limit // 2
     assert all(isinstance(m, ChannelOut) for m in got)
     assert [m.frame for m in got[:limit]] == [str(n) for n in range(limit)]
+
+
+async def test_a_hibernated_socket_hands_a_message_on_without_waking() -> None:
+    """Under beamish's protocol, a message to a joined channel of an idle socket goes
+    straight to the channel as it is read: the hibernated socket actor stays hibernated."""
+    async with serve_channels(hibernate_after=0.01, ws=LeanWebSocketProtocol) as srv, \
+            srv.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        tree = srv.node.tree()
+        assert tree is not None
+        (socket,) = tree.children[0].children
+        assert socket.ref is not None
+        await wait_until(lambda: socket.ref is not None and socket.ref.status == "hibernated")
+        assert (await client.call("room:1", "echo", {"n": 1}, jr))[4] == ok({"n": 1})
+        assert socket.ref.status == "hibernated"
+
+
+async def test_a_message_right_behind_a_leave_does_not_overtake_it() -> None:
+    """A leave and a message read together: the leave is the socket actor's to handle, so
+    the message queues behind it and finds the topic left (unmatched), never the channel."""
+    async with serve_channels(ws=LeanWebSocketProtocol) as srv, srv.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        leave = await client.push("room:1", "phx_leave", {}, jr)
+        message = await client.push("room:1", "echo", {"n": 1}, jr)
+        assert (await client.reply(leave))[4] == ok({})
+        assert (await client.reply(message))[4] == error({"reason": "unmatched topic"})

@@ -136,6 +136,24 @@ def test_message_to_a_joined_topic_becomes_a_message_event() -> None:
     assert sock.frames_to_send() == []
 
 
+def test_message_in_reads_a_joined_topic_s_message_and_changes_nothing() -> None:
+    """message_in gives the Message receive_text would make of a joined topic's event, with
+    no event or frame left behind; None for every frame receive_text must handle itself."""
+    sock = joined()
+    assert sock.message_in('["5","6","conversation:42","message",{"content":"hi"}]') == (
+        Message(TOPIC, "message", {"content": "hi"}, "6", "5"))
+    for other in ('[null,"7","phoenix","heartbeat",{}]',
+                  '["8","8","conversation:43","phx_join",{}]',
+                  '["5","9","conversation:42","phx_leave",{}]',
+                  '[null,"10","conversation:44","message",{}]',
+                  '["5","11","conversation:42"]', "not json"):
+        assert sock.message_in(other) is None, other
+    assert (sock.events_received(), sock.frames_to_send()) == ([], [])
+    assert sock.is_joined(TOPIC)
+    sock.close()
+    assert sock.message_in('["5","6","conversation:42","message",{}]') is None
+
+
 def test_reply_is_matched_by_ref_and_carries_the_channel_join_ref() -> None:
     """reply answers with the message's ref and the channel's join_ref."""
     sock = joined()

@@ -49,6 +49,7 @@ PINNED = [
     "demonitor",
     "dynamic_supervisor_spec",
     "exit",
+    "idle_actor",
     "link",
     "monitor",
     "on_exit",

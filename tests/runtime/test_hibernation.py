@@ -20,6 +20,7 @@ from beamish.runtime import (
     call,
     cast,
     exit,
+    idle_actor,
     link,
     monitor,
     open_inbox,
@@ -81,6 +82,14 @@ async def test_try_cast_wakes_a_hibernated_actor(node: Node) -> None:
     ref = await hibernated()
     assert try_cast(ref, 3)
     assert await call(ref, 0) == 8
+
+
+async def test_a_hibernated_actor_is_idle(node: Node) -> None:
+    """Hibernated, an actor is idle (idle_actor gives it): its state is all there is."""
+    ref = await hibernated()
+    actor = idle_actor(ref)
+    assert isinstance(actor, Sleepy)
+    assert ref.status == "hibernated"
 
 
 async def test_explicit_hibernate_drops_task_and_mailbox(node: Node) -> None:

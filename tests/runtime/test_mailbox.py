@@ -22,6 +22,7 @@ from beamish.runtime import (
     call,
     cast,
     exit,
+    idle_actor,
     link,
     monitor,
     open_inbox,
@@ -185,6 +186,42 @@ async def test_try_cast_to_a_dead_actor_is_dropped(node: Node) -> None:
     with pytest.raises(ActorExitedError):
         await busy
     assert try_cast(ref, "late")
+
+
+async def test_has_room_says_what_try_cast_would_do(node: Node) -> None:
+    """has_room is True exactly while try_cast would deliver: room in the mailbox, or an
+    actor that is dead (the cast is dropped); False when full."""
+    ref, gate, busy = await gated(1, "fail")
+    assert ref.has_room
+    assert try_cast(ref, 1)
+    assert not ref.has_room
+    assert not try_cast(ref, 2)
+    gate.set()
+    await busy
+    assert ref.has_room
+    exit(ref, KILL)
+    await wait_all_tasks_blocked()
+    assert ref.has_room
+    assert try_cast(ref, 3)
+
+
+async def test_idle_actor_only_while_its_task_waits_for_mail(node: Node) -> None:
+    """idle_actor gives the actor only while nothing is queued and its task is parked for
+    the next message: not inside a callback (even one suspended in an await), not with a
+    message waiting, not once dead."""
+    ref, gate, busy = await gated(10, "block")
+    assert idle_actor(ref) is None  # inside its "wait" call
+    gate.set()
+    await busy
+    actor = idle_actor(ref)
+    assert isinstance(actor, Gated)
+    assert try_cast(ref, "queued")
+    assert idle_actor(ref) is None  # a message is waiting: it goes first
+    assert await call(ref, "log") == [("cast", "queued")]
+    assert idle_actor(ref) is actor
+    exit(ref, KILL)
+    await wait_all_tasks_blocked()
+    assert idle_actor(ref) is None
 
 
 async def test_block_overflow_call_waits_for_room(node: Node) -> None:
