@@ -142,7 +142,6 @@ async def _throughput(report: Report, load: LoadProcess, clients: int, rounds: i
     for name, runs in (("chat", chats), ("echo", echoes)):
         report.add(f"{name}_round_trips_per_s", statistics.median(r["per_s"] for r in runs),
                    "round trips/s")
-    for name, runs in (("chat", chats), ("echo", echoes)):
         report.add(f"{name}_p50_ms", statistics.median(r["p50_ms"] for r in runs), "ms")
     report.add("p50_ms_half_load", half["p50_ms"], "ms")
     report.raw.update(clients=clients, round_seconds=seconds, ratios=ratios, chat=chats,

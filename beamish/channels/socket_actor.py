@@ -19,7 +19,7 @@ What it does, by event:
 - **A message** to a joined topic takes a token from the user's rate bucket (if a
   ``message_rate`` is set; else ``rate_limited`` error reply) and goes to the channel — or,
   when the channel's mailbox is full (its class's ``mailbox_size``), is answered
-  ``overloaded``: the socket never waits for a channel. While the socket is idle, the
+  ``overloaded`` without spending a token: the socket never waits for a channel. While the socket is idle, the
   transport hands such a message over as it reads it (:meth:`SocketActor.receive_now`),
   without a step of the socket's task: a chat message costs one actor step, not two.
 - **A channel's frame** goes out only while that channel is the topic's current one: frames of
@@ -71,6 +71,7 @@ from beamish.channels.idle import DEFAULT_IDLE_TIMEOUT, IdleTimer
 from beamish.channels.limits import (
     DEFAULT_OUTBOUND_BYTES,
     DEFAULT_OUTBOUND_FRAMES,
+    RATE_LIMITED,
     OutboundQueue,
     RateLimit,
     RateLimiter,
@@ -379,16 +380,12 @@ class SocketActor(Actor):
         delivery calls it so, as each frame is read.
         """
         message = self._sock.message_in(text)
-        if message is None:
+        channel = None if message is None else self._current.get(message.topic)
+        if message is None or channel is None:
             return False
-        channel = self._current.get(message.topic)
-        if channel is None or not channel.has_room:
-            return False  # the slow way drops it, or answers overloaded
         now = self._clock()
-        limiter = self._limiter
-        if limiter is not None and not limiter.allow(self._info.user_id, now):
-            return False  # the slow way answers rate_limited (allow took no token)
-        try_cast(channel, ChannelIn(message))  # it has room: in at once
+        if self._hand_over(channel, message, now) is not None:
+            return False  # nothing done: the slow way answers why
         self._idle.frame_received(now)
         return True
 
@@ -499,22 +496,30 @@ class SocketActor(Actor):
         ref = self._current.get(message.topic)
         if ref is None:
             return
-        limiter = self._limiter
-        if limiter is not None:
-            now = self._clock()
-            key: Hashable = self._info.user_id
-            if not limiter.allow(key, now):
-                response = rate_limited_response(limiter.retry_after(key, now))
-                self._sock.reply(message, response, status="error")
-                return
-        try:
-            cast(ref, ChannelIn(message))
-        except MailboxFullError:
+        now = self._clock()
+        refused = self._hand_over(ref, message, now)
+        if refused == RATE_LIMITED:
+            assert self._limiter is not None
+            response = rate_limited_response(self._limiter.retry_after(self._info.user_id, now))
+            self._sock.reply(message, response, status="error")
+        elif refused == OVERLOADED:
             self._sock.reply(message, {
                 "reason": OVERLOADED,
                 "detail": f"{message.topic} has {ref.mailbox_depth} messages waiting; "
                           "wait for replies before sending more",
             }, status="error")
+
+    def _hand_over(self, channel: ActorRef, message: Message, now: float) -> str | None:
+        """Cast ``message`` to ``channel``: None once it is in, else why not, having done
+        nothing — ``overloaded`` (a full mailbox: no token is spent on it) or
+        ``rate_limited`` (the user's bucket is empty)."""
+        if not channel.has_room:
+            return OVERLOADED
+        limiter = self._limiter
+        if limiter is not None and not limiter.allow(self._info.user_id, now):
+            return RATE_LIMITED
+        try_cast(channel, ChannelIn(message))  # it has room: in at once
+        return None
 
     async def _channel_out(self, out: ChannelOut) -> None:
         sender = out.sender

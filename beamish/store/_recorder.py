@@ -10,13 +10,13 @@ requests share a commit, while each caller still learns when *its* event is dura
 
 How batches form. When the recorder has been idle (no write for ``flush_interval``), the
 first event waits up to ``flush_interval`` for company (or until ``max_batch`` events are
-queued); while writes follow one another, it is written at once. Up to ``max_in_flight`` batches are
-handed to the store at once, and the queued events are spread over the free slots: while the
-database commits one batch, the event loop acknowledges the previous one's callers and forms
-the next, so neither waits for the other. Events that queue up while every slot is busy are
-written as soon as one frees (they have waited a whole commit already): the batch that freed
-it takes them in the same step of the event loop. Leaving the
-``async with`` block writes everything still queued.
+queued); while writes follow one another, it is written at once. Up to ``max_in_flight``
+batches are handed to the store at once, and the queued events are spread over the free
+slots: while the database commits one batch, the event loop acknowledges the previous one's
+callers and forms the next, so neither waits for the other. Events that queue up while every
+slot is busy are written as soon as one frees (they have waited a whole commit already): the
+batch that freed it takes them in the same step of the event loop. Leaving the ``async with``
+block writes everything still queued.
 
 Failures. A batch that fails with ``StoreUnavailableError`` is retried with exponential
 backoff (``RetryPolicy``). While it retries, new events queue; once ``max_buffer`` events
@@ -249,28 +249,32 @@ class UsageRecorder:
         load — each a millisecond or more — and the database sat idle meanwhile.)
         """
         while True:
-            try:
-                counted = await self._write([event for event, _ in batch])
-            except StoreError as error:
-                _fail(batch, error)
-            except BaseException:
-                # Cancelled (or a bug): the recorder stops, but no caller may wait forever.
-                _fail(batch, RecorderClosedError(
-                    "the usage recorder stopped while writing this event; it may or may not "
-                    "be recorded, so retry it with the same request_id"))
-                raise
-            else:
-                _resolve(batch, counted)
-                self.batches_written += 1
-                self.events_written += len(batch)
-            finally:
-                self._in_flight -= len(batch)
-                if not self.buffered:
-                    self._flushed.set()
+            await self._commit(batch)
             if not self._queue:
                 self._last_write_ended = asyncio.get_running_loop().time()
                 return
             batch = self._take_share(own_slot=True)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """Write ``batch``; tell each caller how it went."""
+        try:
+            counted = await self._write([event for event, _ in batch])
+        except StoreError as error:
+            _fail(batch, error)
+        except BaseException:
+            # Cancelled (or a bug): the recorder stops, but no caller may wait forever.
+            _fail(batch, RecorderClosedError(
+                "the usage recorder stopped while writing this event; it may or may not be "
+                "recorded, so retry it with the same request_id"))
+            raise
+        else:
+            _resolve(batch, counted)
+            self.batches_written += 1
+            self.events_written += len(batch)
+        finally:
+            self._in_flight -= len(batch)
+            if not self.buffered:
+                self._flushed.set()
 
     async def _write(self, events: list[UsageEvent]) -> frozenset[str]:
         failures = 0

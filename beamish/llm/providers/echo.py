@@ -78,10 +78,9 @@ class EchoProvider(LLMProvider):
         Anthropic reports it (the client counts the chunks between)."""
         tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
         prompt = _prompt_tokens(request)  # once: the prompt may be a long history
-        chunks = [ProviderChunk(text=token) for token in tokens]
-        if chunks:
-            chunks[0] = ProviderChunk(text=tokens[0],
-                                      usage=Usage(prompt_tokens=prompt, completion_tokens=1))
+        first = Usage(prompt_tokens=prompt, completion_tokens=1)
+        chunks = [ProviderChunk(text=token, usage=None if sent else first)
+                  for sent, token in enumerate(tokens)]
         chunks.append(ProviderChunk(
             usage=Usage(prompt_tokens=prompt, completion_tokens=len(tokens)),
             finish_reason=finish))
