@@ -19,9 +19,10 @@ What it does, by event:
 - **A message** to a joined topic takes a token from the user's rate bucket (if a
   ``message_rate`` is set; else ``rate_limited`` error reply) and goes to the channel — or,
   when the channel's mailbox is full (its class's ``mailbox_size``), is answered
-  ``overloaded`` without spending a token: the socket never waits for a channel. While the socket is idle, the
-  transport hands such a message over as it reads it (:meth:`SocketActor.receive_now`),
-  without a step of the socket's task: a chat message costs one actor step, not two.
+  ``overloaded`` without spending a token: the socket never waits for a channel. While the
+  socket is idle, the transport hands such a message over as it reads it
+  (:meth:`SocketActor.receive_now`), without a step of the socket's task: a chat message
+  costs one actor step, not two.
 - **A channel's frame** goes out only while that channel is the topic's current one: frames of
   a channel that was left or superseded are dropped.
 - **A channel's exit**: a crash sends ``phx_error`` (the client rejoins); a deliberate stop
