@@ -456,7 +456,7 @@ def _done_json(request_id: str, done: StreamDone, config: ResolvedConfig) -> dic
     return {"request_id": request_id, "usage": {"prompt_tokens": done.usage.prompt_tokens,
                       "completion_tokens": done.usage.completion_tokens},
             "provider": done.provider, "model": done.model, "offline": done.offline,
-            "config": {k: str(v) for k, v in config.sources.items()},
+            "config": dict(config.sources),  # each Layer a str: JSON writes its value
             "warnings": list(config.warnings)}
 
 

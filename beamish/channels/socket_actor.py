@@ -166,15 +166,20 @@ class Outbox:
     A writer that took a frame and has not come back is inside a send that waits for the
     connection's buffers to drain (:attr:`writer_blocked`): a send to a connection that can
     take it does not suspend.
+
+    Attached with a ``send_now`` too, a frame put while no writer runs (so nothing is queued)
+    is sent with it at once, and queued only if it refuses (see ``NowaitSender``).
     """
 
     # The socket's waiter is a future made only while it waits: an idle connection keeps no
     # asyncio.Event (and its deque) around.
-    __slots__ = ("_closing", "_done", "_in_flight", "_progress", "_queue", "_wake", "_writing")
+    __slots__ = ("_closing", "_done", "_in_flight", "_progress", "_queue", "_send_now", "_wake",
+                 "_writing")
 
     def __init__(self, queue: OutboundQueue) -> None:
         self._queue = queue
         self._wake: Callable[[], None] | None = None
+        self._send_now: Callable[[str | bytes], bool] | None = None
         self._writing = False  # a writer is running (woken and not yet told None)
         self._progress: asyncio.Future[None] | None = None  # the socket, waiting for room
         self._closing: CloseFrame | None = None
@@ -191,15 +196,21 @@ class Outbox:
         """Whether the writer waits inside a send: the client reads slower than we write."""
         return self._in_flight
 
-    def attach(self, wake: Callable[[], None]) -> None:
-        """Start writers with ``wake`` from now on (at once if something already waits)."""
+    def attach(self, wake: Callable[[], None],
+               send_now: Callable[[str | bytes], bool] | None = None) -> None:
+        """Start writers with ``wake`` from now on (at once if something already waits), and
+        send with ``send_now`` while none runs."""
         self._wake = wake
+        self._send_now = send_now
         if not self._done and (len(self._queue) or self._closing is not None):
             self._wake_writer()
 
     def put(self, frame: str | bytes) -> bool:
         """Queue ``frame``; False if the queue is full. Dropped once closing or aborted."""
         if self._closing is not None or self._done:
+            return True
+        # Attached and no writer running: nothing is queued, so the frame may go at once.
+        if not self._writing and (send := self._send_now) is not None and send(frame):
             return True
         if not self._queue.put(frame):
             return False

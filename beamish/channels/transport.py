@@ -318,7 +318,7 @@ class SocketEndpoint:
             # One frame, not three: a coroutine per connection costs memory for its lifetime.
             try:
                 await websocket.accept(subprotocol=request.subprotocol)
-                outbox.attach(writer.wake)
+                outbox.attach(writer.wake, send_nowait)
                 if deliverer is not None:  # messages go to the actor as they arrive
                     deliverer.deliver_to(_deliver, ref)
                 receive = websocket.receive

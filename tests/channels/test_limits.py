@@ -191,6 +191,34 @@ def test_a_writer_is_woken_only_when_work_arrives_and_none_runs() -> None:
     assert (len(wakes), outbox.take(), outbox.take()) == (2, CloseFrame(1000, "bye"), None)
 
 
+def test_an_outbox_sends_at_once_only_while_no_writer_runs() -> None:
+    """Attached with send_now, a put with no writer running sends the frame itself; a refused
+    one is queued for a writer, and the frames after it queue behind it, in order."""
+    outbox = Outbox(OutboundQueue())
+    wakes: list[int] = []
+    sent: list[str | bytes] = []
+    room = 1
+
+    def send_now(frame: str | bytes) -> bool:
+        nonlocal room
+        if not room:
+            return False
+        room -= 1
+        sent.append(frame)
+        return True
+
+    outbox.attach(lambda: wakes.append(1), send_now)
+    assert outbox.put("a")
+    assert (sent, wakes, outbox.take()) == (["a"], [], None)  # nothing was queued
+    assert outbox.put("b")  # refused: queued, and a writer woken for it
+    room = 5
+    assert outbox.put("c")  # a writer runs: it goes behind b
+    assert (sent, wakes) == (["a"], [1])
+    assert [outbox.take(), outbox.take(), outbox.take()] == ["b", "c", None]
+    assert outbox.put("d")  # the writer stopped: at once again
+    assert (sent, wakes) == (["a", "d"], [1])
+
+
 def test_an_aborted_outbox_wakes_no_writer() -> None:
     """After abort (the connection is gone), puts and closes start nothing."""
     outbox = Outbox(OutboundQueue())

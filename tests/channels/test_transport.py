@@ -228,8 +228,11 @@ async def test_a_burst_to_a_reading_client_is_not_a_slow_consumer(ws: object) ->
             assert await client.recv() == [jr, ref, "room:1", "phx_reply", ok({})]
 
 
-async def test_frames_that_cannot_go_at_once_follow_in_order_then_the_close() -> None:
-    """The writer sends what the server takes at once; from the first refusal, its task does."""
+@pytest.mark.parametrize("send_now", [False, True], ids=["woken", "sent_by_put"])
+async def test_frames_that_cannot_go_at_once_follow_in_order_then_the_close(
+        send_now: bool) -> None:
+    """The writer sends what the server takes at once; from the first refusal, its task does.
+    So does the outbox's put when attached with the send (and no writer runs)."""
     sent: list[tuple[str, object]] = []
     room = 2
 
@@ -248,7 +251,7 @@ async def test_frames_that_cannot_go_at_once_follow_in_order_then_the_close() ->
     outbox = Outbox(OutboundQueue())
     writer = _Writer(TaskPath(), outbox,  # type: ignore[arg-type]
                      asyncio.get_running_loop().create_future(), send_nowait)
-    outbox.attach(writer.wake)
+    outbox.attach(writer.wake, send_nowait if send_now else None)
     for frame in "abcd":
         outbox.put(frame)
     outbox.close(CloseCode.NORMAL, "bye")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
+from itertools import filterfalse
 from operator import attrgetter
 from typing import ClassVar
 
@@ -109,12 +110,17 @@ class _WordCounts:
 
     def total(self, messages: Sequence[ChatMessage]) -> int:
         """The words of every message."""
-        texts = list(map(_CONTENT, messages))
-        known = list(map(self._counts.get, texts))  # loops in C: a history is long
-        if None in known:
-            known = [self._count(text) if words is None else words
-                     for text, words in zip(texts, known, strict=True)]
-        return sum(known)  # type: ignore[arg-type]  # no None left
+        counts = self._counts
+        try:  # loops in C: a history is long, and only its newest texts are new
+            return sum(map(counts.__getitem__, map(_CONTENT, messages)))
+        except KeyError:
+            texts = list(map(_CONTENT, messages))
+        for text in filterfalse(counts.__contains__, texts):
+            self._count(text)
+        try:
+            return sum(map(counts.__getitem__, texts))
+        except KeyError:  # the memory was full and forgot some of them meanwhile
+            return sum(map(count_tokens, texts))
 
     def _count(self, text: str) -> int:
         words = count_tokens(text)
