@@ -35,6 +35,14 @@ binary client push arrives with ``payload`` as bytes. ``handle_info``, ``handle_
 ``terminate`` are the actor's; ``init`` and ``handle_cast`` run the channel protocol and
 cannot be overridden (a TypeError says so) — set up state in ``join``.
 
+``handle_in_now(event, payload)`` (a ``def``, never ``async``) is asked first, for every
+message: it answers the events that need no waiting as ``handle_in`` would, and returns
+:data:`NOT_NOW` (the default) for the others, having done nothing, so that ``handle_in``
+answers them. While the channel is idle — nothing in its mailbox, its task waiting — it runs
+as soon as the socket has read the message, in that step of the event loop rather than in
+the channel's task: what the task would have done next, one actor step (a wakeup of the task
+and a turn of the event loop) sooner. The conversation channel answers ``message`` so.
+
 **Actions.** :meth:`Channel.push` sends an event to this channel's client
 (``[join_ref, null, topic, event, payload]``) — from any callback, including ``join`` (such
 pushes are held back and follow the ok reply). :meth:`Channel.reply_ref` and
@@ -72,14 +80,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias
 from beamish.channels.errors import InvalidOptionError
 from beamish.channels.frames import Payload, encode_push, encode_reply
 from beamish.channels.socket_state import JoinRequested, Message
-from beamish.runtime import NOREPLY, Actor, ActorRef, Exit, ExitReason, cast
+from beamish.runtime import NOREPLY, Actor, ActorRef, Exit, ExitReason, cast, try_cast
 from beamish.runtime.exits import shutdown
+from beamish.runtime.process import current_process
 
 if TYPE_CHECKING:
     from beamish.channels.socket_actor import Outbox
     from beamish.server.auth import Principal
 
 UNKNOWN_EVENT: Final = "unknown event"
+NOT_NOW: Final = object()
+"""What ``Channel.handle_in_now`` returns for a message it leaves to ``handle_in``."""
 JOIN_CRASHED: Final = "join crashed"
 _RESERVED_EVENT_PREFIX: Final = "phx_"
 
@@ -204,6 +215,20 @@ class ChannelIn:
 
 
 @dataclass(frozen=True, slots=True)
+class _Crashed:
+    """A channel's own message: ``handle_in_now`` raised ``error`` outside its task — crash
+    with it in the task, as there."""
+
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class _Attend:
+    """A channel's own message: ``handle_in_now`` asked for an action (``stop``...) outside
+    its task — the task carries it out after this message."""
+
+
+@dataclass(frozen=True, slots=True)
 class EndChannel:
     """Socket → channel: the channel is over; stop with ``shutdown(end)``."""
 
@@ -289,6 +314,7 @@ class FrameLink:
 
 
 _JOIN: Final = JoinChannel()
+_ATTEND: Final = _Attend()
 
 
 class Channel(Actor):
@@ -332,7 +358,9 @@ class Channel(Actor):
             await self._join()
         elif kind is EndChannel:
             self.stop(shutdown(request.end))
-        else:
+        elif kind is _Crashed:
+            raise request.error
+        elif kind is not _Attend:  # _Attend: the actions are carried out after this message
             super().handle_cast(request)
 
     def handle_info(self, message: Any) -> Any:
@@ -361,15 +389,51 @@ class Channel(Actor):
     async def _handle_message(self, message: Message) -> None:
         self._incoming = message
         try:
-            result = self.handle_in(message.event, message.payload)
-            if inspect.isawaitable(result):
-                result = await result
+            result = self.handle_in_now(message.event, message.payload)
+            if result is NOT_NOW:
+                result = self.handle_in(message.event, message.payload)
+                if inspect.isawaitable(result):
+                    result = await result
         except ReplyError as error:
             result, status = error.response, "error"
         else:
             status = "ok"
         finally:
             self._incoming = None
+        self._reply_to(message, status, result)
+
+    def receive_now(self, message: Message) -> bool:
+        """Answer ``message`` with ``handle_in_now`` now, outside this channel's task: False,
+        with nothing done, if it returns ``NOT_NOW`` (then cast the message instead).
+
+        Only while the channel is idle (``beamish.runtime.idle_actor``): the socket calls it
+        so as it hands a message over. The callback runs as in the task: as this actor (for
+        ``cast``, ``send`` and the tasks it starts), and an exception it raises crashes the
+        channel, in its task.
+        """
+        ref = self._ref
+        token = current_process.set(ref)
+        self._incoming = message
+        try:
+            result = self.handle_in_now(message.event, message.payload)
+        except ReplyError as error:
+            result, status = error.response, "error"
+        except Exception as error:
+            try_cast(ref, _Crashed(error))  # idle: the mailbox has room
+            return True
+        else:
+            if result is NOT_NOW:
+                return False
+            status = "ok"
+        finally:
+            self._incoming = None
+            current_process.reset(token)
+        self._reply_to(message, status, result)
+        if ref._attention:  # stop() or another action: the task carries it out
+            try_cast(ref, _ATTEND)
+        return True
+
+    def _reply_to(self, message: Message, status: str, result: Any) -> None:
         if result is NOREPLY:
             return
         frame = encode_reply(
@@ -387,6 +451,11 @@ class Channel(Actor):
     def handle_in(self, event: str, payload: Payload) -> Any:
         """Answer a client message; this default answers every event with "unknown event"."""
         raise ReplyError(UNKNOWN_EVENT, f"{self.topic} does not handle event {event!r}")
+
+    def handle_in_now(self, event: str, payload: Payload) -> Any:
+        """Answer a client message that needs no waiting, as ``handle_in`` would, or return
+        ``NOT_NOW`` (this default) having done nothing; see the module docs."""
+        return NOT_NOW
 
     # -- actions -------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from beamish.app import Runtime, SessionStream
 from beamish.channels.channel import (
+    NOT_NOW,
     Channel,
     JoinRefused,
     ReplyError,
@@ -151,12 +152,17 @@ class ConversationChannel(Channel):
         return {"conversation_id": self.conversation_id, "session_id": self.session_id,
                 "last_id": conversation.last_id}
 
+    def handle_in_now(self, event: str, payload: Any) -> Any:
+        # A message starts its answer's task and a cancel cancels one: neither waits, so an
+        # idle channel answers them as they are read (see Channel.handle_in_now).
+        if event == "message":
+            return self._message(_parse(MessageIn, payload))
+        if event == "cancel":
+            return self._cancel(_parse(CancelIn, payload))
+        return NOT_NOW
+
     async def handle_in(self, event: str, payload: Any) -> Any:
         try:
-            if event == "message":
-                return await self._message(_parse(MessageIn, payload))
-            if event == "cancel":
-                return self._cancel(_parse(CancelIn, payload))
             if event == "get_config":
                 task = _parse(GetConfigIn, payload).task_type
                 return _config_json(await self.runtime.sessions.enhance(
@@ -190,7 +196,7 @@ class ConversationChannel(Channel):
 
     # -- events ------------------------------------------------------------------------------
 
-    async def _message(self, message: MessageIn) -> object:
+    def _message(self, message: MessageIn) -> object:
         request_id = new_request_id()
         self.conversation.add("user", message.content, request_id)
         job = StreamJob(
@@ -202,11 +208,9 @@ class ConversationChannel(Channel):
             self._streams_watch = on_exit(self.ref, self._stop_streams)
             self.streams = {}
         # The answer's task sends the ok reply, with its first frames (see _AnswerFrames).
-        # Named by its request id, which is how _answered finds its entry.
         task = asyncio.get_running_loop().create_task(self._answer(job, self.reply_ref()),
                                                       name=request_id)
         self.streams[request_id] = task
-        task.add_done_callback(self._answered)
         return NOREPLY
 
     def _cancel(self, cancel: CancelIn) -> dict[str, Any]:
@@ -234,6 +238,21 @@ class ConversationChannel(Channel):
         return {"session": _totals_json(session), "user": _totals_json(user.totals)}
 
     async def _answer(self, job: StreamJob, reply: ReplyRef) -> None:
+        """The task of one answer (``_stream_answer``): it leaves ``streams`` as it ends, and
+        an error it did not expect crashes the channel, as a linked worker's would.
+
+        (Cancelled before its first step, it runs none of this: only the channel's end
+        cancels a task that soon — a client learns the request id it could cancel from the
+        reply the task sends — and the channel's ``streams`` go with it.)
+        """
+        try:
+            await self._stream_answer(job, reply)
+        except Exception as error:
+            send(self.ref, _StreamCrashed(error))
+        finally:
+            del self.streams[job.request_id]
+
+    async def _stream_answer(self, job: StreamJob, reply: ReplyRef) -> None:
         """Reply ok, stream one answer to the client, then record its usage and say done (or
         error).
 
@@ -276,11 +295,6 @@ class ConversationChannel(Channel):
         tokens.flush()
         self.push(event_name, payload)
         _log(job, stream, started, "ok" if event_name == "done" else "error", error_name)
-
-    def _answered(self, task: asyncio.Task[None]) -> None:
-        del self.streams[task.get_name()]
-        if not task.cancelled() and (error := task.exception()) is not None:
-            send(self.ref, _StreamCrashed(error))
 
 
 class _AnswerFrames:

@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from beamish.channels.channel import (
     JOIN_CRASHED,
+    Channel,
     ChannelEnd,
     ChannelIn,
     ChannelInit,
@@ -99,6 +100,7 @@ from beamish.runtime import (
     Timer,
     cast,
     child_spec,
+    idle_actor,
     send_after,
     start,
     try_cast,
@@ -522,15 +524,21 @@ class SocketActor(Actor):
             }, status="error")
 
     def _hand_over(self, channel: ActorRef, message: Message, now: float) -> str | None:
-        """Cast ``message`` to ``channel``: None once it is in, else why not, having done
+        """Hand ``message`` to ``channel``: None once it has it, else why not, having done
         nothing — ``overloaded`` (a full mailbox: no token is spent on it) or
-        ``rate_limited`` (the user's bucket is empty)."""
+        ``rate_limited`` (the user's bucket is empty).
+
+        An idle channel answers it at once if its ``handle_in_now`` can
+        (``Channel.receive_now``); otherwise it is cast.
+        """
         if not channel.has_room:
             return OVERLOADED
         limiter = self._limiter
         if limiter is not None and not limiter.allow(self._info.user_id, now):
             return RATE_LIMITED
-        try_cast(channel, ChannelIn(message))  # it has room: in at once
+        actor = idle_actor(channel)
+        if not (isinstance(actor, Channel) and actor.receive_now(message)):
+            try_cast(channel, ChannelIn(message))  # it has room: in at once
         return None
 
     async def _channel_out(self, out: ChannelOut) -> None:

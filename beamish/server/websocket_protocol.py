@@ -215,6 +215,9 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             return False
         text = isinstance(message, str)
         data = message.encode() if isinstance(message, str) else message
+        writes = conn.writes
+        if not writes:  # the first since the last write: a flush is due at the next turn
+            _flushes.get(self.loop).add(self)
         if conn.extensions or conn.expect_continuation_frame or conn.debug:
             if text:
                 conn.send_text(data)
@@ -223,9 +226,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         else:
             # What send_text/send_binary append for one unmasked, uncompressed, final frame,
             # without building and serialising a Frame for it.
-            conn.writes.append(_header(_TEXT if text else _BINARY, len(data)))
-            conn.writes.append(data)
-        _flushes.get(self.loop).add(self)
+            writes.append(_header(_TEXT if text else _BINARY, len(data)))
+            writes.append(data)
         return True
 
     def flush(self) -> None:

@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from beamish.channels.channel import (
     NOREPLY,
+    NOT_NOW,
     Channel,
     ChannelEnd,
     JoinRefused,
@@ -34,6 +35,7 @@ from beamish.channels.channel import (
 from beamish.channels.frames import Payload
 from beamish.channels.transport import SocketEndpoint, SocketOptions
 from beamish.runtime import ExitReason, Node, send
+from beamish.runtime.process import current_process
 from beamish.server.auth import Authenticator, TokenAuthenticator, TokenSigner
 
 SECRET = "test-secret-key-for-channels-0123456789"
@@ -105,6 +107,21 @@ class RoomChannel(Channel):
         if params.get("greet"):
             self.push("greeting", {"to": socket.user_id})
         return {"user_id": socket.user_id, "admin": socket.principal.is_admin, "topic": topic}
+
+    def handle_in_now(self, event: str, payload: Payload) -> Any:
+        """The "now_" events: answered as they are read while the channel is idle."""
+        if event == "now_echo":
+            # Where it ran: as this actor, and (taken at once) outside its task.
+            return {"payload": payload, "as_self": current_process.get() is self.ref,
+                    "in_own_task": asyncio.current_task() is self.ref._task}
+        if event == "now_invalid":
+            raise ReplyError("bad_request", "not now")
+        if event == "now_crash":
+            raise RuntimeError("handle_in_now blew up")
+        if event == "now_leave":
+            self.stop()
+            return {"bye": True}
+        return NOT_NOW
 
     def handle_in(self, event: str, payload: Payload) -> Any:
         if event == "echo":

@@ -295,6 +295,46 @@ async def test_a_crash_leaves_other_sockets_alone(server: ChannelServer) -> None
         assert (await two.call("room:1", "echo", {"n": 2}, jr2))[4] == ok({"n": 2})
 
 
+# --- handle_in_now: answered as read -------------------------------------------------------
+
+
+@pytest.mark.parametrize("ws", ["auto", LeanWebSocketProtocol], ids=["uvicorn", "lean"])
+async def test_an_idle_channel_answers_handle_in_now_events_as_they_are_read(ws: Any) -> None:
+    """Outside the channel's task, but as the channel: replies, error replies, a stop, and a
+    crash (phx_error, in the task) behave as they do from handle_in."""
+    async with serve_channels(ws=ws) as srv, srv.connect() as conn:
+        client = PhxClient(conn)
+        jr, _ = await client.join("room:1")
+        reply = await client.call("room:1", "now_echo", {"n": 1}, jr)
+        assert reply[4] == ok({"payload": {"n": 1}, "as_self": True, "in_own_task": False})
+        assert (await client.call("room:1", "now_invalid", {}, jr))[4] == error(
+            {"reason": "bad_request", "detail": "not now"})
+        ref = await client.push("room:1", "now_leave", {}, jr)
+        assert await client.recv() == [jr, ref, "room:1", "phx_reply", ok({"bye": True})]
+        assert await client.recv() == [jr, jr, "room:1", "phx_close", {}]
+        jr, _ = await client.join("room:2")
+        await client.push("room:2", "now_crash", {}, jr)
+        assert await client.recv() == [jr, jr, "room:2", "phx_error",
+                                       {"reason": "channel_crash"}]
+        assert (await client.heartbeat())[4] == ok({})
+
+
+async def test_a_busy_channel_answers_handle_in_now_events_in_turn(
+        server: ChannelServer) -> None:
+    """Behind a message handle_in is still answering, a "now" event waits its turn in the
+    mailbox (in the channel's task, then) and is answered after it, in order."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("room:1")
+        trickle = await client.push("room:1", "trickle", {"count": 20}, jr)
+        now = await client.push("room:1", "now_echo", {"n": 2}, jr)
+        frames = [await client.recv() for _ in range(22)]
+        assert [f[4] for f in frames[:20]] == [{"n": n} for n in range(20)]
+        assert frames[20] == [jr, trickle, "room:1", "phx_reply", ok({"pushed": 20})]
+        assert frames[21] == [jr, now, "room:1", "phx_reply", ok(
+            {"payload": {"n": 2}, "as_self": True, "in_own_task": True})]
+
+
 # --- how channels end ---------------------------------------------------------------------
 
 
