@@ -9,7 +9,7 @@ ledger insert, which each driver does its own fast way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -85,8 +85,12 @@ class Backend(ABC):
         """A new write transaction."""
 
     @abstractmethod
-    async def record_usage(self, events: Sequence[UsageEvent]) -> frozenset[str]:
+    async def record_usage(self, events: Sequence[UsageEvent],
+                           on_durable: Callable[[], object] | None = None) -> frozenset[str]:
         """Insert ledger rows and count them in ``usage_count``, in one transaction.
+
+        ``on_durable`` (see ``Store.record_many``) may be called on the event loop, before
+        this returns, once every event is committed and was new.
 
         ``events`` has unique request ids, sorted: writing in that order is half of the lock
         order that keeps concurrent writers from deadlocking. Request ids already in the

@@ -8,7 +8,7 @@ for bad inputs built by the caller).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -188,8 +188,10 @@ class Store(Protocol):
         """Record one event; False if its request id was already recorded."""
         ...
 
-    async def record_many(self, events: Iterable[UsageEvent]) -> frozenset[str]:
-        """Record events in one transaction; return the request ids newly counted."""
+    async def record_many(self, events: Iterable[UsageEvent], *,
+                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
+        """Record events in one transaction; return the request ids newly counted
+        (``on_durable``: see ``Store.record_many``)."""
         ...
 
     async def usage_totals(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
@@ -213,7 +213,10 @@ class PostgresBackend(Backend):
                 )
         return [m.name for m in todo]
 
-    async def record_usage(self, events: Sequence[UsageEvent]) -> frozenset[str]:
+    async def record_usage(self, events: Sequence[UsageEvent],
+                           on_durable: Callable[[], object] | None = None) -> frozenset[str]:
+        # on_durable is not called: the commit's answer arrives on the event loop itself, in
+        # the turn this coroutine resumes, so there is no earlier turn to tell it in.
         # One statement for the whole batch; unnest keeps the (sorted) order of the arrays.
         # Then the counters, one UPDATE per (user, provider) in sorted order: the rows are
         # locked in the order every writer uses, so concurrent writers cannot deadlock.

@@ -16,7 +16,9 @@ slots: while the database commits one batch, the event loop acknowledges the pre
 callers and forms the next, so neither waits for the other. Events that queue up while every
 slot is busy are written as soon as one frees (they have waited a whole commit already): the
 batch that freed it takes them in the same step of the event loop. Leaving the ``async with``
-block writes everything still queued.
+block writes everything still queued. A store that learns that a batch is durable, and all of
+it new, before its write returns (``on_durable``: SQLite's connection thread says so at once)
+has the batch's callers told then, a turn of the event loop sooner.
 
 Failures. A batch that fails with ``StoreUnavailableError`` is retried with exponential
 backoff (``RetryPolicy``). While it retries, new events queue; once ``max_buffer`` events
@@ -41,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
@@ -81,8 +83,10 @@ class RetryPolicy:
 class UsageWriter(Protocol):
     """What the recorder writes to: ``Store.record_many``."""
 
-    async def record_many(self, events: Iterable[UsageEvent]) -> frozenset[str]:
-        """Record events in one transaction; return the request ids newly counted."""
+    async def record_many(self, events: Iterable[UsageEvent], *,
+                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
+        """Record events in one transaction; return the request ids newly counted. May call
+        ``on_durable()`` on the event loop before returning, once all are committed and new."""
         ...
 
 
@@ -256,9 +260,17 @@ class UsageRecorder:
             batch = self._take_share(own_slot=True)
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        """Write ``batch``; tell each caller how it went."""
+        """Write ``batch``; tell each caller how it went — as soon as the store says all were
+        committed and new (``on_durable``), else once the write returns."""
+        told = False
+
+        def durable() -> None:
+            nonlocal told
+            told = True
+            self._committed(batch, frozenset(event.request_id for event, _ in batch))
+
         try:
-            counted = await self._write([event for event, _ in batch])
+            counted = await self._write([event for event, _ in batch], durable)
         except StoreError as error:
             _fail(batch, error)
         except BaseException:
@@ -268,19 +280,24 @@ class UsageRecorder:
                 "recorded, so retry it with the same request_id"))
             raise
         else:
-            _resolve(batch, counted)
-            self.batches_written += 1
-            self.events_written += len(batch)
+            if not told:
+                self._committed(batch, counted)
         finally:
             self._in_flight -= len(batch)
             if not self.buffered:
                 self._flushed.set()
 
-    async def _write(self, events: list[UsageEvent]) -> frozenset[str]:
+    def _committed(self, batch: list[_Pending], counted: frozenset[str]) -> None:
+        _resolve(batch, counted)
+        self.batches_written += 1
+        self.events_written += len(batch)
+
+    async def _write(self, events: list[UsageEvent],
+                     on_durable: Callable[[], object]) -> frozenset[str]:
         failures = 0
         while True:
             try:
-                counted = await self._store.record_many(events)
+                counted = await self._store.record_many(events, on_durable=on_durable)
             except StoreUnavailableError as error:
                 self._last_error = error
                 failures += 1

@@ -22,7 +22,7 @@ import functools
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -148,13 +148,34 @@ class _SqliteExecutor:
         except sqlite3.Error as error:
             raise translate(error) from error
 
-    async def execute_insert(self, sql: str, *args: object) -> tuple[int, int]:
-        """Run an INSERT of SQLite-native SQL and values: (rows inserted, last rowid)."""
+    async def execute_insert(self, sql: str, *args: object,
+                             then: Callable[[int], object] | None = None) -> tuple[int, int]:
+        """Run an INSERT of SQLite-native SQL and values: (rows inserted, last rowid).
+
+        ``then(rows inserted)`` runs on the event loop once the statement has run, scheduled
+        by the connection's thread itself: a turn of the loop before this coroutine resumes,
+        which waits for the loop to run aiosqlite's completion and then for its own step.
+        """
+        conn = self._conn
+        run_in_thread = getattr(conn, "_execute", None)  # aiosqlite's queue to its thread
         try:
-            cursor = await self._conn.execute(sql, args)
+            if then is None or run_in_thread is None:
+                cursor = await conn.execute(sql, args)
+                if then is not None:
+                    then(cursor.rowcount)
+                return cursor.rowcount, cursor.lastrowid or 0
+            loop = asyncio.get_running_loop()
+            raw = conn._conn  # the sqlite3 connection, used only from its thread
+
+            def insert() -> tuple[int, int]:
+                cursor = raw.execute(sql, args)
+                loop.call_soon_threadsafe(then, cursor.rowcount)
+                return cursor.rowcount, cursor.lastrowid or 0
+
+            result: tuple[int, int] = await run_in_thread(insert)
         except sqlite3.Error as error:
             raise translate(error) from error
-        return cursor.rowcount, cursor.lastrowid or 0
+        return result
 
 
 class _SqliteTransaction:
@@ -282,7 +303,8 @@ class SqliteBackend(Backend):
                 )
         return [m.name for m in todo]
 
-    async def record_usage(self, events: Sequence[UsageEvent]) -> frozenset[str]:
+    async def record_usage(self, events: Sequence[UsageEvent],
+                           on_durable: Callable[[], object] | None = None) -> frozenset[str]:
         # One statement, so one implicit transaction (the connection is in autocommit mode)
         # and one trip to the connection's thread. The conflict clause skips known request
         # ids, and the trigger of migration 0003 counts each inserted row in
@@ -292,6 +314,7 @@ class SqliteBackend(Backend):
         # statement's bound variables arrives as one JSON array instead. No RETURNING: the
         # thread would take the GIL back once per returned row, and under load each of those
         # waits for the busy event loop; the row count tells which ids were new instead.
+        # When all were, on_durable hears it straight from the thread (see execute_insert).
         rows = [_usage_row(e) for e in events]
         if len(rows) <= self._max_values_rows:
             padded = 1 << (len(rows) - 1).bit_length()
@@ -305,7 +328,10 @@ class SqliteBackend(Backend):
                 pass
         # No await between the check above and aiosqlite queueing the statement, so it runs
         # before the next transaction's BEGIN.
-        inserted, last_id = await writer.execute_insert(sql, *args)
+        count = len(events)
+        inserted, last_id = await writer.execute_insert(
+            sql, *args, then=None if on_durable is None else (
+                lambda rows: on_durable() if rows == count else None))
         if inserted == len(events):
             return frozenset(e.request_id for e in events)
         if inserted == 0:

@@ -13,7 +13,7 @@ Config changes write a ``config_audit`` row in the same transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -431,17 +431,23 @@ class SqlStore(_stats.StatsQueries):
         """Record one event; False if its request id was already recorded."""
         return bool(await self.record_many([event]))
 
-    async def record_many(self, events: Iterable[UsageEvent]) -> frozenset[str]:
+    async def record_many(self, events: Iterable[UsageEvent], *,
+                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
         """Record events in one transaction; return the request ids newly counted.
 
         Each new ledger row and the matching ``usage_count`` increment commit together; a
         request id already in the ledger (or repeated in ``events``) is skipped.
+
+        ``on_durable()``, if given, may run on the event loop before this returns, once the
+        transaction has committed and every request id was new (so the return value will be
+        all of them): the SQLite backend calls it from its connection's thread, which tells
+        the loop a turn sooner than this coroutine can resume. Not called otherwise.
         """
         batch = sorted({e.request_id: e for e in reversed(list(events))}.values(),
                        key=lambda e: e.request_id)
         if not batch:
             return frozenset()
-        return await self._backend.record_usage(batch)
+        return await self._backend.record_usage(batch, on_durable)
 
     def _reader(self) -> Executor:
         return self._backend.reader

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import anyio
 import pytest
@@ -35,13 +35,14 @@ class OutageStore:
         self.failed = anyio.Event()
         self.back_up = anyio.Event()
 
-    async def record_many(self, events: Iterable[UsageEvent]) -> frozenset[str]:
+    async def record_many(self, events: Iterable[UsageEvent], *,
+                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
         if self.failing_writes is None or self.failures < self.failing_writes:
             self.failures += 1
             self.failed.set()
             raise StoreUnavailableError("database is down (simulated outage)")
         await self.back_up.wait()
-        return await self.store.record_many(events)
+        return await self.store.record_many(events, on_durable=on_durable)
 
 
 async def test_record_returns_once_durable(store: Store) -> None:
@@ -72,11 +73,47 @@ class GatedStore:
         self.handed: list[int] = []
         self.open_gate = anyio.Event()
 
-    async def record_many(self, events: Iterable[UsageEvent]) -> frozenset[str]:
+    async def record_many(self, events: Iterable[UsageEvent], *,
+                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
         batch = list(events)
         self.handed.append(len(batch))
         await self.open_gate.wait()
-        return await self.store.record_many(batch)
+        return await self.store.record_many(batch, on_durable=on_durable)
+
+
+class EarlyStore:
+    """A store that says its batches are durable (``on_durable``) before its writes return,
+    which wait for ``open_gate``."""
+
+    def __init__(self) -> None:
+        self.open_gate = anyio.Event()
+
+    async def record_many(self, events: Iterable[UsageEvent], *,
+                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
+        ids = frozenset(e.request_id for e in events)
+        assert on_durable is not None
+        on_durable()
+        await self.open_gate.wait()
+        return ids
+
+
+async def test_callers_learn_of_durability_as_soon_as_the_store_says_so() -> None:
+    """on_durable answers the batch's callers (and counts the batch written) while its write
+    has not returned yet; a request id repeated in the batch still counts once. The write's
+    return changes nothing."""
+    early = EarlyStore()
+    async with UsageRecorder(early, flush_interval=NEVER, max_batch=3,
+                             max_in_flight=1) as recorder:
+        try:
+            futures = [recorder.submit(usage(rid)) for rid in ("a", "b", "a")]
+            with anyio.fail_after(5):
+                assert [await f for f in futures] == [True, True, False]
+            # Counted as written, though the write has not returned yet.
+            assert (recorder.batches_written, recorder.buffered) == (1, 3)
+        finally:
+            early.open_gate.set()
+        await recorder.wait_flushed()
+        assert (recorder.batches_written, recorder.events_written) == (1, 3)
 
 
 async def test_queued_events_are_spread_over_the_free_write_slots(store: Store) -> None:

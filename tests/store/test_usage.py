@@ -32,6 +32,26 @@ async def test_record_many_skips_known_and_repeated_ids(store: Store) -> None:
     assert await usage_count(store, provider="anthropic") == 1
 
 
+async def test_on_durable_is_told_only_of_a_committed_batch_of_new_ids(store: Store) -> None:
+    """SQLite tells on_durable, before record_many returns, that an all-new batch committed
+    (the rows are readable from then on); a batch with a known id is never reported so.
+    PostgreSQL answers on the event loop itself and reports nothing early."""
+    await configured_user(store)
+    told: list[int] = []
+
+    def durable() -> None:
+        told.append(1)
+
+    assert await store.record_many([usage("r1"), usage("r2")], on_durable=durable) == {
+        "r1", "r2"}
+    assert told == ([1] if store.dialect == "sqlite" else [])
+    assert await usage_count(store) == 2
+    told.clear()
+    assert await store.record_many([usage("r2"), usage("r3")], on_durable=durable) == {"r3"}
+    assert await store.record_many([usage("r3")], on_durable=durable) == frozenset()
+    assert told == []
+
+
 async def test_partly_known_batch_returns_exactly_the_new_ids(store: Store) -> None:
     """Known ids scattered through a batch: the new ones, and only they, are counted."""
     await configured_user(store)
