@@ -387,13 +387,13 @@ class Channel(Actor):
         cast(self._socket, JoinResult(self._ref, True, {} if result is None else result))
 
     async def _handle_message(self, message: Message) -> None:
+        if self._answer_now(message):
+            return
         self._incoming = message
         try:
-            result = self.handle_in_now(message.event, message.payload)
-            if result is NOT_NOW:
-                result = self.handle_in(message.event, message.payload)
-                if inspect.isawaitable(result):
-                    result = await result
+            result = self.handle_in(message.event, message.payload)
+            if inspect.isawaitable(result):
+                result = await result
         except ReplyError as error:
             result, status = error.response, "error"
         else:
@@ -413,24 +413,32 @@ class Channel(Actor):
         """
         ref = self._ref
         token = current_process.set(ref)
+        try:
+            answered = self._answer_now(message)
+        except Exception as error:
+            try_cast(ref, _Crashed(error))  # idle: the mailbox has room
+            return True
+        finally:
+            current_process.reset(token)
+        if answered and ref._attention:  # stop() or another action: the task carries it out
+            try_cast(ref, _ATTEND)
+        return answered
+
+    def _answer_now(self, message: Message) -> bool:
+        """Reply with what ``handle_in_now`` answers; False, with nothing done, for
+        ``NOT_NOW``."""
         self._incoming = message
         try:
             result = self.handle_in_now(message.event, message.payload)
         except ReplyError as error:
             result, status = error.response, "error"
-        except Exception as error:
-            try_cast(ref, _Crashed(error))  # idle: the mailbox has room
-            return True
         else:
             if result is NOT_NOW:
                 return False
             status = "ok"
         finally:
             self._incoming = None
-            current_process.reset(token)
         self._reply_to(message, status, result)
-        if ref._attention:  # stop() or another action: the task carries it out
-            try_cast(ref, _ATTEND)
         return True
 
     def _reply_to(self, message: Message, status: str, result: Any) -> None:
