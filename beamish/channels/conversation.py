@@ -400,7 +400,7 @@ _turn_ends: LoopLocal[NextTurn[_AnswerFrames]] = LoopLocal(
     lambda: NextTurn(_AnswerFrames.turn_ended))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every message, and only its task reads it
 class StreamJob:
     """One answer to stream: where from, for whom."""
 

@@ -20,7 +20,7 @@ from typing import Literal
 
 from cachetools import LRUCache
 
-from beamish.llm.providers.base import ChatMessage
+from beamish.llm.providers.base import ChatMessage, Prompt
 
 Role = Literal["user", "assistant"]
 
@@ -70,9 +70,9 @@ class Conversation:
         """The kept messages with an id above ``last_seen_id``."""
         return [m for m in self._messages if m.id > last_seen_id]
 
-    def prompt(self) -> tuple[ChatMessage, ...]:
+    def prompt(self) -> Prompt:
         """The kept messages, oldest first, as the provider reads them."""
-        return tuple(self._prompt)
+        return Prompt.trusted(self._prompt)  # each made by add
 
     @property
     def last_id(self) -> int:

@@ -42,6 +42,7 @@ from beamish.llm.providers.base import (
     ChatRequest,
     Completion,
     LLMProvider,
+    Prompt,
     ProviderChunk,
     Role,
     Target,
@@ -90,8 +91,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     # calling models
-    "LLMClient", "CallTarget", "Target", "ChatMessage", "parse_chat_message", "Role",
-    "Completion", "Usage", "Attempt",
+    "LLMClient", "CallTarget", "Target", "ChatMessage", "Prompt", "parse_chat_message",
+    "Role", "Completion", "Usage", "Attempt",
     # streams
     "ChatStream", "StreamEvent", "TokenDelta", "StreamDone", "StreamError", "StreamStatus",
     # providers

@@ -17,10 +17,10 @@ cost more than the rest of its way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar, Literal, Protocol, get_args
+from typing import ClassVar, Literal, Protocol, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -101,6 +101,35 @@ class ChatMessage:
                              f"not {self.role!r}")
         if not isinstance(self.content, str):
             raise TypeError(f"a message's content is a string, not {type(self.content).__name__}")
+
+
+class Prompt(tuple[ChatMessage, ...]):
+    """Messages known to be ``ChatMessage`` instances: a call takes them as they are.
+
+    ``Prompt(messages)`` checks each one. ``Prompt.trusted`` skips that pass, for code that
+    made every message itself — a conversation's history, kept as ``ChatMessage`` objects and
+    sent again with each request, where checking the whole history every time cost more than
+    the rest of reading it.
+
+    Raises:
+        TypeError: a message is not a ``ChatMessage`` (parse dicts with
+            ``parse_chat_message``).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, messages: Iterable[ChatMessage] = ()) -> Self:
+        prompt = super().__new__(cls, messages)
+        for message in prompt:
+            if not isinstance(message, ChatMessage):
+                raise TypeError(f"a prompt holds ChatMessage objects, not "
+                                f"{type(message).__name__}")
+        return prompt
+
+    @classmethod
+    def trusted(cls, messages: Iterable[ChatMessage]) -> Self:
+        """``messages`` as a prompt, unchecked: the caller made each ``ChatMessage`` itself."""
+        return tuple.__new__(cls, messages)
 
 
 _CHAT_MESSAGE: TypeAdapter[ChatMessage] = TypeAdapter(ChatMessage)

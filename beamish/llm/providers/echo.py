@@ -12,6 +12,7 @@ the words it streams. ``max_tokens`` cuts the answer short with ``finish_reason=
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Sequence
 from itertools import filterfalse
@@ -45,7 +46,11 @@ def count_tokens(text: str) -> int:
 def echo_tokens(messages: Sequence[ChatMessage], max_tokens: int | None = None,
                 ) -> tuple[list[str], str]:
     """The answer's tokens (each with its trailing space) and the finish reason."""
-    said = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    said = ""
+    for message in reversed(messages):  # the last user message: at the end, as a rule
+        if message.role == "user":
+            said = message.content
+            break
     tokens = _TOKEN.findall(f"{LABEL} {said}".strip())
     if max_tokens is not None and len(tokens) > max_tokens:
         return tokens[:max_tokens], "length"
@@ -65,9 +70,9 @@ class EchoProvider(LLMProvider):
         """The whole echo answer, with its usage."""
         tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
         text = "".join(tokens)
-        return Completion(text=text, usage=self._usage(request, len(tokens)), provider=self.kind,
-                          provider_name=self.name, model=request.model, finish_reason=finish,
-                          offline=True)
+        return Completion(text=text, usage=_usage(_prompt_tokens(request), len(tokens)),
+                          provider=self.kind, provider_name=self.name, model=request.model,
+                          finish_reason=finish, offline=True)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
         """The echo answer one token per chunk (see ``chunks_now``)."""
@@ -79,21 +84,16 @@ class EchoProvider(LLMProvider):
         Anthropic reports it (the client counts the chunks between)."""
         tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
         prompt = _prompt_tokens(request)  # once: the prompt may be a long history
-        first = Usage(prompt_tokens=prompt, completion_tokens=1)
-        chunks = [ProviderChunk(text=token, usage=None if sent else first)
-                  for sent, token in enumerate(tokens)]
-        chunks.append(ProviderChunk(
-            usage=Usage(prompt_tokens=prompt, completion_tokens=len(tokens)),
-            finish_reason=finish))
+        chunks = list(map(ProviderChunk, tokens))
+        if chunks:
+            chunks[0] = ProviderChunk(tokens[0], _usage(prompt, 1))
+        chunks.append(ProviderChunk(usage=_usage(prompt, len(tokens)), finish_reason=finish))
         return chunks
 
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
         """The one echo model."""
         return [discovered(self.name, ECHO_MODEL)]
 
-    @staticmethod
-    def _usage(request: ChatRequest, completion_tokens: int) -> Usage:
-        return Usage(prompt_tokens=_prompt_tokens(request), completion_tokens=completion_tokens)
 
 
 class _WordCounts:
@@ -138,3 +138,10 @@ _WORD_COUNTS = _WordCounts()
 
 def _prompt_tokens(request: ChatRequest) -> int:
     return _WORD_COUNTS.total(request.messages)
+
+
+@functools.lru_cache(maxsize=4096)
+def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
+    # Usage is frozen, so answers of the same size share one: made and checked once, not
+    # twice for every answer.
+    return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)

@@ -8,7 +8,7 @@ PINNED = sorted([
     "AnthropicProvider", "ApiKey", "Attempt", "Backoff", "CallTarget", "ChatMessage",
     "ChatRequest", "ChatStream", "Completion", "DEFAULT_BASE_URLS", "Discovery", "EchoProvider",
     "LLMClient", "LLMProvider", "OpenAIProvider", "ProviderChunk", "ProviderConfig",
-    "ProviderPlan", "RetrySchedule", "Role", "StreamDone", "StreamError", "StreamEvent",
+    "ProviderPlan", "Prompt", "RetrySchedule", "Role", "StreamDone", "StreamError", "StreamEvent",
     "StreamStatus", "Target", "TokenDelta", "Usage", "Validation", "ValidationStatus",
     "build_provider", "discover", "is_retryable", "mask_key", "parse_chat_message",
     "parse_retry_after",

@@ -8,7 +8,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from beamish.llm.providers import ChatMessage, ChatRequest, parse_chat_message
+from beamish.llm.providers import ChatMessage, ChatRequest, Prompt, parse_chat_message
 
 
 def test_a_message_is_checked_when_made() -> None:
@@ -43,3 +43,16 @@ def test_a_request_keeps_the_messages_it_was_given() -> None:
     messages = (ChatMessage(role="user", content="a"), ChatMessage(role="assistant", content="b"))
     request = ChatRequest(model="m", messages=messages, timeout_s=1.0)
     assert all(a is b for a, b in zip(request.messages, messages, strict=True))
+
+
+def test_a_prompt_checks_its_messages_unless_trusted() -> None:
+    """Prompt() refuses anything but messages; trusted() is for code that made each one."""
+    message = ChatMessage(role="user", content="a")
+    assert Prompt([message]) == (message,)
+    with pytest.raises(TypeError, match="ChatMessage objects, not dict"):
+        Prompt([message, {"role": "user", "content": "b"}])  # type: ignore[list-item]
+    trusted = Prompt.trusted([message])
+    assert type(trusted) is Prompt
+    assert trusted == (message,)
+    request = ChatRequest(model="m", messages=trusted, timeout_s=1.0)
+    assert request.messages == (message,)

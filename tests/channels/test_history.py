@@ -1,0 +1,36 @@
+"""ConversationHistory: bounded per conversation, owned by one user, the prompt as sent."""
+
+from __future__ import annotations
+
+import pytest
+
+from beamish.channels.history import ConversationHistory
+from beamish.llm.providers import ChatMessage, Prompt
+
+
+def test_the_prompt_is_the_kept_messages_in_order() -> None:
+    """At most max_messages are kept; the prompt holds them oldest first, as messages."""
+    history = ConversationHistory(max_messages=3)
+    conversation = history.open("c1", "u1")
+    assert conversation is not None
+    for i in range(5):
+        conversation.add("user" if i % 2 == 0 else "assistant", f"m{i}", f"r{i}")
+    prompt = conversation.prompt()
+    assert type(prompt) is Prompt
+    assert prompt == (ChatMessage(role="user", content="m2"),
+                      ChatMessage(role="assistant", content="m3"),
+                      ChatMessage(role="user", content="m4"))
+    assert [m.id for m in conversation.since(0)] == [3, 4, 5]
+    assert conversation.last_id == 5
+
+
+def test_another_users_conversation_is_refused() -> None:
+    """open() answers None for a conversation another user started."""
+    history = ConversationHistory()
+    assert history.open("c1", "u1") is not None
+    assert history.open("c1", "u2") is None
+
+
+def test_bounds_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        ConversationHistory(max_messages=0)
