@@ -15,8 +15,7 @@ Single-threaded by design (the event loop's): no locks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from cachetools import LRUCache
 
@@ -25,9 +24,12 @@ from beamish.llm.providers.base import ChatMessage, Prompt
 Role = Literal["user", "assistant"]
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One message of a conversation."""
+class HistoryEntry(NamedTuple):
+    """One message of a conversation.
+
+    A named tuple rather than a frozen dataclass: as immutable, made twice a round trip in
+    a third of the time (a frozen dataclass sets each field through ``object.__setattr__``).
+    """
 
     id: int
     role: Role
