@@ -75,7 +75,7 @@ import asyncio
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, NamedTuple, TypeAlias
 
 from beamish.channels.errors import InvalidOptionError
 from beamish.channels.frames import Payload, encode_push, encode_reply
@@ -180,10 +180,10 @@ class ReplyError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
-@dataclass(frozen=True, slots=True)
-class ReplyRef:
+class ReplyRef(NamedTuple):
     """Which message to answer: from :meth:`Channel.reply_ref`, for :meth:`Channel.reply`."""
 
+    # A named tuple, as immutable as a frozen dataclass and made faster: one per message in.
     topic: str
     join_ref: str | None
     ref: str | None

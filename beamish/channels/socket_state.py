@@ -48,7 +48,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, Literal, NamedTuple, TypeAlias
 
 from beamish.channels.close_codes import CloseCode, truncate_reason
 from beamish.channels.errors import FrameError, InvalidOptionError
@@ -102,10 +102,10 @@ class JoinRequested:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """The client sent ``event`` to the joined ``topic``; ``join_ref`` is as the client sent it."""
 
+    # A named tuple, as immutable as a frozen dataclass and made faster: one per message in.
     topic: str
     event: str
     payload: Payload

@@ -84,9 +84,8 @@ class EchoProvider(LLMProvider):
         Anthropic reports it (the client counts the chunks between)."""
         tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
         prompt = _prompt_tokens(request)  # once: the prompt may be a long history
-        chunks = list(map(ProviderChunk, tokens))
-        if chunks:
-            chunks[0] = ProviderChunk(tokens[0], _usage(prompt, 1))
+        chunks = [ProviderChunk(token, _usage(prompt, 1)) for token in tokens[:1]]
+        chunks += map(ProviderChunk, tokens[1:])
         chunks.append(ProviderChunk(usage=_usage(prompt, len(tokens)), finish_reason=finish))
         return chunks
 

@@ -15,8 +15,7 @@ is named ``openai``.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from typing import get_args
+from typing import NamedTuple, get_args
 
 from beamish.llm.providers.base import CallTarget, LLMProvider
 from beamish.store.models import Provider
@@ -25,10 +24,10 @@ KINDS: frozenset[str] = frozenset(get_args(Provider))
 """Every provider kind."""
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(NamedTuple):
     """One model of a fallback chain, and the provider (registry name or kind) to ask."""
 
+    # A named tuple, as immutable as a frozen dataclass and made faster: one per call.
     provider: str
     model: str
 
