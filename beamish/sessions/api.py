@@ -164,7 +164,7 @@ class Sessions:
     async def record_event(self, counter: UsageCounter | None, event: UsageEvent) -> bool:
         """Record ``event`` durably, then count it in the session's ``counter`` (if new)."""
         recorder = self._services.recorder or await self._services.wait_recorder()
-        counted = await recorder.record(event)
+        counted = await recorder.submit(event)  # record's future, a coroutine fewer
         if counted and counter is not None:
             counter.add(event)
         return counted

@@ -215,7 +215,8 @@ class LLMClient:
     async def _walk(self, target: CallTarget, messages: Sequence[ChatMessage],
                     attempts: list[Attempt], try_once: _TryOnce[_T],
                     ) -> tuple[LLMProvider, ChatRequest, _T]:
-        messages = tuple(messages)
+        if not isinstance(messages, tuple):  # a Prompt is one already: no copy
+            messages = tuple(messages)
         if not messages:
             raise ValueError("a call needs at least one message")
         chain = fallback_chain(target, self._known)
