@@ -15,21 +15,15 @@ Single-threaded by design (the event loop's): no locks.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from cachetools import LRUCache
 
-from beamish.llm.providers.base import ChatMessage, Prompt
-
-Role = Literal["user", "assistant"]
+from beamish.llm.providers.base import ChatMessage, Prompt, Role
 
 
 class HistoryEntry(NamedTuple):
-    """One message of a conversation.
-
-    A named tuple rather than a frozen dataclass: as immutable, made twice a round trip in
-    a third of the time (a frozen dataclass sets each field through ``object.__setattr__``).
-    """
+    """One message of a conversation, as ``since`` hands it out."""
 
     id: int
     role: Role
@@ -45,32 +39,37 @@ class HistoryEntry(NamedTuple):
 class Conversation:
     """One conversation's owner and last messages."""
 
-    __slots__ = ("_max", "_messages", "_next_id", "_prompt", "owner")
+    __slots__ = ("_max", "_next_id", "_prompt", "_request_ids", "owner")
 
     def __init__(self, owner: str, max_messages: int) -> None:
         self.owner = owner
         self._max = max_messages
-        # Lists, not deques: an empty deque costs ~600 bytes, and most conversations of
-        # connected clients are short; trimming a list of max_messages is cheap.
-        self._messages: list[HistoryEntry] = []
-        # The same messages as the provider reads them, built once each: rebuilding the
-        # whole prompt for every message cost more than the rest of a chat round trip.
+        # Each kept message once, as the provider reads it: rebuilding the whole prompt for
+        # every message cost more than the rest of a chat round trip. Beside it, each one's
+        # request id; its id needs no room, since the kept ones are consecutive, ending at
+        # _next_id - 1. (Lists, not deques: an empty deque costs ~600 bytes, and most
+        # conversations of connected clients are short; trimming max_messages is cheap.)
         self._prompt: list[ChatMessage] = []
+        self._request_ids: list[str] = []
         self._next_id = 1
 
-    def add(self, role: Role, content: str, request_id: str) -> HistoryEntry:
-        """Append a message; return it with its id."""
-        entry = HistoryEntry(self._next_id, role, content, request_id)
-        self._next_id += 1
-        self._messages.append(entry)
+    def add(self, role: Role, content: str, request_id: str) -> int:
+        """Append a message; return its id."""
         self._prompt.append(ChatMessage(role=role, content=content))
-        if len(self._messages) > self._max:
-            del self._messages[0], self._prompt[0]
-        return entry
+        self._request_ids.append(request_id)
+        if len(self._prompt) > self._max:
+            del self._prompt[0], self._request_ids[0]
+        message_id = self._next_id
+        self._next_id += 1
+        return message_id
 
     def since(self, last_seen_id: int) -> list[HistoryEntry]:
         """The kept messages with an id above ``last_seen_id``."""
-        return [m for m in self._messages if m.id > last_seen_id]
+        first_id = self._next_id - len(self._prompt)
+        start = max(0, last_seen_id + 1 - first_id)
+        return [HistoryEntry(first_id + i, message.role, message.content, request_id)
+                for i, (message, request_id) in enumerate(
+                    zip(self._prompt[start:], self._request_ids[start:], strict=True), start)]
 
     def prompt(self) -> Prompt:
         """The kept messages, oldest first, as the provider reads them."""

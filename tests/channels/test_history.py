@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from beamish.channels.history import ConversationHistory
+from beamish.channels.history import ConversationHistory, HistoryEntry
 from beamish.llm.providers import ChatMessage, Prompt
 
 
@@ -34,3 +34,20 @@ def test_another_users_conversation_is_refused() -> None:
 def test_bounds_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ConversationHistory(max_messages=0)
+
+
+def test_since_hands_out_the_messages_after_an_id() -> None:
+    """Ids count every message added; since() skips the ones seen and those trimmed away."""
+    history = ConversationHistory(max_messages=3)
+    conversation = history.open("c1", "u1")
+    assert conversation is not None
+    assert conversation.since(0) == []
+    ids = [conversation.add("user", f"m{i}", f"r{i}") for i in range(5)]
+    assert ids == [1, 2, 3, 4, 5]
+    assert conversation.since(3) == [HistoryEntry(4, "user", "m3", "r3"),
+                                     HistoryEntry(5, "user", "m4", "r4")]
+    assert [m.id for m in conversation.since(1)] == [3, 4, 5]  # 2 was trimmed
+    assert conversation.since(5) == []
+    assert conversation.since(9) == []
+    assert conversation.since(4)[0].to_json() == {"id": 5, "role": "user", "content": "m4",
+                                                  "request_id": "r4"}
