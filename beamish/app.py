@@ -256,10 +256,24 @@ class Runtime:
         sessions = self.sessions
         config = await sessions.enhance(session_id, options, task_type=task_type,
                                         user_id=user_id)
-        # The session's owner, whom its context resolves for: no second registry lookup.
-        owner = config.user_id if config.user_id is not None else sessions.owner(session_id)
-        return _Call(sessions, sessions.counter(session_id), owner, session_id,
-                     request_id or new_request_id(), config)
+        return _call(sessions, session_id, config, request_id)
+
+    def _prepare_now(self, session_id: str, task_type: str,
+                     options: ConfigRequest | Mapping[str, Any] | None,
+                     request_id: str | None, user_id: str | None) -> _Call | None:
+        """``_prepare`` without waiting, when the session has the configuration at hand."""
+        sessions = self.sessions
+        config = sessions.enhance_now(session_id, options, task_type=task_type,
+                                      user_id=user_id)
+        return None if config is None else _call(sessions, session_id, config, request_id)
+
+
+def _call(sessions: Sessions, session_id: str, config: ResolvedConfig,
+          request_id: str | None) -> _Call:
+    # The session's owner, whom its context resolves for: no second registry lookup.
+    owner = config.user_id if config.user_id is not None else sessions.owner(session_id)
+    return _Call(sessions, sessions.counter(session_id), owner, session_id,
+                 request_id or new_request_id(), config)
 
 
 class _Call:
@@ -353,7 +367,8 @@ class SessionStream:
         return self._opened()[1]
 
     async def __aenter__(self) -> Self:
-        self._call = await self._runtime._prepare(*self._args)
+        runtime = self._runtime  # warm, as a chat's session is: no coroutine to resolve
+        self._call = runtime._prepare_now(*self._args) or await runtime._prepare(*self._args)
         self._started = time.monotonic()
         self._stream = self._runtime.llm.stream(self._call.config, self._messages)
         return self

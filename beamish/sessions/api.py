@@ -121,16 +121,30 @@ class Sessions:
         (``ResolvedConfig.sources``) and ``warnings`` name stored preferences that were skipped.
         """
         request = _config_request(options)
+        ref, cached = self._cached(session_id, request, task_type, user_id)
+        if cached is not None:
+            return cached
+        async with self._active(session_id):
+            config: ResolvedConfig = await _session_call(
+                ref, session_id, ("enhance", task_type, request))
+            return config
+
+    def enhance_now(self, session_id: str, options: ConfigRequest | Mapping[str, Any] | None
+                    = None, *, task_type: str = "chat",
+                    user_id: str | None = None) -> ResolvedConfig | None:
+        """``enhance``'s answer if the session has it at hand (warm, and no ``options``), with
+        no waiting; None when only ``enhance`` can tell. Raises as ``enhance`` does."""
+        return self._cached(session_id, _config_request(options), task_type, user_id)[1]
+
+    def _cached(self, session_id: str, request: ConfigRequest | None, task_type: str,
+                user_id: str | None) -> tuple[ActorRef, ResolvedConfig | None]:
         ref = self.entry(session_id, user_id)[0]
         if request is None:
             cached = self._services.preferences.get(session_id, task_type)
             if cached is not None:  # warm: no call to the context (PreferenceTable)
                 self._services.idle.touch(session_id, self._services.clock())
-                return cached
-        async with self._active(session_id):
-            config: ResolvedConfig = await _session_call(
-                ref, session_id, ("enhance", task_type, request))
-            return config
+                return ref, cached
+        return ref, None
 
     async def record_usage(self, session_id: str, *, provider: Provider, model: str,
                            prompt_tokens: int = 0, completion_tokens: int = 0,

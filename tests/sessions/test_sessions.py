@@ -55,6 +55,21 @@ async def test_enhance_applies_the_users_default_and_explicit_values_win(
     assert explicit.sources["temperature"] == Layer.REQUEST
 
 
+async def test_enhance_now_answers_only_what_the_session_has_at_hand(runtime: Runtime) -> None:
+    """Warm, it is enhance's answer with no waiting; with options, or for a task not resolved
+    yet, None; an unknown or another user's session fails as enhance does."""
+    await runtime.users.set_default("ada", "echo", "echo-large")
+    await runtime.sessions.open("s1", "ada")
+    assert runtime.sessions.enhance_now("s1", task_type="summarize") is None
+    config = await runtime.sessions.enhance("s1")
+    assert runtime.sessions.enhance_now("s1", user_id="ada") == config
+    assert runtime.sessions.enhance_now("s1", {"model": "echo-small"}) is None
+    with pytest.raises(SessionNotFoundError):
+        runtime.sessions.enhance_now("nope")
+    with pytest.raises(SessionOwnerError):
+        runtime.sessions.enhance_now("s1", user_id="eve")
+
+
 async def test_enhance_llm_options_keeps_other_keys_and_reports_provenance(
         runtime: Runtime) -> None:
     """The seed's dict API passes unknown keys through and adds provenance and warnings."""
