@@ -122,6 +122,7 @@ class Runtime:
         self._clients: list[LLMClient] = []
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
+        self._sessions: Sessions | None = None  # one for the whole run: every call uses it
         self._root: ActorRef | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class Runtime:
                                 clock=self._clock or loop.time)
             self._root = await start_supervisor([*_children(services), *self._extra], name=ROOT)
             stack.push_async_callback(self._stop_root)
-            self._services = services
+            self._services, self._sessions = services, Sessions(services)
             self._stack = stack.pop_all()
         return self
 
@@ -159,7 +160,7 @@ class Runtime:
             if stack is not None:
                 await stack.aclose()  # actors stopping may still use the services
         finally:
-            self._services = None
+            self._services = self._sessions = None
 
     async def reload_providers(self) -> LLMClient:
         """Rebuild the LLM client from the provider registry (after adding or removing one).
@@ -207,7 +208,8 @@ class Runtime:
     @property
     def sessions(self) -> Sessions:
         """Open, use and close sessions."""
-        return Sessions(self.services)
+        sessions = self._sessions
+        return sessions if sessions is not None else Sessions(self.services)  # raises
 
     @property
     def users(self) -> Users:
