@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -42,7 +43,27 @@ def test_a_request_keeps_the_messages_it_was_given() -> None:
     """Validating a request accepts made messages as they are, without copying each."""
     messages = (ChatMessage(role="user", content="a"), ChatMessage(role="assistant", content="b"))
     request = ChatRequest(model="m", messages=messages, timeout_s=1.0)
-    assert all(a is b for a, b in zip(request.messages, messages, strict=True))
+    assert request.messages is messages
+    listed = ChatRequest(model="m", messages=list(messages), timeout_s=1.0)  # type: ignore[arg-type]
+    assert type(listed.messages) is tuple
+    assert listed.messages == messages
+
+
+@pytest.mark.parametrize(("fields", "error", "match"), [
+    ({"model": ""}, ValueError, "names a model"),
+    ({"messages": ()}, ValueError, "at least one message"),
+    ({"messages": ({"role": "user", "content": "a"},)}, TypeError, "not dict"),
+    ({"timeout_s": 0}, ValueError, "above 0"),
+    ({"timeout_s": "1"}, ValueError, "above 0"),
+    ({"parameters": {"temperature": 1.0}}, TypeError, "LLMParameters, not dict"),
+])
+def test_a_request_is_checked_when_made(fields: dict[str, Any], error: type[Exception],
+                                        match: str) -> None:
+    """A bad request fails where it is made, saying which part is wrong."""
+    good: dict[str, Any] = {"model": "m", "messages": (ChatMessage(role="user", content="a"),),
+                            "timeout_s": 1.0}
+    with pytest.raises(error, match=match):
+        ChatRequest(**{**good, **fields})
 
 
 def test_a_prompt_checks_its_messages_unless_trusted() -> None:
