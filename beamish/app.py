@@ -45,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Self
@@ -307,12 +307,13 @@ class _Call:
             completion_tokens=completion_tokens,
             latency_ms=int((time.monotonic() - started) * 1000), status=status)
 
-    async def record(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
-                     started: float, *, provider: Provider | None = None,
-                     model: str | None = None) -> bool:
-        """Record the call's usage; return once it is durable."""
+    def record(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
+               started: float, *, provider: Provider | None = None,
+               model: str | None = None) -> Coroutine[Any, Any, bool]:
+        """Record the call's usage: await it to return once it is durable (the recording
+        itself, with no coroutine of this method's around it)."""
         event = self.event(status, prompt_tokens, completion_tokens, started, provider, model)
-        return await self.sessions.record_event(self.counter, event)
+        return self.sessions.record_event(self.counter, event)
 
     def record_nowait(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
                       started: float, *, provider: Provider | None = None,

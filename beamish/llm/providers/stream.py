@@ -134,13 +134,17 @@ class StreamState:
 
     def read(self, chunk: ProviderChunk) -> TokenDelta | None:
         """Account for one chunk; the event to yield for it, if any."""
-        self.meter.read(chunk)
-        if chunk.finish_reason is not None:
-            self.finish_reason = chunk.finish_reason
-        if not chunk.text:
+        text, usage, finish_reason = chunk
+        meter = self.meter  # UsageMeter.read, inline: this runs for every token
+        if usage is not None:
+            meter._reported = usage
+        if finish_reason is not None:
+            self.finish_reason = finish_reason
+        if not text:
             return None
-        self.text_parts.append(chunk.text)
-        return TokenDelta(text=chunk.text)
+        meter._chunks += 1
+        self.text_parts.append(text)
+        return TokenDelta(text)
 
     def done(self) -> StreamDone:
         """The terminal event of a complete answer."""
@@ -186,7 +190,9 @@ class ChatStream:
 
     async def aclose(self) -> None:
         """Stop the stream and release its connection; an unfinished one becomes cancelled."""
-        await self._events.aclose()
+        events = self._events
+        if getattr(events, "ag_frame", events) is not None:  # not run to its end: close it
+            await events.aclose()
         if self._state.status == "open":
             self._state.status = "cancelled"
 
