@@ -75,37 +75,34 @@ StreamEvent = TokenDelta | StreamDone | StreamError
 
 
 class UsageMeter:
-    """Usage seen so far: the provider's figures, with text chunks counted until it gives them."""
+    """Usage seen so far: the provider's figures, with text chunks counted until it gives them.
 
-    __slots__ = ("_chunks", "_reported")
+    ``StreamState.read`` writes ``reported`` (the provider's last figure) and ``chunks`` (text
+    chunks seen) for every chunk, without a call of its own.
+    """
+
+    __slots__ = ("chunks", "reported")
 
     def __init__(self) -> None:
-        self._reported: Usage | None = None
-        self._chunks = 0
+        self.reported: Usage | None = None
+        self.chunks = 0
 
     def reset(self) -> None:
         """Start from zero (another model is answering)."""
-        self._reported = None
-        self._chunks = 0
-
-    def read(self, chunk: ProviderChunk) -> None:
-        """Account for one chunk."""
-        if chunk.text:
-            self._chunks += 1
-        if chunk.usage is not None:
-            self._reported = chunk.usage
+        self.reported = None
+        self.chunks = 0
 
     @property
     def usage(self) -> Usage:
         """The best figure now: reported counts, but never fewer answer tokens than chunks."""
-        reported = self._reported or Usage()
+        reported = self.reported or Usage()
         return Usage(prompt_tokens=reported.prompt_tokens,
-                     completion_tokens=max(reported.completion_tokens, self._chunks))
+                     completion_tokens=max(reported.completion_tokens, self.chunks))
 
     def final(self) -> Usage:
         """The figure for a finished answer: the provider's own, when it gave one."""
-        if self._reported is not None and self._reported.completion_tokens > 0:
-            return self._reported
+        if self.reported is not None and self.reported.completion_tokens > 0:
+            return self.reported
         return self.usage
 
 
@@ -135,14 +132,14 @@ class StreamState:
     def read(self, chunk: ProviderChunk) -> TokenDelta | None:
         """Account for one chunk; the event to yield for it, if any."""
         text, usage, finish_reason = chunk
-        meter = self.meter  # UsageMeter.read, inline: this runs for every token
+        meter = self.meter  # no call of the meter's own: this runs for every token
         if usage is not None:
-            meter._reported = usage
+            meter.reported = usage
         if finish_reason is not None:
             self.finish_reason = finish_reason
         if not text:
             return None
-        meter._chunks += 1
+        meter.chunks += 1
         self.text_parts.append(text)
         return TokenDelta(text)
 
