@@ -229,9 +229,17 @@ class Store(Protocol):
         ...
 
     async def usage_per_day(
-        self, *, since: datetime, until: datetime, user_id: str | None = None
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        user_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        task_type: str | None = None,
     ) -> list[DailyUsage]:
-        """Totals per UTC day in [since, until); days without usage are left out."""
+        """Totals per UTC day in [since, until), narrowed to ``provider``, ``model`` and
+        ``task_type`` where given; days without usage are left out."""
         ...
 
     async def top_users(
@@ -246,7 +254,15 @@ class Store(Protocol):
         ...
 
     async def user_stats(
-        self, user_id: str, *, since: datetime | None = None, until: datetime | None = None
+        self,
+        user_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        task_type: str | None = None,
     ) -> UserStats:
-        """One user's totals, per provider/model and per task type, in one query."""
+        """One user's totals, per provider/model and per task type, in one query: of the
+        requests to ``provider``, ``model`` and for ``task_type`` only, where given."""
         ...

@@ -1,8 +1,10 @@
 """Stats queries over the usage ledger.
 
 Every query filters with the same window (optional user, ``since`` inclusive, ``until``
-exclusive) so the ``(user_id, created_at)`` and ``created_at`` indexes serve them. One user's
-full stats are one grouped query, folded in Python: a single index range scan instead of three.
+exclusive) so the ``(user_id, created_at)`` and ``created_at`` indexes serve them; one user's
+stats and per-day totals can be narrowed further to a provider, a model and a task type, in
+any combination. One user's full stats are one grouped query, folded in Python: a single index
+range scan instead of three.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ def _same(value: datetime) -> object:
 
 
 def window(user_id: str | None = None, since: datetime | None = None,
-           until: datetime | None = None, *,
+           until: datetime | None = None, *, provider: str | None = None,
+           model: str | None = None, task_type: str | None = None,
            ledger_time: Callable[[datetime], object] = _same) -> tuple[str, list[object]]:
-    """The WHERE clause (possibly empty) and its arguments for a stats window.
+    """The WHERE clause (possibly empty) and its arguments for a stats window, narrowed to
+    ``provider``, ``model`` and ``task_type`` where given.
 
     ``ledger_time`` turns a bound into the ledger's ``created_at`` representation.
     """
@@ -52,12 +56,16 @@ def window(user_id: str | None = None, since: datetime | None = None,
     clauses: list[str] = []
     args: list[object] = []
     bounds = (None if b is None else ledger_time(b) for b in (since, until))
-    for clause, value in zip(("user_id = ", "created_at >= ", "created_at < "),
-                             (user_id, *bounds), strict=True):
+    for clause, value in zip(_WINDOW_CLAUSES, (user_id, *bounds, provider, model, task_type),
+                             strict=True):
         if value is not None:
             args.append(value)
             clauses.append(f"{clause}${len(args)}")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+_WINDOW_CLAUSES = ("user_id = ", "created_at >= ", "created_at < ", "provider = ", "model = ",
+                   "task_type = ")
 
 
 def fold_user_stats(user_id: str, rows: list[Row]) -> UserStats:
@@ -94,9 +102,9 @@ class StatsQueries(ABC):
     @abstractmethod
     def _ledger_time(self, value: datetime) -> object: ...
 
-    def _window(self, user_id: str | None, since: datetime | None,
-                until: datetime | None) -> tuple[str, list[object]]:
-        return window(user_id, since, until, ledger_time=self._ledger_time)
+    def _window(self, user_id: str | None, since: datetime | None, until: datetime | None,
+                **narrowed: str | None) -> tuple[str, list[object]]:
+        return window(user_id, since, until, ledger_time=self._ledger_time, **narrowed)
 
     async def usage_totals(self, *, user_id: str | None = None, since: datetime | None = None,
                            until: datetime | None = None) -> UsageTotals:
@@ -134,9 +142,13 @@ class StatsQueries(ABC):
         return [TaskTypeUsage.model_validate(r) for r in rows]
 
     async def usage_per_day(self, *, since: datetime, until: datetime,
-                            user_id: str | None = None) -> list[DailyUsage]:
-        """Totals per UTC day in [since, until); days without usage are left out."""
-        where, args = self._window(user_id, since, until)
+                            user_id: str | None = None, provider: str | None = None,
+                            model: str | None = None,
+                            task_type: str | None = None) -> list[DailyUsage]:
+        """Totals per UTC day in [since, until), narrowed to ``provider``, ``model`` and
+        ``task_type`` where given; days without usage are left out."""
+        where, args = self._window(user_id, since, until, provider=provider, model=model,
+                                   task_type=task_type)
         rows = await self._reader().fetch(
             f"SELECT {self._day_expr()} AS day, {_AGGREGATES} FROM usage_events{where} "
             "GROUP BY 1 ORDER BY 1", *args)
@@ -153,9 +165,12 @@ class StatsQueries(ABC):
         return [UserUsage.model_validate(r) for r in rows]
 
     async def user_stats(self, user_id: str, *, since: datetime | None = None,
-                         until: datetime | None = None) -> UserStats:
-        """One user's totals, per provider/model and per task type, in one query."""
-        where, args = self._window(user_id, since, until)
+                         until: datetime | None = None, provider: str | None = None,
+                         model: str | None = None, task_type: str | None = None) -> UserStats:
+        """One user's totals, per provider/model and per task type, in one query: of the
+        requests to ``provider``, ``model`` and for ``task_type`` only, where given."""
+        where, args = self._window(user_id, since, until, provider=provider, model=model,
+                                   task_type=task_type)
         rows = await self._reader().fetch(
             f"SELECT provider, model, task_type, {_AGGREGATES} FROM usage_events{where} "
             "GROUP BY provider, model, task_type", *args)

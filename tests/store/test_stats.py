@@ -43,6 +43,13 @@ def test_window_builds_only_the_given_filters() -> None:
     assert window("ada", None, DAY) == (" WHERE user_id = $1 AND created_at < $2", ["ada", DAY])
 
 
+def test_window_narrows_to_provider_model_and_task() -> None:
+    """Each narrowing adds its clause after the window's, in a fixed order."""
+    assert window("ada", provider="openai", task_type="chat") == (
+        " WHERE user_id = $1 AND provider = $2 AND task_type = $3", ["ada", "openai", "chat"])
+    assert window(model="gpt") == (" WHERE model = $1", ["gpt"])
+
+
 def test_window_refuses_naive_bounds() -> None:
     """A naive datetime is ambiguous against a UTC ledger, so it is refused."""
     with pytest.raises(ValueError, match="timezone-aware"):
@@ -104,6 +111,26 @@ async def test_user_stats_in_one_call(ledger: Store) -> None:
         ("anthropic", "claude", 1), ("openai", "gpt", 1), ("openai", "gpt-mini", 1)]
     assert [(t.task_type, t.requests) for t in stats.by_task_type] == [
         ("chat", 2), ("summarize", 1)]
+
+
+async def test_user_stats_and_days_narrowed_in_any_combination(ledger: Store) -> None:
+    """Provider, model and task type narrow the totals, both breakdowns and the days."""
+    chat = await ledger.user_stats("ada", provider="openai", task_type="chat")
+    assert (chat.totals.requests, chat.totals.total_tokens) == (1, 15)
+    assert [(p.model, p.requests) for p in chat.by_provider_model] == [("gpt", 1)]
+    assert [t.task_type for t in chat.by_task_type] == ["chat"]
+    mini = await ledger.user_stats("ada", model="gpt-mini")
+    assert [t.task_type for t in mini.by_task_type] == ["summarize"]
+    nothing = await ledger.user_stats("ada", provider="anthropic", task_type="summarize")
+    assert nothing.totals.requests == 0
+    assert (nothing.by_provider_model, nothing.by_task_type) == ((), ())
+    until = DAY + timedelta(days=7)
+    days = await ledger.usage_per_day(since=DAY, until=until, task_type="summarize")
+    assert [(d.day, d.requests) for d in days] == [
+        (DAY.date(), 1), ((DAY + timedelta(days=2)).date(), 1)]
+    ada_openai = await ledger.usage_per_day(since=DAY, until=until, user_id="ada",
+                                            provider="openai")
+    assert [(d.day, d.requests) for d in ada_openai] == [(DAY.date(), 2)]
 
 
 async def test_session_totals_count_only_that_session(store: Store) -> None:

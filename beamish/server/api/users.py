@@ -13,10 +13,10 @@ every open session's — are dropped at once, and is audited with the caller as 
   updates it; ``is_default`` also makes it the default).
 * ``.../llm-config/tasks/{task_type}`` — one per-task override.
 * ``GET /api/users/{u}/usage`` — totals in a window (``since`` inclusive, ``until``
-  exclusive), per provider/model and per task type; ``provider``/``model`` or
-  ``task_type`` narrow it (totals follow the filter; the two breakdowns are separate, so
-  not both at once); ``per_day=true`` adds per-UTC-day rows (``since`` defaults to 30 days
-  before ``until``, itself now).
+  exclusive), per provider/model and per task type; ``provider``, ``model`` and
+  ``task_type`` narrow it, in any combination (the totals, both breakdowns and the days
+  count only the matching requests); ``per_day=true`` adds per-UTC-day rows (``since``
+  defaults to 30 days before ``until``, itself now).
 * ``GET /api/llm/config/preview`` — what a user gets for a task, with provenance.
 * ``GET /api/llm/models`` — the model catalog (any authenticated caller).
 """
@@ -35,7 +35,6 @@ from beamish.server.api.catalog import model_catalog
 from beamish.server.api.deps import Caller, RuntimeDep, check_user
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
-    InvalidRequestError,
     ResourceNotFoundError,
 )
 from beamish.server.api.models import (
@@ -282,38 +281,17 @@ async def get_usage(
     """The user's usage in the window, optionally narrowed (see the module docs)."""
     check_user(caller, user_id)
     filters = UsageFilters(provider=provider, model=model, task_type=task_type)
-    narrowed = provider is not None or model is not None or task_type is not None
-    if task_type is not None and (provider is not None or model is not None):
-        raise InvalidRequestError(
-            "filter usage by provider/model or by task_type, not both: the ledger's "
-            "breakdowns are per provider/model and per task type, not per both")
-    if per_day and narrowed:
-        raise InvalidRequestError("per_day totals cover every provider and task type; "
-                                  "ask for them without provider, model or task_type")
-    stats = await rt.store.user_stats(user_id, since=since, until=until)
-    by_pm = tuple(row for row in stats.by_provider_model
-                  if provider in (None, row.provider) and model in (None, row.model))
-    by_task = tuple(row for row in stats.by_task_type if task_type in (None, row.task_type))
-    totals = stats.totals
-    if provider is not None or model is not None:
-        totals = _sum(by_pm)
-    elif task_type is not None:
-        totals = _sum(by_task)
+    narrowed = {"provider": provider, "model": model, "task_type": task_type}
+    stats = await rt.store.user_stats(user_id, since=since, until=until, **narrowed)
     days = None
     if per_day:
         end = until or datetime.now(UTC)
         start = since or end - timedelta(days=PER_DAY_DEFAULT_DAYS)
-        days = tuple(await rt.store.usage_per_day(since=start, until=end, user_id=user_id))
+        days = tuple(await rt.store.usage_per_day(since=start, until=end, user_id=user_id,
+                                                  **narrowed))
     return UsageReport(user_id=user_id, since=since, until=until, filters=filters,
-                       totals=totals, by_provider_model=by_pm, by_task_type=by_task,
-                       days=days)
-
-
-def _sum(rows: tuple[UsageTotals, ...]) -> UsageTotals:
-    return UsageTotals(requests=sum(r.requests for r in rows),
-                       errors=sum(r.errors for r in rows),
-                       prompt_tokens=sum(r.prompt_tokens for r in rows),
-                       completion_tokens=sum(r.completion_tokens for r in rows))
+                       totals=stats.totals, by_provider_model=stats.by_provider_model,
+                       by_task_type=stats.by_task_type, days=days)
 
 
 # --- resolution and the catalog ----------------------------------------------------------
