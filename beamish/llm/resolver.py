@@ -60,6 +60,7 @@ from beamish.llm.resolution import (
 )
 from beamish.llm.settings import LLMSettings
 from beamish.store import (
+    ANY_TIER,
     GlobalConfig,
     LLMParameters,
     NewLLMConfig,
@@ -389,5 +390,13 @@ class ConfigResolver:
         """``Store.set_global_config``, then invalidate everything."""
         try:
             return await self._store.set_global_config(config, actor=actor)
+        finally:
+            self.invalidate_all()
+
+    async def delete_global_config(self, task_type: str, tier: str = ANY_TIER, *,
+                                   actor: str = "system") -> None:
+        """``Store.delete_global_config``, then invalidate everything."""
+        try:
+            await self._store.delete_global_config(task_type, tier, actor=actor)
         finally:
             self.invalidate_all()

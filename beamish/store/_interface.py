@@ -172,6 +172,12 @@ class Store(Protocol):
         """Create or replace the global config for (task type, tier)."""
         ...
 
+    async def delete_global_config(
+        self, task_type: str, tier: str = ANY_TIER, *, actor: str = "system"
+    ) -> None:
+        """Delete the global config of exactly (task type, tier); ``NotFoundError`` if none."""
+        ...
+
     async def get_global_config(self, task_type: str, tier: str = ANY_TIER) -> GlobalConfig | None:
         """The config for (task type, tier), falling back to the any-tier entry."""
         ...

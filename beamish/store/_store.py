@@ -399,6 +399,20 @@ class SqlStore(_stats.StatsQueries):
                          _model(before, GlobalConfig), config)
         return config
 
+    async def delete_global_config(self, task_type: str, tier: str = ANY_TIER, *,
+                                   actor: str = "system") -> None:
+        """Delete the global config of exactly (task type, tier) — the any-tier entry when
+        ``tier`` is ``*``, never a fallback; raises ``NotFoundError`` if there is none."""
+        async with self._backend.transaction() as tx:
+            row = await tx.fetchrow("""DELETE FROM global_configs
+                WHERE task_type = $1 AND tier = $2
+                RETURNING task_type, tier, provider, model, parameters""", task_type, tier)
+            if row is None:
+                raise NotFoundError(f"no global config for task {task_type!r} and tier "
+                                    f"{tier!r}")
+            await _audit(tx, actor, None, "global_config", f"{task_type}/{tier}",
+                         GlobalConfig.model_validate(row), None)
+
     async def get_global_config(self, task_type: str,
                                 tier: str = ANY_TIER) -> GlobalConfig | None:
         """The config for (task type, tier), falling back to the any-tier entry."""

@@ -39,8 +39,8 @@ def _model(name: str, window: int | None = None) -> ProviderModel:
 
 
 async def _seed(store: Store) -> None:
-    """openai registered with a catalog; ada (default gpt-4o, reasoning override on an
-    unregistered ollama) and bob (a bare profile)."""
+    """openai registered with a catalog; a global summarize config (gpt-4o); ada (default
+    gpt-4o, reasoning override on an unregistered ollama) and bob (a bare profile)."""
     await store.register_provider(ProviderRecord(name="openai", kind="openai"))
     await store.replace_provider_models("openai", [_model("gpt-4o", 128_000),
                                                    _model("gpt-4o-mini", 128_000)])
@@ -49,6 +49,8 @@ async def _seed(store: Store) -> None:
     await store.set_task_override("ada", TaskOverride(task_type="reasoning", provider="ollama",
                                                       model="llama3.1:8b"))
     await store.upsert_profile("bob")
+    await store.set_global_config(GlobalConfig(task_type="summarize", provider="openai",
+                                               model="gpt-4o"))
 
 
 @pytest.fixture
@@ -255,10 +257,11 @@ SHARED_WRITES: dict[str, Write] = {
                                                                    [_model("gpt-4o-mini")]),
     "set_global_config": lambda r: r.set_global_config(GlobalConfig(
         task_type="chat", provider="openai", model="gpt-4o-mini")),
+    "delete_global_config": lambda r: r.delete_global_config("summarize"),
 }
 """One call of each shared config write, each changing what ada or bob resolves to."""
 
-KEYS = (("ada", "chat"), ("ada", "reasoning"), ("bob", "chat"))
+KEYS = (("ada", "chat"), ("ada", "reasoning"), ("bob", "chat"), ("bob", "summarize"))
 
 
 async def _snapshot(resolver: ConfigResolver) -> list[ResolvedConfig]:
@@ -274,7 +277,7 @@ async def test_a_user_config_write_invalidates_that_user_at_once(
     stats = resolver.cache_stats
     after = await _snapshot(resolver)
     assert resolver.cache_stats.misses - stats.misses == 2  # ada's two entries
-    assert resolver.cache_stats.hits - stats.hits == 1      # bob's
+    assert resolver.cache_stats.hits - stats.hits == 2      # bob's two
     assert after != before
     assert after == [await resolver.preview(user, task) for user, task in KEYS]
 
@@ -316,7 +319,7 @@ async def test_invalidate_hooks(resolver: ConfigResolver) -> None:
     """invalidate_user drops one user's entries; invalidate_all drops everything."""
     await _snapshot(resolver)
     resolver.invalidate_user("ada")
-    assert resolver.cache_stats.size == 1
+    assert resolver.cache_stats.size == 2  # bob's
     resolver.invalidate_user("nobody-cached")
     resolver.invalidate_all()
     assert resolver.cache_stats.size == 0

@@ -202,6 +202,27 @@ async def test_global_config_falls_back_to_any_tier(store: Store) -> None:
     assert len(await store.list_global_configs()) == 2
 
 
+async def test_deleting_a_global_config_removes_exactly_that_entry(store: Store) -> None:
+    """Deleting a tier's entry leaves the '*' one to apply; a missing entry is NotFoundError;
+    the deletion is audited with what was there."""
+    await store.set_global_config(GlobalConfig(task_type="chat", provider="echo", model="b"))
+    await store.set_global_config(GlobalConfig(task_type="chat", tier="premium",
+                                               provider="anthropic", model="c"))
+    await store.delete_global_config("chat", "premium", actor="root")
+    fallback = await store.get_global_config("chat", "premium")
+    assert fallback is not None
+    assert (fallback.tier, fallback.model) == (ANY_TIER, "b")
+    with pytest.raises(NotFoundError, match="task 'chat' and tier 'premium'"):
+        await store.delete_global_config("chat", "premium")
+    await store.delete_global_config("chat")
+    assert await store.list_global_configs() == []
+    entries = await store.list_audit()
+    assert [(e.actor, e.entity_key, e.action) for e in entries[:2]] == [
+        ("system", "chat/*", "delete"), ("root", "chat/premium", "delete")]
+    assert entries[1].before is not None
+    assert entries[1].after is None
+
+
 async def test_config_changes_are_audited(store: Store) -> None:
     """Each change writes who, what, before and after; newest first."""
     await store.upsert_profile("ada", actor="admin")

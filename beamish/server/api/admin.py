@@ -11,10 +11,11 @@ lists its models (one try, ``VALIDATE_TIMEOUT_S``), and, when it answers, stores
 catalog and stamps ``validated_at``. Adding or removing a provider rebuilds the runtime's
 LLM client (``Runtime.reload_providers``), so it is ``serving`` at once when usable.
 
-**Config.** ``GET/PUT /api/admin/llm/global/{task_type}[?tier=]`` — the system-wide
-provider, model and parameters of a task type, for every tier (no ``tier``, stored as
-``*``) or one (``tier`` must be one of ``llm.tiers``); ``GET`` of a tier without its own
-entry answers the any-tier one (its ``tier`` says which). ``PUT
+**Config.** ``GET/PUT/DELETE /api/admin/llm/global/{task_type}[?tier=]`` — the
+system-wide provider, model and parameters of a task type, for every tier (no ``tier``,
+stored as ``*``) or one (``tier`` must be one of ``llm.tiers``); ``GET`` of a tier without
+its own entry answers the any-tier one (its ``tier`` says which); ``DELETE`` removes exactly
+the entry named (404 if there is none), and calls fall back to the next layer at once. ``PUT
 /api/admin/users/{user_id}/profile`` sets a user's tier.
 
 **Introspection.** ``GET /api/admin/audit``, ``GET /api/admin/usage/top``, ``GET
@@ -270,6 +271,16 @@ async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: A
     config = GlobalConfig(task_type=task_type, tier=_tier(rt, tier), provider=body.provider,
                           model=body.model, parameters=body.parameters)
     return await rt.services.current_resolver().set_global_config(config, actor=caller.user_id)
+
+
+@router.delete("/llm/global/{task_type}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_global_config(task_type: TaskType, caller: AdminCaller, rt: RuntimeDep,
+                               tier: TierQuery = None) -> Response:
+    """Remove the config of ``task_type`` for exactly ``tier`` (or the any-tier one); 404 if
+    none. Calls fall back to the next layer at once."""
+    await rt.services.current_resolver().delete_global_config(
+        task_type, _tier(rt, tier), actor=caller.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def _tier(rt: Runtime, tier: str | None) -> str:

@@ -176,6 +176,34 @@ async def test_global_and_tier_configs_drive_resolution(api: ApiServer) -> None:
         ("summarize", "*"), ("summarize", "pro")]
 
 
+async def test_deleting_a_tier_config_falls_back_to_the_global_one(api: ApiServer) -> None:
+    """DELETE removes exactly the entry named (admins only, 404 once gone), and the next
+    resolution uses the layer below at once."""
+    base = "/api/admin/llm/global/summarize"
+    await api.http.put(base, headers=api.admin(), json={
+        "provider": "echo", "model": "echo-1", "parameters": {"temperature": 0.1}})
+    await api.http.put(base, headers=api.admin(), params={"tier": "pro"}, json={
+        "provider": "echo", "model": "echo-1", "parameters": {"temperature": 0.9}})
+    await api.http.put("/api/admin/users/ada/profile", headers=api.admin(),
+                       json={"tier": "pro"})
+
+    async def temperature() -> object:
+        preview = await api.http.get("/api/llm/config/preview", headers=api.auth("ada"),
+                                     params={"task_type": "summarize"})
+        return preview.json()["parameters"].get("temperature")
+
+    assert await temperature() == 0.9
+    denied = await api.http.delete(base, headers=api.auth("ada"), params={"tier": "pro"})
+    assert denied.status_code == 403
+    gone = await api.http.delete(base, headers=api.admin(), params={"tier": "pro"})
+    assert gone.status_code == 204
+    assert await temperature() == 0.1
+    again = await api.http.delete(base, headers=api.admin(), params={"tier": "pro"})
+    assert again.status_code == 404
+    assert (await api.http.delete(base, headers=api.admin())).status_code == 204
+    assert await temperature() is None
+
+
 async def test_an_unknown_tier_is_refused(api: ApiServer) -> None:
     """Tiers must be one of llm.tiers; the error lists them."""
     refused = await api.http.put("/api/admin/llm/global/chat", headers=api.admin(),
