@@ -53,7 +53,13 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict
 
 from beamish.llm.errors import LLMError
-from beamish.llm.providers.base import ChatMessage, Completion, Prompt, parse_chat_message
+from beamish.llm.providers.base import (
+    ChatMessage,
+    Completion,
+    Prompt,
+    only_messages,
+    parse_chat_message,
+)
 from beamish.llm.providers.client import LLMClient
 from beamish.llm.providers.stream import ChatStream, StreamEvent
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
@@ -439,15 +445,12 @@ def _children(services: Services) -> list[ChildSpec]:
     ]
 
 
-_ONLY_MESSAGES = frozenset({ChatMessage})  # checks a long prompt in one C loop
-
-
 def _messages(messages: Messages) -> tuple[ChatMessage, ...]:
     if type(messages) is Prompt:
         return messages  # checked when made: a conversation's history, as channels pass it
     if isinstance(messages, str):
         return (ChatMessage(role="user", content=messages),)
-    if type(messages) is tuple and _ONLY_MESSAGES.issuperset(map(type, messages)):
+    if type(messages) is tuple and only_messages(messages):
         return messages  # no copy
     return tuple(m if isinstance(m, ChatMessage) else parse_chat_message(m)
                  for m in messages)

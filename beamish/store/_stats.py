@@ -36,6 +36,11 @@ _TOP_ORDER = {
 }
 
 
+# The window's columns, in the order of window()'s values.
+_WINDOW_CLAUSES = ("user_id = ", "created_at >= ", "created_at < ", "provider = ", "model = ",
+                   "task_type = ")
+
+
 def _same(value: datetime) -> object:
     return value
 
@@ -62,10 +67,6 @@ def window(user_id: str | None = None, since: datetime | None = None,
             args.append(value)
             clauses.append(f"{clause}${len(args)}")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-
-_WINDOW_CLAUSES = ("user_id = ", "created_at >= ", "created_at < ", "provider = ", "model = ",
-                   "task_type = ")
 
 
 def fold_user_stats(user_id: str, rows: list[Row]) -> UserStats:

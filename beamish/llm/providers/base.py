@@ -197,7 +197,12 @@ class Completion(_Model):
 
 
 _DEFAULT_PARAMETERS = LLMParameters()
-_ONLY_MESSAGES = frozenset({ChatMessage})  # checks a long prompt in one C loop
+_ONLY_MESSAGES = frozenset({ChatMessage})
+
+
+def only_messages(messages: Iterable[object]) -> bool:
+    """Whether every item is exactly a ``ChatMessage``: a long prompt checked in one C loop."""
+    return _ONLY_MESSAGES.issuperset(map(type, messages))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,7 +233,7 @@ class ChatRequest:
             raise ValueError(f"a request names a model, not {self.model!r}")
         if not messages:
             raise ValueError("a request needs at least one message")
-        if type(messages) is not Prompt and not _ONLY_MESSAGES.issuperset(map(type, messages)):
+        if type(messages) is not Prompt and not only_messages(messages):
             Prompt(messages)  # raises, naming what is not a message
         if not isinstance(self.parameters, LLMParameters):
             raise TypeError(f"a request's parameters are LLMParameters, not "

@@ -281,7 +281,7 @@ async def get_usage(
     """The user's usage in the window, optionally narrowed (see the module docs)."""
     check_user(caller, user_id)
     filters = UsageFilters(provider=provider, model=model, task_type=task_type)
-    narrowed = {"provider": provider, "model": model, "task_type": task_type}
+    narrowed = filters.model_dump()  # provider, model, task_type: the store's keywords
     stats = await rt.store.user_stats(user_id, since=since, until=until, **narrowed)
     days = None
     if per_day:
