@@ -6,6 +6,7 @@ import pytest
 
 from beamish.channels.history import ConversationHistory, HistoryEntry
 from beamish.llm.providers import ChatMessage, Prompt
+from beamish.llm.providers.base import word_count
 
 
 def test_the_prompt_is_the_kept_messages_in_order() -> None:
@@ -22,6 +23,19 @@ def test_the_prompt_is_the_kept_messages_in_order() -> None:
                       ChatMessage(role="user", content="m4"))
     assert [m.id for m in conversation.since(0)] == [3, 4, 5]
     assert conversation.last_id == 5
+
+
+def test_the_prompt_says_how_many_words_its_messages_hold() -> None:
+    """The count kept as messages come and go (trimmed ones leave it) is a recount's."""
+    history = ConversationHistory(max_messages=4)
+    conversation = history.open("c1", "u1")
+    assert conversation is not None
+    assert conversation.prompt().words == 0
+    for i in range(11):
+        conversation.add("user", " ".join(["w"] * i) + "\n x ", f"r{i}")
+        prompt = conversation.prompt()
+        assert prompt.words == sum(word_count(m.content) for m in prompt) > 0
+    assert len(prompt) == 4
 
 
 def test_another_users_conversation_is_refused() -> None:

@@ -103,20 +103,30 @@ class ChatMessage:
             raise TypeError(f"a message's content is a string, not {type(self.content).__name__}")
 
 
+def word_count(text: str) -> int:
+    """The whitespace-separated words of ``text`` (the echo provider's tokens)."""
+    return len(text.split())
+
+
 class Prompt(tuple[ChatMessage, ...]):
     """Messages known to be ``ChatMessage`` instances: a call takes them as they are.
 
     ``Prompt(messages)`` checks each one. ``Prompt.trusted`` skips that pass, for code that
     made every message itself — a conversation's history, kept as ``ChatMessage`` objects and
     sent again with each request, where checking the whole history every time cost more than
-    the rest of reading it.
+    the rest of reading it. That code may also say how many words (``word_count``) the
+    messages hold, as a history can keep count while it grows: the echo provider's prompt
+    tokens, otherwise counted from every message of every request.
 
     Raises:
         TypeError: a message is not a ``ChatMessage`` (parse dicts with
             ``parse_chat_message``).
     """
 
-    __slots__ = ()
+    # No __slots__: a tuple subclass cannot have any, and ``words`` needs a place. The
+    # instance dict is made only for a prompt given its words.
+    words: int | None = None
+    """The words of every message's content, if its maker counted them; else None."""
 
     def __new__(cls, messages: Iterable[ChatMessage] = ()) -> Self:
         prompt = super().__new__(cls, messages)
@@ -127,9 +137,13 @@ class Prompt(tuple[ChatMessage, ...]):
         return prompt
 
     @classmethod
-    def trusted(cls, messages: Iterable[ChatMessage]) -> Self:
-        """``messages`` as a prompt, unchecked: the caller made each ``ChatMessage`` itself."""
-        return tuple.__new__(cls, messages)
+    def trusted(cls, messages: Iterable[ChatMessage], words: int | None = None) -> Self:
+        """``messages`` as a prompt, unchecked: the caller made each ``ChatMessage`` itself,
+        and ``words``, if given, is the ``word_count`` of their contents together."""
+        prompt = tuple.__new__(cls, messages)
+        if words is not None:
+            prompt.words = words
+        return prompt
 
 
 _CHAT_MESSAGE: TypeAdapter[ChatMessage] = TypeAdapter(ChatMessage)

@@ -25,9 +25,11 @@ from beamish.llm.providers.base import (
     ChatRequest,
     Completion,
     LLMProvider,
+    Prompt,
     ProviderChunk,
     Usage,
     discovered,
+    word_count,
 )
 from beamish.llm.settings import ECHO_MODEL
 from beamish.store.models import ProviderModel
@@ -38,9 +40,8 @@ LABEL = "[echo]"
 _TOKEN = re.compile(r"\S+\s*")
 
 
-def count_tokens(text: str) -> int:
-    """The echo provider's token count of ``text``: its whitespace-separated words."""
-    return len(text.split())
+count_tokens = word_count
+"""The echo provider's token count of a text: its whitespace-separated words."""
 
 
 def echo_tokens(messages: Sequence[ChatMessage], max_tokens: int | None = None,
@@ -139,7 +140,10 @@ _WORD_COUNTS = _WordCounts()
 
 
 def _prompt_tokens(request: ChatRequest) -> int:
-    return _WORD_COUNTS.total(request.messages)
+    messages = request.messages
+    if isinstance(messages, Prompt) and messages.words is not None:  # counted as made
+        return messages.words
+    return _WORD_COUNTS.total(messages)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -9,6 +9,7 @@ from beamish.llm.providers import (
     ChatRequest,
     EchoProvider,
     LLMClient,
+    Prompt,
     ProviderChunk,
     StreamDone,
     Target,
@@ -111,6 +112,17 @@ async def test_an_echo_stream_left_early_counts_the_tokens_sent() -> None:
                     break
     assert (stream.status, stream.usage) == (
         "cancelled", Usage(prompt_tokens=10, completion_tokens=3))
+
+
+async def test_a_prompt_that_knows_its_words_is_not_counted_again() -> None:
+    """The words a trusted prompt says it holds are the prompt tokens; any other prompt
+    (a checked one, a tuple) is counted."""
+    said = Prompt.trusted([ChatMessage(role="user", content="a b c")], words=7)
+    async with LLMClient([EchoProvider()]) as client:
+        target = Target(provider="echo", model=ECHO_MODEL)
+        assert (await client.complete(target, said)).usage.prompt_tokens == 7
+        for unknown in (Prompt(said), tuple(said)):
+            assert (await client.complete(target, unknown)).usage.prompt_tokens == 3
 
 
 def test_word_counts_are_remembered_within_a_bound() -> None:
