@@ -1,19 +1,36 @@
-"""new_request_id: random hex ids, never repeated, not even across a fork."""
+"""new_request_id: UUIDv7 hex ids, in time order, never repeated, not even across a fork."""
 
 from __future__ import annotations
 
 import os
 import re
+import time
+import uuid
 
 from beamish.store.models import _ENTROPY, new_request_id
 
 
 def test_ids_are_32_hex_digits_and_distinct() -> None:
-    """Many more ids than one read of randomness holds: each is new, each is 128 bits."""
+    """Many more ids than one read of randomness holds: each is new, each 32 hex digits."""
     count = 3 * _ENTROPY.SIZE // 16 + 5
     ids = [new_request_id() for _ in range(count)]
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert len(set(ids)) == count
+
+
+def test_ids_are_uuid7s_of_the_time_they_were_made() -> None:
+    """Each is a UUIDv7 (RFC 9562) whose first 48 bits are its millisecond; ids made in
+    different milliseconds sort in the order they were made."""
+    made = []
+    for _ in range(3):
+        before = time.time_ns() // 1_000_000
+        made.append(new_request_id())
+        assert before <= int(made[-1][:12], 16) <= time.time_ns() // 1_000_000
+        time.sleep(0.002)
+    for request_id in made:
+        parsed = uuid.UUID(request_id)
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert sorted(made) == made
 
 
 def test_a_forked_child_does_not_hand_out_its_parents_next_ids() -> None:
