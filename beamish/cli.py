@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -135,9 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from beamish.server.serve import BeamishServer, tune_for_serving
+    from beamish.server.serve import BeamishServer, configure_serving_logs, tune_for_serving
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_serving_logs()
     key_file = ensure_secret_key()
     overrides: dict[str, Any] = {}
     if args.config:

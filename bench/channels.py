@@ -39,27 +39,33 @@ Figures:
 The server's per-user message rate is lifted (it would cap throughput) and its idle timeout
 raised above the benchmark's length; everything else is ``beamish serve``'s defaults,
 including its process settings (``tune_for_serving``: the garbage collector and the GIL's
-switch interval), which the raw baseline, in the same process, runs with too.
+switch interval) and its logging (``configure_serving_logs``: INFO lines, one JSON line per
+chat message among them, here to a file), which the raw baseline, in the same process, runs
+with too (the websockets library logs its connections).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
+import logging
 import os
 import resource
 import statistics
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 
+from beamish.server.api.logs import write_request_lines
 from beamish.server.auth import TokenSigner
-from beamish.server.serve import BeamishServer, tune_for_serving
+from beamish.server.serve import BeamishServer, configure_serving_logs, tune_for_serving
 from beamish.server.settings import ServerSettings
 from beamish.settings import Settings
 from bench._harness import Report, percentile
@@ -218,11 +224,31 @@ async def _run(report: Report, quick: bool) -> None:
         load.close()
 
 
+@contextlib.contextmanager
+def _serving_logs(report: Report) -> Iterator[None]:
+    """``beamish serve``'s logging, to a file, for the length of the run."""
+    root = logging.getLogger()
+    with tempfile.TemporaryDirectory(prefix="beamish-bench-logs-") as folder:
+        path = Path(folder) / "serve.log"
+        with path.open("w", encoding="utf-8") as stream:
+            handlers, level = root.handlers, root.level
+            root.handlers = []
+            configure_serving_logs(stream)
+            try:
+                yield
+            finally:
+                write_request_lines(None)
+                root.handlers, root.level = handlers, level
+        with path.open(encoding="utf-8") as written:
+            report.raw["request_log_lines"] = sum("llm_requests" in line for line in written)
+
+
 def run(quick: bool) -> Report:
     """Measure round trips (beamish and raw), latency at half load, memory per socket."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     report = Report("channels")
-    asyncio.run(_run(report, quick))
+    with _serving_logs(report):
+        asyncio.run(_run(report, quick))
     return report

@@ -34,7 +34,6 @@ Options (keyword arguments of the decoders):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeAlias
 
@@ -45,6 +44,7 @@ from beamish.channels.errors import (
     FrameTooLargeError,
     InvalidJSONError,
 )
+from beamish.compact_json import ENCODER, dumps
 
 #: A frame's payload: a JSON object, or the raw bytes of a binary frame.
 Payload: TypeAlias = dict[str, Any] | bytes
@@ -57,22 +57,6 @@ KIND_REPLY: Final = 1
 KIND_BROADCAST: Final = 2
 MAX_HEADER_FIELD: Final = 255
 _CLIENT_PUSH_HEADER: Final = 5  # kind + four lengths
-
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def _not_json(value: object) -> NoReturn:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# The C encoder _ENCODER.encode builds anew for every document, made once: a frame is a small
-# document, and rebuilding it cost a third of the encoding. Same output and errors; without
-# circular-reference markers, a cycle fails as a RecursionError instead.
-_make_c_encoder: Callable[..., Callable[[Any, int], list[str]]] | None = getattr(
-    json.encoder, "c_make_encoder", None)
-_C_ENCODE: Final = None if _make_c_encoder is None else _make_c_encoder(
-    None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False)
-
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
@@ -131,7 +115,7 @@ def _check_text_size(data: str, max_size: int) -> None:
 
 def _has_lone_surrogate(document: object) -> bool:
     try:
-        _ENCODER.encode(document).encode()
+        ENCODER.encode(document).encode()
     except UnicodeEncodeError:
         return True
     return False
@@ -314,8 +298,6 @@ def _require_object(payload: object, event: str) -> None:
 
 def _dump(document: list[Any]) -> str:
     try:
-        if _C_ENCODE is not None:
-            return "".join(_C_ENCODE(document, 0))
-        return _ENCODER.encode(document)
+        return dumps(document)
     except (TypeError, ValueError, RecursionError) as exc:
         raise EncodeError(f"frame cannot be encoded as JSON: {exc}") from exc

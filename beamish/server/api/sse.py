@@ -11,10 +11,10 @@ compact JSON has no line breaks, so one ``data`` line always suffices.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from beamish.compact_json import dumps
 from beamish.llm.providers.stream import StreamEvent
 from beamish.llm.resolution import ResolvedConfig
 from beamish.server.api.errors import ErrorInfo
@@ -25,7 +25,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 def sse_frame(data: Any, event: str | None = None) -> bytes:
     """One SSE frame carrying ``data`` as compact JSON (or verbatim, if ``data`` is a str)."""
-    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    payload = data if isinstance(data, str) else dumps(data)
     head = f"event: {event}\n" if event is not None else ""
     return f"{head}data: {payload}\n\n".encode()
 
