@@ -40,7 +40,7 @@ The server's per-user message rate is lifted (it would cap throughput) and its i
 raised above the benchmark's length; everything else is ``beamish serve``'s defaults,
 including its process settings (``tune_for_serving``: the garbage collector and the GIL's
 switch interval) and its logging (``configure_serving_logs``: INFO lines, one JSON line per
-chat message among them, here to a file), which the raw baseline, in the same process, runs
+chat message among them, here to the null device), which the raw baseline, in the same process, runs
 with too (the websockets library logs its connections).
 """
 
@@ -58,7 +58,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
@@ -224,23 +224,38 @@ async def _run(report: Report, quick: bool) -> None:
         load.close()
 
 
+class _CountedLines:
+    """A text stream onto another, counting the lines written through it."""
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+        self.lines = 0
+
+    def write(self, text: str) -> int:
+        self.lines += text.count("\n")
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
 @contextlib.contextmanager
 def _serving_logs(report: Report) -> Iterator[None]:
-    """``beamish serve``'s logging, to a file, for the length of the run."""
+    """``beamish serve``'s logging for the length of the run, to the null device: every line
+    is made and written as to stderr, and none lands on the disk the ledger's commits wait
+    for (where a log file goes is the deployment's choice)."""
     root = logging.getLogger()
-    with tempfile.TemporaryDirectory(prefix="beamish-bench-logs-") as folder:
-        path = Path(folder) / "serve.log"
-        with path.open("w", encoding="utf-8") as stream:
-            handlers, level = root.handlers, root.level
-            root.handlers = []
-            configure_serving_logs(stream)
-            try:
-                yield
-            finally:
-                write_request_lines(None)
-                root.handlers, root.level = handlers, level
-        with path.open(encoding="utf-8") as written:
-            report.raw["request_log_lines"] = sum("llm_requests" in line for line in written)
+    with open(os.devnull, "w", encoding="utf-8") as null:
+        stream = _CountedLines(null)
+        handlers, level = root.handlers, root.level
+        root.handlers = []
+        configure_serving_logs(stream)
+        try:
+            yield
+        finally:
+            write_request_lines(None)
+            root.handlers, root.level = handlers, level
+    report.raw["log_lines"] = stream.lines
 
 
 def run(quick: bool) -> Report:

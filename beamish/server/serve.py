@@ -27,7 +27,7 @@ import logging
 import re
 import sys
 from types import TracebackType
-from typing import Final, Self, TextIO
+from typing import Final, Self
 
 import uvicorn
 from fastapi import FastAPI
@@ -41,7 +41,7 @@ from beamish.channels.socket_actor import SocketOptions
 from beamish.channels.transport import SocketEndpoint
 from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
-from beamish.server.api.logs import write_request_lines
+from beamish.server.api.logs import TextStream, write_request_lines
 from beamish.server.auth import dev_mode_warning
 from beamish.server.websocket_protocol import LeanWebSocketProtocol
 from beamish.settings import Settings
@@ -98,7 +98,7 @@ SERVING_LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
 """The format of ``beamish serve``'s log lines."""
 
 
-def configure_serving_logs(stream: TextIO | None = None) -> None:
+def configure_serving_logs(stream: TextStream | None = None) -> None:
     """Log as ``beamish serve`` does: INFO and up to ``stream`` (stderr), as
     ``SERVING_LOG_FORMAT`` — among them one JSON line per LLM request
     (``beamish.server.api.logs``).

@@ -25,7 +25,7 @@ import logging
 import sys
 import time
 import traceback
-from typing import Final, Literal, NamedTuple, TextIO
+from typing import Final, Literal, NamedTuple, Protocol
 
 from beamish.compact_json import dumps
 
@@ -99,6 +99,14 @@ def log_llm_request(entry: LLMRequestLog) -> None:
 _line = dumps  # compact, its C encoder made once: a log line per chat message
 
 
+class TextStream(Protocol):
+    """Where log lines go: a text stream, such as ``sys.stderr``."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 class RequestLineWriter:
     """Writes the request log's lines to a stream itself, as the logging of ``beamish serve``
     formats them (``asctime levelname name message``), and a turn of the event loop's lines
@@ -118,7 +126,7 @@ class RequestLineWriter:
 
     __slots__ = ("_pending", "_second", "_stamp", "_stream")
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextStream) -> None:
         self._stream = stream
         self._pending: list[str] = []
         self._second = -1
@@ -156,7 +164,7 @@ class RequestLineWriter:
 _writer: RequestLineWriter | None = None
 
 
-def write_request_lines(stream: TextIO | None) -> None:
+def write_request_lines(stream: TextStream | None) -> None:
     """Write the request log's lines to ``stream`` with a ``RequestLineWriter`` from now on;
     None goes back to logging records."""
     global _writer
@@ -169,4 +177,5 @@ def write_request_lines(stream: TextIO | None) -> None:
 
 
 __all__ = ["LOGGER_NAME", "Endpoint", "LLMRequestLog", "Outcome", "RequestLineWriter",
-           "elapsed_ms", "llm_requests_logged", "log_llm_request", "write_request_lines"]
+           "TextStream", "elapsed_ms", "llm_requests_logged", "log_llm_request",
+           "write_request_lines"]
