@@ -76,6 +76,27 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[rank]
 
 
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time so far by kind (``/proc/stat``: user, nice, system, idle,
+    iowait, irq, softirq, steal), in clock ticks; None where there is no ``/proc/stat``."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            return [int(field) for field in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def steal_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of the machine's CPU time its hypervisor took between two ``cpu_times``
+    readings (steal: time its virtual CPUs wanted to run and another guest ran instead);
+    None if either reading is missing or no time passed."""
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(delta)
+    return delta[7] / total if total > 0 else None
+
+
 def now() -> float:
     return time.perf_counter()
 
