@@ -23,6 +23,7 @@ import asyncio
 import atexit
 import logging
 import sys
+import threading
 import time
 import traceback
 from typing import Final, Literal, NamedTuple, Protocol
@@ -119,16 +120,19 @@ class RequestLineWriter:
     line is an ordinary record, which that application's handlers see.
 
     The logger's level still decides: set ``beamish.server.llm_requests`` above INFO to
-    silence the lines. A line waits at most for the event loop's next turn, so it follows
-    the other log lines written in the same turn. Called where no event loop runs, it writes
-    at once; what waits at exit is written then.
+    silence the lines. A line waits at most for the next turn of the event loop that wrote
+    it, so it follows the other log lines written in the same turn. Written from a thread
+    with no event loop, it goes at once, with what waited; what waits at exit is written
+    then. A loop that ends before its turn comes leaves its lines to the next write.
     """
 
-    __slots__ = ("_pending", "_second", "_stamp", "_stream")
+    __slots__ = ("_lock", "_loop", "_pending", "_second", "_stamp", "_stream")
 
     def __init__(self, stream: TextStream) -> None:
         self._stream = stream
+        self._lock = threading.Lock()  # for lines from threads (sync endpoints), rare
         self._pending: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None  # where a flush is scheduled
         self._second = -1
         self._stamp = ""  # the local time of _second, as logging's asctime writes it
 
@@ -139,18 +143,25 @@ class RequestLineWriter:
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        pending = self._pending
-        pending.append(f"{self._stamp},{int((now - second) * 1000):03d} INFO {LOGGER_NAME} "
-                       f"{message}\n")
-        if len(pending) == 1:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no event loop in this thread
-                self.flush()
+        line = f"{self._stamp},{int((now - second) * 1000):03d} INFO {LOGGER_NAME} {message}\n"
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop in this thread
+            loop = None
+        with self._lock:
+            self._pending.append(line)
+            schedule = loop is not None and loop is not self._loop
+            if schedule:
+                self._loop = loop
+        if loop is None:
+            self.flush()
+        elif schedule:
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write what waits."""
-        lines, self._pending = self._pending, []
+        with self._lock:
+            lines, self._pending, self._loop = self._pending, [], None
         if not lines:
             return
         try:

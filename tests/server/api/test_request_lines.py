@@ -85,6 +85,26 @@ async def test_a_turns_lines_go_out_in_one_write_at_the_next_turn(stream: Writes
     assert len(stream.writes) == 2
 
 
+def test_lines_left_by_a_loop_that_ended_go_with_the_next(stream: Writes) -> None:
+    """A loop closed before its turn came: its line waits, and the next line's loop takes it."""
+    async def log_one() -> None:
+        log_llm_request(ENTRY)
+
+    loop = asyncio.new_event_loop()
+
+    def log_then_stop() -> None:
+        log_llm_request(ENTRY)
+        loop.stop()  # before the turn the flush was scheduled for
+
+    loop.call_soon(log_then_stop)
+    loop.run_forever()
+    loop.close()
+    assert stream.writes == []
+    asyncio.run(log_one())
+    assert len(stream.writes) == 1
+    assert stream.getvalue().count("\n") == 2
+
+
 def test_the_loggers_level_still_decides(stream: Writes) -> None:
     logging.getLogger(LOGGER_NAME).setLevel(logging.WARNING)
     log_llm_request(ENTRY)
