@@ -136,7 +136,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from beamish.server.serve import BeamishServer, configure_serving_logs, tune_for_serving
 
-    configure_serving_logs()
     key_file = ensure_secret_key()
     overrides: dict[str, Any] = {}
     if args.config:
@@ -149,6 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
     if server_overrides:
         settings = settings.model_copy(update={
             "server": settings.server.model_copy(update=server_overrides)})
+    configure_serving_logs(request_log=settings.server.request_log)
     if key_file is not None:
         print(f"beamish: no BEAMISH_SECRET_KEY set; using the key in {key_file} "
               "(create tokens in this directory: beamish token create --user YOU)",

@@ -41,7 +41,7 @@ from beamish.channels.socket_actor import SocketOptions
 from beamish.channels.transport import SocketEndpoint
 from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
-from beamish.server.api.logs import TextStream, write_request_lines
+from beamish.server.api.logs import LOGGER_NAME, TextStream, write_request_lines
 from beamish.server.auth import dev_mode_warning
 from beamish.server.websocket_protocol import LeanWebSocketProtocol
 from beamish.settings import Settings
@@ -98,10 +98,12 @@ SERVING_LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
 """The format of ``beamish serve``'s log lines."""
 
 
-def configure_serving_logs(stream: TextStream | None = None) -> None:
+def configure_serving_logs(stream: TextStream | None = None, *,
+                           request_log: bool = True) -> None:
     """Log as ``beamish serve`` does: INFO and up to ``stream`` (stderr), as
     ``SERVING_LOG_FORMAT`` — among them one JSON line per LLM request
-    (``beamish.server.api.logs``).
+    (``beamish.server.api.logs``), unless ``request_log`` is False (``[server]
+    request_log``).
 
     The request log has a line for every chat message, so it is written cheaply: by a
     ``RequestLineWriter``, in the same format, rather than as records. Measured in the
@@ -117,6 +119,8 @@ def configure_serving_logs(stream: TextStream | None = None) -> None:
     stream = sys.stderr if stream is None else stream
     logging.basicConfig(level=logging.INFO, format=SERVING_LOG_FORMAT, stream=stream)
     write_request_lines(stream)
+    if not request_log:
+        logging.getLogger(LOGGER_NAME).setLevel(logging.WARNING)
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

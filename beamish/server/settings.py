@@ -15,6 +15,8 @@ Options (defaults in brackets):
 * ``max_history`` [50] — messages kept per conversation (and sent to the provider).
 * ``max_conversations`` [10_000] — conversations whose history is kept (least recent dropped).
 * ``shutdown_timeout_s`` [10] — how long SIGTERM waits for sockets and channels to end.
+* ``request_log`` [True] — ``beamish serve`` logs one JSON line per LLM request (INFO on
+  ``beamish.server.llm_requests``; see ``beamish.server.api.logs``); False leaves them out.
 """
 
 from __future__ import annotations
@@ -40,3 +42,4 @@ class ServerSettings(BaseModel):
     max_history: int = Field(default=50, ge=1)
     max_conversations: int = Field(default=10_000, ge=1)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    request_log: bool = True

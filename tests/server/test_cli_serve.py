@@ -18,13 +18,19 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from beamish.server.api.logs import LLMRequestLog, log_llm_request, write_request_lines
+from beamish.server.api.logs import (
+    LOGGER_NAME,
+    LLMRequestLog,
+    log_llm_request,
+    write_request_lines,
+)
 from beamish.server.serve import (
     SERVING_GC_THRESHOLDS,
     SERVING_SWITCH_INTERVAL_S,
     configure_serving_logs,
     tune_for_serving,
 )
+from beamish.server.settings import ServerSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -172,3 +178,26 @@ def test_serving_logs_write_request_lines_and_records_without_thread_process_or_
     [record] = records  # the request line was no record
     assert (record.threadName, record.processName, record.process) == (None, None, None)
     assert (record.pathname, record.lineno) == ("(unknown file)", 0)
+
+
+def test_serving_logs_can_leave_the_request_lines_out() -> None:
+    """[server] request_log = false: no request line; the other INFO lines as before."""
+    root, requests = logging.getLogger(), logging.getLogger(LOGGER_NAME)
+    handlers, level, requests_level = root.handlers[:], root.level, requests.level
+    stream = io.StringIO()
+    root.handlers = []
+    try:
+        configure_serving_logs(stream, request_log=False)
+        log_llm_request(LLMRequestLog(
+            request_id="r1", user_id="ada", session_id="s1", endpoint="channel", stream=True,
+            task_type="chat", provider="echo", model="echo-1", latency_ms=3, prompt_tokens=4,
+            completion_tokens=6, outcome="ok"))
+        logging.getLogger("beamish.test").info("hello")
+    finally:
+        write_request_lines(None)
+        root.handlers, root.level = handlers, level
+        requests.setLevel(requests_level)
+    assert stream.getvalue().endswith(" INFO beamish.test hello\n")
+    assert "llm_request" not in stream.getvalue()
+    assert ServerSettings().request_log
+    assert not ServerSettings(request_log=False).request_log
