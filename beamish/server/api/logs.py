@@ -15,6 +15,10 @@ client went away). The same fields are on the record as ``record.llm_request`` (
 handlers that format records themselves. Only these fields are ever written: no message
 content, no token, no API key — error *messages* are left out too, since a provider's can
 quote what it was sent.
+
+``beamish serve`` writes these lines without making records (``RequestLineWriter``, installed
+by ``configure_serving_logs``): the same text its log format would give the record, for a
+fraction of the cost — a chat server writes one per message.
 """
 
 from __future__ import annotations
