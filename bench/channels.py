@@ -32,10 +32,10 @@ Figures:
 * ``p99_ms_half_load`` — p99 round trip in ms with messages sent open-loop, over
   ``CONCURRENCY[0]`` connections, at half of beamish's measured maximum (goal: <= 50), over
   ``HALF_LOAD_WINDOWS`` windows of ``HALF_LOAD_SECONDS`` together (each window's p50 and
-  p99 are in the JSON). An answer is pushed once its usage is durable, so its latency
-  includes a group commit's fsync, and this machine's disk now and then takes 50 to 100 ms
-  for one: the answers waiting meanwhile are about 1% of a 10 s window, enough to make its
-  p99, and a third of that over 30 s.
+  p99 are in the JSON). A stall of the server for 50 to 100 ms — on these virtual machines,
+  mostly its core taken by the hypervisor (see ``cpu_stolen_pct_*``), now and then a slow
+  fsync of a group commit, which every answer waits for — delays about 1% of a 10 s
+  window's answers, enough to make its p99, and a third of that over 30 s.
 * ``cpu_stolen_pct_rounds``, ``cpu_stolen_pct_half_load`` — the share of the machine's CPU
   time that its hypervisor gave to other guests (``/proc/stat``'s steal) during the
   throughput rounds and the half-load windows (no goal; per window in the JSON). On the
