@@ -141,12 +141,11 @@ def test_tune_for_serving_freezes_the_heap_and_shortens_the_switch_interval() ->
         sys.setswitchinterval(interval)
 
 
-def test_serving_logs_write_request_lines_and_records_without_thread_process_or_caller(
-        ) -> None:
-    """INFO lines as time, level, logger, message, the request log's among them; records
-    carry no thread, process or caller (the format never shows them)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+def _log_as_served(request_log: bool) -> tuple[str, list[logging.LogRecord]]:
+    """Configure beamish serve's logging onto a string, write a request line and a record,
+    then put logging back: what was written, and the records the handler saw."""
+    root, requests = logging.getLogger(), logging.getLogger(LOGGER_NAME)
+    handlers, level, requests_level = root.handlers[:], root.level, requests.level
     knobs = {name: getattr(logging, name) for name in
              ("logThreads", "logProcesses", "logMultiprocessing", "_srcfile")}
     records: list[logging.LogRecord] = []
@@ -158,7 +157,7 @@ def test_serving_logs_write_request_lines_and_records_without_thread_process_or_
     stream = io.StringIO()
     root.handlers = []
     try:
-        configure_serving_logs(stream)
+        configure_serving_logs(stream, request_log=request_log)
         root.handlers[0].addFilter(keep)
         log_llm_request(LLMRequestLog(
             request_id="r1", user_id="ada", session_id="s1", endpoint="channel", stream=True,
@@ -168,13 +167,22 @@ def test_serving_logs_write_request_lines_and_records_without_thread_process_or_
     finally:
         write_request_lines(None)
         root.handlers, root.level = handlers, level
+        requests.setLevel(requests_level)
         for name, value in knobs.items():
             setattr(logging, name, value)
+    return stream.getvalue(), records
+
+
+def test_serving_logs_write_request_lines_and_records_without_thread_process_or_caller(
+        ) -> None:
+    """INFO lines as time, level, logger, message, the request log's among them; records
+    carry no thread, process or caller (the format never shows them)."""
+    written, records = _log_as_served(request_log=True)
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
     assert re.fullmatch(
         f"{stamp} INFO beamish\\.server\\.llm_requests "
         r'\{"event":"llm_request","request_id":"r1",.*"outcome":"ok","error":null\}\n'
-        f"{stamp} INFO beamish\\.test hello\n", stream.getvalue())
+        f"{stamp} INFO beamish\\.test hello\n", written)
     [record] = records  # the request line was no record
     assert (record.threadName, record.processName, record.process) == (None, None, None)
     assert (record.pathname, record.lineno) == ("(unknown file)", 0)
@@ -182,22 +190,9 @@ def test_serving_logs_write_request_lines_and_records_without_thread_process_or_
 
 def test_serving_logs_can_leave_the_request_lines_out() -> None:
     """[server] request_log = false: no request line; the other INFO lines as before."""
-    root, requests = logging.getLogger(), logging.getLogger(LOGGER_NAME)
-    handlers, level, requests_level = root.handlers[:], root.level, requests.level
-    stream = io.StringIO()
-    root.handlers = []
-    try:
-        configure_serving_logs(stream, request_log=False)
-        log_llm_request(LLMRequestLog(
-            request_id="r1", user_id="ada", session_id="s1", endpoint="channel", stream=True,
-            task_type="chat", provider="echo", model="echo-1", latency_ms=3, prompt_tokens=4,
-            completion_tokens=6, outcome="ok"))
-        logging.getLogger("beamish.test").info("hello")
-    finally:
-        write_request_lines(None)
-        root.handlers, root.level = handlers, level
-        requests.setLevel(requests_level)
-    assert stream.getvalue().endswith(" INFO beamish.test hello\n")
-    assert "llm_request" not in stream.getvalue()
+    written, records = _log_as_served(request_log=False)
+    assert written.endswith(" INFO beamish.test hello\n")
+    assert "llm_request" not in written
+    assert len(records) == 1
     assert ServerSettings().request_log
     assert not ServerSettings(request_log=False).request_log
