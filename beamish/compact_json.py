@@ -1,4 +1,4 @@
-"""Compact JSON text for the hot paths: Phoenix frames, and the per-request log lines.
+"""Compact JSON text for the hot paths: Phoenix frames, request log lines, SSE events.
 
 ``dumps(document)`` is ``json.dumps(document, separators=(",", ":"), ensure_ascii=False,
 allow_nan=False)``: no spaces, non-ASCII as itself (UTF-8 on the wire), no NaN or Infinity.

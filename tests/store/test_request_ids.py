@@ -7,6 +7,8 @@ import re
 import time
 import uuid
 
+import pytest
+
 from beamish.store.models import _ENTROPY, new_request_id
 
 
@@ -18,15 +20,16 @@ def test_ids_are_32_hex_digits_and_distinct() -> None:
     assert len(set(ids)) == count
 
 
-def test_ids_are_uuid7s_of_the_time_they_were_made() -> None:
+def test_ids_are_uuid7s_of_the_time_they_were_made(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each is a UUIDv7 (RFC 9562) whose first 48 bits are its millisecond; ids made in
     different milliseconds sort in the order they were made."""
-    made = []
-    for _ in range(3):
-        before = time.time_ns() // 1_000_000
-        made.append(new_request_id())
-        assert before <= int(made[-1][:12], 16) <= time.time_ns() // 1_000_000
-        time.sleep(0.002)
+    clock = iter([1_700_000_000_123_456_789, 1_700_000_000_124_000_000,
+                  1_700_000_001_000_000_000])
+    monkeypatch.setattr(time, "time_ns", lambda: next(clock))
+    made = [new_request_id() for _ in range(3)]
+    monkeypatch.undo()
+    assert [int(request_id[:12], 16) for request_id in made] == [
+        1_700_000_000_123, 1_700_000_000_124, 1_700_000_001_000]
     for request_id in made:
         parsed = uuid.UUID(request_id)
         assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)

@@ -72,7 +72,7 @@ class LLMRequestLog(NamedTuple):
 
     def to_json(self) -> str:
         """The log line: a compact JSON object, ``event`` first."""
-        return _line(dict(zip(_LINE_KEYS, (_EVENT, *self), strict=True)))
+        return dumps(dict(zip(_LINE_KEYS, (_EVENT, *self), strict=True)))
 
 
 _EVENT: Final = "llm_request"
@@ -95,13 +95,11 @@ def log_llm_request(entry: LLMRequestLog) -> None:
     ``RequestLineWriter`` if one is installed, else as a record)."""
     if not log.isEnabledFor(logging.INFO):
         return  # nobody reads it: skip the JSON (a chat round trip is ~0.3 ms in all)
+    line = entry.to_json()
     if _writer is not None:
-        _writer.write(entry.to_json())
+        _writer.write(line)
     else:
-        log.info(entry.to_json(), extra={"llm_request": entry.fields()})
-
-
-_line = dumps  # compact, its C encoder made once: a log line per chat message
+        log.info(line, extra={"llm_request": entry.fields()})
 
 
 class TextStream(Protocol):

@@ -56,20 +56,19 @@ def stream() -> Iterator[Writes]:
         logger.setLevel(level)
 
 
-def test_a_line_is_what_the_serving_format_makes_of_the_record() -> None:
-    """Same text as logging.Formatter(SERVING_LOG_FORMAT) gives a record of that time."""
+def test_a_line_is_what_the_serving_format_makes_of_the_record(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same text as logging.Formatter(SERVING_LOG_FORMAT) gives a record made at that time."""
+    made_at = 1_700_000_000.987654
+    monkeypatch.setattr(time, "time", lambda: made_at)
     out = Writes()
-    before = time.time()
     RequestLineWriter(out).write(ENTRY.to_json())  # no event loop here: written at once
-    line = out.getvalue()
-    stamp = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ", line)
-    assert stamp is not None
     record = logging.LogRecord(LOGGER_NAME, logging.INFO, "", 0, ENTRY.to_json(), None, None)
-    record.created = time.mktime(time.strptime(stamp[1], "%Y-%m-%d %H:%M:%S")) + (
-        int(stamp[2]) + 0.5) / 1000
-    record.msecs = int(stamp[2])
+    monkeypatch.undo()
+    assert record.created == made_at
+    line = out.getvalue()
     assert line == logging.Formatter(SERVING_LOG_FORMAT).format(record) + "\n"
-    assert abs(record.created - before) < 2
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,987 INFO ", line)
     assert json.loads(line.split(" ", 4)[4]) == {"event": "llm_request", **ENTRY.fields()}
 
 
