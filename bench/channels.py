@@ -30,18 +30,28 @@ Figures:
   ``echo_round_trips_per_s`` and their p50 latencies are the medians of the rounds' maxima
   (every run is in the JSON).
 * ``p99_ms_half_load`` — p99 round trip in ms with messages sent open-loop, over
-  ``CONCURRENCY[0]`` connections, at half of beamish's measured maximum (goal: <= 50), over
-  ``HALF_LOAD_WINDOWS`` windows of ``HALF_LOAD_SECONDS`` together (each window's p50 and
-  p99 are in the JSON). A stall of the server for 50 to 100 ms — on these virtual machines,
-  mostly its core taken by the hypervisor (see ``cpu_stolen_pct_*``), now and then a slow
-  fsync of a group commit, which every answer waits for — delays about 1% of a 10 s
-  window's answers, enough to make its p99, and a third of that over 30 s.
+  ``CONCURRENCY[0]`` connections, at half of beamish's maximum (goal: <= 50). After each
+  round, ``HALF_LOAD_WINDOWS`` (one) window of ``HALF_LOAD_SECONDS`` runs at half of the best
+  beamish reached in that round, while the machine is as it was; the figure is the median of
+  the windows' p99s, as the ratio is the median of the rounds'. The windows are spread over
+  the whole run, so a spell of the host taking the CPU (see ``cpu_stolen_pct_*``) spoils
+  the windows it falls in, and the figure only if it lasts through most of the run.
+  ``p99_ms_half_load_pooled`` (every window's round trips together) and
+  ``p99_ms_half_load_worst`` are reported beside it, and each window's rate, p50, p99 and
+  CPU stolen are in the JSON. A stall of the server for 50 to 100 ms — on these virtual
+  machines mostly its core taken by the hypervisor, now and then a slow fsync of a group
+  commit, which every answer waits for — delays about 1% of a 10 s window's answers, enough
+  to make that window's p99.
 * ``cpu_stolen_pct_rounds``, ``cpu_stolen_pct_half_load`` — the share of the machine's CPU
   time that its hypervisor gave to other guests (``/proc/stat``'s steal) during the
   throughput rounds and the half-load windows (no goal; per window in the JSON). On the
-  virtual machines this was measured on it went from 1% to 24% within minutes, and the
+  virtual machines this was measured on it went from 0 to 40% within minutes, and the
   half-load p99 follows it: the server stalls whenever its core is taken (measured over
-  10 s windows: 1% stolen, p99 29 ms; 6%, 43 ms; 18%, 200 ms; 24%, 220 ms).
+  10 s windows: 1% stolen, p99 29 ms; 6%, 43 ms; 18%, 200 ms; 24%, 220 ms). Half of the
+  maximum is not half of the server's core: at the maximum an event-loop turn serves about
+  ten round trips and the caches stay warm, at half of it about one, so the server's thread
+  is 75 to 90% busy (measured: 390 µs of CPU per round trip at the maximum, 490 to 570 at
+  half of it, 1,800 at 100/s), and a host taking 15 to 25% of the CPU saturates it.
 * ``conn_bytes_10k`` — the server's RSS growth per connected, joined, idle socket with
   ``SOCKETS`` of them, measured once they have been idle past ``hibernate_after`` (goal:
   <= 30 KiB). It counts everything a socket costs: uvicorn's connection, the socket and
@@ -90,7 +100,7 @@ ROUNDS = 5
 ROUND_SECONDS = 4.0
 WARMUP = 1.0
 HALF_LOAD_SECONDS = 10.0
-HALF_LOAD_WINDOWS = 3
+HALF_LOAD_WINDOWS = 1  # after each round
 
 
 def _settings(folder: str) -> Settings:
@@ -157,6 +167,7 @@ async def _throughput(report: Report, load: LoadProcess, concurrency: tuple[int,
             # runs[name][round][i]: that server's run with concurrency[i] in that round.
             runs: dict[str, list[list[dict[str, float]]]] = {"chat": [], "echo": []}
             rounds_began = cpu_times()
+            windows: list[dict[str, Any]] = []
             for _ in range(rounds):  # alternating, so both see the machine as it is now
                 for name in runs:
                     runs[name].append([])
@@ -165,22 +176,25 @@ async def _throughput(report: Report, load: LoadProcess, concurrency: tuple[int,
                                                           warmup))
                     runs["chat"][-1].append(await _closed(load, urls, clients, seconds,
                                                           warmup))
+                # Half of the maximum beamish just reached, while the machine is as it was.
+                rate = max(run["per_s"] for run in runs["chat"][-1]) / 2
+                for _ in range(half_load_windows):
+                    before = cpu_times()
+                    window = await load.run({
+                        "kind": "open", "urls": urls, "clients": concurrency[0],
+                        "rate": rate, "seconds": half_load_seconds, "warmup": warmup})
+                    windows.append({**window, "cpu_stolen": steal_share(before, cpu_times())})
             rounds_steal = steal_share(rounds_began, cpu_times())
             best = {name: [max(r, key=lambda run: run["per_s"]) for r in by_round]
                     for name, by_round in runs.items()}
-            rate = statistics.median(b["per_s"] for b in best["chat"]) / 2
-            windows, steals = [], []
-            for _ in range(half_load_windows):
-                before = cpu_times()
-                windows.append(await load.run({
-                    "kind": "open", "urls": urls, "clients": concurrency[0], "rate": rate,
-                    "seconds": half_load_seconds, "warmup": warmup}))
-                steals.append(steal_share(before, cpu_times()))
-    half = _summary({"round_trips": sum(w["round_trips"] for w in windows),
-                     "latencies": [lat for w in windows for lat in w["latencies"]]})
+    per_window = [{**_summary(w), "rate_per_s": w["rate"], "cpu_stolen": w["cpu_stolen"]}
+                  for w in windows]
+    pooled = _summary({"round_trips": sum(w["round_trips"] for w in windows),
+                       "latencies": [lat for w in windows for lat in w["latencies"]]})
     ratios = [c["per_s"] / e["per_s"] for c, e in zip(best["chat"], best["echo"], strict=True)]
     report.add("chat_vs_echo_ratio", statistics.median(ratios), "x", ">= 0.5")
-    report.add("p99_ms_half_load", half["p99_ms"], "ms", "<= 50")
+    report.add("p99_ms_half_load", statistics.median(w["p99_ms"] for w in per_window), "ms",
+               "<= 50")
     for name, maxima in best.items():
         report.add(f"{name}_round_trips_per_s", statistics.median(b["per_s"] for b in maxima),
                    "round trips/s")
@@ -189,17 +203,16 @@ async def _throughput(report: Report, load: LoadProcess, concurrency: tuple[int,
         report.add(f"chat_vs_echo_ratio_at_{clients}", statistics.median(
             c[i]["per_s"] / e[i]["per_s"] for c, e in zip(runs["chat"], runs["echo"],
                                                           strict=True)), "x")
-    report.add("p50_ms_half_load", half["p50_ms"], "ms")
-    known = [share for share in steals if share is not None]
+    report.add("p50_ms_half_load", statistics.median(w["p50_ms"] for w in per_window), "ms")
+    report.add("p99_ms_half_load_pooled", pooled["p99_ms"], "ms")
+    report.add("p99_ms_half_load_worst", max(w["p99_ms"] for w in per_window), "ms")
+    known = [w["cpu_stolen"] for w in windows if w["cpu_stolen"] is not None]
     for name, share in (("rounds", rounds_steal),
                         ("half_load", statistics.mean(known) if known else None)):
         if share is not None:
             report.add(f"cpu_stolen_pct_{name}", 100 * share, "%")
     report.raw.update(concurrency=list(concurrency), round_seconds=seconds, ratios=ratios,
-                      runs=runs, half_load={**half, "rate_per_s": rate,
-                                                     "windows": [
-                          {**_summary(w), "cpu_stolen": share}
-                          for w, share in zip(windows, steals, strict=True)]})
+                      runs=runs, half_load={**pooled, "windows": per_window})
 
 
 def _rss() -> int:
