@@ -44,7 +44,7 @@ Figures:
   to make that window's p99.
 * ``cpu_stolen_pct_rounds``, ``cpu_stolen_pct_half_load`` — the share of the machine's CPU
   time that its hypervisor gave to other guests (``/proc/stat``'s steal) during the
-  throughput rounds and the half-load windows (no goal; per window in the JSON). On the
+  rounds (the windows between them included) and the windows alone (no goal; in the JSON). On the
   virtual machines this was measured on it went from 0 to 40% within minutes, and the
   half-load p99 follows it: the server stalls whenever its core is taken (measured over
   10 s windows: 1% stolen, p99 29 ms; 6%, 43 ms; 18%, 200 ms; 24%, 220 ms). Half of the
