@@ -148,7 +148,12 @@ class Node:
         for proc in sorted(self._procs.values(), key=lambda p: -p._id):
             proc._kill(KILLED)
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            tasks = list(self._tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)  # every outcome retrieved
+            # Done now, but their discard callbacks may still wait in the loop's queue: since
+            # Python 3.12, gather of tasks that are all done returns without yielding to the
+            # loop, so waiting for the callbacks here would spin forever.
+            self._tasks.difference_update(tasks)
         self.request_stop()
         self._deadlines.close()
         if self._token is not None:

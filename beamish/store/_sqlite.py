@@ -57,9 +57,9 @@ SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(va
     json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
     json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]'),
     json_extract(value, '$[9]'), json_extract(value, '$[10]')
-FROM json_each(?1) WHERE true
+FROM json_each(?) WHERE true
 ON CONFLICT (request_id) DO NOTHING"""
-_INSERTED_SINCE = "SELECT request_id FROM usage_events WHERE id > ?1 AND id <= ?2"
+_INSERTED_SINCE = "SELECT request_id FROM usage_events WHERE id > ? AND id <= ?"
 
 
 @functools.cache  # one per power of two up to _MAX_VALUES_ROWS
@@ -70,8 +70,14 @@ def _record_usage_values(rows: int) -> str:
 
 @functools.lru_cache(maxsize=512)
 def _dialect_sql(sql: str) -> str:
-    # SQLite's numbered placeholders (?1) bind from a sequence just like asyncpg's $1.
+    # asyncpg's $1 is SQLite's numbered placeholder ?1 (bound by _bind).
     return _PLACEHOLDER.sub(r"?\1", sql)
+
+
+def _bind(args: Iterable[object]) -> dict[str, object]:
+    """The values of ``_dialect_sql``'s numbered placeholders, by number: sqlite3 names
+    ``?1`` "1". (Bound from a sequence, they warn since Python 3.12 and fail from 3.14.)"""
+    return {str(number): _param(value) for number, value in enumerate(args, 1)}
 
 
 def format_time(value: datetime) -> str:
@@ -119,7 +125,7 @@ class _SqliteExecutor:
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
         try:
-            rows = await self._conn.execute_fetchall(_dialect_sql(sql), [_param(a) for a in args])
+            rows = await self._conn.execute_fetchall(_dialect_sql(sql), _bind(args))
         except sqlite3.Error as error:
             raise translate(error) from error
         return [dict(row) for row in rows]
@@ -130,14 +136,13 @@ class _SqliteExecutor:
 
     async def execute(self, sql: str, *args: object) -> None:
         try:
-            await self._conn.execute(_dialect_sql(sql), [_param(a) for a in args])
+            await self._conn.execute(_dialect_sql(sql), _bind(args))
         except sqlite3.Error as error:
             raise translate(error) from error
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         try:
-            await self._conn.executemany(_dialect_sql(sql),
-                                         [[_param(a) for a in row] for row in rows])
+            await self._conn.executemany(_dialect_sql(sql), [_bind(row) for row in rows])
         except sqlite3.Error as error:
             raise translate(error) from error
 

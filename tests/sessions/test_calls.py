@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 
@@ -114,5 +115,5 @@ async def test_stopping_the_runtime_writes_everything_queued(tmp_path: Path,
 async def _ledger(runtime: Runtime, sql: str) -> list[tuple[object, ...]]:
     """Rows of the runtime's SQLite ledger, read with a separate connection."""
     path = runtime.settings.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:  # sqlite3's own with does not close
         return conn.execute(sql).fetchall()

@@ -59,8 +59,11 @@ def stream() -> Iterator[Writes]:
 def test_a_line_is_what_the_serving_format_makes_of_the_record(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Same text as logging.Formatter(SERVING_LOG_FORMAT) gives a record made at that time."""
-    made_at = 1_700_000_000.987654
+    made_at_ns = 1_700_000_000_987_654_000
+    made_at = made_at_ns / 1e9
+    # A record reads time.time() before Python 3.13 and time.time_ns() from it on.
     monkeypatch.setattr(time, "time", lambda: made_at)
+    monkeypatch.setattr(time, "time_ns", lambda: made_at_ns)
     out = Writes()
     RequestLineWriter(out).write(ENTRY.to_json())  # no event loop here: written at once
     record = logging.LogRecord(LOGGER_NAME, logging.INFO, "", 0, ENTRY.to_json(), None, None)
