@@ -13,9 +13,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from beamish.store.errors import StoreError
 from beamish.store.models import UsageEvent
 
 Row = dict[str, Any]
+UsageOutcome = frozenset[str] | StoreError
+"""How a usage write went: the request ids it newly counted, or why nothing was written."""
 
 
 class Executor(Protocol):
@@ -99,6 +102,20 @@ class Backend(ABC):
         Returns:
             The request ids that were inserted (and counted).
         """
+
+    def record_usage_soon(self, events: Sequence[UsageEvent],
+                          then: Callable[[UsageOutcome], object]) -> bool:
+        """``record_usage`` without a coroutine, for a backend that groups commits itself.
+
+        Hands ``events`` (as for ``record_usage``) to the backend and returns True;
+        ``then(outcome)`` runs on the event loop once the write's outcome is known, in the
+        turn the database's answer arrives. A backend without such a pipeline returns False
+        at once and does nothing (the default): await ``record_usage`` instead.
+
+        Raises:
+            StoreError: the store is not open.
+        """
+        return False
 
 
 def utc_now() -> datetime:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from beamish.store._backend import UsageOutcome
 from beamish.store.models import (
     ANY_TIER,
     AuditEntry,
@@ -198,6 +199,12 @@ class Store(Protocol):
                           on_durable: Callable[[], object] | None = None) -> frozenset[str]:
         """Record events in one transaction; return the request ids newly counted
         (``on_durable``: see ``Store.record_many``)."""
+        ...
+
+    def record_many_soon(self, events: Iterable[UsageEvent],
+                         then: Callable[[UsageOutcome], object]) -> bool:
+        """Hand events to a backend that groups commits itself; False if it has no such
+        pipeline (see ``Store.record_many_soon``)."""
         ...
 
     async def usage_totals(

@@ -8,22 +8,28 @@ requests share a commit, while each caller still learns when *its* event is dura
         counted = await recorder.record(event)   # returns once the event is committed
         # acknowledge the request only now
 
-How batches form. When the recorder has been idle (no write for ``flush_interval``), the
-first event waits up to ``flush_interval`` for company (or until ``max_batch`` events are
-queued); while writes follow one another, it is written at once. Up to ``max_in_flight``
-batches are handed to the store at once, and the queued events are spread over the free
-slots: while the database commits one batch, the event loop acknowledges the previous one's
-callers and forms the next, so neither waits for the other. Events that queue up while every
-slot is busy are written as soon as one frees (they have waited a whole commit already): the
-batch that freed it takes them in the same step of the event loop. Leaving the ``async with``
-block writes everything still queued. A store that learns that a batch is durable, and all of
-it new, before its write returns (``on_durable``: SQLite's connection thread says so at once)
+How batches form. A store that groups commits itself (``Store.record_many_soon``: SQLite,
+whose writer thread commits at once whatever queued during its previous commit) is handed
+each event as it comes, and tells its caller once the commit holding it is done: forming
+batches on the event loop as well would only make each event wait for the loop twice more.
+For other stores (PostgreSQL) the recorder forms the batches. When it has been idle (no
+write for ``flush_interval``), the first event waits up to ``flush_interval`` for company (or
+until ``max_batch`` events are queued); while writes follow one another, it is written at
+once. Up to ``max_in_flight`` batches are handed to the store at once, and the queued events
+are spread over the free slots: while the database commits one batch, the event loop
+acknowledges the previous one's callers and forms the next, so neither waits for the other.
+Events that queue up while every slot is busy are written as soon as one frees (they have
+waited a whole commit already): the batch that freed it takes them in the same step of the
+event loop. Leaving the ``async with`` block writes everything still queued. A store that
+learns that a batch is durable, and all of it new, before its write returns (``on_durable``)
 has the batch's callers told then, a turn of the event loop sooner.
 
 Failures. A batch that fails with ``StoreUnavailableError`` is retried with exponential
-backoff (``RetryPolicy``). While it retries, new events queue; once ``max_buffer`` events
-are queued or in flight, ``record`` raises ``UsageBackpressureError`` at once rather than
-letting memory grow while the database is down. A batch that still fails after the last
+backoff (``RetryPolicy``); an event handed straight to the store that fails so joins the
+queue, and events take that path until it has been written. While it retries, new events
+queue; once ``max_buffer`` events are queued or in flight, ``record`` raises
+``UsageBackpressureError`` at once rather than letting memory grow while the database is
+down. A batch that still fails after the last
 attempt (or fails with a non-transient error) fails each waiting ``record`` call with the
 error: those events are not durable and must not be acknowledged. Retrying with the same
 ``request_id`` later is safe — recording is idempotent.
@@ -35,7 +41,8 @@ at most ``attempts_when_closing`` more attempts, so shutdown cannot hang on a de
 
 Options (defaults): ``max_batch`` 1000 events, ``flush_interval`` 0.005 s,
 ``max_in_flight`` 2 batches, ``max_buffer`` 100_000 events, ``retry`` ``RetryPolicy()``
-(5 attempts, 0.05 s doubling to 2 s).
+(5 attempts, 0.05 s doubling to 2 s), ``hand_over`` True (hand events straight to a store
+that groups commits itself; False forms batches for it too).
 """
 
 from __future__ import annotations
@@ -46,8 +53,9 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
+from beamish.store._backend import UsageOutcome
 from beamish.store.errors import (
     RecorderClosedError,
     StoreError,
@@ -90,6 +98,17 @@ class UsageWriter(Protocol):
         ...
 
 
+@runtime_checkable
+class GroupingUsageWriter(UsageWriter, Protocol):
+    """A ``UsageWriter`` that may group commits itself: ``Store.record_many_soon``."""
+
+    def record_many_soon(self, events: Iterable[UsageEvent],
+                         then: Callable[[UsageOutcome], object]) -> bool:
+        """Hand ``events`` over and return True (``then(outcome)`` follows on the loop), or
+        return False at once if this store cannot."""
+        ...
+
+
 _Pending = tuple[UsageEvent, "asyncio.Future[bool]"]
 
 
@@ -98,12 +117,14 @@ class UsageRecorder:
 
     def __init__(self, store: UsageWriter, *, max_batch: int = 1000, flush_interval: float = 0.005,
                  max_in_flight: int = 2, max_buffer: int = 100_000,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, hand_over: bool = True) -> None:
         if not 1 <= max_batch <= max_buffer:
             raise ValueError(f"need 1 <= max_batch ({max_batch}) <= max_buffer ({max_buffer})")
         if max_in_flight < 1:
             raise ValueError(f"need max_in_flight >= 1, not {max_in_flight}")
         self._store = store
+        self._grouping = store if hand_over and isinstance(store, GroupingUsageWriter) else None
+        self._handed = 0  # events handed straight to the grouping store, not yet answered
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._flush_interval = flush_interval
@@ -120,7 +141,8 @@ class UsageRecorder:
         self._last_error: StoreError | None = None
         self._last_write_ended: float | None = None  # when a writer last found nothing queued
         self.batches_written = 0
-        """Batches committed so far."""
+        """Writes committed so far: batches, or events handed to a grouping store one by one
+        (which it commits many at a time)."""
         self.events_written = 0
         """Events committed so far (including repeats that counted nothing)."""
 
@@ -174,11 +196,47 @@ class UsageRecorder:
         if self.buffered >= self._max_buffer:
             raise UsageBackpressureError(self._backpressure_message())
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append((event, future))
         self._flushed.clear()
+        if (self._grouping is not None and not self._queue and not self._writes
+                and self._hand_over(event, future)):
+            return future
+        self._queue.append((event, future))
         if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
             self._wake.set()
         return future
+
+    def _hand_over(self, event: UsageEvent, future: asyncio.Future[bool]) -> bool:
+        """Hand ``event`` straight to the grouping store; False if it would not take it."""
+        assert self._grouping is not None
+        try:
+            taken = self._grouping.record_many_soon(
+                [event], lambda outcome: self._handed_back(event, future, outcome))
+        except StoreError:
+            return False  # the store is closed: a queued write tells the caller so
+        if not taken:
+            self._grouping = None  # it cannot, for good: form batches for it
+            return False
+        self._in_flight += 1
+        self._handed += 1
+        return True
+
+    def _handed_back(self, event: UsageEvent, future: asyncio.Future[bool],
+                     outcome: UsageOutcome) -> None:
+        self._in_flight -= 1
+        self._handed -= 1
+        stopped = self._task is not None and self._task.done()
+        if isinstance(outcome, StoreUnavailableError) and not stopped:
+            self._last_error = outcome
+            self._queue.appendleft((event, future))  # retried from the queue, with backoff
+        elif isinstance(outcome, StoreError):
+            _fail([(event, future)], outcome)
+        else:
+            self._last_error = None
+            self._committed([(event, future)], outcome)
+        if self._queue or self._closing:
+            self._wake.set()
+        if not self.buffered:
+            self._flushed.set()
 
     async def wait_flushed(self) -> None:
         """Return once nothing is buffered: every event queued so far is written (or failed)."""
@@ -211,9 +269,10 @@ class UsageRecorder:
         write.add_done_callback(self._writes.discard)
 
     async def _wait_for_events(self) -> bool:
-        """Wait until events are queued (True) or the recorder closes with none (False)."""
+        """Wait until events are queued (True) or the recorder closes with none (False), and
+        none handed to the store may come back to be retried."""
         while not self._queue:
-            if self._closing:
+            if self._closing and not self._handed:
                 return False
             self._wake.clear()
             await self._wake.wait()

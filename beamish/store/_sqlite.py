@@ -5,10 +5,9 @@ guarded by an ``asyncio.Lock`` and each transaction starts with ``BEGIN IMMEDIAT
 the write lock up front, so two processes on one file queue instead of failing on upgrade).
 WAL lets the reader connection see the last commit while a write is in progress.
 
-Recording usage is one statement in its own implicit transaction, so it needs no lock of its
-own: aiosqlite runs a connection's requests one after another in the order they were handed
-over, so batches queued back to back commit back to back, with no turn of the event loop in
-between. It only waits while a transaction is open, which would otherwise absorb it.
+Recording usage goes through ``LedgerPipe`` (``_sqlite_ledger``): the writer's thread forms
+the group commits itself, from whatever queued during the previous one, and never while a
+transaction is open (the transaction's end resumes it).
 
 Pragmas: ``journal_mode=WAL``, ``synchronous=FULL`` (a commit is on disk when it returns, which
 the usage recorder's "durable" promise needs), ``foreign_keys=ON``, ``busy_timeout`` 5000 ms.
@@ -19,53 +18,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
 import aiosqlite
 
 from beamish.store import _migrations
-from beamish.store._backend import Backend, Executor, Row, utc_now
-from beamish.store.errors import ConflictError, StoreError, StoreUnavailableError
+from beamish.store._backend import Backend, Executor, Row, UsageOutcome, utc_now
+from beamish.store._sqlite_errors import translate
+from beamish.store._sqlite_ledger import (
+    LEDGER_ROW_VARIABLES,
+    MAX_VALUES_ROWS,
+    LedgerPipe,
+    ledger_micros,
+)
+from beamish.store.errors import StoreError, StoreUnavailableError
 from beamish.store.models import UsageEvent
 
 BUSY_TIMEOUT_MS = 5000
 WAL_ATTEMPTS = 30  # about 4.5 s of backoff in all, like the busy timeout
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _PLACEHOLDER = re.compile(r"\$(\d+)")
-_CONFLICT_KINDS = {
-    "UNIQUE": "unique",
-    "FOREIGN KEY": "foreign_key",
-    "CHECK": "check",
-    "NOT NULL": "not_null",
-}
-_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly", "full")
-
-_LEDGER_COLUMNS = """request_id, session_id, user_id, provider, model, task_type,
-    prompt_tokens, completion_tokens, latency_ms, status, created_at"""
-_LEDGER_ROW = "(?,?,?,?,?,?,?,?,?,?,?)"
-_MAX_VALUES_ROWS = 1024  # bounds the statements cached (about 1.4 KiB each per row)
-_RECORD_USAGE = f"""INSERT INTO usage_events ({_LEDGER_COLUMNS})
-SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-    json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
-    json_extract(value, '$[6]'), json_extract(value, '$[7]'), json_extract(value, '$[8]'),
-    json_extract(value, '$[9]'), json_extract(value, '$[10]')
-FROM json_each(?) WHERE true
-ON CONFLICT (request_id) DO NOTHING"""
-_INSERTED_SINCE = "SELECT request_id FROM usage_events WHERE id > ? AND id <= ?"
-
-
-@functools.cache  # one per power of two up to _MAX_VALUES_ROWS
-def _record_usage_values(rows: int) -> str:
-    return (f"INSERT INTO usage_events ({_LEDGER_COLUMNS}) VALUES "
-            f"{','.join([_LEDGER_ROW] * rows)} ON CONFLICT (request_id) DO NOTHING")
 
 
 @functools.lru_cache(maxsize=512)
@@ -85,36 +62,12 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def ledger_micros(value: datetime) -> int:
-    """A ledger timestamp as stored: exact integer microseconds since the Unix epoch (UTC).
-
-    Only ``usage_events.created_at`` uses it (migration 0002 says why); timedelta floor
-    division keeps every microsecond, where ``timestamp()`` would round through a float.
-    """
-    return (value - _EPOCH) // _MICROSECOND
-
-
 def _param(value: object) -> object:
     if isinstance(value, datetime):
         return format_time(value)
     if isinstance(value, UUID):
         return str(value)
     return value
-
-
-def translate(error: sqlite3.Error) -> StoreError:
-    """The beamish error for a sqlite3 error (the caller raises it ``from`` the original)."""
-    message = str(error)
-    if isinstance(error, sqlite3.IntegrityError):
-        for prefix, kind in _CONFLICT_KINDS.items():
-            if message.startswith(prefix):
-                return ConflictError(f"{kind} constraint violated: {message}", kind=kind)
-        return ConflictError(message, kind="unknown")
-    if isinstance(error, sqlite3.OperationalError) and any(
-        word in message.lower() for word in _UNAVAILABLE
-    ):
-        return StoreUnavailableError(f"SQLite database unavailable: {message}")
-    return StoreError(f"SQLite error: {message}")
 
 
 class _SqliteExecutor:
@@ -146,49 +99,16 @@ class _SqliteExecutor:
         except sqlite3.Error as error:
             raise translate(error) from error
 
-    async def fetch_raw(self, sql: str, *args: object) -> Iterable[sqlite3.Row]:
-        """``fetch`` of SQLite-native SQL and values, rows as sqlite3 gives them (hot paths)."""
-        try:
-            return await self._conn.execute_fetchall(sql, args)
-        except sqlite3.Error as error:
-            raise translate(error) from error
-
-    async def execute_insert(self, sql: str, *args: object,
-                             then: Callable[[int], object] | None = None) -> tuple[int, int]:
-        """Run an INSERT of SQLite-native SQL and values: (rows inserted, last rowid).
-
-        ``then(rows inserted)`` runs on the event loop once the statement has run, scheduled
-        by the connection's thread itself: a turn of the loop before this coroutine resumes,
-        which waits for the loop to run aiosqlite's completion and then for its own step.
-        """
-        conn = self._conn
-        run_in_thread = getattr(conn, "_execute", None)  # aiosqlite's queue to its thread
-        try:
-            if then is None or run_in_thread is None:
-                cursor = await conn.execute(sql, args)
-                if then is not None:
-                    then(cursor.rowcount)
-                return cursor.rowcount, cursor.lastrowid or 0
-            loop = asyncio.get_running_loop()
-            raw = conn._conn  # the sqlite3 connection, used only from its thread
-
-            def insert() -> tuple[int, int]:
-                cursor = raw.execute(sql, args)
-                loop.call_soon_threadsafe(then, cursor.rowcount)
-                return cursor.rowcount, cursor.lastrowid or 0
-
-            result: tuple[int, int] = await run_in_thread(insert)
-        except sqlite3.Error as error:
-            raise translate(error) from error
-        return result
-
 
 class _SqliteTransaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer, holding the writer lock throughout."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer, holding the writer lock throughout;
+    ``released()`` runs once the lock is free again (the ledger's writes waited for it)."""
 
-    def __init__(self, lock: asyncio.Lock, executor: _SqliteExecutor) -> None:
+    def __init__(self, lock: asyncio.Lock, executor: _SqliteExecutor,
+                 released: Callable[[], object]) -> None:
         self._lock = lock
         self._executor = executor
+        self._released = released
 
     async def __aenter__(self) -> Executor:
         await self._lock.acquire()
@@ -198,7 +118,7 @@ class _SqliteTransaction:
             try:
                 await self._rollback_quietly()
             finally:
-                self._lock.release()
+                self._release()
             raise
         return self._executor
 
@@ -214,7 +134,11 @@ class _SqliteTransaction:
             else:
                 await self._rollback_quietly()
         finally:
-            self._lock.release()
+            self._release()
+
+    def _release(self) -> None:
+        self._lock.release()
+        self._released()
 
     async def _rollback_quietly(self) -> None:
         # aiosqlite runs statements in order on its thread, and a statement already queued
@@ -246,11 +170,14 @@ class SqliteBackend(Backend):
         self._lock = asyncio.Lock()
         self._writer: _SqliteExecutor | None = None
         self._reader: _SqliteExecutor | None = None
+        self._ledger: LedgerPipe | None = None
         self._connections: list[aiosqlite.Connection] = []
 
     async def connect(self) -> None:
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = _SqliteExecutor(await self._open())
+        writer = await self._open()
+        self._writer = _SqliteExecutor(writer)
+        self._ledger = LedgerPipe(writer, self._lock, self._max_values_rows)
         self._reader = _SqliteExecutor(await self._open())
 
     async def _open(self) -> aiosqlite.Connection:
@@ -258,8 +185,8 @@ class SqliteBackend(Backend):
             # Probe first: when aiosqlite's own connect fails, its worker thread finishes
             # after the call returns and may report to a closed event loop.
             variables = await asyncio.to_thread(_probe, self._path)
-            self._max_values_rows = min(_MAX_VALUES_ROWS, _power_of_two_at_most(
-                variables // _LEDGER_ROW.count("?")))
+            self._max_values_rows = min(MAX_VALUES_ROWS, _power_of_two_at_most(
+                variables // LEDGER_ROW_VARIABLES))
             conn = await aiosqlite.connect(self._path, isolation_level=None)
         except sqlite3.Error as error:
             raise translate(error) from error
@@ -273,6 +200,9 @@ class SqliteBackend(Backend):
         return conn
 
     async def aclose(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
         connections, self._connections = self._connections, []
         for conn in connections:
             await conn.close()
@@ -283,7 +213,11 @@ class SqliteBackend(Backend):
         return self._connected(self._reader)
 
     def transaction(self) -> _SqliteTransaction:
-        return _SqliteTransaction(self._lock, self._connected(self._writer))
+        return _SqliteTransaction(self._lock, self._connected(self._writer), self._resume_ledger)
+
+    def _resume_ledger(self) -> None:
+        if self._ledger is not None:
+            self._ledger.resume()
 
     @staticmethod
     def _connected(executor: _SqliteExecutor | None) -> _SqliteExecutor:
@@ -310,42 +244,29 @@ class SqliteBackend(Backend):
 
     async def record_usage(self, events: Sequence[UsageEvent],
                            on_durable: Callable[[], object] | None = None) -> frozenset[str]:
-        # One statement, so one implicit transaction (the connection is in autocommit mode)
-        # and one trip to the connection's thread. The conflict clause skips known request
-        # ids, and the trigger of migration 0003 counts each inserted row in
-        # user_llm_configs within the same statement. The rows are bound as VALUES, padded to
-        # a power of two with repeats of the last row (a repeated request id inserts nothing),
-        # so a handful of statements serve every batch size; a batch too large for one
-        # statement's bound variables arrives as one JSON array instead. No RETURNING: the
-        # thread would take the GIL back once per returned row, and under load each of those
-        # waits for the busy event loop; the row count tells which ids were new instead.
-        # When all were, on_durable hears it straight from the thread (see execute_insert).
-        rows = [_usage_row(e) for e in events]
-        if len(rows) <= self._max_values_rows:
-            padded = 1 << (len(rows) - 1).bit_length()
-            rows += [rows[-1]] * (padded - len(rows))
-            sql, args = _record_usage_values(padded), [v for row in rows for v in row]
-        else:
-            sql, args = _RECORD_USAGE, [json.dumps(rows, separators=(",", ":"))]
-        writer = self._connected(self._writer)
-        while self._lock.locked():  # a transaction is open: queue behind it
-            async with self._lock:
-                pass
-        # No await between the check above and aiosqlite queueing the statement, so it runs
-        # before the next transaction's BEGIN.
-        count = len(events)
-        inserted, last_id = await writer.execute_insert(
-            sql, *args, then=None if on_durable is None else (
-                lambda rows: on_durable() if rows == count else None))
-        if inserted == len(events):
-            return frozenset(e.request_id for e in events)
-        if inserted == 0:
-            return frozenset()
-        # Some ids were known. The statement's new rows took consecutive rowids ending at
-        # last_id (a new rowid is the largest one plus one, and nothing else wrote meanwhile),
-        # and ledger rows are never deleted, so read back just those.
-        fresh = await writer.fetch_raw(_INSERTED_SINCE, last_id - inserted, last_id)
-        return frozenset(row[0] for row in fresh)
+        # The ledger pipe tells its callback in the loop turn right after the commit, so
+        # on_durable is told there, a turn before this coroutine resumes.
+        future: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
+
+        def then(outcome: UsageOutcome) -> None:
+            if future.done():  # the caller was cancelled; the rows are written all the same
+                return
+            if isinstance(outcome, StoreError):
+                future.set_exception(outcome)
+                return
+            if on_durable is not None and len(outcome) == len(events):
+                on_durable()
+            future.set_result(outcome)
+
+        self.record_usage_soon(events, then)
+        return await future
+
+    def record_usage_soon(self, events: Sequence[UsageEvent],
+                          then: Callable[[UsageOutcome], object]) -> bool:
+        self._connected(self._writer)
+        assert self._ledger is not None, "connected with its writer"
+        self._ledger.submit(events, then)
+        return True
 
 
 async def _enable_wal(executor: _SqliteExecutor) -> None:
@@ -373,12 +294,6 @@ def _probe(path: str) -> int:
 
 def _power_of_two_at_most(n: int) -> int:
     return 1 << (max(n, 1).bit_length() - 1)
-
-
-def _usage_row(e: UsageEvent) -> tuple[object, ...]:
-    return (e.request_id, e.session_id, e.user_id, e.provider, e.model, e.task_type,
-            e.prompt_tokens, e.completion_tokens, e.latency_ms, e.status,
-            ledger_micros(e.created_at))
 
 
 def split_statements(script: str) -> list[str]:

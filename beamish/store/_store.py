@@ -12,6 +12,7 @@ Config changes write a ``config_audit`` row in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -20,7 +21,7 @@ from typing import Any, Self, TypeVar
 from uuid import uuid4
 
 from beamish.store import _stats
-from beamish.store._backend import Backend, Executor, Row, utc_now
+from beamish.store._backend import Backend, Executor, Row, UsageOutcome, utc_now
 from beamish.store.errors import (
     ConfigNotFoundError,
     ConflictError,
@@ -457,11 +458,28 @@ class SqlStore(_stats.StatsQueries):
         all of them): the SQLite backend calls it from its connection's thread, which tells
         the loop a turn sooner than this coroutine can resume. Not called otherwise.
         """
-        batch = sorted({e.request_id: e for e in reversed(list(events))}.values(),
-                       key=lambda e: e.request_id)
+        batch = _unique_sorted(events)
         if not batch:
             return frozenset()
         return await self._backend.record_usage(batch, on_durable)
+
+    def record_many_soon(self, events: Iterable[UsageEvent],
+                         then: Callable[[UsageOutcome], object]) -> bool:
+        """``record_many`` without waiting, where the backend groups commits itself (SQLite).
+
+        Returns True once ``events`` are handed over: ``then(outcome)`` runs on the event loop
+        when the commit holding them is done, with the request ids newly counted or the
+        ``StoreError`` that kept them from being written. Returns False (and does nothing)
+        where the backend has no such pipeline (PostgreSQL): await ``record_many`` instead.
+
+        Raises:
+            StoreError: the store is not open.
+        """
+        batch = _unique_sorted(events)
+        if not batch:
+            asyncio.get_running_loop().call_soon(then, frozenset())
+            return True
+        return self._backend.record_usage_soon(batch, then)
 
     def _reader(self) -> Executor:
         return self._backend.reader
@@ -471,6 +489,12 @@ class SqlStore(_stats.StatsQueries):
 
     def _ledger_time(self, value: datetime) -> object:
         return self._backend.ledger_time(value)
+
+
+def _unique_sorted(events: Iterable[UsageEvent]) -> list[UsageEvent]:
+    """The first event of each request id, by request id (the writers' lock order)."""
+    return sorted({e.request_id: e for e in reversed(list(events))}.values(),
+                  key=lambda e: e.request_id)
 
 
 async def _one(tx: Executor, sql: str, *args: object) -> Row:

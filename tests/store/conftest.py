@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
 import pytest
 
 from beamish.store import Store, open_store
+from beamish.store._store import SqlStore
 from tests.store import _pg
+from tests.store.helpers import configured_user
 
 
 def _require(server_url: str | None) -> str:
@@ -52,3 +55,12 @@ async def store(store_url: str) -> AsyncIterator[Store]:
     """An open, migrated store on a fresh database."""
     async with open_store(store_url) as opened:
         yield opened
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """An open, migrated SQLite store with a configured user (for what only SQLite does)."""
+    async with open_store(f"sqlite:///{tmp_path / 'sqlite-only.db'}") as store:
+        assert isinstance(store, SqlStore)
+        await configured_user(store)
+        yield store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 
 import anyio
@@ -17,12 +18,15 @@ from beamish.store import (
     UsageEvent,
     UsageRecorder,
 )
+from beamish.store._backend import UsageOutcome
+from beamish.store._store import SqlStore
 from tests.store.helpers import configured_user, usage, usage_count
 
 pytestmark = pytest.mark.anyio
 
 NEVER = 3600.0  # a flush interval no test waits for: reaching it would hit the test timeout
 NO_WAIT = RetryPolicy(attempts=3, first_delay=0, max_delay=0)
+OUTAGE = StoreUnavailableError("database is down (simulated outage)")
 
 
 class OutageStore:
@@ -45,6 +49,109 @@ class OutageStore:
         return await self.store.record_many(events, on_durable=on_durable)
 
 
+class HandOverStore:
+    """A real store that groups commits (SQLite's), whose first hand-overs are answered
+    "unavailable": at once, or when the test calls ``answer_held``."""
+
+    def __init__(self, store: Store, failing: int = 1, hold: bool = False) -> None:
+        self.store = store
+        self.failing = failing
+        self.hold = hold
+        self.handed = 0
+        self.held: list[Callable[[UsageOutcome], object]] = []
+
+    async def record_many(self, events: Iterable[UsageEvent], *,
+                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
+        return await self.store.record_many(events, on_durable=on_durable)
+
+    def record_many_soon(self, events: Iterable[UsageEvent],
+                         then: Callable[[UsageOutcome], object]) -> bool:
+        self.handed += 1
+        if self.handed > self.failing:
+            return self.store.record_many_soon(events, then)
+        if self.hold:
+            self.held.append(then)
+        else:
+            asyncio.get_running_loop().call_soon(then, OUTAGE)
+        return True
+
+    def answer_held(self) -> None:
+        for then in self.held:
+            then(OUTAGE)
+
+
+class CannotGroupStore:
+    """A real store behind a backend without a pipeline (as PostgreSQL's)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.asked = 0
+
+    async def record_many(self, events: Iterable[UsageEvent], *,
+                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
+        return await self.store.record_many(events, on_durable=on_durable)
+
+    def record_many_soon(self, events: Iterable[UsageEvent],
+                         then: Callable[[UsageOutcome], object]) -> bool:
+        self.asked += 1
+        return False
+
+
+async def test_a_grouping_store_is_handed_each_event_at_once(sqlite_store: SqlStore) -> None:
+    """SQLite groups commits in its writer thread: an event is handed over as it comes,
+    without lingering for company (the interval here is never reached)."""
+    pipe = sqlite_store._backend._ledger  # type: ignore[attr-defined]
+    commits = pipe.commits
+    async with UsageRecorder(sqlite_store, flush_interval=NEVER) as recorder:
+        assert await recorder.record(usage("r1")) is True
+        assert (recorder.batches_written, pipe.commits - commits) == (1, 1)
+        assert await recorder.record(usage("r1")) is False
+    assert await usage_count(sqlite_store) == 1
+
+
+async def test_a_handed_over_event_in_an_outage_is_retried_from_the_queue(
+        sqlite_store: SqlStore) -> None:
+    """An event the grouping store answers "unavailable" joins the queue and is retried
+    with backoff; events after it follow it there, and all are written once."""
+    store = HandOverStore(sqlite_store, hold=True)
+    async with UsageRecorder(store, flush_interval=0, retry=NO_WAIT) as recorder:
+        first = recorder.submit(usage("r1"))
+        store.answer_held()
+        second = recorder.submit(usage("r2"))  # r1 is queued: r2 does not overtake it
+        assert (store.handed, recorder.buffered) == (1, 2)
+        assert (await first, await second) == (True, True)
+    assert await usage_count(sqlite_store) == 2
+
+
+async def test_closing_waits_for_handed_over_events(sqlite_store: SqlStore) -> None:
+    """Leaving the context while an event is with the store: if it comes back unwritten,
+    the closing recorder still writes it."""
+    store = HandOverStore(sqlite_store, hold=True)
+    recorder = UsageRecorder(store, flush_interval=0, retry=NO_WAIT)
+
+    async def answer_while_closing() -> None:
+        await wait_all_tasks_blocked()  # the recorder is waiting for the store's answer
+        store.answer_held()
+
+    async with anyio.create_task_group() as tg, recorder:
+        future = recorder.submit(usage("r1"))
+        tg.start_soon(answer_while_closing)
+    assert future.result() is True
+    assert await usage_count(sqlite_store) == 1
+
+
+async def test_a_store_that_cannot_group_gets_batches(store: Store) -> None:
+    """A store whose backend has no pipeline is asked once, then handed batches."""
+    await configured_user(store)
+    cannot = CannotGroupStore(store)
+    async with UsageRecorder(cannot, flush_interval=0) as recorder:
+        assert await recorder.record(usage("r1")) is True
+        await wait_all_tasks_blocked()  # its write has ended: nothing is in flight
+        assert await recorder.record(usage("r2")) is True
+    assert cannot.asked == 1
+    assert await usage_count(store) == 2
+
+
 async def test_record_returns_once_durable(store: Store) -> None:
     """After record() returns, the event is in the ledger and counted."""
     await configured_user(store)
@@ -57,7 +164,7 @@ async def test_full_batch_flushes_without_waiting_for_the_interval(store: Store)
     """max_batch queued events are written at once, in one batch when one write may be open."""
     await configured_user(store)
     async with UsageRecorder(store, max_batch=20, flush_interval=NEVER,
-                             max_in_flight=1) as recorder:
+                             max_in_flight=1, hand_over=False) as recorder:
         async with anyio.create_task_group() as tg:
             for i in range(20):
                 tg.start_soon(recorder.record, usage(f"r{i}"))
@@ -161,7 +268,8 @@ def test_write_slots_are_checked() -> None:
 async def test_interval_flushes_a_partial_batch(store: Store) -> None:
     """A lone event is written after the flush interval, without filling a batch."""
     await configured_user(store)
-    async with UsageRecorder(store, max_batch=1000, flush_interval=0.001) as recorder:
+    async with UsageRecorder(store, max_batch=1000, flush_interval=0.001,
+                             hand_over=False) as recorder:
         assert await recorder.record(usage("r1")) is True
         assert recorder.batches_written == 1
 
@@ -171,7 +279,7 @@ async def test_an_event_right_after_a_write_does_not_linger(store: Store) -> Non
     for company: only an event coming from idle does."""
     await configured_user(store)
     async with UsageRecorder(store, max_batch=2, flush_interval=NEVER,
-                             max_in_flight=1) as recorder:
+                             max_in_flight=1, hand_over=False) as recorder:
         async with anyio.create_task_group() as tg:  # a full batch: written at once
             for i in range(2):
                 tg.start_soon(recorder.record, usage(f"burst{i}"))

@@ -1,0 +1,181 @@
+"""SQLite's ledger pipe: group commits formed in the writer's thread, never inside a
+transaction, each request id credited once, nothing stranded at close."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from beamish.store import StoreError, open_store
+from beamish.store._backend import UsageOutcome
+from beamish.store._sqlite import SqliteBackend
+from beamish.store._sqlite_ledger import DRAIN_ROUNDS, LedgerPipe, _Submission, usage_row
+from beamish.store._store import SqlStore
+from tests.store.helpers import usage, usage_count
+
+pytestmark = pytest.mark.anyio
+
+
+def _backend(store: SqlStore) -> SqliteBackend:
+    backend = store._backend
+    assert isinstance(backend, SqliteBackend)
+    return backend
+
+
+def _rename(path: Path, table: str, to: str) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as other:
+        other.execute(f"ALTER TABLE {table} RENAME TO {to}")
+
+
+def _pipe(store: SqlStore) -> LedgerPipe:
+    pipe = _backend(store)._ledger
+    assert pipe is not None
+    return pipe
+
+
+class Outcomes:
+    """Collects what submissions are told, and lets a test wait for all of them."""
+
+    def __init__(self, expected: int) -> None:
+        self.told: dict[str, UsageOutcome] = {}
+        self._expected = expected
+        self._all = asyncio.Event()
+
+    def then(self, name: str) -> Callable[[UsageOutcome], None]:
+        def tell(outcome: UsageOutcome) -> None:
+            self.told[name] = outcome
+            if len(self.told) == self._expected:
+                self._all.set()
+        return tell
+
+    async def wait(self) -> dict[str, UsageOutcome]:
+        await self._all.wait()
+        return self.told
+
+
+async def test_what_queues_during_a_transaction_is_one_commit_after_it(
+        sqlite_store: SqlStore) -> None:
+    """Submissions made while a transaction is open wait for its end, then share one commit
+    (none joins the transaction: it rolls back here, and they are written all the same)."""
+    pipe, outcomes = _pipe(sqlite_store), Outcomes(20)
+    commits = pipe.commits
+
+    async def submit_in_a_transaction_that_rolls_back() -> None:
+        async with _backend(sqlite_store).transaction():
+            for i in range(20):
+                assert sqlite_store.record_many_soon([usage(f"r{i}")], outcomes.then(f"r{i}"))
+            assert not pipe._scheduled  # no drain may run while the transaction is open
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError, match="roll back"):
+        await submit_in_a_transaction_that_rolls_back()
+    told = await outcomes.wait()
+    assert told == {f"r{i}": frozenset({f"r{i}"}) for i in range(20)}
+    assert pipe.commits == commits + 1
+    assert await usage_count(sqlite_store) == 20
+
+
+async def test_a_request_id_is_credited_to_its_first_submission_only(
+        sqlite_store: SqlStore) -> None:
+    """One id in two submissions of one commit, and a known one: counted once, for the
+    first; the known id for neither."""
+    await sqlite_store.record(usage("known"))
+    outcomes = Outcomes(3)
+    async with _backend(sqlite_store).transaction():  # hold them for one drain
+        sqlite_store.record_many_soon([usage("a"), usage("b")], outcomes.then("first"))
+        sqlite_store.record_many_soon([usage("b"), usage("known")], outcomes.then("second"))
+        sqlite_store.record_many_soon([usage("c")], outcomes.then("third"))
+    told = await outcomes.wait()
+    assert told == {"first": {"a", "b"}, "second": frozenset(), "third": {"c"}}
+    assert await usage_count(sqlite_store) == 4
+
+
+async def test_a_long_backlog_leaves_the_thread_between_drains(sqlite_store: SqlStore) -> None:
+    """A drain commits at most DRAIN_ROUNDS times, each taking what queued meanwhile; what
+    is left then gets a drain of its own, behind the connection's other requests."""
+    pipe = _pipe(sqlite_store)
+    total = DRAIN_ROUNDS * 2 + 1
+    outcomes = Outcomes(total)
+    drains: list[int] = []
+    made = 1
+    drain, insert = pipe._drain, pipe._insert
+
+    def counted_drain() -> None:
+        drains.append(1)
+        drain()
+
+    def insert_and_queue_one_more(taken: list[_Submission]) -> frozenset[str] | StoreError | None:
+        nonlocal made
+        if made < total:  # as if a caller submitted while this round commits
+            name = f"r{made}"
+            pipe._queued.append(_Submission([usage_row(usage(name))], frozenset({name}),
+                                            outcomes.then(name)))
+            made += 1
+        return insert(taken)
+
+    pipe._drain = counted_drain  # type: ignore[method-assign]
+    pipe._insert = insert_and_queue_one_more  # type: ignore[method-assign]
+    commits = pipe.commits
+    sqlite_store.record_many_soon([usage("r0")], outcomes.then("r0"))
+    told = await outcomes.wait()
+    assert told == {f"r{i}": frozenset({f"r{i}"}) for i in range(total)}
+    assert (pipe.commits - commits, len(drains)) == (total, 3)
+    assert await usage_count(sqlite_store) == total
+
+
+async def test_a_failed_commit_tells_its_submissions_and_the_pipe_goes_on(
+        sqlite_store: SqlStore, tmp_path: Path) -> None:
+    """A statement that fails hands each submission a StoreError; later ones are written."""
+    outcomes = Outcomes(2)
+    _rename(tmp_path / "sqlite-only.db", "usage_events", "usage_events_away")
+    sqlite_store.record_many_soon([usage("r1")], outcomes.then("r1"))
+    sqlite_store.record_many_soon([usage("r2")], outcomes.then("r2"))
+    told = await outcomes.wait()
+    assert all(isinstance(outcome, StoreError) and "no such table" in str(outcome)
+               for outcome in told.values())
+    _rename(tmp_path / "sqlite-only.db", "usage_events_away", "usage_events")
+    assert await sqlite_store.record_many([usage("r3")]) == {"r3"}
+
+
+async def test_a_callback_that_fails_does_not_strand_the_others(
+        sqlite_store: SqlStore) -> None:
+    """One submission's callback raising is reported to the loop; the rest are told."""
+    reported: list[BaseException] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: reported.append(context["exception"]))
+    try:
+        outcomes = Outcomes(1)
+
+        def broken(outcome: UsageOutcome) -> None:
+            raise ValueError("a caller's bug")
+
+        async with _backend(sqlite_store).transaction():
+            sqlite_store.record_many_soon([usage("r1")], broken)
+            sqlite_store.record_many_soon([usage("r2")], outcomes.then("r2"))
+        assert await outcomes.wait() == {"r2": frozenset({"r2"})}
+        assert [str(error) for error in reported] == ["a caller's bug"]
+    finally:
+        loop.set_exception_handler(None)
+
+
+async def test_closing_fails_what_waits_and_refuses_more(tmp_path: Path) -> None:
+    """Submissions still waiting (behind a transaction) when the store closes are told so;
+    a submission after the close raises StoreError."""
+    outcomes = Outcomes(1)
+    async with open_store(f"sqlite:///{tmp_path / 'closing.db'}") as store:
+        assert isinstance(store, SqlStore)
+        pipe, backend = _pipe(store), _backend(store)
+        async with backend._lock:  # a transaction's hold, whose end never resumes the pipe
+            store.record_many_soon([usage("r1")], outcomes.then("r1"))
+    told = await outcomes.wait()
+    assert isinstance(told["r1"], StoreError)
+    assert "not recorded" in str(told["r1"])
+    with pytest.raises(StoreError, match="closed"):
+        pipe.submit([usage("r2")], outcomes.then("r2"))
+    with pytest.raises(StoreError, match="not open"):
+        store.record_many_soon([usage("r2")], outcomes.then("r2"))
