@@ -10,19 +10,20 @@ requests share a commit, while each caller still learns when *its* event is dura
 
 How batches form. A store that groups commits itself (``Store.record_many_soon``: SQLite,
 whose writer thread commits at once whatever queued during its previous commit) is handed
-each event as it comes, and tells its caller once the commit holding it is done: forming
-batches on the event loop as well would only make each event wait for the loop twice more.
-For other stores (PostgreSQL) the recorder forms the batches. When it has been idle (no
-write for ``flush_interval``), the first event waits up to ``flush_interval`` for company (or
-until ``max_batch`` events are queued); while writes follow one another, it is written at
-once. Up to ``max_in_flight`` batches are handed to the store at once, and the queued events
-are spread over the free slots: while the database commits one batch, the event loop
-acknowledges the previous one's callers and forms the next, so neither waits for the other.
-Events that queue up while every slot is busy are written as soon as one frees (they have
-waited a whole commit already): the batch that freed it takes them in the same step of the
-event loop. Leaving the ``async with`` block writes everything still queued. A store that
-learns that a batch is durable, and all of it new, before its write returns (``on_durable``)
-has the batch's callers told then, a turn of the event loop sooner.
+the events of each turn of the event loop together as the turn ends, and tells their callers
+once the commit holding them is done: waiting for a batch to fill or for a write slot as
+well would only make each event wait for the loop again. For other stores (PostgreSQL) the
+recorder forms the batches. When it has been idle (no write for ``flush_interval``), the
+first event waits up to ``flush_interval`` for company (or until ``max_batch`` events are
+queued); while writes follow one another, it is written at once. Up to ``max_in_flight``
+batches are handed to the store at once, and the queued events are spread over the free
+slots: while the database commits one batch, the event loop acknowledges the previous one's
+callers and forms the next, so neither waits for the other. Events that queue up while every
+slot is busy are written as soon as one frees (they have waited a whole commit already): the
+batch that freed it takes them in the same step of the event loop. Leaving the ``async
+with`` block writes everything still queued. A store that learns that a batch is durable,
+and all of it new, before its write returns (``on_durable``) has the batch's callers told
+then, a turn of the event loop sooner.
 
 Failures. A batch that fails with ``StoreUnavailableError`` is retried with exponential
 backoff (``RetryPolicy``); an event handed straight to the store that fails so joins the
@@ -124,7 +125,12 @@ class UsageRecorder:
             raise ValueError(f"need max_in_flight >= 1, not {max_in_flight}")
         self._store = store
         self._grouping = store if hand_over and isinstance(store, GroupingUsageWriter) else None
-        self._handed = 0  # events handed straight to the grouping store, not yet answered
+        self._handing: list[_Pending] = []  # this turn's events, for the grouping store
+        self._handed = 0  # batches with the grouping store, not yet answered
+        # A turn's events go to a grouping store in batches this size at most, as they go to
+        # the slots of one that is not: a backlog is committed in parts, so the loop tells one
+        # part's callers while the database writes the next.
+        self._hand_over_size = max(1, max_batch // max_in_flight)
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._flush_interval = flush_interval
@@ -141,8 +147,7 @@ class UsageRecorder:
         self._last_error: StoreError | None = None
         self._last_write_ended: float | None = None  # when a writer last found nothing queued
         self.batches_written = 0
-        """Writes committed so far: batches, or events handed to a grouping store one by one
-        (which it commits many at a time)."""
+        """Batches committed so far (a grouping store may commit several in one go)."""
         self.events_written = 0
         """Events committed so far (including repeats that counted nothing)."""
 
@@ -197,42 +202,53 @@ class UsageRecorder:
             raise UsageBackpressureError(self._backpressure_message())
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._flushed.clear()
-        if (self._grouping is not None and not self._queue and not self._writes
-                and self._hand_over(event, future)):
+        if self._grouping is not None and not self._queue and not self._writes:
+            if not self._handing:
+                asyncio.get_running_loop().call_soon(self._hand_over)
+            self._handing.append((event, future))
+            self._in_flight += 1
+            if len(self._handing) >= self._hand_over_size:
+                self._hand_over()
             return future
         self._queue.append((event, future))
         if len(self._queue) == 1 or len(self._queue) >= self._max_batch:
             self._wake.set()
         return future
 
-    def _hand_over(self, event: UsageEvent, future: asyncio.Future[bool]) -> bool:
-        """Hand ``event`` straight to the grouping store; False if it would not take it."""
+    def _hand_over(self) -> None:
+        """Hand the events gathered in this turn to the grouping store, together: called as
+        the turn ends, and when they make a batch."""
+        if not self._handing:  # handed over already, as a batch
+            return
+        batch, self._handing = self._handing, []
         assert self._grouping is not None
         try:
             taken = self._grouping.record_many_soon(
-                [event], lambda outcome: self._handed_back(event, future, outcome))
+                [event for event, _ in batch], lambda outcome: self._handed_back(batch, outcome))
         except StoreError:
-            return False  # the store is closed: a queued write tells the caller so
-        if not taken:
-            self._grouping = None  # it cannot, for good: form batches for it
-            return False
-        self._in_flight += 1
-        self._handed += 1
-        return True
+            taken = False  # the store is closed: the queue's write tells the callers so
+        else:
+            if not taken:
+                self._grouping = None  # it cannot, for good: form batches for it
+        if taken:
+            self._handed += 1
+            return
+        self._in_flight -= len(batch)
+        self._queue.extend(batch)
+        self._wake.set()
 
-    def _handed_back(self, event: UsageEvent, future: asyncio.Future[bool],
-                     outcome: UsageOutcome) -> None:
-        self._in_flight -= 1
+    def _handed_back(self, batch: list[_Pending], outcome: UsageOutcome) -> None:
+        self._in_flight -= len(batch)
         self._handed -= 1
         stopped = self._task is not None and self._task.done()
         if isinstance(outcome, StoreUnavailableError) and not stopped:
             self._last_error = outcome
-            self._queue.appendleft((event, future))  # retried from the queue, with backoff
+            self._queue.extendleft(reversed(batch))  # retried from the queue, with backoff
         elif isinstance(outcome, StoreError):
-            _fail([(event, future)], outcome)
+            _fail(batch, outcome)
         else:
             self._last_error = None
-            self._committed([(event, future)], outcome)
+            self._committed(batch, outcome)
         if self._queue or self._closing:
             self._wake.set()
         if not self.buffered:
@@ -272,7 +288,7 @@ class UsageRecorder:
         """Wait until events are queued (True) or the recorder closes with none (False), and
         none handed to the store may come back to be retried."""
         while not self._queue:
-            if self._closing and not self._handed:
+            if self._closing and not self._handed and not self._handing:
                 return False
             self._wake.clear()
             await self._wake.wait()

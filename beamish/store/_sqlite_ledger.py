@@ -9,13 +9,13 @@ and a busy loop's turn is itself about a millisecond.
 
 The pipe groups them where the commits happen instead. ``submit`` appends rows to a queue
 and, if the writer connection's thread has no drain of the queue scheduled, schedules one
-(on aiosqlite's own request queue, so it runs in order with the connection's other work).
-A drain takes everything queued, inserts it in one statement (one implicit transaction: the
-connection is in autocommit mode), tells the loop the outcome with one callback, and goes
-again while more has queued meanwhile — up to ``DRAIN_ROUNDS`` commits, then it leaves the
-thread to the connection's other requests and the loop schedules the next drain. So under
-load each commit takes what queued during the previous one: an event waits for the commit in
-progress and its own, and for the loop once.
+(on aiosqlite's own request queue, so it runs in order with the connection's other work). A
+drain takes what is queued (up to ``ROUND_ROWS`` rows), inserts it in one statement (one
+implicit transaction: the connection is in autocommit mode), tells the loop the outcome with
+one callback, and goes again while more is queued — up to ``DRAIN_ROUNDS`` commits, then it
+leaves the thread to the connection's other requests and the loop schedules the next drain.
+So under load each commit takes what queued during the previous one: an event waits for the
+commit in progress and its own, and for the loop once.
 
 Transactions. A drain must not run inside a transaction (its rows would commit or roll back
 with it), so none is scheduled while the backend's writer lock is held; the transaction's end
@@ -47,6 +47,9 @@ from beamish.store.models import UsageEvent
 
 DRAIN_ROUNDS = 8
 """Commits a drain makes at most before the writer's other requests get their turn."""
+ROUND_ROWS = 512
+"""Rows a commit takes at most, unless one submission holds more: a backlog is split over
+commits, so the event loop tells one commit's callers while the next is written."""
 MAX_VALUES_ROWS = 1024
 """Rows one VALUES statement holds at most (more go as one JSON array)."""
 
@@ -171,7 +174,12 @@ class LedgerPipe:
         for _ in range(DRAIN_ROUNDS):
             if not queued:
                 break
-            taken = [queued.popleft() for _ in range(len(queued))]
+            first = queued.popleft()
+            taken, rows = [first], len(first.rows)
+            while queued and rows + len(queued[0].rows) <= ROUND_ROWS:
+                submission = queued.popleft()
+                taken.append(submission)
+                rows += len(submission.rows)
             outcome = self._insert(taken)
             if queued:
                 call_soon(self._tell, taken, outcome, False)

@@ -475,7 +475,8 @@ class SqlStore(_stats.StatsQueries):
         Raises:
             StoreError: the store is not open.
         """
-        batch = _unique_sorted(events)
+        batch = events if isinstance(events, list) and len(events) == 1 else _unique_sorted(
+            events)  # one event (the recorder hands them over so) is unique and sorted
         if not batch:
             asyncio.get_running_loop().call_soon(then, frozenset())
             return True

@@ -98,8 +98,8 @@ class CannotGroupStore:
 
 
 async def test_a_grouping_store_is_handed_each_event_at_once(sqlite_store: SqlStore) -> None:
-    """SQLite groups commits in its writer thread: an event is handed over as it comes,
-    without lingering for company (the interval here is never reached)."""
+    """SQLite groups commits in its writer thread: an event is handed over as the loop's turn
+    ends, without lingering for company (the interval here is never reached)."""
     pipe = sqlite_store._backend._ledger  # type: ignore[attr-defined]
     commits = pipe.commits
     async with UsageRecorder(sqlite_store, flush_interval=NEVER) as recorder:
@@ -109,6 +109,19 @@ async def test_a_grouping_store_is_handed_each_event_at_once(sqlite_store: SqlSt
     assert await usage_count(sqlite_store) == 1
 
 
+async def test_a_turns_events_go_to_a_grouping_store_in_batches(sqlite_store: SqlStore) -> None:
+    """The events of one turn are handed over together, in batches of max_batch /
+    max_in_flight at most (so a backlog is committed in parts)."""
+    store = HandOverStore(sqlite_store, failing=0)
+    async with UsageRecorder(store, max_batch=4, max_in_flight=2,
+                             flush_interval=NEVER) as recorder:
+        futures = [recorder.submit(usage(f"r{i}")) for i in range(5)]
+        assert store.handed == 2  # two full batches of two; the fifth waits for the turn's end
+        assert [await future for future in futures] == [True] * 5
+        assert store.handed == 3
+    assert await usage_count(sqlite_store) == 5
+
+
 async def test_a_handed_over_event_in_an_outage_is_retried_from_the_queue(
         sqlite_store: SqlStore) -> None:
     """An event the grouping store answers "unavailable" joins the queue and is retried
@@ -116,6 +129,8 @@ async def test_a_handed_over_event_in_an_outage_is_retried_from_the_queue(
     store = HandOverStore(sqlite_store, hold=True)
     async with UsageRecorder(store, flush_interval=0, retry=NO_WAIT) as recorder:
         first = recorder.submit(usage("r1"))
+        await asyncio.sleep(0)  # the turn ends: the event is handed over
+        assert store.handed == 1
         store.answer_held()
         second = recorder.submit(usage("r2"))  # r1 is queued: r2 does not overtake it
         assert (store.handed, recorder.buffered) == (1, 2)

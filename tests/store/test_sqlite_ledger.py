@@ -14,7 +14,13 @@ import pytest
 from beamish.store import StoreError, open_store
 from beamish.store._backend import UsageOutcome
 from beamish.store._sqlite import SqliteBackend
-from beamish.store._sqlite_ledger import DRAIN_ROUNDS, LedgerPipe, _Submission, usage_row
+from beamish.store._sqlite_ledger import (
+    DRAIN_ROUNDS,
+    ROUND_ROWS,
+    LedgerPipe,
+    _Submission,
+    usage_row,
+)
 from beamish.store._store import SqlStore
 from tests.store.helpers import usage, usage_count
 
@@ -78,6 +84,23 @@ async def test_what_queues_during_a_transaction_is_one_commit_after_it(
     assert told == {f"r{i}": frozenset({f"r{i}"}) for i in range(20)}
     assert pipe.commits == commits + 1
     assert await usage_count(sqlite_store) == 20
+
+
+async def test_a_backlog_is_split_over_commits(sqlite_store: SqlStore) -> None:
+    """A commit takes ROUND_ROWS rows at most (whole submissions, one at least), so the loop
+    can tell one commit's callers while the next is written."""
+    pipe, outcomes = _pipe(sqlite_store), Outcomes(3)
+    half = ROUND_ROWS // 2 + 1
+    commits = pipe.commits
+    async with _backend(sqlite_store).transaction():  # hold them for one drain
+        for name, size in (("a", half), ("b", half), ("c", ROUND_ROWS + 1)):
+            sqlite_store.record_many_soon([usage(f"{name}{i}") for i in range(size)],
+                                          outcomes.then(name))
+    told = await outcomes.wait()
+    assert told == {name: frozenset(f"{name}{i}" for i in range(size))
+                    for name, size in (("a", half), ("b", half), ("c", ROUND_ROWS + 1))}
+    assert pipe.commits - commits == 3  # a and b do not fit in one; c is one on its own
+    assert await usage_count(sqlite_store) == 2 * half + ROUND_ROWS + 1
 
 
 async def test_a_request_id_is_credited_to_its_first_submission_only(
