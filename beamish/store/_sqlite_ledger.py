@@ -125,7 +125,7 @@ class LedgerPipe:
 
     def __init__(self, conn: aiosqlite.Connection, writer_lock: asyncio.Lock,
                  max_values_rows: int) -> None:
-        self._requests = conn._tx  # aiosqlite's queue to its thread: (future or None, job)
+        self._requests = conn._tx  # aiosqlite's queue to its thread: (future, job) pairs
         self._raw = conn._conn  # the sqlite3 connection, used only from its thread
         self._writer_lock = writer_lock
         self._max_values_rows = max_values_rows
@@ -164,7 +164,9 @@ class LedgerPipe:
 
     def _schedule(self) -> None:
         self._scheduled = True
-        self._requests.put_nowait((None, self._drain))
+        # A future nobody awaits (the drain tells the loop itself): aiosqlite's thread sets
+        # its result, as it does for every request it runs.
+        self._requests.put_nowait((self._loop.create_future(), self._drain))
 
     # -- in the writer's thread ----------------------------------------------------------------
 
