@@ -49,30 +49,33 @@ class OutageStore:
         return await self.store.record_many(events, on_durable=on_durable)
 
 
-class HandOverStore:
-    """A real store that groups commits (SQLite's), whose first hand-overs are answered
-    "unavailable": at once, or when the test calls ``answer_held``."""
+class DelegatingStore:
+    """A real store's writes, behind a fake's ``record_many_soon``."""
 
-    def __init__(self, store: Store, failing: int = 1, hold: bool = False) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.failing = failing
-        self.hold = hold
-        self.handed = 0
-        self.held: list[Callable[[UsageOutcome], object]] = []
 
     async def record_many(self, events: Iterable[UsageEvent], *,
                           on_durable: Callable[[], object] | None = None) -> frozenset[str]:
         return await self.store.record_many(events, on_durable=on_durable)
+
+
+class HandOverStore(DelegatingStore):
+    """A real store that groups commits (SQLite's), whose first ``failing`` hand-overs are
+    held until the test calls ``answer_held``, which answers them "unavailable"."""
+
+    def __init__(self, store: Store, failing: int = 1) -> None:
+        super().__init__(store)
+        self.failing = failing
+        self.handed = 0
+        self.held: list[Callable[[UsageOutcome], object]] = []
 
     def record_many_soon(self, events: Iterable[UsageEvent],
                          then: Callable[[UsageOutcome], object]) -> bool:
         self.handed += 1
         if self.handed > self.failing:
             return self.store.record_many_soon(events, then)
-        if self.hold:
-            self.held.append(then)
-        else:
-            asyncio.get_running_loop().call_soon(then, OUTAGE)
+        self.held.append(then)
         return True
 
     def answer_held(self) -> None:
@@ -80,16 +83,12 @@ class HandOverStore:
             then(OUTAGE)
 
 
-class CannotGroupStore:
+class CannotGroupStore(DelegatingStore):
     """A real store behind a backend without a pipeline (as PostgreSQL's)."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
+        super().__init__(store)
         self.asked = 0
-
-    async def record_many(self, events: Iterable[UsageEvent], *,
-                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
-        return await self.store.record_many(events, on_durable=on_durable)
 
     def record_many_soon(self, events: Iterable[UsageEvent],
                          then: Callable[[UsageOutcome], object]) -> bool:
@@ -126,7 +125,7 @@ async def test_a_handed_over_event_in_an_outage_is_retried_from_the_queue(
         sqlite_store: SqlStore) -> None:
     """An event the grouping store answers "unavailable" joins the queue and is retried
     with backoff; events after it follow it there, and all are written once."""
-    store = HandOverStore(sqlite_store, hold=True)
+    store = HandOverStore(sqlite_store)
     async with UsageRecorder(store, flush_interval=0, retry=NO_WAIT) as recorder:
         first = recorder.submit(usage("r1"))
         await asyncio.sleep(0)  # the turn ends: the event is handed over
@@ -141,7 +140,7 @@ async def test_a_handed_over_event_in_an_outage_is_retried_from_the_queue(
 async def test_closing_waits_for_handed_over_events(sqlite_store: SqlStore) -> None:
     """Leaving the context while an event is with the store: if it comes back unwritten,
     the closing recorder still writes it."""
-    store = HandOverStore(sqlite_store, hold=True)
+    store = HandOverStore(sqlite_store)
     recorder = UsageRecorder(store, flush_interval=0, retry=NO_WAIT)
 
     async def answer_while_closing() -> None:
