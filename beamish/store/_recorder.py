@@ -26,14 +26,13 @@ and all of it new, before its write returns (``on_durable``) has the batch's cal
 then, a turn of the event loop sooner.
 
 Failures. A batch that fails with ``StoreUnavailableError`` is retried with exponential
-backoff (``RetryPolicy``); an event handed straight to the store that fails so joins the
-queue, and events take that path until it has been written. While it retries, new events
-queue; once ``max_buffer`` events are queued or in flight, ``record`` raises
-``UsageBackpressureError`` at once rather than letting memory grow while the database is
-down. A batch that still fails after the last
-attempt (or fails with a non-transient error) fails each waiting ``record`` call with the
-error: those events are not durable and must not be acknowledged. Retrying with the same
-``request_id`` later is safe — recording is idempotent.
+backoff (``RetryPolicy``); events that a grouping store hands back so join the queue, and
+events take that path until it has been written. While it retries, new events queue; once
+``max_buffer`` events are queued or in flight, ``record`` raises ``UsageBackpressureError``
+at once rather than letting memory grow while the database is down. A batch that still fails
+after the last attempt (or fails with a non-transient error) fails each waiting ``record``
+call with the error: those events are not durable and must not be acknowledged. Retrying
+with the same ``request_id`` later is safe — recording is idempotent.
 
 ``RetryPolicy(attempts=None)`` retries without limit while the recorder runs: an outage then
 loses nothing as long as the buffer holds, and callers wait until their event is durable (or
@@ -234,6 +233,10 @@ class UsageRecorder:
             self._handed += 1
             return
         self._in_flight -= len(batch)
+        if self._task is not None and self._task.done():  # stopped: nobody writes the queue
+            _fail(batch, RecorderClosedError(
+                "the usage recorder stopped before this event was written; it is not recorded"))
+            return
         self._queue.extend(batch)
         self._wake.set()
 

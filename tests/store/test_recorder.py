@@ -166,6 +166,22 @@ async def test_a_store_that_cannot_group_gets_batches(store: Store) -> None:
     assert await usage_count(store) == 2
 
 
+async def test_a_stopped_recorder_fails_what_the_store_would_not_take(store: Store) -> None:
+    """Events gathered for the store in the turn the recorder stopped, which the store will
+    not take, fail their callers at once: no writer is left to write them from the queue."""
+    cannot = CannotGroupStore(store)
+    recorder = UsageRecorder(cannot, flush_interval=0)
+    await recorder.__aenter__()
+    assert recorder._task is not None
+    recorder._task.cancel()  # stops at its next step, before this turn's events go over
+    future = recorder.submit(usage("r1"))
+    with pytest.raises(RecorderClosedError, match="not recorded"):
+        await future
+    assert cannot.asked == 1
+    with pytest.raises(asyncio.CancelledError):
+        await recorder.__aexit__(None, None, None)
+
+
 async def test_record_returns_once_durable(store: Store) -> None:
     """After record() returns, the event is in the ledger and counted."""
     await configured_user(store)
