@@ -263,8 +263,8 @@ class SqliteBackend(Backend):
 
     def record_usage_soon(self, events: Sequence[UsageEvent],
                           then: Callable[[UsageOutcome], object]) -> bool:
-        self._connected(self._writer)
-        assert self._ledger is not None, "connected with its writer"
+        if self._ledger is None:
+            raise StoreError("the store is not open; use 'async with open_store(url) as store'")
         self._ledger.submit(events, then)
         return True
 

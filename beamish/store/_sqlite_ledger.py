@@ -221,8 +221,10 @@ class LedgerPipe:
         credited: set[str] = set()
         for submission in taken:
             outcome: UsageOutcome
-            if new is None or isinstance(new, StoreError):
-                outcome = submission.ids if new is None else new
+            if isinstance(new, StoreError):
+                outcome = new
+            elif new is None:  # every row was new
+                outcome = submission.ids
             else:  # an id repeated across submissions is counted for the first
                 outcome = (submission.ids & new) - credited
                 credited |= outcome

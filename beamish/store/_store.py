@@ -475,8 +475,7 @@ class SqlStore(_stats.StatsQueries):
         Raises:
             StoreError: the store is not open.
         """
-        batch = events if isinstance(events, list) and len(events) == 1 else _unique_sorted(
-            events)  # one event (the recorder hands them over so) is unique and sorted
+        batch = _unique_sorted(events)
         if not batch:
             asyncio.get_running_loop().call_soon(then, frozenset())
             return True

@@ -96,7 +96,7 @@ class CannotGroupStore(DelegatingStore):
         return False
 
 
-async def test_a_grouping_store_is_handed_each_event_at_once(sqlite_store: SqlStore) -> None:
+async def test_a_grouping_store_is_handed_events_without_lingering(sqlite_store: SqlStore) -> None:
     """SQLite groups commits in its writer thread: an event is handed over as the loop's turn
     ends, without lingering for company (the interval here is never reached)."""
     pipe = sqlite_store._backend._ledger  # type: ignore[attr-defined]
@@ -128,7 +128,7 @@ async def test_a_handed_over_event_in_an_outage_is_retried_from_the_queue(
     store = HandOverStore(sqlite_store)
     async with UsageRecorder(store, flush_interval=0, retry=NO_WAIT) as recorder:
         first = recorder.submit(usage("r1"))
-        await asyncio.sleep(0)  # the turn ends: the event is handed over
+        await wait_all_tasks_blocked()  # the turn has ended: the event is handed over
         assert store.handed == 1
         store.answer_held()
         second = recorder.submit(usage("r2"))  # r1 is queued: r2 does not overtake it
