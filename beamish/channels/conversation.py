@@ -129,6 +129,7 @@ class ConversationChannel(Channel):
     # entries in each one's instance dict cost more than the empty dict itself.
     streams: dict[str, asyncio.Task[None]] = {}  # noqa: RUF012 - replaced, never mutated
     _streams_watch: ExitCallback | None = None
+    _loop: asyncio.AbstractEventLoop  # from the first message on
 
     async def join(self, topic: str, params: dict[str, Any], socket: SocketInfo) -> Any:
         joining = _parse(JoinParams, params)
@@ -207,9 +208,10 @@ class ConversationChannel(Channel):
             # A channel that is killed runs no terminate: its answers must stop all the same.
             self._streams_watch = on_exit(self.ref, self._stop_streams)
             self.streams = {}
+            # Kept: on Python 3.11 asking for the running loop is a system call (getpid).
+            self._loop = asyncio.get_running_loop()
         # The answer's task sends the ok reply, with its first frames (see _AnswerFrames).
-        task = asyncio.get_running_loop().create_task(self._answer(job, self.reply_ref()),
-                                                      name=request_id)
+        task = self._loop.create_task(self._answer(job, self.reply_ref()), name=request_id)
         self.streams[request_id] = task
         return NOREPLY
 
@@ -265,7 +267,7 @@ class ConversationChannel(Channel):
         stream: SessionStream | None = None
         error_name: str | None = None
         event_name, payload = "error", {"request_id": request_id, "reason": CANCELLED}
-        tokens = _AnswerFrames(self, reply, request_id)
+        tokens = _AnswerFrames(self, reply, request_id, self._loop)
         try:
             async with job.runtime.stream(job.session_id, job.messages, task_type=job.task_type,
                                           options=job.options, request_id=request_id,
@@ -315,14 +317,15 @@ class _AnswerFrames:
     __slots__ = ("_channel", "_ended", "_held", "_loop", "_reply", "_request_id", "_sent",
                  "_turn")
 
-    def __init__(self, channel: Channel, reply: ReplyRef | None, request_id: str) -> None:
+    def __init__(self, channel: Channel, reply: ReplyRef | None, request_id: str,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self._channel = channel
         self._reply = reply  # None once sent
         self._request_id = request_id
         self._held: list[str] = []
         self._ended = False
         self._sent: asyncio.Future[None] | None = None
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop  # the running one
         # The reply goes at the end of the answer's first turn, token or not.
         self._turn = True  # an end of turn is due for this answer
         _turn_ends.get(self._loop).add(self)
@@ -379,7 +382,7 @@ class _HoldLimit:
         self._timer: asyncio.TimerHandle | None = None
 
     def add(self, frames: _AnswerFrames) -> None:
-        loop = asyncio.get_running_loop()
+        loop = frames._loop
         deadline = loop.time() + frames.HOLD_S
         self._held.append((deadline, frames))
         if self._timer is None:

@@ -143,6 +143,7 @@ class UsageRecorder:
         self._flushed.set()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the running one, once entered
         self._last_error: StoreError | None = None
         self._last_write_ended: float | None = None  # when a writer last found nothing queued
         self.batches_written = 0
@@ -159,8 +160,9 @@ class UsageRecorder:
         if self._task is not None:
             raise RuntimeError("a UsageRecorder can be entered only once")
         # Owned by this object: __aexit__ always awaits it.
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name="beamish.store.UsageRecorder")
+        # Kept for submit: on Python 3.11 asking for the running loop is a system call.
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="beamish.store.UsageRecorder")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -193,17 +195,18 @@ class UsageRecorder:
             UsageBackpressureError: the buffer is full.
             RecorderClosedError: the recorder is not running.
         """
-        if self._task is None or self._closing or self._task.done():
+        loop = self._loop
+        if loop is None or self._task is None or self._closing or self._task.done():
             raise RecorderClosedError(
                 "the usage recorder is not running; record inside 'async with UsageRecorder(...)'"
             )
         if self.buffered >= self._max_buffer:
             raise UsageBackpressureError(self._backpressure_message())
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = loop.create_future()
         self._flushed.clear()
         if self._grouping is not None and not self._queue and not self._writes:
             if not self._handing:
-                asyncio.get_running_loop().call_soon(self._hand_over)
+                loop.call_soon(self._hand_over)
             self._handing.append((event, future))
             self._in_flight += 1
             if len(self._handing) >= self._hand_over_size:

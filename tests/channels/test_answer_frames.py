@@ -39,7 +39,7 @@ class _Channel:
 
 
 def _frames(channel: _Channel) -> _AnswerFrames:
-    return _AnswerFrames(channel, REPLY, "r1")  # type: ignore[arg-type]
+    return _AnswerFrames(channel, REPLY, "r1", asyncio.get_running_loop())  # type: ignore[arg-type]
 
 
 async def test_the_reply_goes_at_the_end_of_the_first_turn_without_tokens() -> None:

@@ -128,13 +128,14 @@ class RequestLineWriter:
     then. A loop that ends before its turn comes leaves its lines to the next write.
     """
 
-    __slots__ = ("_lock", "_loop", "_pending", "_second", "_stamp", "_stream")
+    __slots__ = ("_lock", "_loop", "_pending", "_second", "_stamp", "_stream", "_thread")
 
     def __init__(self, stream: TextStream) -> None:
         self._stream = stream
         self._lock = threading.Lock()  # for lines from threads (sync endpoints), rare
         self._pending: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None  # where a flush is scheduled
+        self._thread = 0  # the thread running _loop
         self._second = -1
         self._stamp = ""  # the local time of _second, as logging's asctime writes it
 
@@ -146,6 +147,14 @@ class RequestLineWriter:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
         line = f"{self._stamp},{nanos // 1_000_000:03d} INFO {LOGGER_NAME} {message}\n"
+        thread = threading.get_ident()
+        with self._lock:
+            due = self._loop
+            if due is not None and self._thread == thread and due.is_running():
+                # This thread's running loop has a flush due. (Not asked for: on Python
+                # 3.11 asking for the running loop is a system call, getpid.)
+                self._pending.append(line)
+                return
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # no event loop in this thread
@@ -154,7 +163,7 @@ class RequestLineWriter:
             self._pending.append(line)
             schedule = loop is not None and loop is not self._loop
             if schedule:
-                self._loop = loop
+                self._loop, self._thread = loop, thread
         if loop is None:
             self.flush()
         elif schedule:
