@@ -97,6 +97,32 @@ def steal_share(before: list[int] | None, after: list[int] | None) -> float | No
     return delta[7] / total if total > 0 else None
 
 
+def process_ticks(pid: int | None = None) -> int | None:
+    """The CPU time (user and system, every thread) process ``pid`` (this one if None) has
+    used so far, in the clock ticks of ``cpu_times``; None where there is no ``/proc``."""
+    try:
+        with open(f"/proc/{'self' if pid is None else pid}/stat", encoding="ascii") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # after the name, which may hold spaces
+    return int(fields[11]) + int(fields[12])  # utime, stime
+
+
+def others_share(before: list[int] | None, after: list[int] | None,
+                 ours: int | None) -> float | None:
+    """The share of the machine's CPU time that processes other than the benchmark's used
+    between two ``cpu_times`` readings: the user and system time not spent by the
+    benchmark's own processes (``ours``: their ``process_ticks`` over the same time). Time
+    the kernel spends on interrupts — loopback traffic's included — is counted apart, so
+    neither side has it. None if a reading is missing or no time passed."""
+    if before is None or after is None or ours is None or len(before) < 8 or len(after) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(delta)
+    return max(0, delta[0] + delta[1] + delta[2] - ours) / total if total > 0 else None
+
+
 def now() -> float:
     return time.perf_counter()
 

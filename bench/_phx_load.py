@@ -211,6 +211,11 @@ class LoadProcess:
         self._process.start()
         child.close()
 
+    @property
+    def pid(self) -> int | None:
+        """The clients' process id."""
+        return self._process.pid
+
     async def run(self, job: Job) -> dict[str, Any]:
         self._pipe.send(job)
         return await self._recv()

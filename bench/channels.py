@@ -53,6 +53,11 @@ Figures:
   ten round trips and the caches stay warm, at half of it about one, so the server's thread
   is 75 to 90% busy (measured: 390 µs of CPU per round trip at the maximum, 490 to 570 at
   half of it, 1,800 at 100/s), and a host taking 15 to 25% of the CPU saturates it.
+* ``cpu_others_pct_rounds``, ``cpu_others_pct_half_load`` — the share of the machine's CPU
+  time that processes other than the benchmark's two (this one, with both servers, and the
+  clients') used over the same spans (no goal): anything else running on the machine takes
+  the cores both servers are measured on, and beamish, with a third busy thread (SQLite's),
+  feels it more than the raw server does. A quiet machine reads well under 1%.
 * ``conn_bytes_10k`` — the server's RSS growth per connected, joined, idle socket with
   ``SOCKETS`` of them, measured once they have been idle past ``hibernate_after`` (goal:
   <= 30 KiB). It counts everything a socket costs: uvicorn's connection, the socket and
@@ -90,7 +95,14 @@ from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer, configure_serving_logs, tune_for_serving
 from beamish.server.settings import ServerSettings
 from beamish.settings import Settings
-from bench._harness import Report, cpu_times, percentile, steal_share
+from bench._harness import (
+    Report,
+    cpu_times,
+    others_share,
+    percentile,
+    process_ticks,
+    steal_share,
+)
 from bench._phx_load import LoadProcess
 
 SECRET = "bench-channels-secret-0123456789abcdef"
@@ -167,7 +179,7 @@ async def _throughput(report: Report, load: LoadProcess, concurrency: tuple[int,
             echo_urls, urls = [f"ws://127.0.0.1:{port}/"], _urls(server.port)
             # runs[name][round][i]: that server's run with concurrency[i] in that round.
             runs: dict[str, list[list[dict[str, float]]]] = {"chat": [], "echo": []}
-            rounds_began = cpu_times()
+            rounds_began, ours_began = cpu_times(), _our_ticks(load)
             windows: list[dict[str, Any]] = []
             for _ in range(rounds):  # alternating, so both see the machine as it is now
                 for name in runs:
@@ -180,16 +192,22 @@ async def _throughput(report: Report, load: LoadProcess, concurrency: tuple[int,
                 # Half of the maximum beamish just reached, while the machine is as it was.
                 rate = max(run["per_s"] for run in runs["chat"][-1]) / 2
                 for _ in range(half_load_windows):
-                    before = cpu_times()
+                    before, ours = cpu_times(), _our_ticks(load)
                     window = await load.run({
                         "kind": "open", "urls": urls, "clients": concurrency[0],
                         "rate": rate, "seconds": half_load_seconds, "warmup": warmup})
-                    windows.append({**window, "cpu_stolen": steal_share(before, cpu_times())})
-            rounds_steal = steal_share(rounds_began, cpu_times())
+                    after = cpu_times()
+                    windows.append({**window, "cpu_stolen": steal_share(before, after),
+                                    "cpu_others": others_share(
+                                        before, after, _ticks_since(ours, load))})
+            rounds_ended = cpu_times()
+            rounds_steal = steal_share(rounds_began, rounds_ended)
+            rounds_others = others_share(rounds_began, rounds_ended,
+                                         _ticks_since(ours_began, load))
             best = {name: [max(r, key=lambda run: run["per_s"]) for r in by_round]
                     for name, by_round in runs.items()}
-    per_window = [{**_summary(w), "rate_per_s": w["rate"], "cpu_stolen": w["cpu_stolen"]}
-                  for w in windows]
+    per_window = [{**_summary(w), "rate_per_s": w["rate"], "cpu_stolen": w["cpu_stolen"],
+                   "cpu_others": w["cpu_others"]} for w in windows]
     pooled = _summary({"round_trips": sum(w["round_trips"] for w in windows),
                        "latencies": [lat for w in windows for lat in w["latencies"]]})
     ratios = [c["per_s"] / e["per_s"] for c, e in zip(best["chat"], best["echo"], strict=True)]
@@ -207,13 +225,25 @@ async def _throughput(report: Report, load: LoadProcess, concurrency: tuple[int,
     report.add("p50_ms_half_load", statistics.median(w["p50_ms"] for w in per_window), "ms")
     report.add("p99_ms_half_load_pooled", pooled["p99_ms"], "ms")
     report.add("p99_ms_half_load_worst", max(w["p99_ms"] for w in per_window), "ms")
-    known = [w["cpu_stolen"] for w in windows if w["cpu_stolen"] is not None]
-    for name, share in (("rounds", rounds_steal),
-                        ("half_load", statistics.mean(known) if known else None)):
-        if share is not None:
-            report.add(f"cpu_stolen_pct_{name}", 100 * share, "%")
+    for kind, whole in (("stolen", rounds_steal), ("others", rounds_others)):
+        known = [w[f"cpu_{kind}"] for w in windows if w[f"cpu_{kind}"] is not None]
+        for name, share in (("rounds", whole),
+                            ("half_load", statistics.mean(known) if known else None)):
+            if share is not None:
+                report.add(f"cpu_{kind}_pct_{name}", 100 * share, "%")
     report.raw.update(concurrency=list(concurrency), round_seconds=seconds, ratios=ratios,
                       runs=runs, half_load={**pooled, "windows": per_window})
+
+
+def _our_ticks(load: LoadProcess) -> int | None:
+    """CPU ticks used so far by this process (both servers) and the clients' process."""
+    server, clients = process_ticks(), process_ticks(load.pid)
+    return None if server is None or clients is None else server + clients
+
+
+def _ticks_since(began: int | None, load: LoadProcess) -> int | None:
+    now = _our_ticks(load)
+    return None if began is None or now is None else now - began
 
 
 def _rss() -> int:
