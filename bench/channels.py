@@ -56,8 +56,10 @@ Figures:
 * ``cpu_others_pct_rounds``, ``cpu_others_pct_half_load`` — the share of the machine's CPU
   time that processes other than the benchmark's two (this one, with both servers, and the
   clients') used over the same spans (no goal): anything else running on the machine takes
-  the cores both servers are measured on, and beamish, with a third busy thread (SQLite's),
-  feels it more than the raw server does. A quiet machine reads well under 1%.
+  the cores both servers are measured on, and not from both alike — a quick run beside a
+  busy loop read 41.6% and a higher ratio, since the raw server and its clients need both
+  cores whole. A quiet machine reads 0 (the accounting of a process's time is finer than
+  ``/proc/stat``'s ticks, so the difference is clamped at zero).
 * ``conn_bytes_10k`` — the server's RSS growth per connected, joined, idle socket with
   ``SOCKETS`` of them, measured once they have been idle past ``hibernate_after`` (goal:
   <= 30 KiB). It counts everything a socket costs: uvicorn's connection, the socket and
