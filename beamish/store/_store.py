@@ -475,7 +475,7 @@ class SqlStore(_stats.StatsQueries):
         Raises:
             StoreError: the store is not open.
         """
-        batch = _unique_sorted(events)
+        batch = _unique(events)  # one writer thread takes no row locks: no order to keep
         if not batch:
             asyncio.get_running_loop().call_soon(then, frozenset())
             return True
@@ -491,10 +491,17 @@ class SqlStore(_stats.StatsQueries):
         return self._backend.ledger_time(value)
 
 
+def _unique(events: Iterable[UsageEvent]) -> list[UsageEvent]:
+    """The first event of each request id, in the order given."""
+    first: dict[str, UsageEvent] = {}
+    for event in events:
+        first.setdefault(event.request_id, event)
+    return list(first.values())
+
+
 def _unique_sorted(events: Iterable[UsageEvent]) -> list[UsageEvent]:
     """The first event of each request id, by request id (the writers' lock order)."""
-    return sorted({e.request_id: e for e in reversed(list(events))}.values(),
-                  key=lambda e: e.request_id)
+    return sorted(_unique(events), key=lambda e: e.request_id)
 
 
 async def _one(tx: Executor, sql: str, *args: object) -> Row:

@@ -118,6 +118,17 @@ async def test_a_request_id_is_credited_to_its_first_submission_only(
     assert await usage_count(sqlite_store) == 4
 
 
+async def test_an_id_repeated_in_one_hand_over_is_written_as_its_first_event(
+        sqlite_store: SqlStore) -> None:
+    outcomes = Outcomes(1)
+    assert sqlite_store.record_many_soon(
+        [usage("r1", prompt_tokens=1), usage("r2", prompt_tokens=2),
+         usage("r1", prompt_tokens=100)], outcomes.then("both"))
+    assert await outcomes.wait() == {"both": {"r1", "r2"}}
+    totals = await sqlite_store.usage_totals()
+    assert (totals.requests, totals.prompt_tokens) == (2, 3)
+
+
 async def test_a_long_backlog_leaves_the_thread_between_drains(sqlite_store: SqlStore) -> None:
     """A drain commits at most DRAIN_ROUNDS times, each taking what queued meanwhile; what
     is left then gets a drain of its own, behind the connection's other requests."""

@@ -149,25 +149,21 @@ class RequestLineWriter:
         line = f"{self._stamp},{nanos // 1_000_000:03d} INFO {LOGGER_NAME} {message}\n"
         thread = threading.get_ident()
         with self._lock:
+            self._pending.append(line)
             due = self._loop
             if due is not None and self._thread == thread and due.is_running():
-                # This thread's running loop has a flush due. (Not asked for: on Python
-                # 3.11 asking for the running loop is a system call, getpid.)
-                self._pending.append(line)
-                return
+                return  # this thread's running loop has a flush due (see below)
+        # Asked only now: on Python 3.11 asking for the running loop is a system call (getpid).
         try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop in this thread
-            loop = None
-        with self._lock:
-            self._pending.append(line)
-            schedule = loop is not None and loop is not self._loop
-            if schedule:
-                self._loop, self._thread = loop, thread
-        if loop is None:
             self.flush()
-        elif schedule:
-            loop.call_soon(self.flush)
+            return
+        with self._lock:
+            if loop is self._loop:
+                return
+            self._loop, self._thread = loop, thread
+        loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write what waits."""
