@@ -124,7 +124,7 @@ async def test_an_id_repeated_in_one_hand_over_is_written_as_its_first_event(
     assert sqlite_store.record_many_soon(
         [usage("r1", prompt_tokens=1), usage("r2", prompt_tokens=2),
          usage("r1", prompt_tokens=100)], outcomes.then("both"))
-    assert await outcomes.wait() == {"both": {"r1", "r2"}}
+    assert await outcomes.wait() == {"both": frozenset({"r1", "r2"})}
     totals = await sqlite_store.usage_totals()
     assert (totals.requests, totals.prompt_tokens) == (2, 3)
 
