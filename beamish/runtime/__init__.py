@@ -13,6 +13,7 @@ Modules, one concept each:
   :mod:`.dynamic` — :class:`DynamicSupervisor`.
 * :mod:`.registry` — :class:`Registry` (unique and duplicate keys, via-names, dispatch).
 * :mod:`.timers` — :func:`send_after`, :func:`send_interval`.
+* :mod:`.backoff` — :class:`ExponentialBackoff`: sans-I/O retry waits (capped, jittered).
 * :mod:`.node` — :class:`Node`: the process table, names, the root tree, introspection.
 * :mod:`.inbox` — :func:`open_inbox`: a process identity for code that is not an actor.
 * :mod:`.errors` — every exception, with the tree.
@@ -28,6 +29,8 @@ from beamish.runtime.actor import send as send
 from beamish.runtime.actor import start as start
 from beamish.runtime.actor import stop as stop
 from beamish.runtime.actor import try_cast as try_cast
+from beamish.runtime.backoff import ExponentialBackoff as ExponentialBackoff
+from beamish.runtime.backoff import Jitter as Jitter
 from beamish.runtime.dynamic import DynamicSupervisor as DynamicSupervisor
 from beamish.runtime.dynamic import dynamic_supervisor_spec as dynamic_supervisor_spec
 from beamish.runtime.dynamic import start_child as start_child
@@ -99,8 +102,10 @@ __all__ = [
     "Exit",
     "ExitCallback",
     "ExitReason",
+    "ExponentialBackoff",
     "Inbox",
     "InvalidOptionError",
+    "Jitter",
     "KILL",
     "KILLED",
     "MailboxFullError",

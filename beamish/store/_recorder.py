@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
+from beamish.runtime.backoff import ExponentialBackoff
 from beamish.store._backend import UsageOutcome
 from beamish.store.errors import (
     RecorderClosedError,
@@ -84,8 +85,10 @@ class RetryPolicy:
         return limit is not None and failed_attempts >= limit
 
     def delay(self, failed_attempts: int) -> float:
-        """Seconds to wait after the ``failed_attempts``-th failure."""
-        return min(self.max_delay, self.first_delay * 2.0 ** (failed_attempts - 1))
+        """Seconds to wait after the ``failed_attempts``-th failure: ``first_delay``
+        doubling up to ``max_delay``, without jitter (``beamish.runtime.ExponentialBackoff``)."""
+        return ExponentialBackoff(base=self.first_delay, cap=self.max_delay).delay(
+            failed_attempts)
 
 
 class UsageWriter(Protocol):

@@ -5,7 +5,8 @@ Only failures that may pass on their own are retried: rate limits (429), server 
 same way every time, so the client moves straight on to the next model of the fallback chain.
 
 The wait before retry *n* (1-based) is exponential with full jitter — uniform between 0 and
-``min(cap_s, base_s * 2 ** (n - 1))`` — so clients that failed together do not retry together.
+``min(cap_s, base_s * 2 ** (n - 1))`` — so clients that failed together do not retry together
+(``beamish.runtime.ExponentialBackoff``, the rule every retry of beamish follows).
 A provider that says how long to wait (``Retry-After``, or OpenAI's ``retry-after-ms``) is
 obeyed exactly instead, up to ``max_retry_after_s``; a provider asking for longer is given up
 on at once, so the fallback chain serves the caller rather than a long sleep.
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from beamish.llm.errors import ProviderCallError, ProviderUnavailableError, RateLimitedError
+from beamish.runtime.backoff import ExponentialBackoff, Jitter
 
 
 def is_retryable(error: ProviderCallError) -> bool:
@@ -38,6 +40,7 @@ class Backoff:
     base_s: float = 0.5
     cap_s: float = 30.0
     max_retry_after_s: float = 60.0
+    _exponential: ExponentialBackoff = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.base_s <= 0 or self.cap_s < self.base_s or self.max_retry_after_s < 0:
@@ -45,12 +48,12 @@ class Backoff:
                 f"backoff needs 0 < base_s <= cap_s and max_retry_after_s >= 0; got "
                 f"base_s={self.base_s}, cap_s={self.cap_s}, "
                 f"max_retry_after_s={self.max_retry_after_s}")
+        object.__setattr__(self, "_exponential", ExponentialBackoff(
+            base=self.base_s, cap=self.cap_s, jitter=Jitter.FULL))
 
     def ceiling(self, retry: int) -> float:
         """The longest jittered wait before retry number ``retry`` (1-based)."""
-        # Past ~60 doublings every sane cap is reached; avoid float overflow on huge counts.
-        exponent = min(retry - 1, 64)
-        return min(self.cap_s, self.base_s * math.pow(2, exponent))
+        return self._exponential.ceiling(retry)
 
     def delay(self, retry: int, retry_after: float | None, jitter: float) -> float | None:
         """Seconds to wait before retry ``retry``, or None if the provider asks too long.
@@ -61,7 +64,7 @@ class Backoff:
             jitter: a uniform random number in [0, 1).
         """
         if retry_after is None:
-            return jitter * self.ceiling(retry)
+            return self._exponential.delay(retry, lambda: jitter)
         if retry_after > self.max_retry_after_s:
             return None
         return max(retry_after, 0.0)
