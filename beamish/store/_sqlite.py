@@ -35,6 +35,7 @@ from beamish.store._sqlite_ledger import (
     MAX_VALUES_ROWS,
     LedgerPipe,
     ledger_micros,
+    writer_thread,
 )
 from beamish.store.errors import StoreError, StoreUnavailableError
 from beamish.store.models import UsageEvent
@@ -68,6 +69,20 @@ def _param(value: object) -> object:
     if isinstance(value, UUID):
         return str(value)
     return value
+
+
+def _connect_ledger(path: str) -> sqlite3.Connection:
+    """A writer connection of the ledger's own, set up as ``_open`` sets aiosqlite's up
+    (used only when the installed aiosqlite's queue cannot be; see ``_sqlite_ledger``)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for pragma in (f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}", "PRAGMA synchronous = FULL",
+                       "PRAGMA foreign_keys = ON"):
+            conn.execute(pragma)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 class _SqliteExecutor:
@@ -177,7 +192,9 @@ class SqliteBackend(Backend):
         Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         writer = await self._open()
         self._writer = _SqliteExecutor(writer)
-        self._ledger = LedgerPipe(writer, self._lock, self._max_values_rows)
+        self._ledger = LedgerPipe(
+            writer_thread(writer, functools.partial(_connect_ledger, self._path)),
+            self._lock, self._max_values_rows)
         self._reader = _SqliteExecutor(await self._open())
 
     async def _open(self) -> aiosqlite.Connection:

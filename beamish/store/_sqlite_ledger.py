@@ -22,6 +22,17 @@ with it), so none is scheduled while the backend's writer lock is held; the tran
 calls ``resume``. A drain scheduled before a transaction began runs before its ``BEGIN``,
 which aiosqlite queued after it.
 
+aiosqlite. Scheduling a drain on aiosqlite's thread uses two of its private parts, its
+request queue (``Connection._tx``) and its sqlite3 connection (``Connection._conn``), so it
+sits behind one adapter, ``writer_thread``: for the aiosqlite releases in
+``VERIFIED_AIOSQLITE`` (the versions whose worker loop was read and tested; pyproject.toml
+bounds aiosqlite below the same release) the drains run on aiosqlite's thread as above. For
+any other release they run, with a warning logged once, on a thread and a sqlite3
+connection of the pipe's own (``_OwnThread``, the standard library's public API only): the
+same drains, group commits and counting, but on a second writer connection, which waits
+for a transaction of the first through SQLite's busy timeout instead of behind it in one
+queue.
+
 Counting. A row whose request id is already in the ledger inserts nothing (``ON CONFLICT DO
 NOTHING``); the trigger of migration 0003 counts each inserted row in the same statement. If
 the statement inserted fewer rows than it was given, the request ids it did insert are read
@@ -33,13 +44,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
 
 import aiosqlite
 
+from beamish import _versions
 from beamish.store._backend import UsageOutcome
 from beamish.store._sqlite_errors import translate
 from beamish.store.errors import StoreError
@@ -69,6 +84,11 @@ ON CONFLICT (request_id) DO NOTHING"""
 _INSERTED_SINCE = "SELECT request_id FROM usage_events WHERE id > ? AND id <= ?"
 
 Then = Callable[[UsageOutcome], object]
+
+log = logging.getLogger("beamish.store")
+
+VERIFIED_AIOSQLITE: Final = ((0, 20), (0, 23))
+"""The aiosqlite releases ``[from, below)`` whose private request queue the pipe may use."""
 
 _Row = tuple[object, ...]
 
@@ -111,6 +131,90 @@ def insert_statement(rows: list[_Row], max_values_rows: int) -> tuple[str, list[
     return _values_statement(padded), [value for row in rows + padding for value in row]
 
 
+# -- the adapter: whose thread runs the drains ---------------------------------------------------
+
+
+class WriterThread(Protocol):
+    """A thread that runs the pipe's drains in order, and the sqlite3 connection they use."""
+
+    def run_soon(self, job: Callable[[], object]) -> None:
+        """Queue ``job`` to run on the thread (called on the event loop)."""
+
+    def connection(self) -> sqlite3.Connection:
+        """The connection the drains write with (called on the thread)."""
+
+    def close(self) -> None:
+        """No job is queued after this one (called on the event loop)."""
+
+
+class _AiosqliteThread:
+    """aiosqlite's own thread, reached through its private request queue (verified range)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._requests = conn._tx  # aiosqlite's queue to its thread: (future, job) pairs
+        self._raw = conn._conn  # the sqlite3 connection, used only from its thread
+        self._loop = asyncio.get_running_loop()
+
+    def run_soon(self, job: Callable[[], object]) -> None:
+        # A future nobody awaits (the drain tells the loop itself): aiosqlite's thread sets
+        # its result, as it does for every request it runs.
+        self._requests.put_nowait((self._loop.create_future(), job))
+
+    def connection(self) -> sqlite3.Connection:
+        return self._raw
+
+    def close(self) -> None:
+        """Nothing to do: aiosqlite closes its connection after the queued drain."""
+
+
+class _OwnThread:
+    """A thread and a sqlite3 connection of the pipe's own: public API only (the fallback).
+
+    The connection is opened by the first drain, on the thread, so that an error opening it
+    reaches the submissions as a StoreError; ``close`` closes it after the last drain.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._raw: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beamish-ledger")
+
+    def run_soon(self, job: Callable[[], object]) -> None:
+        self._thread.submit(job)
+
+    def connection(self) -> sqlite3.Connection:
+        if self._raw is None:
+            self._raw = self._connect()
+        return self._raw
+
+    def close(self) -> None:
+        self._thread.submit(self._close_connection)
+        self._thread.shutdown(wait=False)
+
+    def _close_connection(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+
+def writer_thread(conn: aiosqlite.Connection,
+                  connect: Callable[[], sqlite3.Connection]) -> WriterThread:
+    """aiosqlite's thread if the installed aiosqlite is in ``VERIFIED_AIOSQLITE``; else a
+    thread of its own writing through ``connect()``, with a warning logged once."""
+    version = _versions.installed("aiosqlite")
+    if _versions.verified(version, *VERIFIED_AIOSQLITE):
+        return _AiosqliteThread(conn)
+    _versions.warn_once(log, (
+        f"aiosqlite {version} is not one the usage ledger was verified with "
+        f"({_range(VERIFIED_AIOSQLITE)}); it writes usage on a connection of its own"))
+    return _OwnThread(connect)
+
+
+def _range(bounds: tuple[_versions.Release, _versions.Release]) -> str:
+    lowest, below = (".".join(map(str, bound)) for bound in bounds)
+    return f">={lowest},<{below}"
+
+
 class _Submission:
     __slots__ = ("ids", "rows", "then")
 
@@ -123,10 +227,9 @@ class _Submission:
 class LedgerPipe:
     """Ledger rows on their way to the writer connection's thread; see the module docs."""
 
-    def __init__(self, conn: aiosqlite.Connection, writer_lock: asyncio.Lock,
+    def __init__(self, thread: WriterThread, writer_lock: asyncio.Lock,
                  max_values_rows: int) -> None:
-        self._requests = conn._tx  # aiosqlite's queue to its thread: (future, job) pairs
-        self._raw = conn._conn  # the sqlite3 connection, used only from its thread
+        self._thread = thread
         self._writer_lock = writer_lock
         self._max_values_rows = max_values_rows
         self._loop = asyncio.get_running_loop()
@@ -159,14 +262,13 @@ class LedgerPipe:
         """Refuse new submissions; the drain scheduled (if any) still runs, before the close
         the connection queues after it. What is left then is failed in ``_drained``."""
         self._closed = True
+        self._thread.close()
         if not self._scheduled:
             self._fail_queued()
 
     def _schedule(self) -> None:
         self._scheduled = True
-        # A future nobody awaits (the drain tells the loop itself): aiosqlite's thread sets
-        # its result, as it does for every request it runs.
-        self._requests.put_nowait((self._loop.create_future(), self._drain))
+        self._thread.run_soon(self._drain)
 
     # -- in the writer's thread ----------------------------------------------------------------
 
@@ -197,7 +299,8 @@ class LedgerPipe:
         rows = [row for submission in taken for row in submission.rows]
         sql, args = insert_statement(rows, self._max_values_rows)
         try:
-            cursor = self._raw.execute(sql, args)
+            raw = self._thread.connection()
+            cursor = raw.execute(sql, args)
             inserted, last_id = cursor.rowcount, cursor.lastrowid or 0
             if inserted == len(rows):
                 return None
@@ -205,7 +308,7 @@ class LedgerPipe:
                 return frozenset()
             # The new rows took consecutive rowids ending at last_id (a new rowid is the
             # largest one plus one), and ledger rows are never deleted.
-            fresh = self._raw.execute(_INSERTED_SINCE, (last_id - inserted, last_id))
+            fresh = raw.execute(_INSERTED_SINCE, (last_id - inserted, last_id))
             return frozenset(row[0] for row in fresh)
         except sqlite3.Error as error:
             return translate(error)

@@ -1,23 +1,30 @@
 """SQLite's ledger pipe: group commits formed in the writer's thread, never inside a
-transaction, each request id credited once, nothing stranded at close."""
+transaction, each request id credited once, nothing stranded at close — on aiosqlite's
+thread (the verified aiosqlite releases) and on the pipe's own (the public-API fallback)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
-from beamish.store import StoreError, open_store
+from beamish import _versions
+from beamish.store import StoreError, UsageRecorder, _sqlite_ledger, open_store
 from beamish.store._backend import UsageOutcome
 from beamish.store._sqlite import SqliteBackend
 from beamish.store._sqlite_ledger import (
     DRAIN_ROUNDS,
     ROUND_ROWS,
+    VERIFIED_AIOSQLITE,
     LedgerPipe,
+    _AiosqliteThread,
+    _OwnThread,
     _Submission,
     usage_row,
 )
@@ -25,6 +32,17 @@ from beamish.store._store import SqlStore
 from tests.store.helpers import usage, usage_count
 
 pytestmark = pytest.mark.anyio
+
+UNKNOWN: tuple[_versions.Release, _versions.Release] = ((0, 0), (0, 0))
+"""A verified range no aiosqlite is in: forces the pipe's own thread."""
+
+
+@pytest.fixture(autouse=True, params=["aiosqlite thread", "own thread"])
+def writer_thread(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on aiosqlite's thread and on the fallback's own thread."""
+    if request.param == "own thread":
+        monkeypatch.setattr(_sqlite_ledger, "VERIFIED_AIOSQLITE", UNKNOWN)
+    return str(request.param)
 
 
 def _backend(store: SqlStore) -> SqliteBackend:
@@ -213,3 +231,44 @@ async def test_closing_fails_what_waits_and_refuses_more(tmp_path: Path) -> None
         pipe.submit([usage("r2")], outcomes.then("r2"))
     with pytest.raises(StoreError, match="not open"):
         store.record_many_soon([usage("r2")], outcomes.then("r2"))
+
+
+def test_the_installed_aiosqlite_is_one_the_ledger_was_verified_with() -> None:
+    """Fails after an upgrade past VERIFIED_AIOSQLITE: re-read aiosqlite's worker loop (its
+    _tx queue of (future, job) pairs and _conn), then widen the range and pyproject.toml."""
+    installed = _versions.installed("aiosqlite")
+    assert _versions.verified(installed, *VERIFIED_AIOSQLITE), (
+        f"aiosqlite {installed} is outside the verified range {VERIFIED_AIOSQLITE}")
+
+
+async def test_the_pipe_runs_on_the_thread_its_aiosqlite_allows(
+        writer_thread: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A verified aiosqlite: its own thread, silently; another: the pipe's, warned of once."""
+    monkeypatch.setattr(_versions, "_warned", set())
+    expected = _AiosqliteThread if writer_thread == "aiosqlite thread" else _OwnThread
+    with caplog.at_level(logging.WARNING, logger="beamish.store"):
+        for name in ("one.db", "two.db"):
+            async with open_store(f"sqlite:///{tmp_path / name}") as store:
+                assert isinstance(store, SqlStore)
+                assert type(_pipe(store)._thread) is expected
+    warnings = [r.getMessage() for r in caplog.records if "verified" in r.getMessage()]
+    assert len(warnings) == (0 if expected is _AiosqliteThread else 1)
+
+
+async def test_concurrent_records_through_the_recorder_are_counted_exactly(
+        sqlite_store: SqlStore) -> None:
+    """Many callers, repeated ids: each id counted once, for one caller, in group commits."""
+    pipe, commits = _pipe(sqlite_store), _pipe(sqlite_store).commits
+    results: dict[str, list[bool]] = {f"r{i}": [] for i in range(50)}
+
+    async def record(request_id: str) -> None:
+        results[request_id].append(await recorder.record(usage(request_id)))
+
+    async with UsageRecorder(sqlite_store) as recorder, anyio.create_task_group() as tg:
+        for _ in range(3):
+            for request_id in results:
+                tg.start_soon(record, request_id)
+    assert all(sorted(told) == [False, False, True] for told in results.values())
+    assert await usage_count(sqlite_store) == 50
+    assert 1 <= pipe.commits - commits < 150  # grouped: fewer commits than records
