@@ -4,6 +4,7 @@ beamish touches a dependency's private parts only behind one adapter, which know
 versions it was checked against as a half-open range of releases, ``[lowest, below)``, and
 serves through the dependency's public API outside it, logging a warning once:
 
+* ``beamish.server.websocket_adapter``: uvicorn's (and websockets') protocol internals;
 * ``beamish.store._sqlite_ledger``: aiosqlite's request queue and its sqlite3 connection.
 
 Each has a test that fails when the installed version is outside its range, so an upgrade

@@ -43,7 +43,7 @@ from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
 from beamish.server.api.logs import LOGGER_NAME, TextStream, write_request_lines
 from beamish.server.auth import dev_mode_warning
-from beamish.server.websocket_protocol import LeanWebSocketProtocol
+from beamish.server.websocket_adapter import websocket_protocol
 from beamish.settings import Settings
 
 log = logging.getLogger("beamish.server")
@@ -232,13 +232,14 @@ class BeamishServer:
         # permessage-deflate (a zlib context per socket, for short JSON frames); no
         # WebSocket pings from uvicorn — Phoenix heartbeats and the idle timeout find dead
         # clients already, without a timer per connection; and no handshake kept per socket
-        # (LeanWebSocketProtocol: nor uvicorn's queue and event deques).
+        # (LeanWebSocketProtocol: nor uvicorn's queue and event deques), when the installed
+        # uvicorn is one it was verified with (websocket_adapter).
         config = uvicorn.Config(self.endpoint.serve_first(app),
                                 host=self.settings.server.host, port=self._port,
                                 lifespan="off", log_config=None, access_log=False,
                                 ws_max_size=self.settings.server.max_frame_bytes * 2,
                                 ws_per_message_deflate=False, ws_ping_interval=None,
-                                ws=LeanWebSocketProtocol)
+                                ws=websocket_protocol())
         config.load()
         server = uvicorn.Server(config)
         # serve() would also capture signals and own the loop; startup()/shutdown() leave

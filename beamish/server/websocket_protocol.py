@@ -36,6 +36,9 @@ extension) as a completed handshake, which uvicorn's protocol forgets: without t
 client refused with a 403 left an ERROR line in the server's log.
 
 The protocol is uvicorn's own otherwise (``uvicorn.Config(ws=LeanWebSocketProtocol)``).
+It subclasses uvicorn's private sans-I/O protocol, so ``beamish serve`` uses it only with the
+uvicorn and websockets releases it was verified with, and uvicorn's stock protocol otherwise
+(:mod:`beamish.server.websocket_adapter`).
 The replacements provide exactly what it calls — ``put_nowait``, ``get`` and ``empty``;
 ``set``, ``clear``, ``is_set`` and ``wait`` — with asyncio's semantics for one event loop.
 """
