@@ -45,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Self
@@ -235,7 +235,10 @@ class Runtime:
             SessionNotFoundError: the session is not open.
             FallbacksExhaustedError: every model of the chain failed (usage recorded as error).
         """
-        call = await self._prepare(session_id, task_type, options, request_id, user_id)
+        sessions = self.sessions
+        config = await sessions.enhance(session_id, options, task_type=task_type,
+                                        user_id=user_id)
+        call = _call(sessions, session_id, config, request_id)
         started = time.monotonic()
         try:
             completion = await self.llm.complete(call.config, _messages(messages))
@@ -243,7 +246,8 @@ class Runtime:
             await call.record("error", 0, 0, started)
             raise
         except asyncio.CancelledError:
-            call.record_nowait("cancelled", 0, 0, started)  # the caller gave up: still count it
+            # The caller gave up: hand the usage over without waiting (see _Call.record).
+            call.record("cancelled", 0, 0, started)
             raise
         await call.record("ok", completion.usage.prompt_tokens,
                           completion.usage.completion_tokens, started,
@@ -258,22 +262,6 @@ class Runtime:
         return SessionStream(self, session_id, _messages(messages), task_type, options,
                              request_id, user_id)
 
-    async def _prepare(self, session_id: str, task_type: str,
-                       options: ConfigRequest | Mapping[str, Any] | None,
-                       request_id: str | None, user_id: str | None) -> _Call:
-        sessions = self.sessions
-        config = await sessions.enhance(session_id, options, task_type=task_type,
-                                        user_id=user_id)
-        return _call(sessions, session_id, config, request_id)
-
-    def _prepare_now(self, session_id: str, task_type: str,
-                     options: ConfigRequest | Mapping[str, Any] | None,
-                     request_id: str | None, user_id: str | None) -> _Call | None:
-        """``_prepare`` without waiting, when the session has the configuration at hand."""
-        sessions = self.sessions
-        config = sessions.enhance_now(session_id, options, task_type=task_type,
-                                      user_id=user_id)
-        return None if config is None else _call(sessions, session_id, config, request_id)
 
 
 def _call(sessions: Sessions, session_id: str, config: ResolvedConfig,
@@ -315,22 +303,13 @@ class _Call:
 
     def record(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
                started: float, *, provider: Provider | None = None,
-               model: str | None = None) -> Coroutine[Any, Any, bool]:
-        """Record the call's usage: await it to return once it is durable (the recording
-        itself, with no coroutine of this method's around it)."""
-        event = self.event(status, prompt_tokens, completion_tokens, started, provider, model)
-        return self.sessions.record_event(self.counter, event)
-
-    def record_nowait(self, status: UsageStatus, prompt_tokens: int, completion_tokens: int,
-                      started: float, *, provider: Provider | None = None,
-                      model: str | None = None) -> None:
-        """Queue the call's usage (the recorder writes it; nobody waits): for cancellations.
-
-        A cancelled task cannot safely await anything more (a further cancel would cut the
-        wait short and the usage would be lost), so it hands the event over and goes.
+               model: str | None = None) -> Awaitable[bool]:
+        """Record the call's usage (``Sessions.record_event``): await it to return once it is
+        durable. A cancelled call leaves it unawaited: it cannot safely await anything more
+        (a further cancel would cut the wait short), and the usage is queued all the same.
         """
         event = self.event(status, prompt_tokens, completion_tokens, started, provider, model)
-        self.sessions.record_event_nowait(self.counter, event)
+        return self.sessions.record_event(self.counter, event)
 
 
 class SessionStream:
@@ -376,8 +355,11 @@ class SessionStream:
         return self._opened()[1]
 
     async def __aenter__(self) -> Self:
-        runtime = self._runtime  # warm, as a chat's session is: no coroutine to resolve
-        self._call = runtime._prepare_now(*self._args) or await runtime._prepare(*self._args)
+        session_id, task_type, options, request_id, user_id = self._args
+        sessions = self._runtime.sessions
+        config = await sessions.enhance(session_id, options, task_type=task_type,
+                                        user_id=user_id)
+        self._call = _call(sessions, session_id, config, request_id)
         self._started = time.monotonic()
         self._stream = self._runtime.llm.stream(self._call.config, self._messages)
         return self
@@ -393,14 +375,11 @@ class SessionStream:
         finally:
             status = _status(stream, exc)
             usage = stream.usage
-            if isinstance(exc, asyncio.CancelledError):
-                # Cancelled: hand the usage over without waiting (see _Call.record_nowait).
-                call.record_nowait(status, usage.prompt_tokens, usage.completion_tokens,
+            recorded = call.record(status, usage.prompt_tokens, usage.completion_tokens,
                                    self._started, provider=stream.provider, model=stream.model)
-            else:
-                self.recorded = await call.record(
-                    status, usage.prompt_tokens, usage.completion_tokens, self._started,
-                    provider=stream.provider, model=stream.model)
+            if not isinstance(exc, asyncio.CancelledError):
+                # Cancelled, it is left unawaited: handed over all the same (_Call.record).
+                self.recorded = await recorded
 
     def _opened(self) -> tuple[_Call, ChatStream]:
         if self._call is None or self._stream is None:

@@ -35,13 +35,12 @@ binary client push arrives with ``payload`` as bytes. ``handle_info``, ``handle_
 ``terminate`` are the actor's; ``init`` and ``handle_cast`` run the channel protocol and
 cannot be overridden (a TypeError says so) — set up state in ``join``.
 
-``handle_in_now(event, payload)`` (a ``def``, never ``async``) is asked first, for every
-message: it answers the events that need no waiting as ``handle_in`` would, and returns
-:data:`NOT_NOW` (the default) for the others, having done nothing, so that ``handle_in``
-answers them. While the channel is idle — nothing in its mailbox, its task waiting — it runs
-as soon as the socket has read the message, in that step of the event loop rather than in
-the channel's task: what the task would have done next, one actor step (a wakeup of the task
-and a turn of the event loop) sooner. The conversation channel answers ``message`` so.
+A ``handle_in`` that is a plain ``def`` runs as soon as the socket has read the message
+while the channel is idle — nothing in its mailbox, its task waiting — in that step of the
+event loop rather than in the channel's task: what the task would have done next, one actor
+step (a wakeup of the task and a turn of the event loop) sooner. It may still return an
+awaitable for an event that must wait: the channel's task awaits it next, and replies. The
+conversation channel answers ``message`` and ``cancel`` so, and awaits the others.
 
 **Actions.** :meth:`Channel.push` sends an event to this channel's client
 (``[join_ref, null, topic, event, payload]``) — from any callback, including ``join`` (such
@@ -73,7 +72,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, NamedTuple, TypeAlias
 
@@ -89,8 +88,6 @@ if TYPE_CHECKING:
     from beamish.server.auth import Principal
 
 UNKNOWN_EVENT: Final = "unknown event"
-NOT_NOW: Final = object()
-"""What ``Channel.handle_in_now`` returns for a message it leaves to ``handle_in``."""
 JOIN_CRASHED: Final = "join crashed"
 _RESERVED_EVENT_PREFIX: Final = "phx_"
 
@@ -216,7 +213,7 @@ class ChannelIn:
 
 @dataclass(frozen=True, slots=True)
 class _Crashed:
-    """A channel's own message: ``handle_in_now`` raised ``error`` outside its task — crash
+    """A channel's own message: ``handle_in`` raised ``error`` outside its task — crash
     with it in the task, as there."""
 
     error: Exception
@@ -224,8 +221,16 @@ class _Crashed:
 
 @dataclass(frozen=True, slots=True)
 class _Attend:
-    """A channel's own message: ``handle_in_now`` asked for an action (``stop``...) outside
+    """A channel's own message: ``handle_in`` asked for an action (``stop``...) outside
     its task — the task carries it out after this message."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    """A channel's own message: ``handle_in``, run outside its task, returned an awaitable —
+    the task awaits it (``answer``) next."""
+
+    answer: Coroutine[Any, Any, None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,9 +333,12 @@ class Channel(Actor):
     _info: SocketInfo
     _link: FrameLink
     _incoming: Message | None = None
+    # Whether handle_in is a plain def, which an idle channel runs as the message is read.
+    _handle_in_inline: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._handle_in_inline = not inspect.iscoroutinefunction(cls.handle_in)
         for name in ("init", "handle_cast"):
             if name in cls.__dict__:
                 raise TypeError(
@@ -353,7 +361,11 @@ class Channel(Actor):
         """Messages from the socket. Do not override: use ``handle_info`` for your own."""
         kind = request.__class__
         if kind is ChannelIn:
-            await self._handle_message(request.message)
+            answer = self._handle_in(request.message)
+            if answer is not None:
+                await answer
+        elif kind is _Resume:
+            await request.answer
         elif kind is JoinChannel:
             await self._join()
         elif kind is EndChannel:
@@ -386,60 +398,61 @@ class Channel(Actor):
             return
         cast(self._socket, JoinResult(self._ref, True, {} if result is None else result))
 
-    async def _handle_message(self, message: Message) -> None:
-        if self._answer_now(message):
-            return
-        self._incoming = message
-        try:
-            result = self.handle_in(message.event, message.payload)
-            if inspect.isawaitable(result):
-                result = await result
-        except ReplyError as error:
-            result, status = error.response, "error"
-        else:
-            status = "ok"
-        finally:
-            self._incoming = None
-        self._reply_to(message, status, result)
-
-    def receive_now(self, message: Message) -> bool:
-        """Answer ``message`` with ``handle_in_now`` now, outside this channel's task: False,
-        with nothing done, if it returns ``NOT_NOW`` (then cast the message instead).
+    def take_message(self, message: Message) -> bool:
+        """Run ``handle_in`` for ``message`` now, outside this channel's task, if it is a
+        plain ``def``: False, with nothing done, if it is a coroutine function (then cast
+        the message instead).
 
         Only while the channel is idle (``beamish.runtime.idle_actor``): the socket calls it
         so as it hands a message over. The callback runs as in the task: as this actor (for
         ``cast``, ``send`` and the tasks it starts), and an exception it raises crashes the
-        channel, in its task.
+        channel, in its task. An awaitable it returns is awaited by the task, next.
         """
+        if not self._handle_in_inline:
+            return False
         ref = self._ref
         token = current_process.set(ref)
         try:
-            answered = self._answer_now(message)
+            answer = self._handle_in(message)
         except Exception as error:
             try_cast(ref, _Crashed(error))  # idle: the mailbox has room
             return True
         finally:
             current_process.reset(token)
-        if answered and ref._attention:  # stop() or another action: the task carries it out
+        if answer is not None:
+            try_cast(ref, _Resume(answer))
+        elif ref._attention:  # stop() or another action: the task carries it out
             try_cast(ref, _ATTEND)
-        return answered
+        return True
 
-    def _answer_now(self, message: Message) -> bool:
-        """Reply with what ``handle_in_now`` answers; False, with nothing done, for
-        ``NOT_NOW``."""
+    def _handle_in(self, message: Message) -> Coroutine[Any, Any, None] | None:
+        """Run ``handle_in`` and reply with its answer; when it returns an awaitable, the
+        coroutine that awaits it and replies (None otherwise)."""
         self._incoming = message
         try:
-            result = self.handle_in_now(message.event, message.payload)
+            result = self.handle_in(message.event, message.payload)
         except ReplyError as error:
             result, status = error.response, "error"
         else:
-            if result is NOT_NOW:
-                return False
+            if inspect.isawaitable(result):
+                return self._reply_when_answered(message, result)
             status = "ok"
         finally:
             self._incoming = None
         self._reply_to(message, status, result)
-        return True
+        return None
+
+    async def _reply_when_answered(self, message: Message, answer: Awaitable[Any]) -> None:
+        self._incoming = message
+        try:
+            result = await answer
+        except ReplyError as error:
+            result, status = error.response, "error"
+        else:
+            status = "ok"
+        finally:
+            self._incoming = None
+        self._reply_to(message, status, result)
 
     def _reply_to(self, message: Message, status: str, result: Any) -> None:
         if result is NOREPLY:
@@ -459,11 +472,6 @@ class Channel(Actor):
     def handle_in(self, event: str, payload: Payload) -> Any:
         """Answer a client message; this default answers every event with "unknown event"."""
         raise ReplyError(UNKNOWN_EVENT, f"{self.topic} does not handle event {event!r}")
-
-    def handle_in_now(self, event: str, payload: Payload) -> Any:
-        """Answer a client message that needs no waiting, as ``handle_in`` would, or return
-        ``NOT_NOW`` (this default) having done nothing; see the module docs."""
-        return NOT_NOW
 
     # -- actions -------------------------------------------------------------------------
 

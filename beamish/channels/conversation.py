@@ -48,7 +48,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from beamish.app import Runtime, SessionStream
 from beamish.channels.channel import (
-    NOT_NOW,
     Channel,
     JoinRefused,
     ReplyError,
@@ -78,6 +77,7 @@ _M = TypeVar("_M", bound=BaseModel)
 
 MAX_CONTENT: Final = 32_000
 CANCELLED: Final = "cancelled"
+_WAITING_EVENTS: Final = frozenset({"get_config", "set_preference", "usage"})
 
 
 class _In(BaseModel):
@@ -153,16 +153,19 @@ class ConversationChannel(Channel):
         return {"conversation_id": self.conversation_id, "session_id": self.session_id,
                 "last_id": conversation.last_id}
 
-    def handle_in_now(self, event: str, payload: Any) -> Any:
-        # A message starts its answer's task and a cancel cancels one: neither waits, so an
-        # idle channel answers them as they are read (see Channel.handle_in_now).
+    def handle_in(self, event: str, payload: Any) -> Any:
+        # A plain def: a message starts its answer's task and a cancel cancels one, so an
+        # idle channel answers them as they are read (see Channel.take_message); the events
+        # that wait for the session or the store are answered by the awaitable returned.
         if event == "message":
             return self._message(_parse(MessageIn, payload))
         if event == "cancel":
             return self._cancel(_parse(CancelIn, payload))
-        return NOT_NOW
+        if event in _WAITING_EVENTS:
+            return self._handle_waiting(event, payload)
+        return super().handle_in(event, payload)
 
-    async def handle_in(self, event: str, payload: Any) -> Any:
+    async def _handle_waiting(self, event: str, payload: Any) -> Any:
         try:
             if event == "get_config":
                 task = _parse(GetConfigIn, payload).task_type
@@ -170,11 +173,9 @@ class ConversationChannel(Channel):
                     self.session_id, task_type=task, user_id=self.socket.user_id))
             if event == "set_preference":
                 return await self._set_preference(_parse(SetPreferenceIn, payload))
-            if event == "usage":
-                return await self._usage()
+            return await self._usage()
         except (SessionError, StoreError, LLMError) as error:
             raise ReplyError(_reason(error), str(error)) from error
-        return super().handle_in(event, payload)
 
     def handle_info(self, message: Any) -> Any:
         if isinstance(message, _StreamCrashed):

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from cachetools import LRUCache
 
-from beamish.llm.providers.base import ChatMessage, Prompt, Role, word_count
+from beamish.llm.providers.base import ChatMessage, Prompt, Role
 
 
 class HistoryEntry(NamedTuple):
@@ -39,7 +39,7 @@ class HistoryEntry(NamedTuple):
 class Conversation:
     """One conversation's owner and last messages."""
 
-    __slots__ = ("_max", "_next_id", "_prompt", "_request_ids", "_words", "owner")
+    __slots__ = ("_max", "_next_id", "_prompt", "_request_ids", "owner")
 
     def __init__(self, owner: str, max_messages: int) -> None:
         self.owner = owner
@@ -52,17 +52,12 @@ class Conversation:
         self._prompt: list[ChatMessage] = []
         self._request_ids: list[str] = []
         self._next_id = 1
-        # The kept messages' words: a prompt says how many it holds, so the echo provider
-        # reads one number rather than every message (each request's prompt is the history).
-        self._words = 0
 
     def add(self, role: Role, content: str, request_id: str) -> int:
         """Append a message; return its id."""
         self._prompt.append(ChatMessage(role=role, content=content))
         self._request_ids.append(request_id)
-        self._words += word_count(content)
         if len(self._prompt) > self._max:
-            self._words -= word_count(self._prompt[0].content)
             del self._prompt[0], self._request_ids[0]
         message_id = self._next_id
         self._next_id += 1
@@ -77,8 +72,8 @@ class Conversation:
                     zip(self._prompt[start:], self._request_ids[start:], strict=True), start)]
 
     def prompt(self) -> Prompt:
-        """The kept messages, oldest first, as the provider reads them (with their words)."""
-        return Prompt.trusted(self._prompt, self._words)  # each made by add
+        """The kept messages, oldest first, as the provider reads them."""
+        return Prompt.trusted(self._prompt)  # each made by add
 
     @property
     def last_id(self) -> int:

@@ -21,8 +21,8 @@ What it does, by event:
   when the channel's mailbox is full (its class's ``mailbox_size``), is answered
   ``overloaded`` without spending a token: the socket never waits for a channel. While the
   socket is idle, the transport hands such a message over as it reads it
-  (:meth:`SocketActor.receive_now`), without a step of the socket's task: a chat message
-  costs one actor step, not two.
+  (:meth:`SocketActor.take_message`, which the socket's task uses for each text frame too),
+  without a step of the socket's task: a chat message costs one actor step, not two.
 - **A channel's frame** goes out only while that channel is the topic's current one: frames of
   a channel that was left or superseded are dropped.
 - **A channel's exit**: a crash sends ``phx_error`` (the client rejoins); a deliberate stop
@@ -364,6 +364,8 @@ class SocketActor(Actor):
     async def handle_cast(self, request: Any) -> None:
         kind = request.__class__
         if kind is str:
+            if self.take_message(request):
+                return
             self._idle.frame_received(self._clock())
             self._sock.receive_text(request)
         elif kind is ChannelOut:
@@ -385,13 +387,15 @@ class SocketActor(Actor):
             raise CallError(f"a socket does not handle {request!r}")
         await self._pump()
 
-    def receive_now(self, text: str) -> bool:
-        """Take a client's text frame now, outside this actor's task, if it is a message to
-        a joined channel with room for it: what ``handle_cast`` would do with it, one actor
-        step sooner. False, having done nothing, for any other frame: cast it instead.
+    def take_message(self, text: str) -> bool:
+        """Hand a client's text frame to its channel at once if it is a message to a joined
+        channel with room for it; False, having done nothing, for any other frame (the
+        ``handle_cast`` of the frame deals with it, and says why a message was refused).
 
-        Only while the actor is idle (``beamish.runtime.idle_actor``): the transport's
-        delivery calls it so, as each frame is read.
+        ``handle_cast`` starts so with every text frame. While the actor is idle
+        (``beamish.runtime.idle_actor``) the transport's delivery calls it too, as each frame
+        is read, outside this actor's task: one actor step sooner; it casts the frames this
+        leaves.
         """
         message = self._sock.message_in(text)
         channel = None if message is None else self._current.get(message.topic)
@@ -528,8 +532,8 @@ class SocketActor(Actor):
         nothing — ``overloaded`` (a full mailbox: no token is spent on it) or
         ``rate_limited`` (the user's bucket is empty).
 
-        An idle channel answers it at once if its ``handle_in_now`` can
-        (``Channel.receive_now``); otherwise it is cast.
+        An idle channel whose ``handle_in`` is a plain ``def`` answers it at once
+        (``Channel.take_message``); otherwise it is cast.
         """
         if not channel.has_room:
             return OVERLOADED
@@ -537,7 +541,7 @@ class SocketActor(Actor):
         if limiter is not None and not limiter.allow(self._info.user_id, now):
             return RATE_LIMITED
         actor = idle_actor(channel)
-        if not (isinstance(actor, Channel) and actor.receive_now(message)):
+        if not (isinstance(actor, Channel) and actor.take_message(message)):
             try_cast(channel, ChannelIn(message))  # it has room: in at once
         return None
 

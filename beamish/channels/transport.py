@@ -414,11 +414,11 @@ class _Writer:
 
 def _deliver(ref: ActorRef, message: str | bytes) -> bool:
     """A received frame: straight to its channel if the idle socket actor can hand it over
-    at once (``SocketActor.receive_now``), else into the socket actor's mailbox; False
+    at once (``SocketActor.take_message``), else into the socket actor's mailbox; False
     (delivered nothing) when that is full."""
     actor = idle_actor(ref)
     if (message.__class__ is str and isinstance(actor, SocketActor)
-            and actor.receive_now(message)):
+            and actor.take_message(message)):
         return True
     return try_cast(ref, message)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Mapping
+from collections.abc import Awaitable, Generator, Mapping
 from typing import Any
 from uuid import uuid4
 
@@ -66,6 +66,7 @@ class Sessions:
 
     def __init__(self, services: Services) -> None:
         self._services = services
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -112,39 +113,46 @@ class Sessions:
 
     # -- requests --------------------------------------------------------------------------
 
-    async def enhance(self, session_id: str, options: ConfigRequest | Mapping[str, Any] | None
-                      = None, *, task_type: str = "chat",
-                      user_id: str | None = None) -> ResolvedConfig:
-        """The session user's preferences for ``task_type`` applied to ``options``.
+    def enhance(self, session_id: str, options: ConfigRequest | Mapping[str, Any] | None
+                = None, *, task_type: str = "chat",
+                user_id: str | None = None) -> Awaitable[ResolvedConfig]:
+        """The session user's preferences for ``task_type`` applied to ``options``; await it.
 
         Values given in ``options`` win; every field says which layer supplied it
         (``ResolvedConfig.sources``) and ``warnings`` name stored preferences that were skipped.
+        When the session has the answer at hand (warm, and no ``options``), the awaitable is
+        a done future: awaiting it costs no coroutine and no call to the session's context.
+
+        Raises:
+            SessionNotFoundError: the session is not open (at once, not when awaited).
+            SessionOwnerError: it is open for another user than ``user_id`` (at once).
         """
         request = _config_request(options)
-        ref, cached = self._cached(session_id, request, task_type, user_id)
-        if cached is not None:
-            return cached
+        ref = self.entry(session_id, user_id)[0]
+        if request is None:
+            services = self._services
+            cached = services.preferences.get(session_id, task_type)
+            if cached is not None:  # warm: no call to the context (PreferenceTable)
+                services.idle.touch(session_id, services.clock())
+                # Made directly: loop.create_future() is one Python call more.
+                ready: asyncio.Future[ResolvedConfig] = asyncio.Future(loop=self._running_loop())
+                ready.set_result(cached)
+                return ready
+        return self._resolve(ref, session_id, request, task_type)
+
+    async def _resolve(self, ref: ActorRef, session_id: str, request: ConfigRequest | None,
+                       task_type: str) -> ResolvedConfig:
         async with self._active(session_id):
             config: ResolvedConfig = await _session_call(
                 ref, session_id, ("enhance", task_type, request))
             return config
 
-    def enhance_now(self, session_id: str, options: ConfigRequest | Mapping[str, Any] | None
-                    = None, *, task_type: str = "chat",
-                    user_id: str | None = None) -> ResolvedConfig | None:
-        """``enhance``'s answer if the session has it at hand (warm, and no ``options``), with
-        no waiting; None when only ``enhance`` can tell. Raises as ``enhance`` does."""
-        return self._cached(session_id, _config_request(options), task_type, user_id)[1]
-
-    def _cached(self, session_id: str, request: ConfigRequest | None, task_type: str,
-                user_id: str | None) -> tuple[ActorRef, ResolvedConfig | None]:
-        ref = self.entry(session_id, user_id)[0]
-        if request is None:
-            cached = self._services.preferences.get(session_id, task_type)
-            if cached is not None:  # warm: no call to the context (PreferenceTable)
-                self._services.idle.touch(session_id, self._services.clock())
-                return ref, cached
-        return ref, None
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        # Kept: on Python 3.11 asking for the running loop is a system call (getpid).
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     async def record_usage(self, session_id: str, *, provider: Provider, model: str,
                            prompt_tokens: int = 0, completion_tokens: int = 0,
@@ -175,23 +183,25 @@ class Sessions:
         """
         return self._services.usage.get(session_id)
 
-    async def record_event(self, counter: UsageCounter | None, event: UsageEvent) -> bool:
-        """Record ``event`` durably, then count it in the session's ``counter`` (if new)."""
-        recorder = self._services.recorder or await self._services.wait_recorder()
-        counted = await recorder.submit(event)  # record's future, a coroutine fewer
-        if counted and counter is not None:
-            counter.add(event)
-        return counted
+    def record_event(self, counter: UsageCounter | None, event: UsageEvent) -> Awaitable[bool]:
+        """Record ``event``; the session's ``counter`` (if any) counts it once it is durable
+        and new. Await the result to return once it is durable (True if it counted).
 
-    def record_event_nowait(self, counter: UsageCounter | None, event: UsageEvent) -> None:
-        """Queue ``event`` for recording without waiting (a cancelled call on its way out).
+        With the usage recorder running, the event is queued at once and written whether
+        or not anyone awaits: a cancelled call, which cannot safely wait for anything more,
+        hands its usage over so and goes. While the recorder restarts, awaiting waits for
+        it (``Services.wait_recorder``) before queueing the event.
 
-        The usage recorder writes it whether or not anyone waits; the session counts it once
-        it is durable. Raises ``UsageBackpressureError`` / ``RuntimeNotRunningError`` at once.
+        Raises:
+            UsageBackpressureError: the usage buffer is full (at once).
         """
-        future = self._services.current_recorder().submit(event)
-        if counter is not None:
-            future.add_done_callback(functools.partial(_count_when_durable, counter, event))
+        recorder = self._services.recorder
+        if recorder is None:
+            return _RecordWhenUp(self, counter, event)
+        future = recorder.submit(event)
+        # Added before any caller awaits the future: the count is there when it resumes.
+        future.add_done_callback(functools.partial(_count_when_durable, counter, event))
+        return future
 
     async def usage(self, session_id: str, *, user_id: str | None = None) -> UsageTotals:
         """The session's usage totals."""
@@ -354,7 +364,31 @@ def _config_request(options: ConfigRequest | Mapping[str, Any] | None) -> Config
     return ConfigRequest.model_validate({**given, "parameters": parameters})
 
 
-def _count_when_durable(counter: UsageCounter, event: UsageEvent,
+def _count_when_durable(counter: UsageCounter | None, event: UsageEvent,
                         done: asyncio.Future[bool]) -> None:
-    if not done.cancelled() and done.exception() is None and done.result():
+    # Reads the outcome even with no counter: a future nobody awaits then leaves no
+    # "exception was never retrieved" behind.
+    if (not done.cancelled() and done.exception() is None and done.result()
+            and counter is not None):
         counter.add(event)
+
+
+class _RecordWhenUp:
+    """``record_event``'s awaitable while the usage recorder restarts: awaited, it waits for
+    the recorder, then records. Its coroutine is made only when awaited, so one left
+    unawaited leaves nothing behind."""
+
+    __slots__ = ("_counter", "_event", "_sessions")
+
+    def __init__(self, sessions: Sessions, counter: UsageCounter | None,
+                 event: UsageEvent) -> None:
+        self._sessions = sessions
+        self._counter = counter
+        self._event = event
+
+    def __await__(self) -> Generator[Any, None, bool]:
+        return self._record().__await__()
+
+    async def _record(self) -> bool:
+        await self._sessions._services.wait_recorder()  # raises if it does not come back
+        return await self._sessions.record_event(self._counter, self._event)

@@ -9,7 +9,7 @@ ledger insert, which each driver does its own fast way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -87,35 +87,29 @@ class Backend(ABC):
     def transaction(self) -> Transaction:
         """A new write transaction."""
 
+    groups_commits: bool = False
+    """Whether ``record_usage`` hands the events at once to a writer that groups commits
+    itself (SQLite's ledger pipe): it then returns a future, and the rows are written whether
+    or not anyone awaits it. Otherwise (PostgreSQL) it returns a coroutine that writes when
+    awaited, and the caller forms the batches."""
+
     @abstractmethod
-    async def record_usage(self, events: Sequence[UsageEvent],
-                           on_durable: Callable[[], object] | None = None) -> frozenset[str]:
-        """Insert ledger rows and count them in ``usage_count``, in one transaction.
+    def record_usage(self, events: Sequence[UsageEvent],
+                     on_durable: Callable[[], object] | None = None,
+                     ) -> Awaitable[frozenset[str]]:
+        """Insert ledger rows and count them in ``usage_count``, in one transaction; await
+        the request ids that were inserted (and counted).
 
         ``on_durable`` (see ``Store.record_many``) may be called on the event loop, before
-        this returns, once every event is committed and was new.
+        the awaitable is done, once every event is committed and was new.
 
-        ``events`` has unique request ids, sorted: writing in that order is half of the lock
-        order that keeps concurrent writers from deadlocking. Request ids already in the
-        ledger are skipped and not counted.
-
-        Returns:
-            The request ids that were inserted (and counted).
-        """
-
-    def record_usage_soon(self, events: Sequence[UsageEvent],
-                          then: Callable[[UsageOutcome], object]) -> bool:
-        """``record_usage`` without a coroutine, for a backend that groups commits itself.
-
-        Hands ``events`` (as for ``record_usage``) to the backend and returns True;
-        ``then(outcome)`` runs on the event loop once the write's outcome is known, in the
-        turn the database's answer arrives. A backend without such a pipeline returns False
-        at once and does nothing (the default): await ``record_usage`` instead.
+        ``events`` has unique request ids — sorted, unless the backend ``groups_commits``:
+        writing in that order is half of the lock order that keeps concurrent writers from
+        deadlocking. Request ids already in the ledger are skipped and not counted.
 
         Raises:
-            StoreError: the store is not open.
+            StoreError: the store is not open (at once, for a backend that groups commits).
         """
-        return False
 
 
 def utc_now() -> datetime:

@@ -8,11 +8,10 @@ for bad inputs built by the caller).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from beamish.store._backend import UsageOutcome
 from beamish.store.models import (
     ANY_TIER,
     AuditEntry,
@@ -195,16 +194,16 @@ class Store(Protocol):
         """Record one event; False if its request id was already recorded."""
         ...
 
-    async def record_many(self, events: Iterable[UsageEvent], *,
-                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
-        """Record events in one transaction; return the request ids newly counted
-        (``on_durable``: see ``Store.record_many``)."""
+    def record_many(self, events: Iterable[UsageEvent], *,
+                    on_durable: Callable[[], object] | None = None,
+                    ) -> Awaitable[frozenset[str]]:
+        """Record events in one transaction; await the request ids newly counted
+        (``groups_commits`` and ``on_durable``: see ``Store.record_many``)."""
         ...
 
-    def record_many_soon(self, events: Iterable[UsageEvent],
-                         then: Callable[[UsageOutcome], object]) -> bool:
-        """Hand events to a backend that groups commits itself; False if it has no such
-        pipeline (see ``Store.record_many_soon``)."""
+    @property
+    def groups_commits(self) -> bool:
+        """Whether ``record_many`` hands events at once to a writer that groups commits."""
         ...
 
     async def usage_totals(

@@ -8,7 +8,7 @@ requests share a commit, while each caller still learns when *its* event is dura
         counted = await recorder.record(event)   # returns once the event is committed
         # acknowledge the request only now
 
-How batches form. A store that groups commits itself (``Store.record_many_soon``: SQLite,
+How batches form. A store that groups commits itself (``Store.groups_commits``: SQLite,
 whose writer thread commits at once whatever queued during its previous commit) is handed
 the events of each turn of the event loop together as the turn ends, and tells their callers
 once the commit holding them is done: waiting for a batch to fill or for a write slot as
@@ -50,10 +50,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, Self
 
 from beamish.runtime.backoff import ExponentialBackoff
 from beamish.store._backend import UsageOutcome
@@ -92,23 +92,18 @@ class RetryPolicy:
 
 
 class UsageWriter(Protocol):
-    """What the recorder writes to: ``Store.record_many``."""
+    """What the recorder writes to: ``Store.record_many``.
 
-    async def record_many(self, events: Iterable[UsageEvent], *,
-                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
-        """Record events in one transaction; return the request ids newly counted. May call
-        ``on_durable()`` on the event loop before returning, once all are committed and new."""
-        ...
+    A writer may also say it ``groups_commits`` (``Store.groups_commits``); one that does not
+    say so is taken not to.
+    """
 
-
-@runtime_checkable
-class GroupingUsageWriter(UsageWriter, Protocol):
-    """A ``UsageWriter`` that may group commits itself: ``Store.record_many_soon``."""
-
-    def record_many_soon(self, events: Iterable[UsageEvent],
-                         then: Callable[[UsageOutcome], object]) -> bool:
-        """Hand ``events`` over and return True (``then(outcome)`` follows on the loop), or
-        return False at once if this store cannot."""
+    def record_many(self, events: Iterable[UsageEvent], *,
+                    on_durable: Callable[[], object] | None = None,
+                    ) -> Awaitable[frozenset[str]]:
+        """Record events in one transaction; await the request ids newly counted. May call
+        ``on_durable()`` on the event loop before that, once all are committed and new; where
+        it groups commits, it takes the events at once and returns a future."""
         ...
 
 
@@ -126,7 +121,7 @@ class UsageRecorder:
         if max_in_flight < 1:
             raise ValueError(f"need max_in_flight >= 1, not {max_in_flight}")
         self._store = store
-        self._grouping = store if hand_over and isinstance(store, GroupingUsageWriter) else None
+        self._grouping = store if hand_over and getattr(store, "groups_commits", False) else None
         self._handing: list[_Pending] = []  # this turn's events, for the grouping store
         self._handed = 0  # batches with the grouping store, not yet answered
         # A turn's events go to a grouping store in batches this size at most, as they go to
@@ -227,14 +222,31 @@ class UsageRecorder:
             return
         batch, self._handing = self._handing, []
         assert self._grouping is not None
+        told = False
+
+        def durable() -> None:  # all committed and new: tell the callers in this very turn
+            nonlocal told
+            told = True
+            self._handed_back(batch, frozenset(event.request_id for event, _ in batch))
+
+        def answered(written: asyncio.Future[frozenset[str]]) -> None:
+            error = written.exception()  # read even when told: nothing is left unretrieved
+            if not told:
+                self._handed_back(batch, error if isinstance(error, StoreError)
+                                  else written.result())
+
         try:
-            taken = self._grouping.record_many_soon(
-                [event for event, _ in batch], lambda outcome: self._handed_back(batch, outcome))
+            written = self._grouping.record_many([event for event, _ in batch],
+                                                 on_durable=durable)
         except StoreError:
             taken = False  # the store is closed: the queue's write tells the callers so
         else:
-            if not taken:
-                self._grouping = None  # it cannot, for good: form batches for it
+            taken = isinstance(written, asyncio.Future)
+            if isinstance(written, asyncio.Future):
+                written.add_done_callback(answered)
+            else:  # it does not group commits after all: form batches for it
+                getattr(written, "close", lambda: None)()
+                self._grouping = None
         if taken:
             self._handed += 1
             return

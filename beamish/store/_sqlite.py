@@ -170,6 +170,7 @@ class SqliteBackend(Backend):
     dialect = "sqlite"
     day_expr = "date(created_at / 1000000, 'unixepoch')"
     lock_rows = ""  # BEGIN IMMEDIATE already holds the database's only write lock
+    groups_commits = True  # the ledger pipe (_sqlite_ledger)
 
     def ledger_time(self, value: datetime) -> object:
         return ledger_micros(value)
@@ -186,6 +187,8 @@ class SqliteBackend(Backend):
         self._writer: _SqliteExecutor | None = None
         self._reader: _SqliteExecutor | None = None
         self._ledger: LedgerPipe | None = None
+        # Kept: on Python 3.11 asking for the running loop is a system call (getpid).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._connections: list[aiosqlite.Connection] = []
 
     async def connect(self) -> None:
@@ -195,6 +198,7 @@ class SqliteBackend(Backend):
         self._ledger = LedgerPipe(
             writer_thread(writer, functools.partial(_connect_ledger, self._path)),
             self._lock, self._max_values_rows)
+        self._loop = asyncio.get_running_loop()
         self._reader = _SqliteExecutor(await self._open())
 
     async def _open(self) -> aiosqlite.Connection:
@@ -259,11 +263,15 @@ class SqliteBackend(Backend):
                 )
         return [m.name for m in todo]
 
-    async def record_usage(self, events: Sequence[UsageEvent],
-                           on_durable: Callable[[], object] | None = None) -> frozenset[str]:
-        # The ledger pipe tells its callback in the loop turn right after the commit, so
-        # on_durable is told there, a turn before this coroutine resumes.
-        future: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
+    def record_usage(self, events: Sequence[UsageEvent],
+                     on_durable: Callable[[], object] | None = None,
+                     ) -> asyncio.Future[frozenset[str]]:
+        # Handed to the ledger pipe now. The pipe tells its callback in the loop turn right
+        # after the commit, so on_durable is told there, a turn before an awaiting caller
+        # resumes.
+        if self._ledger is None or self._loop is None:
+            raise StoreError("the store is not open; use 'async with open_store(url) as store'")
+        future: asyncio.Future[frozenset[str]] = self._loop.create_future()
 
         def then(outcome: UsageOutcome) -> None:
             if future.done():  # the caller was cancelled; the rows are written all the same
@@ -275,15 +283,8 @@ class SqliteBackend(Backend):
                 on_durable()
             future.set_result(outcome)
 
-        self.record_usage_soon(events, then)
-        return await future
-
-    def record_usage_soon(self, events: Sequence[UsageEvent],
-                          then: Callable[[UsageOutcome], object]) -> bool:
-        if self._ledger is None:
-            raise StoreError("the store is not open; use 'async with open_store(url) as store'")
         self._ledger.submit(events, then)
-        return True
+        return future
 
 
 async def _enable_wal(executor: _SqliteExecutor) -> None:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from uuid import uuid4
 
 from beamish.store import _stats
-from beamish.store._backend import Backend, Executor, Row, UsageOutcome, utc_now
+from beamish.store._backend import Backend, Executor, Row, utc_now
 from beamish.store.errors import (
     ConfigNotFoundError,
     ConflictError,
@@ -446,40 +446,41 @@ class SqlStore(_stats.StatsQueries):
         """Record one event; False if its request id was already recorded."""
         return bool(await self.record_many([event]))
 
-    async def record_many(self, events: Iterable[UsageEvent], *,
-                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
-        """Record events in one transaction; return the request ids newly counted.
+    def record_many(self, events: Iterable[UsageEvent], *,
+                    on_durable: Callable[[], object] | None = None,
+                    ) -> Awaitable[frozenset[str]]:
+        """Record events in one transaction; await the request ids newly counted.
 
         Each new ledger row and the matching ``usage_count`` increment commit together; a
-        request id already in the ledger (or repeated in ``events``) is skipped.
+        request id already in the ledger (or repeated in ``events``: the first event of it
+        is written) is skipped.
 
-        ``on_durable()``, if given, may run on the event loop before this returns, once the
-        transaction has committed and every request id was new (so the return value will be
-        all of them): the SQLite backend calls it from its connection's thread, which tells
-        the loop a turn sooner than this coroutine can resume. Not called otherwise.
-        """
-        batch = _unique_sorted(events)
-        if not batch:
-            return frozenset()
-        return await self._backend.record_usage(batch, on_durable)
+        Where the backend groups commits itself (``groups_commits``: SQLite, whose writer
+        thread commits at once whatever queued during its previous commit), the events are
+        handed over now and the awaitable is a future: they are written whether or not
+        anyone awaits it. Elsewhere (PostgreSQL) it is a coroutine that writes when awaited.
 
-    def record_many_soon(self, events: Iterable[UsageEvent],
-                         then: Callable[[UsageOutcome], object]) -> bool:
-        """``record_many`` without waiting, where the backend groups commits itself (SQLite).
-
-        Returns True once ``events`` are handed over: ``then(outcome)`` runs on the event loop
-        when the commit holding them is done, with the request ids newly counted or the
-        ``StoreError`` that kept them from being written. Returns False (and does nothing)
-        where the backend has no such pipeline (PostgreSQL): await ``record_many`` instead.
+        ``on_durable()``, if given, may run on the event loop before the awaitable is done,
+        once the transaction has committed and every request id was new (so the outcome will
+        be all of them): the SQLite backend calls it in the turn its writer thread reports
+        the commit, a turn before an awaiting caller resumes. Not called otherwise.
 
         Raises:
-            StoreError: the store is not open.
+            StoreError: the store is not open (at once, where the backend groups commits).
         """
-        batch = _unique(events)  # one writer thread takes no row locks: no order to keep
+        backend = self._backend
+        # One writer thread takes no row locks: no order to keep, and no sort on its way.
+        batch = _unique(events) if backend.groups_commits else _unique_sorted(events)
         if not batch:
-            asyncio.get_running_loop().call_soon(then, frozenset())
-            return True
-        return self._backend.record_usage_soon(batch, then)
+            nothing: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
+            nothing.set_result(frozenset())
+            return nothing
+        return backend.record_usage(batch, on_durable)
+
+    @property
+    def groups_commits(self) -> bool:
+        """Whether ``record_many`` hands events at once to a writer that groups commits."""
+        return self._backend.groups_commits
 
     def _reader(self) -> Executor:
         return self._backend.reader

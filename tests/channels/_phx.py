@@ -24,7 +24,6 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from beamish.channels.channel import (
     NOREPLY,
-    NOT_NOW,
     Channel,
     ChannelEnd,
     JoinRefused,
@@ -108,8 +107,9 @@ class RoomChannel(Channel):
             self.push("greeting", {"to": socket.user_id})
         return {"user_id": socket.user_id, "admin": socket.principal.is_admin, "topic": topic}
 
-    def handle_in_now(self, event: str, payload: Payload) -> Any:
-        """The "now_" events: answered as they are read while the channel is idle."""
+    def handle_in(self, event: str, payload: Payload) -> Any:
+        # A plain def: every event is answered as it is read while the channel is idle (the
+        # "now_" ones say where they ran), and "trickle"'s awaitable then in its task.
         if event == "now_echo":
             # Where it ran: as this actor, and (taken at once) outside its task.
             return {"payload": payload, "as_self": current_process.get() is self.ref,
@@ -117,13 +117,10 @@ class RoomChannel(Channel):
         if event == "now_invalid":
             raise ReplyError("bad_request", "not now")
         if event == "now_crash":
-            raise RuntimeError("handle_in_now blew up")
+            raise RuntimeError("handle_in blew up as read")
         if event == "now_leave":
             self.stop()
             return {"bye": True}
-        return NOT_NOW
-
-    def handle_in(self, event: str, payload: Payload) -> Any:
         if event == "echo":
             return payload
         if event == "whoami":

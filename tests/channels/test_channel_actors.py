@@ -295,13 +295,13 @@ async def test_a_crash_leaves_other_sockets_alone(server: ChannelServer) -> None
         assert (await two.call("room:1", "echo", {"n": 2}, jr2))[4] == ok({"n": 2})
 
 
-# --- handle_in_now: answered as read -------------------------------------------------------
+# --- a plain def handle_in: answered as read ----------------------------------------------
 
 
 @pytest.mark.parametrize("ws", ["auto", LeanWebSocketProtocol], ids=["uvicorn", "lean"])
-async def test_an_idle_channel_answers_handle_in_now_events_as_they_are_read(ws: Any) -> None:
+async def test_an_idle_channel_answers_a_plain_handle_in_as_messages_are_read(ws: Any) -> None:
     """Outside the channel's task, but as the channel: replies, error replies, a stop, and a
-    crash (phx_error, in the task) behave as they do from handle_in."""
+    crash (phx_error, in the task) behave as they do in the task."""
     async with serve_channels(ws=ws) as srv, srv.connect() as conn:
         client = PhxClient(conn)
         jr, _ = await client.join("room:1")
@@ -319,9 +319,9 @@ async def test_an_idle_channel_answers_handle_in_now_events_as_they_are_read(ws:
         assert (await client.heartbeat())[4] == ok({})
 
 
-async def test_a_busy_channel_answers_handle_in_now_events_in_turn(
+async def test_a_busy_channel_answers_a_plain_handle_in_in_turn(
         server: ChannelServer) -> None:
-    """Behind a message handle_in is still answering, a "now" event waits its turn in the
+    """Behind a message whose answer handle_in still awaits, the next waits its turn in the
     mailbox (in the channel's task, then) and is answered after it, in order."""
     async with server.connect() as ws:
         client = PhxClient(ws)

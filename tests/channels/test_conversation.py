@@ -216,7 +216,6 @@ async def test_a_killed_channel_stops_its_answers_and_their_usage_is_recorded(
         await asyncio.Event().wait()  # a provider that goes quiet: only a cancel ends it
 
     monkeypatch.setattr(EchoProvider, "stream", first_token_then_wait)
-    monkeypatch.setattr(EchoProvider, "chunks_now", lambda self, request: None)  # streamed
     async with connect(_url(beamish, "ada")) as ws:
         client = PhxClient(ws)
         join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})

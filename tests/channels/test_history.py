@@ -6,7 +6,7 @@ import pytest
 
 from beamish.channels.history import ConversationHistory, HistoryEntry
 from beamish.llm.providers import ChatMessage, Prompt
-from beamish.llm.providers.base import word_count
+from beamish.llm.providers.echo import _WordCounts, count_tokens
 
 
 def test_the_prompt_is_the_kept_messages_in_order() -> None:
@@ -25,16 +25,18 @@ def test_the_prompt_is_the_kept_messages_in_order() -> None:
     assert conversation.last_id == 5
 
 
-def test_the_prompt_says_how_many_words_its_messages_hold() -> None:
-    """The count kept as messages come and go (trimmed ones leave it) is a recount's."""
+def test_the_echo_provider_counts_the_prompt_as_it_is_now() -> None:
+    """As messages come and go (trimmed ones leave), the echo provider's count of the prompt,
+    remembered from earlier prompts, is a recount's."""
     history = ConversationHistory(max_messages=4)
     conversation = history.open("c1", "u1")
     assert conversation is not None
-    assert conversation.prompt().words == 0
+    counts = _WordCounts()
+    assert counts.total(conversation.prompt()) == 0
     for i in range(11):
         conversation.add("user", " ".join(["w"] * i) + "\n x ", f"r{i}")
         prompt = conversation.prompt()
-        assert prompt.words == sum(word_count(m.content) for m in prompt) > 0
+        assert counts.total(prompt) == sum(count_tokens(m.content) for m in prompt) > 0
     assert len(prompt) == 4
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import anyio
@@ -55,19 +57,35 @@ async def test_enhance_applies_the_users_default_and_explicit_values_win(
     assert explicit.sources["temperature"] == Layer.REQUEST
 
 
-async def test_enhance_now_answers_only_what_the_session_has_at_hand(runtime: Runtime) -> None:
-    """Warm, it is enhance's answer with no waiting; with options, or for a task not resolved
-    yet, None; an unknown or another user's session fails as enhance does."""
+async def test_enhance_answers_at_once_only_what_the_session_has_at_hand(
+        runtime: Runtime) -> None:
+    """Warm, enhance's awaitable is a done future holding the answer: no waiting; with
+    options, or for a task not resolved yet, it waits; an unknown or another user's session
+    fails at once, as the call is made."""
     await runtime.users.set_default("ada", "echo", "echo-large")
     await runtime.sessions.open("s1", "ada")
-    assert runtime.sessions.enhance_now("s1", task_type="summarize") is None
+    cold = runtime.sessions.enhance("s1", task_type="summarize")
+    assert not _done(cold)
+    assert (await cold).task_type == "summarize"
     config = await runtime.sessions.enhance("s1")
-    assert runtime.sessions.enhance_now("s1", user_id="ada") == config
-    assert runtime.sessions.enhance_now("s1", {"model": "echo-small"}) is None
+    warm = runtime.sessions.enhance("s1", user_id="ada")
+    assert _done(warm)
+    assert await warm == config
+    explicit = runtime.sessions.enhance("s1", {"model": "echo-small"})
+    assert not _done(explicit)
+    assert (await explicit).model == "echo-small"
     with pytest.raises(SessionNotFoundError):
-        runtime.sessions.enhance_now("nope")
+        runtime.sessions.enhance("nope")
     with pytest.raises(SessionOwnerError):
-        runtime.sessions.enhance_now("s1", user_id="eve")
+        runtime.sessions.enhance("s1", user_id="eve")
+
+
+def _done(awaitable: Awaitable[object]) -> bool:
+    return isinstance(awaitable, asyncio.Future) and awaitable.done()
+
+
+async def _enhance(runtime: Runtime, session_id: str, task_type: str) -> None:
+    await runtime.sessions.enhance(session_id, task_type=task_type)
 
 
 async def test_enhance_llm_options_keeps_other_keys_and_reports_provenance(
@@ -144,7 +162,7 @@ async def test_a_warm_session_answers_without_calling_its_context(
         answered.append((await runtime.sessions.enhance("s1")).model)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: runtime.sessions.enhance("s1", task_type="reasoning"))
+        tg.start_soon(_enhance, runtime, "s1", "reasoning")
         await held.started.wait()  # the context is inside the reasoning resolution
         tg.start_soon(warm)
         await anyio.wait_all_tasks_blocked()
@@ -194,7 +212,7 @@ async def test_usage_is_counted_while_the_context_is_busy(
     await runtime.sessions.open("s1", "ada")
     held = HeldResolution(runtime, "reasoning", monkeypatch)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(lambda: runtime.sessions.enhance("s1", task_type="reasoning"))
+        tg.start_soon(_enhance, runtime, "s1", "reasoning")
         await held.started.wait()  # the context is busy until released
         assert await runtime.sessions.record_usage(
             "s1", provider="echo", model="echo-1", prompt_tokens=2, completion_tokens=3)

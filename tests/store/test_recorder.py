@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 import pytest
@@ -13,12 +13,12 @@ from beamish.store import (
     RecorderClosedError,
     RetryPolicy,
     Store,
+    StoreError,
     StoreUnavailableError,
     UsageBackpressureError,
     UsageEvent,
     UsageRecorder,
 )
-from beamish.store._backend import UsageOutcome
 from beamish.store._store import SqlStore
 from tests.store.helpers import configured_user, usage, usage_count
 
@@ -50,14 +50,19 @@ class OutageStore:
 
 
 class DelegatingStore:
-    """A real store's writes, behind a fake's ``record_many_soon``."""
+    """A real store's writes, behind a fake that says whether it ``groups_commits``."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def record_many(self, events: Iterable[UsageEvent], *,
-                          on_durable: Callable[[], object] | None = None) -> frozenset[str]:
-        return await self.store.record_many(events, on_durable=on_durable)
+    def record_many(self, events: Iterable[UsageEvent], *,
+                    on_durable: Callable[[], object] | None = None,
+                    ) -> Awaitable[frozenset[str]]:
+        return self.store.record_many(events, on_durable=on_durable)
+
+    @property
+    def groups_commits(self) -> bool:
+        return self.store.groups_commits
 
 
 class HandOverStore(DelegatingStore):
@@ -68,32 +73,53 @@ class HandOverStore(DelegatingStore):
         super().__init__(store)
         self.failing = failing
         self.handed = 0
-        self.held: list[Callable[[UsageOutcome], object]] = []
+        self.held: list[asyncio.Future[frozenset[str]]] = []
 
-    def record_many_soon(self, events: Iterable[UsageEvent],
-                         then: Callable[[UsageOutcome], object]) -> bool:
+    def record_many(self, events: Iterable[UsageEvent], *,
+                    on_durable: Callable[[], object] | None = None,
+                    ) -> Awaitable[frozenset[str]]:
         self.handed += 1
         if self.handed > self.failing:
-            return self.store.record_many_soon(events, then)
-        self.held.append(then)
-        return True
+            return self.store.record_many(events, on_durable=on_durable)
+        held: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
+        self.held.append(held)
+        return held
 
     def answer_held(self) -> None:
-        for then in self.held:
-            then(OUTAGE)
+        for held in self.held:
+            held.set_exception(OUTAGE)
 
 
 class CannotGroupStore(DelegatingStore):
-    """A real store behind a backend without a pipeline (as PostgreSQL's)."""
+    """A real store behind a backend without a pipeline (as PostgreSQL's); counts how often
+    it is asked whether it groups commits."""
 
     def __init__(self, store: Store) -> None:
         super().__init__(store)
         self.asked = 0
 
-    def record_many_soon(self, events: Iterable[UsageEvent],
-                         then: Callable[[UsageOutcome], object]) -> bool:
+    @property
+    def groups_commits(self) -> bool:
         self.asked += 1
         return False
+
+
+class ClosedGroupingStore(DelegatingStore):
+    """A store that groups commits, and is closed: it takes nothing (counted in ``asked``)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.asked = 0
+
+    def record_many(self, events: Iterable[UsageEvent], *,
+                    on_durable: Callable[[], object] | None = None,
+                    ) -> Awaitable[frozenset[str]]:
+        self.asked += 1
+        raise StoreError("the store is not open")
+
+    @property
+    def groups_commits(self) -> bool:
+        return True
 
 
 async def test_a_grouping_store_is_handed_events_without_lingering(sqlite_store: SqlStore) -> None:
@@ -155,7 +181,8 @@ async def test_closing_waits_for_handed_over_events(sqlite_store: SqlStore) -> N
 
 
 async def test_a_store_that_cannot_group_gets_batches(store: Store) -> None:
-    """A store whose backend has no pipeline is asked once, then handed batches."""
+    """A store whose backend has no pipeline is asked once whether it groups commits, then
+    handed batches."""
     await configured_user(store)
     cannot = CannotGroupStore(store)
     async with UsageRecorder(cannot, flush_interval=0) as recorder:
@@ -169,7 +196,7 @@ async def test_a_store_that_cannot_group_gets_batches(store: Store) -> None:
 async def test_a_stopped_recorder_fails_what_the_store_would_not_take(store: Store) -> None:
     """Events gathered for the store in the turn the recorder stopped, which the store will
     not take, fail their callers at once: no writer is left to write them from the queue."""
-    cannot = CannotGroupStore(store)
+    cannot = ClosedGroupingStore(store)
     recorder = UsageRecorder(cannot, flush_interval=0)
     await recorder.__aenter__()
     assert recorder._task is not None

@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from beamish import _versions
-from beamish.store import StoreError, UsageRecorder, _sqlite_ledger, open_store
+from beamish.store import StoreError, UsageEvent, UsageRecorder, _sqlite_ledger, open_store
 from beamish.store._backend import UsageOutcome
 from beamish.store._sqlite import SqliteBackend
 from beamish.store._sqlite_ledger import (
@@ -62,6 +62,21 @@ def _pipe(store: SqlStore) -> LedgerPipe:
     return pipe
 
 
+def _hand_over(store: SqlStore, events: list[UsageEvent],
+               then: Callable[[UsageOutcome], None]) -> bool:
+    """``store.record_many``: the events handed over at once (a future), whose outcome —
+    the request ids counted, or the StoreError — is told to ``then``."""
+    written = store.record_many(events)
+    assert isinstance(written, asyncio.Future)
+
+    def tell(done: asyncio.Future[frozenset[str]]) -> None:
+        error = done.exception()
+        then(error if isinstance(error, StoreError) else done.result())
+
+    written.add_done_callback(tell)
+    return True
+
+
 class Outcomes:
     """Collects what submissions are told, and lets a test wait for all of them."""
 
@@ -92,7 +107,7 @@ async def test_what_queues_during_a_transaction_is_one_commit_after_it(
     async def submit_in_a_transaction_that_rolls_back() -> None:
         async with _backend(sqlite_store).transaction():
             for i in range(20):
-                assert sqlite_store.record_many_soon([usage(f"r{i}")], outcomes.then(f"r{i}"))
+                assert _hand_over(sqlite_store, [usage(f"r{i}")], outcomes.then(f"r{i}"))
             assert not pipe._scheduled  # no drain may run while the transaction is open
             raise RuntimeError("roll back")
 
@@ -112,7 +127,7 @@ async def test_a_backlog_is_split_over_commits(sqlite_store: SqlStore) -> None:
     commits = pipe.commits
     async with _backend(sqlite_store).transaction():  # hold them for one drain
         for name, size in (("a", half), ("b", half), ("c", ROUND_ROWS + 1)):
-            sqlite_store.record_many_soon([usage(f"{name}{i}") for i in range(size)],
+            _hand_over(sqlite_store, [usage(f"{name}{i}") for i in range(size)],
                                           outcomes.then(name))
     told = await outcomes.wait()
     assert told == {name: frozenset(f"{name}{i}" for i in range(size))
@@ -128,9 +143,9 @@ async def test_a_request_id_is_credited_to_its_first_submission_only(
     await sqlite_store.record(usage("known"))
     outcomes = Outcomes(3)
     async with _backend(sqlite_store).transaction():  # hold them for one drain
-        sqlite_store.record_many_soon([usage("a"), usage("b")], outcomes.then("first"))
-        sqlite_store.record_many_soon([usage("b"), usage("known")], outcomes.then("second"))
-        sqlite_store.record_many_soon([usage("c")], outcomes.then("third"))
+        _hand_over(sqlite_store, [usage("a"), usage("b")], outcomes.then("first"))
+        _hand_over(sqlite_store, [usage("b"), usage("known")], outcomes.then("second"))
+        _hand_over(sqlite_store, [usage("c")], outcomes.then("third"))
     told = await outcomes.wait()
     assert told == {"first": {"a", "b"}, "second": frozenset(), "third": {"c"}}
     assert await usage_count(sqlite_store) == 4
@@ -139,7 +154,7 @@ async def test_a_request_id_is_credited_to_its_first_submission_only(
 async def test_an_id_repeated_in_one_hand_over_is_written_as_its_first_event(
         sqlite_store: SqlStore) -> None:
     outcomes = Outcomes(1)
-    assert sqlite_store.record_many_soon(
+    assert _hand_over(sqlite_store,
         [usage("r1", prompt_tokens=1), usage("r2", prompt_tokens=2),
          usage("r1", prompt_tokens=100)], outcomes.then("both"))
     assert await outcomes.wait() == {"both": frozenset({"r1", "r2"})}
@@ -173,7 +188,7 @@ async def test_a_long_backlog_leaves_the_thread_between_drains(sqlite_store: Sql
     pipe._drain = counted_drain  # type: ignore[method-assign]
     pipe._insert = insert_and_queue_one_more  # type: ignore[method-assign]
     commits = pipe.commits
-    sqlite_store.record_many_soon([usage("r0")], outcomes.then("r0"))
+    _hand_over(sqlite_store, [usage("r0")], outcomes.then("r0"))
     told = await outcomes.wait()
     assert told == {f"r{i}": frozenset({f"r{i}"}) for i in range(total)}
     assert (pipe.commits - commits, len(drains)) == (total, 3)
@@ -185,8 +200,8 @@ async def test_a_failed_commit_tells_its_submissions_and_the_pipe_goes_on(
     """A statement that fails hands each submission a StoreError; later ones are written."""
     outcomes = Outcomes(2)
     _rename(tmp_path / "sqlite-only.db", "usage_events", "usage_events_away")
-    sqlite_store.record_many_soon([usage("r1")], outcomes.then("r1"))
-    sqlite_store.record_many_soon([usage("r2")], outcomes.then("r2"))
+    _hand_over(sqlite_store, [usage("r1")], outcomes.then("r1"))
+    _hand_over(sqlite_store, [usage("r2")], outcomes.then("r2"))
     told = await outcomes.wait()
     assert all(isinstance(outcome, StoreError) and "no such table" in str(outcome)
                for outcome in told.values())
@@ -207,8 +222,8 @@ async def test_a_callback_that_fails_does_not_strand_the_others(
             raise ValueError("a caller's bug")
 
         async with _backend(sqlite_store).transaction():
-            sqlite_store.record_many_soon([usage("r1")], broken)
-            sqlite_store.record_many_soon([usage("r2")], outcomes.then("r2"))
+            _pipe(sqlite_store).submit([usage("r1")], broken)
+            _pipe(sqlite_store).submit([usage("r2")], outcomes.then("r2"))
         assert await outcomes.wait() == {"r2": frozenset({"r2"})}
         assert [str(error) for error in reported] == ["a caller's bug"]
     finally:
@@ -223,14 +238,14 @@ async def test_closing_fails_what_waits_and_refuses_more(tmp_path: Path) -> None
         assert isinstance(store, SqlStore)
         pipe, backend = _pipe(store), _backend(store)
         async with backend._lock:  # a transaction's hold, whose end never resumes the pipe
-            store.record_many_soon([usage("r1")], outcomes.then("r1"))
+            _hand_over(store, [usage("r1")], outcomes.then("r1"))
     told = await outcomes.wait()
     assert isinstance(told["r1"], StoreError)
     assert "not recorded" in str(told["r1"])
     with pytest.raises(StoreError, match="closed"):
         pipe.submit([usage("r2")], outcomes.then("r2"))
     with pytest.raises(StoreError, match="not open"):
-        store.record_many_soon([usage("r2")], outcomes.then("r2"))
+        store.record_many([usage("r2")])
 
 
 def test_the_installed_aiosqlite_is_one_the_ledger_was_verified_with() -> None:

@@ -103,30 +103,20 @@ class ChatMessage:
             raise TypeError(f"a message's content is a string, not {type(self.content).__name__}")
 
 
-def word_count(text: str) -> int:
-    """The whitespace-separated words of ``text`` (the echo provider's tokens)."""
-    return len(text.split())
-
-
 class Prompt(tuple[ChatMessage, ...]):
     """Messages known to be ``ChatMessage`` instances: a call takes them as they are.
 
     ``Prompt(messages)`` checks each one. ``Prompt.trusted`` skips that pass, for code that
     made every message itself — a conversation's history, kept as ``ChatMessage`` objects and
     sent again with each request, where checking the whole history every time cost more than
-    the rest of reading it. That code may also say how many words (``word_count``) the
-    messages hold, as a history can keep count while it grows: the echo provider's prompt
-    tokens, otherwise counted from every message of every request.
+    the rest of reading it.
 
     Raises:
         TypeError: a message is not a ``ChatMessage`` (parse dicts with
             ``parse_chat_message``).
     """
 
-    # No __slots__: a tuple subclass cannot have any, and ``words`` needs a place. The
-    # instance dict is made only for a prompt given its words.
-    words: int | None = None
-    """The words of every message's content, if its maker counted them; else None."""
+    __slots__ = ()
 
     def __new__(cls, messages: Iterable[ChatMessage] = ()) -> Self:
         prompt = super().__new__(cls, messages)
@@ -137,13 +127,9 @@ class Prompt(tuple[ChatMessage, ...]):
         return prompt
 
     @classmethod
-    def trusted(cls, messages: Iterable[ChatMessage], words: int | None = None) -> Self:
-        """``messages`` as a prompt, unchecked: the caller made each ``ChatMessage`` itself,
-        and ``words``, if given, is the ``word_count`` of their contents together."""
-        prompt = tuple.__new__(cls, messages)
-        if words is not None:
-            prompt.words = words
-        return prompt
+    def trusted(cls, messages: Iterable[ChatMessage]) -> Self:
+        """``messages`` as a prompt, unchecked: the caller made each ``ChatMessage`` itself."""
+        return tuple.__new__(cls, messages)
 
 
 _CHAT_MESSAGE: TypeAdapter[ChatMessage] = TypeAdapter(ChatMessage)
@@ -325,15 +311,6 @@ class LLMProvider(ABC):
     @abstractmethod
     def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
         """The answer to ``request`` chunk by chunk; the last chunk has a finish reason."""
-
-    def chunks_now(self, request: ChatRequest) -> list[ProviderChunk] | None:
-        """Every chunk ``stream`` would yield, made at once by a provider with nothing to
-        wait for (``echo``); None (the default) for one that must be streamed.
-
-        The client reads such an answer as a list: an answer made in this process needs no
-        asynchronous generator, deadline or connection to close around it.
-        """
-        return None
 
     @abstractmethod
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:

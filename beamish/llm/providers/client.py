@@ -84,11 +84,10 @@ _TryOnce = Callable[[LLMProvider, ChatRequest], Awaitable[_T]]
 
 @dataclass(slots=True)
 class _OpenedStream:
-    """A stream read up to its first token: the chunks so far and the rest to come (None:
-    the provider made the whole answer at once, ``LLMProvider.chunks_now``)."""
+    """A stream read up to its first token: the chunks so far and the rest to come."""
 
     head: list[ProviderChunk]
-    rest: AsyncIterator[ProviderChunk] | None
+    rest: AsyncIterator[ProviderChunk]
 
 
 class LLMClient:
@@ -271,11 +270,6 @@ class LLMClient:
         return await _timed(provider, request, provider.complete(request))
 
     async def _open_stream(self, provider: LLMProvider, request: ChatRequest) -> _OpenedStream:
-        made = provider.chunks_now(request)
-        if made is not None:
-            if not any(chunk.text or chunk.finish_reason is not None for chunk in made):
-                raise _no_first_token(provider, request)
-            return _OpenedStream(head=made, rest=None)
         chunks = provider.stream(request)
         try:
             head = await _timed(provider, request, _read_head(chunks))
@@ -303,10 +297,9 @@ class LLMClient:
                     if (event := state.read(chunk)) is not None:
                         yield event
                 try:
-                    if chunks is not None:
-                        async for chunk in chunks:
-                            if (event := state.read(chunk)) is not None:
-                                yield event
+                    async for chunk in chunks:
+                        if (event := state.read(chunk)) is not None:
+                            yield event
                 except ProviderCallError as error:
                     if state.finish_reason is None:
                         yield state.broken(_broken(state, error))
@@ -319,8 +312,7 @@ class LLMClient:
                     return
                 yield state.done()
             finally:
-                if chunks is not None:
-                    await _aclose(chunks)
+                await _aclose(chunks)
         except Exception:
             state.status = "error"
             raise

@@ -25,11 +25,9 @@ from beamish.llm.providers.base import (
     ChatRequest,
     Completion,
     LLMProvider,
-    Prompt,
     ProviderChunk,
     Usage,
     discovered,
-    word_count,
 )
 from beamish.llm.settings import ECHO_MODEL
 from beamish.store.models import ProviderModel
@@ -40,8 +38,9 @@ LABEL = "[echo]"
 _TOKEN = re.compile(r"\S+\s*")
 
 
-count_tokens = word_count
-"""The echo provider's token count of a text: its whitespace-separated words."""
+def count_tokens(text: str) -> int:
+    """The echo provider's token count of a text: its whitespace-separated words."""
+    return len(text.split())
 
 
 def echo_tokens(messages: Sequence[ChatMessage], max_tokens: int | None = None,
@@ -76,24 +75,19 @@ class EchoProvider(LLMProvider):
                           finish_reason=finish, offline=True)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
-        """The echo answer one token per chunk (see ``chunks_now``)."""
-        for chunk in self.chunks_now(request):
-            yield chunk
-
-    def chunks_now(self, request: ChatRequest) -> list[ProviderChunk]:
         """The echo answer one token per chunk, with the usage on the first and the last, as
         Anthropic reports it (the client counts the chunks between)."""
         tokens, finish = echo_tokens(request.messages, request.parameters.max_tokens)
         prompt = _prompt_tokens(request)  # once: the prompt may be a long history
-        chunks = [ProviderChunk(token, _usage(prompt, 1)) for token in tokens[:1]]
-        chunks += map(ProviderChunk, tokens[1:])
-        chunks.append(ProviderChunk(usage=_usage(prompt, len(tokens)), finish_reason=finish))
-        return chunks
+        if tokens:
+            yield ProviderChunk(tokens[0], _usage(prompt, 1))
+        for token in tokens[1:]:
+            yield ProviderChunk(token)
+        yield ProviderChunk(usage=_usage(prompt, len(tokens)), finish_reason=finish)
 
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
         """The one echo model."""
         return [discovered(self.name, ECHO_MODEL)]
-
 
 
 class _WordCounts:
@@ -140,10 +134,7 @@ _WORD_COUNTS = _WordCounts()
 
 
 def _prompt_tokens(request: ChatRequest) -> int:
-    messages = request.messages
-    if isinstance(messages, Prompt) and messages.words is not None:  # counted as made
-        return messages.words
-    return _WORD_COUNTS.total(messages)
+    return _WORD_COUNTS.total(request.messages)
 
 
 @functools.lru_cache(maxsize=4096)

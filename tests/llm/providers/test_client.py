@@ -358,20 +358,16 @@ async def test_only_providers_with_io_to_wait_for_are_timed(offline: bool) -> No
 
 
 class _Silent(EchoProvider):
-    """A provider that makes its whole answer at once, and it holds no token."""
+    """A provider whose whole answer is ready at once, and it holds no token."""
 
-    def chunks_now(self, request: ChatRequest) -> list[ProviderChunk]:
-        return [ProviderChunk(usage=Usage(prompt_tokens=1))]
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
+        yield ProviderChunk(usage=Usage(prompt_tokens=1))
 
 
-async def test_an_answer_made_at_once_is_streamed_from_its_list() -> None:
-    """A provider's chunks_now answer streams as its tokens then done, as streamed ones do:
-    the async stream is never opened."""
-    class _NoStream(EchoProvider):
-        def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
-            raise AssertionError("the client streams an answer made at once from its list")
-
-    async with LLMClient([_NoStream()]) as client:
+async def test_an_answer_ready_at_once_streams_as_tokens_then_done() -> None:
+    """A provider whose answer is ready at once (nothing to wait for between its chunks)
+    streams as its tokens then done, as any other does."""
+    async with LLMClient([EchoProvider()]) as client:
         events = await _events(client, _target("echo"))
     assert [e.text for e in events if isinstance(e, TokenDelta)] == [
         "[echo] ", "how ", "are ", "you"]
@@ -380,8 +376,8 @@ async def test_an_answer_made_at_once_is_streamed_from_its_list() -> None:
 
 
 async def test_an_answer_made_at_once_without_a_token_is_a_failed_try() -> None:
-    """No token and no finish reason in a chunks_now answer: the try failed as a stream
-    ending before its first token does, and the chain moves on."""
+    """No token and no finish reason in an answer ready at once: the try failed as any
+    stream ending before its first token does, and the chain moves on."""
     async with LLMClient([_Silent(), EchoProvider("backup")], max_retries=0) as client:
         events = await _events(client, _target("echo", "backup:echo-1"))
     done = events[-1]
