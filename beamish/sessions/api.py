@@ -140,7 +140,7 @@ class Sessions:
                 user_id: str | None) -> tuple[ActorRef, ResolvedConfig | None]:
         ref = self.entry(session_id, user_id)[0]
         if request is None:
-            cached = self._services.preferences.get(session_id, task_type)
+            cached = self._services.preferences.cached(session_id, task_type)
             if cached is not None:  # warm: no call to the context (PreferenceTable)
                 self._services.idle.touch(session_id, self._services.clock())
                 return ref, cached
