@@ -2,7 +2,7 @@
 
 ::
 
-    from beamish.store import SharedConfigChanged, UserConfigChanged
+    from beamish.store import ConfigChange, SharedConfigChanged, UserConfigChanged
 
     def changed(change: ConfigChange) -> None:
         match change:
