@@ -75,9 +75,10 @@ from beamish.runtime import (
     stop,
 )
 from beamish.sessions.api import Sessions, Users
+from beamish.sessions.config_cache import ConfigCache
 from beamish.sessions.counters import UsageCounter
 from beamish.sessions.janitor import Janitor
-from beamish.sessions.owners import ConfigCache, UsageRecorderActor
+from beamish.sessions.recorder import UsageRecorderActor
 from beamish.sessions.services import (
     CONFIG_CACHE,
     JANITOR,

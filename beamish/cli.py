@@ -196,7 +196,7 @@ async def _config(args: argparse.Namespace) -> int:
     async with open_store(_database_url(args.url)) as store:
         resolver = ConfigResolver(store, settings.llm)
         if args.config_command == "set":
-            await _set_config(store, resolver, args)
+            await _set_config(store, args)
         resolved = await resolver.preview(args.user, args.task or "chat")
         print(resolved.explain())
         configs = await store.list_configs(args.user)
@@ -207,16 +207,16 @@ async def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _set_config(store: Store, resolver: ConfigResolver, args: argparse.Namespace) -> None:
+async def _set_config(store: Store, args: argparse.Namespace) -> None:
     try:
         await store.get_profile(args.user)
     except UserNotFoundError:
-        await resolver.upsert_profile(args.user, actor="cli")
+        await store.upsert_profile(args.user, actor="cli")
     if args.task:
-        await resolver.set_task_override(args.user, TaskOverride(
+        await store.set_task_override(args.user, TaskOverride(
             task_type=args.task, provider=args.provider, model=args.model), actor="cli")
     else:
-        await resolver.set_default(args.user, args.provider, args.model, actor="cli")
+        await store.set_default(args.user, args.provider, args.model, actor="cli")
 
 
 async def _usage(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``ConfigResolver``: config resolution over a ``Store``, cached, invalidated on every write.
+"""``ConfigResolver``: config resolution over a ``Store``, cached, following the store's changes.
 
 ::
 
@@ -6,7 +6,8 @@
     config = await resolver.resolve("ada", "reasoning")        # cached per (user, task, tier)
     config = await resolver.resolve("ada", "chat", request=ConfigRequest(model="gpt-4o"))
     print((await resolver.preview("ada", "planning")).explain())
-    await resolver.set_default("ada", "anthropic", "claude-sonnet-4")   # write + invalidate
+    await store.set_default("ada", "anthropic", "claude-sonnet-4")   # the next resolve sees it
+    resolver.close()                                           # stop following the store
 
 The rules live in ``beamish.llm.resolution`` (sans-I/O); this module only loads the layers
 and caches. Two ``cachetools.TTLCache`` hold what was loaded, both with
@@ -22,17 +23,15 @@ and caches. Two ``cachetools.TTLCache`` hold what was loaded, both with
 
 A miss reads the user's layers in one query (``Store.get_user_llm_layers``); the shared
 part costs one query for the registry, one per enabled provider's catalog and one for the
-global configs, once per TTL or shared write.
+global configs, once per TTL or shared change.
 
-**Invalidation.** Config writes must go through this resolver's write methods (one per
-config write of the ``Store`` protocol: ``upsert_profile``, ``set_default``,
-``set_global_config``, ...). Each delegates to the store, then drops what it changed at
-once: the user's entries for a user's config, everything for a provider, catalog or global
-config — also when the write fails or is cancelled, since it may have committed. A load that
-was in flight during an invalidation is returned to its caller but not cached. Writes made
-behind beamish's back (another process, raw SQL) are seen when the TTL expires.
-``invalidate_user`` / ``invalidate_all`` are the manual hooks, and ``on_invalidate``
-tells others (the session actors caching resolved configs) when something was dropped.
+The resolver subscribes to the store's change events when made: a user's change drops that
+user's entries, a shared one everything, before the write returns. Why each cache layer
+exists, what invalidates it and how a load overtaken by a write is kept out of the cache:
+:mod:`beamish.sessions.config_cache`, the one place that describes them all.
+``invalidate_user`` / ``invalidate_all`` are the manual hooks (for writes the store cannot
+see: another process, raw SQL), and ``on_invalidate`` tells the caches built on this one
+(the sessions' preferences) of every invalidation, whatever caused it.
 
 ``preview`` answers "what would user U get for task T" from the store, bypassing the cache.
 ``cache_stats`` exposes the hit and miss counters.
@@ -43,9 +42,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from cachetools import TTLCache
 
@@ -60,17 +59,11 @@ from beamish.llm.resolution import (
 )
 from beamish.llm.settings import LLMSettings
 from beamish.store import (
-    ANY_TIER,
+    ConfigChange,
     GlobalConfig,
-    LLMParameters,
-    NewLLMConfig,
-    ProviderModel,
-    ProviderRecord,
     Store,
-    TaskOverride,
-    UserLLMConfig,
+    UserConfigChanged,
     UserLLMLayers,
-    UserProfile,
 )
 
 InvalidationListener = Callable[[str | None], None]
@@ -103,7 +96,7 @@ class _Shared:
 
 
 class ConfigResolver:
-    """Resolves and caches LLM configurations of users; the write path that invalidates.
+    """Resolves and caches LLM configurations of users, dropping what the store's writes change.
 
     Args:
         store: where the layers live.
@@ -131,11 +124,17 @@ class ConfigResolver:
         self._hits = 0
         self._misses = 0
         self._listeners: list[InvalidationListener] = []
+        self._unsubscribe = store.subscribe(self._changed)
 
     @property
     def store(self) -> Store:
-        """The store read from and written through."""
+        """The store read from, whose changes this resolver follows."""
         return self._store
+
+    def close(self) -> None:
+        """Stop following the store's changes (a resolver that is dropped should be closed:
+        the store's subscription keeps it alive). Idempotent."""
+        self._unsubscribe()
 
     @property
     def settings(self) -> LLMSettings:
@@ -272,8 +271,9 @@ class ConfigResolver:
     def on_invalidate(self, listener: InvalidationListener) -> Callable[[], None]:
         """Call ``listener`` after each invalidation; returns a function that unsubscribes.
 
-        Listeners run synchronously in the writer's task, after the cache is cleared; they
-        should only note the change (e.g. ``cast`` to an actor) and must not raise.
+        Listeners run synchronously where the invalidation happens (for a store change, in the
+        writer's task before the write returns), after the cache is cleared; they should only
+        note the change (e.g. ``cast`` to an actor) and must not raise.
         """
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
@@ -282,121 +282,9 @@ class ConfigResolver:
         for listener in list(self._listeners):
             listener(user_id)
 
-    # -- write-through: user configs ----------------------------------------------------
-
-    async def upsert_profile(self, user_id: str, *, tier: str = "free",
-                             llm_preferences: dict[str, Any] | None = None,
-                             actor: str = "system") -> UserProfile:
-        """``Store.upsert_profile``, then invalidate the user."""
-        try:
-            return await self._store.upsert_profile(
-                user_id, tier=tier, llm_preferences=llm_preferences, actor=actor)
-        finally:
-            self.invalidate_user(user_id)
-
-    async def delete_profile(self, user_id: str, *, actor: str = "system") -> None:
-        """``Store.delete_profile``, then invalidate the user."""
-        try:
-            await self._store.delete_profile(user_id, actor=actor)
-        finally:
-            self.invalidate_user(user_id)
-
-    async def add_config(self, user_id: str, config: NewLLMConfig, *,
-                         actor: str = "system") -> UserLLMConfig:
-        """``Store.add_config``, then invalidate the user."""
-        try:
-            return await self._store.add_config(user_id, config, actor=actor)
-        finally:
-            self.invalidate_user(user_id)
-
-    async def update_config(self, user_id: str, provider: str, *, model: str | None = None,
-                            parameters: LLMParameters | None = None,
-                            metadata: dict[str, Any] | None = None,
-                            actor: str = "system") -> UserLLMConfig:
-        """``Store.update_config``, then invalidate the user."""
-        try:
-            return await self._store.update_config(user_id, provider, model=model,
-                                                   parameters=parameters, metadata=metadata,
-                                                   actor=actor)
-        finally:
-            self.invalidate_user(user_id)
-
-    async def remove_config(self, user_id: str, provider: str, *, actor: str = "system") -> None:
-        """``Store.remove_config``, then invalidate the user."""
-        try:
-            await self._store.remove_config(user_id, provider, actor=actor)
-        finally:
-            self.invalidate_user(user_id)
-
-    async def set_default(self, user_id: str, provider: str, model: str, *,
-                          actor: str = "system") -> UserLLMConfig:
-        """``Store.set_default``, then invalidate the user."""
-        try:
-            return await self._store.set_default(user_id, provider, model, actor=actor)
-        finally:
-            self.invalidate_user(user_id)
-
-    async def set_task_override(self, user_id: str, override: TaskOverride, *,
-                                actor: str = "system") -> TaskOverride:
-        """``Store.set_task_override``, then invalidate the user."""
-        try:
-            return await self._store.set_task_override(user_id, override, actor=actor)
-        finally:
-            self.invalidate_user(user_id)
-
-    async def delete_task_override(self, user_id: str, task_type: str, *,
-                                   actor: str = "system") -> None:
-        """``Store.delete_task_override``, then invalidate the user."""
-        try:
-            await self._store.delete_task_override(user_id, task_type, actor=actor)
-        finally:
-            self.invalidate_user(user_id)
-
-    # -- write-through: shared configs --------------------------------------------------
-
-    async def register_provider(self, provider: ProviderRecord, *,
-                                actor: str = "system") -> ProviderRecord:
-        """``Store.register_provider``, then invalidate everything."""
-        try:
-            return await self._store.register_provider(provider, actor=actor)
-        finally:
-            self.invalidate_all()
-
-    async def update_provider(self, provider: ProviderRecord, *,
-                              actor: str = "system") -> ProviderRecord:
-        """``Store.update_provider``, then invalidate everything."""
-        try:
-            return await self._store.update_provider(provider, actor=actor)
-        finally:
-            self.invalidate_all()
-
-    async def remove_provider(self, name: str, *, actor: str = "system") -> None:
-        """``Store.remove_provider``, then invalidate everything."""
-        try:
-            await self._store.remove_provider(name, actor=actor)
-        finally:
-            self.invalidate_all()
-
-    async def replace_provider_models(self, provider: str,
-                                      models: Sequence[ProviderModel]) -> None:
-        """``Store.replace_provider_models``, then invalidate everything."""
-        try:
-            await self._store.replace_provider_models(provider, models)
-        finally:
-            self.invalidate_all()
-
-    async def set_global_config(self, config: GlobalConfig, *,
-                                actor: str = "system") -> GlobalConfig:
-        """``Store.set_global_config``, then invalidate everything."""
-        try:
-            return await self._store.set_global_config(config, actor=actor)
-        finally:
-            self.invalidate_all()
-
-    async def delete_global_config(self, task_type: str, tier: str = ANY_TIER, *,
-                                   actor: str = "system") -> None:
-        """``Store.delete_global_config``, then invalidate everything."""
-        try:
-            await self._store.delete_global_config(task_type, tier, actor=actor)
-        finally:
+    def _changed(self, change: ConfigChange) -> None:
+        # A store listener: runs in the writer's task once its transaction has ended.
+        if isinstance(change, UserConfigChanged):
+            self.invalidate_user(change.user_id)
+        else:
             self.invalidate_all()

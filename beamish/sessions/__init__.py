@@ -7,12 +7,15 @@ the session limit. Use them through :class:`Sessions` and :class:`Users` — ``r
 ``rt.users`` of a running ``beamish.Runtime``, which also shows the whole supervision tree.
 
 Modules: :mod:`.api` (client API), :mod:`.context` (the session actor), :mod:`.janitor`,
-:mod:`.owners` (usage recorder and config cache actors), :mod:`.preferences` (the contexts'
-cached preferences, readable without a call), :mod:`.expiry` (the sans-I/O idle queue),
-:mod:`.services` (shared handles, names), :mod:`.settings`, :mod:`.models`, :mod:`.errors`.
+:mod:`.recorder` (the usage recorder actor), :mod:`.config_cache` (the config cache actor, and
+how resolved configuration is cached and invalidated), :mod:`.preferences` and
+:mod:`.counters` (the contexts' cached preferences and usage totals, readable without a call,
+both :mod:`.tables`), :mod:`.expiry` (the sans-I/O idle queue), :mod:`.services` (shared
+handles, names), :mod:`.settings`, :mod:`.models`, :mod:`.errors`.
 """
 
 from beamish.sessions.api import Sessions, Users
+from beamish.sessions.config_cache import ConfigCache
 from beamish.sessions.context import SessionContext
 from beamish.sessions.errors import (
     RuntimeNotRunningError,
@@ -24,7 +27,7 @@ from beamish.sessions.errors import (
 from beamish.sessions.expiry import IdleQueue
 from beamish.sessions.janitor import Janitor
 from beamish.sessions.models import JanitorReport, SessionInfo
-from beamish.sessions.owners import ConfigCache, UsageRecorderActor
+from beamish.sessions.recorder import UsageRecorderActor
 from beamish.sessions.services import Services
 from beamish.sessions.settings import SessionSettings
 

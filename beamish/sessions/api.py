@@ -131,7 +131,7 @@ class Sessions:
         ref = self.entry(session_id, user_id)[0]
         if request is None:
             services = self._services
-            cached = services.preferences.get(session_id, task_type)
+            cached = services.preferences.cached(session_id, task_type)
             if cached is not None:  # warm: no call to the context (PreferenceTable)
                 services.idle.touch(session_id, services.clock())
                 # Made directly: loop.create_future() is one Python call more.
@@ -279,7 +279,8 @@ class Sessions:
 
 
 class Users:
-    """Per-user LLM configuration and usage; every write invalidates cached preferences."""
+    """Per-user LLM configuration and usage, written to the store (whose change events drop
+    the cached preferences before a write returns)."""
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -288,8 +289,7 @@ class Users:
                           actor: str = "system") -> UserLLMConfig:
         """Make (provider, model) the user's default (creating the user if new)."""
         await self._ensure_profile(user_id, actor)
-        return await self._services.current_resolver().set_default(
-            user_id, provider, model, actor=actor)
+        return await self._services.store.set_default(user_id, provider, model, actor=actor)
 
     async def add_model(self, user_id: str, provider: Provider, model: str, *,
                         parameters: LLMParameters | None = None,
@@ -298,14 +298,13 @@ class Users:
         await self._ensure_profile(user_id, actor)
         config = NewLLMConfig(provider=provider, model=model,
                               parameters=parameters or LLMParameters())
-        return await self._services.current_resolver().add_config(user_id, config, actor=actor)
+        return await self._services.store.add_config(user_id, config, actor=actor)
 
     async def set_task_override(self, user_id: str, override: TaskOverride, *,
                                 actor: str = "system") -> TaskOverride:
         """Make ``override`` the user's choice for its task type (creating the user if new)."""
         await self._ensure_profile(user_id, actor)
-        return await self._services.current_resolver().set_task_override(
-            user_id, override, actor=actor)
+        return await self._services.store.set_task_override(user_id, override, actor=actor)
 
     async def get_default(self, user_id: str) -> UserLLMConfig | None:
         """The user's default config, or None."""
@@ -328,7 +327,7 @@ class Users:
         try:
             await self._services.store.get_profile(user_id)
         except UserNotFoundError:
-            await self._services.current_resolver().upsert_profile(user_id, actor=actor)
+            await self._services.store.upsert_profile(user_id, actor=actor)
 
 
 class _Active:

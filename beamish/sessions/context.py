@@ -12,8 +12,8 @@ Clients use :class:`beamish.sessions.Sessions`, never these messages directly. T
 * call ``("info",)`` → ``SessionInfo``
 
 The cached preferences are published in the ``PreferenceTable`` (``Services.preferences``):
-``Sessions.enhance`` reads a warm session's there without a call, and a config write of the
-user clears them there, synchronously (see :mod:`beamish.sessions.preferences`). The usage
+``Sessions.enhance`` reads a warm session's there without a call, and a config change of the
+user clears them there, synchronously (see :mod:`beamish.sessions.config_cache`). The usage
 totals are a ``UsageCounter`` published in ``Services.usage``, which calls count their
 durable usage into (see :mod:`beamish.sessions.counters`).
 
@@ -102,7 +102,7 @@ class SessionContext(Actor):
         table = self.services.preferences
         generation = table.generation
         config = await resolver.resolve(self.user_id, task_type, request=request)
-        if request is None and table.generation == generation:  # no write meanwhile
+        if request is None and table.generation == generation:  # no config change meanwhile
             self.preferences[task_type] = config
         return config
 

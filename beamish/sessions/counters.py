@@ -1,8 +1,8 @@
 """``UsageCounters``: each session's usage totals, counted without a message to its context.
 
 A session context owns one :class:`UsageCounter`, part of its state: it starts it (from the
-ledger, for a resumed or restarted session) and publishes it here under its session id, as
-an Erlang process publishes a counter in an ETS table it owns. A call of the session takes
+ledger, for a resumed or restarted session) and publishes it here under its session id (an
+:class:`~beamish.sessions.tables.OwnedTable`). A call of the session takes
 the counter when it starts, once the context has answered its preferences (so a rebuilt
 context has set its counter from the ledger by then), and adds its usage event to it once
 the event is durable — synchronously, where a cast would wake the context for every request.
@@ -12,6 +12,7 @@ exited since adds to a counter nobody reads, as a cast to it would have been dro
 
 from __future__ import annotations
 
+from beamish.sessions.tables import OwnedTable
 from beamish.store import UsageEvent, UsageTotals
 
 
@@ -47,26 +48,7 @@ class UsageCounter:
                            completion_tokens=self.completion_tokens)
 
 
-class UsageCounters:
+class UsageCounters(OwnedTable[UsageCounter]):
     """Session id → its context's ``UsageCounter`` (see the module docs)."""
 
-    __slots__ = ("_by_session",)
-
-    def __init__(self) -> None:
-        self._by_session: dict[str, UsageCounter] = {}
-
-    def __len__(self) -> int:
-        return len(self._by_session)
-
-    def publish(self, session_id: str, counter: UsageCounter) -> None:
-        """The context of ``session_id`` counts into ``counter`` from now on."""
-        self._by_session[session_id] = counter
-
-    def withdraw(self, session_id: str, counter: UsageCounter) -> None:
-        """That context exited: forget its counter (not a newer context's under the same id)."""
-        if self._by_session.get(session_id) is counter:
-            del self._by_session[session_id]
-
-    def get(self, session_id: str) -> UsageCounter | None:
-        """The counter of the session's live context, or None."""
-        return self._by_session.get(session_id)
+    __slots__ = ()

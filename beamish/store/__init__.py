@@ -17,6 +17,8 @@ does only that. Usage is exact: ``record`` is idempotent by ``request_id`` and c
 ledger row with the config's ``usage_count`` increment; ``UsageRecorder`` batches events into
 group commits and returns from ``record`` only once the event is durable. Errors are the
 classes in ``beamish.store.errors``; API keys are stored encrypted (``beamish.store.secrets``).
+Every write that can change a user's resolved configuration publishes a change event
+(``store.subscribe(listener)``; ``beamish.store.events``), which caches of it follow.
 """
 
 from beamish.store._interface import Store
@@ -39,6 +41,13 @@ from beamish.store.errors import (
     UnsupportedURLError,
     UsageBackpressureError,
     UserNotFoundError,
+)
+from beamish.store.events import (
+    ConfigChange,
+    ConfigListener,
+    SharedConfig,
+    SharedConfigChanged,
+    UserConfigChanged,
 )
 from beamish.store.models import (
     ANY_TIER,
@@ -69,6 +78,8 @@ __all__ = [
     "Store", "open_store", "migrate",
     # usage recording
     "UsageRecorder", "RetryPolicy", "UsageWriter",
+    # config change events
+    "ConfigChange", "ConfigListener", "SharedConfig", "SharedConfigChanged", "UserConfigChanged",
     # models
     "ANY_TIER", "AuditEntry", "DailyUsage", "GlobalConfig", "LLMParameters", "NewLLMConfig",
     "Provider", "ProviderModel", "ProviderModelUsage", "ProviderRecord", "TaskOverride",

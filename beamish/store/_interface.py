@@ -3,7 +3,8 @@
 ``open_store(url)`` returns an implementation for the URL's backend; code that needs a store
 should annotate with ``Store`` so tests of other packages can hand in anything that fits.
 All methods raise only ``beamish.store.errors`` exceptions (and pydantic validation errors
-for bad inputs built by the caller).
+for bad inputs built by the caller). Every write that can change a resolution publishes a
+change event to the listeners given to ``subscribe`` (``beamish.store.events``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from beamish.store.events import ConfigListener
 from beamish.store.models import (
     ANY_TIER,
     AuditEntry,
@@ -45,6 +47,12 @@ class Store(Protocol):
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations now; return the names applied."""
+        ...
+
+    def subscribe(self, listener: ConfigListener) -> Callable[[], None]:
+        """Call ``listener`` with the change event of every config write, in the writer's
+        task once the write's transaction has ended; returns the unsubscribe function.
+        What it raises is logged, never raised to the writer (see ``beamish.store.events``)."""
         ...
 
     async def upsert_profile(

@@ -7,7 +7,9 @@ order, so concurrent writers queue instead of deadlocking:
 2. ``user_llm_configs`` rows, by ``(user_id, provider)`` (counter updates are sorted; config
    changes first lock all of the user's configs in provider order).
 
-Config changes write a ``config_audit`` row in the same transaction.
+Config changes write a ``config_audit`` row in the same transaction, and every write that can
+change a resolution runs in ``_config_write``: the one place that publishes its change event
+(``beamish.store.events``) once the transaction has ended.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Self, TypeVar
 from uuid import uuid4
 
 from beamish.store import _stats
-from beamish.store._backend import Backend, Executor, Row, utc_now
+from beamish.store._backend import Backend, Executor, Row, Transaction, utc_now
 from beamish.store.errors import (
     ConfigNotFoundError,
     ConflictError,
@@ -30,6 +32,13 @@ from beamish.store.errors import (
     NotFoundError,
     ProviderNotFoundError,
     UserNotFoundError,
+)
+from beamish.store.events import (
+    ConfigChange,
+    ConfigEvents,
+    ConfigListener,
+    SharedConfigChanged,
+    UserConfigChanged,
 )
 from beamish.store.models import (
     ANY_TIER,
@@ -78,6 +87,7 @@ class SqlStore(_stats.StatsQueries):
     def __init__(self, backend: Backend, *, migrate: bool = True) -> None:
         self._backend = backend
         self._migrate = migrate
+        self._events = ConfigEvents()
 
     @property
     def dialect(self) -> str:
@@ -102,6 +112,18 @@ class SqlStore(_stats.StatsQueries):
         """Apply pending migrations now; return the names applied."""
         return await self._backend.migrate()
 
+    def subscribe(self, listener: ConfigListener) -> Callable[[], None]:
+        """Call ``listener`` after every config write; returns the unsubscribe function.
+
+        See ``beamish.store.events`` for the events, and when and how listeners run.
+        """
+        return self._events.subscribe(listener)
+
+    def _config_write(self, change: ConfigChange) -> _ConfigWrite:
+        """The transaction of a write that can change a resolution; ``change`` is published
+        when it ends, committed or not (a failure may come after the commit)."""
+        return _ConfigWrite(self._backend.transaction(), self._events, change)
+
     # -- profiles ----------------------------------------------------------------------------
 
     async def upsert_profile(self, user_id: str, *, tier: str = "free",
@@ -109,7 +131,7 @@ class SqlStore(_stats.StatsQueries):
                              actor: str = "system") -> UserProfile:
         """Create the user's profile, or replace its tier and preferences."""
         now = utc_now()
-        async with self._backend.transaction() as tx:
+        async with self._config_write(UserConfigChanged(user_id)) as tx:
             before = await tx.fetchrow("SELECT * FROM user_profiles WHERE user_id = $1", user_id)
             row = await _one(tx, """INSERT INTO user_profiles
                     (user_id, tier, llm_preferences, created_at, updated_at)
@@ -132,7 +154,7 @@ class SqlStore(_stats.StatsQueries):
 
     async def delete_profile(self, user_id: str, *, actor: str = "system") -> None:
         """Delete the user with their configs and overrides (their usage stays)."""
-        async with self._backend.transaction() as tx:
+        async with self._config_write(UserConfigChanged(user_id)) as tx:
             await _lock_configs(tx, self._backend, user_id)
             row = await tx.fetchrow(
                 "DELETE FROM user_profiles WHERE user_id = $1 RETURNING *", user_id)
@@ -147,7 +169,7 @@ class SqlStore(_stats.StatsQueries):
                          actor: str = "system") -> UserLLMConfig:
         """Add a provider config; raises ``DuplicateConfigError``, ``UserNotFoundError``."""
         now = utc_now()
-        async with self._backend.transaction() as tx:
+        async with self._config_write(UserConfigChanged(user_id)) as tx:
             await _lock_configs(tx, self._backend, user_id)
             if config.is_default:
                 await _clear_default(tx, user_id, now)
@@ -169,7 +191,7 @@ class SqlStore(_stats.StatsQueries):
                             metadata: dict[str, Any] | None = None,
                             actor: str = "system") -> UserLLMConfig:
         """Change the given fields of a config; raises ``ConfigNotFoundError``."""
-        async with self._backend.transaction() as tx:
+        async with self._config_write(UserConfigChanged(user_id)) as tx:
             before = await _config_for_update(tx, self._backend, user_id, provider)
             row = await _one(tx, """UPDATE user_llm_configs SET model = coalesce($3, model),
                     parameters = coalesce($4, parameters), metadata = coalesce($5, metadata),
@@ -183,7 +205,7 @@ class SqlStore(_stats.StatsQueries):
 
     async def remove_config(self, user_id: str, provider: str, *, actor: str = "system") -> None:
         """Remove a config; raises ``ConfigNotFoundError``."""
-        async with self._backend.transaction() as tx:
+        async with self._config_write(UserConfigChanged(user_id)) as tx:
             before = await _config_for_update(tx, self._backend, user_id, provider)
             await tx.execute(
                 "DELETE FROM user_llm_configs WHERE user_id = $1 AND provider = $2",
@@ -194,7 +216,7 @@ class SqlStore(_stats.StatsQueries):
                           actor: str = "system") -> UserLLMConfig:
         """Make (provider, model) the user's default, creating the config if needed."""
         now = utc_now()
-        async with self._backend.transaction() as tx:
+        async with self._config_write(UserConfigChanged(user_id)) as tx:
             locked = await _lock_configs(tx, self._backend, user_id)
             before = next((c for c in locked if c.provider == provider), None)
             await _clear_default(tx, user_id, now)
@@ -236,7 +258,7 @@ class SqlStore(_stats.StatsQueries):
                                 actor: str = "system") -> TaskOverride:
         """Create or replace the user's override for ``override.task_type``."""
         now = utc_now()
-        async with self._backend.transaction() as tx:
+        async with self._config_write(UserConfigChanged(user_id)) as tx:
             before = await tx.fetchrow(_OVERRIDE + " AND task_type = $2",
                                        user_id, override.task_type)
             try:
@@ -268,7 +290,7 @@ class SqlStore(_stats.StatsQueries):
     async def delete_task_override(self, user_id: str, task_type: str, *,
                                    actor: str = "system") -> None:
         """Delete an override; raises ``NotFoundError`` if there is none."""
-        async with self._backend.transaction() as tx:
+        async with self._config_write(UserConfigChanged(user_id)) as tx:
             row = await tx.fetchrow("""DELETE FROM user_task_overrides
                 WHERE user_id = $1 AND task_type = $2
                 RETURNING task_type, provider, model, parameters""", user_id, task_type)
@@ -303,7 +325,7 @@ class SqlStore(_stats.StatsQueries):
                                 actor: str = "system") -> ProviderRecord:
         """Register a provider; raises ``DuplicateProviderError``."""
         now = utc_now()
-        async with self._backend.transaction() as tx:
+        async with self._config_write(SharedConfigChanged("providers")) as tx:
             try:
                 await tx.execute("""INSERT INTO providers (name, kind, base_url,
                         api_key_ciphertext, enabled, validated_at, created_at, updated_at)
@@ -332,7 +354,7 @@ class SqlStore(_stats.StatsQueries):
     async def update_provider(self, provider: ProviderRecord, *,
                               actor: str = "system") -> ProviderRecord:
         """Replace a provider's fields; raises ``ProviderNotFoundError``."""
-        async with self._backend.transaction() as tx:
+        async with self._config_write(SharedConfigChanged("providers")) as tx:
             before = await tx.fetchrow(_PROVIDER + " WHERE name = $1" + self._backend.lock_rows,
                                        provider.name)
             if before is None:
@@ -348,7 +370,7 @@ class SqlStore(_stats.StatsQueries):
 
     async def remove_provider(self, name: str, *, actor: str = "system") -> None:
         """Remove a provider and its model catalog; raises ``ProviderNotFoundError``."""
-        async with self._backend.transaction() as tx:
+        async with self._config_write(SharedConfigChanged("providers")) as tx:
             row = await tx.fetchrow(
                 "DELETE FROM providers WHERE name = $1 RETURNING name, kind, base_url, "
                 "api_key_ciphertext, enabled, validated_at", name)
@@ -360,7 +382,7 @@ class SqlStore(_stats.StatsQueries):
     async def replace_provider_models(self, provider: str,
                                       models: Sequence[ProviderModel]) -> None:
         """Replace a provider's model catalog with ``models`` (a fresh discovery)."""
-        async with self._backend.transaction() as tx:
+        async with self._config_write(SharedConfigChanged("catalog")) as tx:
             await tx.execute("DELETE FROM provider_models WHERE provider = $1", provider)
             try:
                 await tx.executemany("""INSERT INTO provider_models
@@ -385,7 +407,7 @@ class SqlStore(_stats.StatsQueries):
         """Create or replace the global config for (task type, tier)."""
         now = utc_now()
         key = f"{config.task_type}/{config.tier}"
-        async with self._backend.transaction() as tx:
+        async with self._config_write(SharedConfigChanged("global_configs")) as tx:
             before = await tx.fetchrow(_GLOBAL + " WHERE task_type = $1 AND tier = $2",
                                        config.task_type, config.tier)
             await tx.execute("""INSERT INTO global_configs (task_type, tier, provider, model,
@@ -404,7 +426,7 @@ class SqlStore(_stats.StatsQueries):
                                    actor: str = "system") -> None:
         """Delete the global config of exactly (task type, tier) — the any-tier entry when
         ``tier`` is ``*``, never a fallback; raises ``NotFoundError`` if there is none."""
-        async with self._backend.transaction() as tx:
+        async with self._config_write(SharedConfigChanged("global_configs")) as tx:
             row = await tx.fetchrow("""DELETE FROM global_configs
                 WHERE task_type = $1 AND tier = $2
                 RETURNING task_type, tier, provider, model, parameters""", task_type, tier)
@@ -490,6 +512,28 @@ class SqlStore(_stats.StatsQueries):
 
     def _ledger_time(self, value: datetime) -> object:
         return self._backend.ledger_time(value)
+
+
+class _ConfigWrite:
+    """``async with``: a backend transaction that publishes a change once it has ended."""
+
+    __slots__ = ("_change", "_events", "_transaction")
+
+    def __init__(self, transaction: Transaction, events: ConfigEvents,
+                 change: ConfigChange) -> None:
+        self._transaction = transaction
+        self._events = events
+        self._change = change
+
+    async def __aenter__(self) -> Executor:
+        return await self._transaction.__aenter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            await self._transaction.__aexit__(exc_type, exc, tb)
+        finally:
+            self._events.publish(self._change)
 
 
 def _unique(events: Iterable[UsageEvent]) -> list[UsageEvent]:

@@ -1,15 +1,18 @@
-"""``ConfigResolver`` over a real store (SQLite and PostgreSQL): layers, cache, invalidation."""
+"""``ConfigResolver`` over a real store (SQLite and PostgreSQL): layers, cache, invalidation
+by the store's change events."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import anyio
 import pytest
+from cryptography.fernet import Fernet
 
 from beamish.llm.errors import NoUsableProviderError
+from beamish.llm.providers import LLMClient, refresh_catalog
 from beamish.llm.resolution import ConfigRequest, Layer, ResolvedConfig
 from beamish.llm.resolver import CacheStats, ConfigResolver
 from beamish.llm.settings import LLMSettings
@@ -20,17 +23,21 @@ from beamish.store import (
     NewLLMConfig,
     ProviderModel,
     ProviderRecord,
+    SecretBox,
     Store,
     TaskOverride,
     UserLLMLayers,
+    open_store,
 )
 from beamish.store._open import backend_for
 from beamish.store._store import SqlStore
 from tests._clock import FakeClock
+from tests.llm.providers._fake_llm_server import FakeLLMServer
 
 pytestmark = pytest.mark.anyio
 
 DISCOVERED = datetime(2026, 1, 1, tzinfo=UTC)
+BOX = SecretBox(Fernet.generate_key().decode())
 
 
 def _model(name: str, window: int | None = None) -> ProviderModel:
@@ -58,6 +65,14 @@ async def resolver(store: Store, clock: FakeClock) -> ConfigResolver:
     """A resolver over the seeded store, default settings, no SDK key variables."""
     await _seed(store)
     return ConfigResolver(store, LLMSettings(), environ={}, timer=clock)
+
+
+@pytest.fixture
+async def elsewhere(store: Store, store_url: str) -> AsyncIterator[Store]:
+    """A second store over the same database: what is written through it reaches the
+    resolver only through the database, as another process's writes would."""
+    async with open_store(store_url) as other:
+        yield other
 
 
 # -- resolving from the store ----------------------------------------------------------------
@@ -97,8 +112,8 @@ async def test_tier_and_global_configs_come_from_the_store(resolver: ConfigResol
 
 async def test_catalog_limits_apply(resolver: ConfigResolver) -> None:
     """A stored max_tokens beyond the catalog's context window is skipped, visibly."""
-    await resolver.update_config("ada", "openai",
-                                 parameters=LLMParameters(max_tokens=1_000_000))
+    await resolver.store.update_config("ada", "openai",
+                                       parameters=LLMParameters(max_tokens=1_000_000))
     config = await resolver.resolve("ada", "chat")
     assert config.parameters.max_tokens is None
     assert config.warnings == ("user_default: skipped max_tokens=1000000: exceeds the "
@@ -134,8 +149,9 @@ async def test_sdk_key_variables_make_a_provider_usable(store: Store) -> None:
 
 async def test_nothing_usable_raises_and_caches_nothing(resolver: ConfigResolver) -> None:
     """With echo disabled and openai off, resolve raises NoUsableProviderError."""
-    await resolver.register_provider(ProviderRecord(name="echo", kind="echo", enabled=False))
-    await resolver.update_provider(ProviderRecord(name="openai", kind="openai", enabled=False))
+    store = resolver.store
+    await store.register_provider(ProviderRecord(name="echo", kind="echo", enabled=False))
+    await store.update_provider(ProviderRecord(name="openai", kind="openai", enabled=False))
     with pytest.raises(NoUsableProviderError, match="no usable provider for task 'chat'"):
         await resolver.resolve("ada", "chat")
     assert resolver.cache_stats.size == 0
@@ -154,10 +170,10 @@ async def test_hits_and_misses_are_counted(resolver: ConfigResolver) -> None:
 
 
 async def test_a_request_on_a_hit_reuses_the_cached_layers(resolver: ConfigResolver,
-                                                         store: Store) -> None:
+                                                         elsewhere: Store) -> None:
     """Request values apply over cached layers: a hit, with no store read."""
     await resolver.resolve("ada", "chat")
-    await store.set_default("ada", "openai", "gpt-4o-mini")  # behind the resolver's back
+    await elsewhere.set_default("ada", "openai", "gpt-4o-mini")  # behind the resolver's back
     config = await resolver.resolve("ada", "chat", request=ConfigRequest(
         parameters=LLMParameters(temperature=0.1)))
     assert (config.model, config.parameters.temperature) == ("gpt-4o", 0.1)
@@ -174,11 +190,11 @@ async def test_a_request_on_a_miss_is_resolved_and_the_plain_config_cached(
     assert resolver.cache_stats == CacheStats(hits=1, misses=1, size=1)
 
 
-async def test_entries_expire_after_the_ttl(resolver: ConfigResolver, store: Store,
+async def test_entries_expire_after_the_ttl(resolver: ConfigResolver, elsewhere: Store,
                                             clock: FakeClock) -> None:
     """A write behind beamish's back is seen once the 300 s TTL has passed, not before."""
     await resolver.resolve("ada", "chat")
-    await store.set_default("ada", "openai", "gpt-4o-mini")
+    await elsewhere.set_default("ada", "openai", "gpt-4o-mini")
     clock.advance(299.999)
     assert (await resolver.resolve("ada", "chat")).model == "gpt-4o"
     clock.advance(0.001)
@@ -210,10 +226,10 @@ async def test_the_cache_holds_at_most_maxsize_entries(store: Store, clock: Fake
 
 
 async def test_preview_reads_the_store_and_leaves_the_cache_alone(
-        resolver: ConfigResolver, store: Store) -> None:
+        resolver: ConfigResolver, elsewhere: Store) -> None:
     """preview() sees a write made behind beamish's back at once and counts nothing."""
     await resolver.resolve("ada", "chat")
-    await store.set_default("ada", "openai", "gpt-4o-mini")
+    await elsewhere.set_default("ada", "openai", "gpt-4o-mini")
     preview = await resolver.preview("ada", "chat")
     assert preview.model == "gpt-4o-mini"
     assert (await resolver.resolve("ada", "chat")).model == "gpt-4o"
@@ -230,36 +246,36 @@ async def test_preview_with_a_request_and_explain(resolver: ConfigResolver) -> N
 
 # -- invalidation ----------------------------------------------------------------------------
 
-Write = Callable[[ConfigResolver], Awaitable[object]]
+Write = Callable[[Store], Awaitable[object]]
 
 USER_WRITES: dict[str, Write] = {
-    "upsert_profile": lambda r: r.upsert_profile("ada", tier="pro"),
-    "delete_profile": lambda r: r.delete_profile("ada"),
-    "add_config": lambda r: r.add_config("ada", NewLLMConfig(
+    "upsert_profile": lambda s: s.upsert_profile("ada", tier="pro"),
+    "delete_profile": lambda s: s.delete_profile("ada"),
+    "add_config": lambda s: s.add_config("ada", NewLLMConfig(
         provider="echo", model="echo-1", is_default=True)),
-    "update_config": lambda r: r.update_config(
+    "update_config": lambda s: s.update_config(
         "ada", "openai", parameters=LLMParameters(max_tokens=77)),
-    "remove_config": lambda r: r.remove_config("ada", "openai"),
-    "set_default": lambda r: r.set_default("ada", "openai", "gpt-4o-mini"),
-    "set_task_override": lambda r: r.set_task_override("ada", TaskOverride(
+    "remove_config": lambda s: s.remove_config("ada", "openai"),
+    "set_default": lambda s: s.set_default("ada", "openai", "gpt-4o-mini"),
+    "set_task_override": lambda s: s.set_task_override("ada", TaskOverride(
         task_type="reasoning", provider="echo", model="echo-1")),
-    "delete_task_override": lambda r: r.delete_task_override("ada", "reasoning"),
+    "delete_task_override": lambda s: s.delete_task_override("ada", "reasoning"),
 }
-"""One call of each user config write, each changing what ada resolves to."""
+"""One store call of each user config write, each changing what ada resolves to."""
 
 SHARED_WRITES: dict[str, Write] = {
-    "register_provider": lambda r: r.register_provider(ProviderRecord(name="local",
+    "register_provider": lambda s: s.register_provider(ProviderRecord(name="local",
                                                                       kind="ollama")),
-    "update_provider": lambda r: r.update_provider(ProviderRecord(name="openai", kind="openai",
+    "update_provider": lambda s: s.update_provider(ProviderRecord(name="openai", kind="openai",
                                                                   enabled=False)),
-    "remove_provider": lambda r: r.remove_provider("openai"),
-    "replace_provider_models": lambda r: r.replace_provider_models("openai",
+    "remove_provider": lambda s: s.remove_provider("openai"),
+    "replace_provider_models": lambda s: s.replace_provider_models("openai",
                                                                    [_model("gpt-4o-mini")]),
-    "set_global_config": lambda r: r.set_global_config(GlobalConfig(
+    "set_global_config": lambda s: s.set_global_config(GlobalConfig(
         task_type="chat", provider="openai", model="gpt-4o-mini")),
-    "delete_global_config": lambda r: r.delete_global_config("summarize"),
+    "delete_global_config": lambda s: s.delete_global_config("summarize"),
 }
-"""One call of each shared config write, each changing what ada or bob resolves to."""
+"""One store call of each shared config write, each changing what ada or bob resolves to."""
 
 KEYS = (("ada", "chat"), ("ada", "reasoning"), ("bob", "chat"), ("bob", "summarize"))
 
@@ -271,9 +287,10 @@ async def _snapshot(resolver: ConfigResolver) -> list[ResolvedConfig]:
 @pytest.mark.parametrize("write", USER_WRITES)
 async def test_a_user_config_write_invalidates_that_user_at_once(
         resolver: ConfigResolver, write: str) -> None:
-    """After the write, the user's entries miss and show the change; others still hit."""
+    """After the store write (no resolver in it), the user's entries miss and show the
+    change; others still hit."""
     before = await _snapshot(resolver)
-    await USER_WRITES[write](resolver)
+    await USER_WRITES[write](resolver.store)
     stats = resolver.cache_stats
     after = await _snapshot(resolver)
     assert resolver.cache_stats.misses - stats.misses == 2  # ada's two entries
@@ -285,9 +302,9 @@ async def test_a_user_config_write_invalidates_that_user_at_once(
 @pytest.mark.parametrize("write", SHARED_WRITES)
 async def test_a_shared_config_write_invalidates_everyone_at_once(
         resolver: ConfigResolver, write: str) -> None:
-    """After a provider, catalog or global config write, every entry misses."""
+    """After a provider, catalog or global config write to the store, every entry misses."""
     before = await _snapshot(resolver)
-    await SHARED_WRITES[write](resolver)
+    await SHARED_WRITES[write](resolver.store)
     stats = resolver.cache_stats
     after = await _snapshot(resolver)
     assert resolver.cache_stats.misses - stats.misses == len(KEYS)
@@ -295,22 +312,56 @@ async def test_a_shared_config_write_invalidates_everyone_at_once(
     assert after == [await resolver.preview(user, task) for user, task in KEYS]
 
 
-def test_every_config_write_of_the_store_has_a_write_through() -> None:
-    """Each audited Store write (it takes ``actor``) and the catalog write is wrapped, alike."""
+def test_every_config_write_of_the_store_is_tried() -> None:
+    """Each audited Store write (it takes ``actor``) and the catalog write is tried above."""
     audited = {name for name, method in inspect.getmembers(Store, inspect.isfunction)
                if "actor" in inspect.signature(method).parameters}
     writes = audited | {"replace_provider_models"}
     assert writes == set(USER_WRITES) | set(SHARED_WRITES)
-    for name in writes:
-        ours = inspect.signature(getattr(ConfigResolver, name))
-        assert ours == inspect.signature(getattr(Store, name)), name
+
+
+async def test_a_store_write_is_seen_by_the_next_resolve_with_no_wait(
+        resolver: ConfigResolver, clock: FakeClock) -> None:
+    """A write straight to the store changes the very next resolve; the clock never moves."""
+    assert (await resolver.resolve("ada", "chat")).model == "gpt-4o"
+    await resolver.store.set_default("ada", "openai", "gpt-4o-mini")
+    assert (await resolver.resolve("ada", "chat")).model == "gpt-4o-mini"
+    assert (clock(), resolver.cache_stats) == (0.0, CacheStats(hits=0, misses=2, size=1))
+
+
+async def test_a_catalog_refresh_is_seen_by_the_next_resolve(
+        resolver: ConfigResolver, fake_llm: FakeLLMServer) -> None:
+    """refresh_catalog writes the catalog to the store; a model it does not list is then
+    skipped at once, where before the refresh the empty catalog accepted it."""
+    store = resolver.store
+    await store.register_provider(ProviderRecord(
+        name="oa", kind="openai_compatible", base_url=fake_llm.openai_url,
+        api_key_ciphertext=BOX.encrypt(fake_llm.openai_key)))
+    await store.set_default("ada", "openai_compatible", "model-z")
+    assert (await resolver.resolve("ada", "chat")).model == "model-z"
+    async with await LLMClient.from_store(store, LLMSettings(), box=BOX, environ={}) as client:
+        found = await refresh_catalog(store, client, names=["oa"])
+    assert [d.validation.status for d in found] == ["reachable"]
+    config = await resolver.resolve("ada", "chat")
+    assert config.model != "model-z"
+    assert "model 'model-z' is not in the openai_compatible catalog" in config.warnings[0]
+
+
+async def test_a_closed_resolver_no_longer_follows_the_store(
+        resolver: ConfigResolver) -> None:
+    """After close() (twice is harmless) a store write leaves the cache as it was."""
+    await resolver.resolve("ada", "chat")
+    resolver.close()
+    resolver.close()
+    await resolver.store.set_default("ada", "openai", "gpt-4o-mini")
+    assert (await resolver.resolve("ada", "chat")).model == "gpt-4o"
 
 
 async def test_a_failed_write_still_invalidates(resolver: ConfigResolver) -> None:
     """A write that raises (it may have committed) drops the user's entries all the same."""
     await resolver.resolve("ada", "chat")
     with pytest.raises(ConfigNotFoundError):
-        await resolver.remove_config("ada", "anthropic")
+        await resolver.store.remove_config("ada", "anthropic")
     await resolver.resolve("ada", "chat")
     assert resolver.cache_stats == CacheStats(hits=0, misses=2, size=1)
 
@@ -329,9 +380,9 @@ async def test_listeners_hear_of_every_invalidation(resolver: ConfigResolver) ->
     """on_invalidate listeners get the user id, or None for everything, until unsubscribed."""
     heard: list[str | None] = []
     unsubscribe = resolver.on_invalidate(heard.append)
-    await resolver.set_default("ada", "openai", "gpt-4o-mini")
-    await resolver.set_global_config(GlobalConfig(task_type="chat", provider="echo",
-                                                  model="echo-1"))
+    await resolver.store.set_default("ada", "openai", "gpt-4o-mini")
+    await resolver.store.set_global_config(GlobalConfig(task_type="chat", provider="echo",
+                                                        model="echo-1"))
     unsubscribe()
     resolver.invalidate_all()
     assert heard == ["ada", None]

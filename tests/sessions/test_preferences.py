@@ -17,15 +17,15 @@ def test_a_published_dict_is_read_until_its_owner_withdraws_it() -> None:
     table = PreferenceTable()
     old: dict[str, ResolvedConfig] = {}
     table.publish("s1", old)
-    assert table.get("s1", "chat") is None
+    assert table.cached("s1", "chat") is None
     old["chat"] = _config("m1")
-    assert table.get("s1", "chat") == _config("m1")
+    assert table.cached("s1", "chat") == _config("m1")
     new: dict[str, ResolvedConfig] = {"chat": _config("m2")}
     table.publish("s1", new)  # a restarted context, same session id
     table.withdraw("s1", old)  # the old one's exit, reported late
-    assert table.get("s1", "chat") == _config("m2")
+    assert table.cached("s1", "chat") == _config("m2")
     table.withdraw("s1", new)
-    assert (len(table), table.get("s1", "chat")) == (0, None)
+    assert (len(table), table.cached("s1", "chat")) == (0, None)
 
 
 def test_invalidation_clears_the_named_sessions_or_all_and_counts() -> None:

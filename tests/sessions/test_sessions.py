@@ -9,12 +9,19 @@ from typing import Any
 import anyio
 import pytest
 
-from beamish.app import Runtime
+from beamish.app import ROOT, Runtime
 from beamish.llm.resolution import Layer, ResolvedConfig
-from beamish.runtime import ActorExitedError, call
+from beamish.runtime import (
+    ActorExitedError,
+    call,
+    restart_child,
+    terminate_child,
+    which_children,
+)
 from beamish.runtime.dynamic import dynamic_children
 from beamish.sessions.errors import SessionNotFoundError, SessionOwnerError
 from beamish.sessions.services import CONFIG_CACHE, SESSION_SUP, USAGE_RECORDER
+from beamish.store import GlobalConfig
 
 pytestmark = pytest.mark.anyio
 
@@ -294,3 +301,68 @@ async def test_a_crashed_recorder_loses_no_acknowledged_usage(runtime: Runtime) 
                                                request_id="r5") is True
     assert runtime.services.whereis(USAGE_RECORDER) is not recorder
     assert (await runtime.store.session_totals("ada", "s1")).requests == 6
+
+
+# -- config changes written straight to the store ----------------------------------------------
+
+
+async def test_a_live_sessions_preferences_follow_a_direct_store_write(runtime: Runtime) -> None:
+    """A write to the store (no Users, no resolver) clears the user's cached preferences
+    before it returns; the next enhance answers the new model, other users keep theirs."""
+    store, table = runtime.store, runtime.services.preferences
+    for user in ("ada", "bob"):
+        await store.upsert_profile(user)
+        await store.set_default(user, "echo", f"{user}-old")
+    for sid, user in (("a1", "ada"), ("b1", "bob")):
+        await runtime.sessions.open(sid, user)
+        await runtime.sessions.enhance(sid)  # warm
+    await store.set_default("ada", "echo", "ada-new")
+    assert table.cached("a1", "chat") is None
+    assert (await runtime.sessions.enhance("a1")).model == "ada-new"
+    cached = table.cached("b1", "chat")
+    assert cached is not None
+    assert cached.model == "bob-old"
+
+
+async def test_a_shared_store_write_clears_every_sessions_preferences(runtime: Runtime) -> None:
+    """A global config written to the store reaches every live session at once."""
+    await runtime.sessions.open("a1", "ada")
+    await runtime.sessions.open("b1", "bob")
+    assert (await runtime.sessions.enhance("a1", task_type="summarize")).model == "echo-1"
+    await runtime.sessions.enhance("b1", task_type="summarize")
+    await runtime.store.set_global_config(GlobalConfig(task_type="summarize", provider="echo",
+                                                       model="echo-sum"))
+    assert [(await runtime.sessions.enhance(s, task_type="summarize")).model
+            for s in ("a1", "b1")] == ["echo-sum", "echo-sum"]
+
+
+async def test_a_write_while_the_config_cache_is_down_reaches_the_sessions(
+        runtime: Runtime) -> None:
+    """No resolver hears a store write while the config cache is stopped; its restart
+    clears the sessions' preferences, so they resolve what was written meanwhile."""
+    await runtime.store.upsert_profile("ada")
+    await runtime.store.set_default("ada", "echo", "old")
+    await runtime.sessions.open("s1", "ada")
+    await runtime.sessions.enhance("s1")  # warm
+    await terminate_child(ROOT, "config_cache")
+    assert runtime.services.resolver is None
+    await runtime.store.set_default("ada", "echo", "new")
+    await restart_child(ROOT, "config_cache")
+    assert runtime.services.preferences.cached("s1", "chat") is None
+    assert (await runtime.sessions.enhance("s1")).model == "new"
+
+
+async def test_a_crashed_config_cache_leaves_its_resolver_behind(runtime: Runtime) -> None:
+    """The crashed cache's resolver stops following the store; its successor follows it."""
+    await runtime.store.upsert_profile("ada")
+    await runtime.store.set_default("ada", "echo", "old")
+    await runtime.sessions.open("s1", "ada")
+    await runtime.sessions.enhance("s1")  # warm: the resolver caches ada's chat
+    dead = runtime.services.current_resolver()
+    with pytest.raises(ActorExitedError):
+        await call(runtime.services.whereis(CONFIG_CACHE), "no such request")
+    await which_children(ROOT)  # the root supervisor has restarted the config cache
+    assert runtime.services.current_resolver() is not dead
+    await runtime.store.set_default("ada", "echo", "new")
+    assert (await runtime.sessions.enhance("s1")).model == "new"
+    assert dead.cache_stats.size == 1  # ada's entry: no store change reached it

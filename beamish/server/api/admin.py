@@ -137,8 +137,7 @@ async def add_provider(body: ProviderIn, caller: AdminCaller, rt: RuntimeDep) ->
         ciphertext = box.encrypt(key)
     record = ProviderRecord(name=body.name, kind=body.kind, base_url=body.base_url,
                             api_key_ciphertext=ciphertext, enabled=body.enabled)
-    stored = await rt.services.current_resolver().register_provider(record,
-                                                                    actor=caller.user_id)
+    stored = await rt.store.register_provider(record, actor=caller.user_id)
     await rt.reload_providers()
     return _view(rt, stored, box)
 
@@ -146,7 +145,7 @@ async def add_provider(body: ProviderIn, caller: AdminCaller, rt: RuntimeDep) ->
 @router.delete("/providers/{name}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_provider(name: ProviderName, caller: AdminCaller, rt: RuntimeDep) -> Response:
     """Remove a provider and its catalog (404 if not registered)."""
-    await rt.services.current_resolver().remove_provider(name, actor=caller.user_id)
+    await rt.store.remove_provider(name, actor=caller.user_id)
     await rt.reload_providers()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -170,10 +169,9 @@ async def validate_provider(name: ProviderName, caller: AdminCaller,
         await provider.aclose()
     validated_at = None
     if found.models is not None:
-        resolver = rt.services.current_resolver()
-        await resolver.replace_provider_models(name, found.models)
+        await rt.store.replace_provider_models(name, found.models)
         validated_at = datetime.now(UTC)
-        await resolver.update_provider(record.model_copy(update={"validated_at": validated_at}),
+        await rt.store.update_provider(record.model_copy(update={"validated_at": validated_at}),
                                        actor=caller.user_id)
     return _validation_view(found.validation, validated_at, serving)
 
@@ -270,7 +268,7 @@ async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: A
     """Create or replace the config of ``task_type`` for ``tier`` (or every tier)."""
     config = GlobalConfig(task_type=task_type, tier=_tier(rt, tier), provider=body.provider,
                           model=body.model, parameters=body.parameters)
-    return await rt.services.current_resolver().set_global_config(config, actor=caller.user_id)
+    return await rt.store.set_global_config(config, actor=caller.user_id)
 
 
 @router.delete("/llm/global/{task_type}", status_code=status.HTTP_204_NO_CONTENT)
@@ -278,8 +276,7 @@ async def delete_global_config(task_type: TaskType, caller: AdminCaller, rt: Run
                                tier: TierQuery = None) -> Response:
     """Remove the config of ``task_type`` for exactly ``tier`` (or the any-tier one); 404 if
     none. Calls fall back to the next layer at once."""
-    await rt.services.current_resolver().delete_global_config(
-        task_type, _tier(rt, tier), actor=caller.user_id)
+    await rt.store.delete_global_config(task_type, _tier(rt, tier), actor=caller.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -301,8 +298,8 @@ async def put_profile(user_id: UserId, body: ProfileIn, caller: AdminCaller,
     preferences = {}
     with contextlib.suppress(UserNotFoundError):
         preferences = (await rt.store.get_profile(user_id)).llm_preferences
-    return await rt.services.current_resolver().upsert_profile(
-        user_id, tier=body.tier, llm_preferences=preferences, actor=caller.user_id)
+    return await rt.store.upsert_profile(user_id, tier=body.tier, llm_preferences=preferences,
+                                         actor=caller.user_id)
 
 
 # --- audit and usage ---------------------------------------------------------------------

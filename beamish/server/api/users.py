@@ -1,8 +1,9 @@
 """Users' LLM configuration and usage: ``/api/users/{user_id}/...`` and ``/api/llm/...``.
 
 A token reaches its own user's data; an admin token reaches everyone's (403 otherwise).
-Every write goes through the config resolver, so cached preferences — the resolver's and
-every open session's — are dropped at once, and is audited with the caller as actor.
+Every write goes to the store, whose change events drop the cached preferences — the
+resolver's and every open session's — before it returns, and is audited with the caller as
+actor.
 
 * ``GET /api/users/{u}/llm-config`` — the user's whole configuration: tier, default,
   per-provider configs, per-task overrides.
@@ -148,8 +149,8 @@ async def put_llm_config(user_id: UserId, body: DefaultConfigIn, caller: Caller,
     check_user(caller, user_id)
     await rt.users.set_default(user_id, body.provider, body.model, actor=caller.user_id)
     if body.parameters is not None:
-        await rt.services.current_resolver().update_config(
-            user_id, body.provider, parameters=body.parameters, actor=caller.user_id)
+        await rt.store.update_config(user_id, body.provider, parameters=body.parameters,
+                                     actor=caller.user_id)
     return await _config_view(rt, user_id)
 
 
@@ -158,11 +159,11 @@ async def put_llm_config(user_id: UserId, body: DefaultConfigIn, caller: Caller,
 async def delete_llm_config(user_id: UserId, caller: Caller, rt: RuntimeDep) -> Response:
     """Remove every config and override of the user (the profile and tier stay)."""
     check_user(caller, user_id)
-    resolver = rt.services.current_resolver()
-    for config in await rt.store.list_configs(user_id):
-        await resolver.remove_config(user_id, config.provider, actor=caller.user_id)
-    for override in await rt.store.list_task_overrides(user_id):
-        await resolver.delete_task_override(user_id, override.task_type, actor=caller.user_id)
+    store = rt.store
+    for config in await store.list_configs(user_id):
+        await store.remove_config(user_id, config.provider, actor=caller.user_id)
+    for override in await store.list_task_overrides(user_id):
+        await store.delete_task_override(user_id, override.task_type, actor=caller.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -182,7 +183,7 @@ async def ensure_profile(rt: Runtime, user_id: str, actor: str) -> None:
     try:
         await rt.store.get_profile(user_id)
     except UserNotFoundError:
-        await rt.services.current_resolver().upsert_profile(user_id, actor=actor)
+        await rt.store.upsert_profile(user_id, actor=actor)
 
 
 # --- per provider ------------------------------------------------------------------------
@@ -201,20 +202,20 @@ async def put_provider_config(user_id: UserId, provider: Provider, body: Provide
                               caller: Caller, rt: RuntimeDep) -> UserLLMConfig:
     """Create or update the user's config for one provider."""
     check_user(caller, user_id)
-    resolver, actor = rt.services.current_resolver(), caller.user_id
+    store, actor = rt.store, caller.user_id
     try:
-        await rt.store.get_config(user_id, provider)
+        await store.get_config(user_id, provider)
     except ConfigNotFoundError:
         await ensure_profile(rt, user_id, actor)
-        return await resolver.add_config(user_id, NewLLMConfig(
+        return await store.add_config(user_id, NewLLMConfig(
             provider=provider, model=body.model, is_default=body.is_default,
             parameters=body.parameters or LLMParameters(), metadata=body.metadata or {}),
             actor=actor)
     if body.is_default:
-        await resolver.set_default(user_id, provider, body.model, actor=actor)
-    return await resolver.update_config(user_id, provider, model=body.model,
-                                        parameters=body.parameters, metadata=body.metadata,
-                                        actor=actor)
+        await store.set_default(user_id, provider, body.model, actor=actor)
+    return await store.update_config(user_id, provider, model=body.model,
+                                     parameters=body.parameters, metadata=body.metadata,
+                                     actor=actor)
 
 
 @router.delete("/users/{user_id}/llm-config/providers/{provider}", tags=["users"],
@@ -223,7 +224,7 @@ async def delete_provider_config(user_id: UserId, provider: Provider, caller: Ca
                                  rt: RuntimeDep) -> Response:
     """Remove the user's config for one provider (404 if none)."""
     check_user(caller, user_id)
-    await rt.services.current_resolver().remove_config(user_id, provider, actor=caller.user_id)
+    await rt.store.remove_config(user_id, provider, actor=caller.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -250,8 +251,7 @@ async def put_task_override(user_id: UserId, task_type: TaskType, body: TaskOver
     await ensure_profile(rt, user_id, caller.user_id)
     override = TaskOverride(task_type=task_type, provider=body.provider, model=body.model,
                             parameters=body.parameters)
-    return await rt.services.current_resolver().set_task_override(user_id, override,
-                                                                  actor=caller.user_id)
+    return await rt.store.set_task_override(user_id, override, actor=caller.user_id)
 
 
 @router.delete("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"],
@@ -260,8 +260,7 @@ async def delete_task_override(user_id: UserId, task_type: TaskType, caller: Cal
                                rt: RuntimeDep) -> Response:
     """Remove the user's override for one task type (404 if none)."""
     check_user(caller, user_id)
-    await rt.services.current_resolver().delete_task_override(user_id, task_type,
-                                                              actor=caller.user_id)
+    await rt.store.delete_task_override(user_id, task_type, actor=caller.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
