@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from beamish.server.auth import TokenSigner
+from beamish.auth import TokenSigner
 from beamish.server.serve import BeamishServer
 from beamish.server.settings import ServerSettings
 from beamish.settings import Settings

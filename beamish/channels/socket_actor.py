@@ -110,7 +110,7 @@ from beamish.runtime.links import exit as exit_signal
 from beamish.runtime.supervisor import await_shutdown, signal_shutdown
 
 if TYPE_CHECKING:
-    from beamish.server.auth import Principal
+    from beamish.auth import Principal
 
 log = logging.getLogger("beamish.channels")
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from beamish.server.api.logs import (
+from beamish.request_log import (
     LOGGER_NAME,
     LLMRequestLog,
     log_llm_request,

@@ -30,17 +30,18 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from beamish.app import Runtime
-from beamish.server.api.errors import ForbiddenError
-from beamish.server.auth import (
+from beamish.auth import (
     SECRET_KEY_ENV,
     Authenticator,
+    AuthError,
     DevModeAuthenticator,
+    MalformedTokenError,
     Principal,
     TokenAuthenticator,
     TokenSigner,
     dev_mode_allowed,
 )
-from beamish.server.errors import AuthError, MalformedTokenError
+from beamish.server.api.errors import ForbiddenError
 from beamish.sessions.errors import RuntimeNotRunningError
 from beamish.settings import Settings
 

@@ -44,6 +44,7 @@ from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from beamish.app import Runtime
+from beamish.auth import Principal
 from beamish.llm.providers.base import ChatMessage, parse_chat_message
 from beamish.llm.providers.stream import StreamDone, StreamError, StreamEvent, TokenDelta
 from beamish.llm.resolution import ConfigRequest
@@ -55,7 +56,6 @@ from beamish.server.api.errors import ERROR_RESPONSES, ErrorInfo, InvalidRequest
 from beamish.server.api.models import NAME_PATTERN, Out
 from beamish.server.api.sessions import check_session_id, implicit_session_id
 from beamish.server.api.sse import StreamInfo, sse_frame
-from beamish.server.auth import Principal
 from beamish.store.models import Provider, new_request_id
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERROR_RESPONSES)

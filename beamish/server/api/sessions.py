@@ -33,6 +33,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Response, status
 from pydantic import Field, model_validator
 
+from beamish.auth import Principal
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamEvent, TokenDelta
 from beamish.llm.resolution import ConfigRequest
@@ -46,7 +47,6 @@ from beamish.server.api.errors import (
 )
 from beamish.server.api.models import NAME_PATTERN, Body, ConfigView, Out, SessionId, UsageView
 from beamish.server.api.sse import StreamInfo, sse_frame
-from beamish.server.auth import Principal
 from beamish.sessions import SessionInfo
 from beamish.store import Provider
 from beamish.store.models import Name, new_request_id
