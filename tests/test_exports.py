@@ -9,6 +9,7 @@ import pytest
 import beamish.auth
 import beamish.chat
 import beamish.server
+import beamish.settings
 
 PINNED: dict[str, list[str]] = {
     "beamish": ["Runtime", "SessionCompletion", "SessionStream", "Settings", "lifespan"],
@@ -67,11 +68,12 @@ def test_unknown_channels_names_raise_attribute_error_without_a_warning() -> Non
 
 
 def test_the_server_still_lends_the_names_that_moved_below_it() -> None:
-    """beamish.server's lazy Principal, TokenSigner, issue/verify_token and AuthError are the
-    objects of their new home."""
+    """beamish.server's lazy Principal, TokenSigner, issue/verify_token, AuthError and
+    ServerSettings are the objects of their new homes."""
     assert beamish.server.Principal is beamish.auth.Principal
     assert beamish.server.TokenSigner is beamish.auth.TokenSigner
     assert beamish.server.issue_token is beamish.auth.issue_token
     assert beamish.server.verify_token is beamish.auth.verify_token
     assert beamish.server.AuthError is beamish.auth.AuthError
+    assert beamish.server.ServerSettings is beamish.settings.ServerSettings
 

@@ -4,12 +4,13 @@
   completions, OpenAI-compatible ``/v1``; ``create_app``, ``install_api``, ``api_router``.
 * :mod:`.serve` — :class:`BeamishServer`: runtime + API + conversation sockets on one port.
 * :mod:`.websocket_protocol` — uvicorn's WebSocket protocol, lean for many idle sockets.
-* :mod:`.settings` — ``[server]`` settings; :mod:`.keyfile` — the generated master key.
+* :mod:`.keyfile` — the generated master key.
 
-Authentication lives below, in :mod:`beamish.auth` (the channels use it too); ``Principal``,
-``TokenSigner``, ``issue_token``, ``verify_token`` and ``AuthError`` are still reachable here.
-The names below load on first use: ``beamish.settings`` imports ``beamish.server.settings``,
-and the API imports the settings, so an eager import here would be circular.
+Authentication lives below, in :mod:`beamish.auth` (the channels use it too), and the
+``[server]`` settings in :mod:`beamish.settings`; ``Principal``, ``TokenSigner``,
+``issue_token``, ``verify_token``, ``AuthError`` and ``ServerSettings`` are still reachable
+here. The names below load on first use, so ``import beamish.server`` does not import
+FastAPI.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from beamish.auth import AuthError, Principal, TokenSigner, issue_token, verify_token
     from beamish.server.api import ApiAuth, api_router, create_app, install_api
     from beamish.server.serve import BeamishServer
-    from beamish.server.settings import ServerSettings
+    from beamish.settings import ServerSettings
 
 _LAZY = {
     "ApiAuth": "beamish.server.api", "api_router": "beamish.server.api",
@@ -29,7 +30,7 @@ _LAZY = {
     "Principal": "beamish.auth", "TokenSigner": "beamish.auth",
     "issue_token": "beamish.auth", "verify_token": "beamish.auth",
     "AuthError": "beamish.auth", "BeamishServer": "beamish.server.serve",
-    "ServerSettings": "beamish.server.settings",
+    "ServerSettings": "beamish.settings",
 }
 
 __all__ = [

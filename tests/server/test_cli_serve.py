@@ -30,7 +30,7 @@ from beamish.server.serve import (
     configure_serving_logs,
     tune_for_serving,
 )
-from beamish.server.settings import ServerSettings
+from beamish.settings import ServerSettings
 
 pytestmark = pytest.mark.anyio
 
