@@ -8,6 +8,7 @@ import pytest
 
 import beamish.auth
 import beamish.chat
+import beamish.runtime
 import beamish.server
 import beamish.settings
 
@@ -26,8 +27,9 @@ PINNED: dict[str, list[str]] = {
         "dev_mode_warning", "issue_token", "verify_token"],
     "beamish.channels": [
         "Channel", "ChannelEnd", "ChannelsError", "CloseCode", "Frame", "FrameError",
-        "JoinRefused", "PhoenixSocket", "RateLimit", "ReplyError", "ReplyRef", "SocketEndpoint",
-        "SocketInfo", "SocketOptions", "channel_end", "decode_text", "encode_text"],
+        "InvalidOptionError", "JoinRefused", "PhoenixSocket", "RateLimit", "ReplyError",
+        "ReplyRef", "SocketEndpoint", "SocketInfo", "SocketOptions", "channel_end",
+        "decode_text", "encode_text"],
     "beamish.chat": ["ConversationChannel", "ConversationHistory"],
     "beamish.server": [
         "ApiAuth", "AuthError", "BeamishServer", "Principal", "ServerSettings", "TokenSigner",
@@ -77,3 +79,10 @@ def test_the_server_still_lends_the_names_that_moved_below_it() -> None:
     assert beamish.server.AuthError is beamish.auth.AuthError
     assert beamish.server.ServerSettings is beamish.settings.ServerSettings
 
+
+def test_there_is_one_invalid_option_error() -> None:
+    """The channels raise the runtime's InvalidOptionError: the same class object."""
+    channels = importlib.import_module("beamish.channels")
+    errors = importlib.import_module("beamish.channels.errors")
+    assert channels.InvalidOptionError is beamish.runtime.InvalidOptionError
+    assert errors.InvalidOptionError is beamish.runtime.InvalidOptionError

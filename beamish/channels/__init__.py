@@ -16,7 +16,8 @@ The official ``phoenix`` JavaScript client (1.8) talks to it unmodified. Layers,
   :class:`SocketEndpoint` Starlette route at ``/socket/websocket``.
 
 Errors are in :mod:`.errors` (the protocol's) and :mod:`.channel` (``JoinRefused`` and
-``ReplyError``, a channel's answers rather than failures).
+``ReplyError``, a channel's answers rather than failures); a bad option raises the runtime's
+:class:`~beamish.runtime.InvalidOptionError`, re-exported here.
 
 ``ConversationChannel`` and ``ConversationHistory`` moved to :mod:`beamish.chat`; importing
 them from here still works, with a ``DeprecationWarning``, until the next release.
@@ -37,16 +38,16 @@ from beamish.channels.channel import (
 )
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.endpoint import SocketEndpoint
-from beamish.channels.errors import ChannelsError, FrameError
+from beamish.channels.errors import ChannelsError, FrameError, InvalidOptionError
 from beamish.channels.frames import Frame, decode_text, encode_text
 from beamish.channels.limits import RateLimit
 from beamish.channels.socket_actor import SocketOptions
 from beamish.channels.socket_state import PhoenixSocket
 
 __all__ = [
-    "Channel", "ChannelEnd", "ChannelsError", "CloseCode", "Frame", "FrameError", "JoinRefused",
-    "PhoenixSocket", "RateLimit", "ReplyError", "ReplyRef", "SocketEndpoint", "SocketInfo",
-    "SocketOptions", "channel_end", "decode_text", "encode_text",
+    "Channel", "ChannelEnd", "ChannelsError", "CloseCode", "Frame", "FrameError",
+    "InvalidOptionError", "JoinRefused", "PhoenixSocket", "RateLimit", "ReplyError", "ReplyRef",
+    "SocketEndpoint", "SocketInfo", "SocketOptions", "channel_end", "decode_text", "encode_text",
 ]
 
 _MOVED = {"ConversationChannel": "beamish.chat", "ConversationHistory": "beamish.chat"}
