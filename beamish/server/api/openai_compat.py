@@ -51,7 +51,7 @@ from beamish.llm.resolution import ConfigRequest
 from beamish.llm.settings import PROVIDERS
 from beamish.server.api.calls import CallPlan, StreamingCall, complete
 from beamish.server.api.catalog import model_catalog
-from beamish.server.api.deps import Caller, RuntimeDep
+from beamish.server.api.deps import CurrentPrincipal, RuntimeDep
 from beamish.server.api.errors import ERROR_RESPONSES, ErrorInfo, InvalidRequestError
 from beamish.server.api.models import NAME_PATTERN, Out
 from beamish.server.api.sessions import check_session_id, implicit_session_id
@@ -236,7 +236,7 @@ TaskHeader = Annotated[str, Header(alias="X-Beamish-Task-Type", pattern=NAME_PAT
 @router.post("/chat/completions", response_model=ChatCompletion,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "chat.completion, or its chunks when streamed"}})
-async def chat_completions(body: ChatCompletionRequest, caller: Caller, rt: RuntimeDep,
+async def chat_completions(body: ChatCompletionRequest, caller: CurrentPrincipal, rt: RuntimeDep,
                            response: Response, session: SessionHeader = None,
                            task_type: TaskHeader = "chat") -> Response | ChatCompletion:
     """An OpenAI chat completion in the caller's session, with the caller's preferences."""
@@ -270,7 +270,7 @@ async def caller_session(rt: Runtime, caller: Principal, named: str | None) -> s
 
 
 @router.get("/models")
-async def list_models(caller: Caller, rt: RuntimeDep) -> ModelCardList:
+async def list_models(caller: CurrentPrincipal, rt: RuntimeDep) -> ModelCardList:
     """``beamish`` (the caller's resolved model), then every catalog model as provider:model."""
     cards = [ModelCard(id="beamish", owned_by="beamish")]
     seen = {"beamish"}
