@@ -36,6 +36,7 @@ PINNED = [
     "NoNodeError",
     "NoProcessError",
     "Node",
+    "ROOT",
     "Registry",
     "SHUTDOWN",
     "StartChildError",

@@ -33,13 +33,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AwareDatetime, Field, SecretStr
 
-from beamish.app import ROOT, Runtime
+from beamish.app import Runtime
 from beamish.llm.providers.base import VALIDATE_TIMEOUT_S, Validation
 from beamish.llm.providers.discovery import discover
 from beamish.llm.providers.keys import decrypt_key
 from beamish.llm.providers.registry import build_provider, provider_configs
 from beamish.runtime import TreeNode
-from beamish.runtime.supervisor import describe_tree
 from beamish.server.api.deps import AdminPrincipal, RuntimeDep, get_admin
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
@@ -411,11 +410,6 @@ async def runtime_view(
     live = rt.node.actors()
     busiest = sorted(live, key=lambda a: (-a.mailbox_depth, a.id))[:actors]
     tree = rt.node.tree()
-    root = rt.node.whereis(ROOT)
-    if tree is None and root is not None:
-        # The runtime starts its tree as a named supervisor of a childless node, so the
-        # node's own tree() is empty; describe it from its root supervisor instead.
-        tree = describe_tree(ROOT, root)
     return RuntimeView(
         sessions=rt.sessions.count(), actors=len(live),
         mailbox_total=sum(a.mailbox_depth for a in live),
