@@ -8,9 +8,22 @@ Everything in one ``async with``::
         session = await rt.sessions.open(None, "ada")
         answer = await rt.complete(session.session_id, "hello")
 
-Packages: ``beamish.runtime`` (actors, supervisors, registry), ``beamish.store`` (configs,
-usage ledger), ``beamish.llm`` (resolution, providers), ``beamish.sessions`` (session
-contexts, janitor), ``beamish.channels`` (Phoenix channels), ``beamish.server`` (HTTP API).
+Packages and modules in layers, top down; a part imports only parts of the layers below
+it (``tests/test_layers.py`` holds the exact map)::
+
+    cli                        ``beamish`` on the command line
+    server                     the HTTP API (FastAPI) and ``beamish serve``
+    chat                       the chat product: the conversation channel and its history
+    app                        ``Runtime``: the store, the LLM client and the session tree
+    sessions, settings         session contexts and the janitor; the configuration
+    auth, request_log,         user tokens; one JSON line per LLM request;
+    channels, store, llm       Phoenix channels; configs and usage ledger; LLM providers
+    runtime, compact_json      actors, supervisors, registry; fast JSON
+
+Within a layer: ``channels`` uses ``auth``, ``llm`` uses ``store``, ``settings`` uses
+``sessions`` (its table). ``beamish.channels`` is a generic framework (runtime, auth and
+Starlette only), so an application can serve its own channels without the HTTP app.
+
 The names below load on first use, so ``import beamish.runtime`` stays light.
 """
 

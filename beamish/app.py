@@ -16,20 +16,23 @@ What starts, in order (and stops in reverse)::
 
     store            open_store(settings.database_url): migrations applied   (resource)
     llm              LLMClient from settings and the provider registry        (resource)
-    node             the actor node
-    └── beamish.root (Supervisor, one_for_one)
+    node             the actor node; its root supervisor is the tree below
+    └── beamish.root (Supervisor, one_for_one)                    beamish.runtime.ROOT
         ├── usage recorder    UsageRecorderActor: write-behind, group commits
         ├── config cache      ConfigCache: resolution cache + invalidation fan-out
         ├── sessions          Registry (unique): session id → context
         ├── sessions by user  Registry (duplicate): user id → contexts
         ├── session sup       DynamicSupervisor (max_sessions) of SessionContext
-        └── janitor           Janitor: expiry and eviction
+        ├── janitor           Janitor: expiry and eviction
+        └── ...               ``children`` / ``add_child`` (``beamish serve``: the sockets)
 
 one_for_one everywhere: a crashed session context is restarted alone (and rebuilds its usage
 from the ledger); a crashed recorder loses no acknowledged usage and is restarted alone; the
 session contexts reach the current recorder and resolver through ``Services``. Stopping the
-runtime stops the janitor and the sessions first and the recorder last, so everything queued
-is written before the store closes.
+runtime stops the node, whose root stops its children in reverse: the extra children (the
+server's sockets) first, then the janitor and the sessions, and the recorder last, so
+everything queued is written before the store closes. ``rt.node.tree()`` shows the whole
+tree.
 
 ``complete`` and ``stream`` do a whole session-scoped call: enhance (resolution with
 provenance) → provider (timeouts, retries, fallbacks) → usage recorded durably — also for
@@ -64,15 +67,11 @@ from beamish.llm.providers.client import LLMClient
 from beamish.llm.providers.stream import ChatStream, StreamEvent
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
 from beamish.runtime import (
-    SHUTDOWN,
-    ActorRef,
     ChildSpec,
     Node,
     Registry,
     child_spec,
     dynamic_supervisor_spec,
-    start_supervisor,
-    stop,
 )
 from beamish.sessions.api import Sessions, Users
 from beamish.sessions.config_cache import ConfigCache
@@ -91,8 +90,6 @@ from beamish.sessions.services import (
 from beamish.settings import Settings
 from beamish.store import Provider, Store, UsageEvent, UsageStatus, open_store
 from beamish.store.models import new_request_id
-
-ROOT = "beamish.root"
 
 Messages = Sequence[ChatMessage | Mapping[str, Any]] | str
 """A conversation: messages (``{"role": ..., "content": ...}``), or one user message."""
@@ -115,9 +112,9 @@ class Runtime:
         settings: configuration (``Settings()`` — file and environment — if None).
         clock: seconds, monotonic, by which session idleness is measured (the event loop's
             clock if None); tests pass a fake one to expire sessions without waiting.
-        children: more child specs for the root supervisor, started after the janitor and
-            stopped before everything else (the server's sockets go here, so they close
-            before the sessions and the usage recorder stop).
+        children: more child specs for the node's root supervisor, started after the
+            janitor and stopped before everything else (the server's sockets go here, so they
+            close before the sessions and the usage recorder stop).
     """
 
     def __init__(self, settings: Settings | None = None, *,
@@ -130,7 +127,6 @@ class Runtime:
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
         self._sessions: Sessions | None = None  # one for the whole run: every call uses it
-        self._root: ActorRef | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -148,14 +144,17 @@ class Runtime:
             llm = await LLMClient.from_store(store, self.settings.llm)
             self._clients = [llm]
             stack.push_async_callback(self._close_clients)
-            node = await stack.enter_async_context(Node())
             loop = asyncio.get_running_loop()
+            node = Node()
             services = Services(node=node, store=store, llm=llm,
                                 settings=self.settings.sessions,
                                 llm_settings=self.settings.llm,
                                 clock=self._clock or loop.time)
-            self._root = await start_supervisor([*_children(services), *self._extra], name=ROOT)
-            stack.push_async_callback(self._stop_root)
+            # The children share the services, which hold the node: so the node is made
+            # first and given its children before it starts them as its root's.
+            for spec in (*_children(services), *self._extra):
+                node.add_child(spec)
+            await stack.enter_async_context(node)
             self._services, self._sessions = services, Sessions(services)
             self._stack = stack.pop_all()
         return self
@@ -184,11 +183,6 @@ class Runtime:
         clients, self._clients = self._clients, []
         for client in clients:
             await client.aclose()
-
-    async def _stop_root(self) -> None:
-        root, self._root = self._root, None
-        if root is not None and root.alive:
-            await stop(root, SHUTDOWN)
 
     @property
     def services(self) -> Services:

@@ -40,9 +40,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from beamish.auth import issue_token
 from beamish.llm.errors import LLMError
 from beamish.llm.resolver import ConfigResolver
-from beamish.server.auth import issue_token
 from beamish.server.keyfile import ensure_secret_key
 from beamish.settings import Settings
 from beamish.store import (

@@ -19,9 +19,31 @@ Fields and their defaults:
 * ``secret_key`` — None: the Fernet master key that encrypts provider API keys in the store.
 * ``llm`` — ``beamish.llm.settings.LLMSettings`` (system defaults, task types, tiers, cache).
 * ``sessions`` — ``beamish.sessions.settings.SessionSettings`` (TTL, limits, usage buffer).
-* ``server`` — ``beamish.server.settings.ServerSettings`` (host, port, socket limits).
+* ``server`` — :class:`ServerSettings`, below (host, port, socket limits).
 
-Each later part of beamish adds its own table here as one more field.
+Each later part of beamish adds its own table here as one more field. A part below this
+module keeps its table's model in its own ``settings`` module (``beamish.llm.settings``,
+``beamish.sessions.settings``); the ``[server]`` table's model is here, since
+``beamish.server`` sits above this module and the API reads these settings.
+
+``[server]`` in ``beamish.toml`` or ``BEAMISH_SERVER__*`` variables (:class:`ServerSettings`),
+options with their defaults in brackets:
+
+* ``host`` ["127.0.0.1"], ``port`` [4000] — where ``beamish serve`` listens.
+* ``dev_mode`` [False] — also trust a ``user_id`` param from callers without a token; only
+  allowed when ``host`` is a loopback address, and announced loudly at start.
+* ``idle_timeout_s`` [60] — a socket that sends no frame for this long is closed (1001).
+* ``max_channels`` [100] — channels one socket may join.
+* ``max_frame_bytes`` [1 MiB] — larger frames close the socket with 1009.
+* ``outbound_frames`` [1024], ``outbound_bytes`` [8 MiB] — a client that falls this far behind
+  is disconnected as a slow consumer (1008); its usage is still recorded.
+* ``message_rate_per_s`` [10], ``message_burst`` [20] — each user's channel messages (a token
+  bucket shared by all of the user's sockets); beyond it the reply is ``rate_limited``.
+* ``max_history`` [50] — messages kept per conversation (and sent to the provider).
+* ``max_conversations`` [10_000] — conversations whose history is kept (least recent dropped).
+* ``shutdown_timeout_s`` [10] — how long SIGTERM waits for sockets and channels to end.
+* ``request_log`` [True] — ``beamish serve`` logs one JSON line per LLM request (INFO on
+  ``beamish.server.llm_requests``; see ``beamish.request_log``); False leaves them out.
 """
 
 from __future__ import annotations
@@ -29,7 +51,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -39,11 +61,31 @@ from pydantic_settings import (
 )
 
 from beamish.llm.settings import LLMSettings
-from beamish.server.settings import ServerSettings
 from beamish.sessions.settings import SessionSettings
 
 DEFAULT_CONFIG_FILE = Path("beamish.toml")
 CONFIG_FILE_ENV = "BEAMISH_CONFIG_FILE"
+
+
+class ServerSettings(BaseModel):
+    """How ``beamish serve`` listens and what each connection may do."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, ge=0, le=65535)
+    dev_mode: bool = False
+    idle_timeout_s: float = Field(default=60.0, gt=0)
+    max_channels: int = Field(default=100, ge=1)
+    max_frame_bytes: int = Field(default=1024 * 1024, ge=1024)
+    outbound_frames: int = Field(default=1024, ge=1)
+    outbound_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    message_rate_per_s: float = Field(default=10.0, gt=0)
+    message_burst: int = Field(default=20, ge=1)
+    max_history: int = Field(default=50, ge=1)
+    max_conversations: int = Field(default=10_000, ge=1)
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    request_log: bool = True
 
 
 class Settings(BaseSettings):

@@ -92,11 +92,10 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 from websockets.asyncio.server import ServerConnection, serve
 
-from beamish.server.api.logs import write_request_lines
-from beamish.server.auth import TokenSigner
+from beamish.auth import TokenSigner
+from beamish.request_log import write_request_lines
 from beamish.server.serve import BeamishServer, configure_serving_logs, tune_for_serving
-from beamish.server.settings import ServerSettings
-from beamish.settings import Settings
+from beamish.settings import ServerSettings, Settings
 from bench._harness import (
     Report,
     cpu_times,

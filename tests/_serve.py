@@ -9,10 +9,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from beamish.server.auth import TokenSigner
+from beamish.auth import TokenSigner
 from beamish.server.serve import BeamishServer
-from beamish.server.settings import ServerSettings
-from beamish.settings import Settings
+from beamish.settings import ServerSettings, Settings
 
 SECRET = "beamish-test-server-secret-0123456789abcdef"
 

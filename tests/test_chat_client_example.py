@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from beamish.server.auth import TokenSigner
+from beamish.auth import TokenSigner
 from beamish.server.serve import BeamishServer
 from tests._serve import SECRET
 

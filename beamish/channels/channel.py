@@ -1,7 +1,7 @@
 """Channels: the application's side of a Phoenix channel, one actor per joined topic.
 
 A tutorial. Subclass :class:`Channel`, map topic patterns to it, and serve the endpoint
-(:mod:`beamish.channels.transport`)::
+(:mod:`beamish.channels.endpoint`)::
 
     class RoomChannel(Channel):
         async def join(self, topic, params, socket):       # runs first, in the new actor
@@ -84,8 +84,8 @@ from beamish.runtime.exits import shutdown
 from beamish.runtime.process import current_process
 
 if TYPE_CHECKING:
+    from beamish.auth import Principal
     from beamish.channels.socket_actor import Outbox
-    from beamish.server.auth import Principal
 
 UNKNOWN_EVENT: Final = "unknown event"
 JOIN_CRASHED: Final = "join crashed"

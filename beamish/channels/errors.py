@@ -15,10 +15,13 @@ themselves (tests, clients, the benchmark)::
     │   └── BinaryFrameError        a binary frame does not follow the V2 binary layout
     ├── EncodeError                 the server cannot encode a frame it was asked to send
     │                               (also a ValueError: a bug in the caller, not the client)
-    ├── InvalidOptionError          a bad constructor option (also a ValueError)
     └── HandshakeError              the WebSocket upgrade must be refused with HTTP 403
         ├── AuthTokenError          the bearer subprotocol does not carry a readable token
         └── UnsupportedVersionError the client asked for a protocol version other than V2
+
+A bad constructor option raises the runtime's
+:class:`~beamish.runtime.errors.InvalidOptionError` (a ``ValueError`` naming the option),
+re-exported here: one class for every option beamish checks, so one ``except`` catches them.
 
 Errors say what was wrong and what to do about it.
 """
@@ -26,6 +29,7 @@ Errors say what was wrong and what to do about it.
 from __future__ import annotations
 
 from beamish.channels.close_codes import CloseCode
+from beamish.runtime.errors import InvalidOptionError as InvalidOptionError
 
 _FRAME_FORM = "[join_ref, ref, topic, event, payload]"
 
@@ -112,15 +116,6 @@ class EncodeError(ChannelsError, ValueError):
     This is a bug in the calling code (a payload that is not a dict or bytes, a value JSON
     cannot carry, a binary header field over 255 bytes), never something a client caused.
     """
-
-
-class InvalidOptionError(ChannelsError, ValueError):
-    """An option passed to a channels constructor is out of range or malformed."""
-
-    def __init__(self, name: str, value: object, expected: str) -> None:
-        self.name = name
-        self.value = value
-        super().__init__(f"invalid option {name}={value!r}: expected {expected}")
 
 
 # --- the WebSocket upgrade ----------------------------------------------------------------

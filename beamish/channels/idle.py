@@ -4,12 +4,12 @@ Phoenix closes a socket that has received no frame for 60 s. The phoenix JS clie
 heartbeat 30 s after its last reply, so a live client never gets near the limit; a socket
 that does is a dead peer (a laptop lid shut, a network gone without a FIN).
 
-The adapter reads its clock (``loop.time()``), calls :meth:`IdleTimer.frame_received` for every
-frame, waits for the next frame at most :meth:`IdleTimer.remaining` seconds, and when
-:meth:`IdleTimer.is_idle` turns true closes with
-``CloseCode.GOING_AWAY`` and :attr:`IdleTimer.reason` (the client reconnects if it is alive).
+The adapter reads its clock (``loop.time()``), calls :meth:`Idleness.frame_received` for every
+frame, waits for the next frame at most :meth:`Idleness.remaining` seconds, and when
+:meth:`Idleness.is_idle` turns true closes with
+``CloseCode.GOING_AWAY`` and :attr:`Idleness.reason` (the client reconnects if it is alive).
 
-Options (keyword arguments of :class:`IdleTimer`):
+Options (keyword arguments of :class:`Idleness`):
     timeout: Seconds without a frame before the socket is idle; default 60.
 """
 
@@ -23,8 +23,12 @@ from beamish.channels.errors import InvalidOptionError
 DEFAULT_IDLE_TIMEOUT: Final = 60.0
 
 
-class IdleTimer:
-    """When the last frame arrived, and whether the socket has been idle too long since."""
+class Idleness:
+    """When the last frame arrived, and whether the socket has been idle too long since.
+
+    Not a timer: nothing here fires. The adapter owns the timer (``send_after``) and asks
+    this value, told the time, whether to close and how long to wait next.
+    """
 
     __slots__ = ("last_frame_at", "timeout")
 

@@ -69,7 +69,7 @@ from beamish.channels.channel import (
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.errors import EncodeError, InvalidOptionError
 from beamish.channels.frames import DEFAULT_MAX_FRAME_SIZE
-from beamish.channels.idle import DEFAULT_IDLE_TIMEOUT, IdleTimer
+from beamish.channels.idle import DEFAULT_IDLE_TIMEOUT, Idleness
 from beamish.channels.limits import (
     DEFAULT_OUTBOUND_BYTES,
     DEFAULT_OUTBOUND_FRAMES,
@@ -110,7 +110,7 @@ from beamish.runtime.links import exit as exit_signal
 from beamish.runtime.supervisor import await_shutdown, signal_shutdown
 
 if TYPE_CHECKING:
-    from beamish.server.auth import Principal
+    from beamish.auth import Principal
 
 log = logging.getLogger("beamish.channels")
 
@@ -135,7 +135,7 @@ class SocketOptions:
 
     def __post_init__(self) -> None:
         # Building the parts once checks every option where it is defined.
-        IdleTimer(0.0, timeout=self.idle_timeout)
+        Idleness(0.0, timeout=self.idle_timeout)
         PhoenixSocket(max_channels=self.max_channels, max_frame_size=self.max_frame_size)
         OutboundQueue(max_frames=self.outbound_frames, max_bytes=self.outbound_bytes)
         if self.message_rate is not None and not isinstance(self.message_rate, RateLimit):
@@ -352,7 +352,7 @@ class SocketActor(Actor):
         self._hibernate_after = options.hibernate_after
         self._clock: Callable[[], float] = asyncio.get_running_loop().time
         self._sent = arg.sent
-        self._idle = IdleTimer(self._clock(), timeout=options.idle_timeout)
+        self._idle = Idleness(self._clock(), timeout=options.idle_timeout)
         self._idle_timer: Timer = send_after(self._ref, _IDLE_CHECK, options.idle_timeout)
         self._channels: dict[ActorRef, _Entry] = {}
         self._current: dict[str, ActorRef] = {}  # topic -> the channel serving or joining it

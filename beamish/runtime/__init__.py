@@ -14,7 +14,8 @@ Modules, one concept each:
 * :mod:`.registry` — :class:`Registry` (unique and duplicate keys, via-names, dispatch).
 * :mod:`.timers` — :func:`send_after`, :func:`send_interval`.
 * :mod:`.backoff` — :class:`ExponentialBackoff`: sans-I/O retry waits (capped, jittered).
-* :mod:`.node` — :class:`Node`: the process table, names, the root tree, introspection.
+* :mod:`.node` — :class:`Node`: the process table, names, the root tree (:data:`ROOT`),
+  introspection.
 * :mod:`.inbox` — :func:`open_inbox`: a process identity for code that is not an actor.
 * :mod:`.errors` — every exception, with the tree.
 """
@@ -65,6 +66,7 @@ from beamish.runtime.links import monitor as monitor
 from beamish.runtime.links import on_exit as on_exit
 from beamish.runtime.links import self_ref as self_ref
 from beamish.runtime.links import unlink as unlink
+from beamish.runtime.node import ROOT as ROOT
 from beamish.runtime.node import ActorInfo as ActorInfo
 from beamish.runtime.node import Node as Node
 from beamish.runtime.node import TreeNode as TreeNode
@@ -116,6 +118,7 @@ __all__ = [
     "NoNodeError",
     "NoProcessError",
     "Node",
+    "ROOT",
     "Registry",
     "SHUTDOWN",
     "StartChildError",

@@ -5,9 +5,12 @@
 reverse start order, each with its shutdown budget — then kills any actor started outside the
 tree and waits for every task. No actor task outlives its node.
 
-Options (defaults in brackets): ``children`` [()] — child specs of the root supervisor;
+Options (defaults in brackets): ``children`` [()] — child specs of the root supervisor
+(more may be added with :meth:`Node.add_child` until the node starts);
 ``strategy`` ["one_for_one"], ``max_restarts`` [3], ``max_seconds`` [5] — the root
 supervisor's; ``handle_signals`` [False] — install SIGTERM/SIGINT handlers that stop the node.
+The root supervisor is registered as :data:`ROOT` (``"beamish.root"``); a node without
+children runs none.
 
 Introspection: :meth:`Node.actors` lists live actors (name, type, status, mailbox depth, restart
 count); :meth:`Node.tree` gives the supervision tree's shape.
@@ -21,7 +24,7 @@ import contextvars
 import signal
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from beamish.runtime.actor import _wake
 from beamish.runtime.deadlines import Deadlines
@@ -32,6 +35,9 @@ from beamish.runtime.process import DEAD, RUNNING, ActorRef, _current_node
 if TYPE_CHECKING:
     from beamish.runtime.restarts import Strategy
     from beamish.runtime.supervisor import ChildSpec
+
+ROOT: Final = "beamish.root"
+"""The node-wide name, and the id in :meth:`Node.tree`, of a node's root supervisor."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,15 @@ class Node:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    def add_child(self, spec: ChildSpec) -> None:
+        """Add a child of the root supervisor, after those given; only before the node starts.
+
+        For children whose arguments need the node itself (a services object holding it).
+        """
+        if self._stopping is not None:
+            raise RuntimeError("add children before entering the Node")
+        self._children.append(spec)
+
     async def __aenter__(self) -> Node:
         from beamish.runtime.supervisor import start_supervisor
 
@@ -108,7 +123,7 @@ class Node:
                     strategy=self._strategy,
                     max_restarts=self._max_restarts,
                     max_seconds=self._max_seconds,
-                    name="beamish.root",
+                    name=ROOT,
                 )
                 self.root._wait_dead().add_done_callback(lambda _: self.request_stop())
             if self._handle_signals:
@@ -223,7 +238,7 @@ class Node:
             return None
         from beamish.runtime.supervisor import describe_tree
 
-        return describe_tree("beamish.root", self.root)
+        return describe_tree(ROOT, self.root)
 
 
 def run(children: Sequence[ChildSpec], **options: Any) -> None:
@@ -237,4 +252,4 @@ def run(children: Sequence[ChildSpec], **options: Any) -> None:
         asyncio.run(main())
 
 
-__all__ = ["ActorInfo", "Node", "TreeNode", "run"]
+__all__ = ["ROOT", "ActorInfo", "Node", "TreeNode", "run"]

@@ -1,14 +1,16 @@
-"""The HTTP API, authentication and ``beamish serve``.
+"""The HTTP API and ``beamish serve``: the top of beamish, which nothing else imports.
 
 * :mod:`.api` — the FastAPI app/router: users' configs and usage, admin, sessions with SSE
   completions, OpenAI-compatible ``/v1``; ``create_app``, ``install_api``, ``api_router``.
-* :mod:`.auth` — signed user tokens (``issue_token``, ``verify_token``, ``Principal``), dev mode.
 * :mod:`.serve` — :class:`BeamishServer`: runtime + API + conversation sockets on one port.
-* :mod:`.settings` — ``[server]`` settings; :mod:`.keyfile` — the generated master key.
-* :mod:`.errors` — authentication errors.
+* :mod:`.websocket_protocol` — uvicorn's WebSocket protocol, lean for many idle sockets.
+* :mod:`.keyfile` — the generated master key.
 
-The names below load on first use: ``beamish.settings`` imports ``beamish.server.settings``,
-and the API imports the settings, so an eager import here would be circular.
+Authentication lives below, in :mod:`beamish.auth` (the channels use it too), and the
+``[server]`` settings in :mod:`beamish.settings`; ``Principal``, ``TokenSigner``,
+``issue_token``, ``verify_token``, ``AuthError`` and ``ServerSettings`` are still reachable
+here. The names below load on first use, so ``import beamish.server`` does not import
+FastAPI.
 """
 
 from __future__ import annotations
@@ -17,19 +19,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from beamish.auth import AuthError, Principal, TokenSigner, issue_token, verify_token
     from beamish.server.api import ApiAuth, api_router, create_app, install_api
-    from beamish.server.auth import Principal, TokenSigner, issue_token, verify_token
-    from beamish.server.errors import AuthError
     from beamish.server.serve import BeamishServer
-    from beamish.server.settings import ServerSettings
+    from beamish.settings import ServerSettings
 
 _LAZY = {
     "ApiAuth": "beamish.server.api", "api_router": "beamish.server.api",
     "create_app": "beamish.server.api", "install_api": "beamish.server.api",
-    "Principal": "beamish.server.auth", "TokenSigner": "beamish.server.auth",
-    "issue_token": "beamish.server.auth", "verify_token": "beamish.server.auth",
-    "AuthError": "beamish.server.errors", "BeamishServer": "beamish.server.serve",
-    "ServerSettings": "beamish.server.settings",
+    "Principal": "beamish.auth", "TokenSigner": "beamish.auth",
+    "issue_token": "beamish.auth", "verify_token": "beamish.auth",
+    "AuthError": "beamish.auth", "BeamishServer": "beamish.server.serve",
+    "ServerSettings": "beamish.settings",
 }
 
 __all__ = [

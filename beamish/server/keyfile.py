@@ -17,7 +17,7 @@ from typing import Final
 
 from cryptography.fernet import Fernet
 
-from beamish.server.auth import SECRET_KEY_ENV
+from beamish.auth import SECRET_KEY_ENV
 
 KEY_FILE_ENV: Final = "BEAMISH_SECRET_KEY_FILE"
 DEFAULT_KEY_FILE: Final = Path(".beamish") / "secret_key"

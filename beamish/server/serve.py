@@ -9,7 +9,7 @@
 What runs, in one process and one event loop: a ``beamish.Runtime`` (store, LLM client,
 session tree) whose root supervisor also owns the sockets' supervisor; a FastAPI app with the
 whole HTTP API (``beamish.server.api``) and the Phoenix socket at ``/socket/websocket`` serving
-``conversation:*`` (``beamish.channels.conversation``); uvicorn, started from inside the
+``conversation:*`` (``beamish.chat.conversation``); uvicorn, started from inside the
 runtime's task so that its connection tasks run inside the actor node.
 
 Stopping (``stop()``; ``beamish serve`` calls it on SIGTERM/SIGINT) goes in order: new
@@ -33,16 +33,15 @@ import uvicorn
 from fastapi import FastAPI
 
 from beamish.app import Runtime
+from beamish.auth import dev_mode_warning
 from beamish.channels.close_codes import CloseCode
-from beamish.channels.conversation import ConversationChannel
-from beamish.channels.history import ConversationHistory
+from beamish.channels.endpoint import SocketEndpoint
 from beamish.channels.limits import RateLimit
 from beamish.channels.socket_actor import SocketOptions
-from beamish.channels.transport import SocketEndpoint
+from beamish.chat import ConversationChannel, ConversationHistory
+from beamish.request_log import LOGGER_NAME, TextStream, write_request_lines
 from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
-from beamish.server.api.logs import LOGGER_NAME, TextStream, write_request_lines
-from beamish.server.auth import dev_mode_warning
 from beamish.server.websocket_adapter import websocket_protocol
 from beamish.settings import Settings
 
@@ -109,7 +108,7 @@ def configure_serving_logs(stream: TextStream | None = None, *,
                            request_log: bool = True) -> None:
     """Log as ``beamish serve`` does: INFO and up to ``stream`` (stderr), as
     ``SERVING_LOG_FORMAT`` — among them one JSON line per LLM request
-    (``beamish.server.api.logs``), unless ``request_log`` is False (``[server]
+    (``beamish.request_log``), unless ``request_log`` is False (``[server]
     request_log``).
 
     The request log has a line for every chat message, so it is written cheaply: by a

@@ -13,7 +13,7 @@ when the installed releases are ones it was verified with, ``[lowest, below)``:
 Otherwise it logs a warning once and answers ``"auto"``: uvicorn's public choice of its own,
 stock WebSocket protocol. Everything still works then — the channels see no
 ``send_nowait``/``deliver`` scope extension and use the plain ASGI ``send`` and
-``receive`` (:mod:`beamish.channels.transport`) — with more memory per idle socket and one
+``receive`` (:mod:`beamish.channels.endpoint`) — with more memory per idle socket and one
 woken task per received message. A test fails when the installed releases leave these
 ranges, so an upgrade forces a re-check of the subclass against the new uvicorn.
 """

@@ -18,12 +18,12 @@ reads ahead instead, and stops reading only while ``READ_AHEAD`` messages wait f
 so a slow app still pushes back on its client.
 
 It offers the ``beamish.websocket.deliver`` scope extension
-(:data:`beamish.channels.transport.DELIVER`): :meth:`LeanWebSocketProtocol.deliver_to` hands
+(:data:`beamish.channels.endpoint.DELIVER`): :meth:`LeanWebSocketProtocol.deliver_to` hands
 received messages to a callback as they are parsed — the channels cast them straight into the
 socket actor's mailbox — instead of through the ASGI ``receive`` and a task woken for each.
 
 It offers the ``beamish.websocket.send_nowait`` scope extension
-(:data:`beamish.channels.transport.SEND_NOWAIT`): :meth:`LeanWebSocketProtocol.send_nowait`
+(:data:`beamish.channels.endpoint.SEND_NOWAIT`): :meth:`LeanWebSocketProtocol.send_nowait`
 sends a message without waiting when ``send`` would not wait, so the channels write frames as
 they are queued instead of from a task woken for each burst. The frames sent so during one
 turn of the event loop go out in one write at the start of the next turn: a chat answer's
@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-from beamish.channels.transport import DELIVER, SEND_NOWAIT
+from beamish.channels.endpoint import DELIVER, SEND_NOWAIT
 from beamish.runtime.loops import LoopLocal, NextTurn
 
 if TYPE_CHECKING:

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from websockets.asyncio.client import ClientConnection, connect
 
+from beamish.auth import Authenticator, TokenAuthenticator, TokenSigner
 from beamish.channels.channel import (
     NOREPLY,
     Channel,
@@ -31,11 +32,10 @@ from beamish.channels.channel import (
     SocketInfo,
     channel_end,
 )
+from beamish.channels.endpoint import SocketEndpoint, SocketOptions
 from beamish.channels.frames import Payload
-from beamish.channels.transport import SocketEndpoint, SocketOptions
 from beamish.runtime import ExitReason, Node, send
 from beamish.runtime.process import current_process
-from beamish.server.auth import Authenticator, TokenAuthenticator, TokenSigner
 
 SECRET = "test-secret-key-for-channels-0123456789"
 FLOOD_CHUNK = "x" * 32 * 1024

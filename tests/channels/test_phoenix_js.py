@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 import pytest
 
-from beamish.server.auth import TokenSigner
+from beamish.auth import TokenSigner
 from beamish.server.serve import BeamishServer
 from tests._serve import SECRET
 

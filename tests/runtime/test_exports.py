@@ -38,6 +38,7 @@ PINNED = [
     "NoNodeError",
     "NoProcessError",
     "Node",
+    "ROOT",
     "Registry",
     "SHUTDOWN",
     "StartChildError",

@@ -11,6 +11,7 @@ import pytest
 
 from beamish.runtime import (
     KILLED,
+    ROOT,
     SHUTDOWN,
     Actor,
     ActorRef,
@@ -114,6 +115,30 @@ async def test_empty_node_has_no_root() -> None:
         assert node.tree() is None
         ref = await start(Idle)
         assert [a.ref for a in node.actors()] == [ref]
+
+
+async def test_children_added_before_start_join_the_root_after_the_given_ones() -> None:
+    """add_child before the node starts appends a child of the root supervisor, ROOT."""
+    log: Log = []
+    node = Node([worker("a", log)])
+    node.add_child(worker("b", log))
+    async with node:
+        assert node.whereis(ROOT) is node.root
+        tree = node.tree()
+        assert tree is not None
+        assert (tree.id, [child.id for child in tree.children]) == (ROOT, ["a", "b"])
+    assert log == [("start", "a"), ("start", "b"), ("stop", "b"), ("stop", "a")]
+
+
+async def test_add_child_once_the_node_runs_is_refused() -> None:
+    """A running (or stopped) node takes no more children: its root has started."""
+    log: Log = []
+    async with Node() as node:
+        with pytest.raises(RuntimeError, match="before entering the Node"):
+            node.add_child(worker("late", log))
+    with pytest.raises(RuntimeError, match="before entering the Node"):
+        node.add_child(worker("later", log))
+    assert log == []
 
 
 async def test_failing_child_fails_node_start_and_cleans_up() -> None:

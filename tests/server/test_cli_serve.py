@@ -18,7 +18,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from beamish.server.api.logs import (
+from beamish.request_log import (
     LOGGER_NAME,
     LLMRequestLog,
     log_llm_request,
@@ -30,7 +30,7 @@ from beamish.server.serve import (
     configure_serving_logs,
     tune_for_serving,
 )
-from beamish.server.settings import ServerSettings
+from beamish.settings import ServerSettings
 
 pytestmark = pytest.mark.anyio
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from beamish.auth import SECRET_KEY_ENV, verify_token
 from beamish.cli import main
-from beamish.server.auth import SECRET_KEY_ENV, verify_token
 
 KEY = "a-long-enough-signing-key-for-the-cli"
 

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from beamish.channels.transport import SEND_NOWAIT
+from beamish.channels.endpoint import SEND_NOWAIT
 from beamish.server.websocket_protocol import (
     READ_AHEAD,
     LeanEvent,

@@ -9,9 +9,10 @@ from typing import Any
 import anyio
 import pytest
 
-from beamish.app import ROOT, Runtime
+from beamish.app import Runtime
 from beamish.llm.resolution import Layer, ResolvedConfig
 from beamish.runtime import (
+    ROOT,
     ActorExitedError,
     call,
     restart_child,

@@ -36,10 +36,11 @@ Routes (every one but ``/health`` needs ``Authorization: Bearer <token>``):
 
 Modules: :mod:`.app` (building the app), :mod:`.deps` (runtime, auth), :mod:`.errors`
 (error mapping), :mod:`.users`, :mod:`.admin`, :mod:`.sessions`, :mod:`.openai_compat`,
-:mod:`.health`, :mod:`.calls` (LLM calls and their streams), :mod:`.sse`, :mod:`.logs`
-(one JSON line per LLM request), :mod:`.catalog`, :mod:`.models`.
+:mod:`.health`, :mod:`.calls` (LLM calls and their streams), :mod:`.sse`, :mod:`.catalog`,
+:mod:`.models`. The request log (one JSON line per LLM request) is :mod:`beamish.request_log`.
 """
 
+from beamish.request_log import LLMRequestLog
 from beamish.server.api.app import api_router, create_app, install_api
 from beamish.server.api.deps import ApiAuth
 from beamish.server.api.errors import (
@@ -52,7 +53,6 @@ from beamish.server.api.errors import (
     ResourceNotFoundError,
     install_error_handlers,
 )
-from beamish.server.api.logs import LLMRequestLog
 from beamish.server.api.sessions import implicit_session_id
 
 __all__ = [

@@ -33,14 +33,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AwareDatetime, Field, SecretStr
 
-from beamish.app import ROOT, Runtime
+from beamish.app import Runtime
 from beamish.llm.providers.base import VALIDATE_TIMEOUT_S, Validation
 from beamish.llm.providers.discovery import discover
 from beamish.llm.providers.keys import decrypt_key
 from beamish.llm.providers.registry import build_provider, provider_configs
 from beamish.runtime import TreeNode
-from beamish.runtime.supervisor import describe_tree
-from beamish.server.api.deps import AdminCaller, RuntimeDep, get_admin
+from beamish.server.api.deps import AdminPrincipal, RuntimeDep, get_admin
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
     ConfigurationError,
@@ -125,7 +124,7 @@ async def list_providers(rt: RuntimeDep) -> ProviderList:
 
 
 @router.post("/providers", status_code=status.HTTP_201_CREATED)
-async def add_provider(body: ProviderIn, caller: AdminCaller, rt: RuntimeDep) -> ProviderView:
+async def add_provider(body: ProviderIn, caller: AdminPrincipal, rt: RuntimeDep) -> ProviderView:
     """Register a provider (409 if the name is taken); its key is stored encrypted."""
     ciphertext = None
     box = None
@@ -143,7 +142,7 @@ async def add_provider(body: ProviderIn, caller: AdminCaller, rt: RuntimeDep) ->
 
 
 @router.delete("/providers/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_provider(name: ProviderName, caller: AdminCaller, rt: RuntimeDep) -> Response:
+async def remove_provider(name: ProviderName, caller: AdminPrincipal, rt: RuntimeDep) -> Response:
     """Remove a provider and its catalog (404 if not registered)."""
     await rt.store.remove_provider(name, actor=caller.user_id)
     await rt.reload_providers()
@@ -151,7 +150,7 @@ async def remove_provider(name: ProviderName, caller: AdminCaller, rt: RuntimeDe
 
 
 @router.post("/providers/{name}/validate")
-async def validate_provider(name: ProviderName, caller: AdminCaller,
+async def validate_provider(name: ProviderName, caller: AdminPrincipal,
                             rt: RuntimeDep) -> ValidationView:
     """Reach the provider with its key; store the models it lists."""
     record = await rt.store.get_provider(name)
@@ -263,7 +262,7 @@ async def get_global_config(task_type: TaskType, rt: RuntimeDep,
 
 
 @router.put("/llm/global/{task_type}")
-async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: AdminCaller,
+async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: AdminPrincipal,
                             rt: RuntimeDep, tier: TierQuery = None) -> GlobalConfig:
     """Create or replace the config of ``task_type`` for ``tier`` (or every tier)."""
     config = GlobalConfig(task_type=task_type, tier=_tier(rt, tier), provider=body.provider,
@@ -272,7 +271,7 @@ async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: A
 
 
 @router.delete("/llm/global/{task_type}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_global_config(task_type: TaskType, caller: AdminCaller, rt: RuntimeDep,
+async def delete_global_config(task_type: TaskType, caller: AdminPrincipal, rt: RuntimeDep,
                                tier: TierQuery = None) -> Response:
     """Remove the config of ``task_type`` for exactly ``tier`` (or the any-tier one); 404 if
     none. Calls fall back to the next layer at once."""
@@ -291,7 +290,7 @@ def _tier(rt: Runtime, tier: str | None) -> str:
 
 
 @router.put("/users/{user_id}/profile")
-async def put_profile(user_id: UserId, body: ProfileIn, caller: AdminCaller,
+async def put_profile(user_id: UserId, body: ProfileIn, caller: AdminPrincipal,
                       rt: RuntimeDep) -> UserProfile:
     """Set a user's tier (creating the profile if needed)."""
     _tier(rt, body.tier)
@@ -408,11 +407,6 @@ async def runtime_view(
     live = rt.node.actors()
     busiest = sorted(live, key=lambda a: (-a.mailbox_depth, a.id))[:actors]
     tree = rt.node.tree()
-    root = rt.node.whereis(ROOT)
-    if tree is None and root is not None:
-        # The runtime starts its tree as a named supervisor of a childless node, so the
-        # node's own tree() is empty; describe it from its root supervisor instead.
-        tree = describe_tree(ROOT, root)
     return RuntimeView(
         sessions=rt.sessions.count(), actors=len(live),
         mailbox_total=sum(a.mailbox_depth for a in live),

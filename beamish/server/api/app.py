@@ -16,10 +16,10 @@ import logging
 from fastapi import APIRouter, FastAPI
 
 from beamish.app import Runtime, lifespan
+from beamish.auth import dev_mode_warning
 from beamish.server.api import admin, health, openai_compat, sessions, users
 from beamish.server.api.deps import AUTH_STATE, ApiAuth
 from beamish.server.api.errors import install_error_handlers
-from beamish.server.auth import dev_mode_warning
 from beamish.settings import Settings
 
 log = logging.getLogger("beamish.server.api")

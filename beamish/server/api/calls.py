@@ -3,7 +3,7 @@
 Both go through the runtime (``Runtime.complete`` / ``Runtime.stream``), so the usage of
 every call is recorded exactly once, under a request id the server makes (a client cannot
 pick one, or it could replay an id to have its calls go uncounted). Each call ends with one
-structured log line (``beamish.server.api.logs``).
+structured log line (``beamish.request_log``).
 
 **Streams.** ``StreamingCall`` is the response of a streamed call, and does the whole call
 inside its own ASGI ``__call__``, in one ``async with rt.stream(...)``:
@@ -35,14 +35,14 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from beamish.app import Runtime, SessionCompletion, SessionStream
+from beamish.auth import Principal
 from beamish.llm.errors import FallbacksExhaustedError
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import ChatStream, StreamDone, StreamError, StreamEvent
 from beamish.llm.resolution import ConfigRequest
+from beamish.request_log import Endpoint, LLMRequestLog, Outcome, elapsed_ms, log_llm_request
 from beamish.server.api.errors import describe, error_response
-from beamish.server.api.logs import Endpoint, LLMRequestLog, Outcome, elapsed_ms, log_llm_request
 from beamish.server.api.sse import SSE_HEADERS, StreamInfo, StreamWire
-from beamish.server.auth import Principal
 from beamish.sessions.errors import SessionError
 
 log = logging.getLogger("beamish.server.api")

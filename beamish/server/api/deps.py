@@ -17,7 +17,7 @@ have reached the server on a loopback address, so a server re-bound to a public 
 refuses it even if started in dev mode.
 
 **Access.** ``check_user(principal, user_id)`` is the "own data, or admin" rule (403
-otherwise); ``AdminCaller`` is a dependency that admits only the ``admin`` scope.
+otherwise); ``AdminPrincipal`` is a dependency that admits only the ``admin`` scope.
 """
 
 from __future__ import annotations
@@ -30,17 +30,18 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from beamish.app import Runtime
-from beamish.server.api.errors import ForbiddenError
-from beamish.server.auth import (
+from beamish.auth import (
     SECRET_KEY_ENV,
     Authenticator,
+    AuthError,
     DevModeAuthenticator,
+    MalformedTokenError,
     Principal,
     TokenAuthenticator,
     TokenSigner,
     dev_mode_allowed,
 )
-from beamish.server.errors import AuthError, MalformedTokenError
+from beamish.server.api.errors import ForbiddenError
 from beamish.sessions.errors import RuntimeNotRunningError
 from beamish.settings import Settings
 
@@ -167,14 +168,14 @@ def check_user(principal: Principal, user_id: str) -> None:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 """The running ``Runtime`` of the app."""
 
-Caller = Annotated[Principal, Depends(get_principal)]
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 """The authenticated caller."""
 
-AdminCaller = Annotated[Principal, Depends(get_admin)]
+AdminPrincipal = Annotated[Principal, Depends(get_admin)]
 """The authenticated caller, an admin."""
 
 
 __all__ = [
-    "AUTH_STATE", "AdminCaller", "ApiAuth", "Caller", "RuntimeDep", "authenticate",
+    "AUTH_STATE", "AdminPrincipal", "ApiAuth", "CurrentPrincipal", "RuntimeDep", "authenticate",
     "check_user", "get_admin", "get_auth", "get_principal", "get_runtime",
 ]

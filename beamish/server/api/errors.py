@@ -53,6 +53,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from beamish.auth import AuthError, BeamishAuthError
 from beamish.llm.errors import (
     BadRequestError,
     FallbacksExhaustedError,
@@ -62,7 +63,6 @@ from beamish.llm.errors import (
     ProviderTimeoutError,
     RateLimitedError,
 )
-from beamish.server.errors import AuthError, BeamishServerError
 from beamish.sessions.errors import (
     RuntimeNotRunningError,
     SessionError,
@@ -180,7 +180,7 @@ def describe(error: BaseException) -> ErrorInfo:
         return validation_info(error.errors())
     if isinstance(error, ApiError):
         return _api_info(error)
-    if isinstance(error, BeamishServerError):
+    if isinstance(error, BeamishAuthError):
         return _server_info(error)
     if isinstance(error, SessionError):
         return _session_info(error)
@@ -217,7 +217,7 @@ def _api_info(error: ApiError) -> ErrorInfo:
     return ErrorInfo(400, "invalid_request", str(error))
 
 
-def _server_info(error: BeamishServerError) -> ErrorInfo:
+def _server_info(error: BeamishAuthError) -> ErrorInfo:
     if isinstance(error, AuthError):
         return ErrorInfo(401, "authentication_error", str(error),
                          {"WWW-Authenticate": 'Bearer realm="beamish"'})
@@ -288,7 +288,7 @@ async def handle_error(request: Request, error: Exception) -> JSONResponse:
 
 HANDLED: tuple[type[Exception], ...] = (
     RequestValidationError, ValidationError, StarletteHTTPException, ApiError,
-    BeamishServerError, SessionError, StoreError, LLMError,
+    BeamishAuthError, SessionError, StoreError, LLMError,
 )
 """The exception classes the API answers with a typed error body."""
 

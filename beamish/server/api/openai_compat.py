@@ -44,18 +44,18 @@ from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from beamish.app import Runtime
+from beamish.auth import Principal
 from beamish.llm.providers.base import ChatMessage, parse_chat_message
 from beamish.llm.providers.stream import StreamDone, StreamError, StreamEvent, TokenDelta
 from beamish.llm.resolution import ConfigRequest
 from beamish.llm.settings import PROVIDERS
 from beamish.server.api.calls import CallPlan, StreamingCall, complete
 from beamish.server.api.catalog import model_catalog
-from beamish.server.api.deps import Caller, RuntimeDep
+from beamish.server.api.deps import CurrentPrincipal, RuntimeDep
 from beamish.server.api.errors import ERROR_RESPONSES, ErrorInfo, InvalidRequestError
 from beamish.server.api.models import NAME_PATTERN, Out
 from beamish.server.api.sessions import check_session_id, implicit_session_id
 from beamish.server.api.sse import StreamInfo, sse_frame
-from beamish.server.auth import Principal
 from beamish.store.models import Provider, new_request_id
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERROR_RESPONSES)
@@ -236,7 +236,7 @@ TaskHeader = Annotated[str, Header(alias="X-Beamish-Task-Type", pattern=NAME_PAT
 @router.post("/chat/completions", response_model=ChatCompletion,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "chat.completion, or its chunks when streamed"}})
-async def chat_completions(body: ChatCompletionRequest, caller: Caller, rt: RuntimeDep,
+async def chat_completions(body: ChatCompletionRequest, caller: CurrentPrincipal, rt: RuntimeDep,
                            response: Response, session: SessionHeader = None,
                            task_type: TaskHeader = "chat") -> Response | ChatCompletion:
     """An OpenAI chat completion in the caller's session, with the caller's preferences."""
@@ -270,7 +270,7 @@ async def caller_session(rt: Runtime, caller: Principal, named: str | None) -> s
 
 
 @router.get("/models")
-async def list_models(caller: Caller, rt: RuntimeDep) -> ModelCardList:
+async def list_models(caller: CurrentPrincipal, rt: RuntimeDep) -> ModelCardList:
     """``beamish`` (the caller's resolved model), then every catalog model as provider:model."""
     cards = [ModelCard(id="beamish", owned_by="beamish")]
     seen = {"beamish"}

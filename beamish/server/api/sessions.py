@@ -33,11 +33,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Response, status
 from pydantic import Field, model_validator
 
+from beamish.auth import Principal
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamEvent, TokenDelta
 from beamish.llm.resolution import ConfigRequest
 from beamish.server.api.calls import CallPlan, StreamingCall, complete
-from beamish.server.api.deps import Caller, RuntimeDep, check_user
+from beamish.server.api.deps import CurrentPrincipal, RuntimeDep, check_user
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
     ErrorInfo,
@@ -46,7 +47,6 @@ from beamish.server.api.errors import (
 )
 from beamish.server.api.models import NAME_PATTERN, Body, ConfigView, Out, SessionId, UsageView
 from beamish.server.api.sse import StreamInfo, sse_frame
-from beamish.server.auth import Principal
 from beamish.sessions import SessionInfo
 from beamish.store import Provider
 from beamish.store.models import Name, new_request_id
@@ -155,7 +155,7 @@ def check_session_id(session_id: str, owner: str) -> None:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def open_session(body: SessionIn, caller: Caller, rt: RuntimeDep) -> SessionInfo:
+async def open_session(body: SessionIn, caller: CurrentPrincipal, rt: RuntimeDep) -> SessionInfo:
     """Open a session for the caller (or, for an admin, for ``user_id``)."""
     owner = body.user_id or caller.user_id
     if owner != caller.user_id and not caller.is_admin:
@@ -167,20 +167,22 @@ async def open_session(body: SessionIn, caller: Caller, rt: RuntimeDep) -> Sessi
 
 
 @router.get("")
-async def my_sessions(caller: Caller, rt: RuntimeDep) -> SessionList:
+async def my_sessions(caller: CurrentPrincipal, rt: RuntimeDep) -> SessionList:
     """The caller's open sessions."""
     return SessionList(sessions=tuple(sid for sid, _ in
                                       rt.sessions.open_sessions(caller.user_id)))
 
 
 @router.get("/{session_id}")
-async def get_session(session_id: SessionId, caller: Caller, rt: RuntimeDep) -> SessionInfo:
+async def get_session(session_id: SessionId, caller: CurrentPrincipal,
+                      rt: RuntimeDep) -> SessionInfo:
     """The session's context and usage."""
     return await rt.sessions.get(session_id, user_id=_owner_check(caller))
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def close_session(session_id: SessionId, caller: Caller, rt: RuntimeDep) -> Response:
+async def close_session(session_id: SessionId, caller: CurrentPrincipal,
+                        rt: RuntimeDep) -> Response:
     """Close the session; its usage stays in the ledger."""
     await rt.sessions.close(session_id, user_id=_owner_check(caller))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -189,7 +191,7 @@ async def close_session(session_id: SessionId, caller: Caller, rt: RuntimeDep) -
 @router.post("/{session_id}/completions", response_model=CompletionOut,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "the answer, or its events when streamed"}})
-async def session_completion(session_id: SessionId, body: CompletionIn, caller: Caller,
+async def session_completion(session_id: SessionId, body: CompletionIn, caller: CurrentPrincipal,
                              rt: RuntimeDep, response: Response) -> Response | CompletionOut:
     """One call in the session, whole or streamed (``"stream": true``)."""
     if not caller.is_admin:  # before anything runs: a clear 403 for another user's session

@@ -33,7 +33,7 @@ from pydantic import AwareDatetime
 from beamish.app import Runtime
 from beamish.llm.resolution import ConfigRequest
 from beamish.server.api.catalog import model_catalog
-from beamish.server.api.deps import Caller, RuntimeDep, check_user
+from beamish.server.api.deps import CurrentPrincipal, RuntimeDep, check_user
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
     ResourceNotFoundError,
@@ -136,14 +136,15 @@ class ModelList(Out):
 
 
 @router.get("/users/{user_id}/llm-config", tags=["users"])
-async def get_llm_config(user_id: UserId, caller: Caller, rt: RuntimeDep) -> UserLLMConfigView:
+async def get_llm_config(user_id: UserId, caller: CurrentPrincipal,
+                         rt: RuntimeDep) -> UserLLMConfigView:
     """The user's tier, default, per-provider configs and per-task overrides."""
     check_user(caller, user_id)
     return await _config_view(rt, user_id)
 
 
 @router.put("/users/{user_id}/llm-config", tags=["users"])
-async def put_llm_config(user_id: UserId, body: DefaultConfigIn, caller: Caller,
+async def put_llm_config(user_id: UserId, body: DefaultConfigIn, caller: CurrentPrincipal,
                          rt: RuntimeDep) -> UserLLMConfigView:
     """Make ``provider``/``model`` the default; ``parameters``, if given, replace its own."""
     check_user(caller, user_id)
@@ -156,7 +157,7 @@ async def put_llm_config(user_id: UserId, body: DefaultConfigIn, caller: Caller,
 
 @router.delete("/users/{user_id}/llm-config", tags=["users"],
                status_code=status.HTTP_204_NO_CONTENT)
-async def delete_llm_config(user_id: UserId, caller: Caller, rt: RuntimeDep) -> Response:
+async def delete_llm_config(user_id: UserId, caller: CurrentPrincipal, rt: RuntimeDep) -> Response:
     """Remove every config and override of the user (the profile and tier stay)."""
     check_user(caller, user_id)
     store = rt.store
@@ -190,7 +191,7 @@ async def ensure_profile(rt: Runtime, user_id: str, actor: str) -> None:
 
 
 @router.get("/users/{user_id}/llm-config/providers/{provider}", tags=["users"])
-async def get_provider_config(user_id: UserId, provider: Provider, caller: Caller,
+async def get_provider_config(user_id: UserId, provider: Provider, caller: CurrentPrincipal,
                               rt: RuntimeDep) -> UserLLMConfig:
     """The user's config for one provider (404 if none)."""
     check_user(caller, user_id)
@@ -199,7 +200,7 @@ async def get_provider_config(user_id: UserId, provider: Provider, caller: Calle
 
 @router.put("/users/{user_id}/llm-config/providers/{provider}", tags=["users"])
 async def put_provider_config(user_id: UserId, provider: Provider, body: ProviderConfigIn,
-                              caller: Caller, rt: RuntimeDep) -> UserLLMConfig:
+                              caller: CurrentPrincipal, rt: RuntimeDep) -> UserLLMConfig:
     """Create or update the user's config for one provider."""
     check_user(caller, user_id)
     store, actor = rt.store, caller.user_id
@@ -220,7 +221,7 @@ async def put_provider_config(user_id: UserId, provider: Provider, body: Provide
 
 @router.delete("/users/{user_id}/llm-config/providers/{provider}", tags=["users"],
                status_code=status.HTTP_204_NO_CONTENT)
-async def delete_provider_config(user_id: UserId, provider: Provider, caller: Caller,
+async def delete_provider_config(user_id: UserId, provider: Provider, caller: CurrentPrincipal,
                                  rt: RuntimeDep) -> Response:
     """Remove the user's config for one provider (404 if none)."""
     check_user(caller, user_id)
@@ -232,7 +233,7 @@ async def delete_provider_config(user_id: UserId, provider: Provider, caller: Ca
 
 
 @router.get("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"])
-async def get_task_override(user_id: UserId, task_type: TaskType, caller: Caller,
+async def get_task_override(user_id: UserId, task_type: TaskType, caller: CurrentPrincipal,
                             rt: RuntimeDep) -> TaskOverride:
     """The user's override for one task type (404 if none)."""
     check_user(caller, user_id)
@@ -245,7 +246,7 @@ async def get_task_override(user_id: UserId, task_type: TaskType, caller: Caller
 
 @router.put("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"])
 async def put_task_override(user_id: UserId, task_type: TaskType, body: TaskOverrideIn,
-                            caller: Caller, rt: RuntimeDep) -> TaskOverride:
+                            caller: CurrentPrincipal, rt: RuntimeDep) -> TaskOverride:
     """Create or replace the user's override for one task type."""
     check_user(caller, user_id)
     await ensure_profile(rt, user_id, caller.user_id)
@@ -256,7 +257,7 @@ async def put_task_override(user_id: UserId, task_type: TaskType, body: TaskOver
 
 @router.delete("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"],
                status_code=status.HTTP_204_NO_CONTENT)
-async def delete_task_override(user_id: UserId, task_type: TaskType, caller: Caller,
+async def delete_task_override(user_id: UserId, task_type: TaskType, caller: CurrentPrincipal,
                                rt: RuntimeDep) -> Response:
     """Remove the user's override for one task type (404 if none)."""
     check_user(caller, user_id)
@@ -269,7 +270,7 @@ async def delete_task_override(user_id: UserId, task_type: TaskType, caller: Cal
 
 @router.get("/users/{user_id}/usage", tags=["users"])
 async def get_usage(
-    user_id: UserId, caller: Caller, rt: RuntimeDep,
+    user_id: UserId, caller: CurrentPrincipal, rt: RuntimeDep,
     since: Annotated[AwareDatetime | None, Query(description="from (inclusive)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="to (exclusive)")] = None,
     provider: Annotated[str | None, Query(max_length=255)] = None,
@@ -304,7 +305,7 @@ class PreviewView(ConfigView):
 
 @router.get("/llm/config/preview", tags=["users"])
 async def preview_config(
-    caller: Caller, rt: RuntimeDep,
+    caller: CurrentPrincipal, rt: RuntimeDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256,
                                          description="the user (the caller if omitted)")]
     = None,
@@ -326,7 +327,7 @@ async def preview_config(
 
 
 @router.get("/llm/models", tags=["catalog"])
-async def list_models(caller: Caller, rt: RuntimeDep) -> ModelList:
+async def list_models(caller: CurrentPrincipal, rt: RuntimeDep) -> ModelList:
     """Every model beamish can call (stored catalogs and configured defaults)."""
     return ModelList(models=tuple(await model_catalog(rt)))
 

@@ -27,10 +27,10 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from beamish.app import Runtime
+from beamish.auth import TokenSigner
+from beamish.request_log import LOGGER_NAME
 from beamish.server.api import ApiAuth, create_app
 from beamish.server.api.deps import AUTH_STATE
-from beamish.server.api.logs import LOGGER_NAME
-from beamish.server.auth import TokenSigner
 from beamish.sessions.settings import SessionSettings
 from beamish.settings import Settings
 from beamish.store import ProviderRecord, SecretBox, open_store

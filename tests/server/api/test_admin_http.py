@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from beamish.auth import TokenAuthenticator, TokenSigner
 from beamish.server.api import ApiAuth
-from beamish.server.auth import TokenAuthenticator, TokenSigner
 from beamish.store import UsageEvent
 from beamish.store.secrets import ENV_VAR
 from tests.llm.providers._fake_llm_server import FakeLLMServer

@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 
 import beamish
+from beamish.auth import TokenSigner
 from beamish.server.api import create_app, install_api
-from beamish.server.auth import TokenSigner
 from tests.server.api._support import SECRET, ApiServer, make_settings
 
 pytestmark = pytest.mark.anyio

@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from beamish.app import Runtime
+from beamish.auth import DevModeError, TokenSigner
 from beamish.server.api import ApiAuth, create_app
-from beamish.server.auth import TokenSigner
-from beamish.server.errors import DevModeError
 from tests.server.api._support import SECRET, ApiServer, make_settings, serve_api, shared_app
 
 pytestmark = pytest.mark.anyio

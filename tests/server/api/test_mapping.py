@@ -9,6 +9,12 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 
 import beamish.server.api as api_package
+from beamish.auth import (
+    BadTokenSignatureError,
+    MissingTokenError,
+    SigningKeyError,
+    TokenExpiredError,
+)
 from beamish.llm.errors import (
     BadRequestError,
     FallbacksExhaustedError,
@@ -22,6 +28,7 @@ from beamish.llm.errors import (
 from beamish.llm.providers.base import Attempt, Usage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
 from beamish.llm.resolution import Layer, ResolvedConfig
+from beamish.request_log import LLMRequestLog
 from beamish.server.api.errors import (
     ConfigurationError,
     ForbiddenError,
@@ -29,7 +36,6 @@ from beamish.server.api.errors import (
     ResourceNotFoundError,
     describe,
 )
-from beamish.server.api.logs import LLMRequestLog
 from beamish.server.api.openai_compat import (
     ChatCompletionRequest,
     OpenAIWire,
@@ -39,12 +45,6 @@ from beamish.server.api.openai_compat import (
 )
 from beamish.server.api.sessions import SessionWire, implicit_session_id
 from beamish.server.api.sse import StreamInfo, sse_frame
-from beamish.server.errors import (
-    BadTokenSignatureError,
-    MissingTokenError,
-    SigningKeyError,
-    TokenExpiredError,
-)
 from beamish.sessions.errors import SessionLimitError, SessionNotFoundError, SessionOwnerError
 from beamish.store import LLMParameters
 from beamish.store.errors import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from beamish.channels.history import ConversationHistory, HistoryEntry
+from beamish.chat.history import ConversationHistory, HistoryEntry
 from beamish.llm.providers import ChatMessage, Prompt
 from beamish.llm.providers.echo import _WordCounts, count_tokens
 

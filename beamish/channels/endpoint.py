@@ -1,4 +1,4 @@
-"""The WebSocket transport: Phoenix channels at ``/socket/websocket`` as a Starlette route.
+"""The WebSocket endpoint: Phoenix channels at ``/socket/websocket`` as a Starlette route.
 
 ::
 
@@ -24,12 +24,12 @@ from servers without it).
 **The upgrade.** :func:`~.handshake.read_connect_request` reads ``vsn`` (2.0.x only), the
 params and the token (the ``base64url.bearer.phx.`` subprotocol first, then the ``token``
 param); the endpoint's ``authenticate`` (default: a
-:class:`~beamish.server.auth.TokenAuthenticator` keyed by ``BEAMISH_SECRET_KEY``) turns it into
+:class:`~beamish.auth.TokenAuthenticator` keyed by ``BEAMISH_SECRET_KEY``) turns it into
 a principal. Any failure answers **403** with the reason (never the token). A server that is
 shutting down answers 503, one at ``max_sockets`` 503 too. Two things happen before this
 handler runs: uvicorn's WebSocket implementation answers 400 to a ``Sec-WebSocket-Protocol``
 holding characters outside an HTTP token, such as ``/`` (the base64 of a beamish token never
-does: see :mod:`beamish.server.auth`), and uvicorn's access log records the URL — a ``token``
+does: see :mod:`beamish.auth.tokens`), and uvicorn's access log records the URL — a ``token``
 param included — so prefer the subprotocol (the JS client's ``authToken``) or keep that log
 off.
 
@@ -87,13 +87,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from starlette.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from beamish.auth import Authenticator, AuthError, Principal, TokenAuthenticator
 from beamish.channels.channel import Channel, ChannelRoutes
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.errors import HandshakeError
@@ -124,9 +125,6 @@ from beamish.runtime import (
     try_cast,
 )
 from beamish.runtime.process import current_node
-
-if TYPE_CHECKING:
-    from beamish.server.auth import Authenticator, Principal
 
 log = logging.getLogger("beamish.channels")
 
@@ -172,10 +170,6 @@ class SocketEndpoint:
         name: str = DEFAULT_NAME,
         max_sockets: int | None = None,
     ) -> None:
-        # beamish.server imports this module to mount it: import auth late, not at load time.
-        from beamish.server.auth import TokenAuthenticator
-        from beamish.server.errors import AuthError
-
         self._routes = ChannelRoutes(channels)
         self._authenticate: Authenticator = (
             authenticate if authenticate is not None else TokenAuthenticator()

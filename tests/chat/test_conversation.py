@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
-from beamish.channels.conversation import ConversationChannel
+from beamish.auth import TokenSigner
+from beamish.chat.conversation import ConversationChannel
 from beamish.llm.providers.base import ChatRequest, ProviderChunk, Usage
 from beamish.llm.providers.echo import EchoProvider
 from beamish.runtime import KILL, exit
-from beamish.server.auth import TokenSigner
 from beamish.server.serve import BeamishServer
 from tests._serve import SECRET
 from tests.channels._phx import PhxClient, error, ok

@@ -1,8 +1,8 @@
-"""Every exception ``beamish.server`` raises.
+"""Every exception ``beamish.auth`` raises.
 
 The tree::
 
-    BeamishServerError
+    BeamishAuthError
     ├── AuthError                   a request or socket cannot be authenticated: refuse it
     │   │                           (the WebSocket upgrade answers 403)
     │   ├── MissingTokenError       no token was presented
@@ -26,14 +26,14 @@ import datetime as dt
 _NEW_TOKEN = "issue a new one with `beamish token create --user USER`"
 
 
-class BeamishServerError(Exception):
-    """Base class of every error raised by ``beamish.server``."""
+class BeamishAuthError(Exception):
+    """Base class of every error raised by ``beamish.auth``."""
 
 
 # --- authentication -----------------------------------------------------------------------
 
 
-class AuthError(BeamishServerError):
+class AuthError(BeamishAuthError):
     """The caller could not be authenticated; refuse the request or the upgrade."""
 
 
@@ -82,11 +82,11 @@ class TokenExpiredError(AuthError):
 # --- configuration ------------------------------------------------------------------------
 
 
-class SigningKeyError(BeamishServerError, ValueError):
+class SigningKeyError(BeamishAuthError, ValueError):
     """The key to sign and verify user tokens is missing or unusable."""
 
 
-class DevModeError(BeamishServerError, ValueError):
+class DevModeError(BeamishAuthError, ValueError):
     """Dev mode (trusting a ``user_id`` param) was asked for on a non-loopback address."""
 
     def __init__(self, host: str) -> None:

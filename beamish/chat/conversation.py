@@ -54,20 +54,20 @@ from beamish.channels.channel import (
     ReplyRef,
     SocketInfo,
 )
-from beamish.channels.history import Conversation, ConversationHistory
+from beamish.chat.history import Conversation, ConversationHistory
 from beamish.llm.errors import LLMError
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
 from beamish.llm.resolution import ConfigRequest, ResolvedConfig
-from beamish.runtime import NOREPLY, ExitCallback, ExitReason, on_exit, send
-from beamish.runtime.loops import LoopLocal, NextTurn
-from beamish.server.api.logs import (
+from beamish.request_log import (
     LLMRequestLog,
     Outcome,
     elapsed_ms,
     llm_requests_logged,
     log_llm_request,
 )
+from beamish.runtime import NOREPLY, ExitCallback, ExitReason, on_exit, send
+from beamish.runtime.loops import LoopLocal, NextTurn
 from beamish.sessions.errors import SessionError, SessionOwnerError
 from beamish.store import LLMParameters, Provider, StoreError, TaskOverride
 from beamish.store.errors import UsageBackpressureError

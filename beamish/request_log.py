@@ -1,4 +1,4 @@
-"""One structured JSON log line per LLM request, from the HTTP API and the channels.
+"""One structured JSON log line per LLM request, from the HTTP API and the chat channel.
 
 Every call of ``POST /api/sessions/{id}/completions`` and ``POST /v1/chat/completions``,
 and every ``message`` of a conversation channel, streamed or not, answered or failed, ends
@@ -15,6 +15,10 @@ client went away). The same fields are on the record as ``record.llm_request`` (
 handlers that format records themselves. Only these fields are ever written: no message
 content, no token, no API key — error *messages* are left out too, since a provider's can
 quote what it was sent.
+
+The logger keeps the name it had when this module lived in the HTTP API,
+``beamish.server.llm_requests``: log configurations and the ``[server] request_log`` option
+name it. The module sits below the API and the chat product, which both write these lines.
 
 ``beamish serve`` writes these lines without making records (``RequestLineWriter``, installed
 by ``configure_serving_logs``): the same text its log format would give the record, for a

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from beamish.server.api.logs import (
+from beamish.request_log import (
     LOGGER_NAME,
     LLMRequestLog,
     RequestLineWriter,

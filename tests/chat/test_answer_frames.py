@@ -9,7 +9,7 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from beamish.channels.channel import ReplyRef
-from beamish.channels.conversation import _AnswerFrames
+from beamish.chat.conversation import _AnswerFrames
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""The WebSocket transport against real clients: the upgrade, limits, closes, malformed frames.
+"""The WebSocket endpoint against real clients: the upgrade, limits, closes, malformed frames.
 
 A real uvicorn server (``conftest``) and real ``websockets`` clients; each close is checked
 for its exact code and reason, and every misbehaving client is followed by a well-behaved one
@@ -16,13 +16,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from beamish.channels.channel import ChannelEnd
+from beamish.auth import SECRET_KEY_ENV, DevModeAuthenticator, SigningKeyError, TokenSigner
+from beamish.channels.channel import Channel, ChannelEnd
 from beamish.channels.close_codes import CloseCode
+from beamish.channels.endpoint import SocketEndpoint, _Writer
 from beamish.channels.limits import OutboundQueue
 from beamish.channels.socket_actor import Outbox
-from beamish.channels.transport import _Writer
 from beamish.runtime import KILL, exit
-from beamish.server.auth import DevModeAuthenticator, TokenSigner
 from beamish.server.websocket_protocol import LeanWebSocketProtocol
 from tests.channels._phx import (
     SECRET,
@@ -353,3 +353,18 @@ async def test_a_binary_join_gets_an_error_reply(server: ChannelServer) -> None:
             "detail": "a phx_join payload must be a JSON object, not a binary frame",
         })]
         assert (await client.heartbeat())[4] == ok({})
+
+
+def test_the_channels_endpoint_verifies_with_the_environment_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SocketEndpoint without authenticate= needs BEAMISH_SECRET_KEY, and says so at once."""
+
+    class Nothing(Channel):
+        pass
+
+    monkeypatch.delenv(SECRET_KEY_ENV, raising=False)
+    with pytest.raises(SigningKeyError):
+        SocketEndpoint({"x:*": Nothing})
+    monkeypatch.setenv(SECRET_KEY_ENV, SECRET)
+    assert SocketEndpoint({"x:*": Nothing}).socket_count == 0

@@ -1,4 +1,4 @@
-"""Signed user tokens, the connection authenticators and the dev-mode guard."""
+"""Signed user tokens and the token authenticator."""
 
 from __future__ import annotations
 
@@ -8,27 +8,19 @@ import hashlib
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from beamish.channels.channel import Channel
-from beamish.channels.transport import SocketEndpoint
-from beamish.server.auth import (
+from beamish.auth import (
     SECRET_KEY_ENV,
-    DevModeAuthenticator,
-    Principal,
-    TokenAuthenticator,
-    TokenSigner,
-    dev_mode_allowed,
-    dev_mode_warning,
-    issue_token,
-    verify_token,
-)
-from beamish.server.errors import (
     AuthError,
     BadTokenSignatureError,
-    DevModeError,
     MalformedTokenError,
     MissingTokenError,
+    Principal,
     SigningKeyError,
+    TokenAuthenticator,
     TokenExpiredError,
+    TokenSigner,
+    issue_token,
+    verify_token,
 )
 
 KEY = "a-long-enough-signing-key-for-tests"
@@ -218,57 +210,3 @@ def test_the_token_authenticator_requires_a_token() -> None:
     with pytest.raises(MissingTokenError):
         authenticate(None, {"user_id": "ada"})
     assert authenticate(signer.issue("ada"), {"user_id": "mallory"}).user_id == "ada"
-
-
-def test_the_channels_endpoint_verifies_with_the_environment_key(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """SocketEndpoint without authenticate= needs BEAMISH_SECRET_KEY, and says so at once."""
-
-    class Nothing(Channel):
-        pass
-
-    monkeypatch.delenv(SECRET_KEY_ENV, raising=False)
-    with pytest.raises(SigningKeyError):
-        SocketEndpoint({"x:*": Nothing})
-    monkeypatch.setenv(SECRET_KEY_ENV, KEY)
-    assert SocketEndpoint({"x:*": Nothing}).socket_count == 0
-
-
-@pytest.mark.parametrize(
-    ("host", "allowed"),
-    [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True),
-     ("localhost", True), ("LOCALHOST", True), ("0.0.0.0", False), ("::", False),
-     ("192.168.1.5", False), ("example.com", False), ("", False)],
-)
-def test_dev_mode_is_allowed_on_loopback_only(host: str, allowed: bool) -> None:
-    """Loopback addresses and "localhost" allow dev mode; every other bind refuses it."""
-    assert dev_mode_allowed(host) is allowed
-
-
-def test_dev_mode_refuses_to_exist_off_loopback() -> None:
-    """DevModeAuthenticator("0.0.0.0") raises DevModeError naming the host and the way out."""
-    with pytest.raises(DevModeError, match=r"'0\.0\.0\.0'.*bind to 127\.0\.0\.1"):
-        DevModeAuthenticator("0.0.0.0")
-
-
-def test_dev_mode_trusts_user_id_but_still_checks_tokens() -> None:
-    """user_id is trusted (user scope only); a token, when given, is verified as usual."""
-    signer = TokenSigner(KEY)
-    dev = DevModeAuthenticator("127.0.0.1", signer)
-    assert dev(None, {"user_id": "ada"}) == Principal("ada")
-    assert dev(signer.issue("root", admin=True), {"user_id": "ada"}).user_id == "root"
-    with pytest.raises(BadTokenSignatureError):
-        dev(TokenSigner(OTHER_KEY).issue("x"), {})
-    with pytest.raises(MissingTokenError):
-        dev(None, {})
-    with pytest.raises(MalformedTokenError, match="dev mode user_id"):
-        dev(None, {"user_id": "bad\nid"})
-
-
-def test_the_dev_mode_warning_is_loud_and_names_the_address() -> None:
-    """The banner says authentication is off, where, and what to use instead."""
-    banner = dev_mode_warning("127.0.0.1:4000")
-    assert "AUTHENTICATION IS OFF" in banner
-    assert "127.0.0.1:4000" in banner
-    assert "beamish token create" in banner

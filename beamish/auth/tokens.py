@@ -29,14 +29,14 @@ and its base64 — the phoenix JS client's ``authToken`` goes out as the subprot
 ASCII text only does for ``>``, ``?``, ``~`` and DEL), characters that browsers and the
 websockets library refuse in a ``Sec-WebSocket-Protocol`` header.
 
-**Errors** (:mod:`beamish.server.errors`): :class:`MalformedTokenError`,
+**Errors** (:mod:`beamish.auth.errors`): :class:`MalformedTokenError`,
 :class:`BadTokenSignatureError`, :class:`TokenExpiredError`, :class:`MissingTokenError` —
 all :class:`AuthError`. No message ever contains the token or the key.
 
-**Dev mode.** :class:`DevModeAuthenticator` trusts a ``user_id`` connect param, so anyone who
-can reach the server can be anyone. It refuses to exist unless the server binds to a loopback
-address (:func:`dev_mode_allowed`), and :func:`dev_mode_warning` is the banner to print at
-start.
+**Authenticating a connection.** An :class:`Authenticator` turns what a client presented
+(a token, the connect params) into a :class:`Principal`; :class:`TokenAuthenticator` requires
+a valid token, and :class:`~beamish.auth.dev_mode.DevModeAuthenticator` trusts a ``user_id``
+param on loopback servers.
 
 Options of :class:`TokenSigner` (defaults in brackets): ``secret_key`` [``BEAMISH_SECRET_KEY``]
 — str, bytes, or a sequence of keys, newest first; ``clock`` [``time.time``] — seconds since
@@ -46,7 +46,6 @@ the epoch, injected by tests.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
 import time
@@ -56,9 +55,8 @@ from typing import Any, Final, Protocol
 
 from itsdangerous import BadData, BadSignature, URLSafeSerializer
 
-from beamish.server.errors import (
+from beamish.auth.errors import (
     BadTokenSignatureError,
-    DevModeError,
     MalformedTokenError,
     MissingTokenError,
     SigningKeyError,
@@ -164,7 +162,7 @@ class TokenSigner:
         Raises:
             ValueError: ``user_id`` or ``expires_in`` is unusable.
         """
-        _check_user_id(user_id)
+        check_user_id(user_id)
         payload: dict[str, Any] = {
             "sub": user_id,
             "scp": [USER_SCOPE, ADMIN_SCOPE] if admin else [USER_SCOPE],
@@ -215,7 +213,8 @@ class TokenSigner:
         return Principal(user_id, frozenset(scopes), None if expires is None else float(expires))
 
 
-def _check_user_id(user_id: object) -> None:
+def check_user_id(user_id: object) -> None:
+    """Raise ValueError unless ``user_id`` is 1 to 256 printable characters."""
     if not isinstance(user_id, str) or not user_id:
         raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
     if len(user_id) > MAX_USER_ID_LENGTH:
@@ -266,7 +265,7 @@ class Authenticator(Protocol):
 
 
 class TokenAuthenticator:
-    """Requires a valid user token; the default of the channels transport."""
+    """Requires a valid user token; the default of the channels endpoint."""
 
     __slots__ = ("signer",)
 
@@ -280,79 +279,16 @@ class TokenAuthenticator:
         return self.signer.verify(token)
 
 
-LOOPBACK_NAMES: Final = frozenset({"localhost"})
-
-
-def dev_mode_allowed(host: str) -> bool:
-    """Whether a server bound to ``host`` may run in dev mode: loopback addresses only.
-
-    ``0.0.0.0`` and ``::`` (every interface) are not loopback; neither is a hostname other
-    than ``localhost``.
-    """
-    name = host.strip().lower()
-    if name in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name.removeprefix("[").removesuffix("]")).is_loopback
-    except ValueError:
-        return False
-
-
-def dev_mode_warning(host: str) -> str:
-    """The banner to print (and log) when a server starts in dev mode on ``host``."""
-    rule = "!" * 78
-    return "\n".join((
-        rule,
-        "!!  beamish DEV MODE: AUTHENTICATION IS OFF",
-        f"!!  Listening on {host}: any program on this machine may act as ANY user by",
-        "!!  passing user_id=... — no token is checked for such requests.",
-        "!!  Never use dev mode on a shared machine, nor behind a proxy that forwards",
-        "!!  outside traffic to this address. Use tokens: beamish token create --user U",
-        rule,
-    ))
-
-
-class DevModeAuthenticator:
-    """Trusts a ``user_id`` connect param (scope ``user``); tokens, when given, still count.
-
-    Raises:
-        DevModeError: at construction, unless ``host`` is a loopback address.
-    """
-
-    __slots__ = ("host", "signer")
-
-    def __init__(self, host: str, signer: TokenSigner | None = None) -> None:
-        if not dev_mode_allowed(host):
-            raise DevModeError(host)
-        self.host = host
-        self.signer = signer
-
-    def __call__(self, token: str | None, params: Mapping[str, str]) -> Principal:
-        """The token's principal if a token is given (and a signer set), else ``user_id``'s."""
-        if token is not None and self.signer is not None:
-            return self.signer.verify(token)
-        user_id = params.get("user_id")
-        if not user_id:
-            raise MissingTokenError()
-        try:
-            _check_user_id(user_id)
-        except ValueError as exc:
-            raise MalformedTokenError(f"dev mode user_id: {exc}") from None
-        return Principal(user_id)
-
-
 __all__ = [
     "ADMIN_SCOPE",
     "SCOPES",
     "SECRET_KEY_ENV",
     "USER_SCOPE",
     "Authenticator",
-    "DevModeAuthenticator",
     "Principal",
     "TokenAuthenticator",
     "TokenSigner",
-    "dev_mode_allowed",
-    "dev_mode_warning",
+    "check_user_id",
     "issue_token",
     "secret_keys_from",
     "verify_token",
