@@ -4,7 +4,7 @@ Everything in one ``async with``::
 
     import beamish
 
-    async with beamish.Runtime() as rt:      # SQLite + the echo provider unless configured
+    async with beamish.Application() as rt:      # SQLite + the echo provider unless configured
         session = await rt.sessions.open(None, "ada")
         answer = await rt.complete(session.session_id, "hello")
 
@@ -14,7 +14,7 @@ it (``tests/test_layers.py`` holds the exact map)::
     cli                        ``beamish`` on the command line
     server                     the HTTP API (FastAPI) and ``beamish serve``
     chat                       the chat product: the conversation channel and its history
-    app                        ``Runtime``: the store, the LLM client and the session tree
+    application                ``Application``: the store, the LLM client and the session tree
     sessions, settings         session contexts and the janitor; the configuration
     auth, request_log,         user tokens; one JSON line per LLM request;
     channels, store, llm       Phoenix channels; configs and usage ledger; LLM providers
@@ -25,29 +25,36 @@ Within a layer: ``channels`` uses ``auth``, ``llm`` uses ``store``, ``settings``
 Starlette only), so an application can serve its own channels without the HTTP app.
 
 The names below load on first use, so ``import beamish.runtime`` stays light.
+``beamish.Runtime`` is the old name of ``Application``: it still works, with a
+``DeprecationWarning``, until the next release.
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from beamish.app import Runtime, SessionCompletion, SessionStream, lifespan
+    from beamish.application import Application, SessionCompletion, SessionStream, lifespan
     from beamish.settings import Settings
 
 _LAZY = {
-    "Runtime": "beamish.app",
-    "SessionCompletion": "beamish.app",
-    "SessionStream": "beamish.app",
-    "lifespan": "beamish.app",
+    "Application": "beamish.application",
+    "SessionCompletion": "beamish.application",
+    "SessionStream": "beamish.application",
+    "lifespan": "beamish.application",
     "Settings": "beamish.settings",
 }
 
-__all__ = ["Runtime", "SessionCompletion", "SessionStream", "Settings", "lifespan"]
+__all__ = ["Application", "SessionCompletion", "SessionStream", "Settings", "lifespan"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Runtime":
+        warnings.warn("beamish.Runtime is now beamish.Application; the old name goes in the "
+                      "next release", DeprecationWarning, stacklevel=2)
+        name = "Application"
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'beamish' has no attribute {name!r}")

@@ -1,10 +1,10 @@
-"""``Runtime``: all of beamish in one ``async with``, for scripts and host apps.
+"""``Application``: all of beamish in one ``async with``, for scripts and host apps.
 
 ::
 
     import beamish
 
-    async with beamish.Runtime() as rt:              # SQLite + the echo provider by default
+    async with beamish.Application() as rt:              # SQLite + the echo provider by default
         await rt.users.set_default("ada", "anthropic", "claude-sonnet-4")
         session = await rt.sessions.open(None, "ada")
         answer = await rt.complete(session.session_id, [{"role": "user", "content": "hi"}])
@@ -56,6 +56,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict
 
 from beamish.llm.errors import LLMError
+from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
 from beamish.llm.providers.base import (
     ChatMessage,
     Completion,
@@ -65,7 +66,6 @@ from beamish.llm.providers.base import (
 )
 from beamish.llm.providers.client import LLMClient
 from beamish.llm.providers.stream import ChatStream, StreamEvent
-from beamish.llm.resolution import ConfigRequest, ResolvedConfig
 from beamish.runtime import (
     ChildSpec,
     Node,
@@ -105,7 +105,7 @@ class SessionCompletion(BaseModel):
     config: ResolvedConfig
 
 
-class Runtime:
+class Application:
     """The store, the LLM client and the session tree, started and stopped in order.
 
     Args:
@@ -133,12 +133,12 @@ class Runtime:
     def add_child(self, spec: ChildSpec) -> None:
         """Add a root child (see ``children``); only before the runtime starts."""
         if self._stack is not None:
-            raise RuntimeError("add children before entering the Runtime")
+            raise RuntimeError("add children before entering the Application")
         self._extra.append(spec)
 
     async def __aenter__(self) -> Self:
         if self._stack is not None:
-            raise RuntimeError("a Runtime can be entered only once at a time")
+            raise RuntimeError("a Application can be entered only once at a time")
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(open_store(self.settings.database_url))
             llm = await LLMClient.from_store(store, self.settings.llm)
@@ -188,7 +188,7 @@ class Runtime:
     def services(self) -> Services:
         """What the actors share (raises when the runtime is not running)."""
         if self._services is None:
-            raise RuntimeError("the Runtime is not running; use 'async with Runtime(...)'")
+            raise RuntimeError("the Application is not running; use 'async with Application(...)'")
         return self._services
 
     @property
@@ -318,7 +318,7 @@ class SessionStream:
     without waiting, since a cancelled task cannot reliably wait.
     """
 
-    def __init__(self, runtime: Runtime, session_id: str, messages: tuple[ChatMessage, ...],
+    def __init__(self, runtime: Application, session_id: str, messages: tuple[ChatMessage, ...],
                  task_type: str, options: ConfigRequest | Mapping[str, Any] | None,
                  request_id: str | None, user_id: str | None) -> None:
         self._runtime = runtime
@@ -386,11 +386,11 @@ Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[dict[str, Any]
 
 
 def lifespan(settings: Settings | None = None) -> Lifespan:
-    """A FastAPI/Starlette ``lifespan`` that runs a ``Runtime`` for the app's lifetime."""
+    """A FastAPI/Starlette ``lifespan`` that runs a ``Application`` for the app's lifetime."""
 
     @contextlib.asynccontextmanager
     async def run(app: Any) -> AsyncIterator[dict[str, Any]]:
-        async with Runtime(settings) as runtime:
+        async with Application(settings) as runtime:
             app.state.beamish = runtime
             yield {"beamish": runtime}
 

@@ -32,7 +32,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from beamish.llm.resolution import ConfigRequest
+from beamish.llm.hierarchy import ConfigRequest
 from beamish.llm.resolver import ConfigResolver
 from beamish.llm.settings import DEFAULT_TASK_TYPES, LLMSettings
 from beamish.store import (

@@ -1,4 +1,4 @@
-"""Runtime suite: beamish actors against plain-asyncio baselines measured in the same run.
+"""Application suite: beamish actors against plain-asyncio baselines measured in the same run.
 
 * ``call_ratio`` — beamish ``call`` round trip / a bare ``asyncio.Queue`` + Future round trip.
 * ``cast_ratio`` — beamish ``cast`` throughput / a bare ``deque`` + wake-up Future mailbox.

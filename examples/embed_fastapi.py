@@ -26,8 +26,8 @@ class Ask(BaseModel):
     task_type: str = "chat"
 
 
-def _runtime(request: Request) -> beamish.Runtime:
-    runtime: beamish.Runtime = request.app.state.beamish
+def _runtime(request: Request) -> beamish.Application:
+    runtime: beamish.Application = request.app.state.beamish
     return runtime
 
 

@@ -18,7 +18,7 @@ from beamish.llm.providers.stream import StreamDone, TokenDelta
 
 async def main(database_url: str) -> None:
     """Set a preference, chat in a session, print where each value came from and the usage."""
-    async with beamish.Runtime(beamish.Settings(database_url=database_url)) as rt:
+    async with beamish.Application(beamish.Settings(database_url=database_url)) as rt:
         await rt.users.set_default("ada", "echo", "echo-1")
         session = await rt.sessions.open(None, "ada")
         sid = session.session_id

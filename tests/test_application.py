@@ -1,4 +1,4 @@
-"""The Runtime's supervision tree: the node's own root, extra children first to stop."""
+"""The Application's supervision tree: the node's own root, extra children first to stop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.runtime import ROOT, Actor, ExitReason, child_spec
 from beamish.sessions.services import USAGE_RECORDER
 from beamish.sessions.settings import SessionSettings
@@ -27,7 +27,7 @@ def _settings(path: Path) -> Settings:
 class Witness(Actor):
     """Traps exits; when stopped, notes whether the usage recorder was still running."""
 
-    def init(self, arg: tuple[Runtime, list[str]]) -> None:
+    def init(self, arg: tuple[Application, list[str]]) -> None:
         self.runtime, self.log = arg
         self.trap_exit()
 
@@ -39,7 +39,7 @@ class Witness(Actor):
 async def test_the_runtime_tree_is_the_nodes_root(tmp_path: Path) -> None:
     """node.tree() is the application's tree, rooted at ROOT, extra children last."""
     log: list[str] = []
-    runtime = Runtime(_settings(tmp_path))
+    runtime = Application(_settings(tmp_path))
     runtime.add_child(child_spec(Witness, (runtime, log), id="witness"))
     async with runtime as rt:
         tree = rt.node.tree()
@@ -50,9 +50,9 @@ async def test_the_runtime_tree_is_the_nodes_root(tmp_path: Path) -> None:
 
 
 async def test_extra_children_stop_while_the_usage_recorder_still_runs(tmp_path: Path) -> None:
-    """Children given to the Runtime stop before the application's own, the recorder last."""
+    """Children given to the Application stop before the application's own, the recorder last."""
     log: list[str] = []
-    runtime = Runtime(_settings(tmp_path))
+    runtime = Application(_settings(tmp_path))
     runtime.add_child(child_spec(Witness, (runtime, log), id="witness"))
     async with runtime:
         pass
@@ -60,7 +60,7 @@ async def test_extra_children_stop_while_the_usage_recorder_still_runs(tmp_path:
 
 
 async def test_children_cannot_be_added_to_a_running_runtime(tmp_path: Path) -> None:
-    """add_child after the Runtime started raises, as before the tree moved into the node."""
-    async with Runtime(_settings(tmp_path)) as rt:
-        with pytest.raises(RuntimeError, match="before entering the Runtime"):
+    """add_child after the Application started raises, as before the tree moved into the node."""
+    async with Application(_settings(tmp_path)) as rt:
+        with pytest.raises(RuntimeError, match="before entering the Application"):
             rt.add_child(child_spec(Witness, (rt, []), id="late"))

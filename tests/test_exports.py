@@ -13,7 +13,7 @@ import beamish.server
 import beamish.settings
 
 PINNED: dict[str, list[str]] = {
-    "beamish": ["Runtime", "SessionCompletion", "SessionStream", "Settings", "lifespan"],
+    "beamish": ["Application", "SessionCompletion", "SessionStream", "Settings", "lifespan"],
     "beamish.sessions": [
         "ConfigCache", "IdleQueue", "Janitor", "JanitorReport", "RuntimeNotRunningError",
         "SessionContext", "SessionError", "SessionInfo", "SessionLimitError",
@@ -86,3 +86,11 @@ def test_there_is_one_invalid_option_error() -> None:
     errors = importlib.import_module("beamish.channels.errors")
     assert channels.InvalidOptionError is beamish.runtime.InvalidOptionError
     assert errors.InvalidOptionError is beamish.runtime.InvalidOptionError
+
+
+def test_runtime_is_the_old_name_of_application() -> None:
+    """beamish.Runtime still resolves to Application, with a DeprecationWarning, for one
+    release."""
+    with pytest.warns(DeprecationWarning, match=r"beamish\.Runtime is now beamish\.Application"):
+        old = beamish.Runtime
+    assert old is beamish.Application

@@ -5,7 +5,7 @@ The parts, bottom up (``beamish/__init__.py`` draws the same picture)::
     runtime, compact_json, _versions, migrations
     auth, request_log, channels, store, llm
     sessions, settings
-    app
+    application
     chat
     server
     cli
@@ -48,12 +48,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     # sessions' included; sessions never reads the whole Settings.
     "sessions": _LAYER_1 | {"channels", "llm"},
     "settings": _LAYER_1 | {"channels", "llm", "sessions"},
-    "app": _LAYER_1 | {"channels", "llm", "sessions", "settings"},
-    "chat": frozenset({"channels", "sessions", "app", "llm", "store", "runtime", "request_log"}),
-    "server": _LAYER_1 | {"channels", "llm", "sessions", "settings", "app", "chat"},
-    "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "app", "chat", "server"},
+    "application": _LAYER_1 | {"channels", "llm", "sessions", "settings"},
+    "chat": frozenset({"channels", "sessions", "application", "llm", "store", "runtime",
+                       "request_log"}),
+    "server": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat"},
+    "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat", "server"},
     # The package's own __init__: lazy re-exports of the application's front names.
-    "__init__": frozenset({"app", "settings"}),
+    "__init__": frozenset({"application", "settings"}),
 }
 """For each top-level part of ``beamish``, the parts it may import (itself always)."""
 
@@ -115,8 +116,9 @@ _PROBE = """
 import json, sys
 import {module}
 print(json.dumps(sorted(m for m in sys.modules
-                        if m == "fastapi" or m.startswith(("fastapi.", "beamish.server",
-                                                            "beamish.app", "beamish.chat")))))
+                        if m == "fastapi" or m.startswith((
+                            "fastapi.", "beamish.server", "beamish.application",
+                            "beamish.chat")))))
 """
 
 

@@ -1,7 +1,7 @@
 """The chat product: conversations with a user's LLM over Phoenix channels.
 
 Built on the generic channels framework (:mod:`beamish.channels`) and the application
-(:mod:`beamish.app`, the sessions and the LLM client):
+(:mod:`beamish.application`, the sessions and the LLM client):
 
 * :mod:`.conversation` — :class:`ConversationChannel`, ``conversation:<id>``: chat through the
   user's session, token by token, usage recorded for every answer.

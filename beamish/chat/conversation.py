@@ -46,7 +46,7 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from beamish.app import Runtime, SessionStream
+from beamish.application import Application, SessionStream
 from beamish.channels.channel import (
     Channel,
     JoinRefused,
@@ -56,9 +56,9 @@ from beamish.channels.channel import (
 )
 from beamish.chat.history import Conversation, ConversationHistory
 from beamish.llm.errors import LLMError
+from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
-from beamish.llm.resolution import ConfigRequest, ResolvedConfig
 from beamish.request_log import (
     LLMRequestLog,
     Outcome,
@@ -133,7 +133,7 @@ class ConversationChannel(Channel):
 
     async def join(self, topic: str, params: dict[str, Any], socket: SocketInfo) -> Any:
         joining = _parse(JoinParams, params)
-        self.runtime: Runtime = socket.assigns["runtime"]
+        self.runtime: Application = socket.assigns["runtime"]
         history: ConversationHistory = socket.assigns["history"]
         self.conversation_id = topic.partition(":")[2]
         if not self.conversation_id:
@@ -408,7 +408,7 @@ _turn_ends: LoopLocal[NextTurn[_AnswerFrames]] = LoopLocal(
 class StreamJob:
     """One answer to stream: where from, for whom."""
 
-    runtime: Runtime
+    runtime: Application
     session_id: str
     user_id: str
     task_type: str

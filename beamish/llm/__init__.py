@@ -34,6 +34,7 @@ from beamish.llm.errors import (
     ProviderError,
     ResolutionError,
 )
+from beamish.llm.hierarchy import ConfigRequest, Layer, ResolvedConfig, resolve_config
 from beamish.llm.providers import (
     Attempt,
     CallTarget,
@@ -52,7 +53,6 @@ from beamish.llm.providers import (
     Validation,
     refresh_catalog,
 )
-from beamish.llm.resolution import ConfigRequest, Layer, ResolvedConfig, resolve_config
 from beamish.llm.resolver import CacheStats, ConfigResolver
 from beamish.llm.settings import LLMSettings, ProviderSettings, TaskTypeSettings
 

@@ -9,7 +9,7 @@
     await store.set_default("ada", "anthropic", "claude-sonnet-4")   # the next resolve sees it
     resolver.close()                                           # stop following the store
 
-The rules live in ``beamish.llm.resolution`` (sans-I/O); this module only loads the layers
+The rules live in ``beamish.llm.hierarchy`` (sans-I/O); this module only loads the layers
 and caches. Two ``cachetools.TTLCache`` hold what was loaded, both with
 ``LLMSettings.cache_ttl_s`` (300 s) and ``cache_maxsize`` (10,000):
 
@@ -48,7 +48,7 @@ from typing import NamedTuple
 
 from cachetools import TTLCache
 
-from beamish.llm.resolution import (
+from beamish.llm.hierarchy import (
     Availability,
     Catalog,
     ConfigRequest,

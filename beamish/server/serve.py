@@ -6,7 +6,7 @@
         print(server.url)                                  # http://127.0.0.1:4000
         await server.wait()                                # until stop() or SIGTERM
 
-What runs, in one process and one event loop: a ``beamish.Runtime`` (store, LLM client,
+What runs, in one process and one event loop: a ``beamish.Application`` (store, LLM client,
 session tree) whose root supervisor also owns the sockets' supervisor; a FastAPI app with the
 whole HTTP API (``beamish.server.api``) and the Phoenix socket at ``/socket/websocket`` serving
 ``conversation:*`` (``beamish.chat.conversation``); uvicorn, started from inside the
@@ -32,7 +32,7 @@ from typing import Final, Self
 import uvicorn
 from fastapi import FastAPI
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.auth import dev_mode_warning
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.endpoint import SocketEndpoint
@@ -157,7 +157,7 @@ class BeamishServer:
         # One authenticator for HTTP callers and sockets alike.
         self.auth = (ApiAuth.development(server.host, settings) if server.dev_mode
                      else ApiAuth.tokens(settings))
-        self.runtime = Runtime(settings)
+        self.runtime = Application(settings)
         self.history = ConversationHistory(max_messages=server.max_history,
                                            max_conversations=server.max_conversations)
         self.endpoint = SocketEndpoint(

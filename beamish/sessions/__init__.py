@@ -4,7 +4,7 @@ One supervised actor per chat session (:class:`SessionContext`) caches the user'
 preferences per task type, enhances each request with them and counts the session's usage; a
 :class:`Janitor` expires sessions idle past their TTL and evicts the least recently active at
 the session limit. Use them through :class:`Sessions` and :class:`Users` — ``rt.sessions`` and
-``rt.users`` of a running ``beamish.Runtime``, which also shows the whole supervision tree.
+``rt.users`` of a running ``beamish.Application``, which also shows the whole supervision tree.
 
 Modules: :mod:`.api` (client API), :mod:`.context` (the session actor), :mod:`.janitor`,
 :mod:`.recorder` (the usage recorder actor), :mod:`.config_cache` (the config cache actor, and

@@ -3,7 +3,7 @@
 These are plain objects, not actors: each method runs in the caller's task and talks to the
 actors (session contexts, the janitor) with calls and casts, and to the owned parts (usage
 recorder, config resolver) through ``Services``. Get them from a running
-``beamish.Runtime`` as ``rt.sessions`` and ``rt.users``.
+``beamish.Application`` as ``rt.sessions`` and ``rt.users``.
 
 Activity. Every operation on a session marks it busy while it runs and stamps its last
 activity when it ends (``IdleQueue.begin``/``end``), so the janitor never expires or evicts a
@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Generator, Mapping
 from typing import Any
 from uuid import uuid4
 
-from beamish.llm.resolution import ConfigRequest, ResolvedConfig
+from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
 from beamish.runtime import (
     ActorRef,
     AlreadyStartedError,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from beamish.llm.resolution import ConfigRequest, ResolvedConfig
+from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
 from beamish.runtime import Actor, Caller, ChildSpec, Registry, child_spec, on_exit
 from beamish.sessions.counters import UsageCounter
 from beamish.sessions.models import SessionInfo

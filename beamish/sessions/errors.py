@@ -4,7 +4,7 @@
     ├── SessionNotFoundError     no open session with that id (it closed or expired)
     ├── SessionOwnerError        the session belongs to another user
     ├── SessionLimitError        the session limit is reached and no idle session can be evicted
-    └── RuntimeNotRunningError   the beamish Runtime is not started (or already stopped)
+    └── RuntimeNotRunningError   the beamish Application is not started (or already stopped)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from beamish.llm.resolution import ResolvedConfig
+from beamish.llm.hierarchy import ResolvedConfig
 from beamish.sessions.tables import OwnedTable
 
 

@@ -1,6 +1,6 @@
 """What the session layer's actors share, and the names they are found by.
 
-The Runtime owns the resources (the store, the LLM client, the idle queue) and builds one
+The Application owns the resources (the store, the LLM client, the idle queue) and builds one
 ``Services`` for its node. Actors that own a replaceable part publish it here when they
 start and withdraw it when they stop: the usage recorder actor sets ``recorder``, the config
 cache actor sets ``resolver``. Client code therefore always reaches the *current* instance,
@@ -90,7 +90,7 @@ class Services:
         ref = self.node.whereis(name)
         if ref is None:
             raise RuntimeNotRunningError(
-                f"{name} is not running: use the sessions inside 'async with Runtime(...)'")
+                f"{name} is not running: use the sessions inside 'async with Application(...)'")
         return ref
 
     def current_recorder(self) -> UsageRecorder:

@@ -25,7 +25,7 @@ from beamish.channels.frames import (
     encode_reply,
     encode_text,
 )
-from beamish.llm.resolution import Layer
+from beamish.llm.hierarchy import Layer
 
 
 def client_binary_push(join_ref: str, ref: str, topic: str, event: str, data: bytes) -> bytes:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from beamish.llm.resolution import Availability, Catalog, ResolutionInputs
+from beamish.llm.hierarchy import Availability, Catalog, ResolutionInputs
 from beamish.llm.settings import LLMSettings
 from beamish.store import GlobalConfig, LLMParameters, Provider, TaskOverride, UserLLMConfig
 

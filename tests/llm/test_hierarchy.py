@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from beamish.llm.errors import NoUsableProviderError, ResolutionError
-from beamish.llm.resolution import (
+from beamish.llm.hierarchy import (
     Availability,
     ConfigRequest,
     Layer,

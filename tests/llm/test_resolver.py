@@ -12,8 +12,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from beamish.llm.errors import NoUsableProviderError
+from beamish.llm.hierarchy import ConfigRequest, Layer, ResolvedConfig
 from beamish.llm.providers import LLMClient, refresh_catalog
-from beamish.llm.resolution import ConfigRequest, Layer, ResolvedConfig
 from beamish.llm.resolver import CacheStats, ConfigResolver
 from beamish.llm.settings import LLMSettings
 from beamish.store import (

@@ -1,4 +1,4 @@
-"""Runtime tests run on a virtual-time event loop: sleeps and timeouts take no real time.
+"""Application tests run on a virtual-time event loop: sleeps and timeouts take no real time.
 
 ``looptime`` fast-forwards the loop clock whenever the loop would otherwise block, so
 ``await asyncio.sleep(5)`` returns at once with ``loop.time()`` advanced by exactly 5. Tests

@@ -1,4 +1,4 @@
-"""Fixtures: a running beamish Runtime on a fresh SQLite file, with a clock the test moves."""
+"""Fixtures: a running beamish Application on a fresh SQLite file, with a clock the test moves."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.sessions.settings import SessionSettings
 from beamish.settings import Settings
 from tests._clock import FakeClock
@@ -26,7 +26,7 @@ def make_settings(path: Path, **sessions: object) -> Settings:
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
+async def runtime(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Application]:
     """A started runtime; stopped (in order) after the test."""
-    async with Runtime(make_settings(tmp_path), clock=clock) as rt:
+    async with Application(make_settings(tmp_path), clock=clock) as rt:
         yield rt

@@ -12,7 +12,7 @@ import anyio.lowlevel
 import pytest
 from anyio import wait_all_tasks_blocked
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.llm.errors import FallbacksExhaustedError
 from beamish.llm.providers.stream import StreamDone, TokenDelta
 from beamish.store import ProviderRecord, UsageBackpressureError, open_store
@@ -22,7 +22,7 @@ from tests.sessions.conftest import make_settings
 pytestmark = pytest.mark.anyio
 
 
-async def test_complete_answers_and_records_usage(runtime: Runtime) -> None:
+async def test_complete_answers_and_records_usage(runtime: Application) -> None:
     """complete returns the answer with its config; the usage is durable on return."""
     await runtime.sessions.open("s1", "ada")
     result = await runtime.complete("s1", "hello there", request_id="q1")
@@ -33,7 +33,7 @@ async def test_complete_answers_and_records_usage(runtime: Runtime) -> None:
     assert (usage.requests, usage.prompt_tokens) == (1, result.completion.usage.prompt_tokens)
 
 
-async def test_stream_yields_tokens_then_done_and_records_usage(runtime: Runtime) -> None:
+async def test_stream_yields_tokens_then_done_and_records_usage(runtime: Application) -> None:
     """A streamed answer ends with done; leaving the block records it as ok."""
     await runtime.sessions.open("s1", "ada")
     async with runtime.stream("s1", "one two three") as stream:
@@ -46,7 +46,7 @@ async def test_stream_yields_tokens_then_done_and_records_usage(runtime: Runtime
 
 
 async def test_an_abandoned_stream_records_its_partial_usage_as_cancelled(
-        runtime: Runtime) -> None:
+        runtime: Application) -> None:
     """Leaving after the first token records what was seen, with status cancelled."""
     await runtime.sessions.open("s1", "ada")
     async with runtime.stream("s1", "one two three four five", request_id="q1") as stream:
@@ -65,7 +65,7 @@ async def test_a_failed_call_is_recorded_as_an_error(tmp_path: Path, clock: Fake
     async with open_store(settings.database_url) as store:  # a server nobody listens on
         await store.register_provider(ProviderRecord(
             name="dead", kind="openai_compatible", base_url="http://127.0.0.1:9/v1"))
-    async with Runtime(settings, clock=clock) as rt:
+    async with Application(settings, clock=clock) as rt:
         await rt.users.set_default("ada", "openai_compatible", "m")
         await rt.sessions.open("s1", "ada")
         with pytest.raises(FallbacksExhaustedError):
@@ -78,7 +78,7 @@ async def test_a_locked_database_buffers_usage_then_pushes_back(tmp_path: Path,
                                                                  clock: FakeClock) -> None:
     """While the database is locked, usage waits in the buffer; a full buffer refuses more."""
     settings = make_settings(tmp_path, usage_buffer=1)
-    async with Runtime(settings, clock=clock) as rt:
+    async with Application(settings, clock=clock) as rt:
         await rt.sessions.open("s1", "ada")
         lock = sqlite3.connect(tmp_path / "beamish.db", isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
@@ -98,7 +98,7 @@ async def test_stopping_the_runtime_writes_everything_queued(tmp_path: Path,
                                                              clock: FakeClock) -> None:
     """Usage recorded before the runtime stops is in the ledger after it stops."""
     settings = make_settings(tmp_path, usage_flush_interval_s=60.0, usage_max_batch=1000)
-    async with Runtime(settings, clock=clock) as rt:
+    async with Application(settings, clock=clock) as rt:
         await rt.sessions.open("s1", "ada")
         recorder = rt.services.current_recorder()
         async with anyio.create_task_group() as tg:
@@ -112,7 +112,7 @@ async def test_stopping_the_runtime_writes_everything_queued(tmp_path: Path,
         assert (await store.session_totals("ada", "s1")).requests == 10
 
 
-async def _ledger(runtime: Runtime, sql: str) -> list[tuple[object, ...]]:
+async def _ledger(runtime: Application, sql: str) -> list[tuple[object, ...]]:
     """Rows of the runtime's SQLite ledger, read with a separate connection."""
     path = runtime.settings.database_url.removeprefix("sqlite:///")
     with closing(sqlite3.connect(path)) as conn:  # sqlite3's own with does not close

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.runtime import call
 from beamish.sessions.errors import SessionLimitError, SessionNotFoundError
 from beamish.sessions.models import JanitorReport
@@ -17,11 +17,11 @@ from tests.sessions.conftest import make_settings
 pytestmark = pytest.mark.anyio
 
 
-async def _janitor(runtime: Runtime, request: object) -> object:
+async def _janitor(runtime: Application, request: object) -> object:
     return await call(runtime.services.whereis(JANITOR), request)
 
 
-async def test_idle_sessions_expire_at_the_ttl_oldest_first(runtime: Runtime,
+async def test_idle_sessions_expire_at_the_ttl_oldest_first(runtime: Application,
                                                             clock: FakeClock) -> None:
     """A sweep stops sessions idle for the TTL, oldest first, and leaves fresher ones."""
     await runtime.sessions.open("old", "ada")
@@ -36,7 +36,7 @@ async def test_idle_sessions_expire_at_the_ttl_oldest_first(runtime: Runtime,
     assert runtime.sessions.count() == 0
 
 
-async def test_activity_renews_the_lease(runtime: Runtime, clock: FakeClock) -> None:
+async def test_activity_renews_the_lease(runtime: Application, clock: FakeClock) -> None:
     """A request resets the session's idle time."""
     await runtime.sessions.open("s1", "ada")
     clock.advance(50)
@@ -47,7 +47,7 @@ async def test_activity_renews_the_lease(runtime: Runtime, clock: FakeClock) -> 
     assert await _janitor(runtime, "sweep") == ["s1"]
 
 
-async def test_expired_usage_stays_in_the_ledger(runtime: Runtime, clock: FakeClock) -> None:
+async def test_expired_usage_stays_in_the_ledger(runtime: Application, clock: FakeClock) -> None:
     """Expiring a session loses none of its acknowledged usage."""
     await runtime.sessions.open("s1", "ada")
     await runtime.sessions.record_usage("s1", provider="echo", model="e", prompt_tokens=4)
@@ -56,7 +56,7 @@ async def test_expired_usage_stays_in_the_ledger(runtime: Runtime, clock: FakeCl
     assert (await runtime.store.session_totals("ada", "s1")).prompt_tokens == 4
 
 
-async def test_the_report_counts_sweeps_expiries_and_evictions(runtime: Runtime,
+async def test_the_report_counts_sweeps_expiries_and_evictions(runtime: Application,
                                                                clock: FakeClock) -> None:
     """The report says what the janitor did."""
     for sid in ("a", "b", "c"):
@@ -72,7 +72,7 @@ async def test_the_report_counts_sweeps_expiries_and_evictions(runtime: Runtime,
 async def test_limit_evicts_the_least_recently_active_idle_session(
         tmp_path: Path, clock: FakeClock) -> None:
     """At max_sessions, opening another evicts the idle session active longest ago."""
-    async with Runtime(make_settings(tmp_path, max_sessions=2), clock=clock) as rt:
+    async with Application(make_settings(tmp_path, max_sessions=2), clock=clock) as rt:
         await rt.sessions.open("a", "ada")
         clock.advance(1)
         await rt.sessions.open("b", "ada")
@@ -86,7 +86,7 @@ async def test_limit_evicts_the_least_recently_active_idle_session(
 
 async def test_busy_sessions_are_never_evicted(tmp_path: Path, clock: FakeClock) -> None:
     """With every session busy, opening one more fails clearly instead of evicting."""
-    async with Runtime(make_settings(tmp_path, max_sessions=1), clock=clock) as rt:
+    async with Application(make_settings(tmp_path, max_sessions=1), clock=clock) as rt:
         await rt.sessions.open("a", "ada")
         rt.services.idle.begin("a")  # a request of "a" is in flight
         with pytest.raises(SessionLimitError, match="all 1 sessions are busy"):
@@ -101,7 +101,7 @@ async def test_busy_sessions_are_never_evicted(tmp_path: Path, clock: FakeClock)
 async def test_periodic_sweeps_run_by_themselves(tmp_path: Path, clock: FakeClock) -> None:
     """With a short sweep interval, the janitor expires sessions without being asked."""
     settings = make_settings(tmp_path, sweep_interval_s=0.01)
-    async with Runtime(settings, clock=clock) as rt:
+    async with Application(settings, clock=clock) as rt:
         await rt.sessions.open("s1", "ada")
         clock.advance(61)
         report = await call(rt.services.whereis(JANITOR), "report")

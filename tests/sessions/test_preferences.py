@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from beamish.llm.resolution import ResolvedConfig
+from beamish.llm.hierarchy import ResolvedConfig
 from beamish.sessions.preferences import PreferenceTable
 
 

@@ -1,4 +1,4 @@
-"""Sessions and users through a running Runtime: open/resume/close, enhance, usage, crashes."""
+"""Sessions and users through a running Application: open/resume/close, enhance, usage, crashes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 import pytest
 
-from beamish.app import Runtime
-from beamish.llm.resolution import Layer, ResolvedConfig
+from beamish.application import Application
+from beamish.llm.hierarchy import Layer, ResolvedConfig
 from beamish.runtime import (
     ROOT,
     ActorExitedError,
@@ -27,7 +27,7 @@ from beamish.store import GlobalConfig
 pytestmark = pytest.mark.anyio
 
 
-async def test_open_then_resume_returns_the_same_session(runtime: Runtime) -> None:
+async def test_open_then_resume_returns_the_same_session(runtime: Application) -> None:
     """Opening an open session id resumes it; a new id is generated when none is given."""
     first = await runtime.sessions.open("s1", "ada")
     again = await runtime.sessions.open("s1", "ada")
@@ -38,7 +38,7 @@ async def test_open_then_resume_returns_the_same_session(runtime: Runtime) -> No
         [("s1", "ada"), (fresh.session_id, "ada")])
 
 
-async def test_a_session_belongs_to_one_user(runtime: Runtime) -> None:
+async def test_a_session_belongs_to_one_user(runtime: Application) -> None:
     """Another user can neither open nor read someone's session."""
     await runtime.sessions.open("s1", "ada")
     with pytest.raises(SessionOwnerError, match="does not belong to user 'eve'"):
@@ -47,14 +47,14 @@ async def test_a_session_belongs_to_one_user(runtime: Runtime) -> None:
         await runtime.sessions.get("s1", user_id="eve")
 
 
-async def test_unknown_session_is_a_clear_error(runtime: Runtime) -> None:
+async def test_unknown_session_is_a_clear_error(runtime: Application) -> None:
     """Using a session that is not open names it and says how to open one."""
     with pytest.raises(SessionNotFoundError, match=r"'nope' is not open.*sessions\.open"):
         await runtime.sessions.enhance("nope")
 
 
 async def test_enhance_applies_the_users_default_and_explicit_values_win(
-        runtime: Runtime) -> None:
+        runtime: Application) -> None:
     """The user's default fills what the request leaves out; request values win."""
     await runtime.users.set_default("ada", "echo", "echo-large")
     await runtime.sessions.open("s1", "ada")
@@ -66,7 +66,7 @@ async def test_enhance_applies_the_users_default_and_explicit_values_win(
 
 
 async def test_enhance_answers_at_once_only_what_the_session_has_at_hand(
-        runtime: Runtime) -> None:
+        runtime: Application) -> None:
     """Warm, enhance's awaitable is a done future holding the answer: no waiting; with
     options, or for a task not resolved yet, it waits; an unknown or another user's session
     fails at once, as the call is made."""
@@ -92,12 +92,12 @@ def _done(awaitable: Awaitable[object]) -> bool:
     return isinstance(awaitable, asyncio.Future) and awaitable.done()
 
 
-async def _enhance(runtime: Runtime, session_id: str, task_type: str) -> None:
+async def _enhance(runtime: Application, session_id: str, task_type: str) -> None:
     await runtime.sessions.enhance(session_id, task_type=task_type)
 
 
 async def test_enhance_llm_options_keeps_other_keys_and_reports_provenance(
-        runtime: Runtime) -> None:
+        runtime: Application) -> None:
     """The seed's dict API passes unknown keys through and adds provenance and warnings."""
     await runtime.users.add_model("ada", "echo", "echo-2")
     await runtime.users.set_default("ada", "echo", "echo-2")
@@ -111,7 +111,7 @@ async def test_enhance_llm_options_keeps_other_keys_and_reports_provenance(
     assert enhanced["warnings"] == []
 
 
-async def test_a_config_write_reaches_every_live_session_of_the_user(runtime: Runtime) -> None:
+async def test_a_config_write_reaches_every_live_session_of_the_user(runtime: Application) -> None:
     """After set_default returns, the user's sessions resolve the new model; others keep theirs."""
     await runtime.users.set_default("ada", "echo", "old")
     await runtime.users.set_default("bob", "echo", "bobs")
@@ -123,7 +123,7 @@ async def test_a_config_write_reaches_every_live_session_of_the_user(runtime: Ru
         "new", "new", "bobs"]
 
 
-async def test_warm_sessions_answer_from_their_own_cache(runtime: Runtime) -> None:
+async def test_warm_sessions_answer_from_their_own_cache(runtime: Application) -> None:
     """A warm session resolves without asking the config cache again."""
     await runtime.sessions.open("s1", "ada")
     await runtime.sessions.enhance("s1", task_type="reasoning")
@@ -139,7 +139,7 @@ class HeldResolution:
     """The next resolution of one task type returns only when released (having read the
     store at once): a context resolving it is busy until then."""
 
-    def __init__(self, runtime: Runtime, task_type: str, monkeypatch: pytest.MonkeyPatch
+    def __init__(self, runtime: Application, task_type: str, monkeypatch: pytest.MonkeyPatch
                  ) -> None:
         self.released = anyio.Event()
         self.started = anyio.Event()
@@ -158,7 +158,7 @@ class HeldResolution:
 
 
 async def test_a_warm_session_answers_without_calling_its_context(
-        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        runtime: Application, monkeypatch: pytest.MonkeyPatch) -> None:
     """enhance reads a warm session's preferences while its context is busy with another."""
     await runtime.users.set_default("ada", "echo", "echo-2")
     await runtime.sessions.open("s1", "ada")
@@ -179,7 +179,7 @@ async def test_a_warm_session_answers_without_calling_its_context(
 
 
 async def test_a_resolution_that_a_config_write_overtook_is_not_cached(
-        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        runtime: Application, monkeypatch: pytest.MonkeyPatch) -> None:
     """A context that read the old config before a write returns it, and does not keep it."""
     await runtime.users.set_default("ada", "echo", "old")
     await runtime.sessions.open("s1", "ada")
@@ -195,7 +195,7 @@ async def test_a_resolution_that_a_config_write_overtook_is_not_cached(
     assert (await runtime.sessions.enhance("s1", task_type="reasoning")).model == "new"
 
 
-async def test_usage_is_durable_on_return_and_counted_once(runtime: Runtime) -> None:
+async def test_usage_is_durable_on_return_and_counted_once(runtime: Application) -> None:
     """record_usage returns once the ledger has the event; a repeated request id counts 0."""
     await runtime.users.set_default("ada", "echo", "echo-1")
     await runtime.sessions.open("s1", "ada")
@@ -213,7 +213,7 @@ async def test_usage_is_durable_on_return_and_counted_once(runtime: Runtime) -> 
 
 
 async def test_usage_is_counted_while_the_context_is_busy(
-        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        runtime: Application, monkeypatch: pytest.MonkeyPatch) -> None:
     """Counting durable usage takes no message to the context: it shows while the context
     is still inside another request, and a closed session's counter is gone."""
     await runtime.users.set_default("ada", "echo", "echo-1")
@@ -234,7 +234,7 @@ async def test_usage_is_counted_while_the_context_is_busy(
 
 
 async def test_a_crashed_session_restarts_alone_and_rebuilds_its_usage(
-        runtime: Runtime) -> None:
+        runtime: Application) -> None:
     """A crash restarts that context from the ledger; other sessions keep running untouched."""
     await runtime.sessions.open("s1", "ada")
     await runtime.sessions.open("s2", "ada")
@@ -253,7 +253,7 @@ async def test_a_crashed_session_restarts_alone_and_rebuilds_its_usage(
     assert other.alive
 
 
-async def test_a_restarted_new_session_still_rebuilds_its_usage(runtime: Runtime) -> None:
+async def test_a_restarted_new_session_still_rebuilds_its_usage(runtime: Application) -> None:
     """A session with a generated id skips the ledger when new, not when restarted."""
     sid = (await runtime.sessions.open(None, "ada")).session_id
     await runtime.sessions.record_usage(sid, provider="echo", model="e", completion_tokens=9)
@@ -263,7 +263,7 @@ async def test_a_restarted_new_session_still_rebuilds_its_usage(runtime: Runtime
     assert (await runtime.sessions.usage(sid)).completion_tokens == 9
 
 
-async def test_close_stops_the_context_and_keeps_the_usage(runtime: Runtime) -> None:
+async def test_close_stops_the_context_and_keeps_the_usage(runtime: Application) -> None:
     """A closed session is gone; its usage stays in the ledger."""
     await runtime.sessions.open("s1", "ada")
     await runtime.sessions.record_usage("s1", provider="echo", model="e", prompt_tokens=1)
@@ -275,7 +275,7 @@ async def test_close_stops_the_context_and_keeps_the_usage(runtime: Runtime) -> 
     assert len(runtime.services.preferences) == 0  # nor its cached preferences
 
 
-async def test_resolved_config_and_defaults_through_users(runtime: Runtime) -> None:
+async def test_resolved_config_and_defaults_through_users(runtime: Application) -> None:
     """The seed's user API: default, all configs and the resolved config with provenance."""
     assert await runtime.users.get_default("ada") is None
     await runtime.users.add_model("ada", "echo", "echo-a")
@@ -289,7 +289,7 @@ async def test_resolved_config_and_defaults_through_users(runtime: Runtime) -> N
     assert resolved.sources["provider"] in set(Layer)
 
 
-async def test_a_crashed_recorder_loses_no_acknowledged_usage(runtime: Runtime) -> None:
+async def test_a_crashed_recorder_loses_no_acknowledged_usage(runtime: Application) -> None:
     """Usage acknowledged before the recorder crashed is in the ledger; the new one records."""
     await runtime.sessions.open("s1", "ada")
     for n in range(5):
@@ -307,7 +307,8 @@ async def test_a_crashed_recorder_loses_no_acknowledged_usage(runtime: Runtime) 
 # -- config changes written straight to the store ----------------------------------------------
 
 
-async def test_a_live_sessions_preferences_follow_a_direct_store_write(runtime: Runtime) -> None:
+async def test_a_live_sessions_preferences_follow_a_direct_store_write(
+        runtime: Application) -> None:
     """A write to the store (no Users, no resolver) clears the user's cached preferences
     before it returns; the next enhance answers the new model, other users keep theirs."""
     store, table = runtime.store, runtime.services.preferences
@@ -325,7 +326,7 @@ async def test_a_live_sessions_preferences_follow_a_direct_store_write(runtime: 
     assert cached.model == "bob-old"
 
 
-async def test_a_shared_store_write_clears_every_sessions_preferences(runtime: Runtime) -> None:
+async def test_a_shared_store_write_clears_every_sessions_preferences(runtime: Application) -> None:
     """A global config written to the store reaches every live session at once."""
     await runtime.sessions.open("a1", "ada")
     await runtime.sessions.open("b1", "bob")
@@ -338,7 +339,7 @@ async def test_a_shared_store_write_clears_every_sessions_preferences(runtime: R
 
 
 async def test_a_write_while_the_config_cache_is_down_reaches_the_sessions(
-        runtime: Runtime) -> None:
+        runtime: Application) -> None:
     """No resolver hears a store write while the config cache is stopped; its restart
     clears the sessions' preferences, so they resolve what was written meanwhile."""
     await runtime.store.upsert_profile("ada")
@@ -353,7 +354,7 @@ async def test_a_write_while_the_config_cache_is_down_reaches_the_sessions(
     assert (await runtime.sessions.enhance("s1")).model == "new"
 
 
-async def test_a_crashed_config_cache_leaves_its_resolver_behind(runtime: Runtime) -> None:
+async def test_a_crashed_config_cache_leaves_its_resolver_behind(runtime: Application) -> None:
     """The crashed cache's resolver stops following the store; its successor follows it."""
     await runtime.store.upsert_profile("ada")
     await runtime.store.set_default("ada", "echo", "old")

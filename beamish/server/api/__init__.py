@@ -7,7 +7,7 @@ A standalone app, running its own runtime::
 
 Serving a runtime you run (what ``beamish serve`` does, so channels share it)::
 
-    async with Runtime(settings) as rt:
+    async with Application(settings) as rt:
         app = create_app(runtime=rt, auth=ApiAuth.tokens(settings))
         ...                                     # uvicorn.Server(...).serve()
 

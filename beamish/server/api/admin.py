@@ -9,7 +9,7 @@ provider views carry ``has_api_key`` and the masked key (``sk-...wxyz``).
 ``POST /api/admin/providers/{name}/validate`` builds the provider from its registry row,
 lists its models (one try, ``VALIDATE_TIMEOUT_S``), and, when it answers, stores that
 catalog and stamps ``validated_at``. Adding or removing a provider rebuilds the runtime's
-LLM client (``Runtime.reload_providers``), so it is ``serving`` at once when usable.
+LLM client (``Application.reload_providers``), so it is ``serving`` at once when usable.
 
 **Config.** ``GET/PUT/DELETE /api/admin/llm/global/{task_type}[?tier=]`` — the
 system-wide provider, model and parameters of a task type, for every tier (no ``tier``,
@@ -33,13 +33,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AwareDatetime, Field, SecretStr
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.llm.providers.base import VALIDATE_TIMEOUT_S, Validation
 from beamish.llm.providers.discovery import discover
 from beamish.llm.providers.keys import decrypt_key
 from beamish.llm.providers.registry import build_provider, provider_configs
 from beamish.runtime import TreeNode
-from beamish.server.api.deps import AdminPrincipal, RuntimeDep, get_admin
+from beamish.server.api.deps import AdminPrincipal, AppDep, get_admin
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
     ConfigurationError,
@@ -116,7 +116,7 @@ class ValidationView(Out):
 
 
 @router.get("/providers")
-async def list_providers(rt: RuntimeDep) -> ProviderList:
+async def list_providers(rt: AppDep) -> ProviderList:
     """Every registered provider (keys masked)."""
     box = _box_or_none(rt.settings)
     return ProviderList(providers=tuple(_view(rt, record, box)
@@ -124,7 +124,7 @@ async def list_providers(rt: RuntimeDep) -> ProviderList:
 
 
 @router.post("/providers", status_code=status.HTTP_201_CREATED)
-async def add_provider(body: ProviderIn, caller: AdminPrincipal, rt: RuntimeDep) -> ProviderView:
+async def add_provider(body: ProviderIn, caller: AdminPrincipal, rt: AppDep) -> ProviderView:
     """Register a provider (409 if the name is taken); its key is stored encrypted."""
     ciphertext = None
     box = None
@@ -142,7 +142,7 @@ async def add_provider(body: ProviderIn, caller: AdminPrincipal, rt: RuntimeDep)
 
 
 @router.delete("/providers/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_provider(name: ProviderName, caller: AdminPrincipal, rt: RuntimeDep) -> Response:
+async def remove_provider(name: ProviderName, caller: AdminPrincipal, rt: AppDep) -> Response:
     """Remove a provider and its catalog (404 if not registered)."""
     await rt.store.remove_provider(name, actor=caller.user_id)
     await rt.reload_providers()
@@ -151,7 +151,7 @@ async def remove_provider(name: ProviderName, caller: AdminPrincipal, rt: Runtim
 
 @router.post("/providers/{name}/validate")
 async def validate_provider(name: ProviderName, caller: AdminPrincipal,
-                            rt: RuntimeDep) -> ValidationView:
+                            rt: AppDep) -> ValidationView:
     """Reach the provider with its key; store the models it lists."""
     record = await rt.store.get_provider(name)
     plan = provider_configs(rt.settings.llm, [record], environ=os.environ,
@@ -205,7 +205,7 @@ def _box_or_none(settings: Settings) -> SecretBox | None:
     return None
 
 
-def _view(rt: Runtime, record: ProviderRecord, box: SecretBox | None) -> ProviderView:
+def _view(rt: Application, record: ProviderRecord, box: SecretBox | None) -> ProviderView:
     masked = None
     if record.api_key_ciphertext is not None and box is not None:
         with contextlib.suppress(SecretKeyError, ValueError):
@@ -244,13 +244,13 @@ TierQuery = Annotated[str | None, Query(pattern=NAME_PATTERN,
 
 
 @router.get("/llm/global")
-async def list_global_configs(rt: RuntimeDep) -> GlobalConfigList:
+async def list_global_configs(rt: AppDep) -> GlobalConfigList:
     """Every global and tier config."""
     return GlobalConfigList(configs=tuple(await rt.store.list_global_configs()))
 
 
 @router.get("/llm/global/{task_type}")
-async def get_global_config(task_type: TaskType, rt: RuntimeDep,
+async def get_global_config(task_type: TaskType, rt: AppDep,
                             tier: TierQuery = None) -> GlobalConfig:
     """The config of ``task_type`` for ``tier`` (or its any-tier fallback); 404 if none."""
     config = await rt.store.get_global_config(task_type, _tier(rt, tier))
@@ -263,7 +263,7 @@ async def get_global_config(task_type: TaskType, rt: RuntimeDep,
 
 @router.put("/llm/global/{task_type}")
 async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: AdminPrincipal,
-                            rt: RuntimeDep, tier: TierQuery = None) -> GlobalConfig:
+                            rt: AppDep, tier: TierQuery = None) -> GlobalConfig:
     """Create or replace the config of ``task_type`` for ``tier`` (or every tier)."""
     config = GlobalConfig(task_type=task_type, tier=_tier(rt, tier), provider=body.provider,
                           model=body.model, parameters=body.parameters)
@@ -271,7 +271,7 @@ async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: A
 
 
 @router.delete("/llm/global/{task_type}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_global_config(task_type: TaskType, caller: AdminPrincipal, rt: RuntimeDep,
+async def delete_global_config(task_type: TaskType, caller: AdminPrincipal, rt: AppDep,
                                tier: TierQuery = None) -> Response:
     """Remove the config of ``task_type`` for exactly ``tier`` (or the any-tier one); 404 if
     none. Calls fall back to the next layer at once."""
@@ -279,7 +279,7 @@ async def delete_global_config(task_type: TaskType, caller: AdminPrincipal, rt: 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _tier(rt: Runtime, tier: str | None) -> str:
+def _tier(rt: Application, tier: str | None) -> str:
     if tier is None or tier == ANY_TIER:
         return ANY_TIER
     tiers = rt.settings.llm.tiers
@@ -291,7 +291,7 @@ def _tier(rt: Runtime, tier: str | None) -> str:
 
 @router.put("/users/{user_id}/profile")
 async def put_profile(user_id: UserId, body: ProfileIn, caller: AdminPrincipal,
-                      rt: RuntimeDep) -> UserProfile:
+                      rt: AppDep) -> UserProfile:
     """Set a user's tier (creating the profile if needed)."""
     _tier(rt, body.tier)
     preferences = {}
@@ -319,7 +319,7 @@ class TopUsers(Out):
 
 @router.get("/audit")
 async def audit_log(
-    rt: RuntimeDep,
+    rt: AppDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditLog:
@@ -329,7 +329,7 @@ async def audit_log(
 
 @router.get("/usage/top")
 async def top_users(
-    rt: RuntimeDep,
+    rt: AppDep,
     n: Annotated[int, Query(ge=1, le=1000)] = 10,
     by: Literal["tokens", "requests"] = "tokens",
     since: AwareDatetime | None = None,
@@ -390,7 +390,7 @@ class RuntimeView(Out):
 
 @router.get("/sessions")
 async def live_sessions(
-    rt: RuntimeDep,
+    rt: AppDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
 ) -> LiveSessions:
     """Every open session (or one user's), by session id."""
@@ -400,7 +400,7 @@ async def live_sessions(
 
 @router.get("/runtime")
 async def runtime_view(
-    rt: RuntimeDep,
+    rt: AppDep,
     actors: Annotated[int, Query(ge=0, le=10_000, description="busiest actors listed")] = 20,
 ) -> RuntimeView:
     """Live sessions, the supervision tree and the deepest mailboxes."""

@@ -1,8 +1,8 @@
 """Building the API: a standalone app (``create_app``), or routes for a host app.
 
-``create_app`` is the whole HTTP API as one FastAPI app. It runs its own ``Runtime``
+``create_app`` is the whole HTTP API as one FastAPI app. It runs its own ``Application``
 through ``beamish.lifespan(settings)``, or serves one the caller already runs
-(``runtime=``, e.g. ``beamish serve`` starting uvicorn inside ``async with Runtime(...)``).
+(``runtime=``, e.g. ``beamish serve`` starting uvicorn inside ``async with Application(...)``).
 
 ``install_api(app)`` adds the routes and the error handlers to a host app whose lifespan
 runs the runtime (``FastAPI(lifespan=beamish.lifespan())``). ``api_router()`` is the routes
@@ -15,7 +15,7 @@ import logging
 
 from fastapi import APIRouter, FastAPI
 
-from beamish.app import Runtime, lifespan
+from beamish.application import Application, lifespan
 from beamish.auth import dev_mode_warning
 from beamish.server.api import admin, health, openai_compat, sessions, users
 from beamish.server.api.deps import AUTH_STATE, ApiAuth
@@ -43,7 +43,7 @@ def install_api(app: FastAPI, *, auth: ApiAuth | None = None) -> None:
     """Add the API's routes and error handlers to ``app``.
 
     Args:
-        app: the host app; its lifespan must run a ``Runtime`` (``beamish.lifespan()``).
+        app: the host app; its lifespan must run a ``Application`` (``beamish.lifespan()``).
         auth: how callers are authenticated (token auth keyed from the runtime's settings,
             else ``BEAMISH_SECRET_KEY``, if None).
     """
@@ -55,7 +55,7 @@ def install_api(app: FastAPI, *, auth: ApiAuth | None = None) -> None:
             log.warning("%s", dev_mode_warning(getattr(auth.authenticator, "host", "?")))
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
+def create_app(settings: Settings | None = None, *, runtime: Application | None = None,
                auth: ApiAuth | None = None) -> FastAPI:
     """The HTTP API as a FastAPI app; OpenAPI at ``/openapi.json``, docs at ``/docs``.
 

@@ -1,6 +1,6 @@
 """Session-scoped LLM calls made over HTTP: whole answers, and answers streamed as SSE.
 
-Both go through the runtime (``Runtime.complete`` / ``Runtime.stream``), so the usage of
+Both go through the runtime (``Application.complete`` / ``Application.stream``), so the usage of
 every call is recorded exactly once, under a request id the server makes (a client cannot
 pick one, or it could replay an id to have its calls go uncounted). Each call ends with one
 structured log line (``beamish.request_log``).
@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from beamish.app import Runtime, SessionCompletion, SessionStream
+from beamish.application import Application, SessionCompletion, SessionStream
 from beamish.auth import Principal
 from beamish.llm.errors import FallbacksExhaustedError
+from beamish.llm.hierarchy import ConfigRequest
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import ChatStream, StreamDone, StreamError, StreamEvent
-from beamish.llm.resolution import ConfigRequest
 from beamish.request_log import Endpoint, LLMRequestLog, Outcome, elapsed_ms, log_llm_request
 from beamish.server.api.errors import describe, error_response
 from beamish.server.api.sse import SSE_HEADERS, StreamInfo, StreamWire
@@ -74,7 +74,7 @@ class CallPlan:
         return None if self.caller.is_admin else self.caller.user_id
 
 
-async def complete(rt: Runtime, plan: CallPlan, request_id: str) -> SessionCompletion:
+async def complete(rt: Application, plan: CallPlan, request_id: str) -> SessionCompletion:
     """The whole answer; usage recorded, one log line written, whatever happens."""
     started = time.monotonic()
     owner = _owner(rt, plan)
@@ -98,7 +98,7 @@ async def complete(rt: Runtime, plan: CallPlan, request_id: str) -> SessionCompl
     return result
 
 
-def _owner(rt: Runtime, plan: CallPlan) -> str:
+def _owner(rt: Application, plan: CallPlan) -> str:
     try:
         return rt.sessions.owner(plan.session_id)
     except SessionError:  # the call will fail the same way; the log names the caller
@@ -122,7 +122,7 @@ class StreamingCall(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, rt: Runtime, plan: CallPlan, wire: StreamWire, request_id: str,
+    def __init__(self, rt: Application, plan: CallPlan, wire: StreamWire, request_id: str,
                  headers: dict[str, str] | None = None) -> None:
         """Stream ``plan``'s answer framed by ``wire``, under ``request_id``."""
         self.status_code = 200

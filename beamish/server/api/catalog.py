@@ -10,11 +10,11 @@ It is what ``GET /api/llm/models`` and ``GET /v1/models`` list:
 
 from __future__ import annotations
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.server.api.models import CatalogModel
 
 
-async def model_catalog(rt: Runtime) -> list[CatalogModel]:
+async def model_catalog(rt: Application) -> list[CatalogModel]:
     """The catalog, registry providers by name first, then the others by name."""
     serving = rt.llm.providers
     records = await rt.store.list_providers()

@@ -1,4 +1,4 @@
-"""What every endpoint depends on: the running ``Runtime`` and the caller's ``Principal``.
+"""What every endpoint depends on: the running ``Application`` and the caller's ``Principal``.
 
 **The runtime** is ``request.app.state.beamish``, put there by ``beamish.lifespan()`` (or by
 ``create_app(runtime=...)``). Without it every endpoint but ``/health`` answers 503.
@@ -29,7 +29,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.auth import (
     SECRET_KEY_ENV,
     Authenticator,
@@ -98,9 +98,9 @@ def _secret(settings: Settings | None) -> str | None:
 # --- the runtime -------------------------------------------------------------------------
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The app's running ``Runtime``; 503 when there is none."""
-    runtime: Runtime | None = getattr(request.app.state, "beamish", None)
+def get_runtime(request: Request) -> Application:
+    """The app's running ``Application``; 503 when there is none."""
+    runtime: Application | None = getattr(request.app.state, "beamish", None)
     if runtime is None:
         raise RuntimeNotRunningError(_NO_RUNTIME)
     try:
@@ -165,8 +165,8 @@ def check_user(principal: Principal, user_id: str) -> None:
             "reaches its own user's data only, unless it has the admin scope")
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-"""The running ``Runtime`` of the app."""
+AppDep = Annotated[Application, Depends(get_runtime)]
+"""The running ``Application`` of the app."""
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 """The authenticated caller."""
@@ -176,6 +176,6 @@ AdminPrincipal = Annotated[Principal, Depends(get_admin)]
 
 
 __all__ = [
-    "AUTH_STATE", "AdminPrincipal", "ApiAuth", "CurrentPrincipal", "RuntimeDep", "authenticate",
+    "AUTH_STATE", "AdminPrincipal", "ApiAuth", "CurrentPrincipal", "AppDep", "authenticate",
     "check_user", "get_admin", "get_auth", "get_principal", "get_runtime",
 ]

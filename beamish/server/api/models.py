@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from beamish.llm.resolution import ResolvedConfig
+from beamish.llm.hierarchy import ResolvedConfig
 from beamish.store.models import LLMParameters, Provider
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"

@@ -43,15 +43,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.auth import Principal
+from beamish.llm.hierarchy import ConfigRequest
 from beamish.llm.providers.base import ChatMessage, parse_chat_message
 from beamish.llm.providers.stream import StreamDone, StreamError, StreamEvent, TokenDelta
-from beamish.llm.resolution import ConfigRequest
 from beamish.llm.settings import PROVIDERS
 from beamish.server.api.calls import CallPlan, StreamingCall, complete
 from beamish.server.api.catalog import model_catalog
-from beamish.server.api.deps import CurrentPrincipal, RuntimeDep
+from beamish.server.api.deps import AppDep, CurrentPrincipal
 from beamish.server.api.errors import ERROR_RESPONSES, ErrorInfo, InvalidRequestError
 from beamish.server.api.models import NAME_PATTERN, Out
 from beamish.server.api.sessions import check_session_id, implicit_session_id
@@ -236,7 +236,7 @@ TaskHeader = Annotated[str, Header(alias="X-Beamish-Task-Type", pattern=NAME_PAT
 @router.post("/chat/completions", response_model=ChatCompletion,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "chat.completion, or its chunks when streamed"}})
-async def chat_completions(body: ChatCompletionRequest, caller: CurrentPrincipal, rt: RuntimeDep,
+async def chat_completions(body: ChatCompletionRequest, caller: CurrentPrincipal, rt: AppDep,
                            response: Response, session: SessionHeader = None,
                            task_type: TaskHeader = "chat") -> Response | ChatCompletion:
     """An OpenAI chat completion in the caller's session, with the caller's preferences."""
@@ -261,7 +261,7 @@ async def chat_completions(body: ChatCompletionRequest, caller: CurrentPrincipal
         usage=_usage(completion.usage.prompt_tokens, completion.usage.completion_tokens))
 
 
-async def caller_session(rt: Runtime, caller: Principal, named: str | None) -> str:
+async def caller_session(rt: Application, caller: Principal, named: str | None) -> str:
     """The session of a call: the one ``named`` (opened if needed), else the implicit one."""
     session_id = named or implicit_session_id(caller.user_id)
     check_session_id(session_id, caller.user_id)
@@ -270,7 +270,7 @@ async def caller_session(rt: Runtime, caller: Principal, named: str | None) -> s
 
 
 @router.get("/models")
-async def list_models(caller: CurrentPrincipal, rt: RuntimeDep) -> ModelCardList:
+async def list_models(caller: CurrentPrincipal, rt: AppDep) -> ModelCardList:
     """``beamish`` (the caller's resolved model), then every catalog model as provider:model."""
     cards = [ModelCard(id="beamish", owned_by="beamish")]
     seen = {"beamish"}

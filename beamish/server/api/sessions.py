@@ -34,11 +34,11 @@ from fastapi import APIRouter, Response, status
 from pydantic import Field, model_validator
 
 from beamish.auth import Principal
+from beamish.llm.hierarchy import ConfigRequest
 from beamish.llm.providers.base import ChatMessage
 from beamish.llm.providers.stream import StreamDone, StreamEvent, TokenDelta
-from beamish.llm.resolution import ConfigRequest
 from beamish.server.api.calls import CallPlan, StreamingCall, complete
-from beamish.server.api.deps import CurrentPrincipal, RuntimeDep, check_user
+from beamish.server.api.deps import AppDep, CurrentPrincipal, check_user
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
     ErrorInfo,
@@ -155,7 +155,7 @@ def check_session_id(session_id: str, owner: str) -> None:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def open_session(body: SessionIn, caller: CurrentPrincipal, rt: RuntimeDep) -> SessionInfo:
+async def open_session(body: SessionIn, caller: CurrentPrincipal, rt: AppDep) -> SessionInfo:
     """Open a session for the caller (or, for an admin, for ``user_id``)."""
     owner = body.user_id or caller.user_id
     if owner != caller.user_id and not caller.is_admin:
@@ -167,7 +167,7 @@ async def open_session(body: SessionIn, caller: CurrentPrincipal, rt: RuntimeDep
 
 
 @router.get("")
-async def my_sessions(caller: CurrentPrincipal, rt: RuntimeDep) -> SessionList:
+async def my_sessions(caller: CurrentPrincipal, rt: AppDep) -> SessionList:
     """The caller's open sessions."""
     return SessionList(sessions=tuple(sid for sid, _ in
                                       rt.sessions.open_sessions(caller.user_id)))
@@ -175,14 +175,14 @@ async def my_sessions(caller: CurrentPrincipal, rt: RuntimeDep) -> SessionList:
 
 @router.get("/{session_id}")
 async def get_session(session_id: SessionId, caller: CurrentPrincipal,
-                      rt: RuntimeDep) -> SessionInfo:
+                      rt: AppDep) -> SessionInfo:
     """The session's context and usage."""
     return await rt.sessions.get(session_id, user_id=_owner_check(caller))
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def close_session(session_id: SessionId, caller: CurrentPrincipal,
-                        rt: RuntimeDep) -> Response:
+                        rt: AppDep) -> Response:
     """Close the session; its usage stays in the ledger."""
     await rt.sessions.close(session_id, user_id=_owner_check(caller))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -192,7 +192,7 @@ async def close_session(session_id: SessionId, caller: CurrentPrincipal,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "the answer, or its events when streamed"}})
 async def session_completion(session_id: SessionId, body: CompletionIn, caller: CurrentPrincipal,
-                             rt: RuntimeDep, response: Response) -> Response | CompletionOut:
+                             rt: AppDep, response: Response) -> Response | CompletionOut:
     """One call in the session, whole or streamed (``"stream": true``)."""
     if not caller.is_admin:  # before anything runs: a clear 403 for another user's session
         check_user(caller, rt.sessions.owner(session_id))

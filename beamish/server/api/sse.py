@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from beamish.compact_json import dumps
+from beamish.llm.hierarchy import ResolvedConfig
 from beamish.llm.providers.stream import StreamEvent
-from beamish.llm.resolution import ResolvedConfig
 from beamish.server.api.errors import ErrorInfo
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

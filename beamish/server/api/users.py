@@ -30,10 +30,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime
 
-from beamish.app import Runtime
-from beamish.llm.resolution import ConfigRequest
+from beamish.application import Application
+from beamish.llm.hierarchy import ConfigRequest
 from beamish.server.api.catalog import model_catalog
-from beamish.server.api.deps import CurrentPrincipal, RuntimeDep, check_user
+from beamish.server.api.deps import AppDep, CurrentPrincipal, check_user
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
     ResourceNotFoundError,
@@ -137,7 +137,7 @@ class ModelList(Out):
 
 @router.get("/users/{user_id}/llm-config", tags=["users"])
 async def get_llm_config(user_id: UserId, caller: CurrentPrincipal,
-                         rt: RuntimeDep) -> UserLLMConfigView:
+                         rt: AppDep) -> UserLLMConfigView:
     """The user's tier, default, per-provider configs and per-task overrides."""
     check_user(caller, user_id)
     return await _config_view(rt, user_id)
@@ -145,7 +145,7 @@ async def get_llm_config(user_id: UserId, caller: CurrentPrincipal,
 
 @router.put("/users/{user_id}/llm-config", tags=["users"])
 async def put_llm_config(user_id: UserId, body: DefaultConfigIn, caller: CurrentPrincipal,
-                         rt: RuntimeDep) -> UserLLMConfigView:
+                         rt: AppDep) -> UserLLMConfigView:
     """Make ``provider``/``model`` the default; ``parameters``, if given, replace its own."""
     check_user(caller, user_id)
     await rt.users.set_default(user_id, body.provider, body.model, actor=caller.user_id)
@@ -157,7 +157,7 @@ async def put_llm_config(user_id: UserId, body: DefaultConfigIn, caller: Current
 
 @router.delete("/users/{user_id}/llm-config", tags=["users"],
                status_code=status.HTTP_204_NO_CONTENT)
-async def delete_llm_config(user_id: UserId, caller: CurrentPrincipal, rt: RuntimeDep) -> Response:
+async def delete_llm_config(user_id: UserId, caller: CurrentPrincipal, rt: AppDep) -> Response:
     """Remove every config and override of the user (the profile and tier stay)."""
     check_user(caller, user_id)
     store = rt.store
@@ -168,7 +168,7 @@ async def delete_llm_config(user_id: UserId, caller: CurrentPrincipal, rt: Runti
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-async def _config_view(rt: Runtime, user_id: str) -> UserLLMConfigView:
+async def _config_view(rt: Application, user_id: str) -> UserLLMConfigView:
     try:
         tier: str | None = (await rt.store.get_profile(user_id)).tier
     except UserNotFoundError:
@@ -179,7 +179,7 @@ async def _config_view(rt: Runtime, user_id: str) -> UserLLMConfigView:
         providers=tuple(configs), tasks=tuple(await rt.store.list_task_overrides(user_id)))
 
 
-async def ensure_profile(rt: Runtime, user_id: str, actor: str) -> None:
+async def ensure_profile(rt: Application, user_id: str, actor: str) -> None:
     """Create the user's profile (default tier) unless it exists."""
     try:
         await rt.store.get_profile(user_id)
@@ -192,7 +192,7 @@ async def ensure_profile(rt: Runtime, user_id: str, actor: str) -> None:
 
 @router.get("/users/{user_id}/llm-config/providers/{provider}", tags=["users"])
 async def get_provider_config(user_id: UserId, provider: Provider, caller: CurrentPrincipal,
-                              rt: RuntimeDep) -> UserLLMConfig:
+                              rt: AppDep) -> UserLLMConfig:
     """The user's config for one provider (404 if none)."""
     check_user(caller, user_id)
     return await rt.store.get_config(user_id, provider)
@@ -200,7 +200,7 @@ async def get_provider_config(user_id: UserId, provider: Provider, caller: Curre
 
 @router.put("/users/{user_id}/llm-config/providers/{provider}", tags=["users"])
 async def put_provider_config(user_id: UserId, provider: Provider, body: ProviderConfigIn,
-                              caller: CurrentPrincipal, rt: RuntimeDep) -> UserLLMConfig:
+                              caller: CurrentPrincipal, rt: AppDep) -> UserLLMConfig:
     """Create or update the user's config for one provider."""
     check_user(caller, user_id)
     store, actor = rt.store, caller.user_id
@@ -222,7 +222,7 @@ async def put_provider_config(user_id: UserId, provider: Provider, body: Provide
 @router.delete("/users/{user_id}/llm-config/providers/{provider}", tags=["users"],
                status_code=status.HTTP_204_NO_CONTENT)
 async def delete_provider_config(user_id: UserId, provider: Provider, caller: CurrentPrincipal,
-                                 rt: RuntimeDep) -> Response:
+                                 rt: AppDep) -> Response:
     """Remove the user's config for one provider (404 if none)."""
     check_user(caller, user_id)
     await rt.store.remove_config(user_id, provider, actor=caller.user_id)
@@ -234,7 +234,7 @@ async def delete_provider_config(user_id: UserId, provider: Provider, caller: Cu
 
 @router.get("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"])
 async def get_task_override(user_id: UserId, task_type: TaskType, caller: CurrentPrincipal,
-                            rt: RuntimeDep) -> TaskOverride:
+                            rt: AppDep) -> TaskOverride:
     """The user's override for one task type (404 if none)."""
     check_user(caller, user_id)
     override = await rt.store.get_task_override(user_id, task_type)
@@ -246,7 +246,7 @@ async def get_task_override(user_id: UserId, task_type: TaskType, caller: Curren
 
 @router.put("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"])
 async def put_task_override(user_id: UserId, task_type: TaskType, body: TaskOverrideIn,
-                            caller: CurrentPrincipal, rt: RuntimeDep) -> TaskOverride:
+                            caller: CurrentPrincipal, rt: AppDep) -> TaskOverride:
     """Create or replace the user's override for one task type."""
     check_user(caller, user_id)
     await ensure_profile(rt, user_id, caller.user_id)
@@ -258,7 +258,7 @@ async def put_task_override(user_id: UserId, task_type: TaskType, body: TaskOver
 @router.delete("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"],
                status_code=status.HTTP_204_NO_CONTENT)
 async def delete_task_override(user_id: UserId, task_type: TaskType, caller: CurrentPrincipal,
-                               rt: RuntimeDep) -> Response:
+                               rt: AppDep) -> Response:
     """Remove the user's override for one task type (404 if none)."""
     check_user(caller, user_id)
     await rt.store.delete_task_override(user_id, task_type, actor=caller.user_id)
@@ -270,7 +270,7 @@ async def delete_task_override(user_id: UserId, task_type: TaskType, caller: Cur
 
 @router.get("/users/{user_id}/usage", tags=["users"])
 async def get_usage(
-    user_id: UserId, caller: CurrentPrincipal, rt: RuntimeDep,
+    user_id: UserId, caller: CurrentPrincipal, rt: AppDep,
     since: Annotated[AwareDatetime | None, Query(description="from (inclusive)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="to (exclusive)")] = None,
     provider: Annotated[str | None, Query(max_length=255)] = None,
@@ -305,7 +305,7 @@ class PreviewView(ConfigView):
 
 @router.get("/llm/config/preview", tags=["users"])
 async def preview_config(
-    caller: CurrentPrincipal, rt: RuntimeDep,
+    caller: CurrentPrincipal, rt: AppDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256,
                                          description="the user (the caller if omitted)")]
     = None,
@@ -327,7 +327,7 @@ async def preview_config(
 
 
 @router.get("/llm/models", tags=["catalog"])
-async def list_models(caller: CurrentPrincipal, rt: RuntimeDep) -> ModelList:
+async def list_models(caller: CurrentPrincipal, rt: AppDep) -> ModelList:
     """Every model beamish can call (stored catalogs and configured defaults)."""
     return ModelList(models=tuple(await model_catalog(rt)))
 

@@ -14,6 +14,7 @@ from beamish.llm.errors import (
     ProviderUnavailableError,
     StreamBrokenError,
 )
+from beamish.llm.hierarchy import Layer, ResolvedConfig
 from beamish.llm.providers import (
     AnthropicProvider,
     ApiKey,
@@ -31,7 +32,6 @@ from beamish.llm.providers import (
     TokenDelta,
     Usage,
 )
-from beamish.llm.resolution import Layer, ResolvedConfig
 from beamish.store import LLMParameters, Provider
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 from tests.llm.providers.conftest import RecordedSleeps

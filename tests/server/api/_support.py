@@ -1,6 +1,6 @@
 """A real beamish API server for the HTTP tests, and small clients of what it speaks.
 
-``serve_api`` starts a ``Runtime`` on a private SQLite file (echo provider, plus any
+``serve_api`` starts a ``Application`` on a private SQLite file (echo provider, plus any
 providers registered up front), serves the API over it — in-process, or with uvicorn on
 127.0.0.1 (a port the kernel picks) — and hands back an ``ApiServer``: the runtime, an httpx
 client of the server and tokens for any user. ``parse_sse`` reads an event stream;
@@ -26,7 +26,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.auth import TokenSigner
 from beamish.request_log import LOGGER_NAME
 from beamish.server.api import ApiAuth, create_app
@@ -50,7 +50,7 @@ def make_settings(tmp_path: Path, *, secret: str | None = SECRET) -> Settings:
 class ApiServer:
     """A running API server."""
 
-    rt: Runtime
+    rt: Application
     url: str
     http: httpx.AsyncClient
     signer: TokenSigner
@@ -92,7 +92,7 @@ async def serve_api(tmp_path: Path, *, settings: Settings | None = None,
     """
     settings = settings or make_settings(tmp_path)
     app = shared_app()
-    async with Runtime(settings) as rt:
+    async with Application(settings) as rt:
         app.state.beamish = rt
         setattr(app.state, AUTH_STATE, auth or ApiAuth.tokens(settings))
         try:

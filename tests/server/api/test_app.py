@@ -42,7 +42,7 @@ async def test_create_app_runs_its_own_runtime(tmp_path: Path) -> None:
     assert not hasattr(app.state, "beamish") or _stopped(app.state.beamish)
 
 
-def _stopped(runtime: beamish.Runtime) -> bool:
+def _stopped(runtime: beamish.Application) -> bool:
     try:
         runtime.services  # noqa: B018 - raises once stopped
     except RuntimeError:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from beamish.app import Runtime
+from beamish.application import Application
 from beamish.auth import DevModeError, TokenSigner
 from beamish.server.api import ApiAuth, create_app
 from tests.server.api._support import SECRET, ApiServer, make_settings, serve_api, shared_app
@@ -145,7 +145,7 @@ async def test_dev_mode_refuses_requests_that_arrived_on_a_public_address(
     """A dev-mode app reached on a non-loopback address trusts no user_id, and says why."""
     settings = make_settings(tmp_path)
     caplog.set_level(logging.WARNING, logger="beamish.server.api")
-    async with Runtime(settings) as rt:
+    async with Application(settings) as rt:
         app = create_app(runtime=rt, auth=ApiAuth.development("127.0.0.1", settings))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api.example") as http:
@@ -159,7 +159,7 @@ async def test_without_a_configured_auth_the_runtime_settings_key_is_used(
         tmp_path: Path) -> None:
     """An app given no ApiAuth verifies tokens with its runtime's secret key."""
     settings = make_settings(tmp_path)
-    async with Runtime(settings) as rt:
+    async with Application(settings) as rt:
         app = create_app(runtime=rt)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:

@@ -25,9 +25,9 @@ from beamish.llm.errors import (
     RateLimitedError,
     StreamBrokenError,
 )
+from beamish.llm.hierarchy import Layer, ResolvedConfig
 from beamish.llm.providers.base import Attempt, Usage
 from beamish.llm.providers.stream import StreamDone, StreamError, TokenDelta
-from beamish.llm.resolution import Layer, ResolvedConfig
 from beamish.request_log import LLMRequestLog
 from beamish.server.api.errors import (
     ConfigurationError,
