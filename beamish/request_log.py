@@ -98,7 +98,7 @@ def log_llm_request(entry: LLMRequestLog) -> None:
     """Write ``entry`` as one INFO line on ``beamish.server.llm_requests`` (through the
     ``RequestLineWriter`` if one is installed, else as a record)."""
     if not log.isEnabledFor(logging.INFO):
-        return  # nobody reads it: skip the JSON (a chat round trip is ~0.3 ms in all)
+        return  # nobody reads it: skip building the JSON line
     line = entry.to_json()
     if _writer is not None:
         _writer.write(line)
@@ -119,9 +119,9 @@ class RequestLineWriter:
     formats them (``asctime levelname name message``), and a turn of the event loop's lines
     in one write.
 
-    Through ``logging``, a line cost about 60 µs of a chat round trip in the server, a fifth
-    of it: the record, the handler's lock, formatting its time, a write and a flush for each.
-    This writes the same text for a small part of that. ``configure_serving_logs`` installs
+    Through ``logging``, a line costs a sizeable share of a chat round trip's CPU: the record,
+    the handler's lock, formatting its time, a write and a flush for each. This writes the
+    same text for a small part of that (``bench/RESULTS.md``). ``configure_serving_logs`` installs
     one (``write_request_lines``); without it — in an application embedding beamish — each
     line is an ordinary record, which that application's handlers see.
 

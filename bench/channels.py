@@ -45,21 +45,19 @@ Figures:
   to make that window's p99.
 * ``cpu_stolen_pct_rounds``, ``cpu_stolen_pct_half_load`` — the share of the machine's CPU
   time that its hypervisor gave to other guests (``/proc/stat``'s steal) during the
-  rounds (the windows between them included) and the windows alone (no goal; in the JSON). On the
-  virtual machines this was measured on it went from 0 to 40% within minutes, and the
-  half-load p99 follows it: the server stalls whenever its core is taken (measured over
-  10 s windows: 1% stolen, p99 29 ms; 6%, 43 ms; 18%, 200 ms; 24%, 220 ms). Half of the
-  maximum is not half of the server's core: at the maximum an event-loop turn serves about
-  ten round trips and the caches stay warm, at half of it about one, so the server's thread
-  is 75 to 90% busy (measured: 390 µs of CPU per round trip at the maximum, 490 to 570 at
-  half of it, 1,800 at 100/s), and a host taking 15 to 25% of the CPU saturates it.
+  rounds (the windows between them included) and the windows alone (no goal; in the JSON).
+  On virtual machines it changes within minutes, and the half-load p99 follows it: the
+  server stalls whenever its core is taken. Half of the maximum is not half of the server's
+  core: at the maximum an event-loop turn serves several round trips and the caches stay
+  warm, at half of it about one, so each round trip costs more CPU and a host taking a
+  fifth of the CPU can saturate the server (figures in ``bench/RESULTS.md``).
 * ``cpu_others_pct_rounds``, ``cpu_others_pct_half_load`` — the share of the machine's CPU
   time that processes other than the benchmark's two (this one, with both servers, and the
   clients') used over the same spans (no goal): anything else running on the machine takes
-  the cores both servers are measured on, and not from both alike — a quick run beside a
-  busy loop read 41.6% and a higher ratio, since the raw server and its clients need both
-  cores whole. A quiet machine reads 0 (the accounting of a process's time is finer than
-  ``/proc/stat``'s ticks, so the difference is clamped at zero).
+  the cores both servers are measured on, and not from both alike — a busy process beside
+  a run raises the ratio, since the raw server and its clients need both cores whole. A
+  quiet machine reads 0 (the accounting of a process's time is finer than ``/proc/stat``'s
+  ticks, so the difference is clamped at zero).
 * ``conn_bytes_10k`` — the server's RSS growth per connected, joined, idle socket with
   ``SOCKETS`` of them, measured once they have been idle past ``hibernate_after`` (goal:
   <= 30 KiB). It counts everything a socket costs: uvicorn's connection, the socket and
@@ -69,8 +67,8 @@ The server's per-user message rate is lifted (it would cap throughput) and its i
 raised above the benchmark's length; everything else is ``beamish serve``'s defaults,
 including its process settings (``tune_for_serving``: the garbage collector and the GIL's
 switch interval) and its logging (``configure_serving_logs``: INFO lines, one JSON line per
-chat message among them, here to the null device), which the raw baseline, in the same process, runs
-with too (the websockets library logs its connections).
+chat message among them, here to the null device), which the raw baseline, in the same
+process, runs with too (the websockets library logs its connections).
 """
 
 from __future__ import annotations

@@ -75,22 +75,15 @@ def tune_for_serving() -> None:
     Once the server has started: collect, then freeze what exists — modules, the app, the
     runtime's tree, objects that live as long as the process — so that no later collection
     walks them again, and raise the thresholds, since a chat round trip allocates hundreds of
-    short-lived objects that reference counting frees anyway. Measured with the channels
-    benchmark: without this, a full collection paused the server for 86 to 99 ms several times a
-    run (the half-load p99) and collections took about 5% of its CPU.
+    short-lived objects that reference counting frees anyway. Without this, full collections
+    pause the server for tens of milliseconds, which is what its tail latency shows.
 
-    And shorten the GIL's switch interval: SQLite runs in aiosqlite's thread, which takes the
-    GIL back about five times per commit of usage (after each SQLite step and reset, each
-    write to the loop's self-pipe, each wake from its queue); with the event loop busy, each
-    time waits for one of the loop's system calls or for the interval, so a commit took
-    several times its thread's work, and the chat answers waiting for it left the loop idle.
-    Measured with the channels benchmark: 500 µs instead of the default 5 ms gave about 14%
-    more round trips per second (median of five alternating pairs); 100 µs instead of 500,
-    after SQLite's thread began forming the commits itself, gave a higher chat/echo ratio in
-    three of four alternating pairs of runs (0.571, 0.567, 0.593, 0.537 against 0.560, 0.514,
-    0.577, 0.570), and in all four with 64 and with 128 clients, where the loop waits for
-    commits (64: 0.508 to 0.542 against 0.460 to 0.501), for a half-load p99 of 4.2 to 6.0
-    ms instead of 4.0 to 4.8.
+    And shorten the GIL's switch interval: SQLite runs in its own thread, which takes the GIL
+    back several times per commit of usage (after each SQLite step and reset, each write to
+    the loop's self-pipe, each wake from its queue); with the event loop busy, each time it
+    waits for one of the loop's system calls or for the whole interval, so a commit takes
+    several times its thread's work, and the answers waiting for that commit leave the loop
+    idle. The benchmark of channels chose the value (``bench/RESULTS.md``).
 
     It changes the whole process: an application embedding beamish decides this for itself.
     """
@@ -112,12 +105,11 @@ def configure_serving_logs(stream: TextStream | None = None, *,
     request_log``).
 
     The request log has a line for every chat message, so it is written cheaply: by a
-    ``RequestLineWriter``, in the same format, rather than as records. Measured in the
-    server with 256 chat clients: a line took about 60 µs there as a record, a fifth of a
-    round trip's CPU (36% more CPU per round trip than without the log, with logging's
-    defaults). Other records skip what the format never shows — the thread, the process,
-    the asyncio task and the caller's file and line, which logging otherwise looks up for
-    every record (the "Optimization" section of Python's logging HOWTO).
+    ``RequestLineWriter``, in the same format, rather than as records (a record costs a
+    sizeable share of a chat round trip's CPU; ``bench/RESULTS.md``). Other records skip what
+    the format never shows — the thread, the process, the asyncio task and the caller's file
+    and line, which logging otherwise looks up for every record (the "Optimization" section
+    of Python's logging HOWTO).
 
     Like ``tune_for_serving``, it changes the whole process: an application embedding
     beamish configures its own logging.

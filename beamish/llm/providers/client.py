@@ -323,8 +323,8 @@ class LLMClient:
 
 def _timed(provider: LLMProvider, request: ChatRequest, call: Awaitable[_T]) -> Awaitable[_T]:
     """``call`` under the request's timeout; as it is for an offline provider, which answers
-    from this process with no I/O to wait for (a deadline cost an echo answer a fifth of its
-    time)."""
+    from this process with no I/O to wait for (a deadline would only add a timer handle to
+    every call)."""
     return call if provider.offline else _within_timeout(provider, request, call)
 
 
