@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -90,6 +91,8 @@ from beamish.sessions.services import (
 from beamish.settings import Settings
 from beamish.store import Provider, Store, UsageEvent, UsageStatus, open_store
 from beamish.store.models import new_request_id
+
+log = logging.getLogger("beamish")
 
 Messages = Sequence[ChatMessage | Mapping[str, Any]] | str
 """A conversation: messages (``{"role": ..., "content": ...}``), or one user message."""
@@ -162,11 +165,16 @@ class Application:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         stack, self._stack = self._stack, None
+        services = self._services
         try:
             if stack is not None:
                 await stack.aclose()  # actors stopping may still use the services
         finally:
             self._services = self._sessions = None
+            lost = 0 if services is None else services.close_parked()
+            if lost:
+                log.error("%d usage events were lost: the runtime stopped while the usage "
+                          "recorder was restarting", lost)
 
     async def reload_providers(self) -> LLMClient:
         """Rebuild the LLM client from the provider registry (after adding or removing one).

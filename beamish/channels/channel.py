@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, NamedTuple, TypeAlias
 
@@ -225,12 +225,23 @@ class _Attend:
     its task — the task carries it out after this message."""
 
 
-@dataclass(frozen=True, slots=True)
 class _Resume:
     """A channel's own message: ``handle_in``, run outside its task, returned an awaitable —
-    the task awaits it (``answer``) next."""
+    the task awaits it (``answer``) next and replies to ``message``."""
 
-    answer: Coroutine[Any, Any, None]
+    __slots__ = ("answer", "message")
+
+    def __init__(self, message: Message, answer: Awaitable[Any]) -> None:
+        self.message = message
+        self.answer = answer
+
+    def __del__(self) -> None:
+        # The channel exited before its task took this message: close the coroutine nobody
+        # will run, so that it is not reported as never awaited.
+        answer = self.answer
+        if inspect.iscoroutine(answer) and (
+                inspect.getcoroutinestate(answer) == inspect.CORO_CREATED):
+            answer.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,9 +374,9 @@ class Channel(Actor):
         if kind is ChannelIn:
             answer = self._handle_in(request.message)
             if answer is not None:
-                await answer
+                await self._reply_when_answered(request.message, answer)
         elif kind is _Resume:
-            await request.answer
+            await self._reply_when_answered(request.message, request.answer)
         elif kind is JoinChannel:
             await self._join()
         elif kind is EndChannel:
@@ -420,14 +431,14 @@ class Channel(Actor):
         finally:
             current_process.reset(token)
         if answer is not None:
-            try_cast(ref, _Resume(answer))
+            try_cast(ref, _Resume(message, answer))
         elif ref._attention:  # stop() or another action: the task carries it out
             try_cast(ref, _ATTEND)
         return True
 
-    def _handle_in(self, message: Message) -> Coroutine[Any, Any, None] | None:
-        """Run ``handle_in`` and reply with its answer; when it returns an awaitable, the
-        coroutine that awaits it and replies (None otherwise)."""
+    def _handle_in(self, message: Message) -> Awaitable[Any] | None:
+        """Run ``handle_in`` and reply with its answer; when it returns an awaitable, that
+        awaitable, for ``_reply_when_answered`` (None otherwise)."""
         self._incoming = message
         try:
             result = self.handle_in(message.event, message.payload)
@@ -435,7 +446,7 @@ class Channel(Actor):
             result, status = error.response, "error"
         else:
             if inspect.isawaitable(result):
-                return self._reply_when_answered(message, result)
+                return result
             status = "ok"
         finally:
             self._incoming = None

@@ -37,9 +37,21 @@ from beamish.runtime import (
 from beamish.runtime.errors import ActorExitedError, NoProcessError
 from beamish.sessions.context import session_spec
 from beamish.sessions.counters import UsageCounter
-from beamish.sessions.errors import SessionLimitError, SessionNotFoundError, SessionOwnerError
+from beamish.sessions.errors import (
+    RuntimeNotRunningError,
+    SessionLimitError,
+    SessionNotFoundError,
+    SessionOwnerError,
+)
 from beamish.sessions.models import SessionInfo
-from beamish.sessions.services import JANITOR, SESSION_SUP, SESSIONS, Services, session_entry
+from beamish.sessions.services import (
+    JANITOR,
+    RECORDER_WAIT_S,
+    SESSION_SUP,
+    SESSIONS,
+    Services,
+    session_entry,
+)
 from beamish.store import (
     LLMParameters,
     NewLLMConfig,
@@ -189,15 +201,18 @@ class Sessions:
 
         With the usage recorder running, the event is queued at once and written whether
         or not anyone awaits: a cancelled call, which cannot safely wait for anything more,
-        hands its usage over so and goes. While the recorder restarts, awaiting waits for
-        it (``Services.wait_recorder``) before queueing the event.
+        hands its usage over so and goes. While the recorder restarts, the event is parked
+        and written once it is back, also unawaited (``Services.park``); awaiting waits for
+        that up to ``RECORDER_WAIT_S``.
 
         Raises:
             UsageBackpressureError: the usage buffer is full (at once).
         """
         recorder = self._services.recorder
         if recorder is None:
-            return _RecordWhenUp(self, counter, event)
+            parked = self._services.park(event)
+            parked.add_done_callback(functools.partial(_count_when_durable, counter, event))
+            return _Parked(parked)
         future = recorder.submit(event)
         # Added before any caller awaits the future: the count is there when it resumes.
         future.add_done_callback(functools.partial(_count_when_durable, counter, event))
@@ -372,22 +387,25 @@ def _count_when_durable(counter: UsageCounter | None, event: UsageEvent,
         counter.add(event)
 
 
-class _RecordWhenUp:
-    """``record_event``'s awaitable while the usage recorder restarts: awaited, it waits for
-    the recorder, then records. Its coroutine is made only when awaited, so one left
-    unawaited leaves nothing behind."""
+class _Parked:
+    """``record_event``'s awaitable while the usage recorder restarts: the event is parked
+    (``Services.park``) and written once a recorder is back, awaited or not; awaiting waits
+    for that up to ``RECORDER_WAIT_S``, then raises ``RuntimeNotRunningError`` (the event
+    stays parked: retrying with the same request id is safe)."""
 
-    __slots__ = ("_counter", "_event", "_sessions")
+    __slots__ = ("_future",)
 
-    def __init__(self, sessions: Sessions, counter: UsageCounter | None,
-                 event: UsageEvent) -> None:
-        self._sessions = sessions
-        self._counter = counter
-        self._event = event
+    def __init__(self, future: asyncio.Future[bool]) -> None:
+        self._future = future
 
     def __await__(self) -> Generator[Any, None, bool]:
-        return self._record().__await__()
+        return self._wait().__await__()
 
-    async def _record(self) -> bool:
-        await self._sessions._services.wait_recorder()  # raises if it does not come back
-        return await self._sessions.record_event(self._counter, self._event)
+    async def _wait(self) -> bool:
+        try:
+            async with asyncio.timeout(RECORDER_WAIT_S):
+                return await asyncio.shield(self._future)
+        except TimeoutError:
+            raise RuntimeNotRunningError(
+                "the usage recorder is restarting; the usage is kept and written when it is "
+                "back — retry with the same request id to learn the outcome") from None

@@ -14,7 +14,8 @@ user id), ``SESSIONS_BY_USER`` (Registry, duplicate: user id → contexts), ``SE
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,10 +28,17 @@ from beamish.sessions.errors import RuntimeNotRunningError
 from beamish.sessions.expiry import IdleQueue
 from beamish.sessions.preferences import PreferenceTable
 from beamish.sessions.settings import SessionSettings
-from beamish.store import Store, UsageRecorder
+from beamish.store import (
+    RecorderClosedError,
+    Store,
+    UsageBackpressureError,
+    UsageEvent,
+    UsageRecorder,
+)
 
 RECORDER_WAIT_S = 5.0
-"""How long usage waits for a restarting recorder before failing (not acknowledged)."""
+"""How long a caller waits for a restarting recorder before failing (not acknowledged; the
+usage stays parked and is written when the recorder is back)."""
 
 SESSIONS = "beamish.sessions"
 SESSIONS_BY_USER = "beamish.sessions_by_user"
@@ -58,32 +66,58 @@ class Services:
     """The session contexts' usage totals, counted into without a message to them."""
     recorder: UsageRecorder | None = None
     resolver: ConfigResolver | None = None
-    _recorder_up: asyncio.Event = field(init=False, repr=False)
+    _parked: deque[tuple[UsageEvent, asyncio.Future[bool]]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.idle = IdleQueue(self.settings.ttl_s)
         self.preferences = PreferenceTable()
         self.usage = UsageCounters()
-        self._recorder_up = asyncio.Event()
+        self._parked = deque()
 
     def publish_recorder(self, recorder: UsageRecorder) -> None:
-        """Make ``recorder`` the one usage is recorded through."""
+        """Make ``recorder`` the one usage is recorded through, and hand it what was parked
+        while there was none."""
         self.recorder = recorder
-        self._recorder_up.set()
+        parked, self._parked = self._parked, deque()
+        for event, future in parked:
+            if future.done():  # failed by close_parked: nobody takes it any more
+                continue
+            try:
+                submitted = recorder.submit(event)
+            except Exception as error:  # backpressure: the caller learns, as with submit
+                future.set_exception(error)
+            else:
+                submitted.add_done_callback(functools.partial(_settle, future))
+
+    def park(self, event: UsageEvent) -> asyncio.Future[bool]:
+        """Hold ``event`` until a recorder is published (the recorder is restarting), and
+        return the future of its outcome: it is written once the recorder is back, whether
+        or not anyone waits, so a cancelled call hands its usage over this way too.
+
+        Raises:
+            UsageBackpressureError: ``usage_buffer`` events are parked already.
+        """
+        if len(self._parked) >= self.settings.usage_buffer:
+            raise UsageBackpressureError(
+                f"{len(self._parked)} usage events wait for the usage recorder to restart; "
+                "retry the request later")
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._parked.append((event, future))
+        return future
+
+    def close_parked(self) -> int:
+        """Fail what is still parked (the runtime stops with no recorder); the count lost."""
+        parked, self._parked = self._parked, deque()
+        for _, future in parked:
+            if not future.done():
+                future.set_exception(RecorderClosedError(
+                    "the runtime stopped while the usage recorder was restarting"))
+        return len(parked)
 
     def withdraw_recorder(self, recorder: UsageRecorder) -> None:
         """``recorder`` is closing: take no more usage through it."""
         if self.recorder is recorder:
             self.recorder = None
-            self._recorder_up.clear()
-
-    async def wait_recorder(self, timeout: float = RECORDER_WAIT_S) -> UsageRecorder:
-        """The running usage recorder, waiting up to ``timeout`` s while it restarts."""
-        if self.recorder is None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._recorder_up.wait()
-        return self.current_recorder()
 
     def whereis(self, name: str) -> ActorRef:
         """The live actor registered as ``name`` on this runtime's node."""
@@ -106,6 +140,18 @@ class Services:
             raise RuntimeNotRunningError("the config cache is not running (restarting, or "
                                          "the runtime is stopped); retry the request")
         return self.resolver
+
+
+def _settle(future: asyncio.Future[bool], submitted: asyncio.Future[bool]) -> None:
+    """Pass a parked event's outcome on to the future its caller holds."""
+    if future.done():
+        return
+    if submitted.cancelled():
+        future.cancel()
+    elif (error := submitted.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(submitted.result())
 
 
 def session_entry(services: Services, session_id: str) -> tuple[ActorRef, str] | None:

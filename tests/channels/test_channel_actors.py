@@ -7,6 +7,7 @@ checks the exact frames a phoenix client would see.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -492,3 +493,18 @@ async def test_a_message_right_behind_a_leave_does_not_overtake_it() -> None:
         message = await client.push("room:1", "echo", {"n": 1}, jr)
         assert (await client.reply(leave))[4] == ok({})
         assert (await client.reply(message))[4] == error({"reason": "unmatched topic"})
+
+
+def test_an_answer_left_unrun_by_an_exited_channel_is_closed_not_reported() -> None:
+    """A handle_in answer the channel's task never took (the channel exited first) is closed
+    when dropped, so Python does not report a coroutine that was never awaited."""
+    from beamish.channels.channel import _Resume
+    from beamish.channels.socket_state import Message
+
+    async def answer() -> str:
+        return "late"
+
+    coroutine = answer()
+    resume = _Resume(Message("room:1", "slow", {}, "1", "1"), coroutine)
+    del resume
+    assert inspect.getcoroutinestate(coroutine) == inspect.CORO_CLOSED

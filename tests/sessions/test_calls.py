@@ -15,6 +15,7 @@ from anyio import wait_all_tasks_blocked
 from beamish.application import Application
 from beamish.llm.errors import FallbacksExhaustedError
 from beamish.llm.providers.stream import StreamDone, TokenDelta
+from beamish.runtime import ROOT, restart_child, terminate_child
 from beamish.store import ProviderRecord, UsageBackpressureError, open_store
 from tests._clock import FakeClock
 from tests.sessions.conftest import make_settings
@@ -110,6 +111,41 @@ async def test_stopping_the_runtime_writes_everything_queued(tmp_path: Path,
             tg.cancel_scope.cancel()  # the callers give up; the events are queued already
     async with open_store(settings.database_url) as store:
         assert (await store.session_totals("ada", "s1")).requests == 10
+
+
+async def test_a_call_cancelled_while_the_recorder_restarts_is_recorded_when_it_is_back(
+        runtime: Application) -> None:
+    """Usage handed over, unawaited, while no recorder runs is parked and written by the
+    next recorder: nothing a cancelled call used is dropped in the restart gap."""
+    await runtime.sessions.open("s1", "ada")
+    await terminate_child(ROOT, "usage_recorder")
+    with anyio.CancelScope() as scope:
+        async with runtime.stream("s1", "one two three", request_id="q1") as stream:
+            async for _ in stream:
+                scope.cancel()
+                await anyio.lowlevel.checkpoint()
+    assert stream.recorded is None  # cancelled: handed over without waiting
+    assert await _ledger(runtime, "SELECT request_id FROM usage_events") == []
+    await restart_child(ROOT, "usage_recorder")
+    await runtime.sessions.record_usage("s1", provider="echo", model="e", request_id="q2")
+    rows = await _ledger(runtime, "SELECT request_id, status, completion_tokens "
+                                  "FROM usage_events ORDER BY request_id")
+    assert rows == [("q1", "cancelled", 1), ("q2", "ok", 0)]
+    assert (await runtime.sessions.usage("s1")).requests == 2
+
+
+async def test_usage_parked_when_the_runtime_stops_is_reported_lost(
+        tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    """Stopping with no recorder to take parked usage logs how many events were lost."""
+    async with Application(make_settings(tmp_path), clock=clock) as rt:
+        await rt.sessions.open("s1", "ada")
+        await terminate_child(ROOT, "usage_recorder")
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await rt.sessions.record_usage("s1", provider="echo", model="e")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "1 usage events were lost: the runtime stopped while the usage recorder was "
+        "restarting"]
 
 
 async def _ledger(runtime: Application, sql: str) -> list[tuple[object, ...]]:
