@@ -87,6 +87,8 @@ class ConnectionGuard:
                                    per_ip=options.max_connections_per_ip)
         self.closed_by_deadline = 0
         """Connections closed because their first request or handshake was late."""
+        self.pending_deadlines = 0
+        """Open connections still due to complete their first request or handshake."""
         interval = options.shortage_log_interval_s
         self._refusals = ShortageLog(interval)
         self._accept_errors = ShortageLog(interval)
@@ -252,7 +254,7 @@ class _GuardedConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
+            self._set_timer(None)
         if self._address is not None:
             self._guard.caps.release(self._address)
             self._address = None
@@ -286,14 +288,18 @@ class _GuardedConnection(asyncio.Protocol):
             return
         if timer is not None:
             timer.cancel()
-            self._timer = None
         if deadline is None:
             self._first = None  # done with deadlines: the connection keeps no state for them
+            self._set_timer(None)
         else:
-            self._timer = asyncio.get_running_loop().call_at(deadline, self._expire)
+            self._set_timer(asyncio.get_running_loop().call_at(deadline, self._expire))
+
+    def _set_timer(self, timer: asyncio.TimerHandle | None) -> None:
+        self._guard.pending_deadlines += (timer is not None) - (self._timer is not None)
+        self._timer = timer
 
     def _expire(self) -> None:
-        self._timer = None
+        self._set_timer(None)
         first, transport = self._first, self._transport
         if first is None or first.phase is Phase.DONE or transport is None:
             return
