@@ -44,6 +44,19 @@ options with their defaults in brackets:
 * ``shutdown_timeout_s`` [10] — how long SIGTERM waits for sockets and channels to end.
 * ``request_log`` [True] — ``beamish serve`` logs one JSON line per LLM request (INFO on
   ``beamish.server.llm_requests``; see ``beamish.request_log``); False leaves them out.
+* ``keep_alive_timeout_s`` [5] — an HTTP connection idle this long after a response is closed.
+* ``header_timeout_s`` [10] — a new connection must send its first complete request head
+  (or WebSocket upgrade) within this; otherwise it is closed (408 if it sent part of one).
+* ``handshake_timeout_s`` [10] — a WebSocket upgrade must be answered within this of
+  connecting; after that the socket's ``idle_timeout_s`` applies.
+* ``max_connections`` [10_000] — connections open at once; at most what leaves the process
+  an eighth of its file-descriptor limit (and 64) for everything else. ``beamish serve``
+  raises the soft limit to the hard one at start and logs it.
+* ``max_connections_per_ip`` [256] — connections open at once from one client address; 0
+  for no cap (behind a reverse proxy, where every client has the proxy's address).
+  Connections over either cap are closed as they are accepted.
+* ``shortage_log_interval_s`` [10] — refused connections and failed ``accept()`` calls are
+  logged at most once per interval, with their count.
 """
 
 from __future__ import annotations
@@ -86,6 +99,12 @@ class ServerSettings(BaseModel):
     max_conversations: int = Field(default=10_000, ge=1)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     request_log: bool = True
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    handshake_timeout_s: float = Field(default=10.0, gt=0)
+    max_connections: int = Field(default=10_000, ge=1)
+    max_connections_per_ip: int = Field(default=256, ge=0)
+    shortage_log_interval_s: float = Field(default=10.0, gt=0)
 
 
 class Settings(BaseSettings):

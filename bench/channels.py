@@ -119,7 +119,8 @@ def _settings(folder: str) -> Settings:
     return Settings(database_url=f"sqlite:///{Path(folder) / 'bench.db'}",
                     secret_key=SecretStr(SECRET),
                     server=ServerSettings(port=0, message_rate_per_s=1e9, message_burst=10**9,
-                                          idle_timeout_s=3600.0, max_conversations=10**6))
+                                          idle_timeout_s=3600.0, max_conversations=10**6,
+                                          max_connections_per_ip=0))  # all from loopback
 
 
 def _urls(port: int) -> list[str]:

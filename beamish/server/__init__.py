@@ -4,6 +4,8 @@
   completions, OpenAI-compatible ``/v1``; ``create_app``, ``install_api``, ``api_router``.
 * :mod:`.serve` — :class:`BeamishServer`: runtime + API + conversation sockets on one port.
 * :mod:`.websocket_protocol` — uvicorn's WebSocket protocol, lean for many idle sockets.
+* :mod:`.connections` — connection caps, first-request deadlines and shortage reports, as
+  plain decisions; :mod:`.connection_guard` applies them to uvicorn's connections.
 * :mod:`.keyfile` — the generated master key.
 
 Authentication lives below, in :mod:`beamish.auth` (the channels use it too), and the

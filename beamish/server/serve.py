@@ -31,6 +31,7 @@ from typing import Final, Self
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from beamish.application import Application
 from beamish.auth import dev_mode_warning
@@ -42,6 +43,7 @@ from beamish.chat import ConversationChannel, ConversationHistory
 from beamish.request_log import LOGGER_NAME, TextStream, write_request_lines
 from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
+from beamish.server.connection_guard import ConnectionGuard, GuardOptions, raise_fd_limit
 from beamish.server.websocket_adapter import websocket_protocol
 from beamish.settings import Settings
 
@@ -162,6 +164,8 @@ class BeamishServer:
             assigns={"runtime": self.runtime, "history": self.history})
         self.runtime.add_child(self.endpoint.child_spec())
         self._uvicorn: uvicorn.Server | None = None
+        self.connections: ConnectionGuard | None = None
+        """Connection caps and deadlines, once listening (``server.connection_guard``)."""
         self._stop = asyncio.Event()
         self._close_code = CloseCode.GOING_AWAY
 
@@ -188,6 +192,8 @@ class BeamishServer:
         try:
             await self._start_http(self._app())
         except BaseException:
+            if self.connections is not None:
+                self.connections.uninstall()
             await self.runtime.__aexit__(None, None, None)
             raise
         log.info("beamish listening on %s (database %s)", self.url,
@@ -202,6 +208,8 @@ class BeamishServer:
             if self._uvicorn is not None:
                 await self._uvicorn.shutdown()
         finally:
+            if self.connections is not None:
+                self.connections.uninstall()
             await self.runtime.__aexit__(exc_type, exc, tb)
 
     def stop(self, *, restart: bool = False) -> None:
@@ -225,12 +233,17 @@ class BeamishServer:
         # clients already, without a timer per connection; and no handshake kept per socket
         # (LeanWebSocketProtocol: nor uvicorn's queue and event deques), when the installed
         # uvicorn is one it was verified with (websocket_adapter).
+        # Connections: uvicorn's own HTTP protocol behind the guard (caps at accept, first
+        # request and handshake deadlines); keep-alive is uvicorn's own timeout.
+        guard = self._guard_connections()
         config = uvicorn.Config(self.endpoint.serve_first(app),
                                 host=self.settings.server.host, port=self._port,
                                 lifespan="off", log_config=None, access_log=False,
                                 ws_max_size=self.settings.server.max_frame_bytes * 2,
                                 ws_per_message_deflate=False, ws_ping_interval=None,
-                                ws=websocket_protocol())
+                                ws=websocket_protocol(),
+                                http=guard.protocol_class(AutoHTTPProtocol),
+                                timeout_keep_alive=self.settings.server.keep_alive_timeout_s)
         config.load()
         server = uvicorn.Server(config)
         # serve() would also capture signals and own the loop; startup()/shutdown() leave
@@ -241,4 +254,17 @@ class BeamishServer:
         if server.should_exit:  # uvicorn could not bind; it logged why
             raise OSError(f"cannot listen on {self.settings.server.host}:{self._port}")
         self._uvicorn = server
+
+    def _guard_connections(self) -> ConnectionGuard:
+        """The connection guard, its exception handler installed; the fd limit raised."""
+        server = self.settings.server
+        options = GuardOptions.from_settings(server, raise_fd_limit())
+        self.connections = guard = ConnectionGuard(options)
+        guard.install(asyncio.get_running_loop())
+        log.info("connections: at most %d open, %s per client address; first request "
+                 "within %g s, WebSocket handshake within %g s, keep-alive %d s",
+                 options.max_connections, options.max_connections_per_ip or "no cap",
+                 options.header_timeout_s, options.handshake_timeout_s,
+                 server.keep_alive_timeout_s)
+        return guard
 
