@@ -44,12 +44,16 @@ options with their defaults in brackets:
 * ``shutdown_timeout_s`` [10] — how long SIGTERM waits for sockets and channels to end.
 * ``request_log`` [True] — ``beamish serve`` logs one JSON line per LLM request (INFO on
   ``beamish.server.llm_requests``; see ``beamish.request_log``); False leaves them out.
+* ``log_format`` ["text"] — ``json`` writes every log line as one JSON object
+  (``beamish.server.logging_json``; ``beamish serve --log-format json``).
+* ``metrics_public`` [False] — serve ``/metrics`` without a token (else admin only).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
@@ -86,6 +90,8 @@ class ServerSettings(BaseModel):
     max_conversations: int = Field(default=10_000, ge=1)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     request_log: bool = True
+    log_format: Literal["text", "json"] = "text"
+    metrics_public: bool = False
 
 
 class Settings(BaseSettings):

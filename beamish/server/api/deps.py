@@ -48,6 +48,9 @@ from beamish.settings import Settings
 AUTH_STATE = "beamish_api_auth"
 """The ``app.state`` attribute holding the app's ``ApiAuth``."""
 
+USER_SCOPE_KEY = "beamish.user_id"
+"""The ASGI scope key where authentication leaves the caller's user id (the access log)."""
+
 _NO_RUNTIME = ("the beamish runtime is not running: serve the API with create_app(...), or "
                "give the host app lifespan=beamish.lifespan()")
 
@@ -132,7 +135,9 @@ def authenticate(request: Request, auth: ApiAuth,
     if token is None and auth.dev_mode and not _reached_on_loopback(request):
         raise AuthError("dev mode trusts user_id only on a loopback address, and this "
                         "request did not arrive on one; pass a token")
-    return auth.authenticator(token, request.query_params)
+    principal = auth.authenticator(token, request.query_params)
+    request.scope[USER_SCOPE_KEY] = principal.user_id
+    return principal
 
 
 def _reached_on_loopback(request: Request) -> bool:
@@ -176,6 +181,6 @@ AdminPrincipal = Annotated[Principal, Depends(get_admin)]
 
 
 __all__ = [
-    "AUTH_STATE", "AdminPrincipal", "ApiAuth", "CurrentPrincipal", "AppDep", "authenticate",
-    "check_user", "get_admin", "get_auth", "get_principal", "get_runtime",
+    "AUTH_STATE", "USER_SCOPE_KEY", "AdminPrincipal", "ApiAuth", "CurrentPrincipal", "AppDep",
+    "authenticate", "check_user", "get_admin", "get_auth", "get_principal", "get_runtime",
 ]
