@@ -1,6 +1,7 @@
 """The ``beamish`` command line.
 
-``beamish serve [--host H] [--port P] [--database-url URL] [--config FILE] [--dev]`` runs the
+``beamish serve [--host H] [--port P] [--database-url URL] [--config FILE] [--dev]
+[--log-format text|json]`` runs the
 server: the HTTP API and the Phoenix socket on one port (127.0.0.1:4000, SQLite
 ``beamish.db`` and the offline echo provider unless configured). SIGTERM or Ctrl-C stops it in
 order — sockets closed with 1001, usage flushed — and it exits 0.
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=None, help="a beamish.toml to read")
     serve.add_argument("--dev", action="store_true",
                        help="also trust a user_id param (loopback only; never in production)")
+    serve.add_argument("--log-format", choices=("text", "json"), default=None,
+                       help="log lines as text (default) or one JSON object each")
     mig = commands.add_parser("migrate", help="apply pending database migrations")
     mig.add_argument("--url", default=None, help="database URL (sqlite:///... or postgresql://...)")
     token = commands.add_parser("token", help="signed user tokens")
@@ -144,11 +147,13 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["database_url"] = args.database_url
     settings = Settings(**overrides)
     server_overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
-                                          ("dev_mode", args.dev or None)) if v is not None}
+                                          ("dev_mode", args.dev or None),
+                                          ("log_format", args.log_format)) if v is not None}
     if server_overrides:
         settings = settings.model_copy(update={
             "server": settings.server.model_copy(update=server_overrides)})
-    configure_serving_logs(request_log=settings.server.request_log)
+    configure_serving_logs(request_log=settings.server.request_log,
+                           json=settings.server.log_format == "json")
     if key_file is not None:
         print(f"beamish: no BEAMISH_SECRET_KEY set; using the key in {key_file} "
               "(create tokens in this directory: beamish token create --user YOU)",
