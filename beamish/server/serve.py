@@ -34,7 +34,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from beamish.application import Application
-from beamish.auth import dev_mode_warning
+from beamish.auth import RevocationList, dev_mode_warning
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.endpoint import SocketEndpoint
 from beamish.channels.limits import RateLimit
@@ -46,6 +46,8 @@ from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
 from beamish.server.logging_json import JsonFormatter
 from beamish.server.metrics import RuntimeCollector, ServerMetrics, install_metrics
+from beamish.server.revocations import NAME as REVOCATIONS
+from beamish.server.revocations import RefresherInit, RevocationRefresher, refresh_now
 from beamish.server.websocket_adapter import websocket_protocol
 from beamish.settings import Settings
 
@@ -159,9 +161,12 @@ class BeamishServer:
         server = settings.server
         self._port = server.port if port is None else port
         # One authenticator for HTTP callers and sockets alike.
+        self.revoked = RevocationList()
         self.auth = (ApiAuth.development(server.host, settings) if server.dev_mode
-                     else ApiAuth.tokens(settings))
+                     else ApiAuth.tokens(settings, revoked=self.revoked))
         self.runtime = Application(settings)
+        self.runtime.add_child(RevocationRefresher.child_spec(
+            RefresherInit(self.runtime, self.revoked), id="revocations", name=REVOCATIONS))
         self.history = ConversationHistory(max_messages=server.max_history,
                                            max_conversations=server.max_conversations)
         self.endpoint = SocketEndpoint(
@@ -202,6 +207,7 @@ class BeamishServer:
         if settings.dev_mode:
             log.warning("%s", dev_mode_warning(settings.host))
         await self.runtime.__aenter__()
+        await refresh_now(self.runtime, self.revoked)  # revoked tokens refused from the start
         self._stop_llm_metrics = self.metrics.watch_llm_requests()
         try:
             await self._start_http(self._app())

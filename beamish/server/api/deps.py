@@ -37,6 +37,7 @@ from beamish.auth import (
     DevModeAuthenticator,
     MalformedTokenError,
     Principal,
+    RevocationList,
     TokenAuthenticator,
     TokenSigner,
     dev_mode_allowed,
@@ -72,13 +73,15 @@ class ApiAuth:
     dev_mode: bool = False
 
     @classmethod
-    def tokens(cls, settings: Settings | None = None) -> ApiAuth:
-        """Token auth keyed by ``settings.secret_key``, else ``BEAMISH_SECRET_KEY``.
+    def tokens(cls, settings: Settings | None = None, *,
+               revoked: RevocationList | None = None) -> ApiAuth:
+        """Token auth keyed by ``settings.secret_key``, else ``BEAMISH_SECRET_KEY``; tokens
+        whose id is in ``revoked`` are refused.
 
         Raises:
             SigningKeyError: no usable key.
         """
-        return cls(TokenAuthenticator(TokenSigner(_secret(settings))))
+        return cls(TokenAuthenticator(TokenSigner(_secret(settings)), revoked=revoked))
 
     @classmethod
     def development(cls, host: str, settings: Settings | None = None) -> ApiAuth:
