@@ -1,6 +1,7 @@
 """The ``beamish`` command line.
 
-``beamish serve [--host H] [--port P] [--database-url URL] [--config FILE] [--dev]`` runs the
+``beamish serve [--host H] [--port P] [--database-url URL] [--config FILE] [--dev]
+[--log-format text|json]`` runs the
 server: the HTTP API and the Phoenix socket on one port (127.0.0.1:4000, SQLite
 ``beamish.db`` and the offline echo provider unless configured). SIGTERM or Ctrl-C stops it in
 order — sockets closed with 1001, usage flushed — and it exits 0.
@@ -8,10 +9,12 @@ order — sockets closed with 1001, usage flushed — and it exits 0.
 ``beamish migrate [--url URL]`` applies pending migrations (the URL defaults to
 ``BEAMISH_DATABASE_URL``, then ``sqlite:///beamish.db``) and prints what it applied.
 
-``beamish token create --user U [--admin] [--expires-in SECONDS]`` prints a signed user token
-(scope ``user``, plus ``admin`` with ``--admin``; no expiry unless asked), keyed from
-``BEAMISH_SECRET_KEY``. The key is read from the environment only, never from the command
-line, where other users could see it.
+``beamish token create --user U [--admin] [--expires-in DURATION | --no-expiry] [--url URL]``
+prints a signed user token (scope ``user``, plus ``admin`` with ``--admin``; it expires in 30
+days unless asked otherwise), keyed from ``BEAMISH_SECRET_KEY``, and records its id in the
+database; ``beamish token list [--user U]`` lists the ids, and ``beamish token revoke ID``
+revokes one (running servers refuse it within 30 s). The key is read from the environment
+only, never from the command line, where other users could see it.
 
 ``beamish config get --user U [--task T]`` shows what the user gets for a task, field by field
 with the layer it came from, and their stored configs; ``beamish config set --user U
@@ -40,7 +43,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from beamish.auth import issue_token
+from beamish.auth import TokenSigner, issue_token
+from beamish.auth.tokens import new_token_id
 from beamish.llm.errors import LLMError
 from beamish.llm.resolver import ConfigResolver
 from beamish.server.keyfile import ensure_secret_key
@@ -69,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=None, help="a beamish.toml to read")
     serve.add_argument("--dev", action="store_true",
                        help="also trust a user_id param (loopback only; never in production)")
+    serve.add_argument("--log-format", choices=("text", "json"), default=None,
+                       help="log lines as text (default) or one JSON object each")
     mig = commands.add_parser("migrate", help="apply pending database migrations")
     mig.add_argument("--url", default=None, help="database URL (sqlite:///... or postgresql://...)")
     token = commands.add_parser("token", help="signed user tokens")
@@ -77,8 +83,18 @@ def _parser() -> argparse.ArgumentParser:
         "create", help="print a token for a user (key: BEAMISH_SECRET_KEY)")
     create.add_argument("--user", required=True, help="the user id the token speaks for")
     create.add_argument("--admin", action="store_true", help="add the admin scope")
-    create.add_argument("--expires-in", type=float, default=None, metavar="SECONDS",
-                        help="lifetime in seconds (default: the token does not expire)")
+    create.add_argument("--expires-in", type=_duration, default=DEFAULT_TOKEN_LIFETIME_S,
+                        metavar="DURATION",
+                        help="lifetime: seconds, or a number with s, m, h or d (default 30d)")
+    create.add_argument("--no-expiry", action="store_true",
+                        help="a token that never expires (revoke it with token revoke)")
+    create.add_argument("--url", default=None, help="database URL (where its id is recorded)")
+    listing = token_commands.add_parser("list", help="the tokens issued, with their ids")
+    listing.add_argument("--user", default=None, help="only this user's tokens")
+    listing.add_argument("--url", default=None, help="database URL")
+    revoke = token_commands.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id", metavar="ID", help="the id `token list` shows")
+    revoke.add_argument("--url", default=None, help="database URL")
     _config_parser(commands)
     usage = commands.add_parser("usage", help="usage tables from the ledger")
     usage.add_argument("--user", default=None, help="one user's usage (default: everyone's)")
@@ -117,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == "migrate":
             return _migrate(args)
         if name == "token":
-            return _token_create(args)
+            return asyncio.run(_token(args))
         if name == "config":
             return asyncio.run(_config(args))
         if name == "usage":
@@ -144,11 +160,13 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["database_url"] = args.database_url
     settings = Settings(**overrides)
     server_overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
-                                          ("dev_mode", args.dev or None)) if v is not None}
+                                          ("dev_mode", args.dev or None),
+                                          ("log_format", args.log_format)) if v is not None}
     if server_overrides:
         settings = settings.model_copy(update={
             "server": settings.server.model_copy(update=server_overrides)})
-    configure_serving_logs(request_log=settings.server.request_log)
+    configure_serving_logs(request_log=settings.server.request_log,
+                           json=settings.server.log_format == "json")
     if key_file is not None:
         print(f"beamish: no BEAMISH_SECRET_KEY set; using the key in {key_file} "
               "(create tokens in this directory: beamish token create --user YOU)",
@@ -182,10 +200,74 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_create(args: argparse.Namespace) -> int:
-    ensure_secret_key(create=False)
-    print(issue_token(args.user, args.admin, expires_in=args.expires_in))
+DEFAULT_TOKEN_LIFETIME_S = 30 * 86400.0
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``3600``, ``90s``, ``15m``, ``12h`` or ``30d`` (argparse's type)."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; give seconds, or a number with s, m, h or d "
+            "(30d)") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a lifetime must be more than 0")
+    return seconds
+
+
+async def _token(args: argparse.Namespace) -> int:
+    if args.token_command == "create":
+        ensure_secret_key(create=False)
+        signer = TokenSigner()  # a missing or short key fails here, before the database
+    async with open_store(_database_url(args.url)) as store:
+        if args.token_command == "create":
+            return await _token_create(store, signer, args)
+        if args.token_command == "list":
+            return await _token_list(store, args)
+        return await _token_revoke(store, args)
+
+
+async def _token_create(store: Store, signer: TokenSigner, args: argparse.Namespace) -> int:
+    expires_in = None if args.no_expiry else args.expires_in
+    token_id = new_token_id()
+    token = signer.issue(args.user, admin=args.admin, expires_in=expires_in, token_id=token_id)
+    expires_at = signer.verify(token).expires_at
+    await store.record_token(
+        token_id, args.user, admin=args.admin,
+        expires_at=None if expires_at is None else datetime.fromtimestamp(expires_at, UTC))
+    print(token)
+    until = "never expires" if expires_at is None else (
+        f"expires {datetime.fromtimestamp(expires_at, UTC):%Y-%m-%d %H:%M}Z")
+    print(f"beamish: token id {token_id} ({until}); revoke it with: beamish token revoke "
+          f"{token_id}", file=sys.stderr)
     return 0
+
+
+async def _token_list(store: Store, args: argparse.Namespace) -> int:
+    tokens = await store.list_tokens(user_id=args.user)
+    _table(["id", "user", "scope", "created", "expires", "revoked"], [[
+        t.token_id, t.user_id, "admin" if t.admin else "user", _when(t.created_at),
+        _when(t.expires_at) if t.expires_at else "never",
+        _when(t.revoked_at) if t.revoked_at else ""] for t in tokens])
+    return 0
+
+
+async def _token_revoke(store: Store, args: argparse.Namespace) -> int:
+    record = await store.revoke_token(args.token_id)
+    if record is None:
+        print(f"beamish token revoke: no token has the id {args.token_id!r}; "
+              "`beamish token list` shows them", file=sys.stderr)
+        return 1
+    print(f"revoked {record.token_id} (user {record.user_id}); running servers refuse it "
+          "within 30 s")
+    return 0
+
+
+def _when(value: datetime) -> str:
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M}Z"
 
 
 # -- config, usage ----------------------------------------------------------------------------

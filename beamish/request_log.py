@@ -20,20 +20,27 @@ The logger keeps the name it had when this module lived in the HTTP API,
 ``beamish.server.llm_requests``: log configurations and the ``[server] request_log`` option
 name it. The module sits below the API and the chat product, which both write these lines.
 
-``beamish serve`` writes these lines without making records (``RequestLineWriter``, installed
-by ``configure_serving_logs``): the same text its log format would give the record, for a
-fraction of the cost — a chat server writes one per message.
+A failed request's line (``outcome`` ``error``) is a WARNING. ``beamish serve`` writes these
+lines without making records (``RequestLineWriter``, installed by ``configure_serving_logs``):
+the same text its log format would give the record — or, with ``--log-format json``, one JSON
+object with the record's keys (``time``, ``level``, ``logger``, ``message``) and the entry's —
+for a fraction of the cost; a chat server writes one per message.
+
+``observe_llm_requests(f)`` hands every entry to ``f`` as well, whether the lines are written
+or not: ``beamish serve``'s ``/metrics`` counts requests, tokens and latency this way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Final, Literal, NamedTuple, Protocol
 
 from beamish.compact_json import dumps
@@ -88,22 +95,44 @@ def elapsed_ms(started: float) -> int:
     return max(0, int((time.monotonic() - started) * 1000))
 
 
+RequestObserver = Callable[[LLMRequestLog], object]
+"""Called with every entry ``log_llm_request`` is given (``beamish serve``'s metrics)."""
+
+_observers: list[RequestObserver] = []
+
+
+def observe_llm_requests(observer: RequestObserver) -> Callable[[], None]:
+    """Call ``observer`` with every entry from now on, whether or not the log is written;
+    return the function that stops it. It runs on the caller's hot path: keep it O(1)."""
+    _observers.append(observer)
+
+    def stop() -> None:
+        with contextlib.suppress(ValueError):
+            _observers.remove(observer)
+
+    return stop
+
+
 def llm_requests_logged() -> bool:
-    """Whether ``log_llm_request`` writes anything: callers on a hot path check it before
-    building their ``LLMRequestLog``."""
-    return log.isEnabledFor(logging.INFO)
+    """Whether ``log_llm_request`` does anything (writes the line, or an observer reads the
+    entry): callers on a hot path check it before building their ``LLMRequestLog``."""
+    return bool(_observers) or log.isEnabledFor(logging.INFO)
 
 
 def log_llm_request(entry: LLMRequestLog) -> None:
-    """Write ``entry`` as one INFO line on ``beamish.server.llm_requests`` (through the
-    ``RequestLineWriter`` if one is installed, else as a record)."""
-    if not log.isEnabledFor(logging.INFO):
+    """Write ``entry`` as one line on ``beamish.server.llm_requests`` — INFO, WARNING when
+    its outcome is ``error`` — through the ``RequestLineWriter`` if one is installed, else as
+    a record; and hand it to the observers."""
+    for observer in _observers:
+        observer(entry)
+    level = logging.WARNING if entry.outcome == "error" else logging.INFO
+    if not log.isEnabledFor(level):
         return  # nobody reads it: skip building the JSON line
     line = entry.to_json()
     if _writer is not None:
-        _writer.write(line)
+        _writer.write(line, level)
     else:
-        log.info(line, extra={"llm_request": entry.fields()})
+        log.log(level, line, extra={"llm_request": entry.fields()})
 
 
 class TextStream(Protocol):
@@ -132,25 +161,33 @@ class RequestLineWriter:
     then. A loop that ends before its turn comes leaves its lines to the next write.
     """
 
-    __slots__ = ("_lock", "_loop", "_pending", "_second", "_stamp", "_stream", "_thread")
+    __slots__ = ("_json", "_lock", "_loop", "_pending", "_second", "_stamp", "_stream",
+                 "_thread")
 
-    def __init__(self, stream: TextStream) -> None:
+    def __init__(self, stream: TextStream, *, json: bool = False) -> None:
         self._stream = stream
+        self._json = json  # as beamish.server.logging_json formats records
         self._lock = threading.Lock()  # for lines from threads (sync endpoints), rare
         self._pending: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None  # where a flush is scheduled
         self._thread = 0  # the thread running _loop
         self._second = -1
-        self._stamp = ""  # the local time of _second, as logging's asctime writes it
+        self._stamp = ""  # the time of _second, as the format writes it
 
-    def write(self, message: str) -> None:
-        """Queue ``message`` as an INFO line of the request log."""
+    def write(self, message: str, level: int = logging.INFO) -> None:
+        """Queue ``message`` (a compact JSON object) as a line of the request log."""
         # Whole nanoseconds, as a record's time since Python 3.13: the same milliseconds.
         second, nanos = divmod(time.time_ns(), 1_000_000_000)
         if second != self._second:
             self._second = second
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        line = f"{self._stamp},{nanos // 1_000_000:03d} INFO {LOGGER_NAME} {message}\n"
+            self._stamp = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) if self._json
+                           else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
+        name = logging.getLevelName(level)
+        if self._json:  # the record's keys, then the entry's: one flat JSON object
+            line = (f'{{"time":"{self._stamp}.{nanos // 1_000_000:03d}Z","level":"{name}",'
+                    f'"logger":"{LOGGER_NAME}","message":"{_EVENT}",{message[1:]}\n')
+        else:
+            line = f"{self._stamp},{nanos // 1_000_000:03d} {name} {LOGGER_NAME} {message}\n"
         thread = threading.get_ident()
         with self._lock:
             self._pending.append(line)
@@ -186,11 +223,11 @@ class RequestLineWriter:
 _writer: RequestLineWriter | None = None
 
 
-def write_request_lines(stream: TextStream | None) -> None:
-    """Write the request log's lines to ``stream`` with a ``RequestLineWriter`` from now on;
-    None goes back to logging records."""
+def write_request_lines(stream: TextStream | None, *, json: bool = False) -> None:
+    """Write the request log's lines to ``stream`` with a ``RequestLineWriter`` from now on
+    (as JSON log lines with ``json``); None goes back to logging records."""
     global _writer
-    previous, _writer = _writer, None if stream is None else RequestLineWriter(stream)
+    previous, _writer = _writer, None if stream is None else RequestLineWriter(stream, json=json)
     if previous is not None:
         previous.flush()
         atexit.unregister(previous.flush)
@@ -199,5 +236,5 @@ def write_request_lines(stream: TextStream | None) -> None:
 
 
 __all__ = ["LOGGER_NAME", "Endpoint", "LLMRequestLog", "Outcome", "RequestLineWriter",
-           "TextStream", "elapsed_ms", "llm_requests_logged", "log_llm_request",
-           "write_request_lines"]
+           "RequestObserver", "TextStream", "elapsed_ms", "llm_requests_logged",
+           "log_llm_request", "observe_llm_requests", "write_request_lines"]

@@ -57,12 +57,16 @@ options with their defaults in brackets:
   Connections over either cap are closed as they are accepted.
 * ``shortage_log_interval_s`` [10] — refused connections and failed ``accept()`` calls are
   logged at most once per interval, with their count.
+* ``log_format`` ["text"] — ``json`` writes every log line as one JSON object
+  (``beamish.server.logging_json``; ``beamish serve --log-format json``).
+* ``metrics_public`` [False] — serve ``/metrics`` without a token (else admin only).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
@@ -105,6 +109,8 @@ class ServerSettings(BaseModel):
     max_connections: int = Field(default=10_000, ge=1)
     max_connections_per_ip: int = Field(default=256, ge=0)
     shortage_log_interval_s: float = Field(default=10.0, gt=0)
+    log_format: Literal["text", "json"] = "text"
+    metrics_public: bool = False
 
 
 class Settings(BaseSettings):

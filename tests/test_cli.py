@@ -16,7 +16,8 @@ def test_migrate_applies_then_reports_up_to_date(
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["migrate", "--url", url]) == 0
     assert capsys.readouterr().out.split() == [
-        "applied", "initial", "applied", "ledger_integer_time", "applied", "usage_count_trigger"]
+        "applied", "initial", "applied", "ledger_integer_time", "applied", "usage_count_trigger",
+        "applied", "api_tokens"]
     assert main(["migrate", "--url", url]) == 0
     assert capsys.readouterr().out.strip() == "already up to date"
 

@@ -24,7 +24,8 @@ PINNED: dict[str, list[str]] = {
         "BadTokenSignatureError", "BeamishAuthError", "DevModeAuthenticator", "DevModeError",
         "MalformedTokenError", "MissingTokenError", "Principal", "SigningKeyError",
         "TokenAuthenticator", "TokenExpiredError", "TokenSigner", "dev_mode_allowed",
-        "dev_mode_warning", "issue_token", "verify_token"],
+        "dev_mode_warning", "issue_token", "verify_token", "RevocationList",
+        "TokenRevokedError"],
     "beamish.channels": [
         "Channel", "ChannelEnd", "ChannelsError", "CloseCode", "Frame", "FrameError",
         "InvalidOptionError", "JoinRefused", "PhoenixSocket", "RateLimit", "ReplyError",

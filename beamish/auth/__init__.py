@@ -23,6 +23,7 @@ from beamish.auth.errors import (
     MissingTokenError,
     SigningKeyError,
     TokenExpiredError,
+    TokenRevokedError,
 )
 from beamish.auth.tokens import (
     ADMIN_SCOPE,
@@ -30,6 +31,7 @@ from beamish.auth.tokens import (
     USER_SCOPE,
     Authenticator,
     Principal,
+    RevocationList,
     TokenAuthenticator,
     TokenSigner,
     issue_token,
@@ -39,7 +41,8 @@ from beamish.auth.tokens import (
 __all__ = [
     "ADMIN_SCOPE", "SECRET_KEY_ENV", "USER_SCOPE", "AuthError", "Authenticator",
     "BadTokenSignatureError", "BeamishAuthError", "DevModeAuthenticator", "DevModeError",
-    "MalformedTokenError", "MissingTokenError", "Principal", "SigningKeyError",
-    "TokenAuthenticator", "TokenExpiredError", "TokenSigner", "dev_mode_allowed",
+    "MalformedTokenError", "MissingTokenError", "Principal", "RevocationList",
+    "SigningKeyError", "TokenAuthenticator", "TokenExpiredError", "TokenRevokedError",
+    "TokenSigner", "dev_mode_allowed",
     "dev_mode_warning", "issue_token", "verify_token",
 ]

@@ -9,7 +9,8 @@ The tree::
     │   ├── MalformedTokenError     the token is not a beamish user token at all
     │   ├── BadTokenSignatureError  the signature does not match: not issued with this
     │   │                           server's key, or altered
-    │   └── TokenExpiredError       the token is past its expiry
+    │   ├── TokenExpiredError       the token is past its expiry
+    │   └── TokenRevokedError       the token's id was revoked (`beamish token revoke`)
     ├── SigningKeyError             BEAMISH_SECRET_KEY is missing or too short to sign with
     │                               (also a ValueError: a configuration mistake)
     └── DevModeError                dev mode was asked for on an address other than loopback
@@ -77,6 +78,18 @@ class TokenExpiredError(AuthError):
         self.expired_at = expired_at
         when = dt.datetime.fromtimestamp(expired_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         super().__init__(f"token expired at {when}; {_NEW_TOKEN}")
+
+
+class TokenRevokedError(AuthError):
+    """The token's id was revoked.
+
+    Attributes:
+        token_id: The revoked id (an id, not the token: safe to log).
+    """
+
+    def __init__(self, token_id: str) -> None:
+        self.token_id = token_id
+        super().__init__(f"token {token_id!r} was revoked; {_NEW_TOKEN}")
 
 
 # --- configuration ------------------------------------------------------------------------

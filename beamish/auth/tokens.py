@@ -22,8 +22,16 @@ their own salt, so a token signature can never be confused with anything else si
 same secret. Keys shorter than 16 characters are refused.
 
 **The format.** itsdangerous' URL-safe serializer: ``payload.signature``, base64url, a compact
-JSON payload ``{"sub": user_id, "scp": [scopes], "exp": unix_seconds}`` (``exp`` only when the
-token expires). Its alphabet is ``[A-Za-z0-9_-.]``, which matters twice: it is safe in URLs,
+JSON payload ``{"sub": user_id, "scp": [scopes], "exp": unix_seconds, "jti": id}`` (``exp``
+only when the token expires, ``jti`` only when it was issued with an id).
+
+**Revocation.** A token issued with an id (``beamish token create`` gives every token one, and
+records it in the store) can be revoked (``beamish token revoke ID``); a
+:class:`TokenAuthenticator` given a :class:`RevocationList` refuses it
+(:class:`TokenRevokedError`). The list is a cache of the store's revoked ids that the server
+refreshes (``beamish.server.revocations``); checking it costs a set lookup.
+
+The token's alphabet is ``[A-Za-z0-9_-.]``, which matters twice: it is safe in URLs,
 and its base64 — the phoenix JS client's ``authToken`` goes out as the subprotocol
 ``base64url.bearer.phx.<btoa(token)>`` — never contains ``+`` or ``/`` (the standard base64 of
 ASCII text only does for ``>``, ``?``, ``~`` and DEL), characters that browsers and the
@@ -48,6 +56,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +70,7 @@ from beamish.auth.errors import (
     MissingTokenError,
     SigningKeyError,
     TokenExpiredError,
+    TokenRevokedError,
 )
 
 SECRET_KEY_ENV: Final = "BEAMISH_SECRET_KEY"
@@ -73,6 +83,37 @@ MAX_USER_ID_LENGTH: Final = 256
 
 _SALT: Final = "beamish.user-token.v1"
 _TOKEN_SHAPE: Final = re.compile(r"\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_TOKEN_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def new_token_id() -> str:
+    """A fresh random token id (``jti``): 16 URL-safe characters."""
+    return secrets.token_urlsafe(12)
+
+
+class RevocationList:
+    """The revoked token ids a server refuses: a set, replaced whole by whoever reads the
+    store (``beamish.server.revocations``) and added to at once by a revocation made in this
+    process. Checking is a set lookup; it never does I/O."""
+
+    __slots__ = ("_ids",)
+
+    def __init__(self, ids: frozenset[str] = frozenset()) -> None:
+        self._ids = ids
+
+    def replace(self, ids: frozenset[str]) -> None:
+        """The store's revoked ids, as just read."""
+        self._ids = ids
+
+    def add(self, token_id: str) -> None:
+        """One id revoked in this process: refused from now on, before the next read."""
+        self._ids = self._ids | {token_id}
+
+    def __contains__(self, token_id: object) -> bool:
+        return token_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +124,13 @@ class Principal:
         user_id: The user.
         scopes: ``{"user"}``, or ``{"user", "admin"}``.
         expires_at: When the token stops being valid (Unix seconds), or None.
+        token_id: The token's id, if it was issued with one (revocable), else None.
     """
 
     user_id: str
     scopes: frozenset[str] = frozenset({USER_SCOPE})
     expires_at: float | None = None
+    token_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -151,22 +194,29 @@ class TokenSigner:
     def __repr__(self) -> str:
         return "TokenSigner(<keys hidden>)"
 
-    def issue(self, user_id: str, *, admin: bool = False, expires_in: float | None = None) -> str:
+    def issue(self, user_id: str, *, admin: bool = False, expires_in: float | None = None,
+              token_id: str | None = None) -> str:
         """A token for ``user_id`` (scope ``user``, plus ``admin`` if asked).
 
         Args:
             user_id: The user; 1 to 256 characters, no control characters.
             admin: Add the ``admin`` scope.
             expires_in: Seconds until the token expires; None for a token that does not.
+            token_id: An id to revoke the token by (``new_token_id()``), recorded by the
+                caller; None for a token that can only be refused by rotating the key.
 
         Raises:
-            ValueError: ``user_id`` or ``expires_in`` is unusable.
+            ValueError: ``user_id``, ``expires_in`` or ``token_id`` is unusable.
         """
         check_user_id(user_id)
         payload: dict[str, Any] = {
             "sub": user_id,
             "scp": [USER_SCOPE, ADMIN_SCOPE] if admin else [USER_SCOPE],
         }
+        if token_id is not None:
+            if not isinstance(token_id, str) or _TOKEN_ID.fullmatch(token_id) is None:
+                raise ValueError(f"token_id must be 1 to 64 of [A-Za-z0-9_-], got {token_id!r}")
+            payload["jti"] = token_id
         if expires_in is not None:
             if isinstance(expires_in, bool) or not expires_in > 0:
                 raise ValueError(f"expires_in must be seconds > 0 or None, got {expires_in!r}")
@@ -201,6 +251,10 @@ class TokenSigner:
         if not isinstance(payload, dict):
             raise MalformedTokenError("the payload is not a JSON object")
         user_id, scopes, expires = payload.get("sub"), payload.get("scp"), payload.get("exp")
+        token_id = payload.get("jti")
+        if token_id is not None and (not isinstance(token_id, str)
+                                     or _TOKEN_ID.fullmatch(token_id) is None):
+            raise MalformedTokenError("the payload's token id is not an id")
         if not isinstance(user_id, str) or not user_id:
             raise MalformedTokenError("the payload names no user")
         if not isinstance(scopes, list) or not scopes or not set(scopes) <= SCOPES:
@@ -210,7 +264,8 @@ class TokenSigner:
                 raise MalformedTokenError("the payload's expiry is not a number")
             if self._clock() >= expires:
                 raise TokenExpiredError(float(expires))
-        return Principal(user_id, frozenset(scopes), None if expires is None else float(expires))
+        return Principal(user_id, frozenset(scopes), None if expires is None else float(expires),
+                         token_id)
 
 
 def check_user_id(user_id: object) -> None:
@@ -265,18 +320,25 @@ class Authenticator(Protocol):
 
 
 class TokenAuthenticator:
-    """Requires a valid user token; the default of the channels endpoint."""
+    """Requires a valid user token; the default of the channels endpoint. With ``revoked``,
+    a token whose id is in it is refused (:class:`TokenRevokedError`)."""
 
-    __slots__ = ("signer",)
+    __slots__ = ("revoked", "signer")
 
-    def __init__(self, signer: TokenSigner | None = None) -> None:
+    def __init__(self, signer: TokenSigner | None = None, *,
+                 revoked: RevocationList | None = None) -> None:
         self.signer = signer if signer is not None else TokenSigner()
+        self.revoked = revoked
 
     def __call__(self, token: str | None, params: Mapping[str, str]) -> Principal:
         """The token's principal; :class:`MissingTokenError` without a token."""
         if token is None:
             raise MissingTokenError()
-        return self.signer.verify(token)
+        principal = self.signer.verify(token)
+        if (self.revoked is not None and principal.token_id is not None
+                and principal.token_id in self.revoked):
+            raise TokenRevokedError(principal.token_id)
+        return principal
 
 
 __all__ = [
@@ -286,10 +348,12 @@ __all__ = [
     "USER_SCOPE",
     "Authenticator",
     "Principal",
+    "RevocationList",
     "TokenAuthenticator",
     "TokenSigner",
     "check_user_id",
     "issue_token",
+    "new_token_id",
     "secret_keys_from",
     "verify_token",
 ]

@@ -26,24 +26,30 @@ import gc
 import logging
 import re
 import sys
+from collections.abc import Callable
 from types import TracebackType
 from typing import Final, Self
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from beamish.application import Application
-from beamish.auth import dev_mode_warning
+from beamish.auth import RevocationList, dev_mode_warning
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.endpoint import SocketEndpoint
 from beamish.channels.limits import RateLimit
 from beamish.channels.socket_actor import SocketOptions
 from beamish.chat import ConversationChannel, ConversationHistory
 from beamish.request_log import LOGGER_NAME, TextStream, write_request_lines
+from beamish.server.access import AccessObserver
 from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
 from beamish.server.connection_guard import ConnectionGuard, GuardOptions, raise_fd_limit
+from beamish.server.logging_json import JsonFormatter
+from beamish.server.metrics import RuntimeCollector, ServerMetrics, install_metrics
+from beamish.server.revocations import NAME as REVOCATIONS
+from beamish.server.revocations import RefresherInit, RevocationRefresher, refresh_now
 from beamish.server.websocket_adapter import websocket_protocol
 from beamish.settings import Settings
 
@@ -100,7 +106,7 @@ SERVING_LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def configure_serving_logs(stream: TextStream | None = None, *,
-                           request_log: bool = True) -> None:
+                           request_log: bool = True, json: bool = False) -> None:
     """Log as ``beamish serve`` does: INFO and up to ``stream`` (stderr), as
     ``SERVING_LOG_FORMAT`` — among them one JSON line per LLM request
     (``beamish.request_log``), unless ``request_log`` is False (``[server]
@@ -113,14 +119,22 @@ def configure_serving_logs(stream: TextStream | None = None, *,
     and line, which logging otherwise looks up for every record (the "Optimization" section
     of Python's logging HOWTO).
 
+    With ``json`` (``--log-format json``), every line is one JSON object instead
+    (``beamish.server.logging_json``), the request log's lines too.
+
     Like ``tune_for_serving``, it changes the whole process: an application embedding
     beamish configures its own logging.
     """
     stream = sys.stderr if stream is None else stream
-    logging.basicConfig(level=logging.INFO, format=SERVING_LOG_FORMAT, stream=stream)
-    write_request_lines(stream)
-    if not request_log:
-        logging.getLogger(LOGGER_NAME).setLevel(logging.WARNING)
+    if json:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+    else:
+        logging.basicConfig(level=logging.INFO, format=SERVING_LOG_FORMAT, stream=stream)
+    write_request_lines(stream, json=json)
+    if not request_log:  # failed requests' lines are WARNINGs: leave those out too
+        logging.getLogger(LOGGER_NAME).setLevel(logging.ERROR)
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
@@ -149,9 +163,12 @@ class BeamishServer:
         server = settings.server
         self._port = server.port if port is None else port
         # One authenticator for HTTP callers and sockets alike.
+        self.revoked = RevocationList()
         self.auth = (ApiAuth.development(server.host, settings) if server.dev_mode
-                     else ApiAuth.tokens(settings))
+                     else ApiAuth.tokens(settings, revoked=self.revoked))
         self.runtime = Application(settings)
+        self.runtime.add_child(RevocationRefresher.child_spec(
+            RefresherInit(self.runtime, self.revoked), id="revocations", name=REVOCATIONS))
         self.history = ConversationHistory(max_messages=server.max_history,
                                            max_conversations=server.max_conversations)
         self.endpoint = SocketEndpoint(
@@ -163,6 +180,11 @@ class BeamishServer:
                 message_rate=RateLimit(server.message_rate_per_s, server.message_burst)),
             assigns={"runtime": self.runtime, "history": self.history})
         self.runtime.add_child(self.endpoint.child_spec())
+        self.metrics = ServerMetrics()
+        self.metrics.registry.register(RuntimeCollector(
+            self.runtime, lambda: self.endpoint.socket_count,
+            frozenset({ConversationChannel.__name__})))
+        self._stop_llm_metrics: Callable[[], None] | None = None
         self._uvicorn: uvicorn.Server | None = None
         self.connections: ConnectionGuard | None = None
         """Connection caps and deadlines, once listening (``server.connection_guard``)."""
@@ -189,11 +211,15 @@ class BeamishServer:
         if settings.dev_mode:
             log.warning("%s", dev_mode_warning(settings.host))
         await self.runtime.__aenter__()
+        await refresh_now(self.runtime, self.revoked)  # revoked tokens refused from the start
+        self._stop_llm_metrics = self.metrics.watch_llm_requests()
         try:
             await self._start_http(self._app())
         except BaseException:
             if self.connections is not None:
                 self.connections.uninstall()
+            if self._stop_llm_metrics is not None:
+                self._stop_llm_metrics()
             await self.runtime.__aexit__(None, None, None)
             raise
         log.info("beamish listening on %s (database %s)", self.url,
@@ -210,6 +236,8 @@ class BeamishServer:
         finally:
             if self.connections is not None:
                 self.connections.uninstall()
+            if self._stop_llm_metrics is not None:
+                self._stop_llm_metrics()
             await self.runtime.__aexit__(exc_type, exc, tb)
 
     def stop(self, *, restart: bool = False) -> None:
@@ -221,12 +249,13 @@ class BeamishServer:
         """Return once ``stop()`` was called."""
         await self._stop.wait()
 
-    def _app(self) -> FastAPI:
+    def _app(self) -> ASGIApp:
         app = create_app(runtime=self.runtime, auth=self.auth)
+        install_metrics(app, self.metrics, public=self.settings.server.metrics_public)
         app.router.routes.append(self.endpoint.route())
-        return app
+        return AccessObserver(app, self.metrics)
 
-    async def _start_http(self, app: FastAPI) -> None:
+    async def _start_http(self, app: ASGIApp) -> None:
         # Memory per socket: upgrades skip the app's middleware (serve_first); no
         # permessage-deflate (a zlib context per socket, for short JSON frames); no
         # WebSocket pings from uvicorn — Phoenix heartbeats and the idle timeout find dead

@@ -62,6 +62,7 @@ from beamish.store.models import (
     ProviderRecord,
     TaskOverride,
     TaskTypeUsage,
+    TokenRecord,
     UsageEvent,
     UsageStatus,
     UsageTotals,
@@ -84,7 +85,7 @@ __all__ = [
     "ANY_TIER", "AuditEntry", "DailyUsage", "GlobalConfig", "LLMParameters", "NewLLMConfig",
     "Provider", "ProviderModel", "ProviderModelUsage", "ProviderRecord", "TaskOverride",
     "TaskTypeUsage", "UsageEvent", "UsageStatus", "UsageTotals", "UserLLMConfig",
-    "UserLLMLayers", "UserProfile", "UserStats", "UserUsage",
+    "UserLLMLayers", "UserProfile", "UserStats", "UserUsage", "TokenRecord",
     # errors
     "StoreError", "UnsupportedURLError", "StoreUnavailableError", "MigrationError",
     "MigrationChecksumError", "UnknownMigrationError", "ConflictError", "DuplicateConfigError",

@@ -26,6 +26,7 @@ from beamish.store.models import (
     ProviderRecord,
     TaskOverride,
     TaskTypeUsage,
+    TokenRecord,
     UsageEvent,
     UsageTotals,
     UserLLMConfig,
@@ -196,6 +197,23 @@ class Store(Protocol):
 
     async def list_audit(self, *, user_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """Config changes, newest first, optionally of one user."""
+        ...
+
+    async def record_token(self, token_id: str, user_id: str, *, admin: bool,
+                           expires_at: datetime | None) -> TokenRecord:
+        """Record a token just issued with ``token_id`` (never the token itself)."""
+        ...
+
+    async def list_tokens(self, *, user_id: str | None = None) -> list[TokenRecord]:
+        """The recorded tokens, newest first, optionally of one user."""
+        ...
+
+    async def revoke_token(self, token_id: str) -> TokenRecord | None:
+        """Revoke the token (the first revocation's time is kept); None if unknown."""
+        ...
+
+    async def revoked_token_ids(self) -> frozenset[str]:
+        """The ids of revoked tokens that have not expired yet."""
         ...
 
     async def record(self, event: UsageEvent) -> bool:

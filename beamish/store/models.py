@@ -274,3 +274,22 @@ class UserStats(_Model):
     totals: UsageTotals
     by_provider_model: tuple[ProviderModelUsage, ...]
     by_task_type: tuple[TaskTypeUsage, ...]
+
+
+class TokenRecord(_Model):
+    """A token issued with an id: who it speaks for, its lifetime, whether it is revoked.
+
+    The token itself is never stored (see ``beamish.store._tokens``).
+    """
+
+    token_id: Name
+    user_id: Name
+    admin: bool = False
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the token was revoked."""
+        return self.revoked_at is not None

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
+import time
+from pathlib import Path
+
 import pytest
 
 from beamish.auth import SECRET_KEY_ENV, verify_token
 from beamish.cli import main
 
 KEY = "a-long-enough-signing-key-for-the-cli"
+
+
+@pytest.fixture(autouse=True)
+def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Token ids are recorded in a fresh SQLite file, never in the checkout."""
+    url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    monkeypatch.setenv("BEAMISH_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)
+    return url
 
 
 @pytest.fixture
@@ -17,8 +30,9 @@ def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_create_prints_a_user_token(secret_key: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """`token create --user ada` prints one line: a token for ada with the user scope."""
-    assert main(["token", "create", "--user", "ada"]) == 0
+    """`token create --user ada --no-expiry` prints one line: a token for ada with the user
+    scope (and no expiry: without --no-expiry it expires in 30 days, below)."""
+    assert main(["token", "create", "--user", "ada", "--no-expiry"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     principal = verify_token(out.strip(), secret_key=secret_key)
@@ -60,3 +74,47 @@ def test_create_requires_a_user(secret_key: str, capsys: pytest.CaptureFixture[s
         main(["token", "create"])
     assert exited.value.code == 2
     assert "--user" in capsys.readouterr().err
+
+
+def test_a_token_expires_in_30_days_unless_asked(
+        secret_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """No --expires-in: 30 days; --expires-in takes seconds or a number with s, m, h, d."""
+    before = time.time()
+    assert main(["token", "create", "--user", "ada"]) == 0
+    principal = verify_token(capsys.readouterr().out.strip(), secret_key=secret_key)
+    assert principal.expires_at is not None
+    assert 30 * 86400 - 1 <= principal.expires_at - before <= 30 * 86400 + 60
+    assert main(["token", "create", "--user", "ada", "--expires-in", "12h"]) == 0
+    principal = verify_token(capsys.readouterr().out.strip(), secret_key=secret_key)
+    assert principal.expires_at is not None
+    assert 12 * 3600 - 1 <= principal.expires_at - before <= 12 * 3600 + 60
+
+
+@pytest.mark.parametrize("bad", ["soon", "0", "-5m", "inf"])
+def test_a_bad_lifetime_is_a_usage_error(
+        secret_key: str, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A lifetime that is not a positive duration is refused by the parser, with the value."""
+    with pytest.raises(SystemExit) as exited:
+        main(["token", "create", "--user", "ada", f"--expires-in={bad}"])
+    assert exited.value.code == 2
+    assert repr(bad) in capsys.readouterr().err
+
+
+def test_tokens_are_listed_by_id_and_revoked(
+        secret_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """create records the id (on stderr); list shows it; revoke marks it; unknown ids fail."""
+    assert main(["token", "create", "--user", "ada"]) == 0
+    created = capsys.readouterr()
+    token_id = verify_token(created.out.strip(), secret_key=secret_key).token_id
+    assert token_id is not None
+    assert f"token id {token_id}" in created.err
+    assert main(["token", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert re.search(rf"{re.escape(token_id)}\s+ada\s+user\s", listed)
+    assert main(["token", "revoke", token_id]) == 0
+    assert f"revoked {token_id}" in capsys.readouterr().out
+    assert main(["token", "list", "--user", "ada"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if token_id in line]
+    assert re.search(r"Z\s*$", row[0])  # a revocation time in the last column
+    assert main(["token", "revoke", "nope"]) == 1
+    assert "no token has the id 'nope'" in capsys.readouterr().err

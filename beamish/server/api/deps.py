@@ -37,6 +37,7 @@ from beamish.auth import (
     DevModeAuthenticator,
     MalformedTokenError,
     Principal,
+    RevocationList,
     TokenAuthenticator,
     TokenSigner,
     dev_mode_allowed,
@@ -47,6 +48,9 @@ from beamish.settings import Settings
 
 AUTH_STATE = "beamish_api_auth"
 """The ``app.state`` attribute holding the app's ``ApiAuth``."""
+
+USER_SCOPE_KEY = "beamish.user_id"
+"""The ASGI scope key where authentication leaves the caller's user id (the access log)."""
 
 _NO_RUNTIME = ("the beamish runtime is not running: serve the API with create_app(...), or "
                "give the host app lifespan=beamish.lifespan()")
@@ -69,13 +73,15 @@ class ApiAuth:
     dev_mode: bool = False
 
     @classmethod
-    def tokens(cls, settings: Settings | None = None) -> ApiAuth:
-        """Token auth keyed by ``settings.secret_key``, else ``BEAMISH_SECRET_KEY``.
+    def tokens(cls, settings: Settings | None = None, *,
+               revoked: RevocationList | None = None) -> ApiAuth:
+        """Token auth keyed by ``settings.secret_key``, else ``BEAMISH_SECRET_KEY``; tokens
+        whose id is in ``revoked`` are refused.
 
         Raises:
             SigningKeyError: no usable key.
         """
-        return cls(TokenAuthenticator(TokenSigner(_secret(settings))))
+        return cls(TokenAuthenticator(TokenSigner(_secret(settings)), revoked=revoked))
 
     @classmethod
     def development(cls, host: str, settings: Settings | None = None) -> ApiAuth:
@@ -132,7 +138,9 @@ def authenticate(request: Request, auth: ApiAuth,
     if token is None and auth.dev_mode and not _reached_on_loopback(request):
         raise AuthError("dev mode trusts user_id only on a loopback address, and this "
                         "request did not arrive on one; pass a token")
-    return auth.authenticator(token, request.query_params)
+    principal = auth.authenticator(token, request.query_params)
+    request.scope[USER_SCOPE_KEY] = principal.user_id
+    return principal
 
 
 def _reached_on_loopback(request: Request) -> bool:
@@ -176,6 +184,6 @@ AdminPrincipal = Annotated[Principal, Depends(get_admin)]
 
 
 __all__ = [
-    "AUTH_STATE", "AdminPrincipal", "ApiAuth", "CurrentPrincipal", "AppDep", "authenticate",
-    "check_user", "get_admin", "get_auth", "get_principal", "get_runtime",
+    "AUTH_STATE", "USER_SCOPE_KEY", "AdminPrincipal", "ApiAuth", "CurrentPrincipal", "AppDep",
+    "authenticate", "check_user", "get_admin", "get_auth", "get_principal", "get_runtime",
 ]
