@@ -324,8 +324,9 @@ class OpenAIWire:
         if isinstance(event, TokenDelta):
             return sse_frame(self.chunk(info, {"content": event.text}, None))
         if isinstance(event, StreamError):
-            return sse_frame({"error": {"type": "provider_error", "message": str(event.error),
-                                        "code": None}})
+            return sse_frame({"error": {"type": "provider_error",
+                                        "message": event.error.public_message,
+                                        "param": None, "code": event.error.code}})
         return self._end(info, event)
 
     def _end(self, info: StreamInfo, done: StreamDone) -> bytes:
@@ -341,8 +342,7 @@ class OpenAIWire:
 
     def failure(self, request_id: str, error: ErrorInfo) -> bytes:
         """An ``{"error": ...}`` frame: the SDK raises it as ``APIError``."""
-        return sse_frame({"error": {"type": error.type, "message": error.message,
-                                    "code": None}})
+        return sse_frame(error.openai_body())
 
 
 __all__ = [
