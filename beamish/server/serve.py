@@ -39,6 +39,7 @@ from beamish.channels.endpoint import SocketEndpoint
 from beamish.channels.limits import RateLimit
 from beamish.channels.socket_actor import SocketOptions
 from beamish.chat import ConversationChannel, ConversationHistory
+from beamish.llm.scrub import ScrubbingFormatter
 from beamish.request_log import LOGGER_NAME, TextStream, write_request_lines
 from beamish.server.api import create_app
 from beamish.server.api.deps import ApiAuth
@@ -116,6 +117,10 @@ def configure_serving_logs(stream: TextStream | None = None, *,
     """
     stream = sys.stderr if stream is None else stream
     logging.basicConfig(level=logging.INFO, format=SERVING_LOG_FORMAT, stream=stream)
+    # Every line is scrubbed of anything key-like, a configured key's fragments included.
+    for handler in logging.getLogger().handlers:
+        if type(handler.formatter) is logging.Formatter:
+            handler.setFormatter(ScrubbingFormatter(SERVING_LOG_FORMAT))
     write_request_lines(stream)
     if not request_log:
         logging.getLogger(LOGGER_NAME).setLevel(logging.WARNING)
