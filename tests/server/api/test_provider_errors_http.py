@@ -113,7 +113,8 @@ async def test_v1_answers_openai_shaped_typed_errors_without_upstream_text(
         "message": "openai_compatible:model-a (HTTP 502) is unavailable; try again later",
         "type": "provider_error", "param": None, "code": "provider_unavailable"}
     assert broken.value.body is not None
-    assert not leaks(str(whole.value)) and not leaks(str(broken.value))
+    assert not leaks(str(whole.value))
+    assert not leaks(str(broken.value))
     assert not leaks(json.dumps(broken.value.body))
 
 
