@@ -22,6 +22,7 @@ The API's own exceptions::
     ├── ForbiddenError          403: the caller's token does not reach that user or needs admin
     ├── InvalidRequestError     400: the request is well-formed JSON but cannot be served
     ├── ResourceNotFoundError   404: nothing of that name
+    │   └── ModelNotFoundError  404: ``/v1`` does not serve that model (code model_not_found)
     └── ConfigurationError      500: the server is missing something it needs (a key)
 
 ``describe(error)`` is the whole mapping, sans-I/O (exception in, ``ErrorInfo`` out):
@@ -35,6 +36,7 @@ store ``NotFoundError``, session gone   404     not_found
 store ``ConflictError``                 409     conflict
 request validation                      422     validation_error
 ``InvalidRequestError``                 400     invalid_request
+``ModelNotFoundError``                  404     not_found             (code model_not_found)
 provider ``BadRequestError``            400     invalid_request       (code provider_rejected)
 provider rate limit (last try)          429     rate_limited          Retry-After
 provider timeout (last try)             504     provider_timeout      (code provider_unavailable)
@@ -120,6 +122,10 @@ class InvalidRequestError(ApiError, ValueError):
 
 class ResourceNotFoundError(ApiError, LookupError):
     """Nothing of that name exists."""
+
+
+class ModelNotFoundError(ResourceNotFoundError):
+    """The request names a model no usable provider serves (``code`` ``model_not_found``)."""
 
 
 class ConfigurationError(ApiError):
@@ -232,6 +238,8 @@ def validation_info(errors: Sequence[Any]) -> ErrorInfo:
 def _api_info(error: ApiError) -> ErrorInfo:
     if isinstance(error, ForbiddenError):
         return ErrorInfo(403, "permission_denied", str(error))
+    if isinstance(error, ModelNotFoundError):
+        return ErrorInfo(404, "not_found", str(error), code="model_not_found", param="model")
     if isinstance(error, ResourceNotFoundError):
         return ErrorInfo(404, "not_found", str(error))
     if isinstance(error, ConfigurationError):
@@ -334,6 +342,6 @@ def install_error_handlers(app: FastAPI) -> None:
 __all__ = [
     "ERROR_RESPONSES", "HANDLED", "RETRY_AFTER_S", "ApiError", "ConfigurationError",
     "ErrorBody", "ErrorDetail", "ErrorInfo", "ForbiddenError", "InvalidRequestError",
-    "ResourceNotFoundError", "ValidationProblem", "describe", "error_response",
-    "handle_error", "install_error_handlers", "is_openai_path", "validation_info",
+    "ModelNotFoundError", "ResourceNotFoundError", "ValidationProblem", "describe",
+    "error_response", "handle_error", "install_error_handlers", "is_openai_path", "validation_info",
 ]
