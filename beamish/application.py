@@ -66,6 +66,7 @@ from beamish.llm.providers.base import (
     parse_chat_message,
 )
 from beamish.llm.providers.client import LLMClient
+from beamish.llm.providers.registry import unserved_defaults
 from beamish.llm.providers.stream import ChatStream, StreamEvent
 from beamish.runtime import (
     ChildSpec,
@@ -146,6 +147,9 @@ class Application:
             store = await stack.enter_async_context(open_store(self.settings.database_url))
             llm = await LLMClient.from_store(store, self.settings.llm)
             self._clients = [llm]
+            served = {provider.kind for provider in llm.providers.values()}
+            for warning in unserved_defaults(self.settings.llm, served):
+                log.warning("%s", warning)
             stack.push_async_callback(self._close_clients)
             loop = asyncio.get_running_loop()
             node = Node()

@@ -190,7 +190,9 @@ async def handle_line(channel: PhoenixChannel, line: str, out: TextIO) -> bool:
         if ended.event == "done":
             out.write("\n" + usage_line(ended.payload) + "\n")
         else:
-            out.write(f"\n  [error: {ended.payload.get('reason')}]\n")
+            detail = ended.payload.get("detail")
+            said = f"{ended.payload.get('reason')}" + (f": {detail}" if detail else "")
+            out.write(f"\n  [error: {said}]\n")
     return True
 
 

@@ -11,8 +11,12 @@ Client events (payloads are validated; a bad one gets ``{"reason": "bad_request"
 * ``message`` ``{content, task_type?, overrides?}`` → ok ``{request_id}``, then pushes
   ``token`` ``{request_id, delta}`` while the provider streams, then ``done`` ``{request_id,
   usage, provider, model, offline, config: {field: layer}, warnings}`` once the usage is
-  durable — or ``error`` ``{request_id, reason}``. ``overrides`` are request values
-  (provider, model, temperature, max_tokens, top_p, timeout_s, max_retries, fallback_models).
+  durable — or ``error`` ``{request_id, reason, detail}``: ``reason`` is typed
+  (``provider_unavailable``, ``provider_rejected``, ``no_usable_provider``, ``busy``,
+  ``failed``) and ``detail`` says it in words — for a provider, its name and model once,
+  never the provider's own error text (that goes to the server's log). ``overrides`` are
+  request values (provider, model, temperature, max_tokens, top_p, timeout_s, max_retries,
+  fallback_models).
   The reply and the tokens go out as they are made, except those made in the same turn of
   the event loop as the end of the stream: they go with ``done`` (or ``error``), in one
   write to the connection, 50 ms later at most. So an answer complete at once (the echo
@@ -175,7 +179,7 @@ class ConversationChannel(Channel):
                 return await self._set_preference(_parse(SetPreferenceIn, payload))
             return await self._usage()
         except (SessionError, StoreError, LLMError) as error:
-            raise ReplyError(_reason(error), str(error)) from error
+            raise ReplyError(_reason(error), _detail(error)) from error
 
     def handle_info(self, message: Any) -> Any:
         if isinstance(message, _StreamCrashed):
@@ -283,10 +287,10 @@ class ConversationChannel(Channel):
                     elif isinstance(event, StreamError):
                         tokens.end()
                         error_name = type(event.error).__name__
-                        payload = {"request_id": request_id, "reason": str(event.error)}
+                        payload = _error_json(request_id, event.error)
         except (LLMError, SessionError, UsageBackpressureError) as error:
             error_name = type(error).__name__
-            event_name, payload = "error", {"request_id": request_id, "reason": str(error)}
+            event_name, payload = "error", _error_json(request_id, error)
         except asyncio.CancelledError:
             # Cancelled: leaving the stream handed its usage to the recorder.
             tokens.flush()
@@ -454,7 +458,18 @@ def _parse(model: type[_M], payload: Any) -> _M:
         raise ReplyError("bad_request", problems) from None
 
 
+def _error_json(request_id: str, error: Exception) -> dict[str, Any]:
+    return {"request_id": request_id, "reason": _reason(error), "detail": _detail(error)}
+
+
+def _detail(error: Exception) -> str:
+    # A provider's own words stay in the log (beamish.llm logs them, scrubbed).
+    return error.public_message if isinstance(error, LLMError) else str(error)
+
+
 def _reason(error: Exception) -> str:
+    if isinstance(error, LLMError):
+        return error.code
     if isinstance(error, SessionOwnerError):
         return "forbidden"
     if isinstance(error, UsageBackpressureError):

@@ -41,6 +41,7 @@ from beamish.channels.endpoint import SocketEndpoint
 from beamish.channels.limits import RateLimit
 from beamish.channels.socket_actor import SocketOptions
 from beamish.chat import ConversationChannel, ConversationHistory
+from beamish.llm.scrub import ScrubbingFormatter, scrub
 from beamish.request_log import LOGGER_NAME, TextStream, write_request_lines
 from beamish.server.access import AccessObserver
 from beamish.server.api import create_app
@@ -128,10 +129,14 @@ def configure_serving_logs(stream: TextStream | None = None, *,
     stream = sys.stderr if stream is None else stream
     if json:
         handler = logging.StreamHandler(stream)
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(_ScrubbingJsonFormatter())
         logging.basicConfig(level=logging.INFO, handlers=[handler])
     else:
         logging.basicConfig(level=logging.INFO, format=SERVING_LOG_FORMAT, stream=stream)
+    # Every line is scrubbed of anything key-like, a configured key's fragments included.
+    for root_handler in logging.getLogger().handlers:
+        if type(root_handler.formatter) is logging.Formatter:
+            root_handler.setFormatter(ScrubbingFormatter(SERVING_LOG_FORMAT))
     write_request_lines(stream, json=json)
     if not request_log:  # failed requests' lines are WARNINGs: leave those out too
         logging.getLogger(LOGGER_NAME).setLevel(logging.ERROR)
@@ -141,6 +146,13 @@ def configure_serving_logs(stream: TextStream | None = None, *,
     if sys.version_info >= (3, 12):
         logging.logAsyncioTasks = False
     logging._srcfile = None  # the HOWTO's way to skip finding the caller
+
+
+class _ScrubbingJsonFormatter(JsonFormatter):
+    """JSON lines, scrubbed of anything key-like as the text lines are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
 
 
 def _redact_uvicorn_logs() -> None:

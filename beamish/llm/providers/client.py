@@ -22,8 +22,10 @@ Every call, ``complete`` or ``stream``:
 4. raises ``FallbacksExhaustedError`` naming every try when no link answers.
 
 Every try is listed in the answer's ``attempts``; retries are logged at INFO and fallbacks at
-WARNING on the ``beamish.llm`` logger, with keys masked. A stream that breaks after its first
-token is not retried (its tokens are already out): it ends with a ``StreamError`` event.
+WARNING on the ``beamish.llm`` logger, with keys masked; so is every failure that leaves the
+client (a call no link answered, a stream that broke), with the upstream's own words. A
+stream that breaks after its first token is not retried (its tokens are already out): it ends
+with a ``StreamError`` event.
 
 Options and their defaults: ``timeout_s`` 60, ``max_retries`` 2, ``backoff`` ``Backoff()``
 (0.5 s base, 30 s cap, Retry-After obeyed up to 60 s); ``sleep`` (``asyncio.sleep``) and
@@ -234,7 +236,11 @@ class LLMClient:
                 if index + 1 < len(chain):
                     log.warning("%s failed, falling back to %s: %s", link, chain[index + 1],
                                 error)
-        raise FallbacksExhaustedError(attempts) from last
+        exhausted = FallbacksExhaustedError(attempts)
+        # The one place a failed call leaves beamish.llm: the upstream's words go to the log
+        # here (scrubbed, as every message is); callers show only ``public_message``.
+        log.warning("%s", exhausted)
+        raise exhausted from last
 
     async def _retry(self, provider: LLMProvider, request: ChatRequest,
                      attempts: list[Attempt], try_once: _TryOnce[_T], target: CallTarget,
@@ -355,11 +361,14 @@ def _no_first_token(provider: LLMProvider, request: ChatRequest) -> ProviderCall
 def _broken(state: StreamState, cause: ProviderCallError | None) -> StreamBrokenError:
     provider, model = state.provider_name or "?", state.model or "?"
     why = f": {cause}" if cause is not None else " without saying it was complete"
+    said = (f"{provider}:{model} stream broke after {len(state.text_parts)} chunks, so the "
+            "answer is incomplete")
     error = StreamBrokenError(
-        f"{provider}:{model} stream broke after {len(state.text_parts)} chunks, so the answer "
-        f"is incomplete{why}", provider=provider, model=model,
-        status_code=cause.status_code if cause is not None else None)
+        f"{said}{why}", provider=provider, model=model,
+        status_code=cause.status_code if cause is not None else None,
+        detail="" if cause is None else cause.detail, public=f"{said}; try again")
     error.__cause__ = cause
+    log.warning("%s", error)
     return error
 
 

@@ -4,7 +4,10 @@ Each SDK adapter catches its own exceptions, reads the HTTP status, the body and
 and asks this module for the beamish error: 401/403 unauthorized, 429 rate limited, 408 and
 timeouts timed out, 5xx and connection failures unavailable, any other 4xx a bad request,
 and an answer the SDK cannot parse unavailable too (a proxy's error page, a cut JSON body).
-Messages name the provider and model, say what to do, and have the key masked out.
+Messages name the provider and model, say what to do, and quote the upstream's words
+(kept as ``detail`` too) scrubbed of the key, any fragment of it and anything else key-like
+(``beamish.llm.scrub``), split across lines or not; they are for logs and operators. What
+callers are told is the error's ``public_message``, which quotes nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from beamish.llm.errors import (
     UnauthorizedError,
 )
 from beamish.llm.providers.keys import ApiKey
+from beamish.llm.scrub import scrub
 
 _MAX_DETAIL = 400
 
@@ -48,9 +52,10 @@ def status_error(status: int, detail: str, *, provider: str, model: str,
     """The beamish error for an HTTP error answer ``status`` with message ``detail``."""
     kind = _class_for_status(status)
     advice = _ADVICE[ProviderUnavailableError if kind is ProviderTimeoutError else kind]
-    message = f"{provider}:{model} answered HTTP {status}: {_clean(detail, key)} ({advice})"
+    said = _clean(detail, key)
+    message = f"{provider}:{model} answered HTTP {status}: {said} ({advice})"
     return kind(message, provider=provider, model=model, status_code=status,
-                retry_after=retry_after)
+                retry_after=retry_after, detail=said)
 
 
 def connection_error(detail: str, *, provider: str, model: str, timed_out: bool,
@@ -59,21 +64,23 @@ def connection_error(detail: str, *, provider: str, model: str, timed_out: bool,
     """The beamish error for no answer: a timeout, or a refused or dropped connection."""
     if timed_out:
         limit = "" if timeout_s is None else f" within {timeout_s:g} s"
-        message = (f"{provider}:{model} did not answer{limit}: {_clean(detail, key)} (retried; "
+        said = _clean(detail, key)
+        message = (f"{provider}:{model} did not answer{limit}: {said} (retried; "
                    "raise timeout_s for long answers, or check the provider's status)")
-        return ProviderTimeoutError(message, provider=provider, model=model)
-    message = (f"{provider}:{model} could not be reached: {_clean(detail, key)} "
+        return ProviderTimeoutError(message, provider=provider, model=model, detail=said)
+    said = _clean(detail, key)
+    message = (f"{provider}:{model} could not be reached: {said} "
                f"({_ADVICE[ProviderUnavailableError]})")
-    return ProviderUnavailableError(message, provider=provider, model=model)
+    return ProviderUnavailableError(message, provider=provider, model=model, detail=said)
 
 
 def malformed_answer(error: ValueError, *, provider: str, model: str,
                      key: ApiKey | None = None) -> ProviderUnavailableError:
     """The beamish error for an answer that is not the API's format (bad JSON, wrong shape)."""
-    message = (f"{provider}:{model} answered in a form its API does not define: "
-               f"{_clean(f'{type(error).__name__}: {error}', key)} (retried; check that the "
-               "base URL points at a server of this kind)")
-    return ProviderUnavailableError(message, provider=provider, model=model)
+    said = _clean(f"{type(error).__name__}: {error}", key)
+    message = (f"{provider}:{model} answered in a form its API does not define: {said} "
+               "(retried; check that the base URL points at a server of this kind)")
+    return ProviderUnavailableError(message, provider=provider, model=model, detail=said)
 
 
 def _class_for_status(status: int) -> type[ProviderCallError]:
@@ -89,6 +96,7 @@ def _class_for_status(status: int) -> type[ProviderCallError]:
 
 
 def _clean(detail: str, key: ApiKey | None) -> str:
-    # Mask before clipping, so a clip can never leave a fragment of the key unmasked.
-    text = " ".join((detail if key is None else key.scrub(detail)).split())
+    # Mask before joining the lines (a key split by a line break is masked whole, its break
+    # included) and before clipping, so a clip can never leave a fragment of the key.
+    text = " ".join((scrub if key is None else key.scrub)(detail).split())
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."

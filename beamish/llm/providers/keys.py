@@ -9,9 +9,11 @@ A provider's key is the first of:
 
 An ``ApiKey`` never shows its value: ``str`` and ``repr`` give the masked form
 (``sk-...wxyz``), and ``reveal()`` — called only where the key is handed to an SDK — is the one
-way to the plaintext. ``scrub`` masks the key inside text, for servers that echo it back in
-their error messages, and ``safe_cause`` keeps an SDK exception as ``__cause__`` only when
-its text does not hold the key.
+way to the plaintext. Every key made is remembered by the process's scrubber
+(``beamish.llm.scrub.SECRETS``), so error messages and log lines mask it, or any fragment of
+it, wherever it shows. ``scrub`` masks it (and anything key-like) inside text, for servers
+that echo it back in their error messages, and ``safe_cause`` keeps an SDK exception as
+``__cause__`` only when its text holds no part of the key.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 
 from pydantic import SecretStr
 
+from beamish.llm.scrub import SECRETS, remember_secret
 from beamish.llm.settings import STANDARD_KEY_ENV
 from beamish.store.models import Provider
 from beamish.store.secrets import SecretBox
@@ -47,6 +50,7 @@ class ApiKey:
         if not value.strip():
             raise ValueError("an API key cannot be blank")
         self._value = value.strip()
+        remember_secret(self._value, self.masked)
 
     def reveal(self) -> str:
         """The plaintext key, for the SDK client and nothing else."""
@@ -58,8 +62,8 @@ class ApiKey:
         return mask_key(self._value)
 
     def scrub(self, text: str) -> str:
-        """``text`` with every occurrence of the key masked."""
-        return text.replace(self._value, self.masked)
+        """``text`` with the key, any fragment of it and anything else key-like masked."""
+        return SECRETS.scrub(text)
 
     def __repr__(self) -> str:
         return f"ApiKey({self.masked!r})"
@@ -95,11 +99,10 @@ def safe_cause(error: BaseException, key: ApiKey | None) -> BaseException | None
     """``error`` if neither it nor its causes mention ``key``, else None (drop the chain)."""
     if key is None:
         return error
-    secret = key.reveal()
     seen: BaseException | None = error
     visited: set[int] = set()
     while seen is not None and id(seen) not in visited:
-        if secret in str(seen) or secret in repr(seen.args):
+        if SECRETS.knows_part_of(str(seen)) or SECRETS.knows_part_of(repr(seen.args)):
             return None
         visited.add(id(seen))
         seen = seen.__cause__ or seen.__context__

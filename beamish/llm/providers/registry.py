@@ -60,6 +60,30 @@ class ProviderConfig:
         return None
 
 
+def unserved_defaults(settings: LLMSettings, serving: Iterable[Provider]) -> list[str]:
+    """A warning for each provider kind the settings default to that no provider serves.
+
+    Such a default is skipped by resolution, so calls fall to the first usable provider —
+    the offline echo, when no other is configured — which answers labelled ``offline``. Said
+    at start, once, so a missing key is not mistaken for a working model.
+    """
+    served = set(serving)
+    named = {settings.default_provider: "llm.default_provider"}
+    for task, defaults in sorted(settings.task_types.items()):
+        if defaults.provider is not None:
+            named.setdefault(defaults.provider, f"llm.task_types.{task}.provider")
+    warnings = []
+    for kind, where in named.items():
+        if kind in served:
+            continue
+        problem = ProviderConfig(name=kind, kind=kind).problem() or (
+            f"no {kind} provider is configured; register one, or set llm.providers.{kind}")
+        warnings.append(f"{where} is {kind!r}, but it cannot be used: {problem}. Calls go to "
+                        "the first usable provider instead (the offline echo provider if none "
+                        "is, its answers labelled offline)")
+    return warnings
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderPlan:
     """The providers to build, and those that cannot be, with the reason."""

@@ -186,7 +186,8 @@ class StreamingCall(Response):
             log.error("streamed call %s failed", self._request_id, exc_info=error)
         try:
             if not answering:
-                await error_response(info)(scope, receive, send)
+                await error_response(info, openai=self._plan.endpoint == "openai")(
+                    scope, receive, send)
                 return
             await _body(send, self._wire.failure(self._request_id, info))
             await _end(send)

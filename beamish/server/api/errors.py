@@ -5,12 +5,24 @@ Every error answer has one shape, the OpenAI one (so the official SDKs read our 
     {"error": {"type": "not_found", "message": "session 'abc' is not open ...",
                "code": null, "details": null}}
 
+``code`` is set where a finer kind helps a client (``provider_unavailable``,
+``provider_rejected``, ``model_not_found``) and left out otherwise. Under ``/v1`` the body
+always has OpenAI's four fields, ``message``, ``type``, ``param`` and ``code`` (null when
+unset), as OpenAI's own errors do.
+
+**Provider failures say what happened, not what the provider said.** Their message is the
+error's ``public_message``: the provider and model named once, the kind of failure, what to
+do. The upstream's own words (which may echo parts of a key, or of other users' requests)
+go to the log at WARNING, scrubbed, from ``beamish.llm`` — and to admins through
+``POST /api/admin/providers/{name}/validate``.
+
 The API's own exceptions::
 
     ApiError                    raised by the endpoints themselves
     ├── ForbiddenError          403: the caller's token does not reach that user or needs admin
     ├── InvalidRequestError     400: the request is well-formed JSON but cannot be served
     ├── ResourceNotFoundError   404: nothing of that name
+    │   └── ModelNotFoundError  404: ``/v1`` does not serve that model (code model_not_found)
     └── ConfigurationError      500: the server is missing something it needs (a key)
 
 ``describe(error)`` is the whole mapping, sans-I/O (exception in, ``ErrorInfo`` out):
@@ -24,10 +36,11 @@ store ``NotFoundError``, session gone   404     not_found
 store ``ConflictError``                 409     conflict
 request validation                      422     validation_error
 ``InvalidRequestError``                 400     invalid_request
-provider ``BadRequestError``            400     invalid_request
+``ModelNotFoundError``                  404     not_found             (code model_not_found)
+provider ``BadRequestError``            400     invalid_request       (code provider_rejected)
 provider rate limit (last try)          429     rate_limited          Retry-After
-provider timeout (last try)             504     provider_timeout
-other provider failures                 502     provider_error
+provider timeout (last try)             504     provider_timeout      (code provider_unavailable)
+other provider failures                 502     provider_error        (code: the error's)
 ``UsageBackpressureError``, store down, 503     overloaded            Retry-After
 session limit, runtime not running
 ``NoUsableProviderError``               503     no_usable_provider
@@ -111,6 +124,10 @@ class ResourceNotFoundError(ApiError, LookupError):
     """Nothing of that name exists."""
 
 
+class ModelNotFoundError(ResourceNotFoundError):
+    """The request names a model no usable provider serves (``code`` ``model_not_found``)."""
+
+
 class ConfigurationError(ApiError):
     """The server lacks something it needs to serve this (a key, a setting)."""
 
@@ -135,6 +152,7 @@ class ErrorDetail(BaseModel):
 
     type: str
     message: str
+    param: str | None = None
     code: str | None = None
     details: tuple[ValidationProblem, ...] | None = None
 
@@ -164,11 +182,21 @@ class ErrorInfo:
     message: str
     headers: Mapping[str, str] = field(default_factory=dict)
     details: tuple[ValidationProblem, ...] | None = None
+    code: str | None = None
+    param: str | None = None
 
     def body(self) -> ErrorBody:
         """The JSON body of the answer."""
         return ErrorBody(error=ErrorDetail(type=self.type, message=self.message,
+                                           param=self.param, code=self.code,
                                            details=self.details))
+
+    def openai_body(self) -> dict[str, Any]:
+        """The body in OpenAI's shape: ``message``, ``type``, ``param`` and ``code`` always."""
+        body = self.body().model_dump(mode="json", exclude_none=True)
+        body["error"].setdefault("param", None)
+        body["error"].setdefault("code", None)
+        return body
 
 
 # --- the mapping (sans-I/O) ----------------------------------------------------------------
@@ -210,6 +238,8 @@ def validation_info(errors: Sequence[Any]) -> ErrorInfo:
 def _api_info(error: ApiError) -> ErrorInfo:
     if isinstance(error, ForbiddenError):
         return ErrorInfo(403, "permission_denied", str(error))
+    if isinstance(error, ModelNotFoundError):
+        return ErrorInfo(404, "not_found", str(error), code="model_not_found", param="model")
     if isinstance(error, ResourceNotFoundError):
         return ErrorInfo(404, "not_found", str(error))
     if isinstance(error, ConfigurationError):
@@ -251,18 +281,21 @@ def _store_info(error: StoreError) -> ErrorInfo:
 def _llm_info(error: LLMError) -> ErrorInfo:
     if isinstance(error, NoUsableProviderError):
         return ErrorInfo(503, "no_usable_provider", str(error))
+    # The public message only: str(error) quotes the upstream (see the module docstring).
+    said, code = error.public_message, error.code
     last = error.__cause__ if isinstance(error, FallbacksExhaustedError) else error
     if isinstance(last, RateLimitedError):
         wait = last.retry_after if last.retry_after is not None else RETRY_AFTER_S
-        return ErrorInfo(429, "rate_limited", str(error),
-                         {"Retry-After": str(max(1, round(wait)))})
+        return ErrorInfo(429, "rate_limited", said,
+                         {"Retry-After": str(max(1, round(wait)))}, code=code)
     if isinstance(last, ProviderTimeoutError):
-        return ErrorInfo(504, "provider_timeout", str(error))
+        return ErrorInfo(504, "provider_timeout", said, code=code)
     if isinstance(last, BadRequestError):
-        return ErrorInfo(400, "invalid_request", str(error))
+        return ErrorInfo(400, "invalid_request", said, code=code)
     if isinstance(last, ProviderCallError) or isinstance(error, FallbacksExhaustedError):
-        return ErrorInfo(502, "provider_error", str(error))
-    return ErrorInfo(500, "internal_error", str(error))
+        return ErrorInfo(502, "provider_error", said, code=code)
+    return ErrorInfo(500, "internal_error",
+                     "the server failed to answer this request; the error is in its log")
 
 
 def _overloaded(message: str) -> ErrorInfo:
@@ -272,10 +305,16 @@ def _overloaded(message: str) -> ErrorInfo:
 # --- the handlers ----------------------------------------------------------------------------
 
 
-def error_response(info: ErrorInfo) -> JSONResponse:
-    """The JSON answer for ``info``."""
-    return JSONResponse(info.body().model_dump(mode="json", exclude_none=True),
-                        status_code=info.status, headers=dict(info.headers))
+def error_response(info: ErrorInfo, *, openai: bool = False) -> JSONResponse:
+    """The JSON answer for ``info``; in OpenAI's exact shape if ``openai`` (under ``/v1``)."""
+    body = (info.openai_body() if openai
+            else info.body().model_dump(mode="json", exclude_none=True))
+    return JSONResponse(body, status_code=info.status, headers=dict(info.headers))
+
+
+def is_openai_path(path: str) -> bool:
+    """Whether ``path`` (without the app's root path) is under the OpenAI-compatible ``/v1``."""
+    return path == "/v1" or path.startswith("/v1/")
 
 
 async def handle_error(request: Request, error: Exception) -> JSONResponse:
@@ -283,7 +322,8 @@ async def handle_error(request: Request, error: Exception) -> JSONResponse:
     info = describe(error)
     if info.status >= 500 and info.type == "internal_error":
         log.error("%s %s failed", request.method, request.url.path, exc_info=error)
-    return error_response(info)
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    return error_response(info, openai=is_openai_path(path))
 
 
 HANDLED: tuple[type[Exception], ...] = (
@@ -302,6 +342,6 @@ def install_error_handlers(app: FastAPI) -> None:
 __all__ = [
     "ERROR_RESPONSES", "HANDLED", "RETRY_AFTER_S", "ApiError", "ConfigurationError",
     "ErrorBody", "ErrorDetail", "ErrorInfo", "ForbiddenError", "InvalidRequestError",
-    "ResourceNotFoundError", "ValidationProblem", "describe", "error_response",
-    "handle_error", "install_error_handlers", "validation_info",
+    "ModelNotFoundError", "ResourceNotFoundError", "ValidationProblem", "describe",
+    "error_response", "handle_error", "install_error_handlers", "is_openai_path", "validation_info",
 ]

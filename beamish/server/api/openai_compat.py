@@ -10,10 +10,22 @@ Point the official SDK at it with a beamish user token as the API key::
             stream_options={"include_usage": True}):
         ...
 
-**The caller's preferences fill what the request leaves out.** ``model`` omitted,
-``"beamish"`` or ``"default"`` is the model the caller's configuration resolves to for the
-task type; ``"provider:model"`` (``"openai:gpt-4o"``) names both; a bare model pairs with the
-provider the caller's configuration resolves to. ``temperature``, ``top_p`` and
+**Models.** ``model`` omitted, empty, ``"beamish"`` or ``"default"`` is the model the
+caller's configuration resolves to for the task type. Otherwise it names a model a usable
+provider serves, as ``GET /v1/models`` lists them (``ModelNames``):
+
+* ``"kind:model"`` (``"openai:gpt-4o"``, ``"echo:echo-1"``) — a provider kind and a model;
+* ``"name/model"`` (``"vllm-local/llama3"``) — a provider's registry name and a model
+  (listed for providers whose name is not their kind);
+* ``"model"`` — a listed model, alias of the first provider listing it (as LiteLLM allows).
+
+With a provider named, a model its catalog does not list is accepted only while that
+catalog is open (a provider configured in settings, or registered but not yet discovered):
+the provider then answers for it. Anything else — an unknown model, a provider that is not
+configured or not usable, a provider's name alone — is a 404 ``model_not_found`` in
+OpenAI's error shape (the SDK raises ``NotFoundError``), never another model's answer.
+
+**The caller's preferences fill what the request leaves out.** ``temperature``, ``top_p`` and
 ``max_tokens`` (or ``max_completion_tokens``) given in the request win; unset ones come
 from the caller's preferences. The task type is ``chat`` unless the ``X-Beamish-Task-Type``
 header names another.
@@ -38,6 +50,8 @@ failures are HTTP errors with ``{"error": {"type", "message"}}`` bodies.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Response
@@ -52,8 +66,13 @@ from beamish.llm.settings import PROVIDERS
 from beamish.server.api.calls import CallPlan, StreamingCall, complete
 from beamish.server.api.catalog import model_catalog
 from beamish.server.api.deps import AppDep, CurrentPrincipal
-from beamish.server.api.errors import ERROR_RESPONSES, ErrorInfo, InvalidRequestError
-from beamish.server.api.models import NAME_PATTERN, Out
+from beamish.server.api.errors import (
+    ERROR_RESPONSES,
+    ErrorInfo,
+    InvalidRequestError,
+    ModelNotFoundError,
+)
+from beamish.server.api.models import NAME_PATTERN, CatalogModel, Out
 from beamish.server.api.sessions import check_session_id, implicit_session_id
 from beamish.server.api.sse import StreamInfo, sse_frame
 from beamish.store.models import Provider, new_request_id
@@ -138,16 +157,23 @@ def _message(index: int, message: MessageIn) -> ChatMessage:
     return parse_chat_message({"role": role, "content": content or ""})
 
 
-def config_request(request: ChatCompletionRequest) -> ConfigRequest | None:
-    """The request layer of resolution: what the request sets, nothing else."""
-    provider: Provider | None = None
-    model = request.model
-    if model is not None and model.strip().lower() in MODEL_ALIASES | {""}:
-        model = None
-    if model is not None:
-        prefix, sep, rest = model.partition(":")
-        if sep and rest and prefix in _KINDS:
-            provider, model = _KINDS[prefix], rest
+Pair = tuple[Provider | None, str | None]
+"""A request's provider kind and model, either left to the caller's configuration (None)."""
+
+
+def is_alias(model: str | None) -> bool:
+    """Whether ``model`` means "the caller's resolved model" (None, empty, an alias)."""
+    return model is None or model.strip().lower() in MODEL_ALIASES | {""}
+
+
+def config_request(request: ChatCompletionRequest, pair: Pair | None = None,
+                   ) -> ConfigRequest | None:
+    """The request layer of resolution: what the request sets, nothing else.
+
+    ``pair`` is the provider and model ``ModelNames.pick`` found for ``request.model``;
+    without it, ``request.model`` is read as written (``kind:model`` names both).
+    """
+    provider, model = pair if pair is not None else _written_pair(request.model)
     parameters = {name: value for name, value in (
         ("temperature", request.temperature), ("top_p", request.top_p),
         ("max_tokens", request.max_completion_tokens or request.max_tokens))
@@ -156,6 +182,86 @@ def config_request(request: ChatCompletionRequest) -> ConfigRequest | None:
         return None
     return ConfigRequest.model_validate({"provider": provider, "model": model,
                                          "parameters": parameters})
+
+
+def _written_pair(model: str | None) -> Pair:
+    if model is None or is_alias(model):
+        return None, None
+    prefix, sep, rest = model.partition(":")
+    if sep and rest and prefix in _KINDS:
+        return _KINDS[prefix], rest
+    return None, model
+
+
+@dataclass(frozen=True, slots=True)
+class ModelNames:
+    """The model names ``/v1`` accepts, from the catalog and the serving providers (sans-I/O).
+
+    Args:
+        catalog: the model catalog (``beamish.server.api.catalog.model_catalog``).
+        serving: the kind of every usable provider, by registry name.
+    """
+
+    catalog: tuple[CatalogModel, ...]
+    serving: Mapping[str, Provider]
+
+    @classmethod
+    def of(cls, catalog: Iterable[CatalogModel], serving: Mapping[str, Provider],
+           ) -> ModelNames:
+        """The names of ``catalog``'s models that ``serving`` providers serve."""
+        return cls(tuple(e for e in catalog if e.provider in serving), dict(serving))
+
+    def listed(self) -> list[tuple[str, str]]:
+        """Every name with its owner (provider name), as ``GET /v1/models`` lists them."""
+        names: dict[str, str] = {}
+        for entry in self.catalog:
+            names.setdefault(f"{entry.kind}:{entry.model}", entry.provider)
+            if entry.provider != entry.kind:
+                names.setdefault(f"{entry.provider}/{entry.model}", entry.provider)
+        return list(names.items())
+
+    def pick(self, model: str | None) -> Pair:
+        """The provider kind and model ``model`` names, (None, None) for an alias.
+
+        Raises:
+            ModelNotFoundError: no usable provider serves a model of that name.
+        """
+        if model is None or is_alias(model):
+            return None, None
+        name, sep, rest = model.partition("/")
+        if sep and rest and name in self.serving:
+            return self._of_provider(model, [name], rest)
+        prefix, sep, rest = model.partition(":")
+        if sep and rest and prefix in _KINDS:
+            named = [n for n, kind in self.serving.items() if kind == prefix]
+            return self._of_provider(model, named, rest, kind=_KINDS[prefix])
+        for entry in self.catalog:
+            if entry.model == model:
+                return entry.kind, entry.model
+        raise self._not_found(model, "no usable provider lists it")
+
+    def _of_provider(self, asked: str, names: list[str], model: str, *,
+                     kind: Provider | None = None) -> Pair:
+        if not names:
+            raise self._not_found(asked, f"no usable provider is of kind {kind!r} (it needs "
+                                         "a key or a registry row)")
+        listing = [e for e in self.catalog if e.provider in names]
+        if any(e.model == model for e in listing) or self._open(names, listing):
+            return self.serving[names[0]], model
+        raise self._not_found(asked, f"{', '.join(names)} does not list {model!r}")
+
+    def _open(self, names: list[str], listing: list[CatalogModel]) -> bool:
+        # A provider's catalog is open until discovery fills it: a registered row with no
+        # models, or one configured in settings (which lists only its default model).
+        if any(self.serving[n] == "echo" for n in names):
+            return False
+        return not any(e.source == "registry" for e in listing)
+
+    def _not_found(self, model: str, why: str) -> ModelNotFoundError:
+        return ModelNotFoundError(
+            f"the model {model!r} does not exist here: {why}. GET /v1/models lists the "
+            "models you can name (kind:model, name/model or a listed model), and 'beamish' "
+            "is your configured model")
 
 
 def finish_reason(reason: str | None) -> str:
@@ -241,7 +347,9 @@ async def chat_completions(body: ChatCompletionRequest, caller: CurrentPrincipal
                            task_type: TaskHeader = "chat") -> Response | ChatCompletion:
     """An OpenAI chat completion in the caller's session, with the caller's preferences."""
     messages = conversation(body)
-    options = config_request(body)
+    # The catalog is read only for a named model: the aliases need no check.
+    pair = None if is_alias(body.model) else (await model_names(rt)).pick(body.model)
+    options = config_request(body, pair)
     session_id = await caller_session(rt, caller, session)
     plan = CallPlan(session_id=session_id, messages=messages, task_type=task_type,
                     options=options, caller=caller, endpoint="openai")
@@ -269,16 +377,18 @@ async def caller_session(rt: Application, caller: Principal, named: str | None) 
     return session_id
 
 
+async def model_names(rt: Application) -> ModelNames:
+    """The names ``/v1`` accepts now: the catalog's models of the providers serving."""
+    serving = {name: provider.kind for name, provider in rt.llm.providers.items()}
+    return ModelNames.of(await model_catalog(rt), serving)
+
+
 @router.get("/models")
 async def list_models(caller: CurrentPrincipal, rt: AppDep) -> ModelCardList:
-    """``beamish`` (the caller's resolved model), then every catalog model as provider:model."""
+    """``beamish`` (the caller's resolved model), then every model name ``/v1`` accepts."""
     cards = [ModelCard(id="beamish", owned_by="beamish")]
-    seen = {"beamish"}
-    for entry in await model_catalog(rt):
-        ref = f"{entry.kind}:{entry.model}"
-        if ref not in seen:
-            seen.add(ref)
-            cards.append(ModelCard(id=ref, owned_by=entry.provider))
+    cards += [ModelCard(id=name, owned_by=owner)
+              for name, owner in (await model_names(rt)).listed()]
     return ModelCardList(data=tuple(cards))
 
 
@@ -324,8 +434,9 @@ class OpenAIWire:
         if isinstance(event, TokenDelta):
             return sse_frame(self.chunk(info, {"content": event.text}, None))
         if isinstance(event, StreamError):
-            return sse_frame({"error": {"type": "provider_error", "message": str(event.error),
-                                        "code": None}})
+            return sse_frame({"error": {"type": "provider_error",
+                                        "message": event.error.public_message,
+                                        "param": None, "code": event.error.code}})
         return self._end(info, event)
 
     def _end(self, info: StreamInfo, done: StreamDone) -> bytes:
@@ -341,12 +452,11 @@ class OpenAIWire:
 
     def failure(self, request_id: str, error: ErrorInfo) -> bytes:
         """An ``{"error": ...}`` frame: the SDK raises it as ``APIError``."""
-        return sse_frame({"error": {"type": error.type, "message": error.message,
-                                    "code": None}})
+        return sse_frame(error.openai_body())
 
 
 __all__ = [
-    "MODEL_ALIASES", "ChatCompletion", "ChatCompletionRequest", "ModelCardList",
-    "OpenAIWire", "caller_session", "completion_id", "config_request", "conversation",
-    "finish_reason", "router",
+    "MODEL_ALIASES", "ChatCompletion", "ChatCompletionRequest", "ModelCardList", "ModelNames",
+    "OpenAIWire", "Pair", "caller_session", "completion_id", "config_request", "conversation",
+    "finish_reason", "is_alias", "model_names", "router",
 ]

@@ -242,13 +242,15 @@ class SessionWire:
                 "finish_reason": event.finish_reason, "offline": event.offline,
                 "config": ConfigView.of(info.config).model_dump(mode="json")}, "done")
         return sse_frame({"request_id": info.request_id, "usage": usage,
-                          "error": {"type": "provider_error", "message": str(event.error)}},
-                         "error")
+                          "error": {"type": "provider_error", "code": event.error.code,
+                                    "message": event.error.public_message}}, "error")
 
     def failure(self, request_id: str, error: ErrorInfo) -> bytes:
         """``error`` with the typed error."""
-        return sse_frame({"request_id": request_id,
-                          "error": {"type": error.type, "message": error.message}}, "error")
+        typed = {"type": error.type, "message": error.message}
+        if error.code is not None:
+            typed["code"] = error.code
+        return sse_frame({"request_id": request_id, "error": typed}, "error")
 
 
 __all__ = ["IMPLICIT_PREFIX", "SessionWire", "check_session_id", "implicit_session_id",

@@ -54,6 +54,7 @@ RouteName = Literal["generate", "models"]
 
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
+_SAID = "the fake server was told to fail"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class Fault:
     api: Api | None = None
     status: int = 500
     retry_after: str | None = None
-    message: str = "the fake server was told to fail"
+    message: str = _SAID
     after_tokens: int = 0
 
     @classmethod
@@ -101,9 +102,12 @@ class Fault:
         return cls("garbage", after_tokens=after_tokens)
 
     @classmethod
-    def error_event(cls, after_tokens: int) -> Fault:
-        """Stream ``after_tokens`` tokens, then the API's in-stream error."""
-        return cls("error_event", after_tokens=after_tokens)
+    def error_event(cls, after_tokens: int, *, message: str | None = None) -> Fault:
+        """Stream ``after_tokens`` tokens, then the API's in-stream error (OpenAI's says
+        ``message``, if given)."""
+        if message is None:
+            return cls("error_event", after_tokens=after_tokens)
+        return cls("error_event", after_tokens=after_tokens, message=message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +284,10 @@ class FakeLLMServer:
                              "message": {"role": "assistant", "content": "".join(tokens)}}]})
         with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         events = _openai_events(body["model"], tokens, finish, usage if with_usage else None)
-        return _SSE(events, fault, self._wait_for_release, _OPENAI_ERROR_FRAME)
+        frame = _OPENAI_ERROR_FRAME
+        if fault is not None and fault.kind == "error_event" and fault.message != _SAID:
+            frame = _data({"error": {"message": fault.message}})
+        return _SSE(events, fault, self._wait_for_release, frame)
 
     async def _openai_models(self, request: Request) -> Response:
         _, _, refused = await self._admit(request, "openai", "models")

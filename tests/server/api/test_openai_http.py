@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import openai
@@ -10,10 +12,17 @@ import pytest
 from openai import AsyncStream
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
+from beamish.llm.settings import LLMSettings
 from beamish.server.api import implicit_session_id
-from beamish.store import ProviderRecord
+from beamish.store import ProviderModel, ProviderRecord, open_store
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
-from tests.server.api._support import ApiServer, encrypted, register, serve_api
+from tests.server.api._support import (
+    ApiServer,
+    encrypted,
+    make_settings,
+    register,
+    serve_api,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -184,3 +193,80 @@ async def test_a_stream_broken_by_the_provider_raises_in_the_sdk(
 async def _read(stream: AsyncStream[ChatCompletionChunk], into: list[str]) -> None:
     async for chunk in stream:
         into.append(chunk.choices[0].delta.content or "")
+
+
+# --- naming models -------------------------------------------------------------------------
+
+
+async def _with_discovered_fake(tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """Register the fake upstream as ``fake``, its catalog discovered: model-a and model-b."""
+    await register(tmp_path, [ProviderRecord(
+        name="fake", kind="openai_compatible", base_url=fake_llm.openai_url,
+        api_key_ciphertext=encrypted(fake_llm.openai_key))])
+    async with open_store(make_settings(tmp_path).database_url) as store:
+        now = datetime.now(UTC)
+        await store.replace_provider_models("fake", [
+            ProviderModel(provider="fake", model=m, discovered_at=now)
+            for m in ("model-a", "model-b")])
+
+
+@pytest.mark.parametrize("model", ["nonexistent-model", "anthropic:claude-3-5-haiku",
+                                   "fake", "echo:gpt-4o", "fake/model-z", "ghost/model-a"])
+async def test_an_unknown_model_is_a_404_model_not_found(
+        tmp_path: Path, fake_llm: FakeLLMServer, model: str) -> None:
+    """An unknown model, an unconfigured provider or a provider's name alone: 404, no call."""
+    await _with_discovered_fake(tmp_path, fake_llm)
+    async with serve_api(tmp_path, real_server=True) as api, sdk(api) as client:
+        with pytest.raises(openai.NotFoundError) as caught:
+            await client.chat.completions.create(model=model, messages=HI)
+        raw = await api.http.post("/v1/chat/completions", headers=api.auth(),
+                                  json={"model": model, "messages": HI})
+        assert (await api.rt.store.usage_totals()).requests == 0
+    assert caught.value.body == raw.json()["error"]
+    assert set(raw.json()["error"]) == {"message", "type", "param", "code"}
+    assert (raw.json()["error"]["code"], raw.json()["error"]["param"]) == (
+        "model_not_found", "model")
+    assert repr(model) in raw.json()["error"]["message"]
+    assert fake_llm.requests == []
+
+
+async def test_every_listed_model_is_accepted_and_answers_as_itself(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """GET /v1/models lists kind:model, name/model and the aliases; each one answers."""
+    await _with_discovered_fake(tmp_path, fake_llm)
+    async with serve_api(tmp_path, real_server=True) as api, sdk(api) as client:
+        listed = [model.id async for model in client.models.list()]
+        answered = {}
+        for name in [*listed, "model-b", "default", ""]:
+            answer = await client.chat.completions.create(model=name, messages=HI)
+            answered[name] = answer.model
+    assert listed == ["beamish", "openai_compatible:model-a", "fake/model-a",
+                      "openai_compatible:model-b", "fake/model-b", "echo:echo-1"]
+    assert answered == {
+        "beamish": "echo-1", "default": "echo-1", "": "echo-1", "echo:echo-1": "echo-1",
+        "openai_compatible:model-a": "model-a", "fake/model-a": "model-a",
+        "openai_compatible:model-b": "model-b", "fake/model-b": "model-b",
+        "model-b": "model-b"}
+
+
+async def test_a_default_provider_without_a_key_is_warned_of_once_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """default_provider openai with no key: one warning naming it and OPENAI_API_KEY."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    settings = make_settings(tmp_path).model_copy(update={"llm": LLMSettings(
+        default_provider="openai", default_model="gpt-4o")})
+    caplog.set_level(logging.WARNING, logger="beamish")
+    async with serve_api(tmp_path, settings=settings, real_server=True) as api, \
+            sdk(api) as client:
+        answer = await client.chat.completions.create(model="beamish", messages=HI)
+        with pytest.raises(openai.NotFoundError, match="no usable provider is of kind 'openai'"):
+            await client.chat.completions.create(model="openai:gpt-4o", messages=HI)
+        done = await api.http.post(f"/api/sessions/{implicit_session_id('ada')}/completions",
+                                   json={"content": "hi"}, headers=api.auth())
+    warned = [r.getMessage() for r in caplog.records if "llm.default_provider" in r.getMessage()]
+    assert len(warned) == 1
+    assert "'openai'" in warned[0]
+    assert "OPENAI_API_KEY" in warned[0]
+    assert answer.model == "echo-1"
+    assert done.json()["offline"] is True
