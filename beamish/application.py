@@ -84,6 +84,7 @@ from beamish.sessions.services import (
     JANITOR,
     SESSION_SUP,
     SESSIONS,
+    SESSIONS_BY_ID,
     SESSIONS_BY_USER,
     USAGE_RECORDER,
     Services,
@@ -271,7 +272,7 @@ def _call(sessions: Sessions, session_id: str, config: ResolvedConfig,
           request_id: str | None) -> _Call:
     # The session's owner, whom its context resolves for: no second registry lookup.
     owner = config.user_id if config.user_id is not None else sessions.owner(session_id)
-    return _Call(sessions, sessions.counter(session_id), owner, session_id,
+    return _Call(sessions, sessions.counter(session_id, owner), owner, session_id,
                  request_id or new_request_id(), config)
 
 
@@ -421,6 +422,7 @@ def _children(services: Services) -> list[ChildSpec]:
         child_spec(ConfigCache, services, id="config_cache", name=CONFIG_CACHE),
         child_spec(Registry, "unique", id="sessions", name=SESSIONS),
         child_spec(Registry, "duplicate", id="sessions_by_user", name=SESSIONS_BY_USER),
+        child_spec(Registry, "duplicate", id="sessions_by_id", name=SESSIONS_BY_ID),
         dynamic_supervisor_spec(id="session_sup", name=SESSION_SUP,
                                 max_children=settings.max_sessions),
         child_spec(Janitor, services, id="janitor", name=JANITOR),

@@ -88,12 +88,12 @@ async def test_busy_sessions_are_never_evicted(tmp_path: Path, clock: FakeClock)
     """With every session busy, opening one more fails clearly instead of evicting."""
     async with Application(make_settings(tmp_path, max_sessions=1), clock=clock) as rt:
         await rt.sessions.open("a", "ada")
-        rt.services.idle.begin("a")  # a request of "a" is in flight
+        rt.services.idle.begin(("ada", "a"))  # a request of "a" is in flight
         with pytest.raises(SessionLimitError, match="all 1 sessions are busy"):
             await rt.sessions.open("b", "bob")
         clock.advance(3600)
         assert await call(rt.services.whereis(JANITOR), "sweep") == []
-        rt.services.idle.end("a", clock())
+        rt.services.idle.end(("ada", "a"), clock())
         await rt.sessions.open("b", "bob")
         assert [sid for sid, _ in rt.sessions.open_sessions()] == ["b"]
 
