@@ -20,8 +20,9 @@ What starts, in order (and stops in reverse)::
     └── beamish.root (Supervisor, one_for_one)                    beamish.runtime.ROOT
         ├── usage recorder    UsageRecorderActor: write-behind, group commits
         ├── config cache      ConfigCache: resolution cache + invalidation fan-out
-        ├── sessions          Registry (unique): session id → context
+        ├── sessions          Registry (unique): (user id, session id) → context
         ├── sessions by user  Registry (duplicate): user id → contexts
+        ├── sessions by id    Registry (duplicate): session id → contexts (ids are per user)
         ├── session sup       DynamicSupervisor (max_sessions) of SessionContext
         ├── janitor           Janitor: expiry and eviction
         └── ...               ``children`` / ``add_child`` (``beamish serve``: the sockets)
