@@ -20,8 +20,9 @@ What starts, in order (and stops in reverse)::
     └── beamish.root (Supervisor, one_for_one)                    beamish.runtime.ROOT
         ├── usage recorder    UsageRecorderActor: write-behind, group commits
         ├── config cache      ConfigCache: resolution cache + invalidation fan-out
-        ├── sessions          Registry (unique): session id → context
+        ├── sessions          Registry (unique): (user id, session id) → context
         ├── sessions by user  Registry (duplicate): user id → contexts
+        ├── sessions by id    Registry (duplicate): session id → contexts (ids are per user)
         ├── session sup       DynamicSupervisor (max_sessions) of SessionContext
         ├── janitor           Janitor: expiry and eviction
         └── ...               ``children`` / ``add_child`` (``beamish serve``: the sockets)
@@ -85,6 +86,7 @@ from beamish.sessions.services import (
     JANITOR,
     SESSION_SUP,
     SESSIONS,
+    SESSIONS_BY_ID,
     SESSIONS_BY_USER,
     USAGE_RECORDER,
     Services,
@@ -275,7 +277,7 @@ def _call(sessions: Sessions, session_id: str, config: ResolvedConfig,
           request_id: str | None) -> _Call:
     # The session's owner, whom its context resolves for: no second registry lookup.
     owner = config.user_id if config.user_id is not None else sessions.owner(session_id)
-    return _Call(sessions, sessions.counter(session_id), owner, session_id,
+    return _Call(sessions, sessions.counter(session_id, owner), owner, session_id,
                  request_id or new_request_id(), config)
 
 
@@ -425,6 +427,7 @@ def _children(services: Services) -> list[ChildSpec]:
         child_spec(ConfigCache, services, id="config_cache", name=CONFIG_CACHE),
         child_spec(Registry, "unique", id="sessions", name=SESSIONS),
         child_spec(Registry, "duplicate", id="sessions_by_user", name=SESSIONS_BY_USER),
+        child_spec(Registry, "duplicate", id="sessions_by_id", name=SESSIONS_BY_ID),
         dynamic_supervisor_spec(id="session_sup", name=SESSION_SUP,
                                 max_children=settings.max_sessions),
         child_spec(Janitor, services, id="janitor", name=JANITOR),

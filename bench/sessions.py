@@ -56,7 +56,9 @@ def _runtime(folder: str, clock: _Clock, sessions: int,
              hibernate_after: float | None) -> Application:
     settings = Settings(
         database_url=f"sqlite:///{Path(folder) / 'bench.db'}",
+        # USERS share the sessions: no user's cap may evict any of them.
         sessions=SessionSettings(ttl_s=TTL_S, max_sessions=sessions + 10_000,
+                                 max_sessions_per_user=sessions,
                                  sweep_interval_s=3600.0, hibernate_after_s=hibernate_after))
     return Application(settings, clock=clock)
 

@@ -16,7 +16,8 @@ PINNED: dict[str, list[str]] = {
     "beamish": ["Application", "SessionCompletion", "SessionStream", "Settings", "lifespan"],
     "beamish.sessions": [
         "ConfigCache", "IdleQueue", "Janitor", "JanitorReport", "RuntimeNotRunningError",
-        "SessionContext", "SessionError", "SessionInfo", "SessionLimitError",
+        "SessionAmbiguousError", "SessionCensus", "SessionContext", "SessionError",
+        "SessionHold", "SessionInfo", "SessionKey", "SessionLimitError",
         "SessionNotFoundError", "SessionOwnerError", "SessionSettings", "Sessions", "Services",
         "UsageRecorderActor", "Users"],
     "beamish.auth": [

@@ -4,7 +4,10 @@ Join params: ``session_id`` (the session is resumed if open, else created under 
 new one when absent) and ``last_seen_id`` (the client's newest history id: the messages after
 it are pushed as ``history`` right after the ok reply). The reply is
 ``{"conversation_id", "session_id", "last_id"}``. Joining binds the channel to the user's
-session context; another user's conversation or session is refused (``forbidden``).
+session context and keeps it from being evicted or expired while joined
+(``Sessions.hold``). Conversation and session ids are per user: ``conversation:default`` of
+one user and of another are two conversations, and so are their sessions ``s1``. With the
+user's sessions all busy at their limit the join is refused (``session_limit``).
 
 Client events (payloads are validated; a bad one gets ``{"reason": "bad_request", "detail"}``):
 
@@ -72,7 +75,12 @@ from beamish.request_log import (
 )
 from beamish.runtime import NOREPLY, ExitCallback, ExitReason, on_exit, send
 from beamish.runtime.loops import LoopLocal, NextTurn
-from beamish.sessions.errors import SessionError, SessionOwnerError
+from beamish.sessions.errors import (
+    SessionError,
+    SessionLimitError,
+    SessionNotFoundError,
+    SessionOwnerError,
+)
 from beamish.store import LLMParameters, Provider, StoreError, TaskOverride
 from beamish.store.errors import UsageBackpressureError
 from beamish.store.models import new_request_id
@@ -143,13 +151,16 @@ class ConversationChannel(Channel):
         if not self.conversation_id:
             raise JoinRefused("bad_request", detail="the topic is conversation:<id>")
         conversation = history.open(self.conversation_id, socket.user_id)
-        if conversation is None:
-            raise JoinRefused("forbidden", detail="this conversation belongs to another user")
         self.conversation: Conversation = conversation
+        sessions = self.runtime.sessions
         try:
-            info = await self.runtime.sessions.open(joining.session_id, socket.user_id)
-        except SessionOwnerError as error:
-            raise JoinRefused("forbidden", detail=str(error)) from error
+            info = await sessions.open(joining.session_id, socket.user_id)
+            # However the channel ends, the session is free to go again.
+            on_exit(self.ref, sessions.hold(info.session_id, user_id=socket.user_id).release)
+        except SessionLimitError as error:
+            raise JoinRefused("session_limit", detail=str(error)) from error
+        except SessionNotFoundError as error:  # closed between the open and the hold
+            raise JoinRefused("session_closed", detail=str(error)) from error
         self.session_id = info.session_id
         missed = conversation.since(joining.last_seen_id)
         if joining.last_seen_id and missed:

@@ -7,8 +7,9 @@ of its conversation, so a rejoining client sends ``last_seen_id`` and gets what 
 
 Bounds (defaults in brackets): ``max_messages`` [50] per conversation — older ones are
 dropped, and only these are sent to the provider; ``max_conversations`` [10_000] — the least
-recently used conversation is forgotten beyond it. A conversation belongs to the user who
-started it; another user cannot read or extend it.
+recently used conversation is forgotten beyond it. Conversation ids are per user: user A's
+``default`` and user B's ``default`` are two conversations, so no user can read, extend,
+refuse or take over another's by naming its id.
 
 Single-threaded by design (the event loop's): no locks.
 """
@@ -88,15 +89,18 @@ class ConversationHistory:
         if max_messages < 1 or max_conversations < 1:
             raise ValueError("max_messages and max_conversations must be at least 1")
         self.max_messages = max_messages
-        self._conversations: LRUCache[str, Conversation] = LRUCache(max_conversations)
+        # Keyed by (user id, conversation id): ids are chosen per user.
+        self._conversations: LRUCache[tuple[str, str], Conversation] = LRUCache(
+            max_conversations)
 
-    def open(self, conversation_id: str, user_id: str) -> Conversation | None:
-        """The conversation (created for ``user_id`` if new), or None if another user owns it."""
-        conversation = self._conversations.get(conversation_id)
+    def open(self, conversation_id: str, user_id: str) -> Conversation:
+        """``user_id``'s conversation of that id (created if new)."""
+        key = (user_id, conversation_id)
+        conversation = self._conversations.get(key)
         if conversation is None:
             conversation = Conversation(user_id, self.max_messages)
-            self._conversations[conversation_id] = conversation
-        return conversation if conversation.owner == user_id else None
+            self._conversations[key] = conversation
+        return conversation
 
     def __len__(self) -> int:
         return len(self._conversations)

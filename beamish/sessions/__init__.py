@@ -14,17 +14,18 @@ both :mod:`.tables`), :mod:`.expiry` (the sans-I/O idle queue), :mod:`.services`
 handles, names), :mod:`.settings`, :mod:`.models`, :mod:`.errors`.
 """
 
-from beamish.sessions.api import Sessions, Users
+from beamish.sessions.api import SessionHold, Sessions, Users
 from beamish.sessions.config_cache import ConfigCache
 from beamish.sessions.context import SessionContext
 from beamish.sessions.errors import (
     RuntimeNotRunningError,
+    SessionAmbiguousError,
     SessionError,
     SessionLimitError,
     SessionNotFoundError,
     SessionOwnerError,
 )
-from beamish.sessions.expiry import IdleQueue
+from beamish.sessions.expiry import IdleQueue, SessionCensus, SessionKey
 from beamish.sessions.janitor import Janitor
 from beamish.sessions.models import JanitorReport, SessionInfo
 from beamish.sessions.recorder import UsageRecorderActor
@@ -33,7 +34,8 @@ from beamish.sessions.settings import SessionSettings
 
 __all__ = [
     "ConfigCache", "IdleQueue", "Janitor", "JanitorReport", "RuntimeNotRunningError",
-    "SessionContext", "SessionError", "SessionInfo", "SessionLimitError",
-    "SessionNotFoundError", "SessionOwnerError", "SessionSettings", "Sessions", "Services",
-    "UsageRecorderActor", "Users",
+    "SessionAmbiguousError", "SessionCensus", "SessionContext", "SessionError", "SessionHold",
+    "SessionInfo", "SessionKey", "SessionLimitError", "SessionNotFoundError",
+    "SessionOwnerError", "SessionSettings", "Sessions", "Services", "UsageRecorderActor",
+    "Users",
 ]

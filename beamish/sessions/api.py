@@ -9,6 +9,17 @@ Activity. Every operation on a session marks it busy while it runs and stamps it
 activity when it ends (``IdleQueue.begin``/``end``), so the janitor never expires or evicts a
 session in the middle of a request, and the TTL counts from the end of the last one.
 
+Ids. Session ids are chosen per user: ``open("s1", "ada")`` and ``open("s1", "bob")`` are two
+sessions, and no user can reach, refuse or evict another's session by naming its id. Every
+method takes the session id and the ``user_id`` it belongs to; trusted code (an admin) may
+leave ``user_id`` out, which finds the one user's who has that id open
+(``SessionAmbiguousError`` if several have).
+
+Limits. A user opening more than ``max_sessions_per_user`` sessions evicts their own least
+recently active idle session; at ``max_sessions`` the janitor evicts an idle session of a user
+at their cap first, then the least recently active of anyone's. A session with a request in
+flight, or held by a joined socket (``hold``), is never evicted.
+
 Usage. ``record_usage`` returns once the event is durable (group-committed by the usage
 recorder), then adds it to the session's own totals: acknowledge a request to your caller only
 after it returns. A repeated ``request_id`` counts nothing (``False``).
@@ -20,7 +31,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Generator, Mapping
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
@@ -41,14 +52,15 @@ from beamish.sessions.errors import (
     RuntimeNotRunningError,
     SessionLimitError,
     SessionNotFoundError,
-    SessionOwnerError,
 )
+from beamish.sessions.expiry import SessionKey
 from beamish.sessions.models import SessionInfo
 from beamish.sessions.services import (
     JANITOR,
     RECORDER_WAIT_S,
     SESSION_SUP,
     SESSIONS,
+    SESSIONS_BY_USER,
     Services,
     session_entry,
 )
@@ -83,41 +95,54 @@ class Sessions:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self, session_id: str | None, user_id: str) -> SessionInfo:
-        """Open the session (a new id if None), or resume it if it is open already.
+        """Open ``user_id``'s session (a new id if None), or resume it if it is open already.
 
         Raises:
-            SessionOwnerError: the session is open for another user.
-            SessionLimitError: ``max_sessions`` are open and none is idle.
+            SessionLimitError: the user's ``max_sessions_per_user`` (or ``max_sessions``)
+                are open and none of those that could make room is idle.
         """
         sid = session_id or uuid4().hex
-        ref = await self._open_ref(sid, user_id, fresh=session_id is None)
+        key = (user_id, sid)
+        ref = await self._open_ref(key, fresh=session_id is None)
         # Tracked from here: a failed open leaves nothing behind for the janitor.
-        async with self._active(sid):
+        async with self._active(key):
             info: SessionInfo = await _session_call(ref, sid, ("info",))
             return info
 
     async def get(self, session_id: str, *, user_id: str | None = None) -> SessionInfo:
-        """The session's context and usage (only for ``user_id`` when given)."""
-        ref = self.entry(session_id, user_id)[0]
-        async with self._active(session_id):
+        """The session's context and usage (``user_id``'s; see the module docs for None)."""
+        ref, key = self.entry(session_id, user_id)
+        async with self._active(key):
             info: SessionInfo = await _session_call(ref, session_id, ("info",))
             return info
 
     async def close(self, session_id: str, *, user_id: str | None = None) -> None:
         """Stop the session's context; its usage stays in the ledger."""
-        ref = self.entry(session_id, user_id)[0]
-        self._services.idle.remove(session_id)
+        ref, key = self.entry(session_id, user_id)
+        self._services.idle.remove(key)
         with contextlib.suppress(NoProcessError):
             await terminate_child_ref(self._services.whereis(SESSION_SUP), ref)
 
-    def owner(self, session_id: str) -> str:
-        """The user id of an open session."""
-        return self.entry(session_id)[1]
+    def owner(self, session_id: str, *, user_id: str | None = None) -> str:
+        """The user id of an open session (``user_id`` itself, when it has it open)."""
+        return self.entry(session_id, user_id)[1][0]
 
     def open_sessions(self, user_id: str | None = None) -> list[tuple[str, str]]:
         """(session id, user id) of every open session, or of one user's."""
-        entries = Registry.entries(self._services.whereis(SESSIONS))
-        return sorted((str(sid), str(uid)) for sid, _, uid in entries if user_id in (None, uid))
+        if user_id is not None:
+            by_user = Registry.lookup(self._services.whereis(SESSIONS_BY_USER), user_id)
+            return sorted((str(sid), user_id) for _, sid in by_user)
+        keys = (cast(SessionKey, key) for key, _, _ in
+                Registry.entries(self._services.whereis(SESSIONS)))
+        return sorted((sid, uid) for uid, sid in keys)
+
+    def hold(self, session_id: str, *, user_id: str) -> SessionHold:
+        """Keep ``user_id``'s session from being evicted or expired while a client is joined
+        to it (a conversation channel), until ``release`` — which a channel calls however it
+        exits. Counted as a request in flight, so the TTL runs from the release."""
+        key = self.entry(session_id, user_id)[1]
+        self._services.idle.begin(key)
+        return SessionHold(self._services, key)
 
     def count(self) -> int:
         """How many sessions are open."""
@@ -140,23 +165,23 @@ class Sessions:
             SessionOwnerError: it is open for another user than ``user_id`` (at once).
         """
         request = _config_request(options)
-        ref = self.entry(session_id, user_id)[0]
+        ref, key = self.entry(session_id, user_id)
         if request is None:
             services = self._services
-            cached = services.preferences.cached(session_id, task_type)
+            cached = services.preferences.cached(key, task_type)
             if cached is not None:  # warm: no call to the context (PreferenceTable)
-                services.idle.touch(session_id, services.clock())
+                services.idle.touch(key, services.clock())
                 # Made directly: loop.create_future() is one Python call more.
                 ready: asyncio.Future[ResolvedConfig] = asyncio.Future(loop=self._running_loop())
                 ready.set_result(cached)
                 return ready
-        return self._resolve(ref, session_id, request, task_type)
+        return self._resolve(ref, key, request, task_type)
 
-    async def _resolve(self, ref: ActorRef, session_id: str, request: ConfigRequest | None,
+    async def _resolve(self, ref: ActorRef, key: SessionKey, request: ConfigRequest | None,
                        task_type: str) -> ResolvedConfig:
-        async with self._active(session_id):
+        async with self._active(key):
             config: ResolvedConfig = await _session_call(
-                ref, session_id, ("enhance", task_type, request))
+                ref, key[1], ("enhance", task_type, request))
             return config
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
@@ -179,21 +204,25 @@ class Sessions:
         Raises:
             UsageBackpressureError: the usage buffer is full (the database is down).
         """
-        owner = self.entry(session_id, user_id)[1]
+        key = self.entry(session_id, user_id)[1]
+        owner = key[0]
         event = UsageEvent(
             request_id=request_id or new_request_id(), session_id=session_id, user_id=owner,
             provider=provider, model=model, task_type=task_type, prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens, latency_ms=latency_ms, status=status)
-        async with self._active(session_id):
-            return await self.record_event(self.counter(session_id), event)
+        async with self._active(key):
+            return await self.record_event(self._services.usage.get(key), event)
 
-    def counter(self, session_id: str) -> UsageCounter | None:
+    def counter(self, session_id: str, user_id: str | None = None) -> UsageCounter | None:
         """The usage counter of the session's context, for ``record_event`` (None if closed).
 
         Take it once the context has answered (``enhance``): a resumed or restarted context
         sets its counter from the ledger before it answers anything.
         """
-        return self._services.usage.get(session_id)
+        if user_id is not None:
+            return self._services.usage.get((user_id, session_id))
+        entry = session_entry(self._services, session_id)
+        return None if entry is None else self._services.usage.get(entry[1])
 
     def record_event(self, counter: UsageCounter | None, event: UsageEvent) -> Awaitable[bool]:
         """Record ``event``; the session's ``counter`` (if any) counts it once it is durable
@@ -254,29 +283,31 @@ class Sessions:
 
     # -- internals -------------------------------------------------------------------------
 
-    def entry(self, session_id: str, user_id: str | None = None) -> tuple[ActorRef, str]:
-        """(context, owner) of an open session, checked against ``user_id`` when given."""
-        entry = session_entry(self._services, session_id)
+    def entry(self, session_id: str,
+              user_id: str | None = None) -> tuple[ActorRef, SessionKey]:
+        """(context, key) of ``user_id``'s open session (of its one user's, when None).
+
+        Raises:
+            SessionNotFoundError: ``user_id`` has no such session open.
+            SessionAmbiguousError: no ``user_id``, and several users have it open.
+        """
+        entry = session_entry(self._services, session_id, user_id)
         if entry is None:
             raise SessionNotFoundError(session_id)
-        ref, owner = entry
-        if user_id is not None and owner != user_id:
-            raise SessionOwnerError(session_id, user_id)
-        return ref, owner
+        return entry
 
-    def _active(self, session_id: str) -> _Active:
-        return _Active(self._services, session_id)
+    def _active(self, key: SessionKey) -> _Active:
+        return _Active(self._services, key)
 
-    async def _open_ref(self, sid: str, user_id: str, *, fresh: bool) -> ActorRef:
+    async def _open_ref(self, key: SessionKey, *, fresh: bool) -> ActorRef:
         services = self._services
+        user_id, sid = key
+        sessions = services.whereis(SESSIONS)
         for _ in range(_OPEN_ATTEMPTS):
-            entry = session_entry(services, sid)
-            if entry is not None:
-                if entry[1] != user_id:
-                    raise SessionOwnerError(sid, user_id)
-                return entry[0]
-            if self.count() >= services.settings.max_sessions and not await self._evict_one():
-                raise SessionLimitError(services.settings.max_sessions)
+            ref = Registry.whereis(sessions, key)
+            if ref is not None:
+                return ref
+            await self._make_room(user_id)
             try:
                 return await start_child(services.whereis(SESSION_SUP),
                                          session_spec(services, sid, user_id, fresh=fresh))
@@ -288,8 +319,18 @@ class Sessions:
                 continue  # a concurrent open of the same id won: resume it
         raise SessionLimitError(services.settings.max_sessions)
 
-    async def _evict_one(self) -> bool:
-        evicted: list[str] = await call(self._services.whereis(JANITOR), ("evict", 1))
+    async def _make_room(self, user_id: str) -> None:
+        """Evict what a new session of ``user_id`` needs: one of their own at their cap, one
+        of anyone's (a user at their cap first) at ``max_sessions``."""
+        services = self._services
+        settings = services.settings
+        if services.census.at_cap(user_id) and not await self._evict(("evict_own", user_id)):
+            raise SessionLimitError(settings.max_sessions_per_user, user_id)
+        if self.count() >= settings.max_sessions and not await self._evict(("evict", 1)):
+            raise SessionLimitError(settings.max_sessions)
+
+    async def _evict(self, request: tuple[str, object]) -> bool:
+        evicted: list[str] = await call(self._services.whereis(JANITOR), request)
         return bool(evicted)
 
 
@@ -348,17 +389,35 @@ class Users:
 class _Active:
     """``async with``: the session is busy (not expirable) until the block ends."""
 
-    __slots__ = ("_services", "_session_id")
+    __slots__ = ("_key", "_services")
 
-    def __init__(self, services: Services, session_id: str) -> None:
+    def __init__(self, services: Services, key: SessionKey) -> None:
         self._services = services
-        self._session_id = session_id
+        self._key = key
 
     async def __aenter__(self) -> None:
-        self._services.idle.begin(self._session_id)
+        self._services.idle.begin(self._key)
 
     async def __aexit__(self, *exc: object) -> None:
-        self._services.idle.end(self._session_id, self._services.clock())
+        self._services.idle.end(self._key, self._services.clock())
+
+
+class SessionHold:
+    """A joined client's hold on a session (``Sessions.hold``); ``release`` once, or more."""
+
+    __slots__ = ("_key", "_services")
+
+    def __init__(self, services: Services, key: SessionKey) -> None:
+        self._services: Services | None = services
+        self._key = key
+
+    def release(self, *_: object) -> None:
+        """The client left: the session is idle again from now (if nothing else runs in it).
+
+        Takes and ignores any arguments, so it can be an ``on_exit`` callback."""
+        services, self._services = self._services, None
+        if services is not None:
+            services.idle.end(self._key, services.clock())
 
 
 async def _session_call(ref: ActorRef, session_id: str, request: Any) -> Any:

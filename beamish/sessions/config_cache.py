@@ -25,7 +25,7 @@ configuration, and nothing waits for a TTL. Nobody has to write through a cache.
    empty one and clears layer 4 whole, since no resolver heard the store's changes between
    the two.
 4. **Each session's preferences** (``SessionContext.preferences``, task type →
-   ``ResolvedConfig``, published in the ``PreferenceTable`` by session id). *Why:* a warm
+   ``ResolvedConfig``, published in the ``PreferenceTable`` by session key). *Why:* a warm
    session answers ``Sessions.enhance`` from it with a dict lookup, with no call to its
    context nor to the resolver; it lives as long as the context, hibernation included.
    *Cleared by:* every invalidation of layer 1, for the sessions it concerns: a user's →
@@ -80,7 +80,7 @@ def invalidate_sessions(services: Services, user_id: str | None) -> None:
     if by_user is None:
         preferences.invalidate(())  # the session tree is not up: nothing is cached
         return
-    preferences.invalidate(str(sid) for _, sid in Registry.lookup(by_user, user_id))
+    preferences.invalidate((user_id, str(sid)) for _, sid in Registry.lookup(by_user, user_id))
 
 
 def _withdraw(services: Services, resolver: ConfigResolver, *_: object) -> None:

@@ -31,8 +31,9 @@ from typing import Any, Final
 from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
 from beamish.runtime import Actor, Caller, ChildSpec, Registry, child_spec, on_exit
 from beamish.sessions.counters import UsageCounter
+from beamish.sessions.expiry import SessionKey
 from beamish.sessions.models import SessionInfo
-from beamish.sessions.services import SESSIONS, SESSIONS_BY_USER, Services
+from beamish.sessions.services import SESSIONS, SESSIONS_BY_ID, SESSIONS_BY_USER, Services
 
 _REBUILD: Final = "rebuild_usage"
 
@@ -62,16 +63,20 @@ class SessionContext(Actor):
         self.user_id = arg.user_id
         self.preferences: dict[str, ResolvedConfig] = {}
         self.opened_at = datetime.now(UTC)
-        # Registered here rather than with a via name, so the entry carries the user id and
-        # lookups need no call. A second context for the same id fails to start right here.
-        Registry.register(services.whereis(SESSIONS), arg.session_id, arg.user_id)
+        # Registered here rather than with a via name, so lookups need no call; under the
+        # per-user key (ids are chosen per user), by user and by bare id. A second context for
+        # the same key fails to start right here.
+        key = (arg.user_id, arg.session_id)
+        Registry.register(services.whereis(SESSIONS), key, arg.user_id)
         Registry.register(services.whereis(SESSIONS_BY_USER), arg.user_id, arg.session_id)
+        Registry.register(services.whereis(SESSIONS_BY_ID), arg.session_id, arg.user_id)
         self.usage = UsageCounter()
         # Published for use without a call; withdrawn when this context exits, however.
-        services.preferences.publish(arg.session_id, self.preferences)
-        services.usage.publish(arg.session_id, self.usage)
-        on_exit(self.ref, functools.partial(_withdraw, services, arg.session_id,
-                                            self.preferences, self.usage))
+        services.preferences.publish(key, self.preferences)
+        services.usage.publish(key, self.usage)
+        services.census.opened(arg.user_id)
+        on_exit(self.ref, functools.partial(_withdraw, services, key, self.preferences,
+                                            self.usage))
         if arg.fresh:
             arg.fresh = False
             return
@@ -118,11 +123,13 @@ def session_spec(services: Services, session_id: str, user_id: str, *,
                  fresh: bool = False) -> ChildSpec:
     """How the session supervisor starts (and restarts) the context of ``session_id``."""
     return child_spec(
-        SessionContext, SessionArgs(services, session_id, user_id, fresh), id=session_id,
+        SessionContext, SessionArgs(services, session_id, user_id, fresh),
+        id=(user_id, session_id),
         restart="transient", hibernate_after=services.settings.hibernate_after_s)
 
 
-def _withdraw(services: Services, session_id: str, preferences: dict[str, ResolvedConfig],
+def _withdraw(services: Services, key: SessionKey, preferences: dict[str, ResolvedConfig],
               usage: UsageCounter, *_: object) -> None:
-    services.preferences.withdraw(session_id, preferences)
-    services.usage.withdraw(session_id, usage)
+    services.preferences.withdraw(key, preferences)
+    services.usage.withdraw(key, usage)
+    services.census.closed(key[0])

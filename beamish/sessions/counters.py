@@ -1,7 +1,7 @@
 """``UsageCounters``: each session's usage totals, counted without a message to its context.
 
 A session context owns one :class:`UsageCounter`, part of its state: it starts it (from the
-ledger, for a resumed or restarted session) and publishes it here under its session id (an
+ledger, for a resumed or restarted session) and publishes it here under its ``SessionKey`` (an
 :class:`~beamish.sessions.tables.OwnedTable`). A call of the session takes
 the counter when it starts, once the context has answered its preferences (so a rebuilt
 context has set its counter from the ledger by then), and adds its usage event to it once
@@ -12,6 +12,7 @@ exited since adds to a counter nobody reads, as a cast to it would have been dro
 
 from __future__ import annotations
 
+from beamish.sessions.expiry import SessionKey
 from beamish.sessions.tables import OwnedTable
 from beamish.store import UsageEvent, UsageTotals
 
@@ -48,7 +49,7 @@ class UsageCounter:
                            completion_tokens=self.completion_tokens)
 
 
-class UsageCounters(OwnedTable[UsageCounter]):
-    """Session id → its context's ``UsageCounter`` (see the module docs)."""
+class UsageCounters(OwnedTable[SessionKey, UsageCounter]):
+    """Session key → its context's ``UsageCounter`` (see the module docs)."""
 
     __slots__ = ()

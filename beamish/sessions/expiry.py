@@ -15,16 +15,31 @@ A session with a request in flight is not idle: ``begin`` takes it out of the qu
 puts it back at the back, stamped with the time the request ended. So neither expiry nor
 eviction can ever pick it, however long the request runs.
 
+A session with a joined socket (a conversation channel) counts as a request in flight for as
+long as the channel is joined (``Sessions.hold``): it is not evicted to make room for anyone,
+nor expired under its user's open tab.
+
+Whose session to evict. Sessions are keyed per user (``SessionKey``: user id, session id), so
+one user's ids never collide with another's. ``SessionCensus`` counts each user's open
+sessions: a user opening one beyond ``max_sessions_per_user`` evicts their own least recently
+active idle session (``pop_least_recent_of``), never someone else's. At the global limit,
+the victims are the idle sessions of users holding at least their cap first (``heavy``),
+least recently active first, and only then anyone's (``pop_least_recent`` with ``prefer``).
+
 Times are plain floats from the caller's clock (``loop.time()``), which keeps this module free
 of I/O and lets its tests pass any time they like.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import Generic, TypeAlias, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+
+SessionKey: TypeAlias = tuple[str, str]
+"""(user id, session id): a session's identity. Ids are chosen per user; the public API and
+topics keep the bare session id and find the key from the caller's user id."""
 
 
 class IdleQueue(Generic[K]):
@@ -111,18 +126,92 @@ class IdleQueue(Generic[K]):
             del self._idle[key]
         return expired
 
-    def pop_least_recent(self, n: int) -> list[K]:
-        """Remove and return up to ``n`` idle sessions, least recently active first."""
-        victims = list(_take(iter(self._idle), n))
+    def pop_least_recent(self, n: int, prefer: Callable[[K], bool] | None = None) -> list[K]:
+        """Remove and return up to ``n`` idle sessions, least recently active first.
+
+        With ``prefer``, the idle sessions it accepts go first (least recent first among
+        them), then the others. Without it this looks at ``n`` entries; with it, at every idle
+        one in the worst case (the janitor passes it only while some user is at their cap).
+        """
+        victims: list[K] = []
+        if prefer is not None:
+            victims = [key for key in self._idle if prefer(key)][:n]
+        if len(victims) < n:
+            chosen = set(victims)
+            victims += _take((key for key in self._idle if key not in chosen), n - len(victims))
         for key in victims:
             del self._idle[key]
         return victims
+
+    def pop_least_recent_of(self, keys: Iterable[K]) -> K | None:
+        """Remove and return the least recently active idle session among ``keys`` (None when
+        each of them is busy or unknown)."""
+        idle = self._idle
+        oldest: K | None = None
+        for key in keys:
+            last = idle.get(key)
+            if last is not None and (oldest is None or last < idle[oldest]):
+                oldest = key
+        if oldest is not None:
+            del idle[oldest]
+        return oldest
 
     def next_expiry(self) -> float | None:
         """When the oldest idle session expires, or None when no session is idle."""
         for last in self._idle.values():
             return last + self.ttl
         return None
+
+
+class SessionCensus:
+    """How many sessions each user has open, and who holds at least ``cap`` of them.
+
+    Each session context counts itself in when it starts and out when it exits (however it
+    exits), so the counts follow the live contexts without anyone scanning them.
+
+    Args:
+        cap: sessions per user (``max_sessions_per_user``); must be at least 1.
+    """
+
+    __slots__ = ("_counts", "_heavy", "cap")
+
+    def __init__(self, cap: int) -> None:
+        if cap < 1:
+            raise ValueError(f"cap must be at least 1, got {cap}")
+        self.cap = cap
+        self._counts: dict[str, int] = {}
+        self._heavy: set[str] = set()
+
+    def opened(self, user_id: str) -> None:
+        """A context of ``user_id`` started."""
+        count = self._counts.get(user_id, 0) + 1
+        self._counts[user_id] = count
+        if count >= self.cap:
+            self._heavy.add(user_id)
+
+    def closed(self, user_id: str) -> None:
+        """A context of ``user_id`` exited."""
+        count = self._counts.get(user_id, 0) - 1
+        if count <= 0:
+            self._counts.pop(user_id, None)
+        else:
+            self._counts[user_id] = count
+        if count < self.cap:
+            self._heavy.discard(user_id)
+
+    def count(self, user_id: str) -> int:
+        """How many sessions ``user_id`` has open."""
+        return self._counts.get(user_id, 0)
+
+    def at_cap(self, user_id: str) -> bool:
+        """Whether ``user_id`` holds ``cap`` sessions or more (opening one more evicts one
+        of theirs)."""
+        return self._counts.get(user_id, 0) >= self.cap
+
+    @property
+    def heavy(self) -> frozenset[str]:
+        """The users holding ``cap`` sessions or more: evicted first under global pressure."""
+        return frozenset(self._heavy)
 
 
 def _take(keys: Iterator[K], n: int) -> Iterator[K]:

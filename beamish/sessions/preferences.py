@@ -1,7 +1,7 @@
 """``PreferenceTable``: the sessions' cached preferences, readable without a call.
 
 Each session context keeps the preferences it resolved, one ``ResolvedConfig`` per task type,
-in a dict that is part of its state, and publishes that dict here under its session id (an
+in a dict that is part of its state, and publishes that dict here under its ``SessionKey`` (an
 :class:`~beamish.sessions.tables.OwnedTable`), so :meth:`beamish.sessions.Sessions.enhance`
 answers a warm session without a round trip through the context's mailbox. Only the owning
 context adds to its dict.
@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from beamish.llm.hierarchy import ResolvedConfig
+from beamish.sessions.expiry import SessionKey
 from beamish.sessions.tables import OwnedTable
 
 
-class PreferenceTable(OwnedTable[dict[str, ResolvedConfig]]):
-    """Session id → the context's cached preferences (task type → ``ResolvedConfig``)."""
+class PreferenceTable(OwnedTable[SessionKey, dict[str, ResolvedConfig]]):
+    """Session key → the context's cached preferences (task type → ``ResolvedConfig``)."""
 
     __slots__ = ("generation",)
 
@@ -29,19 +30,19 @@ class PreferenceTable(OwnedTable[dict[str, ResolvedConfig]]):
         self.generation = 0
         """How many invalidations there have been."""
 
-    def cached(self, session_id: str, task_type: str) -> ResolvedConfig | None:
+    def cached(self, key: SessionKey, task_type: str) -> ResolvedConfig | None:
         """The cached preferences of a session for ``task_type``, or None."""
-        preferences = self._entries.get(session_id)
+        preferences = self._entries.get(key)
         return None if preferences is None else preferences.get(task_type)
 
-    def invalidate(self, session_ids: Iterable[str] | None) -> None:
+    def invalidate(self, keys: Iterable[SessionKey] | None) -> None:
         """Forget what these sessions cached (None: every session's)."""
         self.generation += 1
-        if session_ids is None:
+        if keys is None:
             for preferences in self._entries.values():
                 preferences.clear()
             return
-        for session_id in session_ids:
-            cached = self._entries.get(session_id)
+        for key in keys:
+            cached = self._entries.get(key)
             if cached is not None:
                 cached.clear()

@@ -6,9 +6,14 @@ start and withdraw it when they stop: the usage recorder actor sets ``recorder``
 cache actor sets ``resolver``. Client code therefore always reaches the *current* instance,
 also after a restart, and gets a clear error while there is none.
 
-Actor names are node-local: ``SESSIONS`` (Registry, unique: session id → context, value the
-user id), ``SESSIONS_BY_USER`` (Registry, duplicate: user id → contexts), ``SESSION_SUP``
-(DynamicSupervisor of the contexts), ``JANITOR``, ``USAGE_RECORDER``, ``CONFIG_CACHE``.
+Actor names are node-local: ``SESSIONS`` (Registry, unique: ``SessionKey`` (user id,
+session id) → context), ``SESSIONS_BY_USER`` (Registry, duplicate: user id → contexts, value
+the session id), ``SESSIONS_BY_ID`` (Registry, duplicate: session id → contexts, value the
+user id; for callers that name no user), ``SESSION_SUP`` (DynamicSupervisor of the contexts),
+``JANITOR``, ``USAGE_RECORDER``, ``CONFIG_CACHE``.
+
+Session ids are per user: two users' sessions called ``s1`` are two sessions, and neither
+user can reach, refuse or evict the other's by its id.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from beamish.llm.resolver import ConfigResolver
 from beamish.llm.settings import LLMSettings
 from beamish.runtime import ActorRef, Node, Registry
 from beamish.sessions.counters import UsageCounters
-from beamish.sessions.errors import RuntimeNotRunningError
-from beamish.sessions.expiry import IdleQueue
+from beamish.sessions.errors import RuntimeNotRunningError, SessionAmbiguousError
+from beamish.sessions.expiry import IdleQueue, SessionCensus, SessionKey
 from beamish.sessions.preferences import PreferenceTable
 from beamish.sessions.settings import SessionSettings
 from beamish.store import (
@@ -42,6 +47,7 @@ usage stays parked and is written when the recorder is back)."""
 
 SESSIONS = "beamish.sessions"
 SESSIONS_BY_USER = "beamish.sessions_by_user"
+SESSIONS_BY_ID = "beamish.sessions_by_id"
 SESSION_SUP = "beamish.session_sup"
 JANITOR = "beamish.janitor"
 USAGE_RECORDER = "beamish.usage_recorder"
@@ -59,7 +65,9 @@ class Services:
     llm_settings: LLMSettings
     clock: Callable[[], float]
     """Seconds, monotonic: the node's loop time (idleness and expiry are measured in it)."""
-    idle: IdleQueue[str] = field(init=False)
+    idle: IdleQueue[SessionKey] = field(init=False)
+    census: SessionCensus = field(init=False)
+    """Each user's open sessions, counted by the contexts themselves."""
     preferences: PreferenceTable = field(init=False)
     """What the session contexts cached, readable without a call to them."""
     usage: UsageCounters = field(init=False)
@@ -70,6 +78,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.idle = IdleQueue(self.settings.ttl_s)
+        self.census = SessionCensus(self.settings.max_sessions_per_user)
         self.preferences = PreferenceTable()
         self.usage = UsageCounters()
         self._parked = deque()
@@ -154,7 +163,23 @@ def _settle(future: asyncio.Future[bool], submitted: asyncio.Future[bool]) -> No
         future.set_result(submitted.result())
 
 
-def session_entry(services: Services, session_id: str) -> tuple[ActorRef, str] | None:
-    """(context, user id) of an open session, or None."""
-    entries = Registry.lookup(services.whereis(SESSIONS), session_id)
-    return entries[0] if entries else None
+def session_entry(services: Services, session_id: str,
+                  user_id: str | None = None) -> tuple[ActorRef, SessionKey] | None:
+    """(context, key) of ``user_id``'s open session ``session_id``, or None.
+
+    With no ``user_id`` (trusted code, an admin): the one user's who has it open.
+
+    Raises:
+        SessionAmbiguousError: no ``user_id``, and several users have it open.
+    """
+    if user_id is not None:
+        key = (user_id, session_id)
+        ref = Registry.whereis(services.whereis(SESSIONS), key)
+        return None if ref is None else (ref, key)
+    entries = Registry.lookup(services.whereis(SESSIONS_BY_ID), session_id)
+    if not entries:
+        return None
+    if len(entries) > 1:
+        raise SessionAmbiguousError(session_id, [str(owner) for _, owner in entries])
+    ref, owner = entries[0]
+    return ref, (owner, session_id)

@@ -4,7 +4,11 @@ Options (defaults in brackets):
 
 * ``ttl_s`` [1800] — a session idle this long is expired by the janitor.
 * ``max_sessions`` [100_000] — open sessions at most; opening one more evicts the least
-  recently active idle session (never one with a request in flight).
+  recently active idle session (never one with a request in flight or a joined socket),
+  of a user at their cap first.
+* ``max_sessions_per_user`` [100] — open sessions of one user at most; that user opening one
+  more evicts their own least recently active idle session (or fails with
+  ``SessionLimitError`` when all of theirs are busy), never another user's.
 * ``sweep_interval_s`` [1.0] — how often the janitor looks for expired sessions.
 * ``max_expire_per_sweep`` [None: all] — spread a large expiry over several sweeps.
 * ``hibernate_after_s`` [5.0] — an idle session context drops its task and mailbox.
@@ -26,6 +30,7 @@ class SessionSettings(BaseModel):
 
     ttl_s: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=100_000, ge=1)
+    max_sessions_per_user: int = Field(default=100, ge=1)
     sweep_interval_s: float = Field(default=1.0, gt=0)
     max_expire_per_sweep: int | None = Field(default=None, ge=1)
     hibernate_after_s: float | None = Field(default=5.0, gt=0)

@@ -15,7 +15,7 @@ from beamish.auth import TokenSigner
 from beamish.chat.conversation import ConversationChannel
 from beamish.llm.providers.base import ChatRequest, ProviderChunk, Usage
 from beamish.llm.providers.echo import EchoProvider
-from beamish.runtime import KILL, exit
+from beamish.runtime import KILL, exit, on_exit
 from beamish.server.serve import BeamishServer
 from tests._serve import SECRET
 from tests.channels._phx import PhxClient, error, ok
@@ -139,16 +139,49 @@ async def test_bad_payloads_get_clear_errors_and_the_channel_keeps_serving(
         assert usage[4]["status"] == "ok"
 
 
-async def test_another_users_conversation_is_refused(beamish: BeamishServer) -> None:
-    """Joining someone else's conversation or session is refused as forbidden."""
+async def test_conversation_and_session_ids_are_per_user(beamish: BeamishServer) -> None:
+    """eve joining ada's conversation:default with ada's session id gets her own conversation
+    and session; ada's history and usage are untouched, and ada rejoins hers."""
+    topic = "conversation:default"
     async with connect(_url(beamish, "ada")) as ws:
-        await PhxClient(ws).join("conversation:mine", {"session_id": "ada-session"})
+        client = PhxClient(ws)
+        join_ref, _ = await client.join(topic, {"session_id": "s1"})
+        rid = (await client.call(topic, "message", {"content": "ada's secret"},
+                                 join_ref))[4]["response"]["request_id"]
+        await _answer(client, topic, rid)
     async with connect(_url(beamish, "eve")) as ws:
         client = PhxClient(ws)
-        _, reply = await client.join("conversation:mine")
-        assert reply[4]["response"]["reason"] == "forbidden"
-        _, reply = await client.join("conversation:other", {"session_id": "ada-session"})
-        assert reply[4]["response"]["reason"] == "forbidden"
+        join_ref, reply = await client.join(topic, {"session_id": "s1", "last_seen_id": 0})
+        assert reply[4] == ok({"conversation_id": "default", "session_id": "s1", "last_id": 0})
+        rid = (await client.call(topic, "message", {"content": "eve here"},
+                                 join_ref))[4]["response"]["request_id"]
+        text, done = await _answer(client, topic, rid)
+    assert (text, done["event"]) == ("[echo] eve here", "done")
+    async with connect(_url(beamish, "ada")) as ws:
+        client = PhxClient(ws)
+        _, reply = await client.join(topic, {"session_id": "s1", "last_seen_id": 1})
+        assert reply[4]["response"]["last_id"] == 2
+        history = await client.event(topic, "history")
+    assert [m["content"] for m in history[4]["messages"]] == ["[echo] ada's secret"]
+    store = beamish.runtime.store
+    assert (await store.session_totals("ada", "s1")).requests == 1
+    assert (await store.session_totals("eve", "s1")).requests == 1
+
+
+async def test_a_joined_session_is_held_until_the_channel_ends(beamish: BeamishServer) -> None:
+    """While a channel is joined its session counts as in use (never evicted or expired);
+    once the channel has ended it is idle again."""
+    idle = beamish.runtime.services.idle
+    async with connect(_url(beamish, "ada")) as ws:
+        await PhxClient(ws).join("conversation:c1", {"session_id": "s1"})
+        assert ("ada", "s1") in idle
+        assert idle.last_active(("ada", "s1")) is None  # busy: not a candidate
+        (channel,) = [a.ref for a in beamish.runtime.node.actors()
+                      if a.type == "ConversationChannel"]
+        ended = asyncio.Event()
+        on_exit(channel, lambda *_: ended.set())
+    await ended.wait()
+    assert idle.last_active(("ada", "s1")) is not None
 
 
 async def test_cancel_stops_the_stream_and_records_partial_usage(beamish: BeamishServer) -> None:

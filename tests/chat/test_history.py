@@ -40,11 +40,25 @@ def test_the_echo_provider_counts_the_prompt_as_it_is_now() -> None:
     assert len(prompt) == 4
 
 
-def test_another_users_conversation_is_refused() -> None:
-    """open() answers None for a conversation another user started."""
+def test_conversation_ids_are_per_user() -> None:
+    """Two users' c1 are two conversations; neither sees or extends the other's."""
     history = ConversationHistory()
-    assert history.open("c1", "u1") is not None
-    assert history.open("c1", "u2") is None
+    mine = history.open("c1", "u1")
+    mine.add("user", "secret", "r1")
+    theirs = history.open("c1", "u2")
+    assert (theirs.owner, theirs.last_id) == ("u2", 0)
+    assert history.open("c1", "u1") is mine
+    assert len(history) == 2
+
+
+def test_an_evicted_conversation_id_is_never_taken_over() -> None:
+    """With the limit reached, another user opening the same id still gets their own
+    conversation, not the evicted owner's id and messages."""
+    history = ConversationHistory(max_conversations=1)
+    history.open("default", "u1").add("user", "secret", "r1")
+    taken = history.open("default", "u2")
+    assert (taken.owner, taken.since(0)) == ("u2", [])
+    assert history.open("default", "u1").owner == "u1"
 
 
 def test_bounds_must_be_positive() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from beamish.sessions.counters import UsageCounter, UsageCounters
 from beamish.store import UsageEvent, UsageTotals
 
+S1 = ("ada", "s1")
+
 
 def _event(status: str = "ok") -> UsageEvent:
     return UsageEvent.model_validate({
@@ -29,10 +31,10 @@ def test_a_published_counter_is_found_until_its_owner_withdraws_it() -> None:
     """A withdrawal by an older context leaves the newer one's counter published."""
     table = UsageCounters()
     old, new = UsageCounter(), UsageCounter()
-    table.publish("s1", old)
-    assert table.get("s1") is old
-    table.publish("s1", new)  # a restarted context, same session id
-    table.withdraw("s1", old)  # the old one's exit, reported late
-    assert table.get("s1") is new
-    table.withdraw("s1", new)
-    assert (len(table), table.get("s1")) == (0, None)
+    table.publish(S1, old)
+    assert table.get(S1) is old
+    table.publish(S1, new)  # a restarted context, same session id
+    table.withdraw(S1, old)  # the old one's exit, reported late
+    assert table.get(S1) is new
+    table.withdraw(S1, new)
+    assert (len(table), table.get(S1)) == (0, None)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from beamish.sessions.expiry import IdleQueue
+from beamish.sessions.expiry import IdleQueue, SessionCensus
 
 
 def _queue(*keys: str, ttl: float = 10.0) -> IdleQueue[str]:
@@ -130,3 +130,46 @@ def test_sweep_cost_is_proportional_to_what_expires() -> None:
     queue._idle = Spy(queue._idle)
     assert queue.pop_expired(now=12.0) == ["s0", "s1", "s2"]
     assert seen == ["s0", "s1", "s2", "s3"]
+
+
+def _keyed(*keys: tuple[str, str]) -> IdleQueue[tuple[str, str]]:
+    queue: IdleQueue[tuple[str, str]] = IdleQueue(10.0)
+    for at, key in enumerate(keys):
+        queue.add(key, float(at))
+    return queue
+
+
+def test_eviction_prefers_what_prefer_accepts_then_the_least_recent() -> None:
+    """Sessions of a user at their cap go first, least recent first, then anyone's."""
+    queue = _keyed(("bob", "b1"), ("ada", "a1"), ("bob", "b2"), ("ada", "a2"))
+    heavy = {"ada"}
+    assert queue.pop_least_recent(1, lambda key: key[0] in heavy) == [("ada", "a1")]
+    assert queue.pop_least_recent(2, lambda key: key[0] in heavy) == [("ada", "a2"),
+                                                                        ("bob", "b1")]
+    assert queue.pop_least_recent(5, lambda key: key[0] in heavy) == [("bob", "b2")]
+
+
+def test_own_eviction_takes_the_users_least_recent_idle_session_only() -> None:
+    """pop_least_recent_of looks at the given keys only, skips busy ones, None if none idle."""
+    queue = _keyed(("bob", "b1"), ("ada", "a1"), ("ada", "a2"))
+    queue.begin(("ada", "a1"))
+    ada = [("ada", "a1"), ("ada", "a2")]
+    assert queue.pop_least_recent_of(ada) == ("ada", "a2")
+    assert queue.pop_least_recent_of(ada) is None  # a1 is busy, a2 gone
+    assert queue.pop_least_recent(5) == [("bob", "b1")]
+
+
+def test_the_census_counts_each_users_sessions_and_who_is_at_the_cap() -> None:
+    """Users at their cap are heavy; a closed session takes them below it again."""
+    census = SessionCensus(cap=2)
+    for user in ("ada", "ada", "bob"):
+        census.opened(user)
+    assert (census.count("ada"), census.count("bob"), census.count("eve")) == (2, 1, 0)
+    assert (census.at_cap("ada"), census.at_cap("bob")) == (True, False)
+    assert census.heavy == {"ada"}
+    census.closed("ada")
+    assert (census.at_cap("ada"), census.heavy) == (False, frozenset())
+    census.closed("bob")
+    assert census.count("bob") == 0
+    with pytest.raises(ValueError, match="at least 1"):
+        SessionCensus(cap=0)

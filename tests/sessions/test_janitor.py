@@ -88,12 +88,12 @@ async def test_busy_sessions_are_never_evicted(tmp_path: Path, clock: FakeClock)
     """With every session busy, opening one more fails clearly instead of evicting."""
     async with Application(make_settings(tmp_path, max_sessions=1), clock=clock) as rt:
         await rt.sessions.open("a", "ada")
-        rt.services.idle.begin("a")  # a request of "a" is in flight
+        rt.services.idle.begin(("ada", "a"))  # a request of "a" is in flight
         with pytest.raises(SessionLimitError, match="all 1 sessions are busy"):
             await rt.sessions.open("b", "bob")
         clock.advance(3600)
         assert await call(rt.services.whereis(JANITOR), "sweep") == []
-        rt.services.idle.end("a", clock())
+        rt.services.idle.end(("ada", "a"), clock())
         await rt.sessions.open("b", "bob")
         assert [sid for sid, _ in rt.sessions.open_sessions()] == ["b"]
 
@@ -108,3 +108,67 @@ async def test_periodic_sweeps_run_by_themselves(tmp_path: Path, clock: FakeCloc
         while report.expired == 0:  # each call waits for the janitor's current message
             report = await call(rt.services.whereis(JANITOR), "report")
         assert rt.sessions.count() == 0
+
+
+async def test_a_user_at_their_cap_evicts_their_own_least_recent_session(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """Opening beyond max_sessions_per_user stops that user's least recently active idle
+    session; another user's sessions, older still, stay open."""
+    async with Application(make_settings(tmp_path, max_sessions_per_user=2),
+                           clock=clock) as rt:
+        await rt.sessions.open("b1", "bob")
+        for sid in ("a1", "a2"):
+            clock.advance(1)
+            await rt.sessions.open(sid, "ada")
+        clock.advance(1)
+        await rt.sessions.enhance("a1", user_id="ada")  # now a2 is ada's least recent
+        await rt.sessions.open("a3", "ada")
+        assert rt.sessions.open_sessions() == [("a1", "ada"), ("a3", "ada"), ("b1", "bob")]
+        report = await call(rt.services.whereis(JANITOR), "report")
+        assert report.evicted == 1
+
+
+async def test_a_user_with_every_session_busy_is_refused_not_another_user(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """At the per-user cap with all of theirs busy, the user gets a SessionLimitError that
+    names them; other users open sessions as before."""
+    async with Application(make_settings(tmp_path, max_sessions_per_user=1),
+                           clock=clock) as rt:
+        await rt.sessions.open("a1", "ada")
+        rt.services.idle.begin(("ada", "a1"))
+        with pytest.raises(SessionLimitError, match=r"sessions of user 'ada' are busy.*"
+                                                    r"MAX_SESSIONS_PER_USER"):
+            await rt.sessions.open("a2", "ada")
+        await rt.sessions.open("a2", "bob")
+        assert rt.sessions.open_sessions() == [("a1", "ada"), ("a2", "bob")]
+
+
+async def test_global_pressure_evicts_a_user_at_their_cap_first(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """At max_sessions, the idle session of the user holding their cap goes, even though
+    another user's is older."""
+    settings = make_settings(tmp_path, max_sessions=3, max_sessions_per_user=2)
+    async with Application(settings, clock=clock) as rt:
+        await rt.sessions.open("b1", "bob")
+        for sid in ("a1", "a2"):
+            clock.advance(1)
+            await rt.sessions.open(sid, "ada")
+        await rt.sessions.open("e1", "eve")
+        assert rt.sessions.open_sessions() == [("a2", "ada"), ("b1", "bob"), ("e1", "eve")]
+
+
+async def test_a_held_session_is_never_evicted_for_another_user(
+        tmp_path: Path, clock: FakeClock) -> None:
+    """A session with a joined client (hold) is not evicted at max_sessions; released, it
+    is idle again and may go."""
+    async with Application(make_settings(tmp_path, max_sessions=1), clock=clock) as rt:
+        await rt.sessions.open("a1", "ada")
+        hold = rt.sessions.hold("a1", user_id="ada")
+        with pytest.raises(SessionLimitError, match="all 1 sessions are busy"):
+            await rt.sessions.open("b1", "bob")
+        clock.advance(3600)
+        assert await call(rt.services.whereis(JANITOR), "sweep") == []
+        hold.release()
+        hold.release()  # once counts
+        await rt.sessions.open("b1", "bob")
+        assert rt.sessions.open_sessions() == [("b1", "bob")]

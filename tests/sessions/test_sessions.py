@@ -20,7 +20,7 @@ from beamish.runtime import (
     which_children,
 )
 from beamish.runtime.dynamic import dynamic_children
-from beamish.sessions.errors import SessionNotFoundError, SessionOwnerError
+from beamish.sessions.errors import SessionAmbiguousError, SessionNotFoundError
 from beamish.sessions.services import CONFIG_CACHE, SESSION_SUP, USAGE_RECORDER
 from beamish.store import GlobalConfig
 
@@ -38,13 +38,46 @@ async def test_open_then_resume_returns_the_same_session(runtime: Application) -
         [("s1", "ada"), (fresh.session_id, "ada")])
 
 
-async def test_a_session_belongs_to_one_user(runtime: Application) -> None:
-    """Another user can neither open nor read someone's session."""
-    await runtime.sessions.open("s1", "ada")
-    with pytest.raises(SessionOwnerError, match="does not belong to user 'eve'"):
-        await runtime.sessions.open("s1", "eve")
-    with pytest.raises(SessionOwnerError):
+async def test_session_ids_are_per_user(runtime: Application) -> None:
+    """eve opening ada's id opens eve's own session; neither reaches nor ends the other's."""
+    ada = await runtime.sessions.open("s1", "ada")
+    eve = await runtime.sessions.open("s1", "eve")
+    assert (ada.user_id, eve.user_id) == ("ada", "eve")
+    assert runtime.sessions.open_sessions() == [("s1", "ada"), ("s1", "eve")]
+    await runtime.sessions.record_usage("s1", provider="echo", model="echo-1",
+                                        prompt_tokens=5, user_id="eve")
+    assert (await runtime.sessions.usage("s1", user_id="ada")).requests == 0
+    assert (await runtime.sessions.usage("s1", user_id="eve")).requests == 1
+    await runtime.sessions.close("s1", user_id="eve")
+    assert (await runtime.sessions.get("s1", user_id="ada")).opened_at == ada.opened_at
+    with pytest.raises(SessionNotFoundError):
         await runtime.sessions.get("s1", user_id="eve")
+
+
+async def test_a_closed_session_id_is_reopened_only_by_its_owner(runtime: Application) -> None:
+    """After bob closes s1, ada opening s1 gets a new session of her own with none of bob's
+    usage; bob reopening s1 resumes his usage from the ledger."""
+    await runtime.sessions.open("s1", "bob")
+    await runtime.sessions.record_usage("s1", provider="echo", model="echo-1",
+                                        prompt_tokens=7, user_id="bob")
+    await runtime.sessions.close("s1", user_id="bob")
+    ada = await runtime.sessions.open("s1", "ada")
+    assert (ada.user_id, ada.usage.requests) == ("ada", 0)
+    bob = await runtime.sessions.open("s1", "bob")
+    assert (bob.user_id, bob.usage.requests, bob.usage.prompt_tokens) == ("bob", 1, 7)
+
+
+async def test_naming_no_user_finds_the_one_owner_or_says_to_name_one(
+        runtime: Application) -> None:
+    """Without user_id a session id held by one user is theirs; held by two, the error
+    names both and asks for the user."""
+    await runtime.sessions.open("s1", "ada")
+    assert runtime.sessions.owner("s1") == "ada"
+    assert (await runtime.sessions.enhance("s1")).user_id == "ada"
+    await runtime.sessions.open("s1", "bob")
+    with pytest.raises(SessionAmbiguousError, match=r"'ada', 'bob'.*name the user"):
+        runtime.sessions.owner("s1")
+    assert runtime.sessions.owner("s1", user_id="bob") == "bob"
 
 
 async def test_unknown_session_is_a_clear_error(runtime: Application) -> None:
@@ -84,7 +117,7 @@ async def test_enhance_answers_at_once_only_what_the_session_has_at_hand(
     assert (await explicit).model == "echo-small"
     with pytest.raises(SessionNotFoundError):
         runtime.sessions.enhance("nope")
-    with pytest.raises(SessionOwnerError):
+    with pytest.raises(SessionNotFoundError):  # eve has no session s1 of her own
         runtime.sessions.enhance("s1", user_id="eve")
 
 
@@ -319,9 +352,9 @@ async def test_a_live_sessions_preferences_follow_a_direct_store_write(
         await runtime.sessions.open(sid, user)
         await runtime.sessions.enhance(sid)  # warm
     await store.set_default("ada", "echo", "ada-new")
-    assert table.cached("a1", "chat") is None
+    assert table.cached(("ada", "a1"), "chat") is None
     assert (await runtime.sessions.enhance("a1")).model == "ada-new"
-    cached = table.cached("b1", "chat")
+    cached = table.cached(("bob", "b1"), "chat")
     assert cached is not None
     assert cached.model == "bob-old"
 
@@ -350,7 +383,7 @@ async def test_a_write_while_the_config_cache_is_down_reaches_the_sessions(
     assert runtime.services.resolver is None
     await runtime.store.set_default("ada", "echo", "new")
     await restart_child(ROOT, "config_cache")
-    assert runtime.services.preferences.cached("s1", "chat") is None
+    assert runtime.services.preferences.cached(("ada", "s1"), "chat") is None
     assert (await runtime.sessions.enhance("s1")).model == "new"
 
 

@@ -59,6 +59,8 @@ class CallPlan:
         options: the request's explicit provider, model and parameters, if any.
         caller: who asked.
         endpoint: which API it came through (for the log).
+        user_id: whose session it is (session ids are per user); None: the caller's, or for
+            an admin the one user's who has it open.
     """
 
     session_id: str
@@ -67,10 +69,13 @@ class CallPlan:
     options: ConfigRequest | None
     caller: Principal
     endpoint: Endpoint
+    user_id: str | None = None
 
     @property
     def owner_check(self) -> str | None:
         """The user the session must belong to (None: any, for an admin)."""
+        if self.user_id is not None:
+            return self.user_id
         return None if self.caller.is_admin else self.caller.user_id
 
 
@@ -100,7 +105,7 @@ async def complete(rt: Application, plan: CallPlan, request_id: str) -> SessionC
 
 def _owner(rt: Application, plan: CallPlan) -> str:
     try:
-        return rt.sessions.owner(plan.session_id)
+        return rt.sessions.owner(plan.session_id, user_id=plan.owner_check)
     except SessionError:  # the call will fail the same way; the log names the caller
         return plan.caller.user_id
 

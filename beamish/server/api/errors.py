@@ -34,6 +34,7 @@ exception                               status  type                  headers
 ``ForbiddenError``, ``SessionOwnerError`` 403   permission_denied
 store ``NotFoundError``, session gone   404     not_found
 store ``ConflictError``                 409     conflict
+``SessionAmbiguousError``               409     conflict
 request validation                      422     validation_error
 ``InvalidRequestError``                 400     invalid_request
 ``ModelNotFoundError``                  404     not_found             (code model_not_found)
@@ -78,6 +79,7 @@ from beamish.llm.errors import (
 )
 from beamish.sessions.errors import (
     RuntimeNotRunningError,
+    SessionAmbiguousError,
     SessionError,
     SessionLimitError,
     SessionNotFoundError,
@@ -260,6 +262,8 @@ def _session_info(error: SessionError) -> ErrorInfo:
         return ErrorInfo(404, "not_found", str(error))
     if isinstance(error, SessionOwnerError):
         return ErrorInfo(403, "permission_denied", str(error))
+    if isinstance(error, SessionAmbiguousError):
+        return ErrorInfo(409, "conflict", str(error))
     if isinstance(error, SessionLimitError | RuntimeNotRunningError):
         return _overloaded(str(error) or "the beamish runtime is not running")
     return ErrorInfo(500, "internal_error", str(error))

@@ -31,8 +31,9 @@ from the caller's preferences. The task type is ``chat`` unless the ``X-Beamish-
 header names another.
 
 **The session.** The call runs in the session the ``X-Beamish-Session`` header names
-(opened for the caller if it is not open; 403 if it is another user's), else in the
-caller's implicit session (``implicit_session_id``). The answer's ``X-Beamish-Session`` and
+(the caller's session of that id, opened if it is not open: session ids are per user, so
+another user's session of the same id is a different one), else in the caller's implicit
+session (``implicit_session_id``). The answer's ``X-Beamish-Session`` and
 ``X-Request-Id`` headers say which session and request id it was recorded under.
 
 **Shapes** are OpenAI's: ``chat.completion``; ``chat.completion.chunk`` events (the first
@@ -352,7 +353,8 @@ async def chat_completions(body: ChatCompletionRequest, caller: CurrentPrincipal
     options = config_request(body, pair)
     session_id = await caller_session(rt, caller, session)
     plan = CallPlan(session_id=session_id, messages=messages, task_type=task_type,
-                    options=options, caller=caller, endpoint="openai")
+                    options=options, caller=caller, endpoint="openai",
+                    user_id=caller.user_id)  # the caller's own session, admin or not
     request_id = new_request_id()
     headers = {"X-Request-Id": request_id, "X-Beamish-Session": session_id}
     if body.stream:

@@ -1,10 +1,15 @@
 """Sessions over HTTP: ``/api/sessions``, and session-scoped completions.
 
 * ``POST /api/sessions`` — open a session for the caller (an admin may name ``user_id``);
-  ``session_id`` resumes that one if it is open (403 if another user's), else opens it.
+  ``session_id`` resumes that one if it is open, else opens it.
 * ``GET /api/sessions`` — the caller's open sessions.
 * ``GET /api/sessions/{id}`` — its context (tier, cached task types) and usage.
 * ``DELETE /api/sessions/{id}`` — close it (its usage stays in the ledger).
+
+Session ids are per user: ada's ``s1`` and bob's ``s1`` are two sessions, and a user naming
+an id reaches their own session of that id only (404 when they have none open), never
+another user's. An admin reaches another user's session with ``?user_id=``; without it, the
+one user's who has that id open (409 ``conflict`` if several have).
 * ``POST /api/sessions/{id}/completions`` — one call in the session: ``messages`` (or
   ``content``, one user message), ``task_type``, and any of ``provider``, ``model`` and the
   sampling parameters to override the user's preferences for this call. The answer carries
@@ -30,7 +35,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import Field, model_validator
 
 from beamish.auth import Principal
@@ -67,6 +72,11 @@ class SessionIn(Body):
     user_id: Annotated[str | None, Field(min_length=1, max_length=256,
                                          description="admins only: open it for this user")] \
         = None
+
+
+UserQuery = Annotated[str | None, Query(
+    min_length=1, max_length=256,
+    description="whose session (admins only, for another user's; default: the caller's)")]
 
 
 class SessionList(Out):
@@ -174,17 +184,17 @@ async def my_sessions(caller: CurrentPrincipal, rt: AppDep) -> SessionList:
 
 
 @router.get("/{session_id}")
-async def get_session(session_id: SessionId, caller: CurrentPrincipal,
-                      rt: AppDep) -> SessionInfo:
+async def get_session(session_id: SessionId, caller: CurrentPrincipal, rt: AppDep,
+                      user_id: UserQuery = None) -> SessionInfo:
     """The session's context and usage."""
-    return await rt.sessions.get(session_id, user_id=_owner_check(caller))
+    return await rt.sessions.get(session_id, user_id=_owner_check(caller, user_id))
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def close_session(session_id: SessionId, caller: CurrentPrincipal,
-                        rt: AppDep) -> Response:
+async def close_session(session_id: SessionId, caller: CurrentPrincipal, rt: AppDep,
+                        user_id: UserQuery = None) -> Response:
     """Close the session; its usage stays in the ledger."""
-    await rt.sessions.close(session_id, user_id=_owner_check(caller))
+    await rt.sessions.close(session_id, user_id=_owner_check(caller, user_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -192,13 +202,15 @@ async def close_session(session_id: SessionId, caller: CurrentPrincipal,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "the answer, or its events when streamed"}})
 async def session_completion(session_id: SessionId, body: CompletionIn, caller: CurrentPrincipal,
-                             rt: AppDep, response: Response) -> Response | CompletionOut:
+                             rt: AppDep, response: Response,
+                             user_id: UserQuery = None) -> Response | CompletionOut:
     """One call in the session, whole or streamed (``"stream": true``)."""
-    if not caller.is_admin:  # before anything runs: a clear 403 for another user's session
-        check_user(caller, rt.sessions.owner(session_id))
+    owner = _owner_check(caller, user_id)
+    # Before anything runs: a clear 404 when the session is not open (for this user).
+    owner = rt.sessions.owner(session_id, user_id=owner)
     plan = CallPlan(session_id=session_id, messages=body.conversation(),
                     task_type=body.task_type, options=body.options(), caller=caller,
-                    endpoint="sessions")
+                    endpoint="sessions", user_id=owner)
     request_id = new_request_id()
     if body.stream:
         return StreamingCall(rt, plan, SessionWire(), request_id,
@@ -214,7 +226,12 @@ async def session_completion(session_id: SessionId, body: CompletionIn, caller: 
         config=ConfigView.of(result.config))
 
 
-def _owner_check(caller: Principal) -> str | None:
+def _owner_check(caller: Principal, user_id: str | None) -> str | None:
+    """Whose session the caller addresses: ``user_id`` (403 unless it may act for them), the
+    caller's own, or for an admin naming nobody, the one user's who has it open (None)."""
+    if user_id is not None:
+        check_user(caller, user_id)
+        return user_id
     return None if caller.is_admin else caller.user_id
 
 

@@ -173,11 +173,11 @@ async function authTokenConnection() {
 }
 
 async function refusals() {
-  step("another user's conversation");
+  step("another user's conversation id (their own conversation of that id)");
   const { socket } = connect({ authToken: otherToken });
   const channel = socket.channel("conversation:c1", {});
   summary.foreign_join = await reply(channel.join());
-  await reply(channel.leave()); // the client would retry a refused join forever
+  await reply(channel.leave());
   await new Promise((resolve) => socket.disconnect(resolve, 1000));
 
   step("bad token");

@@ -129,20 +129,23 @@ async def test_the_session_header_names_the_session(server: ApiServer) -> None:
     assert (await server.rt.store.session_totals("ada", "conv-1")).requests == 1
 
 
-async def test_another_users_session_or_implicit_id_is_refused(server: ApiServer) -> None:
-    """Naming bob's session is a 403; naming bob's implicit session id is a 400."""
+async def test_another_users_session_id_is_the_callers_own_and_implicit_ids_are_refused(
+        server: ApiServer) -> None:
+    """Naming bob's session id runs in ada's own session of that id (bob's is untouched);
+    naming bob's implicit session id is a 400."""
     await server.http.post("/api/sessions", json={"session_id": "bobs"},
                            headers=server.auth("bob"))
     async with sdk(server) as client:
-        with pytest.raises(openai.PermissionDeniedError, match="does not belong"):
-            await client.chat.completions.create(
-                model="beamish", messages=HI,
-                extra_headers={"X-Beamish-Session": "bobs"})
+        answer = await client.chat.completions.with_raw_response.create(
+            model="beamish", messages=HI, extra_headers={"X-Beamish-Session": "bobs"})
+        assert answer.headers["x-beamish-session"] == "bobs"
         with pytest.raises(openai.BadRequestError, match="reserved"):
             await client.chat.completions.create(
                 model="beamish", messages=HI,
                 extra_headers={"X-Beamish-Session": implicit_session_id("bob")})
-    assert (await server.rt.store.usage_totals()).requests == 0
+    assert server.rt.sessions.open_sessions() == [("bobs", "ada"), ("bobs", "bob")]
+    assert (await server.rt.store.session_totals("ada", "bobs")).requests == 1
+    assert (await server.rt.store.usage_totals(user_id="bob")).requests == 0
 
 
 async def test_the_sdk_lists_models(server: ApiServer) -> None:

@@ -50,24 +50,75 @@ async def test_a_session_without_an_id_gets_a_fresh_one(api: ApiServer) -> None:
     assert first["session_id"] != second["session_id"]
 
 
-async def test_another_users_session_is_forbidden(api: ApiServer) -> None:
-    """Reading, closing, calling in or re-opening bob's session as ada answers 403."""
+async def test_another_users_session_is_out_of_reach(api: ApiServer) -> None:
+    """Reading, closing or calling in bob's session id as ada reaches no session of hers
+    (404); naming bob answers 403; re-opening the id opens ada's own; bob's is untouched."""
     await api.http.post("/api/sessions", json={"session_id": "bobs"}, headers=api.auth("bob"))
     ada = api.auth("ada")
-    attempts = [
+    missing = [
         await api.http.get("/api/sessions/bobs", headers=ada),
         await api.http.delete("/api/sessions/bobs", headers=ada),
         await api.http.post("/api/sessions/bobs/completions", json={"content": "hi"},
                             headers=ada),
         await api.http.post("/api/sessions/bobs/completions",
                             json={"content": "hi", "stream": True}, headers=ada),
-        await api.http.post("/api/sessions", json={"session_id": "bobs"}, headers=ada),
-        await api.http.post("/api/sessions", json={"user_id": "bob"}, headers=ada),
     ]
-    assert [a.status_code for a in attempts] == [403] * len(attempts)
-    assert {a.json()["error"]["type"] for a in attempts} == {"permission_denied"}
+    assert [a.status_code for a in missing] == [404] * len(missing)
+    assert {a.json()["error"]["type"] for a in missing} == {"not_found"}
+    forbidden = [
+        await api.http.post("/api/sessions", json={"user_id": "bob"}, headers=ada),
+        await api.http.get("/api/sessions/bobs?user_id=bob", headers=ada),
+        await api.http.delete("/api/sessions/bobs?user_id=bob", headers=ada),
+        await api.http.post("/api/sessions/bobs/completions?user_id=bob",
+                            json={"content": "hi"}, headers=ada),
+    ]
+    assert [a.status_code for a in forbidden] == [403] * len(forbidden)
+    assert {a.json()["error"]["type"] for a in forbidden} == {"permission_denied"}
     assert api.rt.sessions.open_sessions() == [("bobs", "bob")]
+    own = await api.http.post("/api/sessions", json={"session_id": "bobs"}, headers=ada)
+    assert (own.status_code, own.json()["user_id"]) == (201, "ada")
+    assert api.rt.sessions.open_sessions() == [("bobs", "ada"), ("bobs", "bob")]
     assert (await api.rt.store.usage_totals(user_id="bob")).requests == 0
+
+
+async def test_two_users_use_the_same_session_id_side_by_side(api: ApiServer) -> None:
+    """ada's s1 and bob's s1 are two sessions: each reads, calls in and closes their own."""
+    for user in ("ada", "bob"):
+        opened = await api.http.post("/api/sessions", json={"session_id": "s1"},
+                                     headers=api.auth(user))
+        assert (opened.status_code, opened.json()["user_id"]) == (201, user)
+    answer = await api.http.post("/api/sessions/s1/completions", json={"content": "hi"},
+                                 headers=api.auth("bob"))
+    assert answer.status_code == 200
+    ada = (await api.http.get("/api/sessions/s1", headers=api.auth("ada"))).json()
+    bob = (await api.http.get("/api/sessions/s1", headers=api.auth("bob"))).json()
+    assert (ada["user_id"], ada["usage"]["requests"]) == ("ada", 0)
+    assert (bob["user_id"], bob["usage"]["requests"]) == ("bob", 1)
+    closed = await api.http.delete("/api/sessions/s1", headers=api.auth("ada"))
+    assert closed.status_code == 204
+    assert api.rt.sessions.open_sessions() == [("s1", "bob")]
+    assert (await api.http.get("/api/sessions/s1", headers=api.auth("ada"))).status_code == 404
+
+
+async def test_an_admin_names_the_user_when_an_id_is_shared(api: ApiServer) -> None:
+    """With two users' s1 open, an admin naming no user gets a 409 that says to name one;
+    ?user_id= reaches that user's session."""
+    for user in ("ada", "bob"):
+        await api.http.post("/api/sessions", json={"session_id": "s1"}, headers=api.auth(user))
+    shared = await api.http.get("/api/sessions/s1", headers=api.admin())
+    assert shared.status_code == 409
+    assert shared.json()["error"]["type"] == "conflict"
+    assert "name the user" in shared.json()["error"]["message"]
+    bobs = await api.http.get("/api/sessions/s1?user_id=bob", headers=api.admin())
+    assert bobs.json()["user_id"] == "bob"
+    answer = await api.http.post("/api/sessions/s1/completions?user_id=bob",
+                                 json={"content": "hi"}, headers=api.admin())
+    assert answer.status_code == 200
+    assert (await api.rt.store.session_totals("bob", "s1")).requests == 1
+    assert (await api.rt.store.session_totals("ada", "s1")).requests == 0
+    closed = await api.http.delete("/api/sessions/s1?user_id=ada", headers=api.admin())
+    assert closed.status_code == 204
+    assert api.rt.sessions.open_sessions() == [("s1", "bob")]
 
 
 async def test_an_admin_reaches_any_session(api: ApiServer) -> None:
