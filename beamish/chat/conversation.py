@@ -70,7 +70,7 @@ from beamish.runtime import NOREPLY, ExitCallback, ExitReason, on_exit, send
 from beamish.runtime.loops import LoopLocal, NextTurn
 from beamish.sessions.errors import SessionError, SessionOwnerError
 from beamish.store import LLMParameters, Provider, StoreError, TaskOverride
-from beamish.store.errors import UsageBackpressureError
+from beamish.store.errors import StoreUnavailableError, UsageBackpressureError
 from beamish.store.models import new_request_id
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -146,6 +146,8 @@ class ConversationChannel(Channel):
             info = await self.runtime.sessions.open(joining.session_id, socket.user_id)
         except SessionOwnerError as error:
             raise JoinRefused("forbidden", detail=str(error)) from error
+        except StoreUnavailableError as error:
+            raise JoinRefused("store_unavailable", detail=str(error)) from error
         self.session_id = info.session_id
         missed = conversation.since(joining.last_seen_id)
         if joining.last_seen_id and missed:
@@ -287,6 +289,10 @@ class ConversationChannel(Channel):
         except (LLMError, SessionError, UsageBackpressureError) as error:
             error_name = type(error).__name__
             event_name, payload = "error", {"request_id": request_id, "reason": str(error)}
+        except StoreUnavailableError as error:  # the store is down: this answer fails, typed
+            error_name = type(error).__name__
+            event_name, payload = "error", {"request_id": request_id,
+                                            "reason": "store_unavailable", "detail": str(error)}
         except asyncio.CancelledError:
             # Cancelled: leaving the stream handed its usage to the recorder.
             tokens.flush()
@@ -459,6 +465,8 @@ def _reason(error: Exception) -> str:
         return "forbidden"
     if isinstance(error, UsageBackpressureError):
         return "busy"
+    if isinstance(error, StoreUnavailableError):
+        return "store_unavailable"
     return "failed"
 
 
