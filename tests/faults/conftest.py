@@ -6,6 +6,7 @@ normal suite too, each bounded to well under 20 s of wall time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterator
@@ -32,11 +33,26 @@ class LogWatch(logging.Handler):
         super().__init__(logging.DEBUG)
         self.messages: list[str] = []
         self._seen = threading.Condition()
+        self._waiters: list[tuple[str, asyncio.Event, asyncio.AbstractEventLoop]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        message = f"{record.levelname} {record.getMessage()}"
         with self._seen:
-            self.messages.append(f"{record.levelname} {record.getMessage()}")
-            self._seen.notify_all()
+            self.messages.append(message)
+            for text, event, loop in self._waiters:
+                if text in message:
+                    loop.call_soon_threadsafe(event.set)
+
+    async def wait_for(self, text: str) -> list[str]:
+        """Return once a message holding ``text`` was logged: the messages holding it."""
+        event = asyncio.Event()
+        with self._seen:
+            if not any(text in m for m in self.messages):
+                self._waiters.append((text, event, asyncio.get_running_loop()))
+            else:
+                event.set()
+        await event.wait()
+        return self.matching(text)
 
     def matching(self, text: str) -> list[str]:
         """The messages holding ``text``."""
@@ -46,9 +62,9 @@ class LogWatch(logging.Handler):
 
 @pytest.fixture
 def store_log() -> Iterator[LogWatch]:
-    """What ``beamish.store`` and ``beamish`` log during the test."""
+    """What ``beamish`` (and its children, ``beamish.store`` among them) logs in the test."""
     watch = LogWatch()
-    loggers = [logging.getLogger(name) for name in ("beamish.store", "beamish")]
+    loggers = [logging.getLogger("beamish")]
     for logger in loggers:
         logger.addHandler(watch)
     levels = [logger.level for logger in loggers]
