@@ -177,10 +177,35 @@ class Application:
                 await stack.aclose()  # actors stopping may still use the services
         finally:
             self._services = self._sessions = None
-            lost = 0 if services is None else services.close_parked()
-            if lost:
-                log.error("%d usage events were lost: the runtime stopped while the usage "
-                          "recorder was restarting", lost)
+            if services is not None:
+                _report_lost(services)
+
+    def stop_within(self, seconds: float) -> None:
+        """Bound what is left of the runtime's life: from now on the usage recorder retries
+        a failing database only until ``seconds`` from now, and stops writing then when the
+        runtime stops; what it could not write is reported lost, by count, at ERROR.
+        (``beamish serve`` calls it on SIGTERM with ``[server] shutdown_timeout_s``.)"""
+        services = self.services
+        deadline = asyncio.get_running_loop().time() + seconds
+        services.shutdown_deadline = deadline
+        if services.recorder is not None:
+            services.recorder.close_by(deadline)
+
+    @property
+    def running(self) -> bool:
+        """Whether the runtime is entered and its supervision tree alive (the root supervisor
+        exits for good once restart intensity is exceeded)."""
+        services = self._services
+        root = None if services is None else services.node.root
+        return root is not None and root.alive
+
+    @property
+    def stalled_since(self) -> float | None:
+        """Loop time since which usage waits with no write completing, once that has lasted
+        ``sessions.store_stall_after_s`` (a store stall); None otherwise."""
+        services = self._services
+        recorder = None if services is None else services.recorder
+        return None if recorder is None else recorder.stalled_since
 
     async def reload_providers(self) -> LLMClient:
         """Rebuild the LLM client from the provider registry (after adding or removing one).
@@ -409,6 +434,19 @@ def lifespan(settings: Settings | None = None) -> Lifespan:
             yield {"beamish": runtime}
 
     return run
+
+
+def _report_lost(services: Services) -> None:
+    """Say how many usage events the stop lost — at ERROR when any, never silently."""
+    parked = services.close_parked()
+    if parked:
+        log.error("%d usage events were lost: the runtime stopped while the usage "
+                  "recorder was restarting", parked)
+    if services.usage_lost:
+        log.error("%d usage events were lost: the usage recorder could not write them "
+                  "before it stopped", services.usage_lost)
+    if not parked and not services.usage_lost:
+        log.info("runtime stopped: 0 usage events lost")
 
 
 def _status(stream: ChatStream, exc: BaseException | None) -> UsageStatus:

@@ -41,7 +41,8 @@ options with their defaults in brackets:
   bucket shared by all of the user's sockets); beyond it the reply is ``rate_limited``.
 * ``max_history`` [50] — messages kept per conversation (and sent to the provider).
 * ``max_conversations`` [10_000] — conversations whose history is kept (least recent dropped).
-* ``shutdown_timeout_s`` [10] — how long SIGTERM waits for sockets and channels to end.
+* ``shutdown_timeout_s`` [10] — the deadline of the whole stop (SIGTERM): sockets, requests
+  in flight and usage still to write; usage not written by then is reported lost by count.
 * ``request_log`` [True] — ``beamish serve`` logs one JSON line per LLM request (INFO on
   ``beamish.server.llm_requests``; see ``beamish.request_log``); False leaves them out.
 * ``keep_alive_timeout_s`` [5] — an HTTP connection idle this long after a response is closed.

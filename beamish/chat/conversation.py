@@ -82,7 +82,7 @@ from beamish.sessions.errors import (
     SessionOwnerError,
 )
 from beamish.store import LLMParameters, Provider, StoreError, TaskOverride
-from beamish.store.errors import UsageBackpressureError
+from beamish.store.errors import StoreUnavailableError, UsageBackpressureError
 from beamish.store.models import new_request_id
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -161,6 +161,8 @@ class ConversationChannel(Channel):
             raise JoinRefused("session_limit", detail=str(error)) from error
         except SessionNotFoundError as error:  # closed between the open and the hold
             raise JoinRefused("session_closed", detail=str(error)) from error
+        except StoreUnavailableError as error:
+            raise JoinRefused("store_unavailable", detail=str(error)) from error
         self.session_id = info.session_id
         missed = conversation.since(joining.last_seen_id)
         if joining.last_seen_id and missed:
@@ -302,6 +304,10 @@ class ConversationChannel(Channel):
         except (LLMError, SessionError, UsageBackpressureError) as error:
             error_name = type(error).__name__
             event_name, payload = "error", _error_json(request_id, error)
+        except StoreUnavailableError as error:  # the store is down: this answer fails, typed
+            error_name = type(error).__name__
+            event_name, payload = "error", {"request_id": request_id,
+                                            "reason": "store_unavailable", "detail": str(error)}
         except asyncio.CancelledError:
             # Cancelled: leaving the stream handed its usage to the recorder.
             tokens.flush()
@@ -485,6 +491,8 @@ def _reason(error: Exception) -> str:
         return "forbidden"
     if isinstance(error, UsageBackpressureError):
         return "busy"
+    if isinstance(error, StoreUnavailableError):
+        return "store_unavailable"
     return "failed"
 
 

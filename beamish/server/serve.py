@@ -17,6 +17,13 @@ sockets are refused and open ones closed with 1001 (or 1012 with ``restart=True`
 phoenix client reconnects elsewhere, their channels end — streams in flight record their
 partial usage — then uvicorn stops accepting and finishes its requests, then the runtime stops:
 sessions, then the usage recorder writes everything queued, then the store closes.
+
+The whole stop has one deadline, ``[server] shutdown_timeout_s`` from its start, also while
+the database is down or locked: the usage recorder retries only until then
+(``Application.stop_within``), requests still running at the deadline are cancelled, and
+usage that could not be written is reported lost, by count, at ERROR (``0 usage events
+lost`` at INFO otherwise). ``wait()`` also returns when the runtime's root supervisor exits
+for good, so the process stops rather than answer 503 to everything.
 """
 
 from __future__ import annotations
@@ -240,10 +247,18 @@ class BeamishServer:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
+        timeout = self.settings.server.shutdown_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self.runtime.running:
+            self.runtime.stop_within(timeout)
         try:
-            await self.endpoint.shutdown(self._close_code,
-                                         timeout=self.settings.server.shutdown_timeout_s)
+            await self.endpoint.shutdown(self._close_code, timeout=timeout)
             if self._uvicorn is not None:
+                # Requests still running at the deadline are cancelled (uvicorn logs how many).
+                # (uvicorn annotates it int, but uses it as asyncio.timeout's seconds.)
+                self._uvicorn.config.timeout_graceful_shutdown = max(  # type: ignore[assignment]
+                    deadline - loop.time(), 0.0)
                 await self._uvicorn.shutdown()
         finally:
             if self.connections is not None:
@@ -258,8 +273,18 @@ class BeamishServer:
         self._stop.set()
 
     async def wait(self) -> None:
-        """Return once ``stop()`` was called."""
-        await self._stop.wait()
+        """Return once ``stop()`` was called, or the runtime's root supervisor exited."""
+        node = self.runtime.node
+        stopped = asyncio.ensure_future(self._stop.wait())
+        root_down = asyncio.ensure_future(node.wait())
+        try:
+            await asyncio.wait((stopped, root_down), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (stopped, root_down):
+                waiter.cancel()
+        if not self._stop.is_set():
+            log.error("the beamish runtime's root supervisor exited (restart intensity "
+                      "exceeded); stopping the server")
 
     def _app(self) -> ASGIApp:
         app = create_app(runtime=self.runtime, auth=self.auth)

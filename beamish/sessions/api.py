@@ -46,7 +46,7 @@ from beamish.runtime import (
     terminate_child_ref,
 )
 from beamish.runtime.errors import ActorExitedError, NoProcessError
-from beamish.sessions.context import session_spec
+from beamish.sessions.context import Failed, session_spec
 from beamish.sessions.counters import UsageCounter
 from beamish.sessions.errors import (
     RuntimeNotRunningError,
@@ -422,9 +422,12 @@ class SessionHold:
 
 async def _session_call(ref: ActorRef, session_id: str, request: Any) -> Any:
     try:
-        return await call(ref, request)
+        answer = await call(ref, request)
     except (NoProcessError, ActorExitedError) as error:
         raise SessionNotFoundError(session_id) from error
+    if answer.__class__ is Failed:  # the request failed (the store, resolution), not the context
+        raise answer.error
+    return answer
 
 
 def _config_request(options: ConfigRequest | Mapping[str, Any] | None) -> ConfigRequest | None:

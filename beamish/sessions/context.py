@@ -19,6 +19,15 @@ durable usage into (see :mod:`beamish.sessions.counters`).
 
 An idle context hibernates (``hibernate_after_s``): its task and mailbox are dropped, its state
 — including the cached preferences — stays.
+
+A dependency outage is not a crash. A request that fails on the store or in resolution
+(``StoreError``, ``LLMError``) fails that one request with the typed error — the client API
+raises it — and the context lives on: crashing would restart it into the same outage, and a
+few such restarts would exceed the session supervisor's restart intensity and take the tree
+down. Likewise, when the ledger cannot be read at start (``StoreUnavailableError``) the
+context keeps running without its usage totals: it retries the read with backoff
+(``REBUILD_BACKOFF``) and on every request, and a request that needs the totals fails with
+``StoreUnavailableError`` until one read succeeds.
 """
 
 from __future__ import annotations
@@ -28,14 +37,37 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from beamish.llm.errors import LLMError
 from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
-from beamish.runtime import Actor, Caller, ChildSpec, Registry, child_spec, on_exit
+from beamish.runtime import (
+    Actor,
+    Caller,
+    ChildSpec,
+    ExponentialBackoff,
+    Registry,
+    Timer,
+    child_spec,
+    on_exit,
+    send_after,
+)
 from beamish.sessions.counters import UsageCounter
 from beamish.sessions.expiry import SessionKey
 from beamish.sessions.models import SessionInfo
 from beamish.sessions.services import SESSIONS, SESSIONS_BY_ID, SESSIONS_BY_USER, Services
+from beamish.store import StoreError, StoreUnavailableError
 
 _REBUILD: Final = "rebuild_usage"
+
+REBUILD_BACKOFF: Final = ExponentialBackoff(base=0.5, cap=30.0)
+"""How long a context waits before reading the ledger again after it could not."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A context's answer that is an error of the request, not of the context: the client
+    API raises ``error`` (see ``beamish.sessions.api``)."""
+
+    error: Exception
 
 
 @dataclass(slots=True)
@@ -71,6 +103,9 @@ class SessionContext(Actor):
         Registry.register(services.whereis(SESSIONS_BY_USER), arg.user_id, arg.session_id)
         Registry.register(services.whereis(SESSIONS_BY_ID), arg.session_id, arg.user_id)
         self.usage = UsageCounter()
+        self.usage_known = True  # False while the ledger could not be read (module docs)
+        self.rebuild_failures = 0
+        self._rebuild_timer: Timer | None = None
         # Published for use without a call; withdrawn when this context exits, however.
         services.preferences.publish(key, self.preferences)
         services.usage.publish(key, self.usage)
@@ -87,16 +122,55 @@ class SessionContext(Actor):
     async def handle_continue(self, arg: Any) -> None:
         if arg == _REBUILD:
             # A resumed or restarted session starts from what the ledger knows of it.
-            stored = await self.services.store.session_totals(self.user_id, self.session_id)
-            self.usage.set(stored)
+            self.usage_known = False
+            await self._rebuild()
+
+    async def handle_info(self, message: Any) -> None:
+        if message == _REBUILD:
+            self._rebuild_timer = None
+            if not self.usage_known:
+                await self._rebuild()
 
     async def handle_call(self, request: Any, caller: Caller) -> Any:
         op = request[0]
-        if op == "enhance":
-            return await self._resolve(request[1], request[2])
-        if op == "info":
-            return await self._info()
+        try:
+            if op == "enhance":
+                await self._need_usage()
+                return await self._resolve(request[1], request[2])
+            if op == "info":
+                await self._need_usage()
+                return await self._info()
+        except (StoreError, LLMError) as error:
+            return Failed(error)  # the request's failure, not the session's (module docs)
         raise ValueError(f"unknown session request {request!r}")
+
+    async def _rebuild(self) -> None:
+        """Read the session's totals from the ledger; if the store is unavailable, try again
+        later (``REBUILD_BACKOFF``) rather than crash."""
+        try:
+            stored = await self.services.store.session_totals(self.user_id, self.session_id)
+        except StoreUnavailableError:
+            self.rebuild_failures += 1
+            if self._rebuild_timer is None:
+                self._rebuild_timer = send_after(
+                    self.ref, _REBUILD, REBUILD_BACKOFF.delay(self.rebuild_failures))
+            return
+        self.usage.set(stored)
+        self.usage_known = True
+        self.rebuild_failures = 0
+        if self._rebuild_timer is not None:
+            self._rebuild_timer.cancel()
+            self._rebuild_timer = None
+
+    async def _need_usage(self) -> None:
+        """Make sure the usage totals are known before a request: a call counts into them."""
+        if self.usage_known:
+            return
+        await self._rebuild()
+        if not self.usage_known:
+            raise StoreUnavailableError(
+                f"the usage of session {self.session_id!r} cannot be read from the database "
+                "right now; retry shortly")
 
     async def _resolve(self, task_type: str, request: ConfigRequest | None) -> ResolvedConfig:
         if request is None:

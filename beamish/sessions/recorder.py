@@ -9,7 +9,10 @@ Events are acknowledged only once durable, so a crash of this actor loses nothin
 acknowledged: callers with events still in flight get ``RecorderClosedError`` (not
 acknowledged; retrying with the same request id is safe) and the restarted recorder takes new
 ones. It retries a failing database without limit while it runs (see
-``beamish.store.UsageRecorder``), holding at most ``usage_buffer`` events.
+``beamish.store.UsageRecorder``), holding at most ``usage_buffer`` events — until the runtime
+is given a shutdown deadline (``Services.shutdown_deadline``): then it writes until that
+deadline and no longer, and adds the events it could not write to ``Services.usage_lost``,
+which the runtime reports when it stops.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ class UsageRecorderActor(Actor):
             services.store, max_batch=min(settings.usage_max_batch, settings.usage_buffer),
             flush_interval=settings.usage_flush_interval_s, max_buffer=settings.usage_buffer,
             retry=RetryPolicy(attempts=None, first_delay=settings.usage_retry_first_s,
-                              max_delay=settings.usage_retry_max_s))
+                              max_delay=settings.usage_retry_max_s),
+            stall_after=settings.store_stall_after_s)
+        if services.shutdown_deadline is not None:
+            self.recorder.close_by(services.shutdown_deadline)
         await self.recorder.__aenter__()
         services.publish_recorder(self.recorder)
 
@@ -44,4 +50,7 @@ class UsageRecorderActor(Actor):
 
     async def terminate(self, reason: ExitReason) -> None:
         self.services.withdraw_recorder(self.recorder)
-        await self.recorder.__aexit__(None, None, None)
+        try:
+            await self.recorder.__aexit__(None, None, None)
+        finally:
+            self.services.usage_lost += self.recorder.lost

@@ -74,6 +74,10 @@ class Services:
     """The session contexts' usage totals, counted into without a message to them."""
     recorder: UsageRecorder | None = None
     resolver: ConfigResolver | None = None
+    shutdown_deadline: float | None = None
+    """Loop time by which stopping must be done (``Application.stop_within``), if any."""
+    usage_lost: int = 0
+    """Usage events the recorders could not write before they stopped (reported at stop)."""
     _parked: deque[tuple[UsageEvent, asyncio.Future[bool]]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

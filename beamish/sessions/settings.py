@@ -16,6 +16,8 @@ Options (defaults in brackets):
 * ``usage_buffer`` [100_000] — usage events held while the database is unreachable; beyond
   it ``record_usage`` fails with ``UsageBackpressureError`` instead of losing anything.
 * ``usage_retry_first_s`` [0.05], ``usage_retry_max_s`` [5.0] — backoff while it is down.
+* ``store_stall_after_s`` [2.0] — usage waiting this long with no write completing is a store
+  stall: logged once when it starts and once when it ends, and ``/ready`` answers 503.
 """
 
 from __future__ import annotations
@@ -39,3 +41,4 @@ class SessionSettings(BaseModel):
     usage_buffer: int = Field(default=100_000, ge=1)
     usage_retry_first_s: float = Field(default=0.05, ge=0)
     usage_retry_max_s: float = Field(default=5.0, ge=0)
+    store_stall_after_s: float = Field(default=2.0, gt=0)

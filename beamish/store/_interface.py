@@ -50,6 +50,11 @@ class Store(Protocol):
         """Apply pending migrations now; return the names applied."""
         ...
 
+    async def ping(self) -> None:
+        """Ask the database the cheapest question; raise ``StoreUnavailableError`` if it
+        cannot answer (for readiness probes)."""
+        ...
+
     def subscribe(self, listener: ConfigListener) -> Callable[[], None]:
         """Call ``listener`` with the change event of every config write, in the writer's
         task once the write's transaction has ended; returns the unsubscribe function.

@@ -39,16 +39,29 @@ loses nothing as long as the buffer holds, and callers wait until their event is
 get ``UsageBackpressureError`` when the buffer is full). Once the recorder is closing it makes
 at most ``attempts_when_closing`` more attempts, so shutdown cannot hang on a dead database.
 
+Stalls. When events wait and no write completes for ``stall_after`` seconds (a write lock
+held elsewhere, a database that is down), the recorder logs one WARNING saying how many
+events wait and the last error, and ``stalled_since`` is the loop time the wait began; when a
+write completes again (or nothing waits any more) it logs the stall's end and duration once
+(``beamish.store._stall``).
+
+Shutdown deadline. ``close_by(deadline)`` bounds the rest of the recorder's life: from then on
+a failed batch is retried only while the retry would start before ``deadline``, and leaving
+the ``async with`` block stops writing at ``deadline`` whatever is in progress. Events not
+written then fail their callers (not acknowledged); ``lost`` counts every event that failed
+once the recorder was closing, for the owner to report.
+
 Options (defaults): ``max_batch`` 1000 events, ``flush_interval`` 0.005 s,
 ``max_in_flight`` 2 batches, ``max_buffer`` 100_000 events, ``retry`` ``RetryPolicy()``
 (5 attempts, 0.05 s doubling to 2 s), ``hand_over`` True (hand events straight to a store
-that groups commits itself; False forms batches for it too).
+that groups commits itself; False forms batches for it too), ``stall_after`` 2.0 s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -57,6 +70,7 @@ from typing import Protocol, Self
 
 from beamish.runtime.backoff import ExponentialBackoff
 from beamish.store._backend import UsageOutcome
+from beamish.store._stall import StallWatch
 from beamish.store.errors import (
     RecorderClosedError,
     StoreError,
@@ -64,6 +78,8 @@ from beamish.store.errors import (
     UsageBackpressureError,
 )
 from beamish.store.models import UsageEvent
+
+log = logging.getLogger("beamish.store")
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,8 @@ class UsageRecorder:
 
     def __init__(self, store: UsageWriter, *, max_batch: int = 1000, flush_interval: float = 0.005,
                  max_in_flight: int = 2, max_buffer: int = 100_000,
-                 retry: RetryPolicy | None = None, hand_over: bool = True) -> None:
+                 retry: RetryPolicy | None = None, hand_over: bool = True,
+                 stall_after: float = 2.0) -> None:
         if not 1 <= max_batch <= max_buffer:
             raise ValueError(f"need 1 <= max_batch ({max_batch}) <= max_buffer ({max_buffer})")
         if max_in_flight < 1:
@@ -148,6 +165,22 @@ class UsageRecorder:
         """Batches committed so far (a grouping store may commit several in one go)."""
         self.events_written = 0
         """Events committed so far (including repeats that counted nothing)."""
+        self.lost = 0
+        """Events failed to their callers once the recorder was closing (not written)."""
+        self._stall = StallWatch(stall_after)
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
+        self._gave_up = False
+
+    @property
+    def stalled_since(self) -> float | None:
+        """The loop time since which events have waited without a write completing, once
+        that has lasted ``stall_after``; None while writes make progress."""
+        return self._stall.stalled_since
+
+    def close_by(self, deadline: float) -> None:
+        """Stop retrying, and stop writing on close, at loop time ``deadline``."""
+        self._deadline = deadline if self._deadline is None else min(self._deadline, deadline)
 
     @property
     def buffered(self) -> int:
@@ -167,8 +200,25 @@ class UsageRecorder:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         self._closing = True
         self._wake.set()
-        assert self._task is not None
-        await self._task
+        task = self._task
+        assert task is not None
+        try:
+            if self._deadline is None:
+                await task
+                return
+            try:
+                async with asyncio.timeout_at(self._deadline):
+                    await asyncio.shield(task)
+            except TimeoutError:
+                # The deadline passed with writes in progress: they fail their callers.
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                self._fail_handed()
+        finally:
+            if self._stall_timer is not None:
+                self._stall_timer.cancel()
+                self._stall_timer = None
 
     async def record(self, event: UsageEvent) -> bool:
         """Queue ``event``; return once it is durable.
@@ -201,7 +251,9 @@ class UsageRecorder:
         if self.buffered >= self._max_buffer:
             raise UsageBackpressureError(self._backpressure_message())
         future: asyncio.Future[bool] = loop.create_future()
-        self._flushed.clear()
+        if self._flushed.is_set():  # nothing waited: a wait for the database starts
+            self._flushed.clear()
+            self._waiting(loop)
         if self._grouping is not None and not self._queue and not self._writes:
             if not self._handing:
                 loop.call_soon(self._hand_over)
@@ -252,7 +304,7 @@ class UsageRecorder:
             return
         self._in_flight -= len(batch)
         if self._task is not None and self._task.done():  # stopped: nobody writes the queue
-            _fail(batch, RecorderClosedError(
+            self._fail(batch, RecorderClosedError(
                 "the usage recorder stopped before this event was written; it is not recorded"))
             return
         self._queue.extend(batch)
@@ -266,14 +318,14 @@ class UsageRecorder:
             self._last_error = outcome
             self._queue.extendleft(reversed(batch))  # retried from the queue, with backoff
         elif isinstance(outcome, StoreError):
-            _fail(batch, outcome)
+            self._fail(batch, outcome)
         else:
             self._last_error = None
             self._committed(batch, outcome)
         if self._queue or self._closing:
             self._wake.set()
         if not self.buffered:
-            self._flushed.set()
+            self._drained()
 
     async def wait_flushed(self) -> None:
         """Return once nothing is buffered: every event queued so far is written (or failed)."""
@@ -368,10 +420,10 @@ class UsageRecorder:
         try:
             counted = await self._write([event for event, _ in batch], durable)
         except StoreError as error:
-            _fail(batch, error)
+            self._fail(batch, error)
         except BaseException:
             # Cancelled (or a bug): the recorder stops, but no caller may wait forever.
-            _fail(batch, RecorderClosedError(
+            self._fail(batch, RecorderClosedError(
                 "the usage recorder stopped while writing this event; it may or may not be "
                 "recorded, so retry it with the same request_id"))
             raise
@@ -381,12 +433,58 @@ class UsageRecorder:
         finally:
             self._in_flight -= len(batch)
             if not self.buffered:
-                self._flushed.set()
+                self._drained()
 
     def _committed(self, batch: list[_Pending], counted: frozenset[str]) -> None:
         _resolve(batch, counted)
         self.batches_written += 1
         self.events_written += len(batch)
+        if self._stall.waiting_since is not None and self._loop is not None:
+            self._stall_ended(self._stall.progress(self._loop.time()))
+
+    def _fail(self, batch: list[_Pending], error: StoreError) -> None:
+        _fail(batch, error)
+        if self._closing and not self._gave_up:  # after giving up, counted already
+            self.lost += len(batch)
+
+    def _drained(self) -> None:
+        """Nothing is buffered any more."""
+        self._flushed.set()
+        if self._loop is not None:
+            self._stall_ended(self._stall.idle(self._loop.time()))
+
+    # -- stalls (beamish.store._stall) ------------------------------------------------------
+
+    def _waiting(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._stall.busy(loop.time())
+        if self._stall_timer is None:
+            self._arm_stall_check(loop)
+
+    def _arm_stall_check(self, loop: asyncio.AbstractEventLoop) -> None:
+        when = self._stall.next_check(loop.time())
+        self._stall_timer = None if when is None else loop.call_at(when, self._check_stall)
+
+    def _check_stall(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        self._stall_timer = None
+        if self._stall.check(loop.time()):
+            waited = loop.time() - (self._stall.stalled_since or 0.0)
+            cause = f"; last error: {self._last_error}" if self._last_error else ""
+            log.warning("store stalled: %d usage events have waited %.1f s and no write has "
+                        "completed%s", self.buffered, waited, cause)
+        self._arm_stall_check(loop)
+
+    def _stall_ended(self, duration: float | None) -> None:
+        if duration is not None:
+            log.warning("store stall ended after %.1f s (%d usage events still waiting)",
+                        duration, self.buffered)
+
+    def _fail_handed(self) -> None:
+        """Count, as lost, events still with a grouping store when writing stopped: their
+        answers arrive (if ever) after the recorder is gone."""
+        self._gave_up = True
+        self.lost += self._in_flight
 
     async def _write(self, events: list[UsageEvent],
                      on_durable: Callable[[], object]) -> frozenset[str]:
@@ -397,23 +495,25 @@ class UsageRecorder:
             except StoreUnavailableError as error:
                 self._last_error = error
                 failures += 1
-                if self._retry.gives_up(failures, self._closing):
+                delay = self._retry.delay(failures)
+                if self._retry.gives_up(failures, self._closing) or self._past_deadline(delay):
                     raise
-                await asyncio.sleep(self._retry.delay(failures))
+                await asyncio.sleep(delay)
             else:
                 self._last_error = None
                 return counted
 
+    def _past_deadline(self, delay: float) -> bool:
+        deadline = self._deadline
+        return deadline is not None and asyncio.get_running_loop().time() + delay >= deadline
+
     def _fail_queued(self) -> None:
         # Reached on normal close (queue already empty) and if the task was cancelled.
-        while self._queue:
-            _, future = self._queue.popleft()
-            if not future.done():
-                future.set_exception(RecorderClosedError(
-                    "the usage recorder stopped before this event was written; "
-                    "it is not recorded"))
+        queued, self._queue = list(self._queue), deque()
+        self._fail(queued, RecorderClosedError(
+            "the usage recorder stopped before this event was written; it is not recorded"))
         if not self._in_flight:
-            self._flushed.set()
+            self._drained()
 
 
 def _fail(batch: list[_Pending], error: StoreError) -> None:

@@ -117,6 +117,10 @@ class SqlStore(_stats.StatsQueries, TokenQueries):
         """Apply pending migrations now; return the names applied."""
         return await self._backend.migrate()
 
+    async def ping(self) -> None:
+        """Ask the database the cheapest question (``SELECT 1``) on the reader."""
+        await self._backend.reader.fetch("SELECT 1")
+
     def subscribe(self, listener: ConfigListener) -> Callable[[], None]:
         """Call ``listener`` after every config write; returns the unsubscribe function.
 

@@ -10,6 +10,7 @@ the ``postgres`` user (PostgreSQL refuses to run as root).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -96,3 +97,50 @@ def with_database(url: str, name: str) -> str:
     """``url`` with its database replaced by ``name``."""
     main, sep, query = url.partition("?")
     return f"{main.rpartition('/')[0]}/{name}{sep}{query}"
+
+
+class Cluster:
+    """A private cluster a test may stop and start again (fault injection): ``url`` stays
+    the same across restarts."""
+
+    def __init__(self, bindir: Path, root: Path) -> None:
+        self._bindir = bindir
+        self._data = root / "data"
+        self._log = root / "server.log"
+        sockets = root / "sock"
+        port = _free_port()
+        self._options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 "
+                         "-c max_connections=200")  # durable: a stop must lose nothing
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=disable"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        _run([str(self._bindir / "pg_ctl"), "-D", str(self._data), "-o", self._options,
+              "-l", str(self._log), "-w", "-t", "60", "start"])
+
+    def stop(self) -> None:
+        """Stop the server at once (``immediate``: connections are cut, as in a crash)."""
+        _run([str(self._bindir / "pg_ctl"), "-D", str(self._data), "-m", "immediate", "-w",
+              "stop"])
+
+
+@contextmanager
+def stoppable_server(bindir: Path) -> Iterator[Cluster]:
+    """A private cluster of its own (so stopping it disturbs no other test), started."""
+    root = Path(tempfile.mkdtemp(prefix="beamish-pg-faults-"))
+    (root / "sock").mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(root / "sock", "postgres")
+    cluster = Cluster(bindir, root)
+    try:
+        _run([str(bindir / "initdb"), "-D", str(root / "data"), "-U", "postgres", "-A",
+              "trust", "--no-sync", "-E", "UTF8"])
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            with contextlib.suppress(RuntimeError):  # stopped already by the test
+                cluster.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

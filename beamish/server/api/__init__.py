@@ -16,7 +16,7 @@ In a host FastAPI app::
     app = FastAPI(lifespan=beamish.lifespan())
     install_api(app)                           # routes + error handlers
 
-Routes (every one but ``/health`` needs ``Authorization: Bearer <token>``):
+Routes (every one but ``/health`` and ``/ready`` needs ``Authorization: Bearer <token>``):
 
 ======================================================  =====================================
 ``GET|PUT|DELETE /api/users/{u}/llm-config``            default, configs, overrides (users)
@@ -32,6 +32,7 @@ Routes (every one but ``/health`` needs ``Authorization: Bearer <token>``):
 ``POST /api/sessions/{id}/completions``                 session-scoped call (SSE if streamed)
 ``POST /v1/chat/completions``, ``GET /v1/models``       OpenAI-compatible
 ``GET /health``                                         liveness (no auth)
+``GET /ready``                                          readiness: runtime, store, stalls (no auth)
 ======================================================  =====================================
 
 Modules: :mod:`.app` (building the app), :mod:`.deps` (runtime, auth), :mod:`.errors`

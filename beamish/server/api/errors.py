@@ -42,7 +42,8 @@ provider ``BadRequestError``            400     invalid_request       (code prov
 provider rate limit (last try)          429     rate_limited          Retry-After
 provider timeout (last try)             504     provider_timeout      (code provider_unavailable)
 other provider failures                 502     provider_error        (code: the error's)
-``UsageBackpressureError``, store down, 503     overloaded            Retry-After
+``StoreUnavailableError`` (store down)  503     store_unavailable     Retry-After
+``UsageBackpressureError``,             503     overloaded            Retry-After
 session limit, runtime not running
 ``NoUsableProviderError``               503     no_usable_provider
 ``SecretKeyError``, ``SigningKeyError``  500     configuration_error
@@ -274,7 +275,11 @@ def _store_info(error: StoreError) -> ErrorInfo:
         return ErrorInfo(404, "not_found", str(error))
     if isinstance(error, ConflictError):
         return ErrorInfo(409, "conflict", str(error))
-    if isinstance(error, UsageBackpressureError | StoreUnavailableError | RecorderClosedError):
+    if isinstance(error, StoreUnavailableError):
+        return ErrorInfo(503, "store_unavailable",
+                         f"beamish cannot reach its database right now ({error}); retry after "
+                         f"{RETRY_AFTER_S} s", {"Retry-After": str(RETRY_AFTER_S)})
+    if isinstance(error, UsageBackpressureError | RecorderClosedError):
         return _overloaded(f"beamish cannot record usage or reach its database right now "
                            f"({error}); retry after {RETRY_AFTER_S} s")
     if isinstance(error, SecretKeyError):
