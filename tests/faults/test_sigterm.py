@@ -55,7 +55,7 @@ def test_sigterm_during_a_sqlite_lock_exits_by_the_deadline_reporting_lost_usage
     try:
         port = int(_read_until(log, process.stderr, r"listening on http://[\d.]+:(\d+)")[1])
         headers = {"Authorization": f"Bearer {token('ada')}"}
-        body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+        body = {"model": "beamish", "messages": [{"role": "user", "content": "hi"}]}
         lock.execute("BEGIN IMMEDIATE")
         call = threading.Thread(target=lambda: httpx.post(
             f"http://127.0.0.1:{port}/v1/chat/completions", json=body, headers=headers,
