@@ -37,6 +37,8 @@ What it does, by event:
 
 Options (:class:`SocketOptions`, defaults in brackets): ``idle_timeout`` [60.0] s;
 ``max_channels`` [100]; ``max_frame_size`` [1 MiB] (None: no limit beyond the server's own);
+``max_topic_bytes`` [256], ``max_ref_bytes`` [64] and ``max_event_bytes`` [64] — the bounds
+of a frame's header fields (see :mod:`.socket_state`);
 ``outbound_frames`` [1024] and ``outbound_bytes`` [8 MiB]; ``message_rate`` [None: no limit]
 — a :class:`~.limits.RateLimit` shared by all sockets of one user; ``hibernate_after``
 [15.0] — seconds without a message after which the socket actor and its channels
@@ -68,7 +70,12 @@ from beamish.channels.channel import (
 )
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.errors import EncodeError, InvalidOptionError
-from beamish.channels.frames import DEFAULT_MAX_FRAME_SIZE
+from beamish.channels.frames import (
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_REF_BYTES,
+    DEFAULT_MAX_TOPIC_BYTES,
+)
 from beamish.channels.idle import DEFAULT_IDLE_TIMEOUT, Idleness
 from beamish.channels.limits import (
     DEFAULT_OUTBOUND_BYTES,
@@ -132,11 +139,16 @@ class SocketOptions:
     outbound_bytes: int = DEFAULT_OUTBOUND_BYTES
     message_rate: RateLimit | None = None
     hibernate_after: float | None = DEFAULT_HIBERNATE_AFTER
+    max_topic_bytes: int = DEFAULT_MAX_TOPIC_BYTES
+    max_ref_bytes: int = DEFAULT_MAX_REF_BYTES
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
 
     def __post_init__(self) -> None:
         # Building the parts once checks every option where it is defined.
         Idleness(0.0, timeout=self.idle_timeout)
-        PhoenixSocket(max_channels=self.max_channels, max_frame_size=self.max_frame_size)
+        PhoenixSocket(max_channels=self.max_channels, max_frame_size=self.max_frame_size,
+                      max_topic_bytes=self.max_topic_bytes, max_ref_bytes=self.max_ref_bytes,
+                      max_event_bytes=self.max_event_bytes)
         OutboundQueue(max_frames=self.outbound_frames, max_bytes=self.outbound_bytes)
         if self.message_rate is not None and not isinstance(self.message_rate, RateLimit):
             raise InvalidOptionError("message_rate", self.message_rate, "a RateLimit or None")
@@ -343,7 +355,10 @@ class SocketActor(Actor):
         options = arg.options
         self._sock = PhoenixSocket(max_channels=options.max_channels,
                                    max_frame_size=options.max_frame_size,
-                                   topics=arg.routes.patterns)
+                                   topics=arg.routes.patterns,
+                                   max_topic_bytes=options.max_topic_bytes,
+                                   max_ref_bytes=options.max_ref_bytes,
+                                   max_event_bytes=options.max_event_bytes)
         self._info = SocketInfo(self._ref.id, arg.principal, arg.params, arg.assigns)
         self._routes = arg.routes
         self._outbox = arg.outbox
