@@ -26,8 +26,9 @@ A tutorial. Subclass :class:`Channel`, map topic patterns to it, and serve the e
     endpoint = SocketEndpoint({"room:*": RoomChannel})
 
 **Callbacks** (each may be ``def`` or ``async def``). ``join(topic, params, socket)`` returns
-the ok reply's response (a dict, or None for ``{}``) or raises :class:`JoinRefused`; an
-exception there is a crash and the client gets ``{"reason": "join crashed"}``.
+the ok reply's response (a dict, or None for ``{}``) or raises :class:`JoinRefused` (a
+:class:`ReplyError` refuses the same way, with its response); any other exception there is a
+crash and the client gets ``{"reason": "join crashed"}``.
 ``handle_in(event, payload)`` answers one client message: return the ok response (a dict,
 bytes for a binary reply, or None for ``{}``), raise :class:`ReplyError` for an error reply,
 or return :data:`~beamish.runtime.NOREPLY` and answer later with :meth:`Channel.reply`. A
@@ -403,7 +404,9 @@ class Channel(Actor):
             result = self.join(request.topic, request.payload, self._info)
             if inspect.isawaitable(result):
                 result = await result
-        except JoinRefused as refused:
+        except (JoinRefused, ReplyError) as refused:
+            # A ReplyError (from validation shared with handle_in) refuses as JoinRefused
+            # would: an answer the client can read, not a crash.
             cast(self._socket, JoinResult(self._ref, False, refused.response))
             self.stop(shutdown(ChannelEnd("refused")))
             return

@@ -228,3 +228,44 @@ async def test_a_killed_channel_stops_its_answers_and_their_usage_is_recorded(
     await beamish.runtime.services.current_recorder().wait_flushed()
     totals = await beamish.runtime.store.session_totals("ada", "s1")
     assert (totals.requests, totals.completion_tokens) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ('{"last_seen_id":-1}', "last_seen_id: Input should be greater than or equal to 0"),
+        ('{"last_seen_id":1e999}', "last_seen_id: Input should be a valid integer"),
+        ('{"last_seen_id":1e300}', "last_seen_id: Input should be a valid integer"),
+        ('{"last_seen_id":true}', "last_seen_id: Input should be a valid integer"),
+        ('{"last_seen_id":9223372036854775808}', "less than or equal to 9223372036854775807"),
+        ('{"session_id":"' + "s" * 300 + '"}', "session_id: String should match pattern"),
+        ('{"session_id":"a b\\n"}', "session_id: String should match pattern"),
+        ('{"session_id":7}', "session_id: Input should be a valid string"),
+    ],
+)
+async def test_bad_join_params_refuse_the_join_with_bad_request(
+        beamish: BeamishServer, caplog: pytest.LogCaptureFixture, params: str,
+        detail: str) -> None:
+    """Out-of-range, non-integer or overlong params get bad_request, not a join crash."""
+    async with connect(_url(beamish, "ada")) as ws:
+        client = PhxClient(ws)
+        await ws.send(f'["1","1","conversation:c1","phx_join",{params}]')
+        reply = await client.reply("1")
+        assert reply[4]["status"] == "error"
+        assert reply[4]["response"]["reason"] == "bad_request"
+        assert detail in reply[4]["response"]["detail"]
+        _, rejoined = await client.join("conversation:c1", {"last_seen_id": 0})
+        assert rejoined[4]["status"] == "ok"  # the socket serves on
+    assert "crashed" not in caplog.text
+
+
+@pytest.mark.parametrize("conversation", ["a b", "x" * 129, "-lead", "é"])
+async def test_a_conversation_id_outside_the_id_pattern_is_bad_request(
+        beamish: BeamishServer, conversation: str) -> None:
+    """The id after conversation: follows the API's session-id pattern, or the join is refused."""
+    async with connect(_url(beamish, "ada")) as ws:
+        client = PhxClient(ws)
+        _, reply = await client.join(f"conversation:{conversation}")
+    assert reply[4]["status"] == "error"
+    assert reply[4]["response"]["reason"] == "bad_request"
+    assert len(beamish.history) == 0  # nothing kept under the refused id
