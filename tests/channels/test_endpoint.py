@@ -368,3 +368,22 @@ def test_the_channels_endpoint_verifies_with_the_environment_key(
         SocketEndpoint({"x:*": Nothing})
     monkeypatch.setenv(SECRET_KEY_ENV, SECRET)
     assert SocketEndpoint({"x:*": Nothing}).socket_count == 0
+
+
+async def test_one_user_holds_at_most_max_sockets_per_user_and_the_count_is_released() -> None:
+    """Beyond max_sockets_per_user a socket gets 429, other users' do not; nothing is kept after."""
+    async with serve_channels(max_sockets_per_user=2) as server:
+        async with server.connect("ada") as first, server.connect("ada") as second:
+            await PhxClient(first).join("room:1")
+            await PhxClient(second).join("room:2")
+            assert server.endpoint.user_socket_count("ada") == 2
+            with pytest.raises(InvalidStatus) as refused:
+                async with server.connect("ada"):
+                    pass
+            assert refused.value.response.status_code == 429
+            assert b"2 sockets open" in refused.value.response.body
+            async with server.connect("bob") as other:
+                assert (await PhxClient(other).join("room:1"))[1][4]["status"] == "ok"
+        assert await server.endpoint.shutdown() is True  # returns once every handler is done
+        assert server.endpoint.users_connected == 0
+        assert server.endpoint.user_socket_count("ada") == 0
