@@ -269,3 +269,26 @@ async def test_a_conversation_id_outside_the_id_pattern_is_bad_request(
     assert reply[4]["status"] == "error"
     assert reply[4]["response"]["reason"] == "bad_request"
     assert len(beamish.history) == 0  # nothing kept under the refused id
+
+
+async def test_hostile_frames_on_a_real_socket_are_answered_and_nothing_is_kept(
+        beamish: BeamishServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A lone surrogate deep in a message gets an error reply and the socket serves on; a
+    join of a 1 MB topic closes with 1008 and leaves no conversation behind."""
+    async with connect(_url(beamish, "ada"), max_size=None) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1")
+        nested = "[" * 400 + '"\\ud800"' + "]" * 400
+        await ws.send(f'["{join_ref}","70","conversation:c1","message",{{"content":{nested}}}]')
+        reply = await client.reply("70")
+        assert reply[4]["status"] == "error"
+        assert reply[4]["response"]["reason"] == "invalid frame"
+        assert "surrogate" in reply[4]["response"]["detail"]
+        assert (await client.heartbeat())[4]["status"] == "ok"
+        assert len(beamish.history) == 1
+        await ws.send(json.dumps(["9", "9", "conversation:" + "x" * 1_000_000, "phx_join", {}]))
+        await ws.wait_closed()
+    assert ws.close_code == 1008
+    assert "topic is 1000013 bytes" in (ws.close_reason or "")
+    assert len(beamish.history) == 1
+    assert "crashed" not in caplog.text
