@@ -400,6 +400,8 @@ class Channel(Actor):
 
     async def _join(self) -> None:
         request = self._request
+        # The params go to join alone: the channel keeps its topic and refs, not them.
+        self._request = JoinRequested(request.topic, request.join_ref, request.ref, {})
         try:
             result = self.join(request.topic, request.payload, self._info)
             if inspect.isawaitable(result):

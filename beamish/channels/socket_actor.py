@@ -38,7 +38,8 @@ What it does, by event:
 Options (:class:`SocketOptions`, defaults in brackets): ``idle_timeout`` [60.0] s;
 ``max_channels`` [100]; ``max_frame_size`` [1 MiB] (None: no limit beyond the server's own);
 ``max_topic_bytes`` [256], ``max_ref_bytes`` [64] and ``max_event_bytes`` [64] — the bounds
-of a frame's header fields (see :mod:`.socket_state`);
+of a frame's header fields — and ``max_join_size`` [64 KiB] (see :mod:`.socket_state`); a
+joined channel's params are dropped once its join is answered;
 ``outbound_frames`` [1024] and ``outbound_bytes`` [8 MiB]; ``message_rate`` [None: no limit]
 — a :class:`~.limits.RateLimit` shared by all sockets of one user; ``hibernate_after``
 [15.0] — seconds without a message after which the socket actor and its channels
@@ -88,6 +89,7 @@ from beamish.channels.limits import (
 )
 from beamish.channels.socket_state import (
     DEFAULT_MAX_CHANNELS,
+    DEFAULT_MAX_JOIN_SIZE,
     FrameRejected,
     JoinRequested,
     Left,
@@ -142,13 +144,14 @@ class SocketOptions:
     max_topic_bytes: int = DEFAULT_MAX_TOPIC_BYTES
     max_ref_bytes: int = DEFAULT_MAX_REF_BYTES
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_join_size: int = DEFAULT_MAX_JOIN_SIZE
 
     def __post_init__(self) -> None:
         # Building the parts once checks every option where it is defined.
         Idleness(0.0, timeout=self.idle_timeout)
         PhoenixSocket(max_channels=self.max_channels, max_frame_size=self.max_frame_size,
                       max_topic_bytes=self.max_topic_bytes, max_ref_bytes=self.max_ref_bytes,
-                      max_event_bytes=self.max_event_bytes)
+                      max_event_bytes=self.max_event_bytes, max_join_size=self.max_join_size)
         OutboundQueue(max_frames=self.outbound_frames, max_bytes=self.outbound_bytes)
         if self.message_rate is not None and not isinstance(self.message_rate, RateLimit):
             raise InvalidOptionError("message_rate", self.message_rate, "a RateLimit or None")
@@ -336,6 +339,11 @@ class _Entry:
     early: list[str | bytes] = field(default_factory=list)
 
 
+def _without_params(request: JoinRequested) -> JoinRequested:
+    """``request`` without its params: what a joined channel's bookkeeping keeps."""
+    return JoinRequested(request.topic, request.join_ref, request.ref, {})
+
+
 def socket_spec(init: SocketInit) -> ChildSpec:
     """The child spec of a socket actor (temporary: a client reconnects, it is not restarted).
 
@@ -358,7 +366,8 @@ class SocketActor(Actor):
                                    topics=arg.routes.patterns,
                                    max_topic_bytes=options.max_topic_bytes,
                                    max_ref_bytes=options.max_ref_bytes,
-                                   max_event_bytes=options.max_event_bytes)
+                                   max_event_bytes=options.max_event_bytes,
+                                   max_join_size=options.max_join_size)
         self._info = SocketInfo(self._ref.id, arg.principal, arg.params, arg.assigns)
         self._routes = arg.routes
         self._outbox = arg.outbox
@@ -517,6 +526,7 @@ class SocketActor(Actor):
             self._end(sender, ChannelEnd("abandoned"))
             return
         entry.joined = True
+        entry.request = _without_params(entry.request)  # only its join_ref is needed now
         early, entry.early = entry.early, []
         await self._flush()  # the ok reply first, then what the channel pushed while joining
         for frame in early:

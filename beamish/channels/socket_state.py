@@ -47,6 +47,9 @@ Options (keyword arguments of :class:`PhoenixSocket`):
     max_ref_bytes: Longest join_ref or ref accepted; default 64 (the JS client's refs are
         decimal counters).
     max_event_bytes: Longest event name accepted; default 64.
+    max_join_size: Longest text ``phx_join`` frame accepted, in characters; default 64 KiB.
+        A longer one gets an "invalid frame" error reply (its params are kept until the join
+        is decided, so they are bounded tighter than other frames).
 
 So everything a socket keeps is bounded: at most ``max_channels`` topics (joined or awaiting
 a decision), each with its join request, whose topic and refs are within the bounds above.
@@ -77,6 +80,7 @@ from beamish.channels.frames import (
 )
 
 DEFAULT_MAX_CHANNELS: Final = 100
+DEFAULT_MAX_JOIN_SIZE: Final = 64 * 1024
 
 PHOENIX_TOPIC: Final = "phoenix"
 HEARTBEAT: Final = "heartbeat"
@@ -159,6 +163,7 @@ class PhoenixSocket:
         "_limits",
         "_max_channels",
         "_max_frame_size",
+        "_max_join_size",
         "_pending",
         "_topic_prefixes",
         "close_code",
@@ -175,6 +180,7 @@ class PhoenixSocket:
         max_topic_bytes: int = DEFAULT_MAX_TOPIC_BYTES,
         max_ref_bytes: int = DEFAULT_MAX_REF_BYTES,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_join_size: int = DEFAULT_MAX_JOIN_SIZE,
     ) -> None:
         if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
             raise InvalidOptionError("max_channels", max_channels, "an int >= 1")
@@ -187,6 +193,10 @@ class PhoenixSocket:
         self._max_channels = max_channels
         self._max_frame_size = max_frame_size
         self._limits = FieldLimits(max_topic_bytes, max_ref_bytes, max_event_bytes)
+        if (isinstance(max_join_size, bool) or not isinstance(max_join_size, int)
+                or max_join_size < 1):
+            raise InvalidOptionError("max_join_size", max_join_size, "an int >= 1")
+        self._max_join_size = max_join_size
         self._exact_topics, self._topic_prefixes = _compile_topics(topics)
         self._frames: list[str | bytes] = []
         self._events: list[Event] = []
@@ -207,6 +217,12 @@ class PhoenixSocket:
             frame = decode_text(data, max_size=self._max_frame_size, limits=self._limits)
         except FrameError as exc:
             self._reject(exc)
+            return
+        if frame.event == JOIN and len(data) > self._max_join_size:
+            # Join params live as long as the join is undecided: bounded tighter than frames.
+            self._error_reply(frame.join_ref, frame.ref, frame.topic, INVALID_FRAME,
+                              f"a phx_join frame may be at most {self._max_join_size} "
+                              f"characters, got {len(data)}: send smaller join params")
             return
         self._handle(frame)
 

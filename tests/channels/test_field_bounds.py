@@ -116,3 +116,17 @@ def test_a_raw_surrogate_character_is_refused_like_an_escaped_one() -> None:
     with pytest.raises(InvalidJSONError, match="surrogate") as caught:
         decode_text('["1","2","t","e",{"a":["\ud800"]}]')
     assert (caught.value.ref, caught.value.topic) == ("2", "t")
+
+
+def test_a_join_frame_over_max_join_size_gets_an_error_reply_and_is_not_kept() -> None:
+    """Join params are kept until the join is decided: a join over max_join_size is refused."""
+    sock = PhoenixSocket(max_join_size=1000)
+    sock.receive_text(frame("1", "1", "room:1", "phx_join", {"p": "x" * 1000}))
+    [reply] = sock.frames_to_send()
+    assert isinstance(reply, str)
+    assert reply.startswith('["1","1","room:1","phx_reply",{"status":"error"')
+    assert "at most 1000 characters" in reply
+    assert sock.events_received() == []
+    assert sock.state is SocketState.OPEN
+    sock.receive_text(frame("2", "2", "room:1", "phx_join", {"p": "x" * 900}))
+    assert isinstance(sock.events_received()[0], JoinRequested)
