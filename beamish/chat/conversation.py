@@ -80,7 +80,8 @@ from beamish.store.models import new_request_id
 _M = TypeVar("_M", bound=BaseModel)
 
 MAX_CONTENT: Final = 32_000
-#: Conversation and session ids: the HTTP API's NAME_PATTERN (beamish.server.api.models),
+#: Conversation and session ids and task types: the HTTP API's NAME_PATTERN
+#: (beamish.server.api.models),
 #: repeated here because the chat layer sits below the server.
 ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 _ID: Final = re.compile(ID_PATTERN)
@@ -109,20 +110,20 @@ class MessageIn(_In):
     """``message``: one user turn."""
 
     content: str = Field(min_length=1, max_length=MAX_CONTENT)
-    task_type: str = Field(default="chat", min_length=1, max_length=255)
+    task_type: str = Field(default="chat", pattern=ID_PATTERN)
     overrides: ConfigRequest | None = None
 
 
 class CancelIn(_In):
     """``cancel``: stop a stream."""
 
-    request_id: str = Field(min_length=1)
+    request_id: str = Field(min_length=1, max_length=64)
 
 
 class GetConfigIn(_In):
     """``get_config``."""
 
-    task_type: str = Field(default="chat", min_length=1, max_length=255)
+    task_type: str = Field(default="chat", pattern=ID_PATTERN)
 
 
 class SetPreferenceIn(_In):
@@ -130,7 +131,7 @@ class SetPreferenceIn(_In):
 
     provider: Provider
     model: str = Field(min_length=1, max_length=255)
-    task_type: str | None = Field(default=None, min_length=1, max_length=255)
+    task_type: str | None = Field(default=None, pattern=ID_PATTERN)
     parameters: LLMParameters = LLMParameters()
 
 

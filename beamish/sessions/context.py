@@ -19,6 +19,9 @@ durable usage into (see :mod:`beamish.sessions.counters`).
 
 An idle context hibernates (``hibernate_after_s``): its task and mailbox are dropped, its state
 — including the cached preferences — stays.
+
+Task types are a caller's strings, so the cache keeps at most :data:`MAX_CACHED_TASK_TYPES`
+[32] of them, the oldest cached forgotten first (it is resolved again when asked for).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from beamish.sessions.models import SessionInfo
 from beamish.sessions.services import SESSIONS, SESSIONS_BY_USER, Services
 
 _REBUILD: Final = "rebuild_usage"
+MAX_CACHED_TASK_TYPES: Final = 32
 
 
 @dataclass(slots=True)
@@ -103,7 +107,10 @@ class SessionContext(Actor):
         generation = table.generation
         config = await resolver.resolve(self.user_id, task_type, request=request)
         if request is None and table.generation == generation:  # no config change meanwhile
-            self.preferences[task_type] = config
+            preferences = self.preferences
+            if len(preferences) >= MAX_CACHED_TASK_TYPES and task_type not in preferences:
+                del preferences[next(iter(preferences))]
+            preferences[task_type] = config
         return config
 
     async def _info(self) -> SessionInfo:

@@ -17,6 +17,7 @@ from beamish.llm.providers.base import ChatRequest, ProviderChunk, Usage
 from beamish.llm.providers.echo import EchoProvider
 from beamish.runtime import KILL, exit
 from beamish.server.serve import BeamishServer
+from beamish.sessions.context import MAX_CACHED_TASK_TYPES
 from tests._serve import SECRET
 from tests.channels._phx import PhxClient, error, ok
 
@@ -292,3 +293,21 @@ async def test_hostile_frames_on_a_real_socket_are_answered_and_nothing_is_kept(
     assert "topic is 1000013 bytes" in (ws.close_reason or "")
     assert len(beamish.history) == 1
     assert "crashed" not in caplog.text
+
+
+async def test_a_session_caches_a_bounded_number_of_task_types(beamish: BeamishServer) -> None:
+    """get_config for many task types leaves at most MAX_CACHED_TASK_TYPES cached; a task type
+    outside the id pattern is bad_request and caches nothing."""
+    async with connect(_url(beamish, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
+        for n in range(MAX_CACHED_TASK_TYPES + 8):
+            reply = await client.call("conversation:c1", "get_config",
+                                      {"task_type": f"task{n}"}, join_ref)
+            assert reply[4]["status"] == "ok"
+        bad = await client.call("conversation:c1", "get_config",
+                                {"task_type": "t" * 300}, join_ref)
+        assert bad[4]["response"]["reason"] == "bad_request"
+        info = await beamish.runtime.sessions.get("s1", user_id="ada")
+    assert len(info.cached_task_types) == MAX_CACHED_TASK_TYPES
+    assert f"task{MAX_CACHED_TASK_TYPES + 7}" in info.cached_task_types
