@@ -44,6 +44,11 @@ options with their defaults in brackets:
 * ``shutdown_timeout_s`` [10] — how long SIGTERM waits for sockets and channels to end.
 * ``request_log`` [True] — ``beamish serve`` logs one JSON line per LLM request (INFO on
   ``beamish.server.llm_requests``; see ``beamish.request_log``); False leaves them out.
+* ``max_sockets_per_user`` [100] — sockets one user may hold open (one more gets HTTP 429).
+* ``max_conversations_per_user`` [100] — conversations of one user whose history is kept
+  (that user's least recent dropped).
+* ``max_history_bytes`` [64 MiB] — bytes of every conversation's history together (least
+  recent conversations dropped); one conversation keeps at most 256 KiB.
 """
 
 from __future__ import annotations
@@ -86,6 +91,9 @@ class ServerSettings(BaseModel):
     max_conversations: int = Field(default=10_000, ge=1)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     request_log: bool = True
+    max_sockets_per_user: int = Field(default=100, ge=1)
+    max_conversations_per_user: int = Field(default=100, ge=1)
+    max_history_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
 
 class Settings(BaseSettings):

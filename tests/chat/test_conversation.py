@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from beamish.auth import TokenSigner
 from beamish.chat.conversation import ConversationChannel
@@ -18,7 +20,7 @@ from beamish.llm.providers.echo import EchoProvider
 from beamish.runtime import KILL, exit
 from beamish.server.serve import BeamishServer
 from beamish.sessions.context import MAX_CACHED_TASK_TYPES
-from tests._serve import SECRET
+from tests._serve import SECRET, serve
 from tests.channels._phx import PhxClient, error, ok
 
 pytestmark = pytest.mark.anyio
@@ -311,3 +313,14 @@ async def test_a_session_caches_a_bounded_number_of_task_types(beamish: BeamishS
         info = await beamish.runtime.sessions.get("s1", user_id="ada")
     assert len(info.cached_task_types) == MAX_CACHED_TASK_TYPES
     assert f"task{MAX_CACHED_TASK_TYPES + 7}" in info.cached_task_types
+
+
+async def test_serve_reads_the_per_user_bounds_from_its_settings(tmp_path: Path) -> None:
+    """[server] max_sockets_per_user and max_history_bytes reach the endpoint and history."""
+    async with serve(tmp_path, max_sockets_per_user=1, max_history_bytes=4096) as running:
+        assert running.history.max_bytes == 4096
+        async with connect(_url(running, "ada")):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(_url(running, "ada")):
+                    pass
+    assert refused.value.response.status_code == 429
