@@ -140,7 +140,7 @@ def decode_text(
             and _has_lone_surrogate(document)):
         # Python reads "\ud800" alone as a lone surrogate, which no UTF-8 frame can carry
         # back out; refuse it here rather than fail later when something echoes it.
-        raise _surrogate_error(document)
+        raise _surrogate_error(document, limits or FieldLimits())
     frame = _frame_from_document(document)
     if limits is not None:
         check_fields(frame, limits)
@@ -169,15 +169,16 @@ def _has_lone_surrogate(document: object) -> bool:
     return False
 
 
-def _surrogate_error(document: object) -> InvalidJSONError:
+def _surrogate_error(document: object, limits: FieldLimits) -> InvalidJSONError:
     """The error for a document holding a lone surrogate, answerable when its header is clean."""
     detail = "a \\u escape is an unpaired UTF-16 surrogate"
     if not (isinstance(document, list) and len(document) == 5):
         return InvalidJSONError(detail)
     join_ref, ref, topic = (
         value if isinstance(value, str) and not _has_lone_surrogate(value)
-        and _CONTROL.search(value) is None and len(value) <= DEFAULT_MAX_TOPIC_BYTES else None
-        for value in document[:3]
+        and _field_problem(value, bound, empty_ok=name != "topic") is None else None
+        for name, value, bound in zip(("join_ref", "ref", "topic"), document[:3],
+                                      (limits.ref, limits.ref, limits.topic), strict=True)
     )
     return InvalidJSONError(detail, join_ref=join_ref, ref=ref, topic=topic)
 

@@ -130,3 +130,11 @@ def test_a_join_frame_over_max_join_size_gets_an_error_reply_and_is_not_kept() -
     assert sock.state is SocketState.OPEN
     sock.receive_text(frame("2", "2", "room:1", "phx_join", {"p": "x" * 900}))
     assert isinstance(sock.events_received()[0], JoinRequested)
+
+
+def test_a_lone_surrogate_with_an_overlong_ref_is_not_answered() -> None:
+    """The error keeps only header fields within the bounds, so nothing oversized is echoed."""
+    with pytest.raises(InvalidJSONError) as caught:
+        decode_text(frame("1", "r" * 65, "t", "e", {}).replace("{}", '{"a":"\\ud800"}'))
+    assert (caught.value.join_ref, caught.value.ref, caught.value.topic) == ("1", None, "t")
+    assert not caught.value.answerable
