@@ -18,7 +18,8 @@ What it does, by event:
   to ``join``. Pushes the channel makes while joining are held and follow the ok reply.
 - **A message** to a joined topic takes a token from the user's rate bucket (if a
   ``message_rate`` is set; else ``rate_limited`` error reply) and goes to the channel — or,
-  when the channel's mailbox is full (its class's ``mailbox_size``), is answered
+  when the channel's mailbox is full (its class's ``mailbox_size``, or ``mailbox_bytes`` of
+  messages as received), is answered
   ``overloaded`` without spending a token: the socket never waits for a channel. While the
   socket is idle, the transport hands such a message over as it reads it
   (:meth:`SocketActor.take_message`, which the socket's task uses for each text frame too),
@@ -335,6 +336,7 @@ class _Entry:
     request: JoinRequested
     shutdown: int  # ms its terminate may take when the socket stops it
     link: FrameLink
+    mailbox_bytes: int  # its class's bound on the bytes of messages waiting for it
     joined: bool = False
     early: list[str | bytes] = field(default_factory=list)
 
@@ -382,6 +384,7 @@ class SocketActor(Actor):
         self._current: dict[str, ActorRef] = {}  # topic -> the channel serving or joining it
         self._lost_code: int | None = None
         self._finished = False
+        self._inbound_size = 0  # bytes of the frame being handled
 
     # -- input ---------------------------------------------------------------------------
 
@@ -391,6 +394,7 @@ class SocketActor(Actor):
             if self.take_message(request):
                 return
             self._idle.frame_received(self._clock())
+            self._inbound_size = len(request)  # the size of the Message it may make
             self._sock.receive_text(request)
         elif kind is ChannelOut:
             await self._channel_out(request)
@@ -398,6 +402,7 @@ class SocketActor(Actor):
                 return
         elif kind is bytes:
             self._idle.frame_received(self._clock())
+            self._inbound_size = len(request)
             self._sock.receive_bytes(request)
         elif kind is JoinResult:
             await self._join_result(request)
@@ -426,7 +431,7 @@ class SocketActor(Actor):
         if message is None or channel is None:
             return False
         now = self._clock()
-        if self._hand_over(channel, message, now) is not None:
+        if self._hand_over(channel, message, now, len(text)) is not None:
             return False  # nothing done: the slow way answers why
         self._idle.frame_received(now)
         return True
@@ -501,7 +506,8 @@ class SocketActor(Actor):
                           channel_type.__name__, request.topic)
             self._sock.reject_join(request, dict(_JOIN_CRASHED_RESPONSE))
             return
-        self._channels[ref] = _Entry(request.topic, request, channel_type.shutdown_timeout, link)
+        self._channels[ref] = _Entry(request.topic, request, channel_type.shutdown_timeout, link,
+                                     channel_type.mailbox_bytes)
         self._current[request.topic] = ref
         cast(ref, JoinChannel())
 
@@ -540,34 +546,43 @@ class SocketActor(Actor):
         if ref is None:
             return
         now = self._clock()
-        refused = self._hand_over(ref, message, now)
+        size = self._inbound_size
+        refused = self._hand_over(ref, message, now, size)
         if refused == RATE_LIMITED:
             assert self._limiter is not None
             response = rate_limited_response(self._limiter.retry_after(self._info.user_id, now))
             self._sock.reply(message, response, status="error")
         elif refused == OVERLOADED:
+            waiting = (f"{ref.mailbox_depth} messages" if not ref.has_room else
+                       f"{self._channels[ref].link.inbound_bytes} bytes of messages")
             self._sock.reply(message, {
                 "reason": OVERLOADED,
-                "detail": f"{message.topic} has {ref.mailbox_depth} messages waiting; "
+                "detail": f"{message.topic} has {waiting} waiting; "
                           "wait for replies before sending more",
             }, status="error")
 
-    def _hand_over(self, channel: ActorRef, message: Message, now: float) -> str | None:
-        """Hand ``message`` to ``channel``: None once it has it, else why not, having done
-        nothing — ``overloaded`` (a full mailbox: no token is spent on it) or
-        ``rate_limited`` (the user's bucket is empty).
+    def _hand_over(self, channel: ActorRef, message: Message, now: float,
+                   size: int) -> str | None:
+        """Hand ``message`` (``size`` bytes as received) to ``channel``: None once it has it,
+        else why not, having done nothing — ``overloaded`` (a mailbox full by count or by
+        bytes: no token is spent on it) or ``rate_limited`` (the user's bucket is empty).
 
         An idle channel whose ``handle_in`` is a plain ``def`` answers it at once
         (``Channel.take_message``); otherwise it is cast.
         """
         if not channel.has_room:
             return OVERLOADED
+        entry = self._channels[channel]
+        link = entry.link
+        if link.inbound_bytes and link.inbound_bytes + size > entry.mailbox_bytes:
+            return OVERLOADED
         limiter = self._limiter
         if limiter is not None and not limiter.allow(self._info.user_id, now):
             return RATE_LIMITED
         actor = idle_actor(channel)
         if not (isinstance(actor, Channel) and actor.take_message(message)):
-            try_cast(channel, ChannelIn(message))  # it has room: in at once
+            link.inbound_bytes += size
+            try_cast(channel, ChannelIn(message, size))  # it has room: in at once
         return None
 
     async def _channel_out(self, out: ChannelOut) -> None:

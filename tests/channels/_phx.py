@@ -199,6 +199,13 @@ class GatedChannel(Channel):
         self.ends.add(self.topic, channel_end(reason))
 
 
+class BulkyGatedChannel(GatedChannel):
+    """"bulky:*": GatedChannel with room for many messages but only 1000 bytes of them."""
+
+    mailbox_size = 100
+    mailbox_bytes = 1000
+
+
 class LobbyChannel(Channel):
     """The exact topic "lobby": always joins."""
 
@@ -258,7 +265,8 @@ async def serve_channels(
     signer = TokenSigner(SECRET)
     ends, gate = Ends(), Gate()
     endpoint = SocketEndpoint(
-        {"room:*": RoomChannel, "lobby": LobbyChannel, "gated:*": GatedChannel},
+        {"room:*": RoomChannel, "lobby": LobbyChannel, "gated:*": GatedChannel,
+         "bulky:*": BulkyGatedChannel},
         authenticate=authenticate or TokenAuthenticator(signer),
         options=SocketOptions(**options),
         assigns={"ends": ends, "gate": gate},
