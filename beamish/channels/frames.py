@@ -189,6 +189,15 @@ def check_fields(frame: Frame, limits: FieldLimits) -> None:
     Raises:
         FrameFieldError: the first field that breaks them, naming it and the bound.
     """
+    join_ref, ref, topic, event = frame.join_ref, frame.ref, frame.topic, frame.event
+    # The common case in a few C calls: ASCII, so characters are bytes, and printable ASCII
+    # holds no control character.
+    text = f"{join_ref or ''}{ref or ''}{topic}{event}"
+    if (text.isascii() and text.isprintable() and 0 < len(topic) <= limits.topic
+            and 0 < len(event) <= limits.event
+            and (join_ref is None or len(join_ref) <= limits.ref)
+            and (ref is None or len(ref) <= limits.ref)):
+        return
     ref_ok = _field_problem(frame.ref, limits.ref, empty_ok=True) is None
     topic_ok = _field_problem(frame.topic, limits.topic, empty_ok=False) is None
     for name, value, bound, empty_ok in (
