@@ -61,6 +61,11 @@ options with their defaults in brackets:
 * ``log_format`` ["text"] — ``json`` writes every log line as one JSON object
   (``beamish.server.logging_json``; ``beamish serve --log-format json``).
 * ``metrics_public`` [False] — serve ``/metrics`` without a token (else admin only).
+* ``max_sockets_per_user`` [100] — sockets one user may hold open (one more gets HTTP 429).
+* ``max_conversations_per_user`` [100] — conversations of one user whose history is kept
+  (that user's least recent dropped).
+* ``max_history_bytes`` [64 MiB] — bytes of every conversation's history together (least
+  recent conversations dropped); one conversation keeps at most 256 KiB.
 """
 
 from __future__ import annotations
@@ -112,6 +117,9 @@ class ServerSettings(BaseModel):
     shortage_log_interval_s: float = Field(default=10.0, gt=0)
     log_format: Literal["text", "json"] = "text"
     metrics_public: bool = False
+    max_sockets_per_user: int = Field(default=100, ge=1)
+    max_conversations_per_user: int = Field(default=100, ge=1)
+    max_history_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
 
 class Settings(BaseSettings):

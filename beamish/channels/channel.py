@@ -26,8 +26,9 @@ A tutorial. Subclass :class:`Channel`, map topic patterns to it, and serve the e
     endpoint = SocketEndpoint({"room:*": RoomChannel})
 
 **Callbacks** (each may be ``def`` or ``async def``). ``join(topic, params, socket)`` returns
-the ok reply's response (a dict, or None for ``{}``) or raises :class:`JoinRefused`; an
-exception there is a crash and the client gets ``{"reason": "join crashed"}``.
+the ok reply's response (a dict, or None for ``{}``) or raises :class:`JoinRefused` (a
+:class:`ReplyError` refuses the same way, with its response); any other exception there is a
+crash and the client gets ``{"reason": "join crashed"}``.
 ``handle_in(event, payload)`` answers one client message: return the ok response (a dict,
 bytes for a binary reply, or None for ``{}``), raise :class:`ReplyError` for an error reply,
 or return :data:`~beamish.runtime.NOREPLY` and answer later with :meth:`Channel.reply`. A
@@ -65,7 +66,9 @@ Options, as class attributes (defaults in brackets): ``shutdown_timeout`` [5000]
 ``terminate`` may take when the socket goes away before the channel is killed;
 ``mailbox_size`` [1024] — client messages waiting for ``handle_in`` beyond which the socket
 answers ``{"reason": "overloaded"}`` instead of queueing more (the mailbox is started with
-``overflow="fail"``, so a ``cast`` or ``call`` to a full channel raises MailboxFullError).
+``overflow="fail"``, so a ``cast`` or ``call`` to a full channel raises MailboxFullError);
+``mailbox_bytes`` [8 MiB] — the same bound by the bytes of those messages as received (a
+message is let in whenever none waits, so any frame the socket accepts can reach the channel).
 """
 
 from __future__ import annotations
@@ -206,9 +209,10 @@ class JoinChannel:
 
 @dataclass(frozen=True, slots=True)
 class ChannelIn:
-    """Socket → channel: a client message for ``handle_in``."""
+    """Socket → channel: a client message for ``handle_in``, of ``size`` bytes as received."""
 
     message: Message
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,13 +294,15 @@ class FrameLink:
 
     MAX_IN_MAILBOX: ClassVar[int] = 256
 
-    __slots__ = ("_room", "_sent", "direct", "in_mailbox", "socket")
+    __slots__ = ("_room", "_sent", "direct", "in_mailbox", "inbound_bytes", "socket")
 
     def __init__(self, socket: ActorRef, sent: asyncio.Future[None]) -> None:
         self.socket = socket
         self._sent = sent  # a done future: what send returns when there is room
         self.direct: Outbox | None = None  # set and cleared by the socket actor only
         self.in_mailbox = 0  # ChannelOut frames cast and not yet handled by the socket
+        # The other way: bytes of client messages cast to the channel and not yet handled.
+        self.inbound_bytes = 0
         self._room: asyncio.Future[None] | None = None  # made only while the mailbox is full
 
     def send(self, sender: ActorRef, topic: str, frame: str | bytes) -> asyncio.Future[None]:
@@ -338,6 +344,7 @@ class Channel(Actor):
 
     shutdown_timeout: ClassVar[int] = 5000
     mailbox_size: ClassVar[int] = 1024
+    mailbox_bytes: ClassVar[int] = 8 * 1024 * 1024
 
     _socket: ActorRef
     _request: JoinRequested
@@ -372,6 +379,7 @@ class Channel(Actor):
         """Messages from the socket. Do not override: use ``handle_info`` for your own."""
         kind = request.__class__
         if kind is ChannelIn:
+            self._link.inbound_bytes -= request.size
             answer = self._handle_in(request.message)
             if answer is not None:
                 await self._reply_when_answered(request.message, answer)
@@ -399,11 +407,15 @@ class Channel(Actor):
 
     async def _join(self) -> None:
         request = self._request
+        # The params go to join alone: the channel keeps its topic and refs, not them.
+        self._request = JoinRequested(request.topic, request.join_ref, request.ref, {})
         try:
             result = self.join(request.topic, request.payload, self._info)
             if inspect.isawaitable(result):
                 result = await result
-        except JoinRefused as refused:
+        except (JoinRefused, ReplyError) as refused:
+            # A ReplyError (from validation shared with handle_in) refuses as JoinRefused
+            # would: an answer the client can read, not a crash.
             cast(self._socket, JoinResult(self._ref, False, refused.response))
             self.stop(shutdown(ChannelEnd("refused")))
             return

@@ -78,7 +78,10 @@ Channel class; ``authenticate`` [token auth from ``BEAMISH_SECRET_KEY``]; ``opti
 [``SocketOptions()``: idle 60 s, 100 channels, 1 MiB frames, outbound 1024 frames / 8 MiB, no
 rate limit, hibernation after 15 s]; ``assigns`` [{}] — values every channel sees as
 ``socket.assigns``; ``name`` ["beamish.channels.sockets"] — the sockets' supervisor's
-node-wide name; ``max_sockets`` [None: no limit].
+node-wide name; ``max_sockets`` [None: no limit]; ``max_sockets_per_user`` [100] — sockets
+one principal may hold open at once: one more is refused with HTTP 429 (each socket keeps up
+to ``max_channels`` channels, so this bounds what one user keeps in memory; the count of a
+user is dropped with the last socket).
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from beamish.auth import Authenticator, AuthError, Principal, TokenAuthenticator
 from beamish.channels.channel import Channel, ChannelRoutes
 from beamish.channels.close_codes import CloseCode
-from beamish.channels.errors import HandshakeError
+from beamish.channels.errors import HandshakeError, InvalidOptionError
 from beamish.channels.handshake import ConnectRequest, read_connect_request
 from beamish.channels.limits import OutboundQueue, RateLimiter
 from beamish.channels.socket_actor import (
@@ -130,6 +133,7 @@ log = logging.getLogger("beamish.channels")
 
 DEFAULT_PATH: Final = "/socket/websocket"
 DEFAULT_NAME: Final = "beamish.channels.sockets"
+DEFAULT_MAX_SOCKETS_PER_USER: Final = 100
 SEND_NOWAIT: Final = "beamish.websocket.send_nowait"
 """The ASGI scope extension that sends a WebSocket message without waiting (see above)."""
 DELIVER: Final = "beamish.websocket.deliver"
@@ -169,7 +173,12 @@ class SocketEndpoint:
         assigns: Mapping[str, Any] | None = None,
         name: str = DEFAULT_NAME,
         max_sockets: int | None = None,
+        max_sockets_per_user: int = DEFAULT_MAX_SOCKETS_PER_USER,
     ) -> None:
+        if (isinstance(max_sockets_per_user, bool) or not isinstance(max_sockets_per_user, int)
+                or max_sockets_per_user < 1):
+            raise InvalidOptionError("max_sockets_per_user", max_sockets_per_user,
+                                     "an int >= 1")
         self._routes = ChannelRoutes(channels)
         self._authenticate: Authenticator = (
             authenticate if authenticate is not None else TokenAuthenticator()
@@ -182,6 +191,8 @@ class SocketEndpoint:
         rate = self.options.message_rate
         self._limiter = RateLimiter(rate) if rate is not None else None
         self._sockets: set[ActorRef] = set()
+        self._max_per_user = max_sockets_per_user
+        self._per_user: dict[str, int] = {}  # user id -> sockets open; no entry at 0
         self._drained: asyncio.Event | None = None
         self._closing: CloseSocket | None = None
         self._sent: asyncio.Future[None] | None = None
@@ -217,6 +228,15 @@ class SocketEndpoint:
     def socket_count(self) -> int:
         """Connections currently served."""
         return len(self._sockets)
+
+    def user_socket_count(self, user_id: str) -> int:
+        """Connections currently served for ``user_id``."""
+        return self._per_user.get(user_id, 0)
+
+    @property
+    def users_connected(self) -> int:
+        """Users with at least one connection."""
+        return len(self._per_user)
 
     # -- shutdown ------------------------------------------------------------------------
 
@@ -277,6 +297,12 @@ class SocketEndpoint:
     async def _serve(
         self, websocket: WebSocket, request: ConnectRequest, principal: Principal
     ) -> None:
+        user = principal.user_id
+        held = self._per_user.get(user, 0)
+        if held >= self._max_per_user:
+            await _deny(websocket, 429, f"this user has {held} sockets open, the most allowed; "
+                        "close one (or share one socket's channels) and reconnect")
+            return
         options = self.options
         outbox = Outbox(OutboundQueue(max_frames=options.outbound_frames,
                                       max_bytes=options.outbound_bytes))
@@ -288,16 +314,23 @@ class SocketEndpoint:
             self._sent.set_result(None)
         init = SocketInit(principal, params, self._assigns, self._routes, options, outbox,
                           self._sent, self._limiter)
+        # Counted before the first await, so concurrent upgrades cannot pass the bound together.
+        self._per_user[user] = held + 1
         try:
             ref = await start_child(self.name, socket_spec(init))
         except TooManyChildrenError:
+            self._user_left(user)
             await _deny(websocket, 503, "too many connections; reconnect later")
             return
         except NoProcessError:
+            self._user_left(user)
             log.error("the channels endpoint %r is not running: add endpoint.child_spec() "
                       "to the Node's children", self.name)
             await _deny(websocket, 503, "the server is not ready; reconnect shortly")
             return
+        except BaseException:
+            self._user_left(user)
+            raise
         extensions = websocket.scope.get("extensions") or {}
         sender: NowaitSender | None = extensions.get(SEND_NOWAIT)
         deliverer: Deliverer | None = extensions.get(DELIVER)
@@ -338,8 +371,17 @@ class SocketEndpoint:
             writer.cancel()  # cancelled meanwhile: nothing more may be written
             watch.cancel()
             self._sockets.discard(ref)
+            self._user_left(user)
             if not self._sockets and self._drained is not None:
                 self._drained.set()
+
+    def _user_left(self, user: str) -> None:
+        """One of ``user``'s sockets is gone (or never started)."""
+        left = self._per_user[user] - 1
+        if left:
+            self._per_user[user] = left
+        else:
+            del self._per_user[user]  # nothing kept for a user with no socket
 
 
 class _Writer:
@@ -438,6 +480,7 @@ async def _deny(websocket: WebSocket, status: int, message: str) -> None:
 
 
 __all__ = [
+    "DEFAULT_MAX_SOCKETS_PER_USER",
     "DEFAULT_NAME",
     "DEFAULT_PATH",
     "SocketEndpoint",

@@ -12,6 +12,9 @@ themselves (tests, clients, the benchmark)::
     │   ├── InvalidJSONError        a text frame is not JSON (close 1008)
     │   ├── FrameShapeError         not [join_ref, ref, topic, event, payload] with the right
     │   │                           element types (error reply when ref and topic are readable)
+    │   ├── FrameFieldError         a join_ref, ref, topic or event over its length bound, empty
+    │   │                           or holding a control character (error reply when ref and
+    │   │                           topic are within bounds, else close 1008)
     │   └── BinaryFrameError        a binary frame does not follow the V2 binary layout
     ├── EncodeError                 the server cannot encode a frame it was asked to send
     │                               (also a ValueError: a bug in the caller, not the client)
@@ -93,14 +96,38 @@ class FrameTooLargeError(FrameError):
 
 
 class InvalidJSONError(FrameError):
-    """A text frame is not a JSON document."""
+    """A text frame is not a JSON document (or holds a string UTF-8 cannot carry).
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"text frame is not valid JSON ({detail}); send {_FRAME_FORM} as JSON")
+    ``join_ref``, ``ref`` and ``topic`` are set when the frame's header could be read all the
+    same (a lone surrogate deep in its payload): the socket then answers with an error reply.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        join_ref: str | None = None,
+        ref: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"text frame is not valid JSON ({detail}); send {_FRAME_FORM} as JSON",
+            join_ref=join_ref, ref=ref, topic=topic,
+        )
 
 
 class FrameShapeError(FrameError):
     """The JSON is not a five-element array with the element types Phoenix V2 uses."""
+
+
+class FrameFieldError(FrameError):
+    """A header field (join_ref, ref, topic, event) is too long, empty or not printable.
+
+    The bounds are the socket's options (:class:`~beamish.channels.frames.FieldLimits`): a
+    client-chosen string is kept (as a channel's topic, in maps keyed by it) only once it is
+    known to be small. The error carries the ref and topic only when they are within bounds,
+    so an answer never echoes an oversized field.
+    """
 
 
 class BinaryFrameError(FrameError):

@@ -29,20 +29,33 @@ Options (keyword arguments of the decoders):
     max_size: Largest frame accepted, in bytes (UTF-8 bytes for text); None for no limit.
         :class:`~beamish.channels.socket_state.PhoenixSocket` defaults to
         :data:`DEFAULT_MAX_FRAME_SIZE` (1 MiB).
+    limits: Bounds of the header fields (:class:`FieldLimits`); None for none. A socket
+        keeps topics and refs (its channel map is keyed by topic), so it always passes them:
+        ``topic`` [256] UTF-8 bytes, ``ref`` [64] (join_ref and ref), ``event`` [64]. Topics
+        and events must be non-empty; no field may hold a control character (C0, DEL, C1).
+        A field that breaks them raises :class:`~beamish.channels.errors.FrameFieldError`,
+        which keeps the ref and topic only when they are themselves within bounds.
+
+A JSON string holding an unpaired UTF-16 surrogate (``"\\ud800"`` alone) is refused too:
+no UTF-8 frame can carry it back out. When the frame's join_ref, ref and topic are clean,
+the error keeps them, so the socket answers that one frame instead of closing.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeAlias
 
 from beamish.channels.errors import (
     BinaryFrameError,
     EncodeError,
+    FrameFieldError,
     FrameShapeError,
     FrameTooLargeError,
     InvalidJSONError,
+    InvalidOptionError,
 )
 from beamish.compact_json import ENCODER, dumps
 
@@ -57,6 +70,28 @@ KIND_REPLY: Final = 1
 KIND_BROADCAST: Final = 2
 MAX_HEADER_FIELD: Final = 255
 _CLIENT_PUSH_HEADER: Final = 5  # kind + four lengths
+DEFAULT_MAX_TOPIC_BYTES: Final = 256
+DEFAULT_MAX_REF_BYTES: Final = 64
+DEFAULT_MAX_EVENT_BYTES: Final = 64
+# C0 controls, DEL and C1 controls: nothing a topic, event or ref needs, and each one makes
+# logs and replies that echo the field harder to read.
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
+_RAW_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldLimits:
+    """Bounds of a frame's header fields, in UTF-8 bytes (see the module docstring)."""
+
+    topic: int = DEFAULT_MAX_TOPIC_BYTES
+    ref: int = DEFAULT_MAX_REF_BYTES
+    event: int = DEFAULT_MAX_EVENT_BYTES
+
+    def __post_init__(self) -> None:
+        for name in ("topic", "ref", "event"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidOptionError(f"max_{name}_bytes", value, "an int >= 1")
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
@@ -79,14 +114,18 @@ class Frame:
 # --- decoding ------------------------------------------------------------------------------
 
 
-def decode_text(data: str, *, max_size: int | None = None) -> Frame:
+def decode_text(
+    data: str, *, max_size: int | None = None, limits: FieldLimits | None = None
+) -> Frame:
     """Decode a JSON text frame.
 
     Raises:
         FrameTooLargeError: ``data`` is over ``max_size`` UTF-8 bytes (checked before parsing).
-        InvalidJSONError: ``data`` is not a JSON document.
+        InvalidJSONError: ``data`` is not a JSON document, or a string in it holds an
+            unpaired surrogate (then with the ref and topic when those are clean).
         FrameShapeError: the document is not ``[join_ref, ref, topic, event, payload]`` with
             the right types; its ``ref``/``topic`` attributes hold what could be read.
+        FrameFieldError: a header field breaks ``limits``.
     """
     if max_size is not None:
         _check_text_size(data, max_size)
@@ -96,11 +135,16 @@ def decode_text(data: str, *, max_size: int | None = None) -> Frame:
         raise InvalidJSONError("nested too deeply") from None
     except ValueError as exc:
         raise InvalidJSONError(str(exc)) from None
-    if ("\\ud" in data or "\\uD" in data) and _has_lone_surrogate(document):
+    if (("\\ud" in data or "\\uD" in data
+            or (not data.isascii() and _RAW_SURROGATE.search(data) is not None))
+            and _has_lone_surrogate(document)):
         # Python reads "\ud800" alone as a lone surrogate, which no UTF-8 frame can carry
         # back out; refuse it here rather than fail later when something echoes it.
-        raise InvalidJSONError("a \\u escape is an unpaired UTF-16 surrogate")
-    return _frame_from_document(document)
+        raise _surrogate_error(document, limits or FieldLimits())
+    frame = _frame_from_document(document)
+    if limits is not None:
+        check_fields(frame, limits)
+    return frame
 
 
 def _check_text_size(data: str, max_size: int) -> None:
@@ -118,7 +162,76 @@ def _has_lone_surrogate(document: object) -> bool:
         ENCODER.encode(document).encode()
     except UnicodeEncodeError:
         return True
+    except RecursionError:
+        # What the decoder could nest, the encoder may not, deeper in a caller's stack:
+        # the frame is refused either way (as nested too deeply, by _surrogate_error).
+        return True
     return False
+
+
+def _surrogate_error(document: object, limits: FieldLimits) -> InvalidJSONError:
+    """The error for a document holding a lone surrogate, answerable when its header is clean."""
+    detail = "a \\u escape is an unpaired UTF-16 surrogate"
+    if not (isinstance(document, list) and len(document) == 5):
+        return InvalidJSONError(detail)
+    join_ref, ref, topic = (
+        value if isinstance(value, str) and not _has_lone_surrogate(value)
+        and _field_problem(value, bound, empty_ok=name != "topic") is None else None
+        for name, value, bound in zip(("join_ref", "ref", "topic"), document[:3],
+                                      (limits.ref, limits.ref, limits.topic), strict=True)
+    )
+    return InvalidJSONError(detail, join_ref=join_ref, ref=ref, topic=topic)
+
+
+def check_fields(frame: Frame, limits: FieldLimits) -> None:
+    """Check ``frame``'s header fields against ``limits`` (see the module docstring).
+
+    Raises:
+        FrameFieldError: the first field that breaks them, naming it and the bound.
+    """
+    join_ref, ref, topic, event = frame.join_ref, frame.ref, frame.topic, frame.event
+    # The common case in a few C calls: ASCII, so characters are bytes, and printable ASCII
+    # holds no control character.
+    text = f"{join_ref or ''}{ref or ''}{topic}{event}"
+    if (text.isascii() and text.isprintable() and 0 < len(topic) <= limits.topic
+            and 0 < len(event) <= limits.event
+            and (join_ref is None or len(join_ref) <= limits.ref)
+            and (ref is None or len(ref) <= limits.ref)):
+        return
+    ref_ok = _field_problem(frame.ref, limits.ref, empty_ok=True) is None
+    topic_ok = _field_problem(frame.topic, limits.topic, empty_ok=False) is None
+    for name, value, bound, empty_ok in (
+        ("join_ref", frame.join_ref, limits.ref, True),
+        ("ref", frame.ref, limits.ref, True),
+        ("topic", frame.topic, limits.topic, False),
+        ("event", frame.event, limits.event, False),
+    ):
+        problem = _field_problem(value, bound, empty_ok=empty_ok)
+        if problem is not None:
+            join_ok = _field_problem(frame.join_ref, limits.ref, empty_ok=True) is None
+            raise FrameFieldError(
+                f"frame {name} {problem}",
+                join_ref=frame.join_ref if join_ok else None,
+                ref=frame.ref if ref_ok else None,
+                topic=frame.topic if topic_ok else None,
+            )
+
+
+def _field_problem(value: str | None, bound: int, *, empty_ok: bool) -> str | None:
+    """What is wrong with one header field, or None."""
+    if value is None:
+        return None
+    size = len(value)
+    # A character is 1 to 4 UTF-8 bytes: encode only when the length alone cannot decide.
+    if size <= bound < size * 4 and not value.isascii():
+        size = len(value.encode(errors="surrogatepass"))
+    if size > bound:
+        return f"is {size} bytes; at most {bound} are allowed: use a shorter one"
+    if not value and not empty_ok:
+        return "is empty; it must name something"
+    if _CONTROL.search(value) is not None:
+        return "holds a control character; use printable characters only"
+    return None
 
 
 def _frame_from_document(document: object) -> Frame:
@@ -178,7 +291,9 @@ def _json_type(value: object) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def decode_binary(data: bytes, *, max_size: int | None = None) -> Frame:
+def decode_binary(
+    data: bytes, *, max_size: int | None = None, limits: FieldLimits | None = None
+) -> Frame:
     """Decode a binary push from a client: ``[0][len jr][len ref][len topic][len event]...``.
 
     The frame's payload is the raw bytes after the header.
@@ -187,6 +302,7 @@ def decode_binary(data: bytes, *, max_size: int | None = None) -> Frame:
         FrameTooLargeError: ``data`` is over ``max_size`` bytes.
         BinaryFrameError: not a kind-0 push, a truncated header, or a header field that is
             not UTF-8.
+        FrameFieldError: a header field breaks ``limits``.
     """
     if max_size is not None and len(data) > max_size:
         raise FrameTooLargeError(len(data), max_size)
@@ -210,7 +326,10 @@ def decode_binary(data: bytes, *, max_size: int | None = None) -> Frame:
         fields.append(_utf8_field(data[offset:offset + size], name))
         offset += size
     join_ref, ref, topic, event = fields
-    return Frame(join_ref or None, ref or None, topic, event, data[end:])
+    frame = Frame(join_ref or None, ref or None, topic, event, data[end:])
+    if limits is not None:
+        check_fields(frame, limits)
+    return frame
 
 
 def _utf8_field(raw: bytes, name: str) -> str:

@@ -36,6 +36,8 @@ AUTH_TOKEN_PREFIX: Final = "base64url.bearer.phx."
 #: The version Phoenix assumes when the query has no ``vsn``: V1, which beamish does not speak.
 DEFAULT_VSN: Final = "1.0.0"
 MAX_QUERY_PARAMS: Final = 256
+#: The connect params stay with the socket for its life (every channel sees them): bounded.
+MAX_QUERY_BYTES: Final = 8 * 1024
 
 _VSN = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 _URLSAFE_TO_STANDARD: Final = str.maketrans("-_", "+/")
@@ -66,7 +68,7 @@ def read_connect_request(query: str, offered_subprotocols: Sequence[str]) -> Con
     Raises:
         UnsupportedVersionError: ``vsn`` is missing (V1) or not 2.0.x.
         AuthTokenError: the bearer subprotocol's token cannot be decoded.
-        HandshakeError: the query string has more than 256 parameters.
+        HandshakeError: the query string has more than 256 parameters or 8 KiB.
     """
     params = parse_query(query)
     vsn = check_vsn(params.get("vsn"))
@@ -114,8 +116,13 @@ def parse_query(query: str) -> dict[str, str]:
     """Decode a query string into a dict, the last value of a repeated name winning.
 
     Raises:
-        HandshakeError: more than 256 parameters.
+        HandshakeError: more than 256 parameters, or more than 8 KiB.
     """
+    if len(query) > MAX_QUERY_BYTES:
+        raise HandshakeError(
+            f"the query string is {len(query)} bytes; at most {MAX_QUERY_BYTES} are allowed: "
+            "pass fewer or shorter connect params"
+        )
     try:
         pairs = urllib.parse.parse_qsl(
             query, keep_blank_values=True, max_num_fields=MAX_QUERY_PARAMS

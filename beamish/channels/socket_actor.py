@@ -18,7 +18,8 @@ What it does, by event:
   to ``join``. Pushes the channel makes while joining are held and follow the ok reply.
 - **A message** to a joined topic takes a token from the user's rate bucket (if a
   ``message_rate`` is set; else ``rate_limited`` error reply) and goes to the channel — or,
-  when the channel's mailbox is full (its class's ``mailbox_size``), is answered
+  when the channel's mailbox is full (its class's ``mailbox_size``, or ``mailbox_bytes`` of
+  messages as received), is answered
   ``overloaded`` without spending a token: the socket never waits for a channel. While the
   socket is idle, the transport hands such a message over as it reads it
   (:meth:`SocketActor.take_message`, which the socket's task uses for each text frame too),
@@ -37,6 +38,9 @@ What it does, by event:
 
 Options (:class:`SocketOptions`, defaults in brackets): ``idle_timeout`` [60.0] s;
 ``max_channels`` [100]; ``max_frame_size`` [1 MiB] (None: no limit beyond the server's own);
+``max_topic_bytes`` [256], ``max_ref_bytes`` [64] and ``max_event_bytes`` [64] — the bounds
+of a frame's header fields — and ``max_join_size`` [64 KiB] (see :mod:`.socket_state`); a
+joined channel's params are dropped once its join is answered;
 ``outbound_frames`` [1024] and ``outbound_bytes`` [8 MiB]; ``message_rate`` [None: no limit]
 — a :class:`~.limits.RateLimit` shared by all sockets of one user; ``hibernate_after``
 [15.0] — seconds without a message after which the socket actor and its channels
@@ -68,7 +72,12 @@ from beamish.channels.channel import (
 )
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.errors import EncodeError, InvalidOptionError
-from beamish.channels.frames import DEFAULT_MAX_FRAME_SIZE
+from beamish.channels.frames import (
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_REF_BYTES,
+    DEFAULT_MAX_TOPIC_BYTES,
+)
 from beamish.channels.idle import DEFAULT_IDLE_TIMEOUT, Idleness
 from beamish.channels.limits import (
     DEFAULT_OUTBOUND_BYTES,
@@ -81,6 +90,7 @@ from beamish.channels.limits import (
 )
 from beamish.channels.socket_state import (
     DEFAULT_MAX_CHANNELS,
+    DEFAULT_MAX_JOIN_SIZE,
     FrameRejected,
     JoinRequested,
     Left,
@@ -132,11 +142,17 @@ class SocketOptions:
     outbound_bytes: int = DEFAULT_OUTBOUND_BYTES
     message_rate: RateLimit | None = None
     hibernate_after: float | None = DEFAULT_HIBERNATE_AFTER
+    max_topic_bytes: int = DEFAULT_MAX_TOPIC_BYTES
+    max_ref_bytes: int = DEFAULT_MAX_REF_BYTES
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_join_size: int = DEFAULT_MAX_JOIN_SIZE
 
     def __post_init__(self) -> None:
         # Building the parts once checks every option where it is defined.
         Idleness(0.0, timeout=self.idle_timeout)
-        PhoenixSocket(max_channels=self.max_channels, max_frame_size=self.max_frame_size)
+        PhoenixSocket(max_channels=self.max_channels, max_frame_size=self.max_frame_size,
+                      max_topic_bytes=self.max_topic_bytes, max_ref_bytes=self.max_ref_bytes,
+                      max_event_bytes=self.max_event_bytes, max_join_size=self.max_join_size)
         OutboundQueue(max_frames=self.outbound_frames, max_bytes=self.outbound_bytes)
         if self.message_rate is not None and not isinstance(self.message_rate, RateLimit):
             raise InvalidOptionError("message_rate", self.message_rate, "a RateLimit or None")
@@ -320,8 +336,14 @@ class _Entry:
     request: JoinRequested
     shutdown: int  # ms its terminate may take when the socket stops it
     link: FrameLink
+    mailbox_bytes: int  # its class's bound on the bytes of messages waiting for it
     joined: bool = False
     early: list[str | bytes] = field(default_factory=list)
+
+
+def _without_params(request: JoinRequested) -> JoinRequested:
+    """``request`` without its params: what a joined channel's bookkeeping keeps."""
+    return JoinRequested(request.topic, request.join_ref, request.ref, {})
 
 
 def socket_spec(init: SocketInit) -> ChildSpec:
@@ -343,7 +365,11 @@ class SocketActor(Actor):
         options = arg.options
         self._sock = PhoenixSocket(max_channels=options.max_channels,
                                    max_frame_size=options.max_frame_size,
-                                   topics=arg.routes.patterns)
+                                   topics=arg.routes.patterns,
+                                   max_topic_bytes=options.max_topic_bytes,
+                                   max_ref_bytes=options.max_ref_bytes,
+                                   max_event_bytes=options.max_event_bytes,
+                                   max_join_size=options.max_join_size)
         self._info = SocketInfo(self._ref.id, arg.principal, arg.params, arg.assigns)
         self._routes = arg.routes
         self._outbox = arg.outbox
@@ -358,6 +384,7 @@ class SocketActor(Actor):
         self._current: dict[str, ActorRef] = {}  # topic -> the channel serving or joining it
         self._lost_code: int | None = None
         self._finished = False
+        self._inbound_size = 0  # bytes of the frame being handled
 
     # -- input ---------------------------------------------------------------------------
 
@@ -367,6 +394,7 @@ class SocketActor(Actor):
             if self.take_message(request):
                 return
             self._idle.frame_received(self._clock())
+            self._inbound_size = len(request)  # the size of the Message it may make
             self._sock.receive_text(request)
         elif kind is ChannelOut:
             await self._channel_out(request)
@@ -374,6 +402,7 @@ class SocketActor(Actor):
                 return
         elif kind is bytes:
             self._idle.frame_received(self._clock())
+            self._inbound_size = len(request)
             self._sock.receive_bytes(request)
         elif kind is JoinResult:
             await self._join_result(request)
@@ -402,7 +431,7 @@ class SocketActor(Actor):
         if message is None or channel is None:
             return False
         now = self._clock()
-        if self._hand_over(channel, message, now) is not None:
+        if self._hand_over(channel, message, now, len(text)) is not None:
             return False  # nothing done: the slow way answers why
         self._idle.frame_received(now)
         return True
@@ -477,7 +506,8 @@ class SocketActor(Actor):
                           channel_type.__name__, request.topic)
             self._sock.reject_join(request, dict(_JOIN_CRASHED_RESPONSE))
             return
-        self._channels[ref] = _Entry(request.topic, request, channel_type.shutdown_timeout, link)
+        self._channels[ref] = _Entry(request.topic, request, channel_type.shutdown_timeout, link,
+                                     channel_type.mailbox_bytes)
         self._current[request.topic] = ref
         cast(ref, JoinChannel())
 
@@ -502,6 +532,7 @@ class SocketActor(Actor):
             self._end(sender, ChannelEnd("abandoned"))
             return
         entry.joined = True
+        entry.request = _without_params(entry.request)  # only its join_ref is needed now
         early, entry.early = entry.early, []
         await self._flush()  # the ok reply first, then what the channel pushed while joining
         for frame in early:
@@ -515,34 +546,43 @@ class SocketActor(Actor):
         if ref is None:
             return
         now = self._clock()
-        refused = self._hand_over(ref, message, now)
+        size = self._inbound_size
+        refused = self._hand_over(ref, message, now, size)
         if refused == RATE_LIMITED:
             assert self._limiter is not None
             response = rate_limited_response(self._limiter.retry_after(self._info.user_id, now))
             self._sock.reply(message, response, status="error")
         elif refused == OVERLOADED:
+            waiting = (f"{ref.mailbox_depth} messages" if not ref.has_room else
+                       f"{self._channels[ref].link.inbound_bytes} bytes of messages")
             self._sock.reply(message, {
                 "reason": OVERLOADED,
-                "detail": f"{message.topic} has {ref.mailbox_depth} messages waiting; "
+                "detail": f"{message.topic} has {waiting} waiting; "
                           "wait for replies before sending more",
             }, status="error")
 
-    def _hand_over(self, channel: ActorRef, message: Message, now: float) -> str | None:
-        """Hand ``message`` to ``channel``: None once it has it, else why not, having done
-        nothing — ``overloaded`` (a full mailbox: no token is spent on it) or
-        ``rate_limited`` (the user's bucket is empty).
+    def _hand_over(self, channel: ActorRef, message: Message, now: float,
+                   size: int) -> str | None:
+        """Hand ``message`` (``size`` bytes as received) to ``channel``: None once it has it,
+        else why not, having done nothing — ``overloaded`` (a mailbox full by count or by
+        bytes: no token is spent on it) or ``rate_limited`` (the user's bucket is empty).
 
         An idle channel whose ``handle_in`` is a plain ``def`` answers it at once
         (``Channel.take_message``); otherwise it is cast.
         """
         if not channel.has_room:
             return OVERLOADED
+        entry = self._channels[channel]
+        link = entry.link
+        if link.inbound_bytes and link.inbound_bytes + size > entry.mailbox_bytes:
+            return OVERLOADED
         limiter = self._limiter
         if limiter is not None and not limiter.allow(self._info.user_id, now):
             return RATE_LIMITED
         actor = idle_actor(channel)
         if not (isinstance(actor, Channel) and actor.take_message(message)):
-            try_cast(channel, ChannelIn(message))  # it has room: in at once
+            link.inbound_bytes += size
+            try_cast(channel, ChannelIn(message, size))  # it has room: in at once
         return None
 
     async def _channel_out(self, out: ChannelOut) -> None:

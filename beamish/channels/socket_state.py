@@ -22,7 +22,9 @@ What the socket answers on its own, exactly as ``Phoenix.Socket`` does:
 - A join of a topic no ``topics`` pattern matches → the "unmatched topic" reply.
 - A malformed frame → an error reply ``{"reason": "invalid frame", "detail": ...}`` when its
   ref and topic could be read, otherwise the socket closes with 1008 (1009 when oversized);
-  either way a :class:`FrameRejected` event reports it.
+  either way a :class:`FrameRejected` event reports it. A frame whose topic, ref or event
+  breaks the field bounds below is malformed: it is answered (or closes the socket, when its
+  topic or ref is the field too long to echo) before anything keeps it.
 
 What the application decides: every acceptable ``phx_join`` becomes a :class:`JoinRequested`
 event, answered later with :meth:`~PhoenixSocket.accept_join` or
@@ -41,6 +43,16 @@ Options (keyword arguments of :class:`PhoenixSocket`):
     max_frame_size: Largest frame accepted, in bytes; default 1 MiB (``None``: no limit).
     topics: Topic patterns the socket serves, as in Phoenix's ``channel "room:*"``: an exact
         topic, or a prefix ending in ``*``. Default ``None`` hands every join to the application.
+    max_topic_bytes: Longest topic accepted, in UTF-8 bytes; default 256.
+    max_ref_bytes: Longest join_ref or ref accepted; default 64 (the JS client's refs are
+        decimal counters).
+    max_event_bytes: Longest event name accepted; default 64.
+    max_join_size: Longest text ``phx_join`` frame accepted, in characters; default 64 KiB.
+        A longer one gets an "invalid frame" error reply (its params are kept until the join
+        is decided, so they are bounded tighter than other frames).
+
+So everything a socket keeps is bounded: at most ``max_channels`` topics (joined or awaiting
+a decision), each with its join request, whose topic and refs are within the bounds above.
 """
 
 from __future__ import annotations
@@ -53,7 +65,11 @@ from typing import Any, Final, Literal, NamedTuple, TypeAlias
 from beamish.channels.close_codes import CloseCode, truncate_reason
 from beamish.channels.errors import FrameError, InvalidOptionError
 from beamish.channels.frames import (
+    DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_MAX_REF_BYTES,
+    DEFAULT_MAX_TOPIC_BYTES,
+    FieldLimits,
     Frame,
     Payload,
     decode_binary,
@@ -64,6 +80,7 @@ from beamish.channels.frames import (
 )
 
 DEFAULT_MAX_CHANNELS: Final = 100
+DEFAULT_MAX_JOIN_SIZE: Final = 64 * 1024
 
 PHOENIX_TOPIC: Final = "phoenix"
 HEARTBEAT: Final = "heartbeat"
@@ -143,8 +160,10 @@ class PhoenixSocket:
         "_exact_topics",
         "_frames",
         "_joined",
+        "_limits",
         "_max_channels",
         "_max_frame_size",
+        "_max_join_size",
         "_pending",
         "_topic_prefixes",
         "close_code",
@@ -158,6 +177,10 @@ class PhoenixSocket:
         max_channels: int = DEFAULT_MAX_CHANNELS,
         max_frame_size: int | None = DEFAULT_MAX_FRAME_SIZE,
         topics: Sequence[str] | None = None,
+        max_topic_bytes: int = DEFAULT_MAX_TOPIC_BYTES,
+        max_ref_bytes: int = DEFAULT_MAX_REF_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_join_size: int = DEFAULT_MAX_JOIN_SIZE,
     ) -> None:
         if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
             raise InvalidOptionError("max_channels", max_channels, "an int >= 1")
@@ -169,6 +192,11 @@ class PhoenixSocket:
             raise InvalidOptionError("max_frame_size", max_frame_size, "an int >= 1 or None")
         self._max_channels = max_channels
         self._max_frame_size = max_frame_size
+        self._limits = FieldLimits(max_topic_bytes, max_ref_bytes, max_event_bytes)
+        if (isinstance(max_join_size, bool) or not isinstance(max_join_size, int)
+                or max_join_size < 1):
+            raise InvalidOptionError("max_join_size", max_join_size, "an int >= 1")
+        self._max_join_size = max_join_size
         self._exact_topics, self._topic_prefixes = _compile_topics(topics)
         self._frames: list[str | bytes] = []
         self._events: list[Event] = []
@@ -186,9 +214,15 @@ class PhoenixSocket:
         if self.state is not SocketState.OPEN:
             return
         try:
-            frame = decode_text(data, max_size=self._max_frame_size)
+            frame = decode_text(data, max_size=self._max_frame_size, limits=self._limits)
         except FrameError as exc:
             self._reject(exc)
+            return
+        if frame.event == JOIN and len(data) > self._max_join_size:
+            # Join params live as long as the join is undecided: bounded tighter than frames.
+            self._error_reply(frame.join_ref, frame.ref, frame.topic, INVALID_FRAME,
+                              f"a phx_join frame may be at most {self._max_join_size} "
+                              f"characters, got {len(data)}: send smaller join params")
             return
         self._handle(frame)
 
@@ -203,7 +237,7 @@ class PhoenixSocket:
         if self.state is not SocketState.OPEN:
             return None
         try:
-            frame = decode_text(data, max_size=self._max_frame_size)
+            frame = decode_text(data, max_size=self._max_frame_size, limits=self._limits)
         except FrameError:
             return None
         return self._message(frame)
@@ -213,7 +247,7 @@ class PhoenixSocket:
         if self.state is not SocketState.OPEN:
             return
         try:
-            frame = decode_binary(data, max_size=self._max_frame_size)
+            frame = decode_binary(data, max_size=self._max_frame_size, limits=self._limits)
         except FrameError as exc:
             self._reject(exc)
             return

@@ -1,8 +1,11 @@
 """The conversation channel: ``conversation:<id>`` — chat with a user's LLM, token by token.
 
 Join params: ``session_id`` (the session is resumed if open, else created under that id; a
-new one when absent) and ``last_seen_id`` (the client's newest history id: the messages after
-it are pushed as ``history`` right after the ok reply). The reply is
+new one when absent) and ``last_seen_id`` (the client's newest history id, a JSON integer
+from 0 to 2**63 - 1: the messages after it are pushed as ``history`` right after the ok
+reply). The conversation id (the topic after ``conversation:``) and the session id are 1 to
+128 letters, digits and ``_.:@-``, starting with a letter or digit — the HTTP API's session
+ids. Bad params refuse the join with ``{"reason": "bad_request", "detail"}``. The reply is
 ``{"conversation_id", "session_id", "last_id"}``. Joining binds the channel to the user's
 session context and keeps it from being evicted or expired while joined
 (``Sessions.hold``). Conversation and session ids are per user: ``conversation:default`` of
@@ -46,6 +49,7 @@ as a linked worker would: the client gets ``phx_error``. The history of the conv
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -88,6 +92,14 @@ from beamish.store.models import new_request_id
 _M = TypeVar("_M", bound=BaseModel)
 
 MAX_CONTENT: Final = 32_000
+#: Conversation and session ids and task types: the HTTP API's NAME_PATTERN
+#: (beamish.server.api.models),
+#: repeated here because the chat layer sits below the server.
+ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+_ID: Final = re.compile(ID_PATTERN)
+MAX_HISTORY_ID: Final = 2**63 - 1
+_MAX_LOC: Final = 64  # characters of a client-chosen key quoted in a bad_request detail
+_MAX_PROBLEMS: Final = 8  # problems listed in one bad_request detail
 CANCELLED: Final = "cancelled"
 _WAITING_EVENTS: Final = frozenset({"get_config", "set_preference", "usage"})
 
@@ -101,28 +113,29 @@ class JoinParams(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    session_id: str | None = Field(default=None, min_length=1, max_length=255)
-    last_seen_id: int = Field(default=0, ge=0)
+    session_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    # Strict: a JSON integer only (not 1.0, "3", true); 1e999 reads as an infinite float.
+    last_seen_id: int = Field(default=0, ge=0, le=MAX_HISTORY_ID, strict=True)
 
 
 class MessageIn(_In):
     """``message``: one user turn."""
 
     content: str = Field(min_length=1, max_length=MAX_CONTENT)
-    task_type: str = Field(default="chat", min_length=1, max_length=255)
+    task_type: str = Field(default="chat", pattern=ID_PATTERN)
     overrides: ConfigRequest | None = None
 
 
 class CancelIn(_In):
     """``cancel``: stop a stream."""
 
-    request_id: str = Field(min_length=1)
+    request_id: str = Field(min_length=1, max_length=64)
 
 
 class GetConfigIn(_In):
     """``get_config``."""
 
-    task_type: str = Field(default="chat", min_length=1, max_length=255)
+    task_type: str = Field(default="chat", pattern=ID_PATTERN)
 
 
 class SetPreferenceIn(_In):
@@ -130,7 +143,7 @@ class SetPreferenceIn(_In):
 
     provider: Provider
     model: str = Field(min_length=1, max_length=255)
-    task_type: str | None = Field(default=None, min_length=1, max_length=255)
+    task_type: str | None = Field(default=None, pattern=ID_PATTERN)
     parameters: LLMParameters = LLMParameters()
 
 
@@ -148,8 +161,10 @@ class ConversationChannel(Channel):
         self.runtime: Application = socket.assigns["runtime"]
         history: ConversationHistory = socket.assigns["history"]
         self.conversation_id = topic.partition(":")[2]
-        if not self.conversation_id:
-            raise JoinRefused("bad_request", detail="the topic is conversation:<id>")
+        if _ID.fullmatch(self.conversation_id) is None:
+            raise JoinRefused("bad_request", detail=(
+                "the topic is conversation:<id>, the id 1 to 128 letters, digits and "
+                "_.:@- starting with a letter or digit"))
         conversation = history.open(self.conversation_id, socket.user_id)
         self.conversation: Conversation = conversation
         sessions = self.runtime.sessions
@@ -470,8 +485,13 @@ def _parse(model: type[_M], payload: Any) -> _M:
     try:
         return model.model_validate(payload)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}"
-                             for e in error.errors())
+        # A loc may hold a client-chosen key: quote a bounded part of it.
+        errors = error.errors(include_url=False, include_input=False)
+        problems = "; ".join(
+            f"{'.'.join(str(part)[:_MAX_LOC] for part in e['loc']) or 'payload'}: {e['msg']}"
+            for e in errors[:_MAX_PROBLEMS])
+        if len(errors) > _MAX_PROBLEMS:
+            problems += f"; and {len(errors) - _MAX_PROBLEMS} more"
         raise ReplyError("bad_request", problems) from None
 
 

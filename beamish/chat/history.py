@@ -5,22 +5,41 @@ crashed channel is rejoined), so its history lives here, shared by the conversat
 of a server through the socket assigns, not in a channel actor. Each message gets the next id
 of its conversation, so a rejoining client sends ``last_seen_id`` and gets what it missed.
 
-Bounds (defaults in brackets): ``max_messages`` [50] per conversation — older ones are
-dropped, and only these are sent to the provider; ``max_conversations`` [10_000] — the least
-recently used conversation is forgotten beyond it. Conversation ids are per user: user A's
-``default`` and user B's ``default`` are two conversations, so no user can read, extend,
-refuse or take over another's by naming its id.
+Every bound is by count and by bytes, since a client chooses both how many conversations it
+starts and how long its messages are (options, defaults in brackets):
+
+* ``max_messages`` [50] per conversation — older ones are dropped, and only the kept ones are
+  sent to the provider;
+* ``max_conversation_bytes`` [256 KiB] per conversation — older messages are dropped until
+  the rest fit (the newest is always kept: the provider needs it);
+* ``max_conversations`` [10_000] in all, and ``max_conversations_per_user`` [100] — the least
+  recently used conversation (of that user, for the second) is forgotten beyond them;
+* ``max_bytes`` [64 MiB] in all — least recently used conversations are forgotten until the
+  rest fit.
+
+Sizes count the UTF-8 bytes of each message's content, request id and conversation id,
+plus a fixed :data:`ENTRY_OVERHEAD` per message and per conversation for the objects holding
+them, so a flood of empty messages weighs too. A forgotten conversation's channels keep the
+:class:`Conversation` they hold until they end; a new join starts it afresh. A conversation
+belongs to the user who started it; another user cannot read or extend it.
 
 Single-threaded by design (the event loop's): no locks.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-from cachetools import LRUCache
+from collections import OrderedDict
+from typing import Final, NamedTuple
 
 from beamish.llm.providers.base import ChatMessage, Prompt, Role
+
+DEFAULT_MAX_MESSAGES: Final = 50
+DEFAULT_MAX_CONVERSATION_BYTES: Final = 256 * 1024
+DEFAULT_MAX_CONVERSATIONS: Final = 10_000
+DEFAULT_MAX_CONVERSATIONS_PER_USER: Final = 100
+DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
+#: Bytes counted for the objects around each message and each conversation, beyond its text.
+ENTRY_OVERHEAD: Final = 128
 
 
 class HistoryEntry(NamedTuple):
@@ -37,31 +56,57 @@ class HistoryEntry(NamedTuple):
                 "request_id": self.request_id}
 
 
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode(errors="surrogatepass"))
+
+
+def _message_size(content: str, request_id: str) -> int:
+    return _utf8_size(content) + _utf8_size(request_id) + ENTRY_OVERHEAD
+
+
 class Conversation:
     """One conversation's owner and last messages."""
 
-    __slots__ = ("_max", "_next_id", "_prompt", "_request_ids", "owner")
+    __slots__ = ("_history", "_limit", "_max", "_next_id", "_prompt", "_request_ids",
+                 "_sizes", "key", "owner", "size")
 
-    def __init__(self, owner: str, max_messages: int) -> None:
+    def __init__(self, owner: str, max_messages: int,
+                 max_bytes: int = DEFAULT_MAX_CONVERSATION_BYTES, *,
+                 key: tuple[str, str] | None = None,
+                 history: ConversationHistory | None = None) -> None:
         self.owner = owner
+        self.key = (owner, "") if key is None else key  # (user id, conversation id)
         self._max = max_messages
+        self._history = history  # told of every change of size, while it keeps this one
         # Each kept message once, as the provider reads it: rebuilding the whole prompt for
         # every message cost more than the rest of a chat round trip. Beside it, each one's
-        # request id; its id needs no room, since the kept ones are consecutive, ending at
-        # _next_id - 1. (Lists, not deques: an empty deque costs ~600 bytes, and most
-        # conversations of connected clients are short; trimming max_messages is cheap.)
+        # request id and size; its id needs no room, since the kept ones are consecutive,
+        # ending at _next_id - 1. (Lists, not deques: an empty deque costs ~600 bytes, and
+        # most conversations of connected clients are short; trimming max_messages is cheap.)
         self._prompt: list[ChatMessage] = []
         self._request_ids: list[str] = []
+        self._sizes: list[int] = []
         self._next_id = 1
+        #: Bytes this conversation counts for (see the module docstring).
+        self.size = _utf8_size(self.key[1]) + _utf8_size(owner) + ENTRY_OVERHEAD
+        self._limit = self.size + max_bytes  # the size beyond which old messages go
 
     def add(self, role: Role, content: str, request_id: str) -> int:
-        """Append a message; return its id."""
+        """Append a message, dropping the oldest beyond the bounds; return its id."""
+        before = self.size
+        size = _message_size(content, request_id)
         self._prompt.append(ChatMessage(role=role, content=content))
         self._request_ids.append(request_id)
-        if len(self._prompt) > self._max:
+        self._sizes.append(size)
+        self.size += size
+        while len(self._prompt) > 1 and (
+                len(self._prompt) > self._max or self.size > self._limit):
             del self._prompt[0], self._request_ids[0]
+            self.size -= self._sizes.pop(0)
         message_id = self._next_id
         self._next_id += 1
+        if self._history is not None:
+            self._history._resized(self, self.size - before)
         return message_id
 
     def since(self, last_seen_id: int) -> list[HistoryEntry]:
@@ -83,24 +128,80 @@ class Conversation:
 
 
 class ConversationHistory:
-    """Every live conversation's history, LRU-bounded."""
+    """Every live conversation's history, bounded by count and bytes (see the module docs)."""
 
-    def __init__(self, *, max_messages: int = 50, max_conversations: int = 10_000) -> None:
-        if max_messages < 1 or max_conversations < 1:
-            raise ValueError("max_messages and max_conversations must be at least 1")
+    def __init__(
+        self,
+        *,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_conversations: int = DEFAULT_MAX_CONVERSATIONS,
+        max_conversations_per_user: int = DEFAULT_MAX_CONVERSATIONS_PER_USER,
+        max_conversation_bytes: int = DEFAULT_MAX_CONVERSATION_BYTES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if min(max_messages, max_conversations, max_conversations_per_user,
+               max_conversation_bytes, max_bytes) < 1:
+            raise ValueError("max_messages, max_conversations, max_conversations_per_user, "
+                             "max_conversation_bytes and max_bytes must be at least 1")
         self.max_messages = max_messages
-        # Keyed by (user id, conversation id): ids are chosen per user.
-        self._conversations: LRUCache[tuple[str, str], Conversation] = LRUCache(
-            max_conversations)
+        self.max_conversations = max_conversations
+        self.max_conversations_per_user = max_conversations_per_user
+        self.max_conversation_bytes = max_conversation_bytes
+        self.max_bytes = max_bytes
+        # Least recently used first; keyed by (user id, conversation id): ids are per user.
+        self._conversations: OrderedDict[tuple[str, str], Conversation] = OrderedDict()
+        self._per_user: dict[str, int] = {}  # an entry only while the user has conversations
+        #: Bytes of every kept conversation (see the module docstring).
+        self.size = 0
 
     def open(self, conversation_id: str, user_id: str) -> Conversation:
         """``user_id``'s conversation of that id (created if new)."""
         key = (user_id, conversation_id)
-        conversation = self._conversations.get(key)
-        if conversation is None:
-            conversation = Conversation(user_id, self.max_messages)
-            self._conversations[key] = conversation
+        conversations = self._conversations
+        conversation = conversations.get(key)
+        if conversation is not None:
+            conversations.move_to_end(key)
+            return conversation
+        if self._per_user.get(user_id, 0) >= self.max_conversations_per_user:
+            self._forget(next(kept for kept, _ in conversations.items() if kept[0] == user_id))
+        conversation = Conversation(user_id, self.max_messages, self.max_conversation_bytes,
+                                    key=key, history=self)
+        conversations[key] = conversation
+        self._per_user[user_id] = self._per_user.get(user_id, 0) + 1
+        self.size += conversation.size
+        self._trim(keep=conversation)
         return conversation
+
+    def users(self) -> int:
+        """How many users have a kept conversation."""
+        return len(self._per_user)
 
     def __len__(self) -> int:
         return len(self._conversations)
+
+    def _resized(self, conversation: Conversation, delta: int) -> None:
+        """A kept conversation grew or shrank by ``delta`` bytes."""
+        if self._conversations.get(conversation.key) is not conversation:
+            return  # forgotten meanwhile: its channels still write to it, uncounted
+        self._conversations.move_to_end(conversation.key)
+        self.size += delta
+        self._trim(keep=conversation)
+
+    def _trim(self, keep: Conversation) -> None:
+        """Forget the least recently used conversations, never ``keep``, beyond the bounds."""
+        conversations = self._conversations
+        while len(conversations) > self.max_conversations or self.size > self.max_bytes:
+            oldest = next(iter(conversations))
+            if conversations[oldest] is keep:
+                break  # the only one left: bounded by max_conversation_bytes
+            self._forget(oldest)
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        conversation = self._conversations.pop(key)
+        conversation._history = None
+        self.size -= conversation.size
+        left = self._per_user[conversation.owner] - 1
+        if left:
+            self._per_user[conversation.owner] = left
+        else:
+            del self._per_user[conversation.owner]

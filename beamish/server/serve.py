@@ -189,7 +189,10 @@ class BeamishServer:
         self.runtime.add_child(RevocationRefresher.child_spec(
             RefresherInit(self.runtime, self.revoked), id="revocations", name=REVOCATIONS))
         self.history = ConversationHistory(max_messages=server.max_history,
-                                           max_conversations=server.max_conversations)
+                                           max_conversations=server.max_conversations,
+                                           max_conversations_per_user=(
+                                               server.max_conversations_per_user),
+                                           max_bytes=server.max_history_bytes)
         self.endpoint = SocketEndpoint(
             {"conversation:*": ConversationChannel}, authenticate=self.auth.authenticator,
             options=SocketOptions(
@@ -197,7 +200,8 @@ class BeamishServer:
                 max_frame_size=server.max_frame_bytes, outbound_frames=server.outbound_frames,
                 outbound_bytes=server.outbound_bytes,
                 message_rate=RateLimit(server.message_rate_per_s, server.message_burst)),
-            assigns={"runtime": self.runtime, "history": self.history})
+            assigns={"runtime": self.runtime, "history": self.history},
+            max_sockets_per_user=server.max_sockets_per_user)
         self.runtime.add_child(self.endpoint.child_spec())
         self.metrics = ServerMetrics()
         self.metrics.registry.register(RuntimeCollector(

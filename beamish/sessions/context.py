@@ -28,6 +28,9 @@ down. Likewise, when the ledger cannot be read at start (``StoreUnavailableError
 context keeps running without its usage totals: it retries the read with backoff
 (``REBUILD_BACKOFF``) and on every request, and a request that needs the totals fails with
 ``StoreUnavailableError`` until one read succeeds.
+
+Task types are a caller's strings, so the cache keeps at most :data:`MAX_CACHED_TASK_TYPES`
+[32] of them, the oldest cached forgotten first (it is resolved again when asked for).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from beamish.sessions.services import SESSIONS, SESSIONS_BY_ID, SESSIONS_BY_USER
 from beamish.store import StoreError, StoreUnavailableError
 
 _REBUILD: Final = "rebuild_usage"
+MAX_CACHED_TASK_TYPES: Final = 32
 
 REBUILD_BACKOFF: Final = ExponentialBackoff(base=0.5, cap=30.0)
 """How long a context waits before reading the ledger again after it could not."""
@@ -182,7 +186,10 @@ class SessionContext(Actor):
         generation = table.generation
         config = await resolver.resolve(self.user_id, task_type, request=request)
         if request is None and table.generation == generation:  # no config change meanwhile
-            self.preferences[task_type] = config
+            preferences = self.preferences
+            if len(preferences) >= MAX_CACHED_TASK_TYPES and task_type not in preferences:
+                del preferences[next(iter(preferences))]
+            preferences[task_type] = config
         return config
 
     async def _info(self) -> SessionInfo:

@@ -32,7 +32,7 @@ from beamish.channels.channel import (
     SocketInfo,
     channel_end,
 )
-from beamish.channels.endpoint import SocketEndpoint, SocketOptions
+from beamish.channels.endpoint import DEFAULT_MAX_SOCKETS_PER_USER, SocketEndpoint, SocketOptions
 from beamish.channels.frames import Payload
 from beamish.runtime import ExitReason, Node, send
 from beamish.runtime.process import current_process
@@ -199,6 +199,13 @@ class GatedChannel(Channel):
         self.ends.add(self.topic, channel_end(reason))
 
 
+class BulkyGatedChannel(GatedChannel):
+    """"bulky:*": GatedChannel with room for many messages but only 1000 bytes of them."""
+
+    mailbox_size = 100
+    mailbox_bytes = 1000
+
+
 class LobbyChannel(Channel):
     """The exact topic "lobby": always joins."""
 
@@ -247,7 +254,8 @@ def _app(endpoint: SocketEndpoint) -> FastAPI:
 
 @asynccontextmanager
 async def serve_channels(
-    authenticate: Authenticator | None = None, *, ws: Any = "auto", **options: Any
+    authenticate: Authenticator | None = None, *, ws: Any = "auto",
+    max_sockets_per_user: int = DEFAULT_MAX_SOCKETS_PER_USER, **options: Any
 ) -> AsyncIterator[ChannelServer]:
     """Serve RoomChannel, LobbyChannel and GatedChannel with these SocketOptions.
 
@@ -257,10 +265,12 @@ async def serve_channels(
     signer = TokenSigner(SECRET)
     ends, gate = Ends(), Gate()
     endpoint = SocketEndpoint(
-        {"room:*": RoomChannel, "lobby": LobbyChannel, "gated:*": GatedChannel},
+        {"room:*": RoomChannel, "lobby": LobbyChannel, "gated:*": GatedChannel,
+         "bulky:*": BulkyGatedChannel},
         authenticate=authenticate or TokenAuthenticator(signer),
         options=SocketOptions(**options),
         assigns={"ends": ends, "gate": gate},
+        max_sockets_per_user=max_sockets_per_user,
     )
     app = _app(endpoint)
     async with Node([endpoint.child_spec()]) as node:

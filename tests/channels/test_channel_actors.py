@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -234,6 +235,31 @@ async def test_a_channel_with_a_full_mailbox_answers_overloaded(server: ChannelS
         server.gate.open.set()
         assert await client.recv() == [jr, busy, "gated:1", "phx_reply", ok({"n": 1})]
         assert await client.recv() == [jr, queued, "gated:1", "phx_reply", ok({"n": 2})]
+
+
+async def test_a_channel_answers_overloaded_past_its_mailbox_bytes(
+        server: ChannelServer) -> None:
+    """Messages waiting for a channel are bounded by bytes too (mailbox_bytes), then let in
+    again once it has handled them."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        jr, _ = await client.join("bulky:1")
+        busy = await client.push("bulky:1", "echo", {"n": 1}, jr)
+        await server.gate.entered.wait()  # handle_in holds message 1; the mailbox is empty
+        queued = await client.push("bulky:1", "echo", {"pad": "x" * 600}, jr)
+        waiting = json.dumps([jr, queued, "bulky:1", "echo", {"pad": "x" * 600}])
+        refused = await client.push("bulky:1", "echo", {"pad": "y" * 600}, jr)
+        reply = await client.reply(refused)
+        assert reply[:4] == [jr, refused, "bulky:1", "phx_reply"]
+        assert reply[4] == error({
+            "reason": "overloaded",
+            "detail": f"bulky:1 has {len(waiting)} bytes of messages waiting; wait for "
+                      "replies before sending more"})
+        server.gate.open.set()
+        assert (await client.reply(busy))[4] == ok({"n": 1})
+        assert (await client.reply(queued))[4]["status"] == "ok"
+        again = await client.call("bulky:1", "echo", {"pad": "z" * 600}, jr)
+        assert again[4]["status"] == "ok"
 
 
 async def test_a_full_channel_still_learns_that_it_ended(server: ChannelServer) -> None:

@@ -21,8 +21,8 @@ from beamish.channels.channel import Channel, ChannelEnd
 from beamish.channels.close_codes import CloseCode
 from beamish.channels.endpoint import SocketEndpoint, _Writer
 from beamish.channels.limits import OutboundQueue
-from beamish.channels.socket_actor import Outbox
-from beamish.runtime import KILL, exit
+from beamish.channels.socket_actor import Outbox, SocketActor
+from beamish.runtime import KILL, exit, idle_actor
 from beamish.server.websocket_protocol import LeanWebSocketProtocol
 from tests.channels._phx import (
     SECRET,
@@ -368,3 +368,37 @@ def test_the_channels_endpoint_verifies_with_the_environment_key(
         SocketEndpoint({"x:*": Nothing})
     monkeypatch.setenv(SECRET_KEY_ENV, SECRET)
     assert SocketEndpoint({"x:*": Nothing}).socket_count == 0
+
+
+async def test_one_user_holds_at_most_max_sockets_per_user_and_the_count_is_released() -> None:
+    """Beyond max_sockets_per_user a socket gets 429, other users' do not; nothing is kept after."""
+    async with serve_channels(max_sockets_per_user=2) as server:
+        async with server.connect("ada") as first, server.connect("ada") as second:
+            await PhxClient(first).join("room:1")
+            await PhxClient(second).join("room:2")
+            assert server.endpoint.user_socket_count("ada") == 2
+            with pytest.raises(InvalidStatus) as refused:
+                async with server.connect("ada"):
+                    pass
+            assert refused.value.response.status_code == 429
+            assert b"2 sockets open" in refused.value.response.body
+            async with server.connect("bob") as other:
+                assert (await PhxClient(other).join("room:1"))[1][4]["status"] == "ok"
+        assert await server.endpoint.shutdown() is True  # returns once every handler is done
+        assert server.endpoint.users_connected == 0
+        assert server.endpoint.user_socket_count("ada") == 0
+
+
+async def test_a_joined_channel_keeps_no_join_params(server: ChannelServer) -> None:
+    """Once joined, neither the channel nor its socket holds the join's params."""
+    async with server.connect() as ws:
+        client = PhxClient(ws)
+        _, reply = await client.join("room:1", {"bulk": "x" * 50_000})
+        assert reply[4]["status"] == "ok"
+        assert (await client.heartbeat())[4]["status"] == "ok"  # the socket is idle again
+        refs = {a.type: a.ref for a in server.node.actors()}
+        socket, channel = idle_actor(refs["SocketActor"]), idle_actor(refs["RoomChannel"])
+        assert isinstance(socket, SocketActor)
+        assert isinstance(channel, Channel)
+        assert [e.request.payload for e in socket._channels.values()] == [{}]
+        assert channel._request.payload == {}

@@ -114,6 +114,13 @@ def test_too_many_params_refuse_the_handshake() -> None:
         parse_query("&".join(f"p{n}=1" for n in range(300)))
 
 
+def test_a_query_string_over_8_kib_refuses_the_handshake() -> None:
+    """Connect params live as long as the socket: a query of more than 8 KiB is refused."""
+    parse_query("p=" + "x" * (8 * 1024 - 2))
+    with pytest.raises(HandshakeError, match="8193 bytes; at most 8192"):
+        parse_query("p=" + "x" * (8 * 1024 - 1))
+
+
 @pytest.mark.parametrize("vsn", ["2.0.0", "2.0.7"])
 def test_v2_versions_are_accepted(vsn: str) -> None:
     """Any 2.0.x is V2, as Phoenix's "~> 2.0.0" requirement matches."""

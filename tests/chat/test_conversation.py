@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from beamish.auth import TokenSigner
 from beamish.chat.conversation import ConversationChannel
@@ -17,7 +19,8 @@ from beamish.llm.providers.base import ChatRequest, ProviderChunk, Usage
 from beamish.llm.providers.echo import EchoProvider
 from beamish.runtime import KILL, exit, on_exit
 from beamish.server.serve import BeamishServer
-from tests._serve import SECRET
+from beamish.sessions.context import MAX_CACHED_TASK_TYPES
+from tests._serve import SECRET, serve
 from tests.channels._phx import PhxClient, error, ok
 
 pytestmark = pytest.mark.anyio
@@ -261,3 +264,96 @@ async def test_a_killed_channel_stops_its_answers_and_their_usage_is_recorded(
     await beamish.runtime.services.current_recorder().wait_flushed()
     totals = await beamish.runtime.store.session_totals("ada", "s1")
     assert (totals.requests, totals.completion_tokens) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ('{"last_seen_id":-1}', "last_seen_id: Input should be greater than or equal to 0"),
+        ('{"last_seen_id":1e999}', "last_seen_id: Input should be a valid integer"),
+        ('{"last_seen_id":1e300}', "last_seen_id: Input should be a valid integer"),
+        ('{"last_seen_id":true}', "last_seen_id: Input should be a valid integer"),
+        ('{"last_seen_id":9223372036854775808}', "less than or equal to 9223372036854775807"),
+        ('{"session_id":"' + "s" * 300 + '"}', "session_id: String should match pattern"),
+        ('{"session_id":"a b\\n"}', "session_id: String should match pattern"),
+        ('{"session_id":7}', "session_id: Input should be a valid string"),
+    ],
+)
+async def test_bad_join_params_refuse_the_join_with_bad_request(
+        beamish: BeamishServer, caplog: pytest.LogCaptureFixture, params: str,
+        detail: str) -> None:
+    """Out-of-range, non-integer or overlong params get bad_request, not a join crash."""
+    async with connect(_url(beamish, "ada")) as ws:
+        client = PhxClient(ws)
+        await ws.send(f'["1","1","conversation:c1","phx_join",{params}]')
+        reply = await client.reply("1")
+        assert reply[4]["status"] == "error"
+        assert reply[4]["response"]["reason"] == "bad_request"
+        assert detail in reply[4]["response"]["detail"]
+        _, rejoined = await client.join("conversation:c1", {"last_seen_id": 0})
+        assert rejoined[4]["status"] == "ok"  # the socket serves on
+    assert "crashed" not in caplog.text
+
+
+@pytest.mark.parametrize("conversation", ["a b", "x" * 129, "-lead", "é"])
+async def test_a_conversation_id_outside_the_id_pattern_is_bad_request(
+        beamish: BeamishServer, conversation: str) -> None:
+    """The id after conversation: follows the API's session-id pattern, or the join is refused."""
+    async with connect(_url(beamish, "ada")) as ws:
+        client = PhxClient(ws)
+        _, reply = await client.join(f"conversation:{conversation}")
+    assert reply[4]["status"] == "error"
+    assert reply[4]["response"]["reason"] == "bad_request"
+    assert len(beamish.history) == 0  # nothing kept under the refused id
+
+
+async def test_hostile_frames_on_a_real_socket_are_answered_and_nothing_is_kept(
+        beamish: BeamishServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A lone surrogate deep in a message gets an error reply and the socket serves on; a
+    join of a 1 MB topic closes with 1008 and leaves no conversation behind."""
+    async with connect(_url(beamish, "ada"), max_size=None) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1")
+        nested = "[" * 400 + '"\\ud800"' + "]" * 400
+        await ws.send(f'["{join_ref}","70","conversation:c1","message",{{"content":{nested}}}]')
+        reply = await client.reply("70")
+        assert reply[4]["status"] == "error"
+        assert reply[4]["response"]["reason"] == "invalid frame"
+        assert "surrogate" in reply[4]["response"]["detail"]
+        assert (await client.heartbeat())[4]["status"] == "ok"
+        assert len(beamish.history) == 1
+        await ws.send(json.dumps(["9", "9", "conversation:" + "x" * 1_000_000, "phx_join", {}]))
+        await ws.wait_closed()
+    assert ws.close_code == 1008
+    assert "topic is 1000013 bytes" in (ws.close_reason or "")
+    assert len(beamish.history) == 1
+    assert "crashed" not in caplog.text
+
+
+async def test_a_session_caches_a_bounded_number_of_task_types(beamish: BeamishServer) -> None:
+    """get_config for many task types leaves at most MAX_CACHED_TASK_TYPES cached; a task type
+    outside the id pattern is bad_request and caches nothing."""
+    async with connect(_url(beamish, "ada")) as ws:
+        client = PhxClient(ws)
+        join_ref, _ = await client.join("conversation:c1", {"session_id": "s1"})
+        for n in range(MAX_CACHED_TASK_TYPES + 8):
+            reply = await client.call("conversation:c1", "get_config",
+                                      {"task_type": f"task{n}"}, join_ref)
+            assert reply[4]["status"] == "ok"
+        bad = await client.call("conversation:c1", "get_config",
+                                {"task_type": "t" * 300}, join_ref)
+        assert bad[4]["response"]["reason"] == "bad_request"
+        info = await beamish.runtime.sessions.get("s1", user_id="ada")
+    assert len(info.cached_task_types) == MAX_CACHED_TASK_TYPES
+    assert f"task{MAX_CACHED_TASK_TYPES + 7}" in info.cached_task_types
+
+
+async def test_serve_reads_the_per_user_bounds_from_its_settings(tmp_path: Path) -> None:
+    """[server] max_sockets_per_user and max_history_bytes reach the endpoint and history."""
+    async with serve(tmp_path, max_sockets_per_user=1, max_history_bytes=4096) as running:
+        assert running.history.max_bytes == 4096
+        async with connect(_url(running, "ada")):
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(_url(running, "ada")):
+                    pass
+    assert refused.value.response.status_code == 429

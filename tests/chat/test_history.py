@@ -81,3 +81,56 @@ def test_since_hands_out_the_messages_after_an_id() -> None:
     assert conversation.since(9) == []
     assert conversation.since(4)[0].to_json() == {"id": 5, "role": "user", "content": "m4",
                                                   "request_id": "r4"}
+
+
+def test_a_conversation_drops_its_oldest_messages_beyond_its_bytes() -> None:
+    """max_conversation_bytes bounds one conversation; the newest message is always kept."""
+    history = ConversationHistory(max_conversation_bytes=10_000)
+    conversation = history.open("c1", "u1")
+    assert conversation is not None
+    for i in range(10):
+        conversation.add("user", "x" * 3000, f"r{i}")
+    assert conversation.size <= 10_000 + 200
+    assert [m.request_id for m in conversation.since(0)] == ["r7", "r8", "r9"]
+    conversation.add("user", "y" * 50_000, "big")
+    assert [m.request_id for m in conversation.since(0)] == ["big"]
+    assert history.size == conversation.size
+
+
+def test_the_history_forgets_least_recent_conversations_beyond_its_bytes() -> None:
+    """max_bytes bounds every conversation together, by content bytes, oldest forgotten."""
+    history = ConversationHistory(max_bytes=100_000, max_conversation_bytes=60_000)
+    for n in range(10):
+        conversation = history.open(f"c{n}", f"u{n}")
+        assert conversation is not None
+        conversation.add("user", "é" * 20_000, "r")  # 40,000 UTF-8 bytes
+    assert len(history) == 2
+    assert history.size <= 100_000
+    assert history.size == sum(c.size for c in history._conversations.values())
+    assert history.open("c0", "u0") is not None  # forgotten: started afresh
+    assert history.open("c0", "u0").last_id == 0
+    assert history.users() == len(history)
+
+
+def test_one_user_cannot_crowd_out_the_others() -> None:
+    """Beyond max_conversations_per_user a user's own least recent conversation goes."""
+    history = ConversationHistory(max_conversations_per_user=3)
+    history.open("theirs", "u2").add("user", "hello", "r1")
+    for n in range(200):
+        history.open(f"mine{n}", "u1")
+    assert len(history) == 4
+    assert history.open("theirs", "u2").last_id == 1  # still kept, with u2's message
+    assert [key for key in history._conversations if key[0] == "u1"] == [
+        ("u1", "mine197"), ("u1", "mine198"), ("u1", "mine199")]
+
+
+def test_empty_messages_and_oversized_ids_weigh_too() -> None:
+    """Each message counts an overhead beside its text, so a flood of tiny ones is bounded."""
+    history = ConversationHistory(max_bytes=50_000, max_messages=10**6,
+                                  max_conversation_bytes=10_000)
+    conversation = history.open("c1", "u1")
+    assert conversation is not None
+    for i in range(100_000):
+        conversation.add("user", "", str(i))
+    assert conversation.size <= 10_000 + 500
+    assert len(conversation.since(0)) < 100
