@@ -10,15 +10,22 @@
 3. ``echo``, unless a row covers it or the settings turn it off.
 
 A provider that cannot be built — a key that will not decrypt, an ``openai`` provider without
-a key, an ``openai_compatible`` one without a base URL — is not dropped silently: it lands in
-the *unavailable* map with the reason, which calls to it report. Base URLs default per kind
-(``DEFAULT_BASE_URLS``); Ollama's is its OpenAI-compatible ``/v1`` endpoint.
+a key, an ``openai_compatible`` one without a base URL, a base URL the HTTP client refuses
+(``base_url_problem``) — is not dropped silently: it lands in the *unavailable* map with the
+reason, which calls to it report. Base URLs default per kind (``DEFAULT_BASE_URLS``);
+Ollama's is its OpenAI-compatible ``/v1`` endpoint.
+
+``base_url_problem`` is the one rule of a valid base URL, shared with the HTTP API so that
+what the API accepts is exactly what the client can build: ``httpx.URL`` parses it (the parser
+both SDKs use), its scheme is http or https, it names a host, and a port is 1 to 65535.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+
+import httpx
 
 from beamish.llm.providers.base import LLMProvider
 from beamish.llm.providers.echo import EchoProvider
@@ -39,6 +46,27 @@ DEFAULT_BASE_URLS: Mapping[Provider, str] = {
 _NEEDS_KEY: frozenset[Provider] = frozenset({"openai", "anthropic"})
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why the HTTP client cannot use ``url`` as a provider's base URL, or None if it can."""
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError) as error:
+        # httpx's message quotes the URL; say where the fault is without echoing it.
+        return f"it is not a URL the HTTP client accepts ({_without(str(error), url)})"
+    if parsed.scheme not in ("http", "https"):
+        return "its scheme must be http or https"
+    if not parsed.host:
+        return "it names no host"
+    if port is not None and not 0 < port < 65536:
+        return "its port must be 1 to 65535"
+    return None
+
+
+def _without(message: str, url: str) -> str:
+    return message.replace(repr(url), "the URL").replace(url, "the URL")
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
     """Everything needed to build one provider; its ``repr`` shows only the masked key."""
@@ -57,15 +85,32 @@ class ProviderConfig:
         if self.kind == "openai_compatible" and not self.base_url:
             return (f"provider {self.name!r} (openai_compatible) has no base URL; register it "
                     "with one, or set llm.providers.openai_compatible.base_url")
+        url_problem = None if self.base_url is None else base_url_problem(self.base_url)
+        if url_problem is not None:
+            return (f"provider {self.name!r} has a base URL the HTTP client cannot use: "
+                    f"{url_problem}; correct it in the registry (or llm.providers."
+                    f"{self.kind}.base_url)")
         return None
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderPlan:
-    """The providers to build, and those that cannot be, with the reason."""
+    """The providers to build, and those that cannot be, with the reason.
+
+    ``disabled`` names the unavailable ones that were turned off on purpose (in the registry
+    or the settings); every other unavailable provider is ``broken``: configured, but
+    impossible to build as configured.
+    """
 
     configs: tuple[ProviderConfig, ...]
     unavailable: Mapping[str, tuple[Provider, str]]
+    disabled: frozenset[str] = frozenset()
+
+    @property
+    def broken(self) -> Mapping[str, str]:
+        """The providers configured but impossible to build, by name, with the reason."""
+        return {name: reason for name, (_, reason) in self.unavailable.items()
+                if name not in self.disabled}
 
 
 def provider_configs(settings: LLMSettings, records: Iterable[ProviderRecord] = (), *,
@@ -83,7 +128,8 @@ def provider_configs(settings: LLMSettings, records: Iterable[ProviderRecord] = 
     configs: list[ProviderConfig] = []
     unavailable: dict[str, tuple[Provider, str]] = {}
     make_box = box or (lambda: SecretBox.from_env(environ))
-    for record in sorted(records, key=lambda r: r.name):
+    rows = sorted(records, key=lambda r: r.name)
+    for record in rows:
         _plan_record(record, settings, environ, make_box, configs, unavailable)
     covered = {c.kind for c in configs}
     for kind in sorted(settings.configured_providers(environ) - covered):
@@ -91,8 +137,11 @@ def provider_configs(settings: LLMSettings, records: Iterable[ProviderRecord] = 
     if "echo" not in covered and settings.provider_enabled("echo"):
         configs.append(ProviderConfig(name="echo", kind="echo"))
     names = {c.name for c in configs}
+    disabled = frozenset(r.name for r in rows
+                         if not r.enabled or not settings.provider_enabled(r.kind))
     return ProviderPlan(configs=tuple(configs),
-                        unavailable={n: r for n, r in unavailable.items() if n not in names})
+                        unavailable={n: r for n, r in unavailable.items() if n not in names},
+                        disabled=disabled)
 
 
 def build_provider(config: ProviderConfig) -> LLMProvider:
