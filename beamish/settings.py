@@ -44,6 +44,12 @@ options with their defaults in brackets:
 * ``shutdown_timeout_s`` [10] — how long SIGTERM waits for sockets and channels to end.
 * ``request_log`` [True] — ``beamish serve`` logs one JSON line per LLM request (INFO on
   ``beamish.server.llm_requests``; see ``beamish.request_log``); False leaves them out.
+* ``max_body_bytes`` [4 MiB] — a larger HTTP request body is answered 413, unread.
+* ``max_json_depth`` [32], ``max_string_chars`` [1_000_000], ``max_array_items`` [1000] — a
+  JSON body nested deeper, with a longer string (a message's content) or a longer array (the
+  messages of a call) is answered 422 naming the field (``beamish.server.api.limits``).
+* ``max_metadata_bytes`` [64 KiB] — the JSON of a stored free-form object (a provider
+  config's ``metadata``), which every read returns; larger is a 422 naming it.
 """
 
 from __future__ import annotations
@@ -86,6 +92,11 @@ class ServerSettings(BaseModel):
     max_conversations: int = Field(default=10_000, ge=1)
     shutdown_timeout_s: float = Field(default=10.0, gt=0)
     request_log: bool = True
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4)
+    max_string_chars: int = Field(default=1_000_000, ge=256)
+    max_array_items: int = Field(default=1000, ge=16)
+    max_metadata_bytes: int = Field(default=64 * 1024, ge=256)
 
 
 class Settings(BaseSettings):
