@@ -10,8 +10,9 @@ order — sockets closed with 1001, usage flushed — and it exits 0.
 
 ``beamish token create --user U [--admin] [--expires-in SECONDS]`` prints a signed user token
 (scope ``user``, plus ``admin`` with ``--admin``; no expiry unless asked), keyed from
-``BEAMISH_SECRET_KEY``. The key is read from the environment only, never from the command
-line, where other users could see it.
+``BEAMISH_SECRET_KEY``; ``U`` must be an id the API accepts (``beamish.auth.names``). The
+key is read from the environment only, never from the command line, where other users could
+see it.
 
 ``beamish config get --user U [--task T]`` shows what the user gets for a task, field by field
 with the layer it came from, and their stored configs; ``beamish config set --user U
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from beamish.auth import issue_token
+from beamish.auth.names import NAME_RULE, is_name
 from beamish.llm.errors import LLMError
 from beamish.llm.resolver import ConfigResolver
 from beamish.server.keyfile import ensure_secret_key
@@ -183,6 +185,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
+    if args.user and not is_name(args.user):  # empty: issue_token says so
+        raise ValueError(f"--user {args.user!r} is not a user id the API accepts ({NAME_RULE})")
     ensure_secret_key(create=False)
     print(issue_token(args.user, args.admin, expires_in=args.expires_in))
     return 0
