@@ -15,9 +15,8 @@ a key, an ``openai_compatible`` one without a base URL, a base URL the HTTP clie
 reason, which calls to it report. Base URLs default per kind (``DEFAULT_BASE_URLS``);
 Ollama's is its OpenAI-compatible ``/v1`` endpoint.
 
-``base_url_problem`` is the one rule of a valid base URL, shared with the HTTP API so that
-what the API accepts is exactly what the client can build: ``httpx.URL`` parses it (the parser
-both SDKs use), its scheme is http or https, it names a host, and a port is 1 to 65535.
+``base_url_problem`` (``beamish.llm.urls``) is the one rule of a valid base URL, shared with
+the HTTP API and config resolution, so what the API accepts is what the client can build.
 """
 
 from __future__ import annotations
@@ -25,12 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-import httpx
-
 from beamish.llm.providers.base import LLMProvider
 from beamish.llm.providers.echo import EchoProvider
 from beamish.llm.providers.keys import ApiKey, decrypt_key, find_api_key
 from beamish.llm.settings import LLMSettings
+from beamish.llm.urls import base_url_problem
 from beamish.store.errors import SecretKeyError
 from beamish.store.models import Provider, ProviderRecord
 from beamish.store.secrets import SecretBox
@@ -44,27 +42,6 @@ DEFAULT_BASE_URLS: Mapping[Provider, str] = {
 """Where each kind listens unless a registry row or the settings say otherwise."""
 
 _NEEDS_KEY: frozenset[Provider] = frozenset({"openai", "anthropic"})
-
-
-def base_url_problem(url: str) -> str | None:
-    """Why the HTTP client cannot use ``url`` as a provider's base URL, or None if it can."""
-    try:
-        parsed = httpx.URL(url)
-        port = parsed.port
-    except (httpx.InvalidURL, ValueError) as error:
-        # httpx's message quotes the URL; say where the fault is without echoing it.
-        return f"it is not a URL the HTTP client accepts ({_without(str(error), url)})"
-    if parsed.scheme not in ("http", "https"):
-        return "its scheme must be http or https"
-    if not parsed.host:
-        return "it names no host"
-    if port is not None and not 0 < port < 65536:
-        return "its port must be 1 to 65535"
-    return None
-
-
-def _without(message: str, url: str) -> str:
-    return message.replace(repr(url), "the URL").replace(url, "the URL")
 
 
 @dataclass(frozen=True, slots=True)

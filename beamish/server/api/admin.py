@@ -37,7 +37,8 @@ from beamish.application import Application
 from beamish.llm.providers.base import VALIDATE_TIMEOUT_S, Validation
 from beamish.llm.providers.discovery import discover
 from beamish.llm.providers.keys import decrypt_key
-from beamish.llm.providers.registry import base_url_problem, build_provider, provider_configs
+from beamish.llm.providers.registry import build_provider, provider_configs
+from beamish.llm.urls import base_url_problem
 from beamish.runtime import TreeNode
 from beamish.server.api.deps import AdminPrincipal, AppDep, get_admin
 from beamish.server.api.errors import (
