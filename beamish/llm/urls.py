@@ -1,23 +1,23 @@
 """The one rule of a provider base URL the HTTP client can use, sans-I/O.
 
-``httpx.URL`` parses it (the parser both provider SDKs use), its scheme is http or https, it
-names a host, and a port, if given, is 1 to 65535. The HTTP API refuses other URLs (422), the
-client's registry plans a stored row with one as broken, and config resolution does not
-offer such a row: all three ask ``base_url_problem``, so they cannot disagree.
+``httpx2.URL`` parses it (the parser both provider SDKs build on), its scheme is http or
+https, it names a host, and a port, if given, is 1 to 65535. The HTTP API refuses other URLs
+(422), the client's registry plans a stored row with one as broken, and config resolution
+does not offer such a row: all three ask ``base_url_problem``, so they cannot disagree.
 """
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 
 
 def base_url_problem(url: str) -> str | None:
     """Why the HTTP client cannot use ``url`` as a provider's base URL, or None if it can."""
     try:
-        parsed = httpx.URL(url)
+        parsed = httpx2.URL(url)
         port = parsed.port
-    except (httpx.InvalidURL, ValueError) as error:
-        # httpx's message quotes the URL; say where the fault is without echoing it.
+    except (httpx2.InvalidURL, ValueError) as error:
+        # httpx2's message quotes the URL; say where the fault is without echoing it.
         return f"it is not a URL the HTTP client accepts ({_without(str(error), url)})"
     if parsed.scheme not in ("http", "https"):
         return "its scheme must be http or https"
