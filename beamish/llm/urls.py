@@ -8,11 +8,13 @@ does not offer such a row: all three ask ``base_url_problem``, so they cannot di
 
 from __future__ import annotations
 
-import httpx2
-
 
 def base_url_problem(url: str) -> str | None:
     """Why the HTTP client cannot use ``url`` as a provider's base URL, or None if it can."""
+    # Imported here, as the SDKs are: loading it costs as much as the rest of beamish's
+    # imports, and only a registered base URL needs it.
+    import httpx2
+
     try:
         parsed = httpx2.URL(url)
         port = parsed.port
