@@ -14,7 +14,8 @@ prints a signed user token (scope ``user``, plus ``admin`` with ``--admin``; it 
 days unless asked otherwise), keyed from ``BEAMISH_SECRET_KEY``, and records its id in the
 database; ``beamish token list [--user U]`` lists the ids, and ``beamish token revoke ID``
 revokes one (running servers refuse it within 30 s). The key is read from the environment
-only, never from the command line, where other users could see it.
+only, never from the command line, where other users could see it. ``U`` must be an id
+the API accepts (``beamish.auth.names``).
 
 ``beamish config get --user U [--task T]`` shows what the user gets for a task, field by field
 with the layer it came from, and their stored configs; ``beamish config set --user U
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from beamish.auth import TokenSigner, issue_token
+from beamish.auth.names import NAME_RULE, is_name
 from beamish.auth.tokens import new_token_id
 from beamish.llm.errors import LLMError
 from beamish.llm.resolver import ConfigResolver
@@ -220,6 +222,9 @@ def _duration(text: str) -> float:
 
 async def _token(args: argparse.Namespace) -> int:
     if args.token_command == "create":
+        if args.user and not is_name(args.user):  # empty: the signer says so
+            raise ValueError(
+                f"--user {args.user!r} is not a user id the API accepts ({NAME_RULE})")
         ensure_secret_key(create=False)
         signer = TokenSigner()  # a missing or short key fails here, before the database
     async with open_store(_database_url(args.url)) as store:

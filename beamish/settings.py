@@ -66,6 +66,12 @@ options with their defaults in brackets:
   (that user's least recent dropped).
 * ``max_history_bytes`` [64 MiB] — bytes of every conversation's history together (least
   recent conversations dropped); one conversation keeps at most 256 KiB.
+* ``max_body_bytes`` [4 MiB] — a larger HTTP request body is answered 413, unread.
+* ``max_json_depth`` [32], ``max_string_chars`` [1_000_000], ``max_array_items`` [1000] — a
+  JSON body nested deeper, with a longer string (a message's content) or a longer array (the
+  messages of a call) is answered 422 naming the field (``beamish.server.api.limits``).
+* ``max_metadata_bytes`` [64 KiB] — the JSON of a stored free-form object (a provider
+  config's ``metadata``), which every read returns; larger is a 422 naming it.
 """
 
 from __future__ import annotations
@@ -120,6 +126,11 @@ class ServerSettings(BaseModel):
     max_sockets_per_user: int = Field(default=100, ge=1)
     max_conversations_per_user: int = Field(default=100, ge=1)
     max_history_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4)
+    max_string_chars: int = Field(default=1_000_000, ge=256)
+    max_array_items: int = Field(default=1000, ge=16)
+    max_metadata_bytes: int = Field(default=64 * 1024, ge=256)
 
 
 class Settings(BaseSettings):

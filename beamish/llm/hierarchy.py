@@ -63,6 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beamish.llm.errors import NoUsableProviderError
 from beamish.llm.settings import PROVIDERS, LLMSettings
+from beamish.llm.urls import base_url_problem
 from beamish.store.models import (
     ANY_TIER,
     GlobalConfig,
@@ -165,7 +166,8 @@ class Availability:
     """Which provider kinds may be used, and why each of the others may not.
 
     Build it with ``Availability.of``. A kind is usable when it has an enabled provider
-    registry row; a kind whose rows are all disabled is not. A kind without rows is usable
+    registry row whose base URL the client can use (``servable``); a kind whose rows are all
+    disabled or broken is not. A kind without rows is usable
     only if it is ``echo`` or the settings or environment configure it. Settings with
     ``enabled = false`` turn a kind off whatever the registry says.
 
@@ -182,12 +184,13 @@ class Availability:
     def of(cls, providers: Sequence[ProviderRecord], settings: LLMSettings,
            configured: frozenset[Provider]) -> Availability:
         """The availability the registry rows, the settings and ``configured`` imply."""
-        ordered = [p.kind for p in sorted(providers, key=lambda p: p.name) if p.enabled]
+        ordered = [p.kind for p in sorted(providers, key=lambda p: p.name) if servable(p)]
         registered = {p.kind for p in providers}
         ordered += [k for k in PROVIDERS if k in configured and k not in registered]
         if "echo" not in registered:
             ordered.append("echo")
-        unusable = {k: _unusable_reason(k, settings, registered) for k in PROVIDERS}
+        broken = {p.kind for p in providers if p.enabled and not servable(p)}
+        unusable = {k: _unusable_reason(k, settings, registered, broken) for k in PROVIDERS}
         usable = tuple(dict.fromkeys(k for k in ordered if settings.provider_enabled(k)))
         return cls(usable, {k: why for k, why in unusable.items() if k not in usable})
 
@@ -198,9 +201,19 @@ class Availability:
         return f"provider {kind!r} " + self.unusable.get(kind, "is not available")
 
 
-def _unusable_reason(kind: Provider, settings: LLMSettings, registered: set[Provider]) -> str:
+def servable(record: ProviderRecord) -> bool:
+    """Whether a registry row may be offered: enabled, with a base URL the client can use."""
+    return record.enabled and (record.base_url is None
+                               or base_url_problem(record.base_url) is None)
+
+
+def _unusable_reason(kind: Provider, settings: LLMSettings, registered: set[Provider],
+                     broken: set[Provider]) -> str:
     if not settings.provider_enabled(kind):
         return f"is disabled in settings (llm.providers.{kind}.enabled = false)"
+    if kind in broken:
+        return ("has registry rows only with a base URL the HTTP client cannot use "
+                "(GET /api/admin/providers says which)")
     if kind in registered:
         return "is disabled in the provider registry"
     return "is not configured (no registry entry, no api_key or base_url in settings)"
@@ -215,7 +228,7 @@ def build_catalog(providers: Sequence[ProviderRecord],
     """
     catalog: dict[Provider, dict[str, int | None]] = {}
     for record in providers:
-        if not record.enabled:
+        if not servable(record):
             continue
         known = catalog.setdefault(record.kind, {})
         for entry in models.get(record.name, ()):

@@ -235,6 +235,20 @@ def test_disabled_provider_falls_to_the_next_layer() -> None:
                                "disabled in the provider registry",)
 
 
+def test_a_row_with_a_base_url_the_client_refuses_is_not_offered() -> None:
+    """A broken row does not make its kind usable; the skip says why and where to look."""
+    registry = [ProviderRecord(name="pasted", kind="ollama",
+                               base_url="http://loc\u200balhost:11434/v1")]
+    availability = Availability.of(registry, LLMSettings(), frozenset())
+    assert availability.usable == ("echo",)
+    config = resolve_config(inputs(availability=availability,
+                                   task_override=override("ollama", "llama3")))
+    assert config.provider == "echo"
+    assert config.warnings == (
+        "user_task_override: skipped ollama:llama3: provider 'ollama' has registry rows only "
+        "with a base URL the HTTP client cannot use (GET /api/admin/providers says which)",)
+
+
 def test_unconfigured_provider_falls_to_the_next_layer() -> None:
     """A kind with no registry row and no settings is not usable, and says so."""
     availability = Availability.of([], LLMSettings(), frozenset())

@@ -118,3 +118,24 @@ def test_tokens_are_listed_by_id_and_revoked(
     assert re.search(r"Z\s*$", row[0])  # a revocation time in the last column
     assert main(["token", "revoke", "nope"]) == 1
     assert "no token has the id 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("user", ["a b", "ada/admin", "_ada", "é", "x" * 129, "ada\n"])
+def test_a_user_id_the_api_refuses_is_refused(
+    secret_key: str, capsys: pytest.CaptureFixture[str], user: str
+) -> None:
+    """An id outside the API's name pattern: exit status 1 saying the rule, no token printed."""
+    assert main(["token", "create", "--user", user]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "is not a user id the API accepts" in captured.err
+    assert "letters, digits and _.:@-" in captured.err
+
+
+@pytest.mark.parametrize("user", ["ada", "ada@example.com", "tenant:42", "A" * 128])
+def test_every_id_the_api_accepts_gets_a_token(
+    secret_key: str, capsys: pytest.CaptureFixture[str], user: str
+) -> None:
+    """Ids that match the pattern, emails included, are issued tokens as before."""
+    assert main(["token", "create", "--user", user]) == 0
+    assert verify_token(capsys.readouterr().out.strip(), secret_key=secret_key).user_id == user

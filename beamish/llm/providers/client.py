@@ -69,7 +69,7 @@ from beamish.llm.providers.base import (
     Validation,
 )
 from beamish.llm.providers.failures import connection_error
-from beamish.llm.providers.registry import build_provider, provider_configs
+from beamish.llm.providers.registry import ProviderPlan, build_provider, provider_configs
 from beamish.llm.providers.retry import Backoff, RetrySchedule
 from beamish.llm.providers.router import KINDS, Link, fallback_chain, pick_provider
 from beamish.llm.providers.stream import ChatStream, StreamEvent, StreamState
@@ -97,16 +97,19 @@ class LLMClient:
 
     def __init__(self, providers: Iterable[LLMProvider] = (), *,
                  unavailable: Mapping[str, tuple[Provider, str]] | None = None,
+                 disabled: Iterable[str] = (),
                  timeout_s: float = 60.0, max_retries: int = 2, backoff: Backoff | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  random: Callable[[], float] = _random.random) -> None:
-        """Serve ``providers``; ``unavailable`` names those that could not be built, and why."""
+        """Serve ``providers``; ``unavailable`` names those that could not be built, and why
+        (``disabled`` those of them turned off on purpose, the rest are ``broken``)."""
         self._providers: dict[str, LLMProvider] = {}
         for provider in providers:
             if provider.name in self._providers:
                 raise ValueError(f"two providers are named {provider.name!r}; names are unique")
             self._providers[provider.name] = provider
         self._unavailable = dict(unavailable or {})
+        self._broken = frozenset(self._unavailable) - frozenset(disabled)
         self._known = KINDS | self._providers.keys() | self._unavailable.keys()
         self._timeout_s = timeout_s
         self._max_retries = max_retries
@@ -129,8 +132,9 @@ class LLMClient:
         settings = settings or LLMSettings()
         plan = provider_configs(settings, records, environ=os.environ if environ is None
                                 else environ, box=None if box is None else (lambda: box))
-        return cls([build_provider(config) for config in plan.configs],
-                   unavailable=plan.unavailable, timeout_s=settings.timeout_s,
+        providers, unavailable = _build_all(plan)
+        return cls(providers, unavailable=unavailable, disabled=plan.disabled,
+                   timeout_s=settings.timeout_s,
                    max_retries=settings.max_retries,
                    backoff=Backoff(base_s=settings.retry_backoff_base_s,
                                    cap_s=settings.retry_backoff_cap_s))
@@ -142,6 +146,12 @@ class LLMClient:
         """``from_settings`` with the registry read from ``store``."""
         records = await store.list_providers()
         return cls.from_settings(settings, records=records, box=box, environ=environ)
+
+    @property
+    def broken(self) -> Mapping[str, str]:
+        """The providers configured but impossible to build (not merely disabled), and why."""
+        return {name: reason for name, (_, reason) in self._unavailable.items()
+                if name in self._broken}
 
     @property
     def providers(self) -> Mapping[str, LLMProvider]:
@@ -377,3 +387,24 @@ async def _aclose(chunks: AsyncIterator[ProviderChunk]) -> None:
     close = getattr(chunks, "aclose", None)
     if close is not None:
         await close()
+
+
+def _build_all(plan: ProviderPlan) -> tuple[list[LLMProvider], dict[str, tuple[Provider, str]]]:
+    """Build every provider of ``plan``; one that cannot be built is unavailable, not fatal.
+
+    A stored row is data, not code: whatever is wrong with one (a URL the SDK refuses, a key
+    it rejects) must not stop the server, which serves the others. Each broken provider is
+    logged at WARNING, naming it and why, every time a client is built.
+    """
+    providers: list[LLMProvider] = []
+    unavailable = dict(plan.unavailable)
+    for config in plan.configs:
+        try:
+            providers.append(build_provider(config))
+        except Exception as error:  # any fault of one row is that row's alone
+            unavailable[config.name] = (config.kind, f"provider {config.name!r} cannot be "
+                                        f"built: {type(error).__name__}: {error}")
+    for name, (kind, reason) in sorted(unavailable.items()):
+        if name not in plan.disabled:
+            log.warning("provider %r (%s) is not served: %s", name, kind, reason)
+    return providers, unavailable

@@ -10,9 +10,13 @@
 3. ``echo``, unless a row covers it or the settings turn it off.
 
 A provider that cannot be built — a key that will not decrypt, an ``openai`` provider without
-a key, an ``openai_compatible`` one without a base URL — is not dropped silently: it lands in
-the *unavailable* map with the reason, which calls to it report. Base URLs default per kind
-(``DEFAULT_BASE_URLS``); Ollama's is its OpenAI-compatible ``/v1`` endpoint.
+a key, an ``openai_compatible`` one without a base URL, a base URL the HTTP client refuses
+(``base_url_problem``) — is not dropped silently: it lands in the *unavailable* map with the
+reason, which calls to it report. Base URLs default per kind (``DEFAULT_BASE_URLS``);
+Ollama's is its OpenAI-compatible ``/v1`` endpoint.
+
+``base_url_problem`` (``beamish.llm.urls``) is the one rule of a valid base URL, shared with
+the HTTP API and config resolution, so what the API accepts is what the client can build.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from beamish.llm.providers.base import LLMProvider
 from beamish.llm.providers.echo import EchoProvider
 from beamish.llm.providers.keys import ApiKey, decrypt_key, find_api_key
 from beamish.llm.settings import LLMSettings
+from beamish.llm.urls import base_url_problem
 from beamish.store.errors import SecretKeyError
 from beamish.store.models import Provider, ProviderRecord
 from beamish.store.secrets import SecretBox
@@ -57,6 +62,11 @@ class ProviderConfig:
         if self.kind == "openai_compatible" and not self.base_url:
             return (f"provider {self.name!r} (openai_compatible) has no base URL; register it "
                     "with one, or set llm.providers.openai_compatible.base_url")
+        url_problem = None if self.base_url is None else base_url_problem(self.base_url)
+        if url_problem is not None:
+            return (f"provider {self.name!r} has a base URL the HTTP client cannot use: "
+                    f"{url_problem}; correct it in the registry (or llm.providers."
+                    f"{self.kind}.base_url)")
         return None
 
 
@@ -86,10 +96,22 @@ def unserved_defaults(settings: LLMSettings, serving: Iterable[Provider]) -> lis
 
 @dataclass(frozen=True, slots=True)
 class ProviderPlan:
-    """The providers to build, and those that cannot be, with the reason."""
+    """The providers to build, and those that cannot be, with the reason.
+
+    ``disabled`` names the unavailable ones that were turned off on purpose (in the registry
+    or the settings); every other unavailable provider is ``broken``: configured, but
+    impossible to build as configured.
+    """
 
     configs: tuple[ProviderConfig, ...]
     unavailable: Mapping[str, tuple[Provider, str]]
+    disabled: frozenset[str] = frozenset()
+
+    @property
+    def broken(self) -> Mapping[str, str]:
+        """The providers configured but impossible to build, by name, with the reason."""
+        return {name: reason for name, (_, reason) in self.unavailable.items()
+                if name not in self.disabled}
 
 
 def provider_configs(settings: LLMSettings, records: Iterable[ProviderRecord] = (), *,
@@ -107,7 +129,8 @@ def provider_configs(settings: LLMSettings, records: Iterable[ProviderRecord] = 
     configs: list[ProviderConfig] = []
     unavailable: dict[str, tuple[Provider, str]] = {}
     make_box = box or (lambda: SecretBox.from_env(environ))
-    for record in sorted(records, key=lambda r: r.name):
+    rows = sorted(records, key=lambda r: r.name)
+    for record in rows:
         _plan_record(record, settings, environ, make_box, configs, unavailable)
     covered = {c.kind for c in configs}
     for kind in sorted(settings.configured_providers(environ) - covered):
@@ -115,8 +138,11 @@ def provider_configs(settings: LLMSettings, records: Iterable[ProviderRecord] = 
     if "echo" not in covered and settings.provider_enabled("echo"):
         configs.append(ProviderConfig(name="echo", kind="echo"))
     names = {c.name for c in configs}
+    disabled = frozenset(r.name for r in rows
+                         if not r.enabled or not settings.provider_enabled(r.kind))
     return ProviderPlan(configs=tuple(configs),
-                        unavailable={n: r for n, r in unavailable.items() if n not in names})
+                        unavailable={n: r for n, r in unavailable.items() if n not in names},
+                        disabled=disabled)
 
 
 def build_provider(config: ProviderConfig) -> LLMProvider:

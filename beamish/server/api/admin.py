@@ -31,13 +31,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import AwareDatetime, Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
 
 from beamish.application import Application
 from beamish.llm.providers.base import VALIDATE_TIMEOUT_S, Validation
 from beamish.llm.providers.discovery import discover
 from beamish.llm.providers.keys import decrypt_key
 from beamish.llm.providers.registry import build_provider, provider_configs
+from beamish.llm.urls import base_url_problem
 from beamish.runtime import TreeNode
 from beamish.server.api.deps import AdminPrincipal, AppDep, get_admin
 from beamish.server.api.errors import (
@@ -83,6 +84,16 @@ class ProviderIn(Body):
     api_key: SecretStr | None = None
     enabled: bool = True
 
+    @field_validator("base_url")
+    @classmethod
+    def _client_accepts(cls, url: str | None) -> str | None:
+        # The pattern alone lets through what the HTTP client refuses (a pasted zero-width
+        # space, a control character); such a row would never be served.
+        problem = None if url is None else base_url_problem(url)
+        if problem is not None:
+            raise ValueError(f"base_url cannot be used: {problem}")
+        return url
+
 
 class ProviderView(Out):
     """A registered provider, as the API shows it: the key only masked."""
@@ -96,6 +107,10 @@ class ProviderView(Out):
     api_key_masked: str | None = Field(
         description="the key's first and last characters, when the server can decrypt it")
     serving: bool
+    problem: str | None = Field(
+        default=None, exclude_if=lambda problem: problem is None,
+        description="why the server cannot serve this provider as registered (absent when "
+                    "it can, or when it is only disabled)")
 
 
 class ProviderList(Out):
@@ -213,7 +228,8 @@ def _view(rt: Application, record: ProviderRecord, box: SecretBox | None) -> Pro
     return ProviderView(name=record.name, kind=record.kind, base_url=record.base_url,
                         enabled=record.enabled, validated_at=record.validated_at,
                         has_api_key=record.api_key_ciphertext is not None,
-                        api_key_masked=masked, serving=record.name in rt.llm.providers)
+                        api_key_masked=masked, serving=record.name in rt.llm.providers,
+                        problem=rt.llm.broken.get(record.name))
 
 
 # --- global and tier configs -------------------------------------------------------------

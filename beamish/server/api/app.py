@@ -20,6 +20,7 @@ from beamish.auth import dev_mode_warning
 from beamish.server.api import admin, health, openai_compat, sessions, users
 from beamish.server.api.deps import AUTH_STATE, ApiAuth
 from beamish.server.api.errors import install_error_handlers
+from beamish.server.api.limits import BodyLimitMiddleware
 from beamish.settings import Settings
 
 log = logging.getLogger("beamish.server.api")
@@ -40,7 +41,7 @@ def api_router() -> APIRouter:
 
 
 def install_api(app: FastAPI, *, auth: ApiAuth | None = None) -> None:
-    """Add the API's routes and error handlers to ``app``.
+    """Add the API's routes, error handlers and body limits (``limits``) to ``app``.
 
     Args:
         app: the host app; its lifespan must run a ``Application`` (``beamish.lifespan()``).
@@ -49,6 +50,7 @@ def install_api(app: FastAPI, *, auth: ApiAuth | None = None) -> None:
     """
     app.include_router(api_router())
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)  # bounds every body before an endpoint reads it
     if auth is not None:
         setattr(app.state, AUTH_STATE, auth)
         if auth.dev_mode:

@@ -3,7 +3,8 @@
 It is what ``GET /api/llm/models`` and ``GET /v1/models`` list:
 
 * for each enabled provider of the registry, the models its last discovery stored
-  (``POST /api/admin/providers/{name}/validate`` refreshes them);
+  (``POST /api/admin/providers/{name}/validate`` refreshes them), unless the running client
+  found the provider broken (a base URL or key it cannot use: admin's provider list says why);
 * for each provider the running client serves without a registry row (configured in
   settings or the environment, and echo), the default model the settings give it.
 """
@@ -19,8 +20,9 @@ async def model_catalog(rt: Application) -> list[CatalogModel]:
     serving = rt.llm.providers
     records = await rt.store.list_providers()
     catalog: list[CatalogModel] = []
+    broken = rt.llm.broken
     for record in records:
-        if not record.enabled:
+        if not record.enabled or record.name in broken:  # not offered: it cannot be called
             continue
         for model in await rt.store.list_provider_models(record.name):
             catalog.append(CatalogModel(

@@ -12,11 +12,9 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from beamish.auth.names import NAME_PATTERN
 from beamish.llm.hierarchy import ResolvedConfig
 from beamish.store.models import LLMParameters, Provider
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
-"""Task types, tiers and session ids: 1 to 128 of letters, digits and ``_.:@-``."""
 
 UserId = Annotated[str, Path(min_length=1, max_length=256,
                              description="the user (1 to 256 characters)")]

@@ -38,6 +38,7 @@ from beamish.server.api.errors import (
     ERROR_RESPONSES,
     ResourceNotFoundError,
 )
+from beamish.server.api.limits import check_stored_json
 from beamish.server.api.models import (
     NAME_PATTERN,
     Body,
@@ -203,6 +204,7 @@ async def put_provider_config(user_id: UserId, provider: Provider, body: Provide
                               caller: CurrentPrincipal, rt: AppDep) -> UserLLMConfig:
     """Create or update the user's config for one provider."""
     check_user(caller, user_id)
+    check_stored_json("metadata", body.metadata, rt.settings.server.max_metadata_bytes)
     store, actor = rt.store, caller.user_id
     try:
         await store.get_config(user_id, provider)

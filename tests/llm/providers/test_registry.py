@@ -151,3 +151,21 @@ def test_client_refuses_duplicate_names() -> None:
     """Two providers under one name would make routing ambiguous."""
     with pytest.raises(ValueError, match="two providers are named 'echo'"):
         LLMClient([EchoProvider(), EchoProvider()])
+
+
+@pytest.mark.parametrize("url", ["http://exa\u200bmple.com/v1", "http://a\x01b/v1",
+                                 "ftp://example.com/v1", "https:///v1", "http://h:0/v1"])
+def test_a_base_url_the_http_client_refuses_makes_the_row_unavailable(url: str) -> None:
+    """The row is planned as unavailable (broken, not disabled), saying its URL is the fault."""
+    records = [ProviderRecord(name="pasted", kind="ollama", base_url=url)]
+    plan = provider_configs(LLMSettings(), records, environ={}, box=lambda: BOX)
+    assert [c.name for c in plan.configs] == ["echo"]
+    assert "base URL the HTTP client cannot use" in plan.broken["pasted"]
+
+
+def test_a_disabled_row_is_unavailable_but_not_broken() -> None:
+    """Turning a provider off on purpose is not reported as a fault."""
+    records = [ProviderRecord(name="off", kind="ollama", enabled=False)]
+    plan = provider_configs(LLMSettings(), records, environ={}, box=lambda: BOX)
+    assert "off" in plan.unavailable
+    assert plan.broken == {}
