@@ -27,7 +27,7 @@ async def small(tmp_path: Path) -> AsyncIterator[ApiServer]:
 
 
 def _v1(content: str, count: int = 1) -> dict[str, Any]:
-    return {"model": "echo", "messages": [{"role": "user", "content": content}] * count}
+    return {"model": "beamish", "messages": [{"role": "user", "content": content}] * count}
 
 
 async def test_a_declared_length_over_the_limit_is_a_413_unread(small: ApiServer) -> None:

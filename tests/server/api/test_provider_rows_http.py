@@ -60,7 +60,7 @@ async def test_a_stored_row_with_a_bad_url_does_not_stop_the_server(
         models = (await api.http.get("/api/llm/models", headers=api.auth())).json()["models"]
         assert "broken" not in {m["provider"] for m in models}
         echoed = await api.http.post("/v1/chat/completions", headers=api.auth(), json={
-            "model": "echo", "messages": [{"role": "user", "content": "still here"}]})
+            "model": "beamish", "messages": [{"role": "user", "content": "still here"}]})
         assert echoed.status_code == 200
         checked = await api.http.post("/api/admin/providers/broken/validate",
                                       headers=api.admin())
