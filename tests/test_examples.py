@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,9 @@ def test_embed_script_runs_to_the_end(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "examples.embed_script", "--database",
          f"sqlite:///{tmp_path / 'example.db'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        # Run in the test's empty directory: a beamish.toml in the checkout must not count.
+        cwd=Path.cwd(), env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "[echo]" in done.stdout
     assert "model: echo-1 (user_default)" in done.stdout
