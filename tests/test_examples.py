@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 ROOT = Path(__file__).parent.parent
@@ -31,9 +32,12 @@ def test_embed_fastapi_serves_through_its_lifespan(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The host app opens a session and answers in it; unknown sessions are a 404."""
     monkeypatch.setenv("BEAMISH_DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.setenv("BEAMISH_SECRET_KEY", Fernet.generate_key().decode())
     from examples.embed_fastapi import app
 
     with TestClient(app) as client:
+        assert client.get("/health").status_code == 200  # beamish's API, mounted beside
+        assert any(getattr(r, "path", "") == "/socket/websocket" for r in app.routes)
         sid = client.post("/sessions/ada").json()["session_id"]
         answer = client.post(f"/sessions/{sid}/ask", json={"user_id": "ada", "content": "hi"})
         assert answer.status_code == 200
