@@ -28,6 +28,7 @@ from beamish.application import Application, lifespan
 from beamish.auth import SECRET_KEY_ENV, dev_mode_warning
 from beamish.server.api import admin, health, openai_compat, sessions, users
 from beamish.server.api.deps import AUTH_STATE, ApiAuth
+from beamish.server.api.docs import install_docs
 from beamish.server.api.errors import install_error_handlers
 from beamish.settings import Settings, check_secret_key
 
@@ -75,13 +76,16 @@ def create_app(settings: Settings | None = None, *, runtime: Application | None 
         auth: how callers are authenticated (see ``install_api``); ``ApiAuth.tokens`` or
             ``ApiAuth.development(host)``.
     """
+    # /docs is served from vendored files (install_docs); ReDoc would need a CDN.
+    offline_docs: dict[str, Any] = {"docs_url": None, "redoc_url": None}
     if runtime is None:
         app = FastAPI(title=TITLE, description=DESCRIPTION,
-                      lifespan=_key_checked(lifespan(settings), settings))
+                      lifespan=_key_checked(lifespan(settings), settings), **offline_docs)
     else:
-        app = FastAPI(title=TITLE, description=DESCRIPTION)
+        app = FastAPI(title=TITLE, description=DESCRIPTION, **offline_docs)
         app.state.beamish = runtime
     install_api(app, auth=auth)
+    install_docs(app)
     return app
 
 
