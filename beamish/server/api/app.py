@@ -30,6 +30,7 @@ from beamish.server.api import admin, health, openai_compat, sessions, users
 from beamish.server.api.deps import AUTH_STATE, ApiAuth
 from beamish.server.api.docs import install_docs
 from beamish.server.api.errors import install_error_handlers
+from beamish.server.api.openapi import install_openapi
 from beamish.settings import Settings, check_secret_key
 
 log = logging.getLogger("beamish.server.api")
@@ -59,6 +60,7 @@ def install_api(app: FastAPI, *, auth: ApiAuth | None = None) -> None:
     """
     app.include_router(api_router())
     install_error_handlers(app)
+    install_openapi(app)  # every error response documented; 405 lists every method
     _check_key_at_start(app, optional=auth is not None and auth.dev_mode)
     if auth is not None:
         setattr(app.state, AUTH_STATE, auth)

@@ -22,7 +22,8 @@ class Health(Out):
     status: Literal["ok", "unavailable"]
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+@router.get("/health", summary="Liveness",
+            response_model=Health, responses={503: {"model": Health}})
 async def health(request: Request) -> Health | JSONResponse:
     """``{"status": "ok"}``, or 503 while the runtime is not running."""
     runtime = getattr(request.app.state, "beamish", None)

@@ -233,7 +233,8 @@ SessionHeader = Annotated[str | None, Header(alias="X-Beamish-Session", pattern=
 TaskHeader = Annotated[str, Header(alias="X-Beamish-Task-Type", pattern=NAME_PATTERN)]
 
 
-@router.post("/chat/completions", response_model=ChatCompletion,
+@router.post("/chat/completions", summary="Create a chat completion (OpenAI-compatible)",
+             response_model=ChatCompletion,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "chat.completion, or its chunks when streamed"}})
 async def chat_completions(body: ChatCompletionRequest, caller: CurrentPrincipal, rt: AppDep,
@@ -269,7 +270,7 @@ async def caller_session(rt: Application, caller: Principal, named: str | None) 
     return session_id
 
 
-@router.get("/models")
+@router.get("/models", summary="List models (OpenAI-compatible)")
 async def list_models(caller: CurrentPrincipal, rt: AppDep) -> ModelCardList:
     """``beamish`` (the caller's resolved model), then every catalog model as provider:model."""
     cards = [ModelCard(id="beamish", owned_by="beamish")]
