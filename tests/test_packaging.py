@@ -70,9 +70,12 @@ def test_no_database_or_key_is_packaged(packages: dict[str, list[str]], kind: st
     assert leaked == []
 
 
-def test_the_wheel_ships_py_typed(packages: dict[str, list[str]]) -> None:
-    """Type checkers of an embedding app see beamish's annotations (PEP 561)."""
+def test_the_wheel_ships_py_typed_and_the_docs_assets(packages: dict[str, list[str]]) -> None:
+    """Type checkers see beamish's annotations (PEP 561); /docs has its files and licence."""
     assert "beamish/py.typed" in packages["wheel"]
+    assets = "beamish/server/api/static/swagger-ui/"
+    assert {f"{assets}swagger-ui-bundle.js", f"{assets}swagger-ui.css",
+            f"{assets}LICENSE"} <= set(packages["wheel"])
 
 
 def test_git_ignores_what_serve_leaves() -> None:
