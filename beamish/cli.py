@@ -55,7 +55,7 @@ from beamish.auth import SECRET_KEY_ENV, issue_token
 from beamish.llm.errors import LLMError
 from beamish.llm.resolver import ConfigResolver
 from beamish.server.keyfile import ensure_secret_key
-from beamish.settings import Settings, check_secret_key, check_sqlite_path
+from beamish.settings import Settings, check_secret_key, check_sqlite_path, load_settings
 from beamish.store import (
     Provider,
     Store,
@@ -205,7 +205,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["config_file"] = Path(args.config)
     if args.database_url:
         overrides["database_url"] = args.database_url
-    settings = Settings(**overrides)
+    settings = load_settings(**overrides)
     check_sqlite_path(settings.database_url)
     return settings
 

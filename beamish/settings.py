@@ -54,6 +54,7 @@ Errors::
 
     ValueError
     └── SettingsError               a setting cannot be used; the message says how to fix it
+                                    (raised as such by load_settings for invalid values)
         ├── ConfigFileError         the TOML file cannot be parsed (names the file and line)
         ├── InvalidSecretKeyError   BEAMISH_SECRET_KEY missing or not Fernet keys
         └── DatabasePathError       a SQLite file's directory does not exist
@@ -64,9 +65,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -150,6 +151,21 @@ def _config_file(init_settings: PydanticBaseSettingsSource) -> Path:
             f"beamish config file {str(path)!r} does not exist; create it, or drop "
             f"config_file / {CONFIG_FILE_ENV} to use {DEFAULT_CONFIG_FILE} if present")
     return path
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings(**overrides)``; a value that does not validate is a :class:`SettingsError`
+    naming the file and the variables it may come from, each problem on one line, without
+    the values (which may be secrets)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        config_file = overrides.get("config_file") or os.environ.get(CONFIG_FILE_ENV) \
+            or DEFAULT_CONFIG_FILE
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in error.errors())
+        raise SettingsError(f"invalid settings (from {config_file}, BEAMISH_* variables or "
+                            f"options): {problems}") from None
 
 
 class SettingsError(ValueError):

@@ -169,3 +169,16 @@ def test_tables_align_every_column() -> None:
         "0f3a       ada      1,200",
         "s-long-id  b            3",
     ]
+
+
+def test_an_invalid_setting_names_where_settings_come_from(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt key in beamish.toml: one line naming the file and the key, not a dump."""
+    Path("beamish.toml").write_text('[llm]\ndefualt_model = "secret-ish"\n')
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("beamish migrate: invalid settings (from beamish.toml, BEAMISH_*")
+    assert "llm.defualt_model: Extra inputs are not permitted" in err
+    assert "secret-ish" not in err
+    assert err.count("\n") == 1

@@ -53,7 +53,7 @@ from beamish.channels.socket_actor import SocketOptions
 from beamish.chat import ConversationChannel, ConversationHistory
 from beamish.server.api.app import install_api, require_secret_key
 from beamish.server.api.deps import ApiAuth
-from beamish.settings import Settings
+from beamish.settings import Settings, load_settings
 
 
 def conversation_endpoint(settings: Settings, auth: ApiAuth,
@@ -84,7 +84,7 @@ class _Mounted:
     @contextlib.asynccontextmanager
     async def running(self, app: FastAPI,
                       host: Any) -> AsyncIterator[Mapping[str, Any] | None]:
-        settings = self.settings or Settings()
+        settings = self.settings or load_settings()
         require_secret_key(settings, optional=self.auth is not None and self.auth.dev_mode)
         auth = self.auth or ApiAuth.tokens(settings)
         runtime = Application(settings)
