@@ -224,8 +224,8 @@ def _secret_key(*, create: bool) -> Path | None:
 def _serve(args: argparse.Namespace) -> int:
     from beamish.server.serve import BeamishServer, configure_serving_logs, tune_for_serving
 
+    key_file = _secret_key(create=True)  # first: Settings then reads it as secret_key
     settings = _settings(args)
-    key_file = _secret_key(create=True)
     server_overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
                                           ("dev_mode", args.dev or None)) if v is not None}
     if server_overrides:
