@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import importlib.metadata
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -68,6 +69,7 @@ from beamish.store import (
 )
 
 PROVIDER_KINDS = get_args(Provider)
+MAX_USER_ID = 255
 DEFAULT_SERVER = "http://127.0.0.1:4000"
 
 
@@ -93,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="lifetime in seconds (default: the token does not expire)")
     _config_parser(commands)
     usage = commands.add_parser("usage", help="usage tables from the ledger")
-    usage.add_argument("--user", default=None, help="one user's usage (default: everyone's)")
+    usage.add_argument("--user", default=None, type=_user_id,
+                       help="one user's usage (default: everyone's)")
     usage.add_argument("--days", type=_positive(int), default=30,
                        help="window in days (default 30)")
     usage.add_argument("--top", type=_positive(int), default=10,
@@ -120,14 +123,15 @@ def _config_parser(commands: Any) -> None:
     config = commands.add_parser("config", help="a user's LLM configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     get = config_commands.add_parser("get", help="what a user gets, with provenance")
-    get.add_argument("--user", required=True)
-    get.add_argument("--task", default="chat", help="task type (default chat)")
+    get.add_argument("--user", required=True, type=_user_id)
+    get.add_argument("--task", default="chat", type=_task_type, help="task type (default chat)")
     _store_options(get)
     put = config_commands.add_parser("set", help="set a user's default or task override")
-    put.add_argument("--user", required=True)
+    put.add_argument("--user", required=True, type=_user_id)
     put.add_argument("--provider", required=True, help=" | ".join(PROVIDER_KINDS))
-    put.add_argument("--model", required=True)
-    put.add_argument("--task", default=None, help="override one task type instead")
+    put.add_argument("--model", required=True, type=_model)
+    put.add_argument("--task", default=None, type=_task_type,
+                     help="override one task type instead")
     _store_options(put)
 
 
@@ -147,6 +151,28 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{port} is not a port; use 1-65535 (0: any free port)")
     return port
+
+
+def _user_id(text: str) -> str:
+    # The store's limit (1 to 255 characters): past it the database's CHECK would answer.
+    if not 1 <= len(text) <= MAX_USER_ID:
+        raise argparse.ArgumentTypeError(f"a user id has 1 to {MAX_USER_ID} characters")
+    return text
+
+
+def _task_type(text: str) -> str:
+    from beamish.server.api.models import NAME_PATTERN  # the API's rule; loads FastAPI
+
+    if re.fullmatch(NAME_PATTERN, text) is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a task type: 1 to 128 letters, digits and _.:@-")
+    return text
+
+
+def _model(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a model name cannot be empty")
+    return text
 
 
 def _positive(kind: type[int] | type[float]) -> Any:

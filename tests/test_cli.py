@@ -69,7 +69,11 @@ def test_database_url_is_one_name_everywhere(
 @pytest.mark.parametrize("argv", [
     ["serve", "--port", "99999"], ["serve", "--port", "-1"], ["serve", "--port", "http"],
     ["usage", "--days", "0"], ["usage", "--top", "-3"], ["token", "create", "--user", "ada",
-                                                        "--expires-in", "nan"]])
+                                                        "--expires-in", "nan"],
+    ["config", "set", "--provider", "echo", "--model", "m", "--user", ""],
+    ["config", "set", "--user", "ada", "--provider", "echo", "--model", " "],
+    ["config", "get", "--user", "ada", "--task", "no spaces"],
+    ["usage", "--user", "u" * 256]])
 def test_out_of_range_arguments_are_usage_errors(
     argv: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
