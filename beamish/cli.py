@@ -6,12 +6,17 @@ server: the HTTP API and the Phoenix socket on one port (127.0.0.1:4000, SQLite
 ``beamish.db`` and the offline echo provider unless configured). SIGTERM or Ctrl-C stops it in
 order — sockets closed with 1001, usage flushed — and it exits 0.
 
-``beamish migrate [--url URL]`` applies pending migrations (the URL defaults to
-``BEAMISH_DATABASE_URL``, then ``sqlite:///beamish.db``) and prints what it applied.
+``beamish migrate`` applies pending migrations and prints what it applied.
 
-``beamish token create --user U [--admin] [--expires-in DURATION | --no-expiry] [--url URL]``
-prints a signed user token (scope ``user``, plus ``admin`` with ``--admin``; it expires in 30
-days unless asked otherwise), keyed from ``BEAMISH_SECRET_KEY``, and records its id in the
+Every command that opens the database reads the same ``Settings`` as ``serve``: its
+``--database-url`` (``--url`` is its old name, kept for one release), else
+``BEAMISH_DATABASE_URL``, else ``database_url`` in ``beamish.toml`` (or ``--config FILE``),
+else ``sqlite:///beamish.db``. A SQLite file whose directory does not exist is refused (a
+typo would start an empty database elsewhere); ``.beamish/`` is created when needed.
+
+``beamish token create --user U [--admin] [--expires-in DURATION | --no-expiry]`` prints a
+signed user token (scope ``user``, plus ``admin`` with ``--admin``; it expires in 30 days
+unless asked otherwise), keyed from ``BEAMISH_SECRET_KEY``, and records its id in the
 database; ``beamish token list [--user U]`` lists the ids, and ``beamish token revoke ID``
 revokes one (running servers refuse it within 30 s). The key is read from the environment
 only, never from the command line, where other users could see it. ``U`` must be an id
@@ -29,29 +34,37 @@ HTTP API or a channel reach it at once.
 (through its admin API, with a token signed from the same key).
 
 Without ``BEAMISH_SECRET_KEY``, ``serve``, ``token`` and ``sessions`` use a key kept in
-``.beamish/secret_key`` (generated on first use; see ``beamish.server.keyfile``).
+``.beamish/secret_key`` (generated on first use; see ``beamish.server.keyfile``). Either must
+be a Fernet key, checked before anything starts (``beamish.settings.check_secret_key``).
+
+Bad arguments (``--port 99999``) are argparse errors (exit status 2); bad configuration is
+one line on stderr and exit status 1; output cut short by a closed pipe (``beamish usage |
+head -1``) ends quietly. ``beamish --version`` prints the installed version.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from beamish.auth import TokenSigner, issue_token
+from beamish.auth import SECRET_KEY_ENV, TokenSigner, issue_token
 from beamish.auth.names import NAME_RULE, is_name
 from beamish.auth.tokens import new_token_id
 from beamish.llm.errors import LLMError
 from beamish.llm.resolver import ConfigResolver
 from beamish.server.keyfile import ensure_secret_key
-from beamish.settings import Settings
+from beamish.settings import Settings, check_secret_key, check_sqlite_path, load_settings
 from beamish.store import (
+    Provider,
     Store,
     StoreError,
     TaskOverride,
@@ -61,24 +74,25 @@ from beamish.store import (
     open_store,
 )
 
-DEFAULT_URL = "sqlite:///beamish.db"
+PROVIDER_KINDS = get_args(Provider)
+MAX_USER_ID = 255
 DEFAULT_SERVER = "http://127.0.0.1:4000"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beamish", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"beamish {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the server (HTTP API + channels)")
     serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None, help="port (default 4000)")
-    serve.add_argument("--database-url", default=None, help="sqlite:///... or postgresql://...")
-    serve.add_argument("--config", default=None, help="a beamish.toml to read")
+    serve.add_argument("--port", type=_port, default=None, help="port (default 4000)")
+    _store_options(serve)
     serve.add_argument("--dev", action="store_true",
                        help="also trust a user_id param (loopback only; never in production)")
     serve.add_argument("--log-format", choices=("text", "json"), default=None,
                        help="log lines as text (default) or one JSON object each")
     mig = commands.add_parser("migrate", help="apply pending database migrations")
-    mig.add_argument("--url", default=None, help="database URL (sqlite:///... or postgresql://...)")
+    _store_options(mig)
     token = commands.add_parser("token", help="signed user tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser(
@@ -90,39 +104,107 @@ def _parser() -> argparse.ArgumentParser:
                         help="lifetime: seconds, or a number with s, m, h or d (default 30d)")
     create.add_argument("--no-expiry", action="store_true",
                         help="a token that never expires (revoke it with token revoke)")
-    create.add_argument("--url", default=None, help="database URL (where its id is recorded)")
+    _store_options(create)  # where the token's id is recorded
     listing = token_commands.add_parser("list", help="the tokens issued, with their ids")
     listing.add_argument("--user", default=None, help="only this user's tokens")
-    listing.add_argument("--url", default=None, help="database URL")
+    _store_options(listing)
     revoke = token_commands.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("token_id", metavar="ID", help="the id `token list` shows")
-    revoke.add_argument("--url", default=None, help="database URL")
+    _store_options(revoke)
     _config_parser(commands)
     usage = commands.add_parser("usage", help="usage tables from the ledger")
-    usage.add_argument("--user", default=None, help="one user's usage (default: everyone's)")
-    usage.add_argument("--days", type=int, default=30, help="window in days (default 30)")
-    usage.add_argument("--top", type=int, default=10, help="top users listed (default 10)")
-    usage.add_argument("--url", default=None, help="database URL")
+    usage.add_argument("--user", default=None, type=_user_id,
+                       help="one user's usage (default: everyone's)")
+    usage.add_argument("--days", type=_positive(int), default=30,
+                       help="window in days (default 30)")
+    usage.add_argument("--top", type=_positive(int), default=10,
+                       help="top users listed (default 10)")
+    _store_options(usage)
     sessions = commands.add_parser("sessions", help="live sessions of a running server")
     sessions.add_argument("--server", default=DEFAULT_SERVER, help=f"default {DEFAULT_SERVER}")
     sessions.add_argument("--user", default=None, help="only this user's sessions")
     return parser
 
 
+def _store_options(command: argparse.ArgumentParser) -> None:
+    """The options of every command that opens the database: the same names everywhere."""
+    command.add_argument("--database-url", default=None, metavar="URL",
+                         help="sqlite:///... or postgresql://... (default: BEAMISH_DATABASE_URL, "
+                              "then beamish.toml, then sqlite:///beamish.db)")
+    # The old name of --database-url on migrate, config and usage; hidden, for one release.
+    command.add_argument("--url", dest="database_url", help=argparse.SUPPRESS)
+    command.add_argument("--config", default=None, metavar="FILE",
+                         help="a beamish.toml to read (default: ./beamish.toml if present)")
+
+
 def _config_parser(commands: Any) -> None:
     config = commands.add_parser("config", help="a user's LLM configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     get = config_commands.add_parser("get", help="what a user gets, with provenance")
-    get.add_argument("--user", required=True)
-    get.add_argument("--task", default="chat", help="task type (default chat)")
-    get.add_argument("--url", default=None, help="database URL")
+    get.add_argument("--user", required=True, type=_user_id)
+    get.add_argument("--task", default="chat", type=_task_type, help="task type (default chat)")
+    _store_options(get)
     put = config_commands.add_parser("set", help="set a user's default or task override")
-    put.add_argument("--user", required=True)
-    put.add_argument("--provider", required=True,
-                     help="openai | anthropic | ollama | tgi | openai_compatible | echo")
-    put.add_argument("--model", required=True)
-    put.add_argument("--task", default=None, help="override one task type instead")
-    put.add_argument("--url", default=None, help="database URL")
+    put.add_argument("--user", required=True, type=_user_id)
+    put.add_argument("--provider", required=True, help=" | ".join(PROVIDER_KINDS))
+    put.add_argument("--model", required=True, type=_model)
+    put.add_argument("--task", default=None, type=_task_type,
+                     help="override one task type instead")
+    _store_options(put)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("beamish")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "(not installed)"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{port} is not a port; use 1-65535 (0: any free port)")
+    return port
+
+
+def _user_id(text: str) -> str:
+    # The store's limit (1 to 255 characters): past it the database's CHECK would answer.
+    if not 1 <= len(text) <= MAX_USER_ID:
+        raise argparse.ArgumentTypeError(f"a user id has 1 to {MAX_USER_ID} characters")
+    return text
+
+
+def _task_type(text: str) -> str:
+    from beamish.server.api.models import NAME_PATTERN  # the API's rule; loads FastAPI
+
+    if re.fullmatch(NAME_PATTERN, text) is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a task type: 1 to 128 letters, digits and _.:@-")
+    return text
+
+
+def _model(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a model name cannot be empty")
+    return text
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,22 +212,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     name = args.command
     try:
-        if name == "serve":
-            return _serve(args)
-        if name == "migrate":
-            return _migrate(args)
-        if name == "token":
-            return asyncio.run(_token(args))
-        if name == "config":
-            return asyncio.run(_config(args))
-        if name == "usage":
-            return asyncio.run(_usage(args))
-        return _sessions(args)
+        status = _run(args)
+        sys.stdout.flush()  # inside the try: a closed pipe is found here, not at exit
+    except BrokenPipeError:
+        # The reader went away (`beamish usage | head -1`): not an error to report. Point
+        # stdout at /dev/null so that the interpreter's own flush at exit stays quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (StoreError, LLMError, ValueError, OSError) as exc:
-        # ValueError covers pydantic's ValidationError and a bad signing key.
+        # ValueError covers pydantic's ValidationError, SettingsError and a bad signing key.
         what = f"{name} {args.token_command}" if name == "token" else name
         print(f"beamish {what}: {exc}", file=sys.stderr)
         return 1
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    name = args.command
+    if name == "serve":
+        return _serve(args)
+    if name == "migrate":
+        return _migrate(args)
+    if name == "token":
+        return asyncio.run(_token(args))
+    if name == "config":
+        return asyncio.run(_config(args))
+    if name == "usage":
+        return asyncio.run(_usage(args))
+    return _sessions(args)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """What every command reads: the file, the environment, then these options on top."""
+    overrides: dict[str, Any] = {}
+    if args.config:
+        overrides["config_file"] = Path(args.config)
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    settings = load_settings(**overrides)
+    check_sqlite_path(settings.database_url)
+    return settings
+
+
+def _secret_key(*, create: bool) -> Path | None:
+    """Set ``BEAMISH_SECRET_KEY`` from the key file if unset; refuse a key Fernet refuses."""
+    key_file = ensure_secret_key(create=create)
+    source = SECRET_KEY_ENV if key_file is None else f"the key in {key_file}"
+    check_secret_key(os.environ.get(SECRET_KEY_ENV), source=source)
+    return key_file
 
 
 # -- serve ------------------------------------------------------------------------------------
@@ -154,13 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from beamish.server.serve import BeamishServer, configure_serving_logs, tune_for_serving
 
-    key_file = ensure_secret_key()
-    overrides: dict[str, Any] = {}
-    if args.config:
-        overrides["config_file"] = Path(args.config)
-    if args.database_url:
-        overrides["database_url"] = args.database_url
-    settings = Settings(**overrides)
+    key_file = _secret_key(create=True)  # first: Settings then reads it as secret_key
+    settings = _settings(args)
     server_overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
                                           ("dev_mode", args.dev or None),
                                           ("log_format", args.log_format)) if v is not None}
@@ -192,12 +301,8 @@ def _serve(args: argparse.Namespace) -> int:
 # -- migrate, token ---------------------------------------------------------------------------
 
 
-def _database_url(url: str | None) -> str:
-    return url or os.environ.get("BEAMISH_DATABASE_URL") or DEFAULT_URL
-
-
 def _migrate(args: argparse.Namespace) -> int:
-    applied = asyncio.run(migrate(_database_url(args.url)))
+    applied = asyncio.run(migrate(_settings(args).database_url))
     print("\n".join(f"applied {name}" for name in applied) or "already up to date")
     return 0
 
@@ -225,9 +330,9 @@ async def _token(args: argparse.Namespace) -> int:
         if args.user and not is_name(args.user):  # empty: the signer says so
             raise ValueError(
                 f"--user {args.user!r} is not a user id the API accepts ({NAME_RULE})")
-        ensure_secret_key(create=False)
+        _secret_key(create=False)
         signer = TokenSigner()  # a missing or short key fails here, before the database
-    async with open_store(_database_url(args.url)) as store:
+    async with open_store(_settings(args).database_url) as store:
         if args.token_command == "create":
             return await _token_create(store, signer, args)
         if args.token_command == "list":
@@ -279,8 +384,11 @@ def _when(value: datetime) -> str:
 
 
 async def _config(args: argparse.Namespace) -> int:
-    settings = Settings()
-    async with open_store(_database_url(args.url)) as store:
+    settings = _settings(args)
+    if args.config_command == "set" and args.provider not in PROVIDER_KINDS:
+        raise ValueError(f"unknown provider {args.provider!r}; use one of: "
+                         f"{', '.join(PROVIDER_KINDS)}")
+    async with open_store(settings.database_url) as store:
         resolver = ConfigResolver(store, settings.llm)
         if args.config_command == "set":
             await _set_config(store, args)
@@ -309,7 +417,7 @@ async def _set_config(store: Store, args: argparse.Namespace) -> None:
 async def _usage(args: argparse.Namespace) -> int:
     until = datetime.now(UTC)
     since = until - timedelta(days=args.days)
-    async with open_store(_database_url(args.url)) as store:
+    async with open_store(_settings(args).database_url) as store:
         totals = await store.usage_totals(user_id=args.user, since=since, until=until)
         who = f"user {args.user}" if args.user else "all users"
         print(f"usage of {who}, last {args.days} days")
@@ -334,16 +442,29 @@ def _row(totals: UsageTotals) -> list[object]:
 
 
 def _table(headers: list[str], rows: list[list[object]]) -> None:
+    print()
+    print("\n".join(table_lines(headers, rows)))
+
+
+def table_lines(headers: list[str], rows: list[list[object]]) -> list[str]:
+    """``rows`` under ``headers`` in aligned columns: numbers right, anything else left.
+
+    A column is numeric when every value in it is an int (shown with thousands separators);
+    how a text value starts (a session id starting with a digit) does not change its side.
+    """
+    numeric = [bool(rows) and all(isinstance(row[i], int) for row in rows)
+               for i in range(len(headers))]
     cells = [headers, *[[f"{v:,}" if isinstance(v, int) else str(v) for v in r] for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    print()
+    lines = []
     for n, row in enumerate(cells):
-        print("  ".join(c.rjust(w) if n and c[:1].isdigit() else c.ljust(w)
-                        for c, w in zip(row, widths, strict=True)).rstrip())
+        lines.append("  ".join(c.rjust(w) if right else c.ljust(w)
+                               for c, w, right in zip(row, widths, numeric, strict=True)).rstrip())
         if n == 0:
-            print("  ".join("-" * w for w in widths))
+            lines.append("  ".join("-" * w for w in widths))
     if not rows:
-        print("(none)")
+        lines.append("(none)")
+    return lines
 
 
 # -- sessions ---------------------------------------------------------------------------------
@@ -352,7 +473,7 @@ def _table(headers: list[str], rows: list[list[object]]) -> None:
 def _sessions(args: argparse.Namespace) -> int:
     import httpx
 
-    ensure_secret_key(create=False)
+    _secret_key(create=False)
     token = issue_token("beamish-cli", True, expires_in=60)
     params = {"user_id": args.user} if args.user else {}
     try:

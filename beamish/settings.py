@@ -72,15 +72,30 @@ options with their defaults in brackets:
   messages of a call) is answered 422 naming the field (``beamish.server.api.limits``).
 * ``max_metadata_bytes`` [64 KiB] — the JSON of a stored free-form object (a provider
   config's ``metadata``), which every read returns; larger is a 422 naming it.
+
+Checks made at start, before anything is served (each raises a :class:`SettingsError`
+saying what to do): :func:`check_secret_key` (the master key must be Fernet keys),
+:func:`check_sqlite_path` (a SQLite file's directory must exist, but ``.beamish/``). A
+``beamish.toml`` that is not valid TOML is a :class:`ConfigFileError` naming the file.
+
+Errors::
+
+    ValueError
+    └── SettingsError               a setting cannot be used; the message says how to fix it
+                                    (raised as such by load_settings for invalid values)
+        ├── ConfigFileError         the TOML file cannot be parsed (names the file and line)
+        ├── InvalidSecretKeyError   BEAMISH_SECRET_KEY missing or not Fernet keys
+        └── DatabasePathError       a SQLite file's directory does not exist
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -91,6 +106,8 @@ from pydantic_settings import (
 
 from beamish.llm.settings import LLMSettings
 from beamish.sessions.settings import SessionSettings
+from beamish.store.errors import SecretKeyError
+from beamish.store.secrets import SecretBox
 
 DEFAULT_CONFIG_FILE = Path("beamish.toml")
 CONFIG_FILE_ENV = "BEAMISH_CONFIG_FILE"
@@ -157,7 +174,11 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Arguments, then the environment, then the TOML file (no dotenv, no secrets dir)."""
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file(init_settings))
+        path = _config_file(init_settings)
+        try:
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigFileError(f"{path} is not valid TOML: {error}") from None
         return init_settings, env_settings, toml
 
 
@@ -174,3 +195,76 @@ def _config_file(init_settings: PydanticBaseSettingsSource) -> Path:
             f"beamish config file {str(path)!r} does not exist; create it, or drop "
             f"config_file / {CONFIG_FILE_ENV} to use {DEFAULT_CONFIG_FILE} if present")
     return path
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings(**overrides)``; a value that does not validate is a :class:`SettingsError`
+    naming the file and the variables it may come from, each problem on one line, without
+    the values (which may be secrets)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        config_file = overrides.get("config_file") or os.environ.get(CONFIG_FILE_ENV) \
+            or DEFAULT_CONFIG_FILE
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in error.errors())
+        raise SettingsError(f"invalid settings (from {config_file}, BEAMISH_* variables or "
+                            f"options): {problems}") from None
+
+
+class SettingsError(ValueError):
+    """A setting beamish cannot start with; the message says what was wrong and what to do."""
+
+
+class ConfigFileError(SettingsError):
+    """The configuration file cannot be parsed; the message names it."""
+
+
+class InvalidSecretKeyError(SettingsError):
+    """``BEAMISH_SECRET_KEY`` is missing, or not one or more comma-separated Fernet keys."""
+
+
+class DatabasePathError(SettingsError):
+    """A SQLite database's directory does not exist (a typo, most often)."""
+
+
+#: How to make a master key, quoted in the errors about it.
+MAKE_SECRET_KEY: Final = ('python -c "from cryptography.fernet import Fernet; '
+                          'print(Fernet.generate_key().decode())"')
+
+#: A missing directory a SQLite file may still be created in: beamish's own.
+CREATED_DIRECTORIES: Final = frozenset({Path(".beamish")})
+
+
+def check_secret_key(keys: str | None, *, source: str = "BEAMISH_SECRET_KEY") -> None:
+    """Raise :class:`InvalidSecretKeyError` unless ``keys`` are comma-separated Fernet keys.
+
+    The master key signs tokens and encrypts provider API keys; a key Fernet refuses would
+    serve until the first provider key is stored, then fail every such request.
+    """
+    if not keys or not keys.strip():
+        raise InvalidSecretKeyError(f"{source} is not set; make a key with {MAKE_SECRET_KEY}")
+    try:
+        SecretBox(keys)
+    except SecretKeyError:
+        raise InvalidSecretKeyError(
+            f"{source} is not a Fernet key (32 url-safe base64-encoded bytes; several may be "
+            f"separated by commas); make one with {MAKE_SECRET_KEY}") from None
+
+
+def check_sqlite_path(database_url: str) -> None:
+    """Raise :class:`DatabasePathError` if a ``sqlite:///`` URL's directory does not exist.
+
+    The store would create it, so a typo (``sqlite:///dta/beamish.db``) would quietly start a
+    new, empty database elsewhere. Only beamish's own ``.beamish/`` may be created. Other
+    URLs pass.
+    """
+    if not database_url.startswith("sqlite:///"):
+        return
+    path = Path(database_url.removeprefix("sqlite:///"))
+    parent = path.parent
+    if parent in CREATED_DIRECTORIES or parent.is_dir():
+        return
+    raise DatabasePathError(
+        f"the directory {str(parent)!r} of the SQLite database {str(path)!r} does not exist; "
+        f"create it (mkdir -p {parent}) or correct the database URL")

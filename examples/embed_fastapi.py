@@ -1,8 +1,11 @@
 """Embedding beamish in a FastAPI app: the runtime lives as long as the app.
 
-Run it with ``uvicorn examples.embed_fastapi:app`` (``BEAMISH_DATABASE_URL`` picks the
-database). The host app owns its routes; beamish gives it sessions, resolution with
-provenance, provider calls and exact usage.
+Run it with ``uvicorn examples.embed_fastapi:app`` with ``BEAMISH_SECRET_KEY`` set to a Fernet
+key (``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``;
+the app refuses to start without one) and ``BEAMISH_DATABASE_URL`` picking the database. The
+host app owns its routes; ``mount_beamish`` adds beamish's HTTP API (``/api``, ``/v1``,
+``/health``), the Phoenix socket (``/socket/websocket``) and the runtime behind them: sessions,
+resolution with provenance, provider calls and exact usage.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
 import beamish
+from beamish.server import mount_beamish
 from beamish.sessions import SessionNotFoundError
 
-app = FastAPI(title="beamish embedded", lifespan=beamish.lifespan())
+app = FastAPI(title="beamish embedded")
+mount_beamish(app)  # the API, the socket, and the runtime for the app's lifetime
 
 
 class Ask(BaseModel):

@@ -1,5 +1,10 @@
 """Fixtures shared by every test package.
 
+``isolated_from_checkout`` (autouse): every test runs in an empty working directory of its
+own with no ``BEAMISH_*`` variable set (but ``BEAMISH_TEST_*``, which configure the test run),
+so neither a ``beamish.toml``, a ``.beamish/secret_key`` nor a ``beamish.db`` left in the
+checkout by ``beamish serve`` nor the developer's shell can change a result.
+
 ``anyio_backend``: asyncio, the loop beamish runs on (the runtime's tests add a virtual clock).
 
 ``beamish``: a real ``beamish serve`` (``BeamishServer``) on a free port, with a fresh SQLite
@@ -28,6 +33,22 @@ from tests.store import _pg
 if TYPE_CHECKING:
     from beamish.server.serve import BeamishServer
     from tests.llm.providers._fake_llm_server import FakeLLMServer
+
+
+#: Variables that configure the test run itself, kept by ``isolated_from_checkout``.
+TEST_RUN_PREFIX = "BEAMISH_TEST_"
+
+
+@pytest.fixture(autouse=True)
+def isolated_from_checkout(monkeypatch: pytest.MonkeyPatch,
+                           tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run in an empty directory, with no BEAMISH_* variable but the test run's own."""
+    for name in list(os.environ):
+        if name.upper().startswith("BEAMISH_") and not name.startswith(TEST_RUN_PREFIX):
+            monkeypatch.delenv(name)
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    return cwd
 
 
 @pytest.fixture

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 ROOT = Path(__file__).parent.parent
@@ -17,7 +19,9 @@ def test_embed_script_runs_to_the_end(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "examples.embed_script", "--database",
          f"sqlite:///{tmp_path / 'example.db'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        # Run in the test's empty directory: a beamish.toml in the checkout must not count.
+        cwd=Path.cwd(), env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "[echo]" in done.stdout
     assert "model: echo-1 (user_default)" in done.stdout
@@ -28,9 +32,12 @@ def test_embed_fastapi_serves_through_its_lifespan(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The host app opens a session and answers in it; unknown sessions are a 404."""
     monkeypatch.setenv("BEAMISH_DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.setenv("BEAMISH_SECRET_KEY", Fernet.generate_key().decode())
     from examples.embed_fastapi import app
 
     with TestClient(app) as client:
+        assert client.get("/health").status_code == 200  # beamish's API, mounted beside
+        assert any(getattr(r, "path", "") == "/socket/websocket" for r in app.routes)
         sid = client.post("/sessions/ada").json()["session_id"]
         answer = client.post(f"/sessions/{sid}/ask", json={"user_id": "ada", "content": "hi"})
         assert answer.status_code == 200

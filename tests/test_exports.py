@@ -35,7 +35,8 @@ PINNED: dict[str, list[str]] = {
     "beamish.chat": ["ConversationChannel", "ConversationHistory"],
     "beamish.server": [
         "ApiAuth", "AuthError", "BeamishServer", "Principal", "ServerSettings", "TokenSigner",
-        "api_router", "create_app", "install_api", "issue_token", "verify_token"],
+        "api_router", "create_app", "install_api", "issue_token", "mount_beamish",
+        "verify_token"],
 }
 
 

@@ -92,7 +92,8 @@ class Node:
         self._deadlines: Deadlines
         self._done: asyncio.Future[None]
         self._stopping: asyncio.Event | None = None
-        self._signals: list[int] = []
+        # Each handled signal and the handler it had before, restored exactly on exit.
+        self._signals: list[tuple[int, Any]] = []
         self.root: ActorRef | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -138,8 +139,9 @@ class Node:
 
     def _install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
             self._loop.add_signal_handler(sig, self.request_stop)
-            self._signals.append(sig)
+            self._signals.append((sig, previous))
 
     def request_stop(self) -> None:
         """Ask the node to stop: :meth:`wait` returns (SIGTERM does this)."""
@@ -153,8 +155,13 @@ class Node:
 
     async def shutdown(self) -> None:
         """Stop the tree in order, kill stray actors, and wait for every task."""
-        for sig in self._signals:
+        for sig, previous in self._signals:
+            # remove_signal_handler resets to the default (SIGINT: KeyboardInterrupt), which
+            # would undo a host's SIG_IGN or its own handler; put back what was there. None:
+            # a handler not installed from Python, which cannot be put back.
             self._loop.remove_signal_handler(sig)
+            if previous is not None:
+                signal.signal(sig, previous)
         self._signals.clear()
         if self.root is not None and self.root.alive:
             from beamish.runtime.supervisor import shutdown_child

@@ -2,6 +2,7 @@
 
 * :mod:`.api` — the FastAPI app/router: users' configs and usage, admin, sessions with SSE
   completions, OpenAI-compatible ``/v1``; ``create_app``, ``install_api``, ``api_router``.
+* :mod:`.mount` — :func:`mount_beamish`: the API, the socket and the runtime in a host app.
 * :mod:`.serve` — :class:`BeamishServer`: runtime + API + conversation sockets on one port.
 * :mod:`.websocket_protocol` — uvicorn's WebSocket protocol, lean for many idle sockets.
 * :mod:`.connections` — connection caps, first-request deadlines and shortage reports, as
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from beamish.auth import AuthError, Principal, TokenSigner, issue_token, verify_token
     from beamish.server.api import ApiAuth, api_router, create_app, install_api
+    from beamish.server.mount import mount_beamish
     from beamish.server.serve import BeamishServer
     from beamish.settings import ServerSettings
 
@@ -32,12 +34,12 @@ _LAZY = {
     "Principal": "beamish.auth", "TokenSigner": "beamish.auth",
     "issue_token": "beamish.auth", "verify_token": "beamish.auth",
     "AuthError": "beamish.auth", "BeamishServer": "beamish.server.serve",
-    "ServerSettings": "beamish.settings",
+    "ServerSettings": "beamish.settings", "mount_beamish": "beamish.server.mount",
 }
 
 __all__ = [
     "ApiAuth", "AuthError", "BeamishServer", "Principal", "ServerSettings", "TokenSigner",
-    "api_router", "create_app", "install_api", "issue_token", "verify_token",
+    "api_router", "create_app", "install_api", "issue_token", "mount_beamish", "verify_token",
 ]
 
 

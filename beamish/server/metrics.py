@@ -46,6 +46,7 @@ from prometheus_client.registry import Collector
 from beamish.application import Application
 from beamish.request_log import LLMRequestLog, observe_llm_requests
 from beamish.server.api.deps import _bearer, get_admin, get_principal
+from beamish.server.api.errors import ERROR_RESPONSES
 
 PATH: Final = "/metrics"
 
@@ -194,7 +195,7 @@ def install_metrics(app: FastAPI, metrics: ServerMetrics, *, public: bool) -> No
 
     @app.get(PATH, include_in_schema=True, tags=["metrics"], summary="Prometheus metrics",
              response_class=Response, dependencies=[Depends(admin_only)],
-             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **ERROR_RESPONSES})
     async def metrics_endpoint() -> Response:
         """The server's metrics in Prometheus' text format (admin token, unless
         ``[server] metrics_public``)."""

@@ -328,6 +328,24 @@ async def test_signal_handlers_only_with_handle_signals() -> None:
     assert signal.getsignal(signal.SIGTERM) == term_before
 
 
+async def test_signal_handlers_restore_exactly_what_was_there() -> None:
+    """An ignored SIGINT stays ignored and a host's SIGTERM handler comes back after exit."""
+
+    def host_handler(signum: int, frame: object) -> None:
+        """The embedding program's own SIGTERM handler."""
+
+    term_before = signal.signal(signal.SIGTERM, host_handler)
+    int_before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        async with Node(handle_signals=True):
+            assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is host_handler
+    finally:
+        signal.signal(signal.SIGTERM, term_before)
+        signal.signal(signal.SIGINT, int_before)
+
+
 class StopsTheNode(Actor):
     """Asks its node to stop as soon as it starts, and logs its stop."""
 

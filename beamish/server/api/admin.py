@@ -130,7 +130,7 @@ class ValidationView(Out):
     serving: bool
 
 
-@router.get("/providers")
+@router.get("/providers", summary="List registered providers")
 async def list_providers(rt: AppDep) -> ProviderList:
     """Every registered provider (keys masked)."""
     box = _box_or_none(rt.settings)
@@ -138,7 +138,7 @@ async def list_providers(rt: AppDep) -> ProviderList:
                                         for record in await rt.store.list_providers()))
 
 
-@router.post("/providers", status_code=status.HTTP_201_CREATED)
+@router.post("/providers", summary="Register a provider", status_code=status.HTTP_201_CREATED)
 async def add_provider(body: ProviderIn, caller: AdminPrincipal, rt: AppDep) -> ProviderView:
     """Register a provider (409 if the name is taken); its key is stored encrypted."""
     ciphertext = None
@@ -156,7 +156,8 @@ async def add_provider(body: ProviderIn, caller: AdminPrincipal, rt: AppDep) -> 
     return _view(rt, stored, box)
 
 
-@router.delete("/providers/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/providers/{name}", summary="Remove a provider",
+               status_code=status.HTTP_204_NO_CONTENT)
 async def remove_provider(name: ProviderName, caller: AdminPrincipal, rt: AppDep) -> Response:
     """Remove a provider and its catalog (404 if not registered)."""
     await rt.store.remove_provider(name, actor=caller.user_id)
@@ -164,7 +165,7 @@ async def remove_provider(name: ProviderName, caller: AdminPrincipal, rt: AppDep
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/providers/{name}/validate")
+@router.post("/providers/{name}/validate", summary="Validate a provider and store its models")
 async def validate_provider(name: ProviderName, caller: AdminPrincipal,
                             rt: AppDep) -> ValidationView:
     """Reach the provider with its key; store the models it lists."""
@@ -259,13 +260,13 @@ TierQuery = Annotated[str | None, Query(pattern=NAME_PATTERN,
                                         description="one tier; all tiers if omitted")]
 
 
-@router.get("/llm/global")
+@router.get("/llm/global", summary="List global and tier configs")
 async def list_global_configs(rt: AppDep) -> GlobalConfigList:
     """Every global and tier config."""
     return GlobalConfigList(configs=tuple(await rt.store.list_global_configs()))
 
 
-@router.get("/llm/global/{task_type}")
+@router.get("/llm/global/{task_type}", summary="Show a task type's global config")
 async def get_global_config(task_type: TaskType, rt: AppDep,
                             tier: TierQuery = None) -> GlobalConfig:
     """The config of ``task_type`` for ``tier`` (or its any-tier fallback); 404 if none."""
@@ -277,7 +278,7 @@ async def get_global_config(task_type: TaskType, rt: AppDep,
     return config
 
 
-@router.put("/llm/global/{task_type}")
+@router.put("/llm/global/{task_type}", summary="Set a task type's global config")
 async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: AdminPrincipal,
                             rt: AppDep, tier: TierQuery = None) -> GlobalConfig:
     """Create or replace the config of ``task_type`` for ``tier`` (or every tier)."""
@@ -286,7 +287,8 @@ async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: A
     return await rt.store.set_global_config(config, actor=caller.user_id)
 
 
-@router.delete("/llm/global/{task_type}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/llm/global/{task_type}", summary="Remove a task type's global config",
+               status_code=status.HTTP_204_NO_CONTENT)
 async def delete_global_config(task_type: TaskType, caller: AdminPrincipal, rt: AppDep,
                                tier: TierQuery = None) -> Response:
     """Remove the config of ``task_type`` for exactly ``tier`` (or the any-tier one); 404 if
@@ -305,7 +307,7 @@ def _tier(rt: Application, tier: str | None) -> str:
     return tier
 
 
-@router.put("/users/{user_id}/profile")
+@router.put("/users/{user_id}/profile", summary="Set a user's tier")
 async def put_profile(user_id: UserId, body: ProfileIn, caller: AdminPrincipal,
                       rt: AppDep) -> UserProfile:
     """Set a user's tier (creating the profile if needed)."""
@@ -333,7 +335,7 @@ class TopUsers(Out):
     users: tuple[UserUsage, ...]
 
 
-@router.get("/audit")
+@router.get("/audit", summary="Read the audit log")
 async def audit_log(
     rt: AppDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
@@ -343,7 +345,7 @@ async def audit_log(
     return AuditLog(entries=tuple(await rt.store.list_audit(user_id=user_id, limit=limit)))
 
 
-@router.get("/usage/top")
+@router.get("/usage/top", summary="List the top users by usage")
 async def top_users(
     rt: AppDep,
     n: Annotated[int, Query(ge=1, le=1000)] = 10,
@@ -404,7 +406,7 @@ class RuntimeView(Out):
     tree: TreeView | None
 
 
-@router.get("/sessions")
+@router.get("/sessions", summary="List live sessions of every user")
 async def live_sessions(
     rt: AppDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
@@ -414,7 +416,7 @@ async def live_sessions(
                                        for sid, uid in rt.sessions.open_sessions(user_id)))
 
 
-@router.get("/runtime")
+@router.get("/runtime", summary="Show the runtime's supervision tree")
 async def runtime_view(
     rt: AppDep,
     actors: Annotated[int, Query(ge=0, le=10_000, description="busiest actors listed")] = 20,

@@ -340,7 +340,8 @@ SessionHeader = Annotated[str | None, Header(alias="X-Beamish-Session", pattern=
 TaskHeader = Annotated[str, Header(alias="X-Beamish-Task-Type", pattern=NAME_PATTERN)]
 
 
-@router.post("/chat/completions", response_model=ChatCompletion,
+@router.post("/chat/completions", summary="Create a chat completion (OpenAI-compatible)",
+             response_model=ChatCompletion,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "chat.completion, or its chunks when streamed"}})
 async def chat_completions(body: ChatCompletionRequest, caller: CurrentPrincipal, rt: AppDep,
@@ -385,7 +386,7 @@ async def model_names(rt: Application) -> ModelNames:
     return ModelNames.of(await model_catalog(rt), serving)
 
 
-@router.get("/models")
+@router.get("/models", summary="List models (OpenAI-compatible)")
 async def list_models(caller: CurrentPrincipal, rt: AppDep) -> ModelCardList:
     """``beamish`` (the caller's resolved model), then every model name ``/v1`` accepts."""
     cards = [ModelCard(id="beamish", owned_by="beamish")]

@@ -164,7 +164,7 @@ def check_session_id(session_id: str, owner: str) -> None:
             "sessions of /v1/chat/completions; pick another id")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", summary="Open a session", status_code=status.HTTP_201_CREATED)
 async def open_session(body: SessionIn, caller: CurrentPrincipal, rt: AppDep) -> SessionInfo:
     """Open a session for the caller (or, for an admin, for ``user_id``)."""
     owner = body.user_id or caller.user_id
@@ -176,21 +176,22 @@ async def open_session(body: SessionIn, caller: CurrentPrincipal, rt: AppDep) ->
     return await rt.sessions.open(body.session_id, owner)
 
 
-@router.get("")
+@router.get("", summary="List my open sessions")
 async def my_sessions(caller: CurrentPrincipal, rt: AppDep) -> SessionList:
     """The caller's open sessions."""
     return SessionList(sessions=tuple(sid for sid, _ in
                                       rt.sessions.open_sessions(caller.user_id)))
 
 
-@router.get("/{session_id}")
+@router.get("/{session_id}", summary="Show a session")
 async def get_session(session_id: SessionId, caller: CurrentPrincipal, rt: AppDep,
                       user_id: UserQuery = None) -> SessionInfo:
     """The session's context and usage."""
     return await rt.sessions.get(session_id, user_id=_owner_check(caller, user_id))
 
 
-@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{session_id}", summary="Close a session",
+               status_code=status.HTTP_204_NO_CONTENT)
 async def close_session(session_id: SessionId, caller: CurrentPrincipal, rt: AppDep,
                         user_id: UserQuery = None) -> Response:
     """Close the session; its usage stays in the ledger."""
@@ -198,7 +199,8 @@ async def close_session(session_id: SessionId, caller: CurrentPrincipal, rt: App
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{session_id}/completions", response_model=CompletionOut,
+@router.post("/{session_id}/completions", summary="Complete in a session",
+             response_model=CompletionOut,
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "the answer, or its events when streamed"}})
 async def session_completion(session_id: SessionId, body: CompletionIn, caller: CurrentPrincipal,

@@ -136,7 +136,8 @@ class ModelList(Out):
 # --- the user's configuration ------------------------------------------------------------
 
 
-@router.get("/users/{user_id}/llm-config", tags=["users"])
+@router.get("/users/{user_id}/llm-config", summary="Show a user's LLM configuration",
+            tags=["users"])
 async def get_llm_config(user_id: UserId, caller: CurrentPrincipal,
                          rt: AppDep) -> UserLLMConfigView:
     """The user's tier, default, per-provider configs and per-task overrides."""
@@ -144,7 +145,7 @@ async def get_llm_config(user_id: UserId, caller: CurrentPrincipal,
     return await _config_view(rt, user_id)
 
 
-@router.put("/users/{user_id}/llm-config", tags=["users"])
+@router.put("/users/{user_id}/llm-config", summary="Set a user's default model", tags=["users"])
 async def put_llm_config(user_id: UserId, body: DefaultConfigIn, caller: CurrentPrincipal,
                          rt: AppDep) -> UserLLMConfigView:
     """Make ``provider``/``model`` the default; ``parameters``, if given, replace its own."""
@@ -156,7 +157,8 @@ async def put_llm_config(user_id: UserId, body: DefaultConfigIn, caller: Current
     return await _config_view(rt, user_id)
 
 
-@router.delete("/users/{user_id}/llm-config", tags=["users"],
+@router.delete("/users/{user_id}/llm-config", summary="Remove a user's LLM configuration",
+               tags=["users"],
                status_code=status.HTTP_204_NO_CONTENT)
 async def delete_llm_config(user_id: UserId, caller: CurrentPrincipal, rt: AppDep) -> Response:
     """Remove every config and override of the user (the profile and tier stay)."""
@@ -191,7 +193,8 @@ async def ensure_profile(rt: Application, user_id: str, actor: str) -> None:
 # --- per provider ------------------------------------------------------------------------
 
 
-@router.get("/users/{user_id}/llm-config/providers/{provider}", tags=["users"])
+@router.get("/users/{user_id}/llm-config/providers/{provider}",
+            summary="Show a user's config for one provider", tags=["users"])
 async def get_provider_config(user_id: UserId, provider: Provider, caller: CurrentPrincipal,
                               rt: AppDep) -> UserLLMConfig:
     """The user's config for one provider (404 if none)."""
@@ -199,7 +202,8 @@ async def get_provider_config(user_id: UserId, provider: Provider, caller: Curre
     return await rt.store.get_config(user_id, provider)
 
 
-@router.put("/users/{user_id}/llm-config/providers/{provider}", tags=["users"])
+@router.put("/users/{user_id}/llm-config/providers/{provider}",
+            summary="Set a user's config for one provider", tags=["users"])
 async def put_provider_config(user_id: UserId, provider: Provider, body: ProviderConfigIn,
                               caller: CurrentPrincipal, rt: AppDep) -> UserLLMConfig:
     """Create or update the user's config for one provider."""
@@ -221,7 +225,8 @@ async def put_provider_config(user_id: UserId, provider: Provider, body: Provide
                                      actor=actor)
 
 
-@router.delete("/users/{user_id}/llm-config/providers/{provider}", tags=["users"],
+@router.delete("/users/{user_id}/llm-config/providers/{provider}",
+               summary="Remove a user's config for one provider", tags=["users"],
                status_code=status.HTTP_204_NO_CONTENT)
 async def delete_provider_config(user_id: UserId, provider: Provider, caller: CurrentPrincipal,
                                  rt: AppDep) -> Response:
@@ -234,7 +239,8 @@ async def delete_provider_config(user_id: UserId, provider: Provider, caller: Cu
 # --- per task type -----------------------------------------------------------------------
 
 
-@router.get("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"])
+@router.get("/users/{user_id}/llm-config/tasks/{task_type}",
+            summary="Show a user's override for one task type", tags=["users"])
 async def get_task_override(user_id: UserId, task_type: TaskType, caller: CurrentPrincipal,
                             rt: AppDep) -> TaskOverride:
     """The user's override for one task type (404 if none)."""
@@ -246,7 +252,8 @@ async def get_task_override(user_id: UserId, task_type: TaskType, caller: Curren
     return override
 
 
-@router.put("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"])
+@router.put("/users/{user_id}/llm-config/tasks/{task_type}",
+            summary="Set a user's override for one task type", tags=["users"])
 async def put_task_override(user_id: UserId, task_type: TaskType, body: TaskOverrideIn,
                             caller: CurrentPrincipal, rt: AppDep) -> TaskOverride:
     """Create or replace the user's override for one task type."""
@@ -257,7 +264,8 @@ async def put_task_override(user_id: UserId, task_type: TaskType, body: TaskOver
     return await rt.store.set_task_override(user_id, override, actor=caller.user_id)
 
 
-@router.delete("/users/{user_id}/llm-config/tasks/{task_type}", tags=["users"],
+@router.delete("/users/{user_id}/llm-config/tasks/{task_type}",
+               summary="Remove a user's override for one task type", tags=["users"],
                status_code=status.HTTP_204_NO_CONTENT)
 async def delete_task_override(user_id: UserId, task_type: TaskType, caller: CurrentPrincipal,
                                rt: AppDep) -> Response:
@@ -270,7 +278,7 @@ async def delete_task_override(user_id: UserId, task_type: TaskType, caller: Cur
 # --- usage -------------------------------------------------------------------------------
 
 
-@router.get("/users/{user_id}/usage", tags=["users"])
+@router.get("/users/{user_id}/usage", summary="Show a user's usage", tags=["users"])
 async def get_usage(
     user_id: UserId, caller: CurrentPrincipal, rt: AppDep,
     since: Annotated[AwareDatetime | None, Query(description="from (inclusive)")] = None,
@@ -305,7 +313,8 @@ class PreviewView(ConfigView):
     explanation: str
 
 
-@router.get("/llm/config/preview", tags=["users"])
+@router.get("/llm/config/preview", summary="Preview the configuration a call would use",
+            tags=["users"])
 async def preview_config(
     caller: CurrentPrincipal, rt: AppDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256,
@@ -328,7 +337,7 @@ async def preview_config(
     return PreviewView(**ConfigView.of(config).model_dump(), explanation=config.explain())
 
 
-@router.get("/llm/models", tags=["catalog"])
+@router.get("/llm/models", summary="List the model catalog", tags=["catalog"])
 async def list_models(caller: CurrentPrincipal, rt: AppDep) -> ModelList:
     """Every model beamish can call (stored catalogs and configured defaults)."""
     return ModelList(models=tuple(await model_catalog(rt)))

@@ -1,0 +1,144 @@
+"""All of beamish in a host FastAPI app, from one call: :func:`mount_beamish`.
+
+::
+
+    app = FastAPI()                       # the host's app: its own routes, its own lifespan
+    mount_beamish(app)                    # uvicorn host:app
+
+What it adds, for the app's lifetime:
+
+* the HTTP API's routes and error handlers (``install_api``): ``/api/...``, ``/v1/...``,
+  ``/health``;
+* the Phoenix socket at ``/socket/websocket`` serving ``conversation:*``
+  (``beamish.chat.ConversationChannel``), with the ``[server]`` socket limits;
+* a lifespan around the host's own: at start it checks the master key (a missing or
+  non-Fernet ``BEAMISH_SECRET_KEY`` fails the start, saying how to make one, instead of
+  failing requests later), runs a ``beamish.Application`` with the sockets' supervisor among
+  its children, sets ``app.state.beamish``, and then runs the host's lifespan inside it. So
+  do not also pass ``beamish.lifespan()``: that would run a second application.
+
+Options (defaults in brackets): ``settings`` [``Settings()`` at start: ``beamish.toml`` and
+``BEAMISH_*``], ``auth`` [token auth keyed by the settings' key], ``path``
+[``/socket/websocket``].
+
+Why the socket route needs more than ``SocketEndpoint.route()``: a connection's handler must
+run inside the application's actor node, and uvicorn starts connection tasks from its own
+task, not from the lifespan's. The route runs each connection's handler in a copy of the
+context the lifespan had once the application started (where the node is), in a task the
+connection's own handler awaits (so cancelling the connection cancels it).
+
+Stopping: uvicorn closes open WebSockets itself (1012, "service restart": phoenix clients
+reconnect) before it runs the lifespan's end; then the endpoint ends its channels and the
+application stops (usage flushed). ``beamish serve`` (``BeamishServer``) closes them with
+1001 first, which a host app cannot, since uvicorn closes them before telling it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from beamish.application import Application
+from beamish.channels.close_codes import CloseCode
+from beamish.channels.endpoint import DEFAULT_PATH, SocketEndpoint
+from beamish.channels.limits import RateLimit
+from beamish.channels.socket_actor import SocketOptions
+from beamish.chat import ConversationChannel, ConversationHistory
+from beamish.server.api.app import install_api, require_secret_key
+from beamish.server.api.deps import ApiAuth
+from beamish.settings import Settings, load_settings
+
+
+def conversation_endpoint(settings: Settings, auth: ApiAuth,
+                          runtime: Application) -> SocketEndpoint:
+    """The Phoenix endpoint serving ``conversation:*`` with ``[server]``'s socket limits."""
+    server = settings.server
+    history = ConversationHistory(max_messages=server.max_history,
+                                  max_conversations=server.max_conversations)
+    return SocketEndpoint(
+        {"conversation:*": ConversationChannel}, authenticate=auth.authenticator,
+        options=SocketOptions(
+            idle_timeout=server.idle_timeout_s, max_channels=server.max_channels,
+            max_frame_size=server.max_frame_bytes, outbound_frames=server.outbound_frames,
+            outbound_bytes=server.outbound_bytes,
+            message_rate=RateLimit(server.message_rate_per_s, server.message_burst)),
+        assigns={"runtime": runtime, "history": history})
+
+
+class _Mounted:
+    """The socket endpoint and the node's context while the app runs; None otherwise."""
+
+    def __init__(self, settings: Settings | None, auth: ApiAuth | None) -> None:
+        self.settings = settings
+        self.auth = auth
+        self.endpoint: SocketEndpoint | None = None
+        self.context: contextvars.Context | None = None
+
+    @contextlib.asynccontextmanager
+    async def running(self, app: FastAPI,
+                      host: Any) -> AsyncIterator[Mapping[str, Any] | None]:
+        settings = self.settings or load_settings()
+        require_secret_key(settings, optional=self.auth is not None and self.auth.dev_mode)
+        auth = self.auth or ApiAuth.tokens(settings)
+        runtime = Application(settings)
+        endpoint = conversation_endpoint(settings, auth, runtime)
+        runtime.add_child(endpoint.child_spec())
+        async with runtime:
+            app.state.beamish = runtime
+            # The lifespan's context now holds the node: connections run in copies of it.
+            self.endpoint, self.context = endpoint, contextvars.copy_context()
+            try:
+                async with host(app) as state:
+                    yield {**(state or {}), "beamish": runtime}
+            finally:
+                self.endpoint = self.context = None
+                await endpoint.shutdown(CloseCode.GOING_AWAY,
+                                        timeout=settings.server.shutdown_timeout_s)
+
+    async def serve_socket(self, websocket: WebSocket) -> None:
+        endpoint, context = self.endpoint, self.context
+        if endpoint is None or context is None:
+            await websocket.close(code=CloseCode.SERVICE_RESTART,
+                                  reason="beamish is not running; reconnect shortly")
+            return
+        context = context.copy()  # each connection's own: what one sets stays its own
+        answer = context.run(endpoint.handle, websocket)
+
+        async def connection() -> None:
+            await answer
+
+        await asyncio.create_task(connection(), context=context)
+
+
+def mount_beamish(app: FastAPI, settings: Settings | None = None, *,
+                  auth: ApiAuth | None = None, path: str = DEFAULT_PATH) -> None:
+    """Add beamish's HTTP API, its Phoenix socket and its runtime to ``app``.
+
+    See the module docstring. Call it once, before the app starts.
+
+    Args:
+        app: the host app (its own lifespan, if any, runs inside beamish's).
+        settings: beamish's settings (``Settings()`` when the app starts, if None).
+        auth: how HTTP callers and sockets are authenticated (token auth keyed by the
+            settings' ``secret_key``, i.e. ``BEAMISH_SECRET_KEY``, if None).
+        path: where the socket is served.
+    """
+    mounted = _Mounted(settings, auth)
+    install_api(app, auth=auth)
+    host = app.router.lifespan_context
+
+    def lifespan(started: Any) -> contextlib.AbstractAsyncContextManager[Any]:
+        return mounted.running(started, host)
+
+    app.router.lifespan_context = lifespan
+    app.router.routes.append(WebSocketRoute(path, mounted.serve_socket, name="beamish_socket"))
+
+
+__all__ = ["conversation_endpoint", "mount_beamish"]
