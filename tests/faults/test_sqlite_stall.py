@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -50,4 +51,5 @@ async def test_a_sqlite_write_lock_is_logged_once_as_a_stall_and_makes_ready_503
     assert len(started) == 1, store_log.messages
     assert len(ended) == 1
     assert started[0].startswith("WARNING store stalled: 1 usage events have waited")
-    assert sqlite3.connect(path).execute("SELECT count(*) FROM usage_events").fetchone() == (1,)
+    with closing(sqlite3.connect(path)) as conn:  # sqlite3's own with does not close
+        assert conn.execute("SELECT count(*) FROM usage_events").fetchone() == (1,)
