@@ -27,8 +27,8 @@ fault names one) consume in order:
   not JSON (or ``frame``, given whole: malformed SSE lines, a chunk of the wrong shape);
 * ``Fault.raw(body)`` — answer 200 with ``body`` as it is, streamed request or not (a body
   that is not JSON, JSON of the wrong shape, a stream that is not SSE);
-* ``Fault.huge(size)`` — answer 200 with ``size`` bytes of one answer that never ends (a JSON
-  string, or one SSE line, left open);
+* ``Fault.huge(size)`` — answer 200 with a well-formed answer of ``size`` bytes (streamed: in
+  one SSE line);
 * ``Fault.error_event(after_tokens=n)`` — stream ``n`` tokens, then the API's in-stream
   error (OpenAI's ``{"error": ...}`` chunk, Anthropic's ``overloaded_error`` event).
 
@@ -117,7 +117,7 @@ class Fault:
 
     @classmethod
     def huge(cls, size: int) -> Fault:
-        """Answer 200 with ``size`` bytes of an answer that never ends."""
+        """Answer 200 with a well-formed answer of ``size`` bytes."""
         return cls("huge", size=size)
 
     @classmethod
@@ -458,14 +458,17 @@ def _anthropic_events(model: str, tokens: list[str], stop: str, prompt: int) -> 
 
 
 async def _endless(size: int, *, stream: bool) -> AsyncIterator[bytes]:
-    """``size`` bytes of an answer whose text never ends, sent a MiB at a time."""
+    """A well-formed answer of ``size`` bytes whose text is all ``x``, sent a MiB at a time."""
     head = b'{"id": "chatcmpl-fake", "choices": [{"index": 0, "message": {"content": "'
+    tail = b'"}, "finish_reason": "stop"}]}'
     if stream:
         head = b"data: " + head.replace(b'"message"', b'"delta"')
+        tail += b"\n\ndata: [DONE]\n\n"
     yield head
     piece = b"x" * (1 << 20)
     for _ in range(max(size - len(head), 0) // len(piece) + 1):
         yield piece
+    yield tail
 
 
 def _data(payload: Mapping[str, Any]) -> str:
