@@ -145,6 +145,7 @@ class FakeLLMServer:
     def __init__(self) -> None:
         """A stopped server with default behaviour."""
         self.requests: list[Seen] = []
+        self._arrived = threading.Condition()
         self.models: dict[str, int | None] = {}
         self.reply: str | None = None
         self._faults: deque[Fault] = deque()
@@ -178,6 +179,11 @@ class FakeLLMServer:
     def script(self, *faults: Fault) -> None:
         """Queue ``faults`` for the next requests of their routes."""
         self._faults.extend(faults)
+
+    def wait_for_requests(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests have arrived (False if ``timeout`` passed first)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
 
     def reset(self) -> None:
         """Forget faults and requests, release hung requests, restore the defaults."""
@@ -262,7 +268,9 @@ class FakeLLMServer:
                      ) -> tuple[dict[str, Any], Fault | None, Response | None]:
         body: dict[str, Any] = await request.json() if route == "generate" else {}
         key = _presented_key(request)
-        self.requests.append(Seen(api=api, route=route, key=key, body=body))
+        with self._arrived:
+            self.requests.append(Seen(api=api, route=route, key=key, body=body))
+            self._arrived.notify_all()
         expected = self.openai_key if api == "openai" else self.anthropic_key
         if key != expected:
             return body, None, _error(api, 401, f"Incorrect API key provided: {key}")
