@@ -283,7 +283,7 @@ def _serve(args: argparse.Namespace) -> int:
               "(create tokens in this directory: beamish token create --user YOU)",
               file=sys.stderr)
 
-    async def run() -> None:
+    async def run() -> int:
         async with BeamishServer(settings) as server:
             tune_for_serving()  # this process only serves: its startup heap is for life
             loop = asyncio.get_running_loop()
@@ -293,9 +293,10 @@ def _serve(args: argparse.Namespace) -> int:
                   f"ws://{settings.server.host}:{server.port}/socket/websocket)", flush=True)
             await server.wait()
             print("beamish: stopping (closing sockets, flushing usage)", flush=True)
+        # Non-zero when the runtime died on its own, so a process supervisor restarts us.
+        return 1 if server.failed else 0
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())
 
 
 # -- migrate, token ---------------------------------------------------------------------------

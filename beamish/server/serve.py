@@ -23,7 +23,9 @@ the database is down or locked: the usage recorder retries only until then
 (``Application.stop_within``), requests still running at the deadline are cancelled, and
 usage that could not be written is reported lost, by count, at ERROR (``0 usage events
 lost`` at INFO otherwise). ``wait()`` also returns when the runtime's root supervisor exits
-for good, so the process stops rather than answer 503 to everything.
+for good, so the process stops rather than answer 503 to everything; ``failed`` is then True
+and ``beamish serve`` exits 1, so a process supervisor (systemd, Docker, Kubernetes) restarts
+it.
 """
 
 from __future__ import annotations
@@ -213,6 +215,7 @@ class BeamishServer:
         """Connection caps and deadlines, once listening (``server.connection_guard``)."""
         self._stop = asyncio.Event()
         self._close_code = CloseCode.GOING_AWAY
+        self._root_exited = False
 
     @property
     def port(self) -> int:
@@ -276,8 +279,15 @@ class BeamishServer:
         self._close_code = CloseCode.SERVICE_RESTART if restart else CloseCode.GOING_AWAY
         self._stop.set()
 
+    @property
+    def failed(self) -> bool:
+        """Whether ``wait()`` returned because the runtime's root supervisor exited for good
+        (not because ``stop()`` was called): the process should exit non-zero."""
+        return self._root_exited
+
     async def wait(self) -> None:
-        """Return once ``stop()`` was called, or the runtime's root supervisor exited."""
+        """Return once ``stop()`` was called, or the runtime's root supervisor exited
+        (``failed`` then says so)."""
         node = self.runtime.node
         stopped = asyncio.ensure_future(self._stop.wait())
         root_down = asyncio.ensure_future(node.wait())
@@ -287,6 +297,7 @@ class BeamishServer:
             for waiter in (stopped, root_down):
                 waiter.cancel()
         if not self._stop.is_set():
+            self._root_exited = True
             log.error("the beamish runtime's root supervisor exited (restart intensity "
                       "exceeded); stopping the server")
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests._serve import SECRET, token
+from tests.llm.providers._fake_llm_server import OPENAI_KEY, FakeLLMServer, Fault
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(40)]
 
@@ -69,6 +70,46 @@ def test_sigterm_during_a_sqlite_lock_exits_by_the_deadline_reporting_lost_usage
         rest = process.stderr.read()
     finally:
         lock.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    text = "".join(log) + rest
+    assert took < SHUTDOWN_S + 5, text  # the deadline, plus closing the store and the process
+    assert re.search(r"ERROR beamish 1 usage events were lost", text), text
+
+
+def test_sigterm_during_a_hanging_provider_call_exits_by_the_deadline(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """With a call waiting on an upstream that never answers, SIGTERM exits within the
+    shutdown deadline and logs the usage events lost by count (the cancelled call's)."""
+    env = _env(tmp_path / "serve.db")
+    env.update(BEAMISH_LLM__DEFAULT_PROVIDER="openai_compatible",
+               BEAMISH_LLM__DEFAULT_MODEL="model-a", BEAMISH_LLM__MAX_RETRIES="0",
+               BEAMISH_LLM__TIMEOUT_S="120",
+               BEAMISH_LLM__PROVIDERS__OPENAI_COMPATIBLE__BASE_URL=fake_llm.openai_url,
+               BEAMISH_LLM__PROVIDERS__OPENAI_COMPATIBLE__API_KEY=OPENAI_KEY)
+    fake_llm.script(Fault.hang())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "beamish.cli", "serve", "--port", "0"], cwd=tmp_path,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    log: list[str] = []
+    try:
+        port = int(_read_until(log, process.stderr, r"listening on http://[\d.]+:(\d+)")[1])
+        headers = {"Authorization": f"Bearer {token('ada')}"}
+        body = {"model": "beamish", "messages": [{"role": "user", "content": "hi"}]}
+        call = threading.Thread(target=lambda: httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions", json=body, headers=headers,
+            timeout=30), daemon=True)
+        call.start()
+        assert fake_llm.wait_for_requests(1, timeout=15)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=SHUTDOWN_S + 10)
+        took = time.monotonic() - started
+        rest = process.stderr.read()
+    finally:
         if process.poll() is None:
             process.kill()
             process.wait()

@@ -29,6 +29,7 @@ from beamish.llm.providers.base import (
     Usage,
     discovered,
 )
+from beamish.llm.providers.bounded import AnswerTooLargeError, bounded_http_client
 from beamish.llm.providers.failures import (
     connection_error,
     error_detail,
@@ -58,7 +59,8 @@ class OpenAIProvider(LLMProvider):
         self._key = api_key
         self._client = openai.AsyncOpenAI(
             api_key=api_key.reveal() if api_key is not None else UNUSED_KEY,
-            base_url=base_url, max_retries=0)
+            base_url=base_url, max_retries=0, http_client=bounded_http_client(
+                openai.DEFAULT_CONNECTION_LIMITS, openai.DEFAULT_TIMEOUT))
 
     async def complete(self, request: ChatRequest) -> Completion:
         """One chat completion."""
@@ -69,14 +71,15 @@ class OpenAIProvider(LLMProvider):
         except (openai.APIError, ValueError) as error:
             raise self._failure(error, request.model, request.timeout_s) from safe_cause(
                 error, self._key)
-        choice = response.choices[0] if response.choices else None
-        usage = response.usage
+        try:
+            choice = _first_choice(response)
+            text = _content(getattr(choice, "message", None), required=choice is not None)
+            finish, usage = _finish_reason(choice), _usage(response)
+        except ValueError as error:  # the SDK does not check an answer's shape: we do
+            raise self._failure(error, request.model, request.timeout_s) from None
         return Completion(
-            text=(choice.message.content or "") if choice else "",
-            usage=Usage(prompt_tokens=usage.prompt_tokens,
-                        completion_tokens=usage.completion_tokens) if usage else Usage(),
-            provider=self.kind, provider_name=self.name, model=request.model,
-            finish_reason=choice.finish_reason if choice else None)
+            text=text, usage=usage or Usage(), provider=self.kind, provider_name=self.name,
+            model=request.model, finish_reason=finish)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderChunk]:
         """One streamed chat completion, ending with its usage chunk."""
@@ -122,6 +125,8 @@ class OpenAIProvider(LLMProvider):
                  ) -> ProviderCallError:
         if isinstance(error, ValueError):
             return malformed_answer(error, provider=self.name, model=model, key=self._key)
+        if isinstance(error.__cause__, AnswerTooLargeError):
+            return malformed_answer(error.__cause__, provider=self.name, model=model)
         if isinstance(error, openai.APIStatusError):
             return status_error(
                 error.status_code, error_detail(error.body, error.message), provider=self.name,
@@ -146,16 +151,58 @@ def _messages(request: ChatRequest) -> list[ChatCompletionMessageParam]:
 
 
 def _chunk(event: ChatCompletionChunk) -> ProviderChunk | None:
-    choice = event.choices[0] if event.choices else None
-    text = (choice.delta.content or "") if choice else ""
-    finish = choice.finish_reason if choice else None
-    usage = None
-    if event.usage is not None:
-        usage = Usage(prompt_tokens=event.usage.prompt_tokens,
-                      completion_tokens=event.usage.completion_tokens)
+    choice = _first_choice(event)
+    text = _content(getattr(choice, "delta", None), required=False)
+    finish, usage = _finish_reason(choice), _usage(event)
     if not text and finish is None and usage is None:
         return None
     return ProviderChunk(text=text, usage=usage, finish_reason=finish)
+
+
+# The SDK builds its answer objects without validating them (``construct``): a server that
+# answers JSON of another shape gives objects whose fields are missing or of any type. These
+# read the few fields beamish uses and raise ValueError (a malformed answer) if one is wrong.
+
+
+def _first_choice(answer: object) -> openai.BaseModel | None:
+    choices = getattr(answer, "choices", None)
+    if not isinstance(choices, list):
+        raise ValueError("the answer has no list of choices")
+    if not choices:
+        return None
+    if not isinstance(choices[0], openai.BaseModel):
+        raise ValueError("the answer's choice is not an object")
+    return choices[0]
+
+
+def _content(part: object, *, required: bool) -> str:
+    if part is None and not required:
+        return ""
+    if not isinstance(part, openai.BaseModel):
+        raise ValueError("the answer's choice has no message")
+    content = getattr(part, "content", None)
+    if content is not None and not isinstance(content, str):
+        raise ValueError("the answer's content is not text")
+    return content or ""
+
+
+def _finish_reason(choice: object) -> str | None:
+    reason = getattr(choice, "finish_reason", None)
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError("the answer's finish_reason is not text")
+    return reason
+
+
+def _usage(answer: object) -> Usage | None:
+    usage = getattr(answer, "usage", None)
+    if usage is None:
+        return None
+    prompt = getattr(usage, "prompt_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if not (type(prompt) is int and type(completion) is int and prompt >= 0
+            and completion >= 0):
+        raise ValueError("the answer's usage is not two counts of tokens")
+    return Usage(prompt_tokens=prompt, completion_tokens=completion)
 
 
 def _context_window(extra: dict[str, Any] | None) -> int | None:

@@ -23,7 +23,12 @@ fault names one) consume in order:
 * ``Fault.cut(after_tokens=n)`` — stream ``n`` tokens, then drop the connection;
 * ``Fault.end_early(after_tokens=n)`` — stream ``n`` tokens, then end cleanly but unfinished;
 * ``Fault.stall(after_tokens=n)`` — stream ``n`` tokens, then go quiet (until ``reset``);
-* ``Fault.garbage(after_tokens=n)`` — stream ``n`` tokens, then a frame that is not JSON;
+* ``Fault.garbage(after_tokens=n, frame=...)`` — stream ``n`` tokens, then a frame that is
+  not JSON (or ``frame``, given whole: malformed SSE lines, a chunk of the wrong shape);
+* ``Fault.raw(body)`` — answer 200 with ``body`` as it is, streamed request or not (a body
+  that is not JSON, JSON of the wrong shape, a stream that is not SSE);
+* ``Fault.huge(size)`` — answer 200 with a well-formed answer of ``size`` bytes (streamed: in
+  one SSE line);
 * ``Fault.error_event(after_tokens=n)`` — stream ``n`` tokens, then the API's in-stream
   error (OpenAI's ``{"error": ...}`` chunk, Anthropic's ``overloaded_error`` event).
 
@@ -45,7 +50,7 @@ from typing import Any, Literal
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -61,13 +66,17 @@ _SAID = "the fake server was told to fail"
 class Fault:
     """What the server does to one request instead of answering normally."""
 
-    kind: Literal["error", "hang", "cut", "end_early", "stall", "garbage", "error_event"]
+    kind: Literal["error", "hang", "cut", "end_early", "stall", "garbage", "error_event", "raw",
+                  "huge"]
     route: RouteName = "generate"
     api: Api | None = None
     status: int = 500
     retry_after: str | None = None
     message: str = _SAID
     after_tokens: int = 0
+    body: str = ""
+    content_type: str = "application/json"
+    size: int = 0
 
     @classmethod
     def error(cls, status: int, *, retry_after: str | None = None, message: str | None = None,
@@ -97,9 +106,19 @@ class Fault:
         return cls("stall", after_tokens=after_tokens)
 
     @classmethod
-    def garbage(cls, after_tokens: int) -> Fault:
-        """Stream ``after_tokens`` tokens, then a frame whose data is not JSON."""
-        return cls("garbage", after_tokens=after_tokens)
+    def garbage(cls, after_tokens: int, *, frame: str = "") -> Fault:
+        """Stream ``after_tokens`` tokens, then a frame whose data is not JSON (or ``frame``)."""
+        return cls("garbage", after_tokens=after_tokens, body=frame)
+
+    @classmethod
+    def raw(cls, body: str, *, content_type: str = "application/json") -> Fault:
+        """Answer 200 with ``body`` (of ``content_type``), whatever was asked."""
+        return cls("raw", body=body, content_type=content_type)
+
+    @classmethod
+    def huge(cls, size: int) -> Fault:
+        """Answer 200 with a well-formed answer of ``size`` bytes."""
+        return cls("huge", size=size)
 
     @classmethod
     def error_event(cls, after_tokens: int, *, message: str | None = None) -> Fault:
@@ -126,6 +145,7 @@ class FakeLLMServer:
     def __init__(self) -> None:
         """A stopped server with default behaviour."""
         self.requests: list[Seen] = []
+        self._arrived = threading.Condition()
         self.models: dict[str, int | None] = {}
         self.reply: str | None = None
         self._faults: deque[Fault] = deque()
@@ -159,6 +179,11 @@ class FakeLLMServer:
     def script(self, *faults: Fault) -> None:
         """Queue ``faults`` for the next requests of their routes."""
         self._faults.extend(faults)
+
+    def wait_for_requests(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests have arrived (False if ``timeout`` passed first)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
 
     def reset(self) -> None:
         """Forget faults and requests, release hung requests, restore the defaults."""
@@ -243,7 +268,9 @@ class FakeLLMServer:
                      ) -> tuple[dict[str, Any], Fault | None, Response | None]:
         body: dict[str, Any] = await request.json() if route == "generate" else {}
         key = _presented_key(request)
-        self.requests.append(Seen(api=api, route=route, key=key, body=body))
+        with self._arrived:
+            self.requests.append(Seen(api=api, route=route, key=key, body=body))
+            self._arrived.notify_all()
         expected = self.openai_key if api == "openai" else self.anthropic_key
         if key != expected:
             return body, None, _error(api, 401, f"Incorrect API key provided: {key}")
@@ -254,6 +281,12 @@ class FakeLLMServer:
         if fault is not None and fault.kind == "error":
             headers = {"retry-after": fault.retry_after} if fault.retry_after else {}
             return body, None, _error(api, fault.status, fault.message, headers)
+        if fault is not None and fault.kind == "raw":
+            return body, None, Response(fault.body, media_type=fault.content_type)
+        if fault is not None and fault.kind == "huge":
+            return body, None, StreamingResponse(
+                _endless(fault.size, stream=bool(body.get("stream"))),
+                media_type="text/event-stream" if body.get("stream") else "application/json")
         return body, fault, None
 
     def _answer(self, body: Mapping[str, Any], limit: int | None) -> tuple[list[str], bool]:
@@ -368,8 +401,9 @@ class _SSE(Response):
             return  # without the final empty body: uvicorn drops the connection
         if fault is not None and fault.kind == "stall":
             await self._stall()
-        last = {"garbage": _GARBAGE_FRAME, "error_event": self._error_frame}.get(
-            fault.kind if fault is not None else "", "")
+        last = {"garbage": (fault.body if fault is not None else "") or _GARBAGE_FRAME,
+                "error_event": self._error_frame}.get(fault.kind if fault is not None else "",
+                                                      "")
         await send({"type": "http.response.body", "body": last.encode(), "more_body": False})
 
     async def _frames(self) -> AsyncIterator[str]:
@@ -429,6 +463,20 @@ def _anthropic_events(model: str, tokens: list[str], stop: str, prompt: int) -> 
                terminal=True),
         _Event(_named("message_stop", {"type": "message_stop"}), terminal=True)]
     return events
+
+
+async def _endless(size: int, *, stream: bool) -> AsyncIterator[bytes]:
+    """A well-formed answer of ``size`` bytes whose text is all ``x``, sent a MiB at a time."""
+    head = b'{"id": "chatcmpl-fake", "choices": [{"index": 0, "message": {"content": "'
+    tail = b'"}, "finish_reason": "stop"}]}'
+    if stream:
+        head = b"data: " + head.replace(b'"message"', b'"delta"')
+        tail += b"\n\ndata: [DONE]\n\n"
+    yield head
+    piece = b"x" * (1 << 20)
+    for _ in range(max(size - len(head), 0) // len(piece) + 1):
+        yield piece
+    yield tail
 
 
 def _data(payload: Mapping[str, Any]) -> str:
