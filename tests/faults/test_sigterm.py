@@ -18,6 +18,7 @@ import pytest
 
 from tests._serve import SECRET, token
 from tests.llm.providers._fake_llm_server import OPENAI_KEY, FakeLLMServer, Fault
+from tests.store import _pg
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(40)]
 
@@ -117,3 +118,42 @@ def test_sigterm_during_a_hanging_provider_call_exits_by_the_deadline(
     text = "".join(log) + rest
     assert took < SHUTDOWN_S + 5, text  # the deadline, plus closing the store and the process
     assert re.search(r"ERROR beamish 1 usage events were lost", text), text
+
+
+def test_sigterm_during_a_postgresql_outage_exits_by_the_deadline(
+        tmp_path: Path, pg_cluster: _pg.Cluster) -> None:
+    """With PostgreSQL stopped under a call, SIGTERM exits within the shutdown deadline and
+    says how many usage events were lost (none, or their count at ERROR), not silently."""
+    env = _env(tmp_path / "unused.db")
+    env["BEAMISH_DATABASE_URL"] = pg_cluster.url
+    process = subprocess.Popen(
+        [sys.executable, "-m", "beamish.cli", "serve", "--port", "0"], cwd=tmp_path,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    log: list[str] = []
+    try:
+        port = int(_read_until(log, process.stderr, r"listening on http://[\d.]+:(\d+)")[1])
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        headers = {"Authorization": f"Bearer {token('ada')}"}
+        body = {"model": "beamish", "messages": [{"role": "user", "content": "hi"}]}
+        assert httpx.post(url, json=body, headers=headers, timeout=30).status_code == 200
+        pg_cluster.stop()  # the session is warm: the next answer waits only for its usage
+        call = threading.Thread(target=lambda: httpx.post(
+            url, json=body, headers=headers, timeout=30), daemon=True)
+        call.start()
+        _read_until(log, process.stderr, r"store stalled")
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=SHUTDOWN_S + 15)
+        took = time.monotonic() - started
+        rest = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    text = "".join(log) + rest
+    assert took < SHUTDOWN_S + 12, text  # the deadline, plus closing the pool and the process
+    # Said either way, never silently: the count lost at ERROR, or that none was.
+    assert re.search(r"ERROR beamish \d+ usage events were lost|INFO beamish runtime stopped: "
+                     r"0 usage events lost", text), text
