@@ -74,7 +74,7 @@ async def test_anthropic_refuses_embeddings_with_a_clear_error(client: LLMClient
 async def test_a_refused_embedding_falls_back(client: LLMClient) -> None:
     """A provider without embeddings moves the call on to its fallbacks."""
     target = Target(provider="anthropic", model="claude",
-                    parameters=LLMParameters(fallback_models=["echo:echo-1"]))
+                    parameters=LLMParameters(fallback_models=("echo:echo-1",)))
     result = await client.embed(target, ["hello"])
     assert (result.provider, result.offline) == ("echo", True)
 
