@@ -57,7 +57,7 @@ router = APIRouter(prefix="/v1", tags=["openai"], responses=ERROR_RESPONSES)
 MAX_INPUTS = 2048
 """The most texts one request may embed (OpenAI's own limit)."""
 
-MAX_DIMENSIONS = 8192
+MAX_DIMENSIONS = 4096
 """The longest vector a request may ask for."""
 
 
