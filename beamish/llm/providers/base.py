@@ -337,7 +337,8 @@ class Validation(_Model):
 class LLMProvider(ABC):
     """One configured provider endpoint; see the module docstring.
 
-    Subclasses implement ``complete``, ``stream``, ``list_models`` and ``aclose``; each makes
+    Subclasses implement ``complete``, ``stream``, ``list_models`` and ``aclose``, and
+    ``embed`` if their API has embeddings (else it refuses, ``no_embeddings``); each makes
     one try and raises only ``ProviderCallError`` subclasses.
 
     Attributes:
