@@ -36,18 +36,26 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from beamish.application import Application, SessionCompletion, SessionStream, lifespan
+    from beamish.application import (
+        Application,
+        SessionCompletion,
+        SessionEmbeddings,
+        SessionStream,
+        lifespan,
+    )
     from beamish.settings import Settings
 
 _LAZY = {
     "Application": "beamish.application",
     "SessionCompletion": "beamish.application",
+    "SessionEmbeddings": "beamish.application",
     "SessionStream": "beamish.application",
     "lifespan": "beamish.application",
     "Settings": "beamish.settings",
 }
 
-__all__ = ["Application", "SessionCompletion", "SessionStream", "Settings", "lifespan"]
+__all__ = ["Application", "SessionCompletion", "SessionEmbeddings", "SessionStream", "Settings",
+           "lifespan"]
 
 
 def __getattr__(name: str) -> Any:

@@ -38,6 +38,11 @@ tree.
 ``complete`` and ``stream`` do a whole session-scoped call: enhance (resolution with
 provenance) → provider (timeouts, retries, fallbacks) → usage recorded durably — also for
 failed (``error``) and abandoned (``cancelled``) calls, with the tokens seen so far.
+``embed`` does the same for texts to vectors (task type ``embeddings``), in a session or,
+with ``session_id=None``, for a user outside any session::
+
+    vectors = await rt.embed(None, ["a text", "another"], user_id="ada")
+    vectors.embeddings.vectors                     # one per input; usage in the ledger
 
 ``lifespan(settings)`` is the same for a FastAPI/Starlette host app:
 ``FastAPI(lifespan=beamish.lifespan())``; handlers reach the runtime as
@@ -62,6 +67,7 @@ from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
 from beamish.llm.providers.base import (
     ChatMessage,
     Completion,
+    Embeddings,
     Prompt,
     only_messages,
     parse_chat_message,
@@ -108,6 +114,16 @@ class SessionCompletion(BaseModel):
 
     request_id: str
     completion: Completion
+    config: ResolvedConfig
+
+
+class SessionEmbeddings(BaseModel):
+    """A finished embeddings call: the vectors, the configuration used, the request id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_id: str
+    embeddings: Embeddings
     config: ResolvedConfig
 
 
@@ -289,6 +305,55 @@ class Application:
         return SessionCompletion(request_id=call.request_id, completion=completion,
                                  config=call.config)
 
+    async def embed(self, session_id: str | None, inputs: str | Sequence[str], *,
+                    user_id: str | None = None, task_type: str = "embeddings",
+                    options: ConfigRequest | Mapping[str, Any] | None = None,
+                    dimensions: int | None = None,
+                    request_id: str | None = None) -> SessionEmbeddings:
+        """One vector per input, with the preferences of the session's user (or of
+        ``user_id`` outside any session, ``session_id=None``) for ``task_type``; usage (prompt
+        tokens, completion 0) is durable when this returns, once per request id.
+
+        Raises:
+            ValueError: no inputs, or no session and no user.
+            SessionNotFoundError: the session is not open.
+            FallbacksExhaustedError: every model of the chain failed (usage recorded as error).
+        """
+        texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        if not texts:
+            raise ValueError("embed needs at least one input text")
+        call = await self._embedding_call(session_id, user_id, task_type, options, request_id)
+        started = time.monotonic()
+        try:
+            result = await self.llm.embed(call.config, texts, dimensions=dimensions)
+        except LLMError:
+            await call.record("error", 0, 0, started)
+            raise
+        except asyncio.CancelledError:
+            call.record("cancelled", 0, 0, started)  # handed over unawaited (_Call.record)
+            raise
+        await call.record("ok", result.usage.prompt_tokens, 0, started,
+                          provider=result.provider, model=result.model)
+        return SessionEmbeddings(request_id=call.request_id, embeddings=result,
+                                 config=call.config)
+
+    async def _embedding_call(self, session_id: str | None, user_id: str | None,
+                              task_type: str,
+                              options: ConfigRequest | Mapping[str, Any] | None,
+                              request_id: str | None) -> _Call:
+        sessions = self.sessions
+        if session_id is not None:
+            config = await sessions.enhance(session_id, options, task_type=task_type,
+                                            user_id=user_id)
+            return _call(sessions, session_id, config, request_id)
+        if user_id is None:
+            raise ValueError("embed outside a session needs the user_id it is on behalf of")
+        request = (options if options is None or isinstance(options, ConfigRequest)
+                   else ConfigRequest.model_validate(dict(options)))
+        config = await self.services.current_resolver().resolve(user_id, task_type,
+                                                                request=request)
+        return _Call(sessions, None, user_id, None, request_id or new_request_id(), config)
+
     def stream(self, session_id: str, messages: Messages, *, task_type: str = "chat",
                options: ConfigRequest | Mapping[str, Any] | None = None,
                request_id: str | None = None, user_id: str | None = None) -> SessionStream:
@@ -307,7 +372,8 @@ def _call(sessions: Sessions, session_id: str, config: ResolvedConfig,
 
 
 class _Call:
-    """One session-scoped call on its way: what to record when it ends.
+    """One session-scoped call on its way: what to record when it ends (a call outside any
+    session — ``embed``'s for a user — has no session id and no counter).
 
     The session's usage counter and owner are taken when the call starts, so usage is
     recorded even if the session is closed or expires while the provider answers.
@@ -316,7 +382,7 @@ class _Call:
     __slots__ = ("config", "counter", "owner", "request_id", "session_id", "sessions")
 
     def __init__(self, sessions: Sessions, counter: UsageCounter | None, owner: str,
-                 session_id: str, request_id: str, config: ResolvedConfig) -> None:
+                 session_id: str | None, request_id: str, config: ResolvedConfig) -> None:
         self.sessions = sessions
         self.counter = counter
         self.owner = owner

@@ -13,7 +13,8 @@ import beamish.server
 import beamish.settings
 
 PINNED: dict[str, list[str]] = {
-    "beamish": ["Application", "SessionCompletion", "SessionStream", "Settings", "lifespan"],
+    "beamish": ["Application", "SessionCompletion", "SessionEmbeddings", "SessionStream",
+                "Settings", "lifespan"],
     "beamish.sessions": [
         "ConfigCache", "IdleQueue", "Janitor", "JanitorReport", "RuntimeNotRunningError",
         "SessionAmbiguousError", "SessionCensus", "SessionContext", "SessionError",

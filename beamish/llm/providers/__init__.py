@@ -41,6 +41,8 @@ from beamish.llm.providers.base import (
     ChatMessage,
     ChatRequest,
     Completion,
+    EmbeddingRequest,
+    Embeddings,
     LLMProvider,
     Prompt,
     ProviderChunk,
@@ -92,7 +94,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     # calling models
     "LLMClient", "CallTarget", "Target", "ChatMessage", "Prompt", "parse_chat_message",
-    "Role", "Completion", "Usage", "Attempt",
+    "Role", "Completion", "Usage", "Attempt", "EmbeddingRequest", "Embeddings",
     # streams
     "ChatStream", "StreamEvent", "TokenDelta", "StreamDone", "StreamError", "StreamStatus",
     # providers

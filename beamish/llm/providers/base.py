@@ -2,7 +2,9 @@
 
 A provider is one configured endpoint (``openai``, a local vLLM server, ``echo``) behind one
 interface, ``LLMProvider``: ``complete`` answers at once, ``stream`` answers chunk by chunk,
-``list_models`` discovers the catalog and ``validate`` says whether the endpoint is reachable
+``embed`` turns texts into vectors (``EmbeddingRequest`` in, ``Embeddings`` out; a provider
+without an embeddings API refuses it with a ``BadRequestError`` saying so), ``list_models``
+discovers the catalog and ``validate`` says whether the endpoint is reachable
 with its key. Providers make exactly one try and translate every SDK failure into a
 ``beamish.llm.errors.ProviderCallError``; retries, timeouts and fallbacks are the client's
 (``beamish.llm.providers.client.LLMClient``), which is also what callers use.
@@ -25,6 +27,7 @@ from typing import ClassVar, Literal, NamedTuple, Protocol, Self, get_args
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from beamish.llm.errors import (
+    BadRequestError,
     ProviderCallError,
     ProviderUnavailableError,
     UnauthorizedError,
@@ -243,6 +246,57 @@ class ChatRequest:
                              f"{self.timeout_s!r}")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbeddingRequest:
+    """One embeddings try sent to one provider: texts in, one vector per text out.
+
+    Raises:
+        ValueError: ``model`` is empty, there are no inputs, ``dimensions`` or ``timeout_s``
+            is not above 0.
+        TypeError: an input is not a string.
+    """
+
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+    timeout_s: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise ValueError(f"a request names a model, not {self.model!r}")
+        if not self.inputs:
+            raise ValueError("an embeddings request needs at least one input")
+        if not all(isinstance(text, str) for text in self.inputs):
+            raise TypeError("an embeddings request's inputs are strings")
+        if self.dimensions is not None and not self.dimensions > 0:
+            raise ValueError(f"dimensions is above 0, not {self.dimensions!r}")
+        if not isinstance(self.timeout_s, int | float) or not self.timeout_s > 0:
+            raise ValueError(f"a request's timeout_s is a number above 0, not "
+                             f"{self.timeout_s!r}")
+
+
+class Embeddings(_Model):
+    """The vectors of an embeddings call, one per input, in the inputs' order.
+
+    Attributes:
+        vectors: one vector per input.
+        usage: the tokens the inputs took (``completion_tokens`` is always 0).
+        provider: the provider kind that answered.
+        provider_name: the registry name of the provider that answered.
+        model: the model that answered (a fallback's, if the chain was walked).
+        offline: True when no model made them: the echo provider's vectors.
+        attempts: every try that led to them, the last being the one served.
+    """
+
+    vectors: tuple[tuple[float, ...], ...]
+    usage: Usage
+    provider: Provider
+    provider_name: str
+    model: str
+    offline: bool = False
+    attempts: tuple[Attempt, ...] = ()
+
+
 class ProviderChunk(NamedTuple):
     """A piece of a streamed answer, as a provider yields it.
 
@@ -283,7 +337,8 @@ class Validation(_Model):
 class LLMProvider(ABC):
     """One configured provider endpoint; see the module docstring.
 
-    Subclasses implement ``complete``, ``stream``, ``list_models`` and ``aclose``; each makes
+    Subclasses implement ``complete``, ``stream``, ``list_models`` and ``aclose``, and
+    ``embed`` if their API has embeddings (else it refuses, ``no_embeddings``); each makes
     one try and raises only ``ProviderCallError`` subclasses.
 
     Attributes:
@@ -316,6 +371,10 @@ class LLMProvider(ABC):
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
         """The models the provider offers, for ``Store.replace_provider_models``."""
 
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """The vectors of ``request``'s inputs; by default, a refusal: no embeddings API."""
+        raise no_embeddings(self.name, self.kind, request.model)
+
     async def aclose(self) -> None:  # noqa: B027 - a no-op by design for connectionless ones
         """Close the provider's connections."""
 
@@ -326,6 +385,13 @@ class LLMProvider(ABC):
         except ProviderCallError as error:
             return validation_from_error(self.name, error)
         return validation_from_models(self.name, models)
+
+
+def no_embeddings(name: str, kind: str, model: str) -> BadRequestError:
+    """The refusal of a provider with no embeddings API (a 400, not retried)."""
+    said = (f"{kind} has no embeddings endpoint; configure an embeddings model for the task "
+            "type embeddings")
+    return BadRequestError(f"{name}:{model}: {said}", provider=name, model=model, public=said)
 
 
 def validation_from_models(name: str, models: list[ProviderModel]) -> Validation:

@@ -9,7 +9,7 @@ target (``beamish.llm.ResolvedConfig`` or a ``Target``)::
             async for event in stream:
                 ...
 
-Every call, ``complete`` or ``stream``:
+Every call, ``complete``, ``stream`` or ``embed`` (texts to vectors, ``EmbeddingRequest``):
 
 1. walks the fallback chain: the target's model, then ``parameters.fallback_models``
    (``beamish.llm.providers.router``);
@@ -64,6 +64,8 @@ from beamish.llm.providers.base import (
     ChatMessage,
     ChatRequest,
     Completion,
+    EmbeddingRequest,
+    Embeddings,
     LLMProvider,
     ProviderChunk,
     Validation,
@@ -81,7 +83,8 @@ from beamish.store.secrets import SecretBox
 log = logging.getLogger("beamish.llm")
 
 _T = TypeVar("_T")
-_TryOnce = Callable[[LLMProvider, ChatRequest], Awaitable[_T]]
+_R = TypeVar("_R", ChatRequest, EmbeddingRequest)
+_TryOnce = Callable[[LLMProvider, _R], Awaitable[_T]]
 
 
 @dataclass(slots=True)
@@ -195,6 +198,27 @@ class LLMClient:
         state = StreamState()
         return ChatStream(self._stream_events(target, messages, state), state)
 
+    async def embed(self, target: CallTarget, inputs: Sequence[str], *,
+                    dimensions: int | None = None) -> Embeddings:
+        """One vector per input, from the first link of the chain that gives them; retried,
+        timed and fallen back as ``complete`` is.
+
+        Raises:
+            ValueError: no inputs, or an input that is not a string.
+            FallbacksExhaustedError: every link failed; ``attempts`` says how.
+        """
+        texts = tuple(inputs)
+        EmbeddingRequest(model=target.model, inputs=texts, dimensions=dimensions,
+                         timeout_s=1.0)  # raises on bad inputs before any try
+
+        def request(link: Link, timeout_s: float) -> EmbeddingRequest:
+            return EmbeddingRequest(model=link.model, inputs=texts, dimensions=dimensions,
+                                    timeout_s=timeout_s)
+
+        attempts: list[Attempt] = []
+        _, _, embeddings = await self._walk_chain(target, attempts, self._embed_once, request)
+        return embeddings.model_copy(update={"attempts": tuple(attempts)})
+
     async def list_models(self, name: str) -> list[ProviderModel]:
         """The models provider ``name`` offers (one try, no fallback)."""
         return await self.provider(name).list_models()
@@ -224,18 +248,29 @@ class LLMClient:
     # -- the walk: links, retries, deadlines ---------------------------------------------------
 
     async def _walk(self, target: CallTarget, messages: Sequence[ChatMessage],
-                    attempts: list[Attempt], try_once: _TryOnce[_T],
+                    attempts: list[Attempt], try_once: _TryOnce[ChatRequest, _T],
                     ) -> tuple[LLMProvider, ChatRequest, _T]:
         if not isinstance(messages, tuple):  # a Prompt is one already: no copy
             messages = tuple(messages)
         if not messages:
             raise ValueError("a call needs at least one message")
+
+        def request(link: Link, timeout_s: float) -> ChatRequest:
+            return ChatRequest(model=link.model, messages=messages,
+                               parameters=target.parameters, timeout_s=timeout_s)
+
+        return await self._walk_chain(target, attempts, try_once, request)
+
+    async def _walk_chain(self, target: CallTarget, attempts: list[Attempt],
+                          try_once: _TryOnce[_R, _T], request_for: Callable[[Link, float], _R],
+                          ) -> tuple[LLMProvider, _R, _T]:
         chain = fallback_chain(target, self._known)
+        timeout_s = target.parameters.timeout_s or self._timeout_s
         last: ProviderCallError | None = None
         for index, link in enumerate(chain):
             try:
                 provider = self.provider(link.provider)
-                request = self._request(target, link, messages)
+                request = request_for(link, timeout_s)
                 return provider, request, await self._retry(provider, request, attempts,
                                                             try_once, target)
             except ProviderCallError as error:
@@ -252,8 +287,8 @@ class LLMClient:
         log.warning("%s", exhausted)
         raise exhausted from last
 
-    async def _retry(self, provider: LLMProvider, request: ChatRequest,
-                     attempts: list[Attempt], try_once: _TryOnce[_T], target: CallTarget,
+    async def _retry(self, provider: LLMProvider, request: _R,
+                     attempts: list[Attempt], try_once: _TryOnce[_R, _T], target: CallTarget,
                      ) -> _T:
         schedule: RetrySchedule | None = None  # made at the first failure: most calls succeed
         while True:
@@ -276,11 +311,9 @@ class LLMClient:
             attempts.append(Attempt(provider=provider.name, model=request.model))
             return result
 
-    def _request(self, target: CallTarget, link: Link,
-                 messages: tuple[ChatMessage, ...]) -> ChatRequest:
-        timeout_s = target.parameters.timeout_s or self._timeout_s
-        return ChatRequest(model=link.model, messages=messages, parameters=target.parameters,
-                           timeout_s=timeout_s)
+    async def _embed_once(self, provider: LLMProvider, request: EmbeddingRequest,
+                          ) -> Embeddings:
+        return await _timed(provider, request, provider.embed(request))
 
     async def _complete_once(self, provider: LLMProvider, request: ChatRequest) -> Completion:
         return await _timed(provider, request, provider.complete(request))
@@ -337,14 +370,15 @@ class LLMClient:
                 state.status = "cancelled"
 
 
-def _timed(provider: LLMProvider, request: ChatRequest, call: Awaitable[_T]) -> Awaitable[_T]:
+def _timed(provider: LLMProvider, request: ChatRequest | EmbeddingRequest,
+           call: Awaitable[_T]) -> Awaitable[_T]:
     """``call`` under the request's timeout; as it is for an offline provider, which answers
     from this process with no I/O to wait for (a deadline would only add a timer handle to
     every call)."""
     return call if provider.offline else _within_timeout(provider, request, call)
 
 
-async def _within_timeout(provider: LLMProvider, request: ChatRequest,
+async def _within_timeout(provider: LLMProvider, request: ChatRequest | EmbeddingRequest,
                           call: Awaitable[_T]) -> _T:
     try:
         async with asyncio.timeout(request.timeout_s):

@@ -8,11 +8,17 @@ and benchmarks use when the provider is not the point.
 Tokens are whitespace-separated words, counted the same way for prompt and answer, so usage
 is exact and reproducible: the prompt's tokens are the words of every message, the answer's
 the words it streams. ``max_tokens`` cuts the answer short with ``finish_reason="length"``.
+
+``embed`` gives each text a unit vector of ``EMBEDDING_DIMENSIONS`` (or the request's
+``dimensions``), drawn from a hash of the text: equal texts get equal vectors, in any process,
+and different texts all but orthogonal ones. They carry no meaning; they are labelled offline.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import math
 import re
 from collections.abc import AsyncIterator, Sequence
 from itertools import filterfalse
@@ -24,6 +30,8 @@ from beamish.llm.providers.base import (
     ChatMessage,
     ChatRequest,
     Completion,
+    EmbeddingRequest,
+    Embeddings,
     LLMProvider,
     ProviderChunk,
     Usage,
@@ -35,12 +43,26 @@ from beamish.store.models import ProviderModel
 LABEL = "[echo]"
 """The prefix of every echo answer."""
 
+EMBEDDING_DIMENSIONS = 256
+"""The length of an echo embedding when the request does not say ``dimensions``."""
+
 _TOKEN = re.compile(r"\S+\s*")
 
 
 def count_tokens(text: str) -> int:
     """The echo provider's token count of a text: its whitespace-separated words."""
     return len(text.split())
+
+
+def echo_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> tuple[float, ...]:
+    """The echo provider's vector of ``text``: a unit vector seeded from its SHA-256."""
+    seed = hashlib.sha256(text.encode()).digest()
+    stream = hashlib.shake_256(seed).digest(2 * dimensions)
+    # Each pair of bytes is a coordinate in [-1, 1); the whole is scaled to length 1.
+    raw = [int.from_bytes(stream[i:i + 2], "big") / 32768.0 - 1.0
+           for i in range(0, 2 * dimensions, 2)]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return tuple(x / norm for x in raw)
 
 
 def echo_tokens(messages: Sequence[ChatMessage], max_tokens: int | None = None,
@@ -84,6 +106,15 @@ class EchoProvider(LLMProvider):
         for token in tokens[1:]:
             yield ProviderChunk(token)
         yield ProviderChunk(usage=_usage(prompt, len(tokens)), finish_reason=finish)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """A deterministic unit vector per input (``echo_embedding``); tokens are words."""
+        dimensions = request.dimensions or EMBEDDING_DIMENSIONS
+        vectors = tuple(echo_embedding(text, dimensions) for text in request.inputs)
+        tokens = sum(count_tokens(text) for text in request.inputs)
+        return Embeddings(vectors=vectors, usage=Usage(prompt_tokens=tokens),
+                          provider=self.kind, provider_name=self.name, model=request.model,
+                          offline=True)
 
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
         """The one echo model."""

@@ -5,6 +5,8 @@ LM Studio, llama.cpp, ...): only the base URL and the key differ. The SDK's own 
 off (``max_retries=0``) because the client retries and falls back itself; its timeout is the
 resolved ``timeout_s`` of each call. Streams ask for a final usage chunk
 (``stream_options.include_usage``), so streamed calls report usage as plain ones do.
+``embed`` calls the embeddings API (``POST /v1/embeddings``, float vectors, ``dimensions``
+passed on when set), with the same error mapping as chat.
 
 Discovery reads ``GET /v1/models``. OpenAI does not say a model's context window, but several
 compatible servers add it to each entry (vLLM's ``max_model_len``, LM Studio's
@@ -24,6 +26,8 @@ from beamish.llm.providers.base import (
     VALIDATE_TIMEOUT_S,
     ChatRequest,
     Completion,
+    EmbeddingRequest,
+    Embeddings,
     LLMProvider,
     ProviderChunk,
     Usage,
@@ -101,6 +105,27 @@ class OpenAIProvider(LLMProvider):
                 error, self._key)
         finally:
             await events.close()
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        """One embeddings call: a float vector per input, in the inputs' order."""
+        extra: dict[str, Any] = {}
+        if request.dimensions is not None:
+            extra["dimensions"] = request.dimensions
+        try:
+            response = await self._client.embeddings.create(
+                model=request.model, input=list(request.inputs), encoding_format="float",
+                timeout=request.timeout_s, **extra)
+            vectors = tuple(tuple(item.embedding) for item in
+                            sorted(response.data, key=lambda item: item.index))
+            if len(vectors) != len(request.inputs):
+                raise ValueError(f"{len(vectors)} vectors for {len(request.inputs)} inputs")
+        except (openai.APIError, ValueError) as error:
+            raise self._failure(error, request.model, request.timeout_s) from safe_cause(
+                error, self._key)
+        usage = response.usage
+        return Embeddings(vectors=vectors, usage=Usage(prompt_tokens=usage.prompt_tokens)
+                          if usage is not None else Usage(),
+                          provider=self.kind, provider_name=self.name, model=request.model)
 
     async def list_models(self, *, timeout_s: float = VALIDATE_TIMEOUT_S) -> list[ProviderModel]:
         """The models ``GET /v1/models`` lists."""

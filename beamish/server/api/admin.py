@@ -18,6 +18,12 @@ its own entry answers the any-tier one (its ``tier`` says which); ``DELETE`` rem
 the entry named (404 if there is none), and calls fall back to the next layer at once. ``PUT
 /api/admin/users/{user_id}/profile`` sets a user's tier.
 
+**Checking the config.** ``GET /api/admin/config/summary`` answers the global configuration
+in words (``{"text": ...}``): the system default, each task type with its global and tier
+configs, and the providers with whether each is serving. ``POST /api/admin/config/validate``
+checks every task type and tier against the catalog and the providers serving
+(``config_report``): ``ok``, or the problems found.
+
 **Introspection.** ``GET /api/admin/audit``, ``GET /api/admin/usage/top``, ``GET
 /api/admin/sessions`` (live sessions), ``GET /api/admin/runtime`` (session count, the
 supervision tree, the busiest mailboxes).
@@ -40,6 +46,14 @@ from beamish.llm.providers.keys import decrypt_key
 from beamish.llm.providers.registry import build_provider, provider_configs
 from beamish.llm.urls import base_url_problem
 from beamish.runtime import TreeNode
+from beamish.server.api.catalog import model_catalog
+from beamish.server.api.config_report import (
+    ConfigFacts,
+    ConfigSummary,
+    ConfigValidation,
+    summary,
+    validate,
+)
 from beamish.server.api.deps import AdminPrincipal, AppDep, get_admin
 from beamish.server.api.errors import (
     ERROR_RESPONSES,
@@ -305,6 +319,29 @@ def _tier(rt: Application, tier: str | None) -> str:
         raise InvalidRequestError(f"tier {tier!r} is not one of the configured tiers "
                                   f"{list(tiers)} (llm.tiers); leave it out for every tier")
     return tier
+
+
+async def _config_facts(rt: Application) -> ConfigFacts:
+    providers = rt.llm.providers
+    return ConfigFacts(
+        settings=rt.settings.llm, configs=tuple(await rt.store.list_global_configs()),
+        catalog=tuple(await model_catalog(rt)),
+        serving={name: provider.kind for name, provider in providers.items()},
+        unavailable=rt.llm.unavailable,
+        registered=frozenset(r.name for r in await rt.store.list_providers()))
+
+
+@router.get("/config/summary", summary="Summarise the global configuration in words")
+async def config_summary(rt: AppDep) -> ConfigSummary:
+    """The system default, each task type's global and tier configs, the providers."""
+    return summary(await _config_facts(rt))
+
+
+@router.post("/config/validate", summary="Check every task type against the catalog")
+async def config_validate(rt: AppDep) -> ConfigValidation:
+    """Per task type and tier: ok, or the problems found (unknown model, provider not
+    serving, no usable provider)."""
+    return validate(await _config_facts(rt))
 
 
 @router.put("/users/{user_id}/profile", summary="Set a user's tier")

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible API: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+"""The OpenAI-compatible API: ``POST /v1/chat/completions`` and ``GET /v1/models`` (``POST
+/v1/embeddings`` is ``beamish.server.api.embeddings``).
 
 Point the official SDK at it with a beamish user token as the API key::
 

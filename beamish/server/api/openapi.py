@@ -9,6 +9,7 @@ status     type                documented on
 =========  ==================  ==================================================
 400        invalid_request     operations that take a body or query parameters
 404        not_found           operations with a path parameter, and completions
+                               (``COMPLETIONS``: chat completions and embeddings)
 409        conflict            PUT and POST (a concurrent write, a name taken)
 413        request_too_large   operations that take a body
 429        rate_limited        completions (the provider's limit, after retries)
@@ -41,7 +42,8 @@ from beamish.server.api.errors import ErrorInfo, error_response
 ERROR_SCHEMA: Final = {"$ref": "#/components/schemas/ErrorBody"}
 
 #: Paths that call a provider: their failures are the provider's.
-COMPLETIONS: Final = frozenset({"/v1/chat/completions", "/api/sessions/{session_id}/completions"})
+COMPLETIONS: Final = frozenset({"/v1/chat/completions", "/api/sessions/{session_id}/completions",
+                                "/v1/embeddings"})
 
 _KINDS: Final = {400: "invalid_request", 404: "not_found", 409: "conflict",
                  413: "request_too_large", 429: "rate_limited", 502: "provider_error",

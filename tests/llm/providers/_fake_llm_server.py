@@ -10,7 +10,9 @@ test's loop::
 It serves ``POST {openai_url}/chat/completions`` (JSON, or SSE with the
 ``stream_options.include_usage`` usage chunk and ``[DONE]``), ``POST {anthropic_url}/v1/messages``
 (JSON, or the SSE events message_start, content_block_start/delta/stop, message_delta with
-usage, message_stop) and both APIs' ``GET .../models``.
+usage, message_stop), ``POST {openai_url}/embeddings`` (each input's vector is its length in
+characters, then 1.0, 2.0, ... up to ``dimensions``, 4 by default; float or base64; usage
+counts the inputs' words) and both APIs' ``GET .../models``.
 
 By default it answers ``you said: <last user message>``; tokens are words, and usage counts
 the words of the prompt and of the answer. A request with another key than the API's gets a
@@ -38,9 +40,11 @@ fault names one) consume in order:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import socket
+import struct
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -55,7 +59,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 Api = Literal["openai", "anthropic"]
-RouteName = Literal["generate", "models"]
+RouteName = Literal["generate", "models", "embeddings"]
 
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
@@ -260,13 +264,14 @@ class FakeLLMServer:
         return Starlette(routes=[
             Route("/openai/v1/chat/completions", self._openai_chat, methods=["POST"]),
             Route("/openai/v1/models", self._openai_models, methods=["GET"]),
+            Route("/openai/v1/embeddings", self._openai_embeddings, methods=["POST"]),
             Route("/anthropic/v1/messages", self._anthropic_messages, methods=["POST"]),
             Route("/anthropic/v1/models", self._anthropic_models, methods=["GET"]),
         ])
 
     async def _admit(self, request: Request, api: Api, route: RouteName,
                      ) -> tuple[dict[str, Any], Fault | None, Response | None]:
-        body: dict[str, Any] = await request.json() if route == "generate" else {}
+        body: dict[str, Any] = await request.json() if route != "models" else {}
         key = _presented_key(request)
         with self._arrived:
             self.requests.append(Seen(api=api, route=route, key=key, body=body))
@@ -321,6 +326,23 @@ class FakeLLMServer:
         if fault is not None and fault.kind == "error_event" and fault.message != _SAID:
             frame = _data({"error": {"message": fault.message}})
         return _SSE(events, fault, self._wait_for_release, frame)
+
+    async def _openai_embeddings(self, request: Request) -> Response:
+        body, _, refused = await self._admit(request, "openai", "embeddings")
+        if refused is not None:
+            return refused
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        size = int(body.get("dimensions") or 4)
+        data = []
+        for index, text in enumerate(inputs):
+            vector = [float(len(text)), *(float(i) for i in range(1, size))]
+            encoded: Any = vector
+            if body.get("encoding_format") == "base64":
+                encoded = base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        words = sum(len(text.split()) for text in inputs)
+        return JSONResponse({"object": "list", "data": data, "model": body["model"],
+                             "usage": {"prompt_tokens": words, "total_tokens": words}})
 
     async def _openai_models(self, request: Request) -> Response:
         _, _, refused = await self._admit(request, "openai", "models")

@@ -7,6 +7,7 @@ import beamish.llm.providers as providers
 PINNED = sorted([
     "AnthropicProvider", "ApiKey", "Attempt", "Backoff", "CallTarget", "ChatMessage",
     "ChatRequest", "ChatStream", "Completion", "DEFAULT_BASE_URLS", "Discovery", "EchoProvider",
+    "EmbeddingRequest", "Embeddings",
     "LLMClient", "LLMProvider", "OpenAIProvider", "ProviderChunk", "ProviderConfig",
     "ProviderPlan", "Prompt", "RetrySchedule", "Role", "StreamDone", "StreamError", "StreamEvent",
     "StreamStatus", "Target", "TokenDelta", "Usage", "Validation", "ValidationStatus",

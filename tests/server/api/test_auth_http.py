@@ -51,9 +51,12 @@ async def _call(api: ApiServer, method: str, path: str, headers: dict[str, str],
 
 def test_the_route_table_is_what_the_tests_walk() -> None:
     """Every endpoint of the issue is published in the OpenAPI document."""
-    assert (len(ROUTES), len(AUTHENTICATED), len(PER_USER)) == (34, 32, 10)
-    assert len(ADMIN) == 13
+    assert (len(ROUTES), len(AUTHENTICATED), len(PER_USER)) == (37, 35, 10)
+    assert len(ADMIN) == 15
     assert ("POST", "/v1/chat/completions") in ROUTES
+    assert ("POST", "/v1/embeddings") in ROUTES
+    assert ("GET", "/api/admin/config/summary") in ROUTES
+    assert ("POST", "/api/admin/config/validate") in ROUTES
     assert ("GET", "/health") in ROUTES
     assert ("GET", "/ready") in ROUTES
 
