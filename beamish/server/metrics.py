@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, NamedTuple
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
@@ -57,6 +57,19 @@ LLM_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 1
                       60.0, 120.0, 300.0)
 
 
+MAX_CACHED_LABELS: Final = 10_000
+"""How many kinds of LLM request keep their labelled children at hand."""
+
+
+class _LLMChildren(NamedTuple):
+    """The labelled children one kind of LLM request counts into."""
+
+    requests: Counter
+    duration: Histogram
+    prompt_tokens: Counter
+    completion_tokens: Counter
+
+
 class ServerMetrics:
     """The counters of one server, in their own registry (see the module docstring)."""
 
@@ -78,6 +91,9 @@ class ServerMetrics:
             "beamish_llm_request_duration_seconds", "LLM request latency, in seconds.",
             ("provider", "model", "task_type", "outcome"), buckets=LLM_BUCKETS,
             registry=self.registry)
+        # The labelled children of one kind of LLM request, looked up once: ``labels()``
+        # checks and joins its values under a lock on every call, several times a request.
+        self._llm_children: dict[tuple[str, str, str, str, str], _LLMChildren] = {}
 
     def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one HTTP request."""
@@ -86,17 +102,28 @@ class ServerMetrics:
 
     def observe_llm(self, entry: LLMRequestLog) -> None:
         """Count one LLM request (an observer of ``beamish.request_log``)."""
-        provider, model = entry.provider or "none", entry.model or "none"
-        self.llm_requests.labels(provider, model, entry.task_type, entry.endpoint,
-                                 entry.outcome).inc()
-        self.llm_duration.labels(provider, model, entry.task_type,
-                                 entry.outcome).observe(entry.latency_ms / 1000)
+        key = (entry.provider or "none", entry.model or "none", entry.task_type,
+               entry.endpoint, entry.outcome)
+        children = self._llm_children.get(key)
+        if children is None:
+            children = self._llm_children_of(key)
+        children.requests.inc()
+        children.duration.observe(entry.latency_ms / 1000)
         if entry.prompt_tokens:
-            self.llm_tokens.labels(provider, model, entry.task_type,
-                                   "prompt").inc(entry.prompt_tokens)
+            children.prompt_tokens.inc(entry.prompt_tokens)
         if entry.completion_tokens:
-            self.llm_tokens.labels(provider, model, entry.task_type,
-                                   "completion").inc(entry.completion_tokens)
+            children.completion_tokens.inc(entry.completion_tokens)
+
+    def _llm_children_of(self, key: tuple[str, str, str, str, str]) -> _LLMChildren:
+        provider, model, task_type, endpoint, outcome = key
+        if len(self._llm_children) >= MAX_CACHED_LABELS:
+            self._llm_children.clear()  # the children stay in the registry; only the lookup goes
+        children = self._llm_children[key] = _LLMChildren(
+            self.llm_requests.labels(provider, model, task_type, endpoint, outcome),
+            self.llm_duration.labels(provider, model, task_type, outcome),
+            self.llm_tokens.labels(provider, model, task_type, "prompt"),
+            self.llm_tokens.labels(provider, model, task_type, "completion"))
+        return children
 
     def watch_llm_requests(self) -> Callable[[], None]:
         """Count every LLM request from now on; return the function that stops it."""
