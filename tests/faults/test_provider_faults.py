@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -71,7 +72,7 @@ async def _ask(server: BeamishServer, *, stream: bool) -> httpx.Response:
 
 def _ledger(server: BeamishServer) -> list[tuple[str, int]]:
     path = server.settings.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:  # sqlite3's own with does not close
         rows = db.execute("SELECT status, completion_tokens FROM usage_events ORDER BY id")
         return [(status, tokens) for status, tokens in rows]
 
