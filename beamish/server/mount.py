@@ -56,12 +56,20 @@ from beamish.server.api.deps import ApiAuth
 from beamish.settings import Settings, load_settings
 
 
-def conversation_endpoint(settings: Settings, auth: ApiAuth,
-                          runtime: Application) -> SocketEndpoint:
-    """The Phoenix endpoint serving ``conversation:*`` with ``[server]``'s socket limits."""
+def conversation_history(settings: Settings) -> ConversationHistory:
+    """The conversations' history, bounded as ``[server]`` says."""
     server = settings.server
-    history = ConversationHistory(max_messages=server.max_history,
-                                  max_conversations=server.max_conversations)
+    return ConversationHistory(max_messages=server.max_history,
+                               max_conversations=server.max_conversations,
+                               max_conversations_per_user=server.max_conversations_per_user,
+                               max_bytes=server.max_history_bytes)
+
+
+def conversation_endpoint(settings: Settings, auth: ApiAuth, runtime: Application,
+                          history: ConversationHistory | None = None) -> SocketEndpoint:
+    """The Phoenix endpoint serving ``conversation:*`` with ``[server]``'s socket limits
+    (``beamish serve`` and ``mount_beamish`` alike)."""
+    server = settings.server
     return SocketEndpoint(
         {"conversation:*": ConversationChannel}, authenticate=auth.authenticator,
         options=SocketOptions(
@@ -69,7 +77,9 @@ def conversation_endpoint(settings: Settings, auth: ApiAuth,
             max_frame_size=server.max_frame_bytes, outbound_frames=server.outbound_frames,
             outbound_bytes=server.outbound_bytes,
             message_rate=RateLimit(server.message_rate_per_s, server.message_burst)),
-        assigns={"runtime": runtime, "history": history})
+        assigns={"runtime": runtime,
+                 "history": conversation_history(settings) if history is None else history},
+        max_sockets_per_user=server.max_sockets_per_user)
 
 
 class _Mounted:

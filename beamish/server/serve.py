@@ -46,10 +46,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from beamish.application import Application
 from beamish.auth import RevocationList, dev_mode_warning
 from beamish.channels.close_codes import CloseCode
-from beamish.channels.endpoint import SocketEndpoint
-from beamish.channels.limits import RateLimit
-from beamish.channels.socket_actor import SocketOptions
-from beamish.chat import ConversationChannel, ConversationHistory
+from beamish.chat import ConversationChannel
 from beamish.llm.scrub import ScrubbingFormatter, scrub
 from beamish.request_log import LOGGER_NAME, TextStream, write_request_lines
 from beamish.server.access import AccessObserver
@@ -58,6 +55,7 @@ from beamish.server.api.deps import ApiAuth
 from beamish.server.connection_guard import ConnectionGuard, GuardOptions, raise_fd_limit
 from beamish.server.logging_json import JsonFormatter
 from beamish.server.metrics import RuntimeCollector, ServerMetrics, install_metrics
+from beamish.server.mount import conversation_endpoint, conversation_history
 from beamish.server.revocations import NAME as REVOCATIONS
 from beamish.server.revocations import RefresherInit, RevocationRefresher, refresh_now
 from beamish.server.websocket_adapter import websocket_protocol
@@ -190,20 +188,8 @@ class BeamishServer:
         self.runtime = Application(settings)
         self.runtime.add_child(RevocationRefresher.child_spec(
             RefresherInit(self.runtime, self.revoked), id="revocations", name=REVOCATIONS))
-        self.history = ConversationHistory(max_messages=server.max_history,
-                                           max_conversations=server.max_conversations,
-                                           max_conversations_per_user=(
-                                               server.max_conversations_per_user),
-                                           max_bytes=server.max_history_bytes)
-        self.endpoint = SocketEndpoint(
-            {"conversation:*": ConversationChannel}, authenticate=self.auth.authenticator,
-            options=SocketOptions(
-                idle_timeout=server.idle_timeout_s, max_channels=server.max_channels,
-                max_frame_size=server.max_frame_bytes, outbound_frames=server.outbound_frames,
-                outbound_bytes=server.outbound_bytes,
-                message_rate=RateLimit(server.message_rate_per_s, server.message_burst)),
-            assigns={"runtime": self.runtime, "history": self.history},
-            max_sockets_per_user=server.max_sockets_per_user)
+        self.history = conversation_history(settings)
+        self.endpoint = conversation_endpoint(settings, self.auth, self.runtime, self.history)
         self.runtime.add_child(self.endpoint.child_spec())
         self.metrics = ServerMetrics()
         self.metrics.registry.register(RuntimeCollector(
