@@ -34,6 +34,7 @@ from beamish.llm.providers.base import (
     discovered,
 )
 from beamish.llm.providers.bounded import AnswerTooLargeError, bounded_http_client
+from beamish.llm.providers.compatible import MODEL_LIST, UNUSED_KEY, context_window
 from beamish.llm.providers.failures import (
     connection_error,
     error_detail,
@@ -43,14 +44,6 @@ from beamish.llm.providers.failures import (
 from beamish.llm.providers.keys import ApiKey, safe_cause
 from beamish.llm.providers.retry import parse_retry_after
 from beamish.store.models import LLMParameters, Provider, ProviderModel
-
-UNUSED_KEY = "unused"
-"""Sent to keyless servers: the SDK insists on a key, and Ollama and vLLM ignore it."""
-
-MODEL_LIST = "(model list)"
-"""The 'model' named in errors of ``list_models``."""
-
-_CONTEXT_FIELDS = ("max_model_len", "context_length", "max_context_length", "context_window")
 
 
 class OpenAIProvider(LLMProvider):
@@ -133,7 +126,7 @@ class OpenAIProvider(LLMProvider):
             models = [m async for m in self._client.models.list(timeout=timeout_s)]
         except (openai.APIError, ValueError) as error:
             raise self._failure(error, MODEL_LIST, timeout_s) from safe_cause(error, self._key)
-        return [discovered(self.name, m.id, _context_window(m.model_extra)) for m in models]
+        return [discovered(self.name, m.id, context_window(m.model_extra)) for m in models]
 
     async def aclose(self) -> None:
         """Close the SDK client's connection pool."""
@@ -228,11 +221,3 @@ def _usage(answer: object) -> Usage | None:
             and completion >= 0):
         raise ValueError("the answer's usage is not two counts of tokens")
     return Usage(prompt_tokens=prompt, completion_tokens=completion)
-
-
-def _context_window(extra: dict[str, Any] | None) -> int | None:
-    for field in _CONTEXT_FIELDS:
-        value = (extra or {}).get(field)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None

@@ -13,7 +13,10 @@ A provider that cannot be built — a key that will not decrypt, an ``openai`` p
 a key, an ``openai_compatible`` one without a base URL, a base URL the HTTP client refuses
 (``base_url_problem``) — is not dropped silently: it lands in the *unavailable* map with the
 reason, which calls to it report. Base URLs default per kind (``DEFAULT_BASE_URLS``);
-Ollama's is its OpenAI-compatible ``/v1`` endpoint.
+Ollama's is its OpenAI-compatible ``/v1`` endpoint. The kinds ``ollama``, ``tgi`` and
+``openai_compatible`` are spoken to by the lean wire client (``wire.OpenAIWireProvider``),
+unless the environment's proxy variables route their base URL through a proxy; ``openai``
+by the official SDK (``openai.OpenAIProvider``), ``anthropic`` by its own.
 
 ``base_url_problem`` (``beamish.llm.urls``) is the one rule of a valid base URL, shared with
 the HTTP API and config resolution, so what the API accepts is what the client can build.
@@ -21,8 +24,10 @@ the HTTP API and config resolution, so what the API accepts is what the client c
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from beamish.llm.providers.base import LLMProvider
 from beamish.llm.providers.echo import EchoProvider
@@ -159,10 +164,24 @@ def build_provider(config: ProviderConfig) -> LLMProvider:
 
         assert config.api_key is not None  # problem() said so
         return AnthropicProvider(config.name, base_url=base_url, api_key=config.api_key)
+    if config.kind != "openai" and not _proxied(base_url):
+        from beamish.llm.providers.wire import OpenAIWireProvider
+
+        return OpenAIWireProvider(config.name, base_url=base_url, api_key=config.api_key,
+                                  kind=config.kind)
     from beamish.llm.providers.openai import OpenAIProvider
 
     return OpenAIProvider(config.name, base_url=base_url, api_key=config.api_key,
                           kind=config.kind)
+
+
+def _proxied(base_url: str) -> bool:
+    """Whether the environment's ``*_proxy`` variables send ``base_url`` through a proxy,
+    as httpx (under the SDK) would; the wire client speaks to servers directly only."""
+    proxies = urllib.request.getproxies()
+    parts = urlsplit(base_url)
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    return bool(proxy) and not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _plan_record(record: ProviderRecord, settings: LLMSettings, environ: Mapping[str, str],
