@@ -1,6 +1,8 @@
 """A provider that hangs or answers garbage, behind a real ``beamish serve``: every call ends as
 the typed error the API promises within its timeout, its usage is recorded once, nothing of the
-upstream's body reaches the caller, and the server goes on serving."""
+upstream's body reaches the caller, and the server goes on serving. Each fault runs against both
+clients of the OpenAI-compatible API: the wire client (kind ``openai_compatible``) and the
+official SDK (kind ``openai``)."""
 
 from __future__ import annotations
 
@@ -49,12 +51,15 @@ MID_STREAM = {
 """Faults of a stream after two tokens."""
 
 
-@pytest.fixture
-async def server(tmp_path: Path, fake_llm: FakeLLMServer) -> AsyncIterator[BeamishServer]:
-    """``beamish serve`` whose every user calls the fake upstream: 1 s timeout, no retries."""
-    llm = LLMSettings(default_provider="openai_compatible", default_model="model-a",
+@pytest.fixture(params=["openai_compatible", "openai"], ids=["wire", "sdk"])
+async def server(request: pytest.FixtureRequest, tmp_path: Path,
+                 fake_llm: FakeLLMServer) -> AsyncIterator[BeamishServer]:
+    """``beamish serve`` whose every user calls the fake upstream: 1 s timeout, no retries;
+    through the wire client, then the SDK."""
+    kind = request.param
+    llm = LLMSettings(default_provider=kind, default_model="model-a",
                       timeout_s=1, max_retries=0,
-                      providers={"openai_compatible": ProviderSettings(
+                      providers={kind: ProviderSettings(
                           base_url=fake_llm.openai_url, api_key=SecretStr(OPENAI_KEY))})
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'serve.db'}",
                         secret_key=SecretStr(SECRET), llm=llm, server=ServerSettings(port=0))
@@ -99,7 +104,7 @@ async def test_a_fault_before_the_first_token_is_a_typed_502(
     assert failed.status_code == (504 if fault.kind == "hang" else 502), failed.text
     error = failed.json()["error"]
     assert error["code"] == "provider_unavailable"
-    assert error["message"].count("openai_compatible:model-a") == 1
+    assert error["message"].count(f"{server.settings.llm.default_provider}:model-a") == 1
     assert not _shows_upstream(failed.text)
     await _still_serving(server, fake_llm)
     assert _ledger(server) == [("error", 0), ("ok", 6)]

@@ -1,7 +1,9 @@
 """Fixtures: one fake LLM server for the session, reset around each test, and clients of it.
 
 The server (``_fake_llm_server.FakeLLMServer``) runs in a thread, so every test's event loop
-reaches it over real HTTP through the official SDKs. ``sleeps`` replaces the client's sleep:
+reaches it over real HTTP through the official SDKs. ``openai_provider`` is each client of the
+OpenAI API in turn: the SDK's, then the wire client (kind ``openai_compatible``, named
+``openai`` all the same, so the tests' targets reach it). ``sleeps`` replaces the client's sleep:
 retries are decided and recorded, never waited for.
 """
 
@@ -17,8 +19,10 @@ from beamish.llm.providers import (
     Backoff,
     EchoProvider,
     LLMClient,
+    LLMProvider,
     OpenAIProvider,
 )
+from beamish.llm.providers.wire import OpenAIWireProvider
 from tests.llm.providers._fake_llm_server import FakeLLMServer
 
 
@@ -38,11 +42,17 @@ def server(fake_llm: FakeLLMServer) -> FakeLLMServer:
     return fake_llm
 
 
-@pytest.fixture
-async def openai_provider(server: FakeLLMServer) -> AsyncIterator[OpenAIProvider]:
-    """An OpenAI provider talking to the fake server."""
-    provider = OpenAIProvider("openai", base_url=server.openai_url,
-                              api_key=ApiKey(server.openai_key))
+@pytest.fixture(params=["sdk", "wire"])
+async def openai_provider(request: pytest.FixtureRequest,
+                          server: FakeLLMServer) -> AsyncIterator[LLMProvider]:
+    """A provider named ``openai`` talking to the fake server: the SDK's, then the wire one."""
+    provider: LLMProvider
+    if request.param == "sdk":
+        provider = OpenAIProvider("openai", base_url=server.openai_url,
+                                  api_key=ApiKey(server.openai_key))
+    else:
+        provider = OpenAIWireProvider("openai", base_url=server.openai_url,
+                                      api_key=ApiKey(server.openai_key))
     yield provider
     await provider.aclose()
 
@@ -63,7 +73,7 @@ def sleeps() -> RecordedSleeps:
 
 
 @pytest.fixture
-async def client(openai_provider: OpenAIProvider, anthropic_provider: AnthropicProvider,
+async def client(openai_provider: LLMProvider, anthropic_provider: AnthropicProvider,
                  sleeps: RecordedSleeps) -> AsyncIterator[LLMClient]:
     """A client of OpenAI, Anthropic (both the fake server) and echo; jitter fixed at 0.5."""
     async with LLMClient([openai_provider, anthropic_provider, EchoProvider()],

@@ -23,6 +23,7 @@ from beamish.llm.providers import (
     Completion,
     EchoProvider,
     LLMClient,
+    LLMProvider,
     OpenAIProvider,
     ProviderChunk,
     StreamDone,
@@ -57,11 +58,10 @@ def _tries(answer: Completion | FallbacksExhaustedError) -> list[tuple[str, str,
 
 
 @pytest.fixture
-async def quick_client(server: FakeLLMServer,
-                       sleeps: RecordedSleeps) -> AsyncIterator[LLMClient]:
+async def quick_client(server: FakeLLMServer, sleeps: RecordedSleeps,
+                       openai_provider: LLMProvider) -> AsyncIterator[LLMClient]:
     """Like ``client``, with a 0.3 s default timeout for the hang and stall tests."""
-    providers = [OpenAIProvider("openai", base_url=server.openai_url,
-                                api_key=ApiKey(server.openai_key)),
+    providers = [openai_provider,
                  AnthropicProvider("anthropic", base_url=server.anthropic_url,
                                    api_key=ApiKey(server.anthropic_key)), EchoProvider()]
     async with LLMClient(providers, timeout_s=0.3, max_retries=1, sleep=sleeps,
@@ -235,7 +235,7 @@ async def test_stream_delivers_tokens_then_done_with_usage(client: LLMClient,
     done = events[-1]
     assert isinstance(done, StreamDone)
     assert (done.usage, done.provider, done.model) == (
-        Usage(prompt_tokens=3, completion_tokens=5), kind, "model-a")
+        Usage(prompt_tokens=3, completion_tokens=5), client.provider(kind).kind, "model-a")
 
 
 async def test_stream_exposes_its_state(client: LLMClient) -> None:

@@ -1,4 +1,5 @@
-"""Embeddings through the client: OpenAI's SDK over real HTTP, echo offline, Anthropic refused."""
+"""Embeddings through the client: OpenAI's SDK and the wire client over real HTTP, echo
+offline, Anthropic refused."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from beamish.llm.providers import (
     Target,
 )
 from beamish.llm.providers.echo import EMBEDDING_DIMENSIONS, echo_embedding
+from beamish.llm.providers.wire import OpenAIWireProvider
 from beamish.store import LLMParameters
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 from tests.llm.providers.conftest import RecordedSleeps
@@ -32,7 +34,7 @@ async def test_openai_embeds_each_input_in_order(client: LLMClient,
     assert result.usage.prompt_tokens == 3
     assert result.usage.completion_tokens == 0
     assert (result.provider, result.model, result.offline) == (
-        "openai", "text-embedding-3-small", False)
+        client.provider("openai").kind, "text-embedding-3-small", False)
     sent = server.requests[-1].body
     assert (sent["input"], sent["dimensions"], sent["encoding_format"]) == (
         ["one two", "three"], 3, "float")
@@ -48,10 +50,12 @@ async def test_openai_embeddings_retry_a_server_error(client: LLMClient, server:
     assert [a.error is None for a in result.attempts] == [False, True]
 
 
-async def test_openai_embeddings_map_a_refused_key(server: FakeLLMServer) -> None:
+@pytest.mark.parametrize("made", [OpenAIProvider, OpenAIWireProvider])
+async def test_openai_embeddings_map_a_refused_key(
+        server: FakeLLMServer, made: type[OpenAIProvider | OpenAIWireProvider]) -> None:
     """A refused key is an UnauthorizedError that never shows the key."""
-    provider = OpenAIProvider("openai", base_url=server.openai_url,
-                              api_key=ApiKey("sk-wrong-key-0123456789abcdef"))
+    provider = made("openai", base_url=server.openai_url,
+                    api_key=ApiKey("sk-wrong-key-0123456789abcdef"))
     try:
         with pytest.raises(UnauthorizedError) as caught:
             await provider.embed(EmbeddingRequest(model="e", inputs=("x",), timeout_s=5))

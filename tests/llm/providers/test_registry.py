@@ -21,6 +21,7 @@ from beamish.llm.providers import (
     build_provider,
     provider_configs,
 )
+from beamish.llm.providers.wire import OpenAIWireProvider
 from beamish.llm.settings import LLMSettings, ProviderSettings
 from beamish.store import ProviderRecord, SecretBox, open_store
 
@@ -104,14 +105,33 @@ def test_stored_keys_need_the_secret_key() -> None:
     assert "BEAMISH_SECRET_KEY is not set" in plan.unavailable["oa"][1]
 
 
-def test_build_provider_picks_the_sdk_by_kind() -> None:
-    """openai-like kinds get the openai SDK, anthropic its own, echo the offline one."""
+def test_build_provider_picks_the_client_by_kind() -> None:
+    """openai gets the openai SDK, the compatible kinds the wire client, anthropic its SDK,
+    echo the offline one."""
     assert isinstance(build_provider(ProviderConfig("e", "echo")), EchoProvider)
-    assert isinstance(build_provider(ProviderConfig("o", "ollama")), OpenAIProvider)
+    for kind in ("ollama", "tgi", "openai_compatible"):
+        built = build_provider(ProviderConfig("o", kind, base_url="http://127.0.0.1:9/v1"))
+        assert isinstance(built, OpenAIWireProvider)
+        assert built.kind == kind
+    assert isinstance(build_provider(ProviderConfig("o", "openai", api_key=ApiKey(KEY))),
+                      OpenAIProvider)
     assert isinstance(build_provider(ProviderConfig("a", "anthropic", api_key=ApiKey(KEY))),
                       AnthropicProvider)
     with pytest.raises(ValueError, match="no API key"):
         build_provider(ProviderConfig("a", "anthropic"))
+
+
+def test_a_proxied_compatible_server_keeps_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wire client uses no proxy: a base URL the *_proxy variables route through one is
+    spoken to by the SDK (httpx honours them); one that no_proxy exempts, by the wire client."""
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://proxy.example:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    config = ProviderConfig("v", "openai_compatible", base_url="http://10.1.2.3:8000/v1")
+    assert isinstance(build_provider(config), OpenAIProvider)
+    monkeypatch.setenv("no_proxy", "10.1.2.3")
+    assert isinstance(build_provider(config), OpenAIWireProvider)
 
 
 async def test_client_from_store_serves_registry_providers(tmp_path: Path) -> None:

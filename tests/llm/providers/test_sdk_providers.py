@@ -1,4 +1,5 @@
-"""The OpenAI and Anthropic providers through their official SDKs, over real local HTTP."""
+"""The OpenAI and Anthropic providers through their official SDKs, and the OpenAI-compatible
+API through the wire client, over real local HTTP: the same answers and errors from each."""
 
 from __future__ import annotations
 
@@ -26,12 +27,15 @@ from beamish.llm.providers import (
     ProviderChunk,
     Usage,
 )
+from beamish.llm.providers.wire import OpenAIWireProvider
 from beamish.store import LLMParameters
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 
 pytestmark = pytest.mark.anyio
 
 WRONG_KEY = "sk-wrong-but-secret-key-0123456789"
+KINDS = ("openai", "wire", "anthropic")
+"""The OpenAI SDK, the wire client of the OpenAI-compatible API, the Anthropic SDK."""
 ASK = (ChatMessage(role="user", content="how are you"),)
 
 
@@ -40,14 +44,17 @@ def _make(kind: str, server: FakeLLMServer, key: str | None = None,
     if kind == "openai":
         return OpenAIProvider("openai", base_url=url or server.openai_url,
                               api_key=ApiKey(key or server.openai_key))
+    if kind == "wire":
+        return OpenAIWireProvider("wire", base_url=url or server.openai_url,
+                                  api_key=ApiKey(key or server.openai_key))
     return AnthropicProvider("anthropic", base_url=url or server.anthropic_url,
                              api_key=ApiKey(key or server.anthropic_key))
 
 
-@pytest.fixture(params=["openai", "anthropic"])
+@pytest.fixture(params=KINDS)
 async def provider(request: pytest.FixtureRequest,
                    server: FakeLLMServer) -> AsyncIterator[LLMProvider]:
-    """Each SDK provider in turn, talking to the fake server with the right key."""
+    """Each provider in turn, talking to the fake server with the right key."""
     made = _make(request.param, server)
     yield made
     await made.aclose()
@@ -92,7 +99,7 @@ async def test_max_tokens_cuts_the_answer(provider: LLMProvider) -> None:
 
 async def test_wrong_key_is_unauthorized_and_never_shown(server: FakeLLMServer) -> None:
     """A 401 quoting the key becomes UnauthorizedError with the key masked everywhere."""
-    for name in ("openai", "anthropic"):
+    for name in KINDS:
         leaky = _make(name, server, key=WRONG_KEY)
         with pytest.raises(UnauthorizedError) as caught:
             await leaky.complete(_request())
@@ -152,8 +159,8 @@ async def test_no_answer_in_time_is_a_timeout(provider: LLMProvider,
 
 async def test_refused_connection_is_unavailable(server: FakeLLMServer) -> None:
     """Nobody listening: ProviderUnavailableError, not a timeout."""
-    for name in ("openai", "anthropic"):
-        url = _closed_port_url() + ("/v1" if name == "openai" else "")
+    for name in KINDS:
+        url = _closed_port_url() + ("/v1" if name != "anthropic" else "")
         unreachable = _make(name, server, url=url)
         with pytest.raises(ProviderUnavailableError) as caught:
             await unreachable.complete(_request())
@@ -208,7 +215,7 @@ async def test_validate_reports_reachable(provider: LLMProvider) -> None:
 
 async def test_validate_reports_unauthorized_and_unreachable(server: FakeLLMServer) -> None:
     """A refused key is unauthorized; nobody listening is unreachable; neither shows the key."""
-    for name in ("openai", "anthropic"):
+    for name in KINDS:
         refused = _make(name, server, key=WRONG_KEY)
         gone = _make(name, server, url=_closed_port_url())
         denied, down = await refused.validate(), await gone.validate()
@@ -237,19 +244,27 @@ async def test_validate_counts_a_missing_model_list_as_reachable(provider: LLMPr
 
 async def test_openai_sends_sampling_parameters(server: FakeLLMServer) -> None:
     """OpenAI gets max_completion_tokens; compatible servers get max_tokens; unset are omitted."""
-    for kind, field in (("openai", "max_completion_tokens"), ("ollama", "max_tokens")):
-        sdk = OpenAIProvider(kind, base_url=server.openai_url, kind=kind,  # type: ignore[arg-type]
-                             api_key=ApiKey(server.openai_key))
+    made: list[tuple[LLMProvider, str]] = [
+        (OpenAIProvider(kind, base_url=server.openai_url, kind=kind,  # type: ignore[arg-type]
+                        api_key=ApiKey(server.openai_key)), field)
+        for kind, field in (("openai", "max_completion_tokens"), ("ollama", "max_tokens"))]
+    made += [(OpenAIWireProvider(kind, base_url=server.openai_url, kind=kind,
+                                 api_key=ApiKey(server.openai_key)), "max_tokens")
+             for kind in ("ollama", "tgi", "openai_compatible")]
+    for sdk, field in made:
         await sdk.complete(_request(max_tokens=50, temperature=0.3))
         await sdk.aclose()
         body = server.requests[-1].body
         assert (body[field], body["temperature"]) == (50, 0.3)
         assert "top_p" not in body
+        assert "max_completion_tokens" not in body or field == "max_completion_tokens"
 
 
-async def test_keyless_servers_get_a_placeholder_key(server: FakeLLMServer) -> None:
+@pytest.mark.parametrize("client", [OpenAIProvider, OpenAIWireProvider])
+async def test_keyless_servers_get_a_placeholder_key(
+        server: FakeLLMServer, client: type[OpenAIProvider | OpenAIWireProvider]) -> None:
     """The SDK insists on a key; a keyless server receives the documented 'unused'."""
-    sdk = OpenAIProvider("ollama", base_url=server.openai_url, api_key=None, kind="ollama")
+    sdk = client("ollama", base_url=server.openai_url, api_key=None, kind="ollama")
     with pytest.raises(UnauthorizedError):
         await sdk.complete(_request())
     await sdk.aclose()
