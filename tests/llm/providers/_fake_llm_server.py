@@ -34,7 +34,8 @@ fault names one) consume in order:
 * ``Fault.error_event(after_tokens=n)`` — stream ``n`` tokens, then the API's in-stream
   error (OpenAI's ``{"error": ...}`` chunk, Anthropic's ``overloaded_error`` event).
 
-``requests`` records what arrived. Usable outside tests too (the benchmark's local server).
+``requests`` records what arrived, and over which connection (the client's port). Usable
+outside tests too (the benchmark's local server).
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ class Seen:
     route: RouteName
     key: str | None
     body: Mapping[str, Any] = field(default_factory=dict)
+    client_port: int | None = None
+    """The client's port: requests with the same one came over the same connection."""
 
 
 class FakeLLMServer:
@@ -274,7 +277,9 @@ class FakeLLMServer:
         body: dict[str, Any] = await request.json() if route != "models" else {}
         key = _presented_key(request)
         with self._arrived:
-            self.requests.append(Seen(api=api, route=route, key=key, body=body))
+            self.requests.append(Seen(api=api, route=route, key=key, body=body,
+                                      client_port=request.client.port if request.client
+                                      else None))
             self._arrived.notify_all()
         expected = self.openai_key if api == "openai" else self.anthropic_key
         if key != expected:
