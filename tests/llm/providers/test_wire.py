@@ -22,7 +22,7 @@ from beamish.llm.providers import (
 )
 from beamish.llm.providers.wire import OpenAIWireProvider
 from beamish.llm.providers.wire.errors import WireTimeoutError
-from beamish.llm.providers.wire.http1 import MAX_HEAD_BYTES, HTTPClient
+from beamish.llm.providers.wire.http1 import MAX_HEAD_BYTES, Connection, HTTPClient
 from tests.llm.providers._fake_llm_server import FakeLLMServer
 from tests.llm.providers._raw_upstream import Answer, RawUpstream, chunked, completion
 
@@ -246,3 +246,61 @@ def test_what_it_refuses_to_be_made_with() -> None:
         OpenAIWireProvider("o", base_url="ftp://h/v1", api_key=None)
     with pytest.raises(ValueError, match="a header cannot carry"):
         OpenAIWireProvider("o", base_url="http://h/v1", api_key=ApiKey("sk-a\r\nX-Evil: 1"))
+
+
+class _Transport(asyncio.Transport):
+    """Stands in for the socket under one ``Connection``: records writes and reading state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.reading = True
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def _exchanging(streaming: bool) -> tuple[Connection, _Transport, asyncio.Future[None]]:
+    connection = Connection(asyncio.get_running_loop(), limit=1 << 24)
+    transport = _Transport()
+    connection.connection_made(transport)
+    sent = asyncio.ensure_future(connection.exchange(b"request", 5.0, streaming=streaming))
+    await asyncio.sleep(0)  # one turn: the request is written and the exchange waits
+    assert transport.written == [b"request"]
+    return connection, transport, sent
+
+
+async def test_an_interim_answer_is_skipped_until_the_real_one() -> None:
+    """A 100 Continue arriving alone completes nothing; the 200 after it is the answer."""
+    connection, _, sent = await _exchanging(streaming=False)
+    connection.data_received(b"HTTP/1.1 100 Continue\r\n\r\n")
+    await asyncio.sleep(0)
+    assert not sent.done()
+    connection.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    await sent
+    assert (connection.status, await connection.read(5.0)) == (200, b"ok")
+
+
+async def test_a_stream_stops_reading_when_its_reader_falls_behind() -> None:
+    """Past the high-water mark of unread bytes the socket is paused; reading them resumes."""
+    connection, transport, sent = await _exchanging(streaming=True)
+    connection.data_received(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    await sent
+    piece = b"x" * (1 << 20)
+    connection.data_received(b"%x\r\n%b\r\n" % (len(piece), piece))
+    assert not transport.reading
+    assert await connection.next_piece(5.0) == piece
+    assert transport.reading
