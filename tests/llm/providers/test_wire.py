@@ -18,12 +18,13 @@ from beamish.llm.providers import (
     ChatMessage,
     ChatRequest,
     EmbeddingRequest,
+    OpenAIProvider,
     ProviderChunk,
 )
 from beamish.llm.providers.wire import OpenAIWireProvider
 from beamish.llm.providers.wire.errors import WireTimeoutError
 from beamish.llm.providers.wire.http1 import MAX_HEAD_BYTES, Connection, HTTPClient
-from tests.llm.providers._fake_llm_server import FakeLLMServer
+from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 from tests.llm.providers._raw_upstream import Answer, RawUpstream, chunked, completion
 
 pytestmark = pytest.mark.anyio
@@ -304,3 +305,19 @@ async def test_a_stream_stops_reading_when_its_reader_falls_behind() -> None:
     assert not transport.reading
     assert await connection.next_piece(5.0) == piece
     assert transport.reading
+
+
+@pytest.mark.parametrize("made", [OpenAIProvider, OpenAIWireProvider])
+async def test_an_in_stream_error_quotes_the_upstream_as_the_sdk_does(
+        server: FakeLLMServer, made: type[OpenAIProvider | OpenAIWireProvider]) -> None:
+    """The API's error chunk is an unreachable provider quoting its message, in both
+    clients: not a malformed answer."""
+    provider = made("w", base_url=server.openai_url, api_key=ApiKey(server.openai_key),
+                    kind="ollama")
+    server.script(Fault.error_event(after_tokens=1, message="the GPU caught fire"))
+    try:
+        with pytest.raises(ProviderUnavailableError) as caught:
+            await _texts(provider.stream(_request()))
+    finally:
+        await provider.aclose()
+    assert "w:model-a could not be reached: the GPU caught fire" in str(caught.value)
