@@ -18,8 +18,9 @@ Example::
 Which providers a client has: the store's registry rows, then ``llm.providers`` settings and
 ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY``, then the offline ``echo`` provider (``registry``).
 Kinds: ``openai`` and ``anthropic`` through their official SDKs; ``ollama``, ``tgi`` and
-``openai_compatible`` (vLLM, LM Studio, ...) through the openai SDK with a base URL; ``echo``
-(deterministic, offline, labelled ``offline=True`` in every answer).
+``openai_compatible`` (vLLM, LM Studio, ...) through the lean wire client of the same API
+(``wire.OpenAIWireProvider``: same answers and errors, a fraction of the SDK's CPU per call);
+``echo`` (deterministic, offline, labelled ``offline=True`` in every answer).
 
 Calls honour the resolved timeout, retry only what may pass (``retry``: 429, 5xx, timeouts,
 connection errors; exponential backoff with full jitter; Retry-After obeyed), then walk the

@@ -42,7 +42,6 @@ import httptools
 from beamish.llm.providers.bounded import MAX_ANSWER_BYTES, AnswerTooLargeError
 from beamish.llm.providers.wire.errors import (
     WireConnectionError,
-    WireError,
     WireProtocolError,
     WireTimeoutError,
 )
@@ -194,14 +193,6 @@ class Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         """Whether the last answer was read to its end and the server keeps the connection."""
         return self._done and self._keep_alive and self._error is None and self.usable
-
-    def header(self, name: bytes) -> str | None:
-        """The answer's last header called ``name`` (lower case), or None."""
-        found = None
-        for key, value in self._headers:
-            if key.lower() == name:
-                found = value
-        return None if found is None else found.decode("latin-1")
 
     def headers(self) -> dict[str, str]:
         """The answer's headers, names in lower case (the last of a repeated name wins)."""
@@ -466,5 +457,3 @@ class HTTPClient:
             self._idle.remove(connection)
         self._free_slot()
 
-
-__all__ = ["Connection", "HTTPClient", "WireError"]
