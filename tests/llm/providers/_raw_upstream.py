@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections import deque
 from dataclasses import dataclass
 from typing import Literal
@@ -48,8 +49,9 @@ def chunked(*pieces: bytes, head: str = "Content-Type: text/event-stream\r\n") -
 class RawUpstream:
     """The server; use it as an async context manager."""
 
-    def __init__(self) -> None:
-        """A server not yet listening."""
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        """A server not yet listening; ``tls`` makes it HTTPS."""
+        self._tls = tls
         self.connections = 0
         self.requests: list[tuple[bytes, bytes]] = []
         self.received = asyncio.Event()
@@ -64,7 +66,7 @@ class RawUpstream:
         """The base URL, ending in ``/v1``."""
         assert self._server is not None
         port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/v1"
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{port}/v1"
 
     def script(self, *answers: Answer) -> None:
         """Queue ``answers`` for the next requests, in order."""
@@ -75,7 +77,7 @@ class RawUpstream:
         self._release.set()
 
     async def __aenter__(self) -> RawUpstream:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self._tls)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -92,7 +94,7 @@ class RawUpstream:
         try:
             while await self._answer_one(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
             self._writers.discard(writer)

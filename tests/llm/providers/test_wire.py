@@ -8,9 +8,17 @@ fault tests, which run through both.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from beamish.llm.errors import ProviderTimeoutError, ProviderUnavailableError
 from beamish.llm.providers import (
@@ -321,3 +329,48 @@ async def test_an_in_stream_error_quotes_the_upstream_as_the_sdk_does(
     finally:
         await provider.aclose()
     assert "w:model-a could not be reached: the GPU caught fire" in str(caught.value)
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1, signed by its own key: (certificate, key) files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "beamish test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(
+            ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def test_https_is_spoken_and_its_certificate_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over TLS a call is answered when the server's certificate is trusted (SSL_CERT_FILE),
+    and refused as unreachable when it is not."""
+    cert_file, key_file = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert_file, key_file)
+    async with RawUpstream(tls) as upstream:
+        assert upstream.url.startswith("https://")
+        untrusting = OpenAIWireProvider("tls", base_url=upstream.url, api_key=None)
+        with pytest.raises(ProviderUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+            await untrusting.complete(_request())
+        await untrusting.aclose()
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+        trusting = OpenAIWireProvider("tls", base_url=upstream.url, api_key=None)
+        try:
+            texts = [(await trusting.complete(_request())).text for _ in range(2)]
+        finally:
+            await trusting.aclose()
+    assert texts == ["hi", "hi"]
+    assert upstream.connections == 1  # both calls on one connection; the refused one never
+    # finished its handshake
