@@ -36,8 +36,9 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
 
 
 def _is_coroutine(call: Any) -> bool:
-    return (inspect.iscoroutinefunction(call)
-            or inspect.iscoroutinefunction(getattr(call, "__call__", None)))
+    # A dependency may be an instance whose __call__ is a coroutine (HTTPBearer).
+    method = None if inspect.isfunction(call) else type(call).__call__
+    return inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(method)
 
 
 def test_every_endpoint_and_dependency_is_a_coroutine_function() -> None:
