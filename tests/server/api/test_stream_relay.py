@@ -75,16 +75,13 @@ async def test_an_event_that_arrives_alone_is_sent_before_the_next_is_read() -> 
             await gate.wait()
         yield DONE
 
-    async def release() -> None:
-        for count, gate in enumerate(gates, start=1):
-            while len(sent.bodies) < count:
-                await asyncio.sleep(0)
-            gate.set()
+    async def send_then_release(message: Any) -> None:
+        await sent(message)
+        gates[len(sent.bodies) - 1].set()  # the next token arrives only after this send
 
-    async with asyncio.TaskGroup() as group:
-        group.create_task(release())
-        relayed = group.create_task(_relay(paced(), sent))
-    assert relayed.result() == b"END"
+    first = await anext(events := paced())
+    relayed = await _call()._relay(send_then_release, cast(StreamInfo, None), first, events)
+    assert relayed == b"END"
     assert sent.bodies == [b"<a", b"b", b"c"]
 
 
