@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
+import logging
 import os
 import re
 import signal
@@ -266,7 +267,12 @@ def _secret_key(*, create: bool) -> Path | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from beamish.server.serve import BeamishServer, configure_serving_logs, tune_for_serving
+    from beamish.server.serve import (
+        BeamishServer,
+        configure_serving_logs,
+        serving_event_loop,
+        tune_for_serving,
+    )
 
     key_file = _secret_key(create=True)  # first: Settings then reads it as secret_key
     settings = _settings(args)
@@ -296,7 +302,15 @@ def _serve(args: argparse.Namespace) -> int:
         # Non-zero when the runtime died on its own, so a process supervisor restarts us.
         return 1 if server.failed else 0
 
-    return asyncio.run(run())
+    try:
+        loop_factory, loop_name = serving_event_loop(settings.server.event_loop)
+    except ImportError as error:
+        print(f"beamish serve: [server] event_loop is uvloop, which cannot be imported "
+              f"({error}); install it, or set it to auto or asyncio", file=sys.stderr)
+        return 2
+    logging.getLogger("beamish.server").info("event loop: %s", loop_name)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(run())
 
 
 # -- migrate, token ---------------------------------------------------------------------------

@@ -146,7 +146,7 @@ class TextStream(Protocol):
 class RequestLineWriter:
     """Writes the request log's lines to a stream itself, as the logging of ``beamish serve``
     formats them (``asctime levelname name message``), and a turn of the event loop's lines
-    in one write.
+    in one write; the access log's lines too (``write_record``), one per HTTP request.
 
     Through ``logging``, a line costs a sizeable share of a chat round trip's CPU: the record,
     the handler's lock, formatting its time, a write and a flush for each. This writes the
@@ -176,18 +176,39 @@ class RequestLineWriter:
 
     def write(self, message: str, level: int = logging.INFO) -> None:
         """Queue ``message`` (a compact JSON object) as a line of the request log."""
+        stamp, millis = self._time()
+        name = logging.getLevelName(level)
+        if self._json:  # the record's keys, then the entry's: one flat JSON object
+            line = (f'{{"time":"{stamp}.{millis:03d}Z","level":"{name}",'
+                    f'"logger":"{LOGGER_NAME}","message":"{_EVENT}",{message[1:]}\n')
+        else:
+            line = f"{stamp},{millis:03d} {name} {LOGGER_NAME} {message}\n"
+        self._queue(line)
+
+    def write_record(self, logger: str, level: int, message: str,
+                     fields: dict[str, object]) -> None:
+        """Queue the line a record of ``logger`` with ``message`` and ``extra=fields`` would
+        give (``beamish.server.access``'s lines); ``fields`` show only in JSON lines."""
+        stamp, millis = self._time()
+        name = logging.getLevelName(level)
+        if self._json:
+            head = {"time": f"{stamp}.{millis:03d}Z", "level": name, "logger": logger,
+                    "message": message}
+            line = dumps(head | {k: v for k, v in fields.items() if k not in head}) + "\n"
+        else:
+            line = f"{stamp},{millis:03d} {name} {logger} {message}\n"
+        self._queue(line)
+
+    def _time(self) -> tuple[str, int]:
         # Whole nanoseconds, as a record's time since Python 3.13: the same milliseconds.
         second, nanos = divmod(time.time_ns(), 1_000_000_000)
         if second != self._second:
             self._second = second
             self._stamp = (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) if self._json
                            else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
-        name = logging.getLevelName(level)
-        if self._json:  # the record's keys, then the entry's: one flat JSON object
-            line = (f'{{"time":"{self._stamp}.{nanos // 1_000_000:03d}Z","level":"{name}",'
-                    f'"logger":"{LOGGER_NAME}","message":"{_EVENT}",{message[1:]}\n')
-        else:
-            line = f"{self._stamp},{nanos // 1_000_000:03d} {name} {LOGGER_NAME} {message}\n"
+        return self._stamp, nanos // 1_000_000
+
+    def _queue(self, line: str) -> None:
         thread = threading.get_ident()
         with self._lock:
             self._pending.append(line)
@@ -223,6 +244,12 @@ class RequestLineWriter:
 _writer: RequestLineWriter | None = None
 
 
+def line_writer() -> RequestLineWriter | None:
+    """The writer installed by ``write_request_lines``, if any: other per-request lines
+    (``beamish.server.access``) go through it too."""
+    return _writer
+
+
 def write_request_lines(stream: TextStream | None, *, json: bool = False) -> None:
     """Write the request log's lines to ``stream`` with a ``RequestLineWriter`` from now on
     (as JSON log lines with ``json``); None goes back to logging records."""
@@ -237,4 +264,4 @@ def write_request_lines(stream: TextStream | None, *, json: bool = False) -> Non
 
 __all__ = ["LOGGER_NAME", "Endpoint", "LLMRequestLog", "Outcome", "RequestLineWriter",
            "RequestObserver", "TextStream", "elapsed_ms", "llm_requests_logged",
-           "log_llm_request", "observe_llm_requests", "write_request_lines"]
+           "line_writer", "log_llm_request", "observe_llm_requests", "write_request_lines"]

@@ -72,6 +72,10 @@ options with their defaults in brackets:
   messages of a call) is answered 422 naming the field (``beamish.server.api.limits``).
 * ``max_metadata_bytes`` [64 KiB] — the JSON of a stored free-form object (a provider
   config's ``metadata``), which every read returns; larger is a 422 naming it.
+* ``event_loop`` ["auto"] — the event loop ``beamish serve`` runs on: ``uvloop`` (an
+  installed dependency where it builds; fewer cycles per socket read and write),
+  ``asyncio`` (the standard library's), or ``auto``: uvloop when it can be imported, else
+  asyncio. An application embedding beamish runs on its own loop.
 
 Checks made at start, before anything is served (each raises a :class:`SettingsError`
 saying what to do): :func:`check_secret_key` (the master key must be Fernet keys),
@@ -148,6 +152,7 @@ class ServerSettings(BaseModel):
     max_string_chars: int = Field(default=1_000_000, ge=256)
     max_array_items: int = Field(default=1000, ge=16)
     max_metadata_bytes: int = Field(default=64 * 1024, ge=256)
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
 
 class Settings(BaseSettings):

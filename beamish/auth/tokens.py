@@ -62,6 +62,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from cachetools import LRUCache
 from itsdangerous import BadData, BadSignature, URLSafeSerializer
 
 from beamish.auth.errors import (
@@ -79,6 +80,10 @@ ADMIN_SCOPE: Final = "admin"
 SCOPES: Final = frozenset({USER_SCOPE, ADMIN_SCOPE})
 MIN_KEY_LENGTH: Final = 16
 MAX_TOKEN_LENGTH: Final = 4096
+
+VERIFIED_CACHE_SIZE: Final = 4096
+"""How many verified tokens a ``TokenSigner`` remembers (each token's text and principal)."""
+
 MAX_USER_ID_LENGTH: Final = 256
 
 _SALT: Final = "beamish.user-token.v1"
@@ -172,9 +177,15 @@ def secret_keys_from(secret_key: str | bytes | Sequence[str | bytes] | None) -> 
 
 
 class TokenSigner:
-    """Issues and verifies user tokens with one key set (see the module docs)."""
+    """Issues and verifies user tokens with one key set (see the module docs).
 
-    __slots__ = ("_clock", "_serializer")
+    ``verify`` remembers the principals of the last ``VERIFIED_CACHE_SIZE`` tokens whose
+    signature it checked, so a client that sends the same token with every request pays for
+    the HMAC and the payload's decoding once; the expiry is checked against the clock on
+    every call, remembered or not, and only tokens that verified are remembered.
+    """
+
+    __slots__ = ("_clock", "_serializer", "_verified")
 
     def __init__(
         self,
@@ -190,6 +201,7 @@ class TokenSigner:
             signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
         )
         self._clock = clock
+        self._verified: LRUCache[str, Principal] = LRUCache(VERIFIED_CACHE_SIZE)
 
     def __repr__(self) -> str:
         return "TokenSigner(<keys hidden>)"
@@ -232,6 +244,11 @@ class TokenSigner:
             BadTokenSignatureError: the signature does not match under any key.
             TokenExpiredError: the token carries an expiry in the past.
         """
+        known = self._verified.get(token) if isinstance(token, str) else None
+        if known is not None:
+            if known.expires_at is not None and self._clock() >= known.expires_at:
+                raise TokenExpiredError(known.expires_at)
+            return known
         if not isinstance(token, str) or not token:
             raise MalformedTokenError("the token is empty")
         if len(token) > MAX_TOKEN_LENGTH:
@@ -245,7 +262,9 @@ class TokenSigner:
             raise BadTokenSignatureError() from None
         except BadData:
             raise MalformedTokenError("the payload cannot be decoded") from None
-        return self._principal(payload)
+        principal = self._principal(payload)
+        self._verified[token] = principal
+        return principal
 
     def _principal(self, payload: object) -> Principal:
         if not isinstance(payload, dict):

@@ -1,11 +1,12 @@
 """One access line per HTTP request, and its count in ``/metrics``: ``AccessObserver``.
 
-An ASGI middleware around the API app. When a request has been answered it writes one record
-on the ``beamish.server.access`` logger — INFO, ERROR for a 5xx — whose message reads
-``GET /api/sessions?user_id=ada 200 3ms`` and whose fields (``extra``, flat in JSON logs) are
-``method``, ``path`` (with its query string), ``status``, ``duration_ms``, ``client`` and
-``user_id`` (the authenticated caller, or None). It replaces uvicorn's access log, which
-``beamish serve`` turns off.
+An ASGI middleware around the API app. When a request has been answered it writes one
+record on the ``beamish.server.access`` logger — INFO, ERROR for a 5xx; under ``beamish
+serve``, the same line through ``beamish.request_log.line_writer()`` without making the
+record — whose message reads ``GET /api/sessions?user_id=ada 200 3ms`` and whose fields
+(``extra``, flat in JSON logs) are ``method``, ``path`` (with its query string),
+``status``, ``duration_ms``, ``client`` and ``user_id`` (the authenticated caller, or None).
+It replaces uvicorn's access log, which ``beamish serve`` turns off.
 
 No secret reaches the line: the value of every query parameter whose name looks like a
 credential (``token``, ``access_token``, ``api_key``, ``key``, ``secret``, ``password``,
@@ -24,6 +25,8 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from beamish.llm.scrub import scrub
+from beamish.request_log import line_writer
 from beamish.server.api.deps import USER_SCOPE_KEY
 from beamish.server.metrics import ServerMetrics
 
@@ -101,10 +104,18 @@ def _log_line(scope: Scope, level: int, method: str, status: int, seconds: float
         path = f"{path}?{mask_query(query)}"
     client = scope.get("client")
     duration_ms = round(seconds * 1000, 1)
-    log.log(level, "%s %s %d %sms", method, path, status, duration_ms, extra={
+    fields: dict[str, object] = {
         "method": method, "path": path, "status": status, "duration_ms": duration_ms,
         "client": None if client is None else client[0],
-        "user_id": scope.get(USER_SCOPE_KEY)})
+        "user_id": scope.get(USER_SCOPE_KEY)}
+    writer = line_writer()
+    if writer is None:
+        log.log(level, "%s %s %d %sms", method, path, status, duration_ms, extra=fields)
+        return
+    # Written as beamish serve's formatters would write the record, scrubbed as they scrub
+    # it (the path is the only text a client chose), without the record's cost.
+    fields["path"] = path = scrub(path)
+    writer.write_record(LOGGER_NAME, level, f"{method} {path} {status} {duration_ms}ms", fields)
 
 
 __all__ = ["LOGGER_NAME", "USER_SCOPE_KEY", "AccessObserver", "mask_query"]

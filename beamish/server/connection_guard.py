@@ -14,8 +14,9 @@ asyncio, through public interfaces: uvicorn's ``http=`` option takes a protocol 
 
 It stays the transport's protocol for the connection's whole life (so it sees
 ``connection_lost`` after an upgrade too): uvicorn's protocol gets a :class:`_Transport`
-whose ``set_protocol`` switches the guard's inner protocol instead, and whose hot methods
-(``write``, ``pause_reading``...) are the real transport's own bound methods.
+whose ``set_protocol`` switches the guard's inner protocol instead, whose writes are
+gathered into one per turn of the event loop, and whose other hot methods
+(``pause_reading``...) are the real transport's own bound methods.
 
 :meth:`ConnectionGuard.install` also sets an event-loop exception handler that reports
 asyncio's "socket.accept() out of system resource" (EMFILE, ENFILE, ENOBUFS, ENOMEM) once
@@ -313,26 +314,69 @@ class _GuardedConnection(asyncio.Protocol):
 
 class _Transport:
     """The transport uvicorn's protocols see: the real one, except that switching protocols
-    switches the guard's inner protocol, and the first write is reported to the guard."""
+    switches the guard's inner protocol, the first write is reported to the guard, and
+    writes are gathered for the rest of the event loop's turn.
+
+    Gathering: uvicorn writes a response's head and its body in two calls, a stream each
+    chunk, a WebSocket each frame; each would be a system call of its own. Written here,
+    the bytes wait until the callbacks of the loop's current turn have run
+    (``loop.call_soon``), then go out in one write: the head with the body, or every frame
+    a turn produced for the connection. Nothing waits for a later turn, so no answer is
+    delayed beyond the turn that wrote it. ``close`` and ``write_eof`` send what waits
+    first; ``abort`` drops it, as the real transport's would; the write buffer's size
+    counts what waits.
+    """
 
     def __init__(self, transport: asyncio.Transport, connection: _GuardedConnection) -> None:
         self._transport = transport
         self._connection = connection
+        self._pending: list[bytes | bytearray | memoryview] = []
+        self._flush_due = False
         self.write: Callable[[bytes | bytearray | memoryview], None] = self._first_write
-        self.close = transport.close
-        self.abort = transport.abort
         self.is_closing = transport.is_closing
         self.get_extra_info = transport.get_extra_info
         self.pause_reading = transport.pause_reading
         self.resume_reading = transport.resume_reading
         self.is_reading = transport.is_reading
-        self.writelines = transport.writelines
-        self.get_write_buffer_size = transport.get_write_buffer_size
 
     def _first_write(self, data: bytes | bytearray | memoryview) -> None:
-        self.write = self._transport.write  # from now on, straight to the transport
-        self._transport.write(data)
+        self.write = self._gather  # from now on, gathered per turn of the loop
+        self._gather(data)
         self._connection.answered()
+
+    def _gather(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        self._pending.append(data)
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        pending, self._pending = self._pending, []
+        if not pending or self._transport.is_closing():
+            return  # closed since: the real transport would drop (and warn about) it
+        self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(len(d) for d in self._pending)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self.write = self._first_write  # an upgrade's answer ends its handshake

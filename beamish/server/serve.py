@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.metadata
 import logging
 import re
 import sys
 from collections.abc import Callable
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Literal, Self
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -107,6 +108,29 @@ def tune_for_serving() -> None:
     gc.freeze()
     gc.set_threshold(*SERVING_GC_THRESHOLDS)
     sys.setswitchinterval(SERVING_SWITCH_INTERVAL_S)
+
+
+EventLoopChoice = Literal["auto", "asyncio", "uvloop"]
+
+
+def serving_event_loop(choice: EventLoopChoice) -> tuple[Callable[[], asyncio.AbstractEventLoop],
+                                                         str]:
+    """The factory of the event loop ``beamish serve`` runs on, and its name for the log
+    (``[server] event_loop``): uvloop when asked for or, with ``auto``, when it imports;
+    else the standard library's loop.
+
+    Raises:
+        ImportError: ``uvloop`` was asked for and cannot be imported.
+    """
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop, f"uvloop {importlib.metadata.version('uvloop')}"
+    return asyncio.new_event_loop, "asyncio"
 
 
 SERVING_LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"

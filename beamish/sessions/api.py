@@ -109,6 +109,19 @@ class Sessions:
             info: SessionInfo = await _session_call(ref, sid, ("info",))
             return info
 
+    async def ensure_open(self, session_id: str, user_id: str) -> None:
+        """Open ``user_id``'s session ``session_id`` unless it is open already.
+
+        What a caller that names its session on every request needs (``/v1``'s implicit
+        session): an open session costs a registry lookup, not a call to its context; the
+        request that follows refreshes its idle time as every request does.
+
+        Raises:
+            SessionLimitError: as ``open``.
+        """
+        if session_entry(self._services, session_id, user_id) is None:
+            await self.open(session_id, user_id)
+
     async def get(self, session_id: str, *, user_id: str | None = None) -> SessionInfo:
         """The session's context and usage (``user_id``'s; see the module docs for None)."""
         ref, key = self.entry(session_id, user_id)

@@ -15,9 +15,11 @@ from beamish.auth import (
     MalformedTokenError,
     MissingTokenError,
     Principal,
+    RevocationList,
     SigningKeyError,
     TokenAuthenticator,
     TokenExpiredError,
+    TokenRevokedError,
     TokenSigner,
     issue_token,
     verify_token,
@@ -210,3 +212,25 @@ def test_the_token_authenticator_requires_a_token() -> None:
     with pytest.raises(MissingTokenError):
         authenticate(None, {"user_id": "ada"})
     assert authenticate(signer.issue("ada"), {"user_id": "mallory"}).user_id == "ada"
+
+
+def test_a_token_verified_before_is_refused_once_revoked() -> None:
+    """Remembering a verified token does not outlive its revocation."""
+    signer, revoked = TokenSigner(KEY), RevocationList()
+    authenticate = TokenAuthenticator(signer, revoked=revoked)
+    token = signer.issue("ada", token_id="t1")
+    assert authenticate(token, {}).user_id == "ada"
+    revoked.add("t1")
+    with pytest.raises(TokenRevokedError):
+        authenticate(token, {})
+
+
+def test_a_remembered_token_is_the_same_token_only() -> None:
+    """A verified token's payload with another signature is refused, before and after."""
+    signer = TokenSigner(KEY)
+    token = signer.issue("ada")
+    payload, signature = token.split(".")
+    forged = f"{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    assert signer.verify(token).user_id == "ada"
+    with pytest.raises(BadTokenSignatureError):
+        signer.verify(forged)

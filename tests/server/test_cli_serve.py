@@ -95,6 +95,7 @@ async def test_serve_answers_then_stops_in_order_on_sigterm(
         assert ws.close_code == 1001
     assert process.wait(timeout=30) == 0
     log = (tmp_path / "stderr.log").read_text()
+    assert "INFO beamish.server event loop: uvloop " in log  # installed: auto picks it
     assert token not in log  # uvicorn logs socket URLs: the token is masked
     assert "token=***" in log
     request = re.search(r"INFO beamish\.server\.llm_requests (\{.*\})\n", log)
@@ -196,3 +197,4 @@ def test_serving_logs_can_leave_the_request_lines_out() -> None:
     assert len(records) == 1
     assert ServerSettings().request_log
     assert not ServerSettings(request_log=False).request_log
+

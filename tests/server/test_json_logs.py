@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -18,7 +19,7 @@ import pytest
 
 from beamish.request_log import LOGGER_NAME, LLMRequestLog, log_llm_request, write_request_lines
 from beamish.server.access import LOGGER_NAME as ACCESS_LOGGER
-from beamish.server.access import mask_query
+from beamish.server.access import AccessObserver, mask_query
 from beamish.server.serve import BeamishServer, configure_serving_logs
 from beamish.settings import ServerSettings
 from tests._serve import token
@@ -29,6 +30,27 @@ ENTRY = LLMRequestLog(
     request_id="r1", user_id="ada", session_id="s1", endpoint="channel", stream=True,
     task_type="chat", provider="echo", model="echo-1", latency_ms=3, prompt_tokens=4,
     completion_tokens=6, outcome="ok")
+
+
+ACCESS_PATH = "/v1/sk-abcdefghijklmnop"
+"""A request path with a key-like segment: the access line masks it as any log line would."""
+
+
+async def _one_access_line() -> None:
+    """One request through the access observer: GET ACCESS_PATH?token=s3cret&q=1, 200."""
+    async def answer(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def received() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    async def sent(message: Any) -> None:
+        pass
+
+    scope = {"type": "http", "method": "GET", "path": ACCESS_PATH,
+             "query_string": b"token=s3cret&q=1", "client": ("127.0.0.1", 5)}
+    await AccessObserver(answer, None)(scope, received, sent)
 
 
 def _log_as_served(*, json_lines: bool) -> str:
@@ -50,6 +72,7 @@ def _log_as_served(*, json_lines: bool) -> str:
             raise ValueError("boom")
         except ValueError:
             test_log.exception("it failed")
+        asyncio.run(_one_access_line())
     finally:
         write_request_lines(None)
         root.handlers, root.level = handlers, level
@@ -64,7 +87,12 @@ def test_json_format_writes_every_line_as_one_json_object() -> None:
     lines = [json.loads(line) for line in _log_as_served(json_lines=True).splitlines()]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
                for line in lines)
-    ok, failed, hello, failure = lines
+    ok, failed, hello, failure, access = lines
+    assert access == {
+        "time": access["time"], "level": "INFO", "logger": ACCESS_LOGGER,
+        "message": f"GET /v1/****?token=***&q=1 200 {access['duration_ms']}ms", "method": "GET",
+        "path": "/v1/****?token=***&q=1", "status": 200, "duration_ms": access["duration_ms"],
+        "client": "127.0.0.1", "user_id": None}
     assert ok == {"time": ok["time"], "level": "INFO", "logger": LOGGER_NAME,
                   "message": "llm_request", "event": "llm_request", **ENTRY.fields()}
     assert (failed["level"], failed["outcome"], failed["error"]) == (
@@ -81,6 +109,8 @@ def test_a_failed_llm_request_is_a_warning_in_the_text_format_too() -> None:
     written = _log_as_served(json_lines=False).splitlines()
     assert " INFO beamish.server.llm_requests {" in written[0]
     assert " WARNING beamish.server.llm_requests {" in written[1]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO beamish\.server\.access "
+                        r"GET /v1/\*\*\*\*\?token=\*\*\*&q=1 200 [\d.]+ms", written[-1])
 
 
 def test_log_format_is_text_unless_asked() -> None:

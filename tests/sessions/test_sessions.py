@@ -211,6 +211,29 @@ async def test_a_warm_session_answers_without_calling_its_context(
         held.released.set()
 
 
+async def test_ensure_open_opens_a_missing_session_and_leaves_an_open_one_alone(
+        runtime: Application, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ensure_open opens what is not open; for an open session it returns while its context
+    is busy, so it never waits on (or calls) the context."""
+    await runtime.sessions.ensure_open("s1", "ada")
+    opened = await runtime.sessions.get("s1", user_id="ada")
+    held = HeldResolution(runtime, "reasoning", monkeypatch)
+    ensured: list[bool] = []
+
+    async def ensure() -> None:
+        await runtime.sessions.ensure_open("s1", "ada")
+        ensured.append(True)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_enhance, runtime, "s1", "reasoning")
+        await held.started.wait()  # the context is inside the reasoning resolution
+        tg.start_soon(ensure)
+        await anyio.wait_all_tasks_blocked()
+        assert ensured == [True]
+        held.released.set()
+    assert (await runtime.sessions.get("s1", user_id="ada")).opened_at == opened.opened_at
+
+
 async def test_a_resolution_that_a_config_write_overtook_is_not_cached(
         runtime: Application, monkeypatch: pytest.MonkeyPatch) -> None:
     """A context that read the old config before a write returns it, and does not keep it."""

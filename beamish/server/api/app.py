@@ -43,10 +43,15 @@ DESCRIPTION = ("Per-user LLM configuration, sessions and usage; session-scoped a
 
 
 def api_router() -> APIRouter:
-    """Every route of the API: ``/api/...``, ``/v1/...`` and ``/health``."""
+    """Every route of the API: ``/api/...``, ``/v1/...`` and ``/health``.
+
+    The parts are tried in this order for every request, route by route, so the data plane
+    (``/v1``, sessions) comes before the control plane (users, admin): a request for a
+    completion is matched without testing every admin route first.
+    """
     router = APIRouter()
-    for part in (health.router, users.router, sessions.router, admin.router,
-                 openai_compat.router, embeddings.router):
+    for part in (openai_compat.router, embeddings.router, sessions.router, health.router,
+                 users.router, admin.router):
         router.include_router(part)
     return router
 

@@ -13,7 +13,9 @@ inside its own ASGI ``__call__``, in one ``async with rt.stream(...)``:
    with the status ``describe`` gives, not a 200 stream that fails at once;
 2. answer 200 ``text/event-stream`` and send the wire's frames for each event — the
    terminal event's (``done``, ``error``, ``[DONE]``) only once the usage is recorded, so a
-   client that has seen the end can count on it;
+   client that has seen the end can count on it. A task reads the events ahead of the
+   sending (``_read_ahead``, at most ``RELAY_BACKLOG``), so the frames of events that arrive
+   together go out in one write; those that arrive with the terminal event go out with it;
 3. when the client disconnects, stop: the stream is closed and its usage so far recorded
    as ``cancelled``.
 
@@ -176,13 +178,29 @@ class StreamingCall(Response):
 
     async def _relay(self, send: Send, info: StreamInfo, first: StreamEvent,
                      events: AsyncIterator[StreamEvent]) -> bytes:
-        """Send the frames of every event but the terminal one; return that one's."""
-        await _body(send, self._wire.opening(info))
-        event: StreamEvent = first
-        while not isinstance(event, StreamDone | StreamError):
-            await _body(send, self._wire.event(info, event))
-            event = await anext(events)
-        return self._wire.event(info, event)
+        """Send the frames of every event but the terminal one; return what is left to send
+        with that one's (see ``_read_ahead``: frames ready together are sent together)."""
+        frames = [self._wire.opening(info)]
+        ready: asyncio.Queue[StreamEvent | BaseException] = asyncio.Queue(RELAY_BACKLOG)
+        reading = asyncio.create_task(_read_ahead(events, ready))
+        try:
+            event: StreamEvent = first
+            while not isinstance(event, StreamDone | StreamError):
+                frames.append(self._wire.event(info, event))
+                if ready.empty():  # nothing else has arrived: send what has
+                    await _body(send, b"".join(frames))
+                    frames.clear()
+                    item = await ready.get()
+                else:
+                    item = ready.get_nowait()
+                if isinstance(item, BaseException):
+                    raise item
+                event = item
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+        frames.append(self._wire.event(info, event))
+        return b"".join(frames)
 
     async def _fail(self, scope: Scope, receive: Receive, send: Send, error: Exception,
                     answering: bool) -> None:
@@ -237,6 +255,30 @@ def _info(stream: SessionStream, plan: CallPlan) -> StreamInfo:
     return StreamInfo(request_id=stream.request_id, session_id=plan.session_id,
                       config=stream.config, provider=chat.provider or stream.config.provider,
                       model=chat.model or stream.config.model)
+
+
+RELAY_BACKLOG = 64
+"""Events a stream reads ahead of a client that is slower than the provider; then the
+reading waits, so a slow client holds the provider back rather than filling memory."""
+
+
+async def _read_ahead(events: AsyncIterator[StreamEvent],
+                      ready: asyncio.Queue[StreamEvent | BaseException]) -> None:
+    """Read ``events`` into ``ready`` until the terminal one, or the error that ended them.
+
+    The relay sends, each time it wakes, the frames of every event that is ready, as one
+    body: a provider's answer that arrives in one network read (a fast or local model's
+    whole answer, often) goes out in one write instead of one per token, while an event
+    that arrives alone still goes out as soon as it is read.
+    """
+    try:
+        async for event in events:
+            await ready.put(event)
+            if isinstance(event, StreamDone | StreamError):
+                return
+        await ready.put(StopAsyncIteration())  # ended without its terminal event
+    except Exception as error:  # handed to the relay, which raises it in the call's task
+        await ready.put(error)
 
 
 async def _body(send: Send, data: bytes) -> None:

@@ -173,7 +173,13 @@ def check_user(principal: Principal, user_id: str) -> None:
             "reaches its own user's data only, unless it has the admin scope")
 
 
-AppDep = Annotated[Application, Depends(get_runtime)]
+async def _runtime_dependency(request: Request) -> Application:
+    # A coroutine, so FastAPI calls it on the loop: a plain ``def`` dependency is run in a
+    # worker thread, a hop through the thread pool on every request.
+    return get_runtime(request)
+
+
+AppDep = Annotated[Application, Depends(_runtime_dependency)]
 """The running ``Application`` of the app."""
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -377,7 +377,7 @@ async def caller_session(rt: Application, caller: Principal, named: str | None) 
     """The session of a call: the one ``named`` (opened if needed), else the implicit one."""
     session_id = named or implicit_session_id(caller.user_id)
     check_session_id(session_id, caller.user_id)
-    await rt.sessions.open(session_id, caller.user_id)
+    await rt.sessions.ensure_open(session_id, caller.user_id)
     return session_id
 
 

@@ -40,6 +40,14 @@ pytestmark = pytest.mark.anyio
 ASK = (ChatMessage(role="user", content="hi"),)
 
 
+@pytest.fixture(params=[pytest.param(("asyncio", {}), id="asyncio"),
+                        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")])
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
+    """Each test on the standard loop and on uvloop, which beamish serve runs on (its
+    transports are not asyncio's classes)."""
+    return request.param  # type: ignore[no-any-return]
+
+
 def _request(timeout_s: float = 5.0) -> ChatRequest:
     return ChatRequest(model="model-a", messages=ASK, timeout_s=timeout_s)
 
