@@ -33,6 +33,7 @@ import json
 import multiprocessing
 import resource
 import time
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -121,7 +122,7 @@ async def _connect(urls: list[str], count: int,
     return clients
 
 
-async def _close(clients: list[_Client]) -> None:
+async def _close(clients: Sequence[_Client]) -> None:
     async with asyncio.TaskGroup() as tg:
         for client in clients:
             tg.create_task(client.ws.close())

@@ -78,8 +78,8 @@ def _response(status: str, body: bytes, content_type: bytes = b"application/json
 
 
 def _error(status: str, message: str) -> bytes:
-    return _response(status, orjson.dumps({"error": {"message": message, "type": "invalid_request_error",
-                                                     "param": None, "code": None}}))
+    return _response(status, orjson.dumps({"error": {
+        "message": message, "type": "invalid_request_error", "param": None, "code": None}}))
 
 
 _STREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
