@@ -6,18 +6,20 @@ CPU as the machine allows and the same code drives the upstream directly and bea
 parent (:class:`HttpLoadProcess`) sends one job at a time over a pipe and gets its figures
 back.
 
-Jobs (``request`` is the whole request, bytes, sent again and again on each connection):
+A job (``request`` is the whole request, bytes, sent again and again on each connection):
+``clients`` connections, each sending its next request as soon as the last answer is
+complete, for ``warmup`` then ``seconds``. An answer is *served* when its status is 2xx and,
+for a stream (``check: "v1_stream"``), its body ends as a finished OpenAI stream does
+(``data: [DONE]``, and no ``error`` frame before it);
+anything else counts as an error (and a dropped connection is reopened). It returns
+``served`` and ``errors`` in the measured window, their latencies, the ``X-Request-Id`` of
+every served answer (warm-up included: the ledger must hold them all), the CPU ticks of
+process ``server_pid`` over the window, and a few error samples.
 
-* ``closed`` — ``clients`` connections, each sending its next request as soon as the last
-  answer is complete, for ``warmup`` then ``seconds``. An answer is *served* when its status
-  is 2xx and, for a stream (``check``: ``v1_stream``, ``session_stream``), its body ends as a
-  finished stream does (``data: [DONE]`` without an ``error`` frame; ``event: done``);
-  anything else counts as an error (and a dropped connection is reopened). Returns
-  ``served`` and ``errors`` in the measured window, their latencies, the ``X-Request-Id`` of
-  every served answer (warm-up included: the ledger must hold them all), the server's CPU
-  ticks over the window (``server_pid``) and a few error samples.
-* ``paced`` — ``clients`` connections each streaming again and again from a paced upstream
-  model; returns the inter-chunk gaps in the window minus ``interval`` (the added delay).
+With ``interval`` set (a paced upstream model: one token every ``interval`` s), the job also
+returns ``gaps``: the time between consecutive HTTP chunks of each stream in the window,
+less ``interval`` — the delay added on the way. With ``stagger`` (s), the connections'
+first requests are spread evenly over that time (streams started at once stay in step).
 """
 
 from __future__ import annotations
@@ -53,6 +55,14 @@ class _Run:
         self.error_samples: list[str] = []
         self.in_flight = 0
         self.idle = asyncio.Event()
+        self._spread = float(job.get("stagger", 0.0)) / max(1, int(job["clients"]))
+        self._started = 0
+
+    def next_start(self) -> float:
+        """How long a new connection waits before its first request (``stagger``)."""
+        delay = self._started * self._spread
+        self._started += 1
+        return delay
 
     def finished(self, status: int, request_id: str | None, body: bytes, started: float) -> None:
         self.in_flight -= 1
@@ -82,8 +92,6 @@ class _Run:
     def _complete(self, body: bytes) -> bool:
         if self.check == "v1_stream":
             return body.endswith(b"data: [DONE]\n\n") and b'data: {"error"' not in body
-        if self.check == "session_stream":
-            return b"event: done\n" in body and b"event: error\n" not in body
         return True
 
 
@@ -111,7 +119,11 @@ class _Client(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self.send()
+        delay = self.run.next_start()
+        if delay:
+            asyncio.get_running_loop().call_later(delay, self.send)
+        else:
+            self.send()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

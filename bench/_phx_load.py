@@ -22,7 +22,8 @@ Jobs:
   pile up sessions), and the gaps between an answer's ``token`` pushes, less ``interval``
   (the upstream's pace), are the added inter-token delays. Errors are counted, not raised.
   Returns the round trips, errors and the added delays' percentiles (ms) in the window, and
-  the request id of every answer ``done`` (warm-up included).
+  the request id of every answer ``done`` (warm-up included). With ``stagger`` (s), the
+  conversations' first messages are spread evenly over that time, as users' would be.
 """
 
 from __future__ import annotations
@@ -272,15 +273,17 @@ async def _streams(job: Job) -> dict[str, Any]:
     clients = [c for c in await _connect(job["urls"], job["clients"], _TimedClient)
                if isinstance(c, _TimedClient)]
     running = True
+    spread = job.get("stagger", 0.0) / max(1, len(clients))
 
-    async def drive(client: _Client) -> None:
+    async def drive(client: _Client, first: float) -> None:
+        await asyncio.sleep(first)  # conversations started at once would stay in step
         while running:
             await client.send(time.perf_counter())
             await client.wait_idle()
 
     async with asyncio.TaskGroup() as tg:
         readers = [tg.create_task(c.read()) for c in clients]
-        drivers = [tg.create_task(drive(c)) for c in clients]
+        drivers = [tg.create_task(drive(c, i * spread)) for i, c in enumerate(clients)]
         await asyncio.sleep(job["warmup"])
         pid = job.get("server_pid")
         ticks = process_ticks(pid) if pid else None

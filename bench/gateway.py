@@ -38,14 +38,17 @@ Figures:
 * ``channel_streams_50tps`` — conversations on the Phoenix channel (``conversation:<id>``),
   each sending its next message as soon as the last is ``done``, each answer 50 tokens
   streamed by the upstream at 50 tokens/s (model ``paced-50tps-chunks-50``, the channel
-  users' default). The server sustains ``n`` when, over a ``CHANNEL_SECONDS`` window, the
-  p99 of the added inter-token delay at the client (the gap between two ``token`` pushes
-  of an answer, less 20 ms) is <= 25 ms and no answer failed. ``n`` goes up through
-  ``CHANNEL_STEPS`` until a step fails; the figure is the last step that passed (0 if
-  none did) (goal: >= 2,000). Before each step, as many paced streams straight from the
-  upstream give the baseline's added delay, so a step the machine itself cannot carry (the
-  clients' process and the upstream share its two cores with the server) is visible in
-  ``raw.channel_steps``.
+  users' default; the conversations' first messages spread over one answer's second, as
+  users' would be, not in step). The server sustains ``n`` conversations when, over a
+  ``CHANNEL_SECONDS`` window, the p99 of the added inter-token delay at the client (the gap
+  between two ``token`` pushes of an answer, less 20 ms) is <= 25 ms and no answer failed.
+  The search (``next_step``) starts at ``CHANNEL_FIRST`` and doubles ``n`` while it is
+  sustained (up to ``CHANNEL_CEILING``), then halves the interval between the largest ``n``
+  sustained and the smallest not, until they are within ``CHANNEL_RESOLUTION`` of each
+  other; the figure is the largest ``n`` sustained (0 if none was) (goal: >= 2,000).
+  Before each step, as many paced streams straight from the upstream give the baseline's
+  added delay, so a step that the machine itself cannot carry (the clients' process and the
+  upstream share its two cores with the server) shows in ``raw.channel_steps``.
 * ``usage_rows_missing`` — after the server has stopped: the request ids of every answer the
   clients saw served (``X-Request-Id`` of the HTTP answers, the ``done`` pushes' ids),
   warm-up included, less those with a row in the SQLite ledger (goal: <= 0).
@@ -93,11 +96,14 @@ ROUNDS = 3
 SECONDS = 4.0
 WARMUP = 1.0
 CONCURRENCY = 32
-CHANNEL_STEPS = (50, 100, 200, 400, 800, 1200, 1600, 2000, 2500, 3000)
+CHANNEL_FIRST = 25
+CHANNEL_CEILING = 4000
+CHANNEL_RESOLUTION = 1.15
 CHANNEL_SECONDS = 5.0
 CHANNEL_WARMUP = 2.0
 CHANNEL_USERS = 100
 PACE_S = 1 / 50
+ANSWER_S = 50 * PACE_S  # one answer of PACED_MODEL; conversations start spread over it
 ADDED_P99_MS = 25.0
 USER = "bench"
 SESSION = "bench-session"
@@ -114,13 +120,32 @@ class _Plan:
     rounds: int
     seconds: float
     warmup: float
-    channel_steps: tuple[int, ...]
+    channel_first: int
+    channel_ceiling: int
     channel_seconds: float
     channel_warmup: float
 
 
-FULL = _Plan(ROUNDS, SECONDS, WARMUP, CHANNEL_STEPS, CHANNEL_SECONDS, CHANNEL_WARMUP)
-QUICK = _Plan(1, 1.0, 0.3, (10, 20), 1.5, 1.2)
+FULL = _Plan(ROUNDS, SECONDS, WARMUP, CHANNEL_FIRST, CHANNEL_CEILING, CHANNEL_SECONDS,
+             CHANNEL_WARMUP)
+QUICK = _Plan(1, 1.0, 0.3, 10, 20, 1.5, 1.2)
+
+
+def next_step(sustained: int, failed: int | None, first: int, ceiling: int) -> int | None:
+    """The next number of conversations to try, or None when the search is over.
+
+    ``sustained`` is the largest number that held (0 if none yet), ``failed`` the smallest
+    that did not (None if none yet): double from ``first`` up to ``ceiling``, then halve the
+    interval between the two until they are within ``CHANNEL_RESOLUTION`` (or 2) of each
+    other.
+    """
+    if failed is None:
+        if sustained >= ceiling:
+            return None
+        return first if sustained == 0 else min(ceiling, sustained * 2)
+    if failed - sustained <= 2 or failed <= sustained * CHANNEL_RESOLUTION:
+        return None
+    return (sustained + failed) // 2
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -347,17 +372,19 @@ async def _channel_search(report: Report, load: HttpLoadProcess, phx: LoadProces
             f"{setup.signer.issue(_channel_user(n))}&vsn=2.0.0" for n in range(CHANNEL_USERS)]
     direct_job = {"host": "127.0.0.1", "port": upstream.port, "check": "v1_stream",
                   "interval": PACE_S, "seconds": plan.channel_seconds,
-                  "warmup": plan.channel_warmup,
+                  "warmup": plan.channel_warmup, "stagger": ANSWER_S,
                   "request": request("POST", "/v1/chat/completions", upstream.port,
                                      {"Authorization": f"Bearer {UPSTREAM_KEY}"},
                                      _chat_body(PACED_MODEL, True))}
     steps: list[dict[str, Any]] = []
-    sustained = 0
-    for count in plan.channel_steps:
+    sustained, failed = 0, None
+    count = next_step(sustained, failed, plan.channel_first, plan.channel_ceiling)
+    while count is not None:
         direct = await load.run({**direct_job, "clients": count})
         ours = await phx.run({"kind": "streams", "urls": urls, "clients": count,
                               "interval": PACE_S, "seconds": plan.channel_seconds,
-                              "warmup": plan.channel_warmup, "server_pid": served.process.pid})
+                              "warmup": plan.channel_warmup, "stagger": ANSWER_S,
+                              "server_pid": served.process.pid})
         acknowledged += ours.pop("request_ids")
         gaps = [gap * 1000 for gap in direct["gaps"]]
         ticks = ours["server_ticks"]
@@ -370,9 +397,11 @@ async def _channel_search(report: Report, load: HttpLoadProcess, phx: LoadProces
                       "direct_added_ms_p99": percentile(gaps, 99) if gaps else None,
                       "direct_errors": direct["errors"],
                       "direct_streams_per_s": direct["served"] / direct["seconds"]})
-        if not passed:
-            break
-        sustained = count
+        if passed:
+            sustained = count
+        else:
+            failed = count
+        count = next_step(sustained, failed, plan.channel_first, plan.channel_ceiling)
     report.add("channel_streams_50tps", sustained, "conversations", ">= 2000")
     report.raw["channel_steps"] = steps
 
