@@ -99,6 +99,7 @@ CONCURRENCY = 32
 CHANNEL_FIRST = 25
 CHANNEL_CEILING = 4000
 CHANNEL_RESOLUTION = 1.15
+CHANNEL_TRIES = 3
 CHANNEL_SECONDS = 5.0
 CHANNEL_WARMUP = 2.0
 CHANNEL_USERS = 100
@@ -124,11 +125,12 @@ class _Plan:
     channel_ceiling: int
     channel_seconds: float
     channel_warmup: float
+    channel_tries: int
 
 
 FULL = _Plan(ROUNDS, SECONDS, WARMUP, CHANNEL_FIRST, CHANNEL_CEILING, CHANNEL_SECONDS,
-             CHANNEL_WARMUP)
-QUICK = _Plan(1, 1.0, 0.3, 10, 20, 1.5, 1.2)
+             CHANNEL_WARMUP, CHANNEL_TRIES)
+QUICK = _Plan(1, 1.0, 0.3, 10, 20, 1.5, 1.2, 1)
 
 
 def next_step(sustained: int, failed: int | None, first: int, ceiling: int) -> int | None:
@@ -365,39 +367,77 @@ def _report_http(report: Report, runs: dict[str, list[dict[str, Any]]]) -> None:
         "rounds": r} for name, r in runs.items()}
 
 
+@dataclass
+class _ChannelStep:
+    """How to run one step of the channel search: the jobs, less the count of clients."""
+
+    load: HttpLoadProcess
+    phx: LoadProcess
+    direct_job: dict[str, Any]
+    beamish_job: dict[str, Any]
+    tries: int
+    acknowledged: list[str]
+
+    async def attempt(self, count: int) -> dict[str, Any]:
+        """One try: ``count`` paced streams straight to the upstream, then as many
+        conversations through beamish."""
+        direct = await self.load.run({**self.direct_job, "clients": count})
+        ours = await self.phx.run({**self.beamish_job, "clients": count})
+        self.acknowledged += ours.pop("request_ids")
+        gaps = [gap * 1000 for gap in direct["gaps"]]
+        ticks = ours["server_ticks"]
+        return {**ours, "answers_per_s": ours["round_trips"] / ours["seconds"],
+                "cpu_ms_per_answer": None if ticks is None or not ours["round_trips"]
+                else ticks * 1000 / os.sysconf("SC_CLK_TCK") / ours["round_trips"],
+                "direct_added_ms_p99": percentile(gaps, 99) if gaps else None,
+                "direct_errors": direct["errors"],
+                "direct_streams_per_s": direct["served"] / direct["seconds"]}
+
+    async def run(self, count: int) -> dict[str, Any]:
+        """Up to ``tries`` tries; the step holds when the median try's p99 is within the
+        bound and no answer of any try failed. A third try runs only when the first two
+        disagree (the median of three is then decided by it)."""
+        tries: list[dict[str, Any]] = []
+        while len(tries) < self.tries:
+            tries.append(await self.attempt(count))
+            within = [_held(t) for t in tries]
+            if len(tries) == 2 and within[0] == within[1]:
+                break
+        p99s = [t["added_ms_p99"] if t["added_ms_p99"] is not None else float("inf")
+                for t in tries]
+        held = (statistics.median(p99s) <= ADDED_P99_MS
+                and all(t["errors"] == 0 and t["round_trips"] > 0 for t in tries))
+        return {"conversations": count, "passed": held,
+                "added_ms_p99": statistics.median(p99s), "tries": tries}
+
+
+def _held(attempt: dict[str, Any]) -> bool:
+    p99 = attempt["added_ms_p99"]
+    return p99 is not None and p99 <= ADDED_P99_MS and attempt["errors"] == 0
+
+
 async def _channel_search(report: Report, load: HttpLoadProcess, phx: LoadProcess,
                           served: _Served, upstream: UpstreamProcess, setup: _Setup,
                           plan: _Plan, acknowledged: list[str]) -> None:
     urls = [f"ws://127.0.0.1:{served.port}/socket/websocket?token="
             f"{setup.signer.issue(_channel_user(n))}&vsn=2.0.0" for n in range(CHANNEL_USERS)]
-    direct_job = {"host": "127.0.0.1", "port": upstream.port, "check": "v1_stream",
-                  "interval": PACE_S, "seconds": plan.channel_seconds,
-                  "warmup": plan.channel_warmup, "stagger": ANSWER_S,
-                  "request": request("POST", "/v1/chat/completions", upstream.port,
-                                     {"Authorization": f"Bearer {UPSTREAM_KEY}"},
-                                     _chat_body(PACED_MODEL, True))}
+    timing = {"interval": PACE_S, "seconds": plan.channel_seconds,
+              "warmup": plan.channel_warmup, "stagger": ANSWER_S}
+    step = _ChannelStep(
+        load, phx, tries=plan.channel_tries, acknowledged=acknowledged,
+        direct_job={**timing, "host": "127.0.0.1", "port": upstream.port,
+                    "check": "v1_stream",
+                    "request": request("POST", "/v1/chat/completions", upstream.port,
+                                       {"Authorization": f"Bearer {UPSTREAM_KEY}"},
+                                       _chat_body(PACED_MODEL, True))},
+        beamish_job={**timing, "kind": "streams", "urls": urls,
+                     "server_pid": served.process.pid})
     steps: list[dict[str, Any]] = []
     sustained, failed = 0, None
     count = next_step(sustained, failed, plan.channel_first, plan.channel_ceiling)
     while count is not None:
-        direct = await load.run({**direct_job, "clients": count})
-        ours = await phx.run({"kind": "streams", "urls": urls, "clients": count,
-                              "interval": PACE_S, "seconds": plan.channel_seconds,
-                              "warmup": plan.channel_warmup, "stagger": ANSWER_S,
-                              "server_pid": served.process.pid})
-        acknowledged += ours.pop("request_ids")
-        gaps = [gap * 1000 for gap in direct["gaps"]]
-        ticks = ours["server_ticks"]
-        passed = (ours["added_ms_p99"] is not None and ours["added_ms_p99"] <= ADDED_P99_MS
-                  and ours["errors"] == 0 and ours["round_trips"] > 0)
-        steps.append({"conversations": count, "passed": passed, **ours,
-                      "answers_per_s": ours["round_trips"] / ours["seconds"],
-                      "cpu_ms_per_answer": None if ticks is None or not ours["round_trips"]
-                      else ticks * 1000 / os.sysconf("SC_CLK_TCK") / ours["round_trips"],
-                      "direct_added_ms_p99": percentile(gaps, 99) if gaps else None,
-                      "direct_errors": direct["errors"],
-                      "direct_streams_per_s": direct["served"] / direct["seconds"]})
-        if passed:
+        steps.append(await step.run(count))
+        if steps[-1]["passed"]:
             sustained = count
         else:
             failed = count
