@@ -53,6 +53,10 @@ Figures:
   clients saw served (``X-Request-Id`` of the HTTP answers, the ``done`` pushes' ids),
   warm-up included, less those with a row in the SQLite ledger (goal: <= 0).
 * ``upstream_*`` — the upstream's own figures, straight to it, medians of the baselines.
+* ``cpu_others_pct``, ``cpu_stolen_pct`` — the share of the machine's CPU time that
+  processes other than the benchmark's five (this one, the server, the upstream and both
+  load generators) used while it ran, and that the hypervisor gave to other guests (no
+  goal; read them before the figures: the server and its baselines need the cores whole).
 
 ``raw`` holds, per throughput figure, each round's rate for beamish and the baseline, the
 server's CPU per request served (``cpu_ms_per_request``: its utime + stime from
@@ -87,7 +91,14 @@ import orjson
 from cryptography.fernet import Fernet
 
 from beamish.auth import TokenSigner
-from bench._harness import Report, percentile
+from bench._harness import (
+    Report,
+    cpu_times,
+    others_share,
+    percentile,
+    process_ticks,
+    steal_share,
+)
 from bench._http_load import HttpLoadProcess, request
 from bench._phx_load import LoadProcess
 from bench._upstream import UpstreamProcess
@@ -460,6 +471,21 @@ def _usage_rows_missing(report: Report, database: Path, acknowledged: list[str])
                            "ledger_ok_rows": len(recorded), "missing_sample": missing[:5]}
 
 
+def _ticks(pids: list[int | None]) -> int | None:
+    """CPU ticks used so far by these processes (None: this one), or None without /proc."""
+    ticks = [process_ticks(pid) for pid in pids]
+    return None if None in ticks else sum(t for t in ticks if t is not None)
+
+
+def _report_machine(report: Report, began: list[int] | None, ended: list[int] | None,
+                    ours: int | None) -> None:
+    """The share of the machine's CPU that other processes and its hypervisor took."""
+    for name, share in (("cpu_others_pct", others_share(began, ended, ours)),
+                        ("cpu_stolen_pct", steal_share(began, ended))):
+        if share is not None:
+            report.add(name, 100 * share, "%")
+
+
 async def _run(report: Report, plan: _Plan) -> None:
     upstream = UpstreamProcess()
     load = HttpLoadProcess()
@@ -470,11 +496,16 @@ async def _run(report: Report, plan: _Plan) -> None:
         with tempfile.TemporaryDirectory(prefix="beamish-bench-") as name:
             folder = Path(name)
             with _serve(folder, key) as served:
+                pids = [None, served.process.pid, upstream.pid, load.pid, phx.pid]
+                began, ours = cpu_times(), _ticks(pids)
                 setup = await _register(served, upstream, key)
                 runs = await _rounds(load, _targets(served, upstream, setup), plan,
                                      served.process.pid, acknowledged)
                 await _channel_search(report, load, phx, served, upstream, setup, plan,
                                       acknowledged)
+                ended, spent = cpu_times(), _ticks(pids)
+            _report_machine(report, began, ended,
+                            None if ours is None or spent is None else spent - ours)
             report.raw["server_exit"] = served.process.returncode
             report.raw["log_lines"] = served.log_lines
             _report_http(report, runs)
