@@ -72,7 +72,8 @@ async def test_models_lists_the_named_models_and_other_names_get_the_default(
 
 async def test_the_load_generator_counts_served_answers_and_errors_apart(
         upstream: UpstreamProcess) -> None:
-    """Streams that finish are served; a 404 for every request is only errors."""
+    """Finished streams are served; a 404, or a 200 that is not a finished stream, is an
+    error."""
     load = HttpLoadProcess()
     try:
         body = b'{"model": "chunks-2", "stream": true, "messages": []}'
@@ -80,8 +81,10 @@ async def test_the_load_generator_counts_served_answers_and_errors_apart(
                "warmup": 0.0, "check": "v1_stream"}
         served = await load.run({**job, "request": request(
             "POST", "/v1/chat/completions", upstream.port, body=body)})
-        refused = await load.run({**job, "request": request(
+        refused = await load.run({**job, "check": "json", "request": request(
             "POST", "/v1/nowhere", upstream.port, body=body)})
+        unfinished = await load.run({**job, "request": request(
+            "POST", "/v1/chat/completions", upstream.port, body=body.replace(b"true", b"false"))})
     finally:
         load.close()
     assert served["served"] > 0
@@ -89,6 +92,8 @@ async def test_the_load_generator_counts_served_answers_and_errors_apart(
     assert refused["served"] == 0
     assert refused["errors"] > 0
     assert refused["error_samples"][0].startswith("404")
+    assert unfinished["served"] == 0
+    assert unfinished["error_samples"][0].startswith("200")
 
 
 def test_the_channel_search_doubles_then_halves_the_interval() -> None:
