@@ -17,6 +17,13 @@ Jobs:
   from that time, so a stalled server cannot hide its queueing).
 * ``hold`` — connect and join ``clients`` sockets, answer ``held``, keep them open until the
   parent sends ``release``.
+* ``streams`` — as ``closed``, for answers streamed at a pace (``python -m bench gateway``):
+  each conversation joins session ``s<i>`` (resumed by the next job, so repeated jobs do not
+  pile up sessions), and the gaps between an answer's ``token`` pushes, less ``interval``
+  (the upstream's pace), are the added inter-token delays. Errors are counted, not raised.
+  Returns the round trips, errors and the added delays' percentiles (ms) in the window, and
+  the request id of every answer ``done`` (warm-up included). With ``stagger`` (s), the
+  conversations' first messages are spread evenly over that time, as users' would be.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import json
 import multiprocessing
 import resource
 import time
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -93,8 +101,11 @@ class _Client:
                     self._idle.set()
 
 
-async def _connect(urls: list[str], count: int) -> list[_Client]:
-    """Connect and join ``count`` sockets (``CONNECT_CONCURRENCY`` handshakes at a time)."""
+async def _connect(urls: list[str], count: int,
+                   factory: type[_Client] | None = None) -> list[_Client]:
+    """Connect and join ``count`` sockets (``CONNECT_CONCURRENCY`` handshakes at a time);
+    ``factory`` (a ``_Client`` class) makes each client, and names its join payload."""
+    make = factory or _Client
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     clients: list[_Client] = []
 
@@ -102,8 +113,8 @@ async def _connect(urls: list[str], count: int) -> list[_Client]:
         async with gate:
             ws = await connect(urls[i % len(urls)], max_queue=None, compression=None,
                                ping_interval=None, open_timeout=60)
-            client = _Client(ws, f"conversation:c{i}")
-            await client.join({})
+            client = make(ws, f"conversation:c{i}")
+            await client.join({} if factory is None else {"session_id": f"s{i}"})
             clients.append(client)
 
     async with asyncio.TaskGroup() as tg:
@@ -112,7 +123,7 @@ async def _connect(urls: list[str], count: int) -> list[_Client]:
     return clients
 
 
-async def _close(clients: list[_Client]) -> None:
+async def _close(clients: Sequence[_Client]) -> None:
     async with asyncio.TaskGroup() as tg:
         for client in clients:
             tg.create_task(client.ws.close())
@@ -196,9 +207,105 @@ def _serve_jobs(pipe: Connection) -> None:
             result = asyncio.run(_closed_loop(job))
         elif kind == "open":
             result = asyncio.run(_open_loop(job))
+        elif kind == "streams":
+            result = asyncio.run(_streams(job))
         else:
             result = asyncio.run(_hold(job, pipe))
         pipe.send(result)
+
+
+class _TimedClient(_Client):
+    """A conversation that times the gaps between its answers' tokens and counts errors."""
+
+    interval = 0.0
+    measuring = False
+
+    def __init__(self, ws: ClientConnection, topic: str) -> None:
+        super().__init__(ws, topic)
+        self.gaps: list[float] = []
+        self.errors = 0
+        self.done: list[str] = []
+        self._last_token = 0.0
+
+    async def read(self) -> None:
+        started = self._started
+        async for raw in self.ws:
+            frame = json.loads(raw)
+            event, payload = frame[3], frame[4]
+            if event == "token":
+                now = time.perf_counter()
+                if self._last_token and _TimedClient.measuring:
+                    self.gaps.append(now - self._last_token - self.interval)
+                self._last_token = now
+            elif event == "phx_reply":
+                ref = frame[1]
+                if payload["status"] != "ok":
+                    self._failed(started.pop(ref))
+                    continue
+                started[payload["response"]["request_id"]] = started.pop(ref)
+            elif event == "done" or event == "error":
+                due = started.pop(payload["request_id"])
+                if event == "error":
+                    self._failed(due)
+                    continue
+                self.done.append(payload["request_id"])
+                if _TimedClient.measuring:
+                    self.latencies.append(time.perf_counter() - due)
+                self._answered()
+
+    def _failed(self, due: float) -> None:
+        del due
+        if _TimedClient.measuring:
+            self.errors += 1
+        self._answered()
+
+    def _answered(self) -> None:
+        self._last_token = 0.0
+        if not self._started:
+            self._idle.set()
+
+
+async def _streams(job: Job) -> dict[str, Any]:
+    from bench._harness import percentile, process_ticks
+
+    _TimedClient.interval = job["interval"]
+    _TimedClient.measuring = False
+    clients = [c for c in await _connect(job["urls"], job["clients"], _TimedClient)
+               if isinstance(c, _TimedClient)]
+    running = True
+    spread = job.get("stagger", 0.0) / max(1, len(clients))
+
+    async def drive(client: _Client, first: float) -> None:
+        await asyncio.sleep(first)  # conversations started at once would stay in step
+        while running:
+            await client.send(time.perf_counter())
+            await client.wait_idle()
+
+    async with asyncio.TaskGroup() as tg:
+        readers = [tg.create_task(c.read()) for c in clients]
+        drivers = [tg.create_task(drive(c, i * spread)) for i, c in enumerate(clients)]
+        await asyncio.sleep(job["warmup"])
+        pid = job.get("server_pid")
+        ticks = process_ticks(pid) if pid else None
+        _TimedClient.measuring = True
+        start = time.perf_counter()
+        await asyncio.sleep(job["seconds"])
+        _TimedClient.measuring = False
+        elapsed = time.perf_counter() - start
+        after = process_ticks(pid) if pid else None
+        running = False
+        async with asyncio.timeout(60):
+            await asyncio.gather(*drivers)
+        await _close(clients)
+    del readers
+    gaps = [gap * 1000 for c in clients for gap in c.gaps]
+    return {"round_trips": sum(len(c.latencies) for c in clients), "seconds": elapsed,
+            "errors": sum(c.errors for c in clients), "tokens": len(gaps),
+            "added_ms_p50": percentile(gaps, 50) if gaps else None,
+            "added_ms_p99": percentile(gaps, 99) if gaps else None,
+            "added_ms_max": max(gaps) if gaps else None,
+            "request_ids": [rid for c in clients for rid in c.done],
+            "server_ticks": None if ticks is None or after is None else after - ticks}
 
 
 class LoadProcess:
