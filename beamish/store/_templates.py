@@ -37,7 +37,8 @@ _LABELLED = """SELECT v.* FROM prompt_template_labels l
     WHERE l.name = $1 AND l.label = $2"""
 # The production label's version, else the latest: what a template serves by default.
 _SERVED = f"""{_VERSION} AND version = coalesce(
-        (SELECT version FROM prompt_template_labels WHERE name = $1 AND label = '{PRODUCTION_LABEL}'),
+        (SELECT version FROM prompt_template_labels
+            WHERE name = $1 AND label = '{PRODUCTION_LABEL}'),
         (SELECT last_version FROM prompt_templates WHERE name = $1))"""
 _SUMMARIES = """SELECT t.name, t.last_version, t.created_at, t.updated_at, l.label, l.version
     FROM (SELECT * FROM prompt_templates {where} ORDER BY name LIMIT {limit}) t

@@ -62,7 +62,8 @@ async def test_concurrent_writers_get_distinct_numbers(store: Store) -> None:
                                   for i in range(8)))
     assert sorted(v.version for v in made) == list(range(1, 9))
     summary = await store.get_template("greet")
-    assert summary is not None and summary.latest_version == 8
+    assert summary is not None
+    assert summary.latest_version == 8
 
 
 async def test_without_production_the_latest_version_is_served(store: Store) -> None:
@@ -70,10 +71,12 @@ async def test_without_production_the_latest_version_is_served(store: Store) -> 
     for prompt in ("one", "two", "three"):
         await store.create_template_version(version(prompt))
     served = await store.get_template_version("greet")
-    assert served is not None and served.prompt == "three"
+    assert served is not None
+    assert served.prompt == "three"
     await store.set_template_label("greet", "production", 1)
     served = await store.get_template_version("greet")
-    assert served is not None and served.prompt == "one"
+    assert served is not None
+    assert served.prompt == "one"
     labelled = await store.get_template_version("greet", label="production")
     assert labelled == served
 
@@ -86,7 +89,8 @@ async def test_a_label_moves_in_one_write_and_can_be_deleted(store: Store) -> No
     moved = await store.set_template_label("greet", "staging", 2)
     assert moved.version == 2
     summary = await store.get_template("greet")
-    assert summary is not None and summary.labels == {"staging": 2}
+    assert summary is not None
+    assert summary.labels == {"staging": 2}
     await store.delete_template_label("greet", "staging")
     assert await store.get_template_version("greet", label="staging") is None
     with pytest.raises(NotFoundError, match="has no label 'staging'"):
@@ -151,7 +155,8 @@ async def test_every_template_write_publishes_and_is_audited(store: Store) -> No
         ("template", "greet@production", "update", "root"),
         ("template", "greet@production", "create", "root"),
         ("template", "greet/v1", "create", "root")]
-    assert audit[-1].after is not None and audit[-1].after["prompt"] == "Hello {{ name }}"
+    assert audit[-1].after is not None
+    assert audit[-1].after["prompt"] == "Hello {{ name }}"
 
 
 async def test_a_global_config_names_its_template_and_label(store: Store) -> None:
