@@ -13,6 +13,7 @@ thread, a daemon, is left to end on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import threading
 from collections.abc import Callable
@@ -68,10 +69,9 @@ async def run_in_thread(work: Callable[[], T], *, timeout: float,
             error = raised
         with lock:
             finished = True
-        try:
+        # The loop may have closed while a worker past its grace ran on.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle, result, error)
-        except RuntimeError:  # the loop closed while a worker past its grace ran on
-            pass
 
     thread = threading.Thread(target=worker, name="beamish-template-render", daemon=True)
     thread.start()
