@@ -299,9 +299,9 @@ def render(compiled: CompiledPart, variables: Mapping[str, Any], *,
                                   f"forbids: {error}") from None
     except RecursionError:
         raise TemplateRenderError("too_deep", "the template recursed too deep") from None
-    except (ArithmeticError, TypeError, ValueError, LookupError) as error:
-        if isinstance(error, jinja2.UndefinedError | TemplateRenderError):
-            raise
+    except (jinja2.UndefinedError, TemplateRenderError):
+        raise
+    except Exception as error:  # the template's own logic failed: 1 / 0, a bad filter input
         raise TemplateRenderError("invalid", f"the template failed: {error}") from None
     finally:
         _local.budget = None

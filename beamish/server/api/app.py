@@ -26,7 +26,15 @@ from fastapi import APIRouter, FastAPI
 
 from beamish.application import Application, lifespan
 from beamish.auth import SECRET_KEY_ENV, dev_mode_warning
-from beamish.server.api import admin, embeddings, health, openai_compat, sessions, users
+from beamish.server.api import (
+    admin,
+    embeddings,
+    health,
+    openai_compat,
+    sessions,
+    templates,
+    users,
+)
 from beamish.server.api.deps import AUTH_STATE, ApiAuth
 from beamish.server.api.docs import install_docs
 from beamish.server.api.errors import install_error_handlers
@@ -46,7 +54,7 @@ def api_router() -> APIRouter:
     """Every route of the API: ``/api/...``, ``/v1/...`` and ``/health``."""
     router = APIRouter()
     for part in (health.router, users.router, sessions.router, admin.router,
-                 openai_compat.router, embeddings.router):
+                 openai_compat.router, embeddings.router, templates.router):
         router.include_router(part)
     return router
 
