@@ -314,10 +314,11 @@ class Store(Protocol):
         requests to ``provider``, ``model`` and for ``task_type`` only, where given."""
         ...
 
-    async def create_template_version(self, new: NewTemplateVersion, *,
-                                      actor: str = "system") -> TemplateVersion:
+    async def create_template_version(self, new: NewTemplateVersion, *, actor: str = "system",
+                                      only_new: bool = False) -> TemplateVersion:
         """Add the next version of ``new.name`` (numbered by the database, never reused),
-        creating the template with version 1; publishes ``TemplateChanged``."""
+        creating the template with version 1; publishes ``TemplateChanged``. With
+        ``only_new``, an existing template is a ``ConflictError`` and nothing is written."""
         ...
 
     async def get_template_version(self, name: str, *, version: int | None = None,

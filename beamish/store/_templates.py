@@ -61,9 +61,10 @@ class TemplateQueries(ABC):
     async def _audit_template(self, tx: Executor, actor: str, key: str, before: Any,
                               after: Any) -> None: ...
 
-    async def create_template_version(self, new: NewTemplateVersion, *,
-                                      actor: str = "system") -> TemplateVersion:
-        """Add the next version of ``new.name``, creating the template with version 1."""
+    async def create_template_version(self, new: NewTemplateVersion, *, actor: str = "system",
+                                      only_new: bool = False) -> TemplateVersion:
+        """Add the next version of ``new.name``, creating the template with version 1; with
+        ``only_new``, raise ``ConflictError`` (and write nothing) if the template exists."""
         now = utc_now()
         async with self._config_write(TemplateChanged(new.name)) as tx:
             counted = await tx.fetchrow("""INSERT INTO prompt_templates
@@ -73,6 +74,9 @@ class TemplateQueries(ABC):
                     updated_at = excluded.updated_at
                 RETURNING last_version""", new.name, now)
             assert counted is not None, "the upsert returns the template's row"
+            if only_new and counted["last_version"] != 1:  # rolled back with the bump
+                raise ConflictError(f"template {new.name!r} already exists; add a version "
+                                    "to it instead", kind="unique")
             row = await tx.fetchrow("""INSERT INTO prompt_template_versions (name, version,
                     prompt, system, task_type, output_format, variables_schema, created_at,
                     created_by)

@@ -85,9 +85,8 @@ _local = threading.local()
 
 def _budget() -> _Budget:
     budget: _Budget | None = getattr(_local, "budget", None)
-    if budget is None:  # outside render(): compile-time constant folding, never unbounded
-        budget = _local.budget = _Budget(time.monotonic() + RENDER_TIMEOUT_S)
-    return budget
+    # Outside render() (Jinja2 folding constants while compiling): a fresh budget each time.
+    return budget if budget is not None else _Budget(time.monotonic() + RENDER_TIMEOUT_S)
 
 
 def _check_time() -> None:

@@ -128,20 +128,21 @@ class Templates:
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def create_version(self, new: NewTemplateVersion, *,
-                             actor: str = "system") -> TemplateVersion:
+    async def create_version(self, new: NewTemplateVersion, *, actor: str = "system",
+                             only_new: bool = False) -> TemplateVersion:
         """Check and store the next version of ``new.name`` (creating the template).
 
         Raises:
             TemplateSyntaxError: the prompt or system prompt does not compile.
             TemplateSchemaError: ``variables_schema`` is not a valid JSON Schema.
+            ConflictError: ``only_new`` and the template exists (nothing is written).
         """
         compile_source(new.prompt, "prompt")
         if new.system is not None:
             compile_source(new.system, "system")
         if new.variables_schema is not None:
             _validator(new.variables_schema)
-        return await self._store.create_template_version(new, actor=actor)
+        return await self._store.create_template_version(new, actor=actor, only_new=only_new)
 
     async def set_label(self, name: str, label: str, version: int, *,
                         actor: str = "system") -> TemplateLabel:

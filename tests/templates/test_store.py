@@ -170,3 +170,14 @@ async def test_a_global_config_names_its_template_and_label(store: Store) -> Non
     await store.set_global_config(plain)
     assert await store.get_global_config("summarize") == plain
     await store.delete_global_config("summarize")
+
+
+async def test_only_new_refuses_an_existing_template_and_writes_nothing(store: Store) -> None:
+    """The conflict rolls back the counter: the next version is still 2."""
+    await store.create_template_version(version(), only_new=True)
+    with pytest.raises(ConflictError, match="already exists"):
+        await store.create_template_version(version("again"), only_new=True)
+    made = await store.create_template_version(version("two"))
+    assert made.version == 2
+    assert [v.prompt for v in await store.list_template_versions("greet")] == [
+        "two", "Hello {{ name }}"]

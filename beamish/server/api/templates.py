@@ -35,7 +35,6 @@ from beamish.server.api.errors import ERROR_RESPONSES
 from beamish.server.api.models import Body, ConfigView, Out
 from beamish.store import (
     MAX_TEMPLATE_CHARS,
-    ConflictError,
     NewTemplateVersion,
     OutputFormat,
     TemplateLabel,
@@ -132,10 +131,8 @@ class PreviewOut(Out):
 async def create_template(body: TemplateIn, caller: AdminPrincipal,
                           rt: AppDep) -> TemplateVersion:
     """Create template ``name`` as version 1 (409 if it exists: add a version instead)."""
-    if await rt.store.get_template(body.name) is not None:
-        raise ConflictError(f"template {body.name!r} already exists; add a version with "
-                            f"POST /api/admin/templates/{body.name}/versions", kind="unique")
-    return await rt.templates.create_version(body.new(body.name), actor=caller.user_id)
+    return await rt.templates.create_version(body.new(body.name), actor=caller.user_id,
+                                             only_new=True)
 
 
 @router.get("", summary="List prompt templates")
