@@ -57,8 +57,9 @@ MAX_INT_BITS = 4096
 MAX_RANGE = 10_000
 """The most steps ``range`` may take."""
 
-MAX_CALL_WORK = 16 * MAX_VALUE_LEN
-"""The cap on (input length + 1) x (largest argument + 1) of one call or filter."""
+MAX_CALL_WORK = 64 * MAX_VALUE_LEN
+"""The cap on (length of what a method or filter works on + 1) x (its largest argument + 1):
+what multiplies its input (``text.replace('', long)``, ``text|indent(width)``)."""
 
 MAX_CALL_DEPTH = 32
 """The most macro calls that may be nested (a macro calling itself, directly or not)."""
@@ -132,16 +133,18 @@ def _check_format(spec: str) -> None:
 
 
 def _check_call(target: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    """Refuse a call whose result would be past the caps, before it runs."""
+    """Refuse a call whose result would be past the caps, before it runs.
+
+    ``target`` is what a method or filter works on (None for a plain function or macro,
+    whose arguments are only checked one by one)."""
     given = (*args, *kwargs.values())
     for value in given:
         _check_value(value, "an argument")
         if isinstance(value, int) and not isinstance(value, bool) and value > MAX_VALUE_LEN:
             raise _too_big(f"a size argument ({value})")
-    inputs = [_size(v) for v in (target, *given) if isinstance(v, (*_SEQUENCES, dict))]
-    if inputs:
-        largest_other = max((_size(v) for v in given), default=0)
-        if (max(inputs) + 1) * (largest_other + 1) > MAX_CALL_WORK:
+    if isinstance(target, (*_SEQUENCES, dict)) and given:
+        largest = max(_size(v) for v in given)
+        if (_size(target) + 1) * (largest + 1) > MAX_CALL_WORK:
             raise _too_big("what the call would make")
 
 
@@ -153,14 +156,25 @@ def _check_join(parts: Any, separator: str) -> list[Any]:
     return items
 
 
-def _bounded_range(*args: int) -> Iterator[int]:
-    steps = range(*args)
-    if len(steps) > MAX_RANGE:
-        raise TemplateRenderError("too_big", f"range of {len(steps)} steps is past the limit "
-                                  f"of {MAX_RANGE}")
-    for step in steps:
-        _check_time()
-        yield step
+class _BoundedRange:
+    """``range`` for templates: at most ``MAX_RANGE`` steps, the deadline checked at each."""
+
+    __slots__ = ("_steps",)
+
+    def __init__(self, *args: int) -> None:
+        steps = range(*args)
+        if len(steps) > MAX_RANGE:
+            raise TemplateRenderError("too_big", f"range of {len(steps)} steps is past the "
+                                      f"limit of {MAX_RANGE}")
+        self._steps = steps
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __iter__(self) -> Iterator[int]:
+        for step in self._steps:
+            _check_time()
+            yield step
 
 
 class _Sandbox(SandboxedEnvironment):
@@ -253,7 +267,7 @@ def _environment() -> _Sandbox:
     env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
                    auto_reload=False, cache_size=0)
     env.globals.clear()
-    env.globals["range"] = _bounded_range
+    env.globals["range"] = _BoundedRange
     env.filters = {name: _guarded_filter(name, f) for name, f in env.filters.items()}
     return env
 

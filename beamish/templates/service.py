@@ -284,16 +284,17 @@ def _validator(schema: Mapping[str, Any]) -> jsonschema_rs.Validator:
 def _check_variables(found: TemplateVersion, compiled: _Compiled,
                      variables: Mapping[str, Any]) -> None:
     try:
-        size = len(dumps(dict(variables)).encode())
+        text = dumps(dict(variables))
     except (TypeError, ValueError, RecursionError) as error:
         raise TemplateVariablesError(found.name, (f"variables: not JSON ({error})",)) from None
+    size = len(text.encode())
     if size > MAX_VARIABLES_BYTES:
         raise TemplateVariablesError(found.name, (
             f"variables: {size} bytes of JSON, more than the {MAX_VARIABLES_BYTES} allowed",))
     if compiled.validator is None:
         return
     problems = []
-    for problem in compiled.validator.iter_errors(json.loads(dumps(dict(variables)))):
+    for problem in compiled.validator.iter_errors(json.loads(text)):
         where = ".".join(str(p) for p in problem.instance_path) or "variables"
         problems.append(f"{where}: {problem.message[:200]}")
         if len(problems) == MAX_PROBLEMS:
