@@ -17,7 +17,8 @@ it (``tests/test_layers.py`` holds the exact map)::
     application                ``Application``: the store, the LLM client and the session tree
     sessions, settings         session contexts and the janitor; the configuration
     auth, request_log,         user tokens; one JSON line per LLM request;
-    channels, store, llm       Phoenix channels; configs and usage ledger; LLM providers
+    channels, store, llm,      Phoenix channels; configs and usage ledger; LLM providers;
+    templates                  versioned prompt templates in a sandbox
     runtime, compact_json      actors, supervisors, registry; fast JSON
 
 Within a layer: ``channels`` uses ``auth``, ``llm`` uses ``store``, ``settings`` uses

@@ -100,6 +100,7 @@ from beamish.sessions.services import (
 from beamish.settings import Settings
 from beamish.store import Provider, Store, UsageEvent, UsageStatus, open_store
 from beamish.store.models import new_request_id
+from beamish.templates import Templates
 
 log = logging.getLogger("beamish")
 
@@ -149,6 +150,7 @@ class Application:
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
         self._sessions: Sessions | None = None  # one for the whole run: every call uses it
+        self._templates: Templates | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -181,6 +183,8 @@ class Application:
                 node.add_child(spec)
             await stack.enter_async_context(node)
             self._services, self._sessions = services, Sessions(services)
+            self._templates = Templates(store)
+            stack.callback(self._templates.close)
             self._stack = stack.pop_all()
         return self
 
@@ -193,6 +197,7 @@ class Application:
                 await stack.aclose()  # actors stopping may still use the services
         finally:
             self._services = self._sessions = None
+            self._templates = None
             if services is not None:
                 _report_lost(services)
 
@@ -271,6 +276,14 @@ class Application:
     def users(self) -> Users:
         """Users' LLM configs and usage."""
         return Users(self.services)
+
+    @property
+    def templates(self) -> Templates:
+        """Versioned prompt templates over the store (``beamish.templates``), cached and
+        following the store's template changes."""
+        if self._templates is None:
+            raise RuntimeError("the Application is not running; use 'async with Application(...)'")
+        return self._templates
 
     # -- session-scoped calls ---------------------------------------------------------------
 

@@ -34,6 +34,11 @@ PINNED: dict[str, list[str]] = {
         "ReplyRef", "SocketEndpoint", "SocketInfo", "SocketOptions", "channel_end",
         "decode_text", "encode_text"],
     "beamish.chat": ["ConversationChannel", "ConversationHistory"],
+    "beamish.templates": [
+        "MAX_OUTPUT_CHARS", "MAX_VARIABLES_BYTES", "RENDER_TIMEOUT_S", "RenderProblem",
+        "RenderedPrompt", "TemplateError", "TemplateNotFoundError", "TemplateRenderError",
+        "TemplateSchemaError", "TemplateSyntaxError", "TemplateVariablesError", "Templates",
+        "compile_source"],
     "beamish.server": [
         "ApiAuth", "AuthError", "BeamishServer", "Principal", "ServerSettings", "TokenSigner",
         "api_router", "create_app", "install_api", "issue_token", "mount_beamish",

@@ -3,7 +3,7 @@
 The parts, bottom up (``beamish/__init__.py`` draws the same picture)::
 
     runtime, compact_json, _versions, migrations
-    auth, request_log, channels, store, llm
+    auth, request_log, channels, store, llm, templates
     sessions, settings
     application
     chat
@@ -44,15 +44,19 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Generic: no store, LLM, sessions or application; auth says who a socket speaks for.
     "channels": frozenset({"runtime", "auth", "compact_json"}),
     "llm": frozenset({"store", "runtime", "compact_json"}),
+    # Prompt templates: stored in the store, rendered in a sandbox; no LLM, no sessions.
+    "templates": frozenset({"store", "runtime", "compact_json"}),
     # sessions and settings share a layer: settings composes each part's table, the
     # sessions' included; sessions never reads the whole Settings.
-    "sessions": _LAYER_1 | {"channels", "llm"},
-    "settings": _LAYER_1 | {"channels", "llm", "sessions"},
-    "application": _LAYER_1 | {"channels", "llm", "sessions", "settings"},
+    "sessions": _LAYER_1 | {"channels", "llm", "templates"},
+    "settings": _LAYER_1 | {"channels", "llm", "sessions", "templates"},
+    "application": _LAYER_1 | {"channels", "llm", "sessions", "settings", "templates"},
     "chat": frozenset({"channels", "sessions", "application", "llm", "store", "runtime",
-                       "request_log"}),
-    "server": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat"},
-    "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat", "server"},
+                       "request_log", "templates"}),
+    "server": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat",
+                          "templates"},
+    "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat", "server",
+                       "templates"},
     # The package's own __init__: lazy re-exports of the application's front names.
     "__init__": frozenset({"application", "settings"}),
 }

@@ -45,6 +45,12 @@ the catalog's context window, ``temperature`` above 1 on Anthropic. A profile ti
 ``LLMSettings.tiers`` is resolved as the default tier. Every skip adds a warning
 ``"<layer>: skipped <what>: <why>"``.
 
+**Template.** The global configs of the task may name the prompt template it uses
+(``GlobalConfig.template``, with ``template_label``): the tier config's wins over the
+any-tier one, independently of which pair was picked (a template describes the task, not
+the provider); ``sources["template"]`` says which layer named it. No layer naming one leaves
+``template`` None and no ``template`` source.
+
 **Fallback models** are ``"provider:model"`` or a bare ``"model"`` meaning the resolved
 provider (so ``"llama3.1:8b"`` is a bare Ollama model: only a known provider kind before
 the first colon makes a prefix). The resolved list is always qualified, without the primary
@@ -140,6 +146,8 @@ class ResolvedConfig(BaseModel):
     user_id: str | None
     task_type: str
     tier: str
+    template: str | None = None
+    template_label: str | None = None
 
     @property
     def fallback_chain(self) -> tuple[tuple[Provider, str], ...]:
@@ -157,6 +165,9 @@ class ResolvedConfig(BaseModel):
             layer = self.sources.get(name)
             value = getattr(self.parameters, name)
             lines.append(f"  {name}: " + ("unset" if layer is None else f"{value} ({layer})"))
+        if self.template is not None:
+            label = "" if self.template_label is None else f"@{self.template_label}"
+            lines.append(f"  template: {self.template}{label} ({self.sources['template']})")
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -511,8 +522,17 @@ def _overlay(top: LLMParameters, base: LLMParameters) -> LLMParameters:
     return LLMParameters.model_validate(merged)
 
 
+def _pick_template(r: _Resolution) -> tuple[GlobalConfig | None, Layer | None]:
+    by_tier = {g.tier: g for g in r.inputs.global_configs}
+    for layer, tier in ((Layer.TIER_CONFIG, r.tier), (Layer.GLOBAL_CONFIG, ANY_TIER)):
+        config = by_tier.get(tier)
+        if config is not None and config.template is not None:
+            return config, layer
+    return None, None
+
+
 def resolve_config(inputs: ResolutionInputs) -> ResolvedConfig:
-    """Resolve provider, model and parameters from ``inputs`` (see the module doc).
+    """Resolve provider, model, parameters and template from ``inputs`` (see the module doc).
 
     Raises:
         NoUsableProviderError: every layer was skipped and no provider kind is usable.
@@ -520,8 +540,12 @@ def resolve_config(inputs: ResolutionInputs) -> ResolvedConfig:
     r = _Resolution(inputs)
     pair = _pick_pair(r)
     values, sources = _merge_parameters(r, pair)
+    template, template_layer = _pick_template(r)
+    if template_layer is not None:
+        sources["template"] = template_layer
     return ResolvedConfig(
         provider=pair.provider, model=pair.model, parameters=LLMParameters(**values),
         sources={"provider": pair.provider_layer, "model": pair.model_layer, **sources},
         warnings=tuple(r.warnings), user_id=inputs.user_id, task_type=inputs.task_type,
-        tier=r.tier)
+        tier=r.tier, template=None if template is None else template.template,
+        template_label=None if template is None else template.template_label)

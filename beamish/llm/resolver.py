@@ -61,6 +61,7 @@ from beamish.llm.settings import LLMSettings
 from beamish.store import (
     ConfigChange,
     GlobalConfig,
+    SharedConfigChanged,
     Store,
     UserConfigChanged,
     UserLLMLayers,
@@ -286,5 +287,6 @@ class ConfigResolver:
         # A store listener: runs in the writer's task once its transaction has ended.
         if isinstance(change, UserConfigChanged):
             self.invalidate_user(change.user_id)
-        else:
+        elif isinstance(change, SharedConfigChanged):
             self.invalidate_all()
+        # TemplateChanged: a template's text changes no provider, model or parameter.

@@ -33,6 +33,12 @@ configuration, and nothing waits for a TTL. Nobody has to write through a cache.
    every session; a restart of this actor. No TTL of its own: what the store cannot see
    reaches it through ``invalidate_user`` / ``invalidate_all``.
 
+Prompt templates are cached beside these layers, not in them: ``beamish.templates.Templates``
+keeps the versions it read per (name, label or version) and drops a template's entries on
+its ``TemplateChanged(name)``, which the resolver ignores (a template's text changes no
+provider, model or parameter; which template a task uses is a global config field, so a
+``SharedConfigChanged``).
+
 A load overtaken by a write. A resolution in flight when its layers change would cache what
 it read before the change. Layers 1-2 and layer 4 each count invalidations (the resolver's
 generation, ``PreferenceTable.generation``): a load returns what it read to its caller but

@@ -21,11 +21,15 @@ from beamish.store.models import (
     GlobalConfig,
     LLMParameters,
     NewLLMConfig,
+    NewTemplateVersion,
     ProviderModel,
     ProviderModelUsage,
     ProviderRecord,
     TaskOverride,
     TaskTypeUsage,
+    TemplateLabel,
+    TemplateSummary,
+    TemplateVersion,
     TokenRecord,
     UsageEvent,
     UsageTotals,
@@ -308,4 +312,42 @@ class Store(Protocol):
     ) -> UserStats:
         """One user's totals, per provider/model and per task type, in one query: of the
         requests to ``provider``, ``model`` and for ``task_type`` only, where given."""
+        ...
+
+    async def create_template_version(self, new: NewTemplateVersion, *, actor: str = "system",
+                                      only_new: bool = False) -> TemplateVersion:
+        """Add the next version of ``new.name`` (numbered by the database, never reused),
+        creating the template with version 1; publishes ``TemplateChanged``. With
+        ``only_new``, an existing template is a ``ConflictError`` and nothing is written."""
+        ...
+
+    async def get_template_version(self, name: str, *, version: int | None = None,
+                                   label: str | None = None) -> TemplateVersion | None:
+        """Version ``version``, else the one ``label`` points at, else the served one: the
+        ``production`` label's, or the latest while there is no ``production`` label. None
+        if there is none; ``ValueError`` if both are given."""
+        ...
+
+    async def get_template(self, name: str) -> TemplateSummary | None:
+        """The template's latest version number and labels; None if it does not exist."""
+        ...
+
+    async def list_templates(self, *, limit: int = 1000) -> list[TemplateSummary]:
+        """The first ``limit`` templates by name, each with its latest version and labels."""
+        ...
+
+    async def list_template_versions(self, name: str, *,
+                                     limit: int = 100) -> list[TemplateVersion]:
+        """The template's newest ``limit`` versions, newest first (empty if none)."""
+        ...
+
+    async def set_template_label(self, name: str, label: str, version: int, *,
+                                 actor: str = "system") -> TemplateLabel:
+        """Point ``label`` at ``version`` in one write; ``NotFoundError`` if there is no such
+        version, ``ConflictError`` past the per-template label cap."""
+        ...
+
+    async def delete_template_label(self, name: str, label: str, *,
+                                    actor: str = "system") -> None:
+        """Remove the label; ``NotFoundError`` if the template has no such label."""
         ...

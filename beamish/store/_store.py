@@ -24,6 +24,7 @@ from uuid import uuid4
 
 from beamish.store import _stats
 from beamish.store._backend import Backend, Executor, Row, Transaction, utc_now
+from beamish.store._templates import TemplateQueries
 from beamish.store._tokens import TokenQueries
 from beamish.store.errors import (
     ConfigNotFoundError,
@@ -63,7 +64,8 @@ _OVERRIDE = ("SELECT task_type, provider, model, parameters FROM user_task_overr
              "WHERE user_id = $1")
 _PROVIDER = ("SELECT name, kind, base_url, api_key_ciphertext, enabled, validated_at "
              "FROM providers")
-_GLOBAL = "SELECT task_type, tier, provider, model, parameters FROM global_configs"
+_GLOBAL = ("SELECT task_type, tier, provider, model, parameters, template, template_label "
+           "FROM global_configs")
 # One row per config (one row with NULL config columns when there is none), each carrying
 # the profile and the task's override: what resolution needs in one round trip.
 _LAYERS = """SELECT p.user_id AS profile_user_id, p.tier AS profile_tier,
@@ -82,7 +84,7 @@ _LAYER_CONFIG_COLUMNS = ("id", "provider", "model", "is_default", "usage_count",
                          "parameters", "created_at", "updated_at")
 
 
-class SqlStore(_stats.StatsQueries, TokenQueries):
+class SqlStore(_stats.StatsQueries, TokenQueries, TemplateQueries):
     """The store over one backend; open it with ``async with``."""
 
     def __init__(self, backend: Backend, *, migrate: bool = True) -> None:
@@ -420,13 +422,14 @@ class SqlStore(_stats.StatsQueries, TokenQueries):
             before = await tx.fetchrow(_GLOBAL + " WHERE task_type = $1 AND tier = $2",
                                        config.task_type, config.tier)
             await tx.execute("""INSERT INTO global_configs (task_type, tier, provider, model,
-                    parameters, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $6)
+                    parameters, created_at, updated_at, template, template_label)
+                VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)
                 ON CONFLICT (task_type, tier) DO UPDATE SET provider = excluded.provider,
                     model = excluded.model, parameters = excluded.parameters,
-                    updated_at = excluded.updated_at""",
+                    updated_at = excluded.updated_at, template = excluded.template,
+                    template_label = excluded.template_label""",
                 config.task_type, config.tier, config.provider, config.model,
-                config.parameters.to_json(), now)
+                config.parameters.to_json(), now, config.template, config.template_label)
             await _audit(tx, actor, None, "global_config", key,
                          _model(before, GlobalConfig), config)
         return config
@@ -438,7 +441,8 @@ class SqlStore(_stats.StatsQueries, TokenQueries):
         async with self._config_write(SharedConfigChanged("global_configs")) as tx:
             row = await tx.fetchrow("""DELETE FROM global_configs
                 WHERE task_type = $1 AND tier = $2
-                RETURNING task_type, tier, provider, model, parameters""", task_type, tier)
+                RETURNING task_type, tier, provider, model, parameters, template,
+                    template_label""", task_type, tier)
             if row is None:
                 raise NotFoundError(f"no global config for task {task_type!r} and tier "
                                     f"{tier!r}")
@@ -521,6 +525,14 @@ class SqlStore(_stats.StatsQueries, TokenQueries):
 
     def _ledger_time(self, value: datetime) -> object:
         return self._backend.ledger_time(value)
+
+    @property
+    def _template_backend(self) -> Backend:
+        return self._backend
+
+    async def _audit_template(self, tx: Executor, actor: str, key: str, before: Any,
+                              after: Any) -> None:
+        await _audit(tx, actor, None, "template", key, before, after)
 
 
 class _ConfigWrite:

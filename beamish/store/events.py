@@ -10,13 +10,17 @@
                 drop_user(user_id)
             case SharedConfigChanged(what):     # "providers", "catalog" or "global_configs"
                 drop_everything()
+            case TemplateChanged(name):
+                drop_template(name)
 
     unsubscribe = store.subscribe(changed)
 
 Every store write that can change what a user resolves to publishes one event: a user's
 profile (and so their tier), configs or task overrides → ``UserConfigChanged(user_id)``; the
 provider registry, a provider's model catalog, the global and tier configs →
-``SharedConfigChanged(what)``. Reads and usage writes publish nothing.
+``SharedConfigChanged(what)``; a prompt template's new version or moved or deleted label →
+``TemplateChanged(name)`` (no resolution depends on it: resolvers ignore it, template
+caches follow it). Reads and usage writes publish nothing.
 
 When. A listener runs synchronously in the writer's task once the write's transaction has
 ended, before the write returns, so a read after the write never sees what the change
@@ -57,7 +61,14 @@ class SharedConfigChanged:
     what: SharedConfig
 
 
-ConfigChange = UserConfigChanged | SharedConfigChanged
+@dataclass(frozen=True, slots=True)
+class TemplateChanged:
+    """A prompt template's versions or labels changed (``beamish.templates`` caches follow)."""
+
+    name: str
+
+
+ConfigChange = UserConfigChanged | SharedConfigChanged | TemplateChanged
 """Any config change event."""
 
 ConfigListener = Callable[[ConfigChange], object]

@@ -29,6 +29,12 @@ ANY_TIER = "*"
 
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 
+TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+"""Template names and labels: the rule of ``beamish.auth.names.NAME_PATTERN`` (a test pins
+that they agree), so each is a safe URL path segment; the store sits below ``auth``."""
+
+TemplateName = Annotated[str, Field(pattern=TEMPLATE_NAME_PATTERN)]
+
 
 def _parse_json(value: Any) -> Any:
     # Both drivers hand JSON columns back as text; callers pass dicts.
@@ -129,13 +135,19 @@ class ProviderModel(_Model):
 
 
 class GlobalConfig(_Model):
-    """The system-wide provider and model for a task type, optionally per tier."""
+    """The system-wide provider and model for a task type, optionally per tier.
+
+    ``template`` names the prompt template the task uses (``beamish.templates``) and
+    ``template_label`` the label served (``production`` when unset); both optional.
+    """
 
     task_type: Name
     tier: Name = ANY_TIER
     provider: Provider
     model: Name
     parameters: Parameters = LLMParameters()
+    template: TemplateName | None = None
+    template_label: TemplateName | None = None
 
 
 class UserLLMLayers(_Model):
@@ -293,3 +305,63 @@ class TokenRecord(_Model):
     def revoked(self) -> bool:
         """Whether the token was revoked."""
         return self.revoked_at is not None
+
+
+# -- prompt templates ------------------------------------------------------------------------
+
+OutputFormat = Literal["text", "json", "markdown", "html"]
+"""What a template asks the model to answer in."""
+
+PRODUCTION_LABEL = "production"
+"""The label a template serves when none is asked for."""
+
+MAX_TEMPLATE_CHARS = 65_536
+"""The longest prompt (and system prompt) text a template version may hold."""
+
+
+class NewTemplateVersion(_Model):
+    """A version to add to a template (the template is made with its first version).
+
+    ``prompt`` and ``system`` are Jinja2 source; ``variables_schema`` is a JSON Schema of
+    the variables a render must be given (``beamish.templates`` checks both before storing).
+    """
+
+    name: TemplateName
+    prompt: str = Field(min_length=1, max_length=MAX_TEMPLATE_CHARS)
+    system: str | None = Field(default=None, max_length=MAX_TEMPLATE_CHARS)
+    task_type: TemplateName = "chat"
+    output_format: OutputFormat | None = None
+    variables_schema: dict[str, Any] | None = None
+
+
+class TemplateVersion(_Model):
+    """One immutable, numbered version of a template."""
+
+    name: str
+    version: int = Field(ge=1)
+    prompt: str
+    system: str | None = None
+    task_type: str
+    output_format: OutputFormat | None = None
+    variables_schema: JsonDict | None = None
+    created_at: datetime
+    created_by: str
+
+
+class TemplateLabel(_Model):
+    """A label of a template and the version it points at."""
+
+    name: str
+    label: str
+    version: int = Field(ge=1)
+    updated_at: datetime
+
+
+class TemplateSummary(_Model):
+    """A template: its newest version number and its labels (label → version)."""
+
+    name: str
+    latest_version: int = Field(ge=1)
+    labels: dict[str, int] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime

@@ -21,6 +21,7 @@ from beamish.store import (
     GlobalConfig,
     LLMParameters,
     NewLLMConfig,
+    NewTemplateVersion,
     ProviderModel,
     ProviderRecord,
     SecretBox,
@@ -277,6 +278,14 @@ SHARED_WRITES: dict[str, Write] = {
 }
 """One store call of each shared config write, each changing what ada or bob resolves to."""
 
+TEMPLATE_WRITES: dict[str, Write] = {
+    "create_template_version": lambda s: s.create_template_version(NewTemplateVersion(
+        name="greet", prompt="Hi")),
+    "set_template_label": lambda s: s.set_template_label("greet", "production", 1),
+    "delete_template_label": lambda s: s.delete_template_label("greet", "staging"),
+}
+"""One store call of each prompt template write: none changes a provider, model or parameter."""
+
 KEYS = (("ada", "chat"), ("ada", "reasoning"), ("bob", "chat"), ("bob", "summarize"))
 
 
@@ -312,12 +321,25 @@ async def test_a_shared_config_write_invalidates_everyone_at_once(
     assert after == [await resolver.preview(user, task) for user, task in KEYS]
 
 
+@pytest.mark.parametrize("write", TEMPLATE_WRITES)
+async def test_a_template_write_invalidates_nothing(resolver: ConfigResolver,
+                                                    write: str) -> None:
+    """A template's versions and labels resolve to no provider or model: every entry hits."""
+    await resolver.store.create_template_version(NewTemplateVersion(name="greet", prompt="Hey"))
+    await resolver.store.set_template_label("greet", "staging", 1)
+    await _snapshot(resolver)
+    await TEMPLATE_WRITES[write](resolver.store)
+    stats = resolver.cache_stats
+    await _snapshot(resolver)
+    assert resolver.cache_stats.hits - stats.hits == len(KEYS)
+
+
 def test_every_config_write_of_the_store_is_tried() -> None:
     """Each audited Store write (it takes ``actor``) and the catalog write is tried above."""
     audited = {name for name, method in inspect.getmembers(Store, inspect.isfunction)
                if "actor" in inspect.signature(method).parameters}
     writes = audited | {"replace_provider_models"}
-    assert writes == set(USER_WRITES) | set(SHARED_WRITES)
+    assert writes == set(USER_WRITES) | set(SHARED_WRITES) | set(TEMPLATE_WRITES)
 
 
 async def test_a_store_write_is_seen_by_the_next_resolve_with_no_wait(

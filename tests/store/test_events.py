@@ -16,11 +16,13 @@ from beamish.store import (
     GlobalConfig,
     LLMParameters,
     NewLLMConfig,
+    NewTemplateVersion,
     ProviderModel,
     ProviderRecord,
     SharedConfigChanged,
     Store,
     TaskOverride,
+    TemplateChanged,
     UserConfigChanged,
 )
 from beamish.store._backend import Executor, Transaction
@@ -61,6 +63,12 @@ WRITES: dict[str, tuple[Write, ConfigChange]] = {
         SharedConfigChanged("global_configs")),
     "delete_global_config": (lambda s: s.delete_global_config("summarize"),
                              SharedConfigChanged("global_configs")),
+    "create_template_version": (lambda s: s.create_template_version(NewTemplateVersion(
+        name="greet", prompt="Hi")), TemplateChanged("greet")),
+    "set_template_label": (lambda s: s.set_template_label("greet", "staging", 1),
+                           TemplateChanged("greet")),
+    "delete_template_label": (lambda s: s.delete_template_label("greet", "production"),
+                              TemplateChanged("greet")),
 }
 """Each config write of the Store, one succeeding call of it, and the event it publishes."""
 
@@ -73,6 +81,8 @@ async def _seed(store: Store) -> None:
                                                       model="gpt-4o"))
     await store.set_global_config(GlobalConfig(task_type="summarize", provider="openai",
                                                model="gpt-4o"))
+    await store.create_template_version(NewTemplateVersion(name="greet", prompt="Hello"))
+    await store.set_template_label("greet", "production", 1)
 
 
 @pytest.fixture

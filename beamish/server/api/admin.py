@@ -256,6 +256,10 @@ class GlobalConfigIn(Body):
     provider: Provider
     model: Name
     parameters: LLMParameters = LLMParameters()
+    template: Annotated[str, Field(pattern=NAME_PATTERN)] | None = Field(
+        default=None, description="the prompt template the task uses")
+    template_label: Annotated[str, Field(pattern=NAME_PATTERN)] | None = Field(
+        default=None, description="the label of it served (production if unset)")
 
 
 class GlobalConfigList(Out):
@@ -297,7 +301,8 @@ async def put_global_config(task_type: TaskType, body: GlobalConfigIn, caller: A
                             rt: AppDep, tier: TierQuery = None) -> GlobalConfig:
     """Create or replace the config of ``task_type`` for ``tier`` (or every tier)."""
     config = GlobalConfig(task_type=task_type, tier=_tier(rt, tier), provider=body.provider,
-                          model=body.model, parameters=body.parameters)
+                          model=body.model, parameters=body.parameters,
+                          template=body.template, template_label=body.template_label)
     return await rt.store.set_global_config(config, actor=caller.user_id)
 
 

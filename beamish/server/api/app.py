@@ -26,7 +26,15 @@ from fastapi import APIRouter, FastAPI
 
 from beamish.application import Application, lifespan
 from beamish.auth import SECRET_KEY_ENV, dev_mode_warning
-from beamish.server.api import admin, embeddings, health, openai_compat, sessions, users
+from beamish.server.api import (
+    admin,
+    embeddings,
+    health,
+    openai_compat,
+    sessions,
+    templates,
+    users,
+)
 from beamish.server.api.deps import AUTH_STATE, ApiAuth
 from beamish.server.api.docs import install_docs
 from beamish.server.api.errors import install_error_handlers
@@ -51,7 +59,7 @@ def api_router() -> APIRouter:
     """
     router = APIRouter()
     for part in (openai_compat.router, embeddings.router, sessions.router, health.router,
-                 users.router, admin.router):
+                 users.router, admin.router, templates.router):
         router.include_router(part)
     return router
 

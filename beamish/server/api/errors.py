@@ -47,6 +47,11 @@ other provider failures                 502     provider_error        (code: the
 session limit, runtime not running
 ``NoUsableProviderError``               503     no_usable_provider
 ``SecretKeyError``, ``SigningKeyError``  500     configuration_error
+``TemplateNotFoundError``               404     not_found
+``TemplateSyntaxError``,                422     validation_error      (param: the part)
+``TemplateSchemaError``
+``TemplateVariablesError``              422     validation_error      (details: each one)
+``TemplateRenderError``                 422     template_render_error (code: the problem)
 anything else                           500     internal_error        (message hidden)
 ======================================  ======  ====================  ===================
 
@@ -94,6 +99,14 @@ from beamish.store.errors import (
     StoreError,
     StoreUnavailableError,
     UsageBackpressureError,
+)
+from beamish.templates.errors import (
+    TemplateError,
+    TemplateNotFoundError,
+    TemplateRenderError,
+    TemplateSchemaError,
+    TemplateSyntaxError,
+    TemplateVariablesError,
 )
 
 log = logging.getLogger("beamish.server.api")
@@ -219,6 +232,8 @@ def describe(error: BaseException) -> ErrorInfo:
         return _store_info(error)
     if isinstance(error, LLMError):
         return _llm_info(error)
+    if isinstance(error, TemplateError):
+        return _template_info(error)
     if isinstance(error, StarletteHTTPException):
         kind = _STATUS_TYPES.get(error.status_code, "http_error")
         return ErrorInfo(error.status_code, kind, str(error.detail),
@@ -307,6 +322,24 @@ def _llm_info(error: LLMError) -> ErrorInfo:
                      "the server failed to answer this request; the error is in its log")
 
 
+def _template_info(error: TemplateError) -> ErrorInfo:
+    if isinstance(error, TemplateNotFoundError):
+        return ErrorInfo(404, "not_found", str(error))
+    if isinstance(error, TemplateSyntaxError):
+        return ErrorInfo(422, "validation_error", str(error), param=error.part)
+    if isinstance(error, TemplateSchemaError):
+        return ErrorInfo(422, "validation_error", str(error), param="variables_schema")
+    if isinstance(error, TemplateVariablesError):
+        problems = tuple(ValidationProblem(loc=("body", "variables"), msg=problem,
+                                           type="template_variables")
+                         for problem in error.problems)
+        return ErrorInfo(422, "validation_error", str(error), details=problems,
+                         param="variables")
+    if isinstance(error, TemplateRenderError):
+        return ErrorInfo(422, "template_render_error", str(error), code=error.problem)
+    return ErrorInfo(500, "internal_error", str(error))
+
+
 def _overloaded(message: str) -> ErrorInfo:
     return ErrorInfo(503, "overloaded", message, {"Retry-After": str(RETRY_AFTER_S)})
 
@@ -337,7 +370,7 @@ async def handle_error(request: Request, error: Exception) -> JSONResponse:
 
 HANDLED: tuple[type[Exception], ...] = (
     RequestValidationError, ValidationError, StarletteHTTPException, ApiError,
-    BeamishAuthError, SessionError, StoreError, LLMError,
+    BeamishAuthError, SessionError, StoreError, LLMError, TemplateError,
 )
 """The exception classes the API answers with a typed error body."""
 

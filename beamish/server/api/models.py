@@ -54,6 +54,13 @@ class ConfigView(Out):
     parameters: LLMParameters
     sources: dict[str, str]
     warnings: tuple[str, ...]
+    template: str | None = Field(
+        default=None, exclude_if=lambda template: template is None,
+        description="the prompt template a global config names for the task (its layer: "
+                    "sources.template); absent when none does")
+    template_label: str | None = Field(
+        default=None, exclude_if=lambda label: label is None,
+        description="the label of the template served; absent for production")
 
     @classmethod
     def of(cls, config: ResolvedConfig) -> ConfigView:
@@ -61,7 +68,8 @@ class ConfigView(Out):
         return cls(user_id=config.user_id, task_type=config.task_type, tier=config.tier,
                    provider=config.provider, model=config.model, parameters=config.parameters,
                    sources={k: str(v) for k, v in config.sources.items()},
-                   warnings=config.warnings)
+                   warnings=config.warnings, template=config.template,
+                   template_label=config.template_label)
 
 
 class UsageView(Out):

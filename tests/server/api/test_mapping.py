@@ -54,6 +54,14 @@ from beamish.store.errors import (
     StoreUnavailableError,
     UsageBackpressureError,
 )
+from beamish.templates.errors import (
+    TemplateError,
+    TemplateNotFoundError,
+    TemplateRenderError,
+    TemplateSchemaError,
+    TemplateSyntaxError,
+    TemplateVariablesError,
+)
 from tests.server.api._support import parse_sse
 
 
@@ -90,6 +98,12 @@ def _call_error(kind: type[ProviderCallError], retry_after: float | None = None,
     (SecretKeyError("no key"), 500, "configuration_error"),
     (SigningKeyError("no key"), 500, "configuration_error"),
     (ConfigurationError("no key"), 500, "configuration_error"),
+    (TemplateNotFoundError("none"), 404, "not_found"),
+    (TemplateSyntaxError("prompt", 2, "bad"), 422, "validation_error"),
+    (TemplateSchemaError("bad"), 422, "validation_error"),
+    (TemplateVariablesError("t", ("x: missing",)), 422, "validation_error"),
+    (TemplateRenderError("too_slow", "slow"), 422, "template_render_error"),
+    (TemplateError("other"), 500, "internal_error"),
     (RuntimeError("boom"), 500, "internal_error"),
 ])
 def test_every_error_has_a_status_and_a_type(error: Exception, status: int,
