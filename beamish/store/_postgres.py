@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -231,3 +231,20 @@ class PostgresBackend(Backend):
             counts = Counter((e.user_id, e.provider) for e in events if e.request_id in fresh)
             await tx.executemany(_COUNT_USAGE, [(u, p, n) for (u, p), n in sorted(counts.items())])
         return fresh
+
+    async def listen(self, channel: str, callback: Callable[[str], object],
+                     ) -> Callable[[], Awaitable[None]] | None:
+        """LISTEN on a connection of its own (a pooled one would be handed to others)."""
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=10)
+            await conn.add_listener(channel, lambda _c, _pid, _ch, payload: callback(payload))
+        except _DRIVER_ERRORS as error:
+            raise translate(error) from error
+
+        async def stop() -> None:
+            try:
+                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
+            except (TimeoutError, *_DRIVER_ERRORS):
+                conn.terminate()
+
+        return stop
