@@ -25,6 +25,7 @@ What starts, in order (and stops in reverse)::
         ├── sessions by id    Registry (duplicate): session id → contexts (ids are per user)
         ├── session sup       DynamicSupervisor (max_sessions) of SessionContext
         ├── janitor           Janitor: expiry and eviction
+        ├── jobs              the job tree (beamish.jobs.actors): queues, workers, leases
         └── ...               ``children`` / ``add_child`` (``beamish serve``: the sockets)
 
 one_for_one everywhere: a crashed session context is restarted alone (and rebuilds its usage
@@ -62,6 +63,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from beamish.jobs import Jobs, JobsContext, JobsNotRunningError, jobs_spec
 from beamish.llm.errors import LLMError
 from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
 from beamish.llm.providers.base import (
@@ -149,6 +151,7 @@ class Application:
         self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
         self._sessions: Sessions | None = None  # one for the whole run: every call uses it
+        self._jobs: Jobs | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -177,10 +180,13 @@ class Application:
                                 clock=self._clock or loop.time)
             # The children share the services, which hold the node: so the node is made
             # first and given its children before it starts them as its root's.
-            for spec in (*_children(services), *self._extra):
+            # The job tree starts after the sessions' services, and stops before them.
+            jobs = JobsContext(services, self.settings.jobs)
+            for spec in (*_children(services), jobs_spec(jobs), *self._extra):
                 node.add_child(spec)
             await stack.enter_async_context(node)
             self._services, self._sessions = services, Sessions(services)
+            self._jobs = Jobs(jobs)
             self._stack = stack.pop_all()
         return self
 
@@ -193,6 +199,7 @@ class Application:
                 await stack.aclose()  # actors stopping may still use the services
         finally:
             self._services = self._sessions = None
+            self._jobs = None
             if services is not None:
                 _report_lost(services)
 
@@ -271,6 +278,14 @@ class Application:
     def users(self) -> Users:
         """Users' LLM configs and usage."""
         return Users(self.services)
+
+    @property
+    def jobs(self) -> Jobs:
+        """Durable LLM jobs: enqueue, outputs, feedback, re-run, cancel (``beamish.jobs``)."""
+        if self._jobs is None:
+            raise JobsNotRunningError("the Application is not running; use app.jobs inside "
+                                      "'async with Application(...)'")
+        return self._jobs
 
     # -- session-scoped calls ---------------------------------------------------------------
 

@@ -47,12 +47,17 @@ ALLOWED: dict[str, frozenset[str]] = {
     # sessions and settings share a layer: settings composes each part's table, the
     # sessions' included; sessions never reads the whole Settings.
     "sessions": _LAYER_1 | {"channels", "llm"},
-    "settings": _LAYER_1 | {"channels", "llm", "sessions"},
-    "application": _LAYER_1 | {"channels", "llm", "sessions", "settings"},
+    "settings": _LAYER_1 | {"channels", "llm", "sessions", "jobs"},
+    "application": _LAYER_1 | {"channels", "llm", "sessions", "settings", "jobs"},
     "chat": frozenset({"channels", "sessions", "application", "llm", "store", "runtime",
-                       "request_log"}),
-    "server": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat"},
-    "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat", "server"},
+                       "request_log", "jobs"}),
+    "server": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat",
+                          "jobs"},
+    "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat", "server",
+                       "jobs"},
+    "templates": frozenset({"store", "runtime", "compact_json"}),
+    # Durable LLM jobs: below the application, which starts their tree and imports them.
+    "jobs": _LAYER_1 | {"channels", "llm", "sessions", "templates"},
     # The package's own __init__: lazy re-exports of the application's front names.
     "__init__": frozenset({"application", "settings"}),
 }

@@ -60,7 +60,7 @@ _INSERT_OUTPUT = """INSERT INTO job_outputs (output_id, job_id, user_id, templat
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)"""
 
 # $1 queue, $2 now, $3 lease_until, $4 leased_by, $5 limit
-_CLAIMABLE = f"""queue = $1 AND ((state IN ('available', 'scheduled', 'retryable')
+_CLAIMABLE = """queue = $1 AND ((state IN ('available', 'scheduled', 'retryable')
         AND run_at <= $2) OR (state = 'executing' AND lease_until < $2
         AND attempt < max_attempts))"""
 _CLAIM_SET = """state = 'executing', attempt = attempt + 1, lease_until = $3, leased_by = $4,
@@ -76,7 +76,7 @@ _CLAIM = {
             ORDER BY priority, run_at, id LIMIT $5)
         RETURNING *""",
 }
-_DISCARD_LOST = f"""UPDATE jobs SET state = 'discarded', last_error = $3, finished_at = $2,
+_DISCARD_LOST = """UPDATE jobs SET state = 'discarded', last_error = $3, finished_at = $2,
         updated_at = $2, lease_until = NULL
     WHERE queue = $1 AND state = 'executing' AND lease_until < $2
         AND attempt >= max_attempts
@@ -217,7 +217,7 @@ class JobQueries(ABC):
 
     async def list_outputs(self, user_id: str, *, filters: OutputFilter | None = None,
                            cursor: str | None = None, limit: int = 50) -> OutputPage:
-        """``user_id``'s outputs, newest first, ``limit`` (1–500) a page."""
+        """``user_id``'s outputs, newest first, ``limit`` (1 to 500) a page."""
         limit = max(1, min(int(limit), 500))
         filters = filters or OutputFilter()
         where, args = ["o.user_id = $1"], [user_id]

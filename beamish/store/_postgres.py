@@ -237,7 +237,11 @@ class PostgresBackend(Backend):
         """LISTEN on a connection of its own (a pooled one would be handed to others)."""
         try:
             conn = await asyncpg.connect(self._dsn, timeout=10)
-            await conn.add_listener(channel, lambda _c, _pid, _ch, payload: callback(payload))
+
+            def notified(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+                callback(str(payload))
+
+            await conn.add_listener(channel, notified)
         except _DRIVER_ERRORS as error:
             raise translate(error) from error
 

@@ -1,0 +1,334 @@
+"""The job tree: actors that claim jobs, run them, keep their leases and write their ends.
+
+::
+
+    beamish.jobs (Supervisor, one_for_one)
+    ├── finisher        Finisher: attempt results, written in group commits
+    ├── leases          LeaseKeeper: renews this process's leases every lease_s / 3
+    ├── pruner          Pruner: deletes finished jobs older than prune_after_s
+    ├── notifier        Notifier: PostgreSQL LISTEN → wakes the queue's producer
+    └── queue.<name>    Supervisor (one_for_all), one per queue
+        ├── worker.0 … worker.<concurrency - 1>     JobWorker: one job at a time
+        └── producer                                QueueProducer: claims in batches
+
+**Demand.** A queue's producer knows which of its workers are idle; it claims as many jobs
+as there are (at most ``claim_batch``) in one query and hands one to each. A worker that
+finishes tells the producer, which claims again in its next turn — so the workers freed
+while one claim ran are served by the next claim together. A claim that finds fewer jobs
+than asked means the queue is drained: the producer then waits for its poll timer, a local
+enqueue, or a NOTIFY.
+
+**Failure.** A worker runs its job in a task it owns (cancelled when the worker exits, in
+any way). A crash anywhere in a queue restarts the whole queue group (one_for_all): the
+producer's view of idle workers is rebuilt with them. Jobs whose attempts were cut short
+keep their leases until they expire, then any process runs them again.
+
+**Group commits.** Workers hand attempt results to the finisher, which writes whatever
+arrived while its previous transaction ran in one transaction, and answers each worker once
+its result is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from beamish.jobs.context import (
+    FINISHER,
+    JOBS_SUP,
+    LEASES,
+    NOTIFIER,
+    PRUNER,
+    JobsContext,
+    producer_name,
+    worker_name,
+)
+from beamish.jobs.execution import run_attempt
+from beamish.jobs.models import JobEvent
+from beamish.jobs.schedule import OUTPUT_STATUS
+from beamish.runtime import Actor, ActorRef, ChildSpec, cast, child_spec, on_exit, send
+from beamish.runtime.exits import ExitReason
+from beamish.runtime.supervisor import supervisor_spec
+from beamish.runtime.timers import Timer, send_after, send_interval
+from beamish.store import StoreError
+from beamish.store.job_models import AttemptResult, JobRecord
+
+log = logging.getLogger("beamish.jobs")
+
+_EVENT_OF_STATE = {"completed": "completed", "retryable": "retried", "discarded": "failed",
+                   "cancelled": "cancelled"}
+
+
+class JobWorker(Actor):
+    """Runs one job at a time, in a task of its own; ``("cancel", job_id)`` stops it."""
+
+    def init(self, arg: tuple[JobsContext, str]) -> None:
+        self.ctx, self.queue = arg
+        self.task: asyncio.Task[None] | None = None
+        self.job: JobRecord | None = None
+        on_exit(self.ref, lambda _ref, _reason: self._cancel())
+
+    def handle_info(self, message: Any) -> None:
+        match message:
+            case ("run", JobRecord() as job):
+                self.job = job
+                self.ctx.running[job.id] = self.ref
+                self.task = asyncio.get_running_loop().create_task(self._attempt(job))
+            case ("cancel", int() as job_id) if self.job is not None and self.job.id == job_id:
+                self._cancel()
+            case ("done", int() as job_id) if self.job is not None and self.job.id == job_id:
+                self.ctx.running.pop(job_id, None)
+                self.job = self.task = None
+                send(producer_name(self.queue), ("idle", self.ref))
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _attempt(self, job: JobRecord) -> None:
+        ctx = self.ctx
+        started = asyncio.get_running_loop().time()
+        try:
+            ctx.publish(_event("started", job, job.attempt))
+            result = await run_attempt(ctx, job)
+            written = await _finish(result)
+            if written:
+                ctx.publish(_result_event(job, result))
+        except StoreError as error:  # the lease runs out; the job runs again elsewhere
+            log.warning("job %d: its end could not be written (%s); it runs again once its "
+                        "lease expires", job.id, error)
+        finally:
+            ctx.queue_load(self.queue).finished(asyncio.get_running_loop().time() - started)
+            send(self.ref, ("done", job.id))
+
+
+async def _finish(result: AttemptResult) -> bool:
+    future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    await cast(FINISHER, ("finish", result, future))
+    return await future
+
+
+def _event(kind: Any, job: JobRecord, attempt: int, *, status: Any = "processing",
+           **fields: Any) -> JobEvent:
+    args = job.args
+    return JobEvent(event=kind, job_id=job.id, output_id=job.output_id, user_id=job.user_id,
+                    queue=job.queue, status=status, attempt=attempt,
+                    template=args.get("template"), **fields)
+
+
+def _result_event(job: JobRecord, result: AttemptResult) -> JobEvent:
+    return _event(_EVENT_OF_STATE[result.state], job, job.attempt,
+                  status=OUTPUT_STATUS[result.state], model=result.model,
+                  template_version=result.template_version, latency_ms=result.latency_ms,
+                  error=result.error, retry_at=result.run_at)
+
+
+class QueueProducer(Actor):
+    """Claims a queue's jobs in batches for its idle workers (see the module docs)."""
+
+    def init(self, arg: tuple[JobsContext, str, int]) -> None:
+        self.ctx, self.queue, concurrency = arg
+        node = self.ctx.services.node
+        self.idle: list[ActorRef] = []
+        for index in range(concurrency):
+            ref = node.whereis(worker_name(self.queue, index))
+            if ref is not None:
+                self.idle.append(ref)
+        self.drained = False
+        self.claim_due = False
+        self.poll: Timer = send_interval(self.ref, "poll", self.ctx.settings.poll_interval_s)
+        self._claim_soon()
+
+    async def handle_info(self, message: Any) -> None:
+        match message:
+            case ("idle", ActorRef() as worker):
+                self.idle.append(worker)
+                if not self.drained:
+                    self._claim_soon()
+            case "poll" | "wake":
+                self.drained = False
+                self._claim_soon()
+            case "claim":
+                self.claim_due = False
+                await self._claim()
+
+    def _claim_soon(self) -> None:
+        if not self.claim_due and self.idle:
+            self.claim_due = True
+            send(self.ref, "claim")
+
+    async def _claim(self) -> None:
+        ctx = self.ctx
+        wanted = min(len(self.idle), ctx.settings.claim_batch)
+        if wanted == 0:
+            return
+        now = ctx.now()
+        try:
+            jobs = await ctx.services.store.claim_jobs(
+                self.queue, limit=wanted, leased_by=ctx.leased_by,
+                lease_until=now + timedelta(seconds=ctx.settings.lease_s), now=now)
+        except StoreError as error:
+            log.warning("queue %r: claiming failed (%s); trying again at the next poll",
+                        self.queue, error)
+            return
+        for job in jobs:
+            send(self.idle.pop(), ("run", job))
+        self.drained = len(jobs) < wanted
+        if not self.drained:
+            self._claim_soon()
+
+    def terminate(self, reason: ExitReason) -> None:
+        self.poll.cancel()
+
+
+class Finisher(Actor):
+    """Writes attempt results in group commits; each worker learns when its is durable."""
+
+    def init(self, ctx: JobsContext) -> None:
+        self.ctx = ctx
+        self.pending: list[tuple[AttemptResult, asyncio.Future[bool]]] = []
+        self.flush_due = False
+
+    def handle_cast(self, request: Any) -> None:
+        match request:
+            case ("finish", AttemptResult() as result, asyncio.Future() as future):
+                self.pending.append((result, future))
+                if not self.flush_due:
+                    self.flush_due = True
+                    send(self.ref, "flush")
+
+    async def handle_info(self, message: Any) -> None:
+        if message != "flush":
+            return
+        self.flush_due = False
+        batch, self.pending = self.pending, []
+        try:
+            written = await self.ctx.services.store.finish_jobs([r for r, _ in batch])
+        except StoreError as error:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for result, future in batch:
+            if not future.done():
+                future.set_result(result.job_id in written)
+
+    def terminate(self, reason: ExitReason) -> None:
+        for _, future in self.pending:
+            if not future.done():
+                future.set_exception(StoreError("the job finisher stopped before writing"))
+
+
+class LeaseKeeper(Actor):
+    """Renews the leases of the jobs this process runs; stops those it lost (cancelled, or
+    taken by another process after a stall) in their workers."""
+
+    def init(self, ctx: JobsContext) -> None:
+        self.ctx = ctx
+        self.timer = send_interval(self.ref, "renew", ctx.settings.lease_s / 3)
+
+    async def handle_info(self, message: Any) -> None:
+        if message != "renew" or not self.ctx.running:
+            return
+        ctx = self.ctx
+        ids = list(ctx.running)
+        try:
+            held = await ctx.services.store.renew_leases(
+                ids, leased_by=ctx.leased_by,
+                lease_until=ctx.now() + timedelta(seconds=ctx.settings.lease_s))
+        except StoreError as error:
+            log.warning("renewing %d job leases failed (%s)", len(ids), error)
+            return
+        for job_id in ids:
+            worker = ctx.running.get(job_id)
+            if job_id not in held and worker is not None:
+                send(worker, ("cancel", job_id))
+
+    def terminate(self, reason: ExitReason) -> None:
+        self.timer.cancel()
+
+
+class Pruner(Actor):
+    """Deletes finished jobs older than ``prune_after_s``, every ``prune_interval_s``."""
+
+    def init(self, ctx: JobsContext) -> None:
+        self.ctx = ctx
+        self.timer = send_interval(self.ref, "prune", ctx.settings.prune_interval_s)
+
+    async def handle_info(self, message: Any) -> None:
+        if message != "prune":
+            return
+        ctx = self.ctx
+        try:
+            pruned = await ctx.services.store.prune_jobs(
+                ctx.now() - timedelta(seconds=ctx.settings.prune_after_s))
+        except StoreError as error:
+            log.warning("pruning finished jobs failed (%s)", error)
+            return
+        if pruned:
+            log.info("pruned %d finished jobs", pruned)
+
+    def terminate(self, reason: ExitReason) -> None:
+        self.timer.cancel()
+
+
+class Notifier(Actor):
+    """Wakes a queue's producer when another process inserts a job (PostgreSQL NOTIFY);
+    where the database cannot notify, or listening fails, producers poll."""
+
+    async def init(self, ctx: JobsContext) -> None:
+        self.trap_exit()
+        self.ctx = ctx
+        self.retry: Timer | None = None
+        self.stop_listening = await self._listen()
+
+    async def _listen(self) -> Any:
+        try:
+            return await self.ctx.services.store.listen_jobs(self._wake)
+        except StoreError as error:
+            log.warning("listening for new jobs failed (%s); polling, and listening again "
+                        "in %s s", error, self.ctx.settings.lease_s)
+            self.retry = send_after(self.ref, "listen", self.ctx.settings.lease_s)
+            return None
+
+    def _wake(self, queue: str) -> None:
+        producer = self.ctx.services.node.whereis(producer_name(queue))
+        if producer is not None:
+            send(producer, "wake")
+
+    async def handle_info(self, message: Any) -> None:
+        if message == "listen" and self.stop_listening is None:
+            self.stop_listening = await self._listen()
+
+    async def terminate(self, reason: ExitReason) -> None:
+        if self.retry is not None:
+            self.retry.cancel()
+        if self.stop_listening is not None:
+            await self.stop_listening()
+
+
+def jobs_spec(ctx: JobsContext) -> ChildSpec:
+    """The job tree's child spec (for the application's root supervisor)."""
+    children = [child_spec(Finisher, ctx, id="finisher", name=FINISHER),
+                child_spec(LeaseKeeper, ctx, id="leases", name=LEASES),
+                child_spec(Pruner, ctx, id="pruner", name=PRUNER),
+                child_spec(Notifier, ctx, id="notifier", name=NOTIFIER)]
+    if ctx.settings.enabled:
+        children += [_queue_spec(ctx, queue, settings.concurrency)
+                     for queue, settings in ctx.settings.queues.items()]
+    return supervisor_spec(children, id="jobs", name=JOBS_SUP)
+
+
+def _queue_spec(ctx: JobsContext, queue: str, concurrency: int) -> ChildSpec:
+    workers = [child_spec(JobWorker, (ctx, queue), id=f"worker.{index}",
+                          name=worker_name(queue, index)) for index in range(concurrency)]
+    producer = child_spec(QueueProducer, (ctx, queue, concurrency), id="producer",
+                          name=producer_name(queue))
+    return supervisor_spec([*workers, producer], id=f"queue.{queue}", strategy="one_for_all")
+
+
+__all__ = ["Finisher", "JobWorker", "LeaseKeeper", "Notifier", "Pruner", "QueueProducer",
+           "jobs_spec"]
+
