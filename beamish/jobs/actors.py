@@ -3,6 +3,7 @@
 ::
 
     beamish.jobs (Supervisor, one_for_one)
+    ├── enqueuer        Enqueuer: new jobs, inserted in group commits
     ├── finisher        Finisher: attempt results, written in group commits
     ├── leases          LeaseKeeper: renews this process's leases every lease_s / 3
     ├── pruner          Pruner: deletes finished jobs older than prune_after_s
@@ -23,9 +24,9 @@ any way). A crash anywhere in a queue restarts the whole queue group (one_for_al
 producer's view of idle workers is rebuilt with them. Jobs whose attempts were cut short
 keep their leases until they expire, then any process runs them again.
 
-**Group commits.** Workers hand attempt results to the finisher, which writes whatever
-arrived while its previous transaction ran in one transaction, and answers each worker once
-its result is durable.
+**Group commits.** Enqueuers hand new jobs to the enqueuer, workers hand attempt results
+to the finisher; each writes whatever arrived while its previous transaction ran in one
+transaction, and answers each sender once its part is durable.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 from beamish.jobs.context import (
+    ENQUEUER,
     FINISHER,
     JOBS_SUP,
     LEASES,
@@ -45,10 +47,20 @@ from beamish.jobs.context import (
     producer_name,
     worker_name,
 )
+from beamish.jobs.errors import JobsNotRunningError
 from beamish.jobs.execution import run_attempt
 from beamish.jobs.models import JobEvent
 from beamish.jobs.schedule import OUTPUT_STATUS
-from beamish.runtime import Actor, ActorRef, ChildSpec, cast, child_spec, on_exit, send
+from beamish.runtime import (
+    Actor,
+    ActorRef,
+    ChildSpec,
+    NoProcessError,
+    cast,
+    child_spec,
+    on_exit,
+    send,
+)
 from beamish.runtime.exits import ExitReason
 from beamish.runtime.supervisor import supervisor_spec
 from beamish.runtime.timers import Timer, send_after, send_interval
@@ -105,9 +117,7 @@ class JobWorker(Actor):
 
 
 async def _finish(result: AttemptResult) -> bool:
-    future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    await cast(FINISHER, ("finish", result, future))
-    return await future
+    return bool(await submit(FINISHER, result))
 
 
 def _event(kind: Any, job: JobRecord, attempt: int, *, status: Any = "processing",
@@ -183,21 +193,23 @@ class QueueProducer(Actor):
         self.poll.cancel()
 
 
-class Finisher(Actor):
-    """Writes attempt results in group commits; each worker learns when its is durable."""
+class _GroupWriter(Actor):
+    """Writes what arrives while its previous write runs in one transaction (a group
+    commit); each sender's future gets its own outcome once that transaction is durable."""
+
+    what = "write"
 
     def init(self, ctx: JobsContext) -> None:
         self.ctx = ctx
-        self.pending: list[tuple[AttemptResult, asyncio.Future[bool]]] = []
+        self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
         self.flush_due = False
 
     def handle_cast(self, request: Any) -> None:
-        match request:
-            case ("finish", AttemptResult() as result, asyncio.Future() as future):
-                self.pending.append((result, future))
-                if not self.flush_due:
-                    self.flush_due = True
-                    send(self.ref, "flush")
+        item, future = request
+        self.pending.append((item, future))
+        if not self.flush_due:
+            self.flush_due = True
+            send(self.ref, "flush")
 
     async def handle_info(self, message: Any) -> None:
         if message != "flush":
@@ -205,20 +217,75 @@ class Finisher(Actor):
         self.flush_due = False
         batch, self.pending = self.pending, []
         try:
-            written = await self.ctx.services.store.finish_jobs([r for r, _ in batch])
+            outcomes = await self.write([item for item, _ in batch])
         except StoreError as error:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
             return
-        for result, future in batch:
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
-                future.set_result(result.job_id in written)
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    async def write(self, items: list[Any]) -> list[Any]:
+        """One outcome per item (a result, or the exception its sender gets)."""
+        raise NotImplementedError
 
     def terminate(self, reason: ExitReason) -> None:
         for _, future in self.pending:
             if not future.done():
-                future.set_exception(StoreError("the job finisher stopped before writing"))
+                future.set_exception(StoreError(f"the job {self.what}r stopped first"))
+
+
+class Finisher(_GroupWriter):
+    """Writes attempt results; each worker learns whether its result was written (False:
+    the job's lease was no longer this process's)."""
+
+    what = "finishe"
+
+    async def write(self, items: list[Any]) -> list[Any]:
+        written = await self.ctx.services.store.finish_jobs(items)
+        return [result.job_id in written for result in items]
+
+
+class Enqueuer(_GroupWriter):
+    """Inserts new jobs; callers that enqueue together share one transaction. A batch the
+    database refuses is written again one job at a time, so only the bad job fails."""
+
+    what = "enqueue"
+
+    async def write(self, items: list[Any]) -> list[Any]:
+        store = self.ctx.services.store
+        try:
+            return list(await store.enqueue_jobs(items))
+        except StoreError:
+            if len(items) == 1:
+                raise
+        outcomes: list[Any] = []
+        for item in items:
+            try:
+                outcomes.append(await store.enqueue_job(item))
+            except StoreError as error:
+                outcomes.append(error)
+        return outcomes
+
+
+async def submit(name: str, item: Any) -> Any:
+    """Hand ``item`` to the group writer ``name``; its outcome once durable.
+
+    Raises:
+        JobsNotRunningError: the writer is not running (the application is stopped).
+    """
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    try:
+        await cast(name, (item, future))
+    except NoProcessError:
+        raise JobsNotRunningError(f"{name} is not running: use app.jobs inside "
+                                  "'async with Application(...)'") from None
+    return await future
 
 
 class LeaseKeeper(Actor):
@@ -311,7 +378,8 @@ class Notifier(Actor):
 
 def jobs_spec(ctx: JobsContext) -> ChildSpec:
     """The job tree's child spec (for the application's root supervisor)."""
-    children = [child_spec(Finisher, ctx, id="finisher", name=FINISHER),
+    children = [child_spec(Enqueuer, ctx, id="enqueuer", name=ENQUEUER),
+                child_spec(Finisher, ctx, id="finisher", name=FINISHER),
                 child_spec(LeaseKeeper, ctx, id="leases", name=LEASES),
                 child_spec(Pruner, ctx, id="pruner", name=PRUNER),
                 child_spec(Notifier, ctx, id="notifier", name=NOTIFIER)]

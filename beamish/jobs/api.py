@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from beamish.jobs.context import JobListener, JobsContext, producer_name
+from beamish.jobs.actors import submit
+from beamish.jobs.context import ENQUEUER, JobListener, JobsContext, producer_name
 from beamish.jobs.errors import (
     InvalidJobError,
     JobNotFoundError,
@@ -34,6 +35,7 @@ from beamish.llm.hierarchy import ConfigRequest
 from beamish.runtime import send
 from beamish.store import NotFoundError
 from beamish.store.job_models import (
+    EnqueuedJob,
     FeedbackRecord,
     FeedbackStats,
     NewJob,
@@ -132,7 +134,7 @@ class Jobs:
             variables=request.variables, task_type=request.task_type or "chat",
             format=request.format, parent_output_id=request.parent_output_id,
             relation=request.relation)
-        enqueued = await ctx.services.store.enqueue_job(new)
+        enqueued: EnqueuedJob = await submit(ENQUEUER, new)
         job = enqueued.job
         load = ctx.queue_load(job.queue)
         if enqueued.created:

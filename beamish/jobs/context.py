@@ -27,6 +27,7 @@ from beamish.sessions.services import Services
 log = logging.getLogger("beamish.jobs")
 
 JOBS_SUP = "beamish.jobs"
+ENQUEUER = "beamish.jobs.enqueuer"
 FINISHER = "beamish.jobs.finisher"
 LEASES = "beamish.jobs.leases"
 PRUNER = "beamish.jobs.pruner"
@@ -114,5 +115,5 @@ class JobsContext:
                 log.exception("job event listener %r failed", listener)
 
 
-__all__ = ["FINISHER", "JOBS_SUP", "LEASES", "NOTIFIER", "PRUNER", "JobListener",
+__all__ = ["ENQUEUER", "FINISHER", "JOBS_SUP", "LEASES", "NOTIFIER", "PRUNER", "JobListener",
            "JobsContext", "QueueLoad", "producer_name", "worker_name"]

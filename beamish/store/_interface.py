@@ -330,6 +330,10 @@ class Store(Protocol):
         unique key (``created`` False); one ``INSERT … ON CONFLICT``, never check-then-insert."""
         ...
 
+    async def enqueue_jobs(self, jobs: Sequence[NewJob]) -> list[EnqueuedJob]:
+        """``enqueue_job`` for each of ``jobs``, in order, in one transaction."""
+        ...
+
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
                          ) -> list[JobRecord]:

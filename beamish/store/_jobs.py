@@ -47,9 +47,12 @@ _FINISHED = "('completed', 'discarded', 'cancelled')"
 LOST_LAST_ATTEMPT = ("the worker running its last attempt stopped (its lease expired) and "
                      "no attempts are left")
 
-_INSERT_JOB = f"""INSERT INTO jobs (queue, priority, state, max_attempts, run_at, unique_key,
+_JOB_COLUMNS = 10
+_INSERT_ROWS = 100
+"""Jobs per INSERT statement (SQLite binds at most 32766 variables in one)."""
+_INSERT_JOBS = f"""INSERT INTO jobs (queue, priority, state, max_attempts, run_at, unique_key,
         user_id, output_id, args, inserted_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+    VALUES {{values}}
     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {_UNFINISHED}
     DO UPDATE SET unique_key = excluded.unique_key
     RETURNING *"""
@@ -89,8 +92,7 @@ _OUTPUT_FAILED = """UPDATE job_outputs SET status = 'failed', error = $2, comple
 _FINISH_JOB = """UPDATE jobs SET state = $3, run_at = COALESCE($4, run_at), last_error = $5,
         lease_until = NULL, leased_by = NULL, updated_at = $6,
         finished_at = CASE WHEN $3 = 'retryable' THEN NULL ELSE $6 END
-    WHERE id = $1 AND state = 'executing' AND leased_by = $2
-    RETURNING id"""
+    WHERE id = $1 AND state = 'executing' AND leased_by = $2"""
 _FINISH_OUTPUT = """UPDATE job_outputs SET status = $2, error = $3, provider = $4, model = $5,
         parameters = $6, provenance = $7, prompt = $8, system_prompt = $9,
         template_version = COALESCE($10, template_version), raw_response = $11,
@@ -112,21 +114,38 @@ class JobQueries(ABC):
     async def enqueue_job(self, job: NewJob) -> EnqueuedJob:
         """Insert ``job`` and its pending output, or return the unfinished job holding its
         unique key (one statement: the database decides)."""
+        return (await self.enqueue_jobs([job]))[0]
+
+    async def enqueue_jobs(self, jobs: Sequence[NewJob]) -> list[EnqueuedJob]:
+        """``enqueue_job`` for each of ``jobs``, in order, in one transaction (a group
+        commit: enqueuers that arrive together share one)."""
+        if not jobs:
+            return []
         now = utc_now()
+        # A key repeated within the batch maps to its first job (one statement may not
+        # update a row twice); that job is then "existing" for the repeats.
+        first_of: dict[str, int] = {}
+        firsts: list[NewJob] = []
+        slot: list[int] = []
+        for job in jobs:
+            if job.unique_key is not None and job.unique_key in first_of:
+                slot.append(first_of[job.unique_key])
+                continue
+            if job.unique_key is not None:
+                first_of[job.unique_key] = len(firsts)
+            slot.append(len(firsts))
+            firsts.append(job)
         async with self._jobs_backend.transaction() as tx:
-            row = await tx.fetchrow(
-                _INSERT_JOB, job.queue, job.priority,
-                "scheduled" if job.scheduled else "available", job.max_attempts, job.run_at,
-                job.unique_key, job.user_id, job.output_id, _dumps(job.args), now)
-            assert row is not None, "INSERT … ON CONFLICT DO UPDATE returns a row"
-            record = JobRecord.model_validate(row)
-            created = record.output_id == job.output_id
-            if created:
-                await tx.execute(
-                    _INSERT_OUTPUT, job.output_id, record.id, job.user_id, job.template_name,
-                    job.template_version, _dumps(job.variables), job.task_type,
-                    _dumps(job.args), job.format, job.parent_output_id, job.relation, now)
-        return EnqueuedJob(job=record, created=created)
+            done: list[EnqueuedJob] = []
+            for start in range(0, len(firsts), _INSERT_ROWS):
+                done += await _insert_jobs(tx, firsts[start:start + _INSERT_ROWS], now)
+        results: list[EnqueuedJob] = []
+        seen: set[int] = set()
+        for i in slot:
+            results.append(done[i] if i not in seen
+                           else EnqueuedJob(job=done[i].job, created=False))
+            seen.add(i)
+        return results
 
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
@@ -171,13 +190,16 @@ class JobQueries(ABC):
         jobs written — a job whose lease the caller no longer holds is left as it is."""
         if not results:
             return set()
+        backend = self._jobs_backend
         now = utc_now()
-        written: set[int] = set()
-        async with self._jobs_backend.transaction() as tx:
-            for result in sorted(results, key=lambda r: r.job_id):
-                if await _finish_one(tx, result, now):
-                    written.add(result.job_id)
-        return written
+        ordered = sorted(results, key=lambda r: r.job_id)
+        async with backend.transaction() as tx:
+            held = await _still_leased(tx, backend, ordered)
+            mine = [r for r in ordered if (r.job_id, r.leased_by) in held]
+            await tx.executemany(_FINISH_JOB, [
+                (r.job_id, r.leased_by, r.state, r.run_at, r.error, now) for r in mine])
+            await tx.executemany(_FINISH_OUTPUT, [_output_values(r, now) for r in mine])
+        return {r.job_id for r in mine}
 
     async def cancel_job(self, job_id: int, *, user_id: str | None = None,
                          ) -> CancelledJob | None:
@@ -295,18 +317,52 @@ class JobQueries(ABC):
         return await self._jobs_backend.listen("beamish_jobs", callback)
 
 
-async def _finish_one(tx: Executor, result: AttemptResult, now: datetime) -> bool:
-    row = await tx.fetchrow(_FINISH_JOB, result.job_id, result.leased_by, result.state,
-                            result.run_at, result.error, now)
-    if row is None:
-        return False
-    await tx.execute(
-        _FINISH_OUTPUT, result.output_id, _OUTPUT_STATUS[result.state], result.error,
-        result.provider, result.model, _dumps_or_none(result.parameters),
-        _dumps_or_none(result.provenance), result.prompt, result.system_prompt,
-        result.template_version, result.raw_response, result.parsed_output,
-        result.prompt_tokens, result.completion_tokens, result.latency_ms, now)
-    return True
+async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
+                       ) -> list[EnqueuedJob]:
+    """Insert ``jobs`` (unique keys distinct) in one statement, and the outputs of those
+    created; in order, each with the row that holds its key now."""
+    args: list[object] = []
+    for job in jobs:
+        args += [job.queue, job.priority, "scheduled" if job.scheduled else "available",
+                 job.max_attempts, job.run_at, job.unique_key, job.user_id, job.output_id,
+                 _dumps(job.args), now]
+    values = ", ".join(
+        "(" + ", ".join(f"${n * _JOB_COLUMNS + c}" for c in range(1, _JOB_COLUMNS + 1)) + ", $"
+        + str(n * _JOB_COLUMNS + _JOB_COLUMNS) + ")" for n in range(len(jobs)))
+    rows = await tx.fetch(_INSERT_JOBS.format(values=values), *args)
+    by_output = {row["output_id"]: row for row in rows}
+    by_key = {row["unique_key"]: row for row in rows if row["unique_key"] is not None}
+    results: list[EnqueuedJob] = []
+    for job in jobs:
+        row = by_output.get(job.output_id)
+        created = row is not None
+        if row is None:
+            row = by_key[job.unique_key]
+        results.append(EnqueuedJob(job=JobRecord.model_validate(row), created=created))
+    await tx.executemany(_INSERT_OUTPUT, [
+        (job.output_id, result.job.id, job.user_id, job.template_name, job.template_version,
+         _dumps(job.variables), job.task_type, _dumps(job.args), job.format,
+         job.parent_output_id, job.relation, now)
+        for job, result in zip(jobs, results, strict=True) if result.created])
+    return results
+
+
+async def _still_leased(tx: Executor, backend: Backend, results: Sequence[AttemptResult],
+                        ) -> set[tuple[int, str]]:
+    """(job id, holder) of the jobs among ``results`` still executing under that holder's
+    lease, row-locked until the transaction ends (SQLite's write lock holds them anyway)."""
+    ids = ", ".join(str(int(r.job_id)) for r in results)
+    rows = await tx.fetch(f"SELECT id, leased_by FROM jobs WHERE id IN ({ids}) "
+                          f"AND state = 'executing' ORDER BY id{backend.lock_rows}")
+    return {(int(r["id"]), str(r["leased_by"])) for r in rows}
+
+
+def _output_values(result: AttemptResult, now: datetime) -> tuple[object, ...]:
+    return (result.output_id, _OUTPUT_STATUS[result.state], result.error, result.provider,
+            result.model, _dumps_or_none(result.parameters), _dumps_or_none(result.provenance),
+            result.prompt, result.system_prompt, result.template_version,
+            result.raw_response, result.parsed_output, result.prompt_tokens,
+            result.completion_tokens, result.latency_ms, now)
 
 
 def _dumps(value: Any) -> str:
