@@ -90,15 +90,14 @@ _OUTPUT_FAILED = """UPDATE job_outputs SET status = 'failed', error = $2, comple
     WHERE output_id = $1"""
 
 _FINISH_JOB = """UPDATE jobs SET state = $3, run_at = COALESCE($4, run_at), last_error = $5,
-        lease_until = NULL, leased_by = NULL, updated_at = $6,
-        finished_at = CASE WHEN $3 = 'retryable' THEN NULL ELSE $6 END
+        lease_until = NULL, leased_by = NULL, updated_at = $6, finished_at = $7
     WHERE id = $1 AND state = 'executing' AND leased_by = $2"""
 _FINISH_OUTPUT = """UPDATE job_outputs SET status = $2, error = $3, provider = $4, model = $5,
         parameters = $6, provenance = $7, prompt = $8, system_prompt = $9,
         template_version = COALESCE($10, template_version), raw_response = $11,
         parsed_output = $12, prompt_tokens = prompt_tokens + $13,
         completion_tokens = completion_tokens + $14, latency_ms = $15,
-        completed_at = CASE WHEN $2 = 'pending' THEN NULL ELSE $16 END
+        completed_at = $16
     WHERE output_id = $1"""
 _OUTPUT_STATUS = {"completed": "completed", "retryable": "pending", "discarded": "failed",
                   "cancelled": "cancelled"}
@@ -197,7 +196,8 @@ class JobQueries(ABC):
             held = await _still_leased(tx, backend, ordered)
             mine = [r for r in ordered if (r.job_id, r.leased_by) in held]
             await tx.executemany(_FINISH_JOB, [
-                (r.job_id, r.leased_by, r.state, r.run_at, r.error, now) for r in mine])
+                (r.job_id, r.leased_by, r.state, r.run_at, r.error, now,
+                 None if r.state == "retryable" else now) for r in mine])
             await tx.executemany(_FINISH_OUTPUT, [_output_values(r, now) for r in mine])
         return {r.job_id for r in mine}
 
@@ -362,7 +362,8 @@ def _output_values(result: AttemptResult, now: datetime) -> tuple[object, ...]:
             result.model, _dumps_or_none(result.parameters), _dumps_or_none(result.provenance),
             result.prompt, result.system_prompt, result.template_version,
             result.raw_response, result.parsed_output, result.prompt_tokens,
-            result.completion_tokens, result.latency_ms, now)
+            result.completion_tokens, result.latency_ms,
+            None if result.state == "retryable" else now)
 
 
 def _dumps(value: Any) -> str:
