@@ -108,6 +108,9 @@ class JobWorker(Actor):
             written = await _finish(result)
             if written:
                 ctx.publish(_result_event(job, result))
+            if written and result.run_at is not None:  # a retry: wake the queue when due
+                delay = (result.run_at - ctx.now()).total_seconds()
+                send_after(producer_name(self.queue), "wake", max(delay, 0.0))
         except StoreError as error:  # the lease runs out; the job runs again elsewhere
             log.warning("job %d: its end could not be written (%s); it runs again once its "
                         "lease expires", job.id, error)

@@ -29,7 +29,7 @@ from beamish.jobs.errors import (
     OutputForbiddenError,
 )
 from beamish.jobs.formats import check_schema
-from beamish.jobs.models import JobEvent, JobHandle, JobRequest
+from beamish.jobs.models import JobEvent, JobHandle, JobRequest, Renderer
 from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.runtime import send
@@ -54,6 +54,11 @@ class Jobs:
 
     def __init__(self, ctx: JobsContext) -> None:
         self._ctx = ctx
+
+    def set_renderer(self, renderer: Renderer | None) -> None:
+        """Render template jobs with ``renderer`` from now on (the application hands its
+        templates here; without one, template jobs fail saying so)."""
+        self._ctx.renderer = renderer
 
     def subscribe(self, listener: JobListener) -> Any:
         """Call ``listener(JobEvent)`` on every job state change of this process (queued,

@@ -95,7 +95,10 @@ def classify(error: Exception) -> AttemptError:
         kind = RetryableAttemptError
     else:
         kind = RetryableAttemptError
-    described = kind(f"{type(error).__name__}: {error}")
+    # Outputs are shown to their users: an LLM error says what happened in its public
+    # words, never the upstream's own text (which may echo what it was sent).
+    text = error.public_message if isinstance(error, LLMError) else str(error)
+    described = kind(f"{type(error).__name__}: {text}")
     described.__cause__ = error
     return described
 

@@ -1,0 +1,274 @@
+"""Jobs through ``Application.jobs`` against a real fake upstream: runs, retries, failures,
+cancellation, ownership, re-runs and the events and log lines of each."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beamish.jobs import InvalidJobError, JobNotFoundError, OutputForbiddenError
+from tests.jobs._app import openai_answer, running
+from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_prompt_job_completes_with_its_output_usage_and_events(
+        tmp_path: Path, fake_llm: FakeLLMServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A raw prompt runs once: output completed with the answer, model, tokens and
+    provenance; one usage row; queued, started, completed events and one JSON log line
+    each, without the prompt."""
+    caplog.set_level(logging.INFO, logger="beamish.jobs")
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="secret words", user_id="ada")
+        assert (handle.status, handle.created) == ("pending", True)
+        assert handle.estimated_completion >= datetime.now(UTC) - timedelta(seconds=1)
+        await events.wait("completed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id, user_id="ada")
+        usage = await app.store.usage_totals(user_id="ada")
+    assert events.kinds(handle.job_id) == ["queued", "started", "completed"]
+    assert (output.status, output.raw_response, output.parsed_output, output.model) == (
+        "completed", "you said: secret words", "you said: secret words", "model-a")
+    assert (output.attempts, output.prompt_tokens, output.completion_tokens) == (1, 2, 4)
+    assert output.provenance is not None and output.provenance["model"] == "system_default"
+    assert (usage.requests, usage.prompt_tokens, usage.completion_tokens) == (1, 2, 4)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "beamish.jobs"]
+    assert [line["event"] for line in lines] == ["job_queued", "job_started", "job_completed"]
+    assert all(line["job_id"] == handle.job_id and line["user_id"] == "ada" for line in lines)
+    assert "secret" not in caplog.text
+
+
+async def test_an_answer_that_is_not_json_is_retried_with_the_reason(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A json job whose first answer does not parse is retried; the second fits the schema
+    and completes; each attempt's usage is recorded once."""
+    fake_llm.script(Fault.raw(openai_answer("certainly! here it is")))
+    fake_llm.reply = '{"title": "ok"}'
+    schema = {"type": "object", "required": ["title"]}
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="title?", user_id="ada", format="json",
+                                        schema=schema)
+        await events.wait("completed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id)
+        usage = await app.store.usage_totals(user_id="ada")
+    [retried] = events.of("retried", handle.job_id)
+    assert retried.error is not None and "not JSON" in retried.error
+    assert events.kinds(handle.job_id) == ["queued", "started", "retried", "started",
+                                           "completed"]
+    assert (output.status, output.attempts, json.loads(output.parsed_output or "")) == (
+        "completed", 2, {"title": "ok"})
+    assert usage.requests == 2
+
+
+async def test_an_answer_off_the_schema_fails_once_retries_run_out(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """JSON that never fits the schema is retried up to max_retries, then the output fails
+    naming the schema's complaint."""
+    fake_llm.reply = '{"other": 1}'
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada", format="json",
+                                        schema={"required": ["title"]}, max_retries=2)
+        [failed] = await events.wait("failed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id)
+    assert len(events.of("retried", handle.job_id)) == 2
+    assert (output.status, output.attempts) == ("failed", 3)
+    assert output.error is not None and '"title" is a required property' in output.error
+    assert failed.error == output.error
+
+
+async def test_a_refused_request_fails_at_once_without_retry(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A 400 from the provider is permanent: the output fails on the first attempt, and
+    the failed call's usage is recorded as an error."""
+    fake_llm.script(Fault.error(400))
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+        await events.wait("failed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id)
+        usage = await app.store.usage_totals(user_id="ada")
+    assert (output.status, output.attempts) == ("failed", 1)
+    assert output.error is not None and "openai_compatible:model-a (HTTP 400)" in output.error
+    assert "fake server" not in output.error  # the upstream's own words stay out
+    assert (usage.requests, usage.errors) == (1, 1)
+
+
+async def test_a_provider_outage_is_retried_until_it_answers(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """5xx and 429 answers are retried; the job completes on the answer after them."""
+    fake_llm.script(Fault.error(503), Fault.error(429))
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+        await events.wait("completed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id)
+    assert (output.status, output.attempts) == ("completed", 3)
+    assert len(events.of("retried", handle.job_id)) == 2
+
+
+async def test_formats_store_sanitized_html(tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A markdown answer is stored as HTML with its raw HTML escaped; an html answer is
+    sanitized (the event handler dropped)."""
+    fake_llm.reply = "**bold** <img src=x onerror=alert(1)>"
+    async with running(tmp_path, fake_llm) as (app, events):
+        markdown = await app.jobs.enqueue(prompt="x", user_id="ada", format="markdown")
+        html = await app.jobs.enqueue(prompt="x", user_id="ada", format="html")
+        await events.wait("completed", count=2)
+        rendered = await app.jobs.get_output(markdown.output_id)
+        cleaned = await app.jobs.get_output(html.output_id)
+    assert rendered.parsed_output is not None and "<strong>bold</strong>" in \
+        rendered.parsed_output
+    assert "<img" not in rendered.parsed_output
+    assert cleaned.parsed_output == '**bold** <img src="x">'
+
+
+async def test_cancelling_a_scheduled_job_means_it_never_runs(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A scheduled job cancelled before it is due is cancelled with its output and never
+    reaches the provider."""
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada",
+                                        run_at=datetime.now(UTC) + timedelta(hours=1))
+        assert handle.state == "scheduled"
+        output = await app.jobs.cancel(handle.job_id, user_id="ada")
+    assert output.status == "cancelled"
+    assert events.kinds(handle.job_id) == ["queued", "cancelled"]
+    assert fake_llm.requests == []
+
+
+async def test_cancelling_a_running_job_stops_its_worker(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A job whose call hangs is cancelled in its worker, which then runs the next job."""
+    fake_llm.script(Fault.hang())
+    async with running(tmp_path, fake_llm, queues={"default": {"concurrency": 1}}) as (
+            app, events):
+        stuck = await app.jobs.enqueue(prompt="x", user_id="ada")
+        await events.wait("started", job_id=stuck.job_id)
+        output = await app.jobs.cancel(stuck.job_id)
+        after = await app.jobs.enqueue(prompt="y", user_id="ada")
+        await events.wait("completed", job_id=after.job_id)
+        final = await app.jobs.get_output(stuck.output_id)
+    assert output.status == final.status == "cancelled"
+    assert "completed" not in events.kinds(stuck.job_id)
+
+
+async def test_users_act_only_on_their_own_outputs(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """Another user's output or job is refused for reading, rating, re-running and
+    cancelling; an unknown id is not found."""
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+        await events.wait("completed", job_id=handle.job_id)
+        with pytest.raises(OutputForbiddenError):
+            await app.jobs.get_output(handle.output_id, user_id="eve")
+        with pytest.raises(OutputForbiddenError):
+            await app.jobs.set_feedback(handle.output_id, user_id="eve", rating="down")
+        with pytest.raises(OutputForbiddenError):
+            await app.jobs.rerun(handle.output_id, user_id="eve")
+        with pytest.raises(OutputForbiddenError):
+            await app.jobs.cancel(handle.job_id, user_id="eve")
+        with pytest.raises(JobNotFoundError):
+            await app.jobs.get_output("nope", user_id="ada")
+        assert (await app.jobs.list_outputs("eve")).outputs == ()
+
+
+async def test_rerun_and_regenerate_make_linked_jobs(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A re-run repeats the request; a regeneration changes the model; both link to the
+    parent; feedback on each is counted per model."""
+    async with running(tmp_path, fake_llm) as (app, events):
+        parent = await app.jobs.enqueue(prompt="x", user_id="ada", format="markdown")
+        await events.wait("completed", job_id=parent.job_id)
+        rerun = await app.jobs.rerun(parent.output_id, user_id="ada")
+        regenerated = await app.jobs.regenerate(parent.output_id, user_id="ada",
+                                                model="model-b")
+        await events.wait("completed", count=3)
+        first = await app.jobs.get_output(parent.output_id)
+        again = await app.jobs.get_output(rerun.output_id)
+        other = await app.jobs.get_output(regenerated.output_id)
+        await app.jobs.set_feedback(again.output_id, user_id="ada", rating="up")
+        await app.jobs.set_feedback(other.output_id, user_id="ada", rating="down",
+                                    reason="worse")
+        stats = await app.jobs.feedback_stats()
+    assert (again.parent_output_id, again.relation) == (parent.output_id, "rerun")
+    assert (other.parent_output_id, other.relation) == (parent.output_id, "regenerate")
+    assert (again.format, again.model, again.prompt) == (first.format, "model-a", "x")
+    assert other.model == "model-b"
+    assert {(s.model, s.up, s.down) for s in stats} == {("model-a", 1, 0), ("model-b", 0, 1)}
+    assert len(events.of("feedback")) == 2
+
+
+async def test_a_unique_key_gives_the_running_job_back(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """Enqueueing a key whose job is still pending returns that job, not a new one."""
+    async with running(tmp_path, fake_llm) as (app, _):
+        later = datetime.now(UTC) + timedelta(hours=1)
+        first = await app.jobs.enqueue(prompt="x", user_id="ada", unique_key="k", run_at=later)
+        second = await app.jobs.enqueue(prompt="y", user_id="ada", unique_key="k")
+    assert (second.job_id, second.output_id, second.created) == (
+        first.job_id, first.output_id, False)
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    template_name: str
+    version: int
+    prompt: str
+    system: str | None = None
+    task_type: str | None = "summary"
+    output_format: str | None = None
+
+
+class _Templates:
+    async def render(self, name: str, variables: dict[str, Any], *, label: str | None = None,
+                     version: int | None = None) -> _Rendered:
+        if "topic" not in variables:
+            raise KeyError("topic")
+        return _Rendered(name, 3, f"Summarise {variables['topic']}", system="Be brief.")
+
+
+async def test_a_template_job_renders_through_the_renderer(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A template job is rendered (version and system prompt stored); one that does not
+    render fails at once; without templates, template jobs fail saying so."""
+    async with running(tmp_path, fake_llm) as (app, events):
+        bare = await app.jobs.enqueue(template="digest", variables={"topic": "x"},
+                                      user_id="ada")
+        await events.wait("failed", job_id=bare.job_id)
+        app.jobs.set_renderer(_Templates())
+        good = await app.jobs.enqueue(template="digest", variables={"topic": "tides"},
+                                      user_id="ada")
+        bad = await app.jobs.enqueue(template="digest", variables={}, user_id="ada")
+        await events.wait("completed", job_id=good.job_id)
+        await events.wait("failed", job_id=bad.job_id)
+        outputs = {o.output_id: o for o in (await app.jobs.list_outputs("ada")).outputs}
+    assert "templates" in (outputs[bare.output_id].error or "")
+    rendered = outputs[good.output_id]
+    assert (rendered.template_name, rendered.template_version, rendered.prompt,
+            rendered.system_prompt, rendered.task_type) == (
+        "digest", 3, "Summarise tides", "Be brief.", "chat")
+    assert "did not render" in (outputs[bad.output_id].error or "")
+    assert outputs[bad.output_id].attempts == 1
+
+
+@pytest.mark.parametrize(("fields", "names"), [
+    ({"prompt": "x", "template": "t"}, "either template"),
+    ({}, "either template"),
+    ({"prompt": "x", "queue": "urgent"}, "queue 'urgent'"),
+    ({"prompt": "x" * 300_000}, "max_prompt_chars"),
+    ({"prompt": "x", "format": "json", "schema": {"type": 12}}, "schema"),
+    ({"prompt": "x", "schema": {"type": "object"}}, "format='json'"),
+    ({"prompt": "x", "priority": 5000}, "priority"),
+    ({"prompt": "x", "run_at": datetime(2030, 1, 1)}, "timezone-aware"),  # noqa: DTZ001
+])
+async def test_a_bad_job_is_refused_naming_the_problem(
+        tmp_path: Path, fake_llm: FakeLLMServer, fields: dict[str, Any], names: str) -> None:
+    """Bad arguments are an InvalidJobError that says what was wrong; nothing is queued."""
+    async with running(tmp_path, fake_llm) as (app, _):
+        with pytest.raises(InvalidJobError, match=names):
+            await app.jobs.enqueue(user_id="ada", **fields)
+        assert (await app.jobs.list_outputs("ada")).outputs == ()
