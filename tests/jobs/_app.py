@@ -66,10 +66,12 @@ class Events:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, upstream: FakeLLMServer, **jobs: Any,
-                  ) -> AsyncIterator[tuple[Application, Events]]:
-    """An application on a SQLite file in ``tmp_path``, with its events recorded."""
-    app = Application(settings(f"sqlite:///{tmp_path / 'jobs.db'}", upstream, **jobs))
+async def running(tmp_path: Path, upstream: FakeLLMServer, *, database_url: str | None = None,
+                  **jobs: Any) -> AsyncIterator[tuple[Application, Events]]:
+    """An application on ``database_url`` (a SQLite file in ``tmp_path`` if None), with its
+    events recorded."""
+    url = database_url or f"sqlite:///{tmp_path / 'jobs.db'}"
+    app = Application(settings(url, upstream, **jobs))
     async with app:
         events = Events()
         app.jobs.subscribe(events)

@@ -36,7 +36,8 @@ async def test_a_prompt_job_completes_with_its_output_usage_and_events(
     assert (output.status, output.raw_response, output.parsed_output, output.model) == (
         "completed", "you said: secret words", "you said: secret words", "model-a")
     assert (output.attempts, output.prompt_tokens, output.completion_tokens) == (1, 2, 4)
-    assert output.provenance is not None and output.provenance["model"] == "system_default"
+    assert output.provenance is not None
+    assert output.provenance["model"] == "system_default"
     assert (usage.requests, usage.prompt_tokens, usage.completion_tokens) == (1, 2, 4)
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "beamish.jobs"]
     assert [line["event"] for line in lines] == ["job_queued", "job_started", "job_completed"]
@@ -58,7 +59,8 @@ async def test_an_answer_that_is_not_json_is_retried_with_the_reason(
         output = await app.jobs.get_output(handle.output_id)
         usage = await app.store.usage_totals(user_id="ada")
     [retried] = events.of("retried", handle.job_id)
-    assert retried.error is not None and "not JSON" in retried.error
+    assert retried.error is not None
+    assert "not JSON" in retried.error
     assert events.kinds(handle.job_id) == ["queued", "started", "retried", "started",
                                            "completed"]
     assert (output.status, output.attempts, json.loads(output.parsed_output or "")) == (
@@ -78,7 +80,8 @@ async def test_an_answer_off_the_schema_fails_once_retries_run_out(
         output = await app.jobs.get_output(handle.output_id)
     assert len(events.of("retried", handle.job_id)) == 2
     assert (output.status, output.attempts) == ("failed", 3)
-    assert output.error is not None and '"title" is a required property' in output.error
+    assert output.error is not None
+    assert '"title" is a required property' in output.error
     assert failed.error == output.error
 
 
@@ -93,7 +96,8 @@ async def test_a_refused_request_fails_at_once_without_retry(
         output = await app.jobs.get_output(handle.output_id)
         usage = await app.store.usage_totals(user_id="ada")
     assert (output.status, output.attempts) == ("failed", 1)
-    assert output.error is not None and "openai_compatible:model-a (HTTP 400)" in output.error
+    assert output.error is not None
+    assert "openai_compatible:model-a (HTTP 400)" in output.error
     assert "fake server" not in output.error  # the upstream's own words stay out
     assert (usage.requests, usage.errors) == (1, 1)
 
@@ -120,7 +124,8 @@ async def test_formats_store_sanitized_html(tmp_path: Path, fake_llm: FakeLLMSer
         await events.wait("completed", count=2)
         rendered = await app.jobs.get_output(markdown.output_id)
         cleaned = await app.jobs.get_output(html.output_id)
-    assert rendered.parsed_output is not None and "<strong>bold</strong>" in \
+    assert rendered.parsed_output is not None
+    assert "<strong>bold</strong>" in \
         rendered.parsed_output
     assert "<img" not in rendered.parsed_output
     assert cleaned.parsed_output == '**bold** <img src="x">'
@@ -263,7 +268,7 @@ async def test_a_template_job_renders_through_the_renderer(
     ({"prompt": "x", "format": "json", "schema": {"type": 12}}, "schema"),
     ({"prompt": "x", "schema": {"type": "object"}}, "format='json'"),
     ({"prompt": "x", "priority": 5000}, "priority"),
-    ({"prompt": "x", "run_at": datetime(2030, 1, 1)}, "timezone-aware"),  # noqa: DTZ001
+    ({"prompt": "x", "run_at": datetime(2030, 1, 1)}, "timezone-aware"),
 ])
 async def test_a_bad_job_is_refused_naming_the_problem(
         tmp_path: Path, fake_llm: FakeLLMServer, fields: dict[str, Any], names: str) -> None:
