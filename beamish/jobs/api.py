@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +61,7 @@ class Jobs:
         templates here; without one, template jobs fail saying so)."""
         self._ctx.renderer = renderer
 
-    def subscribe(self, listener: JobListener) -> Any:
+    def subscribe(self, listener: JobListener) -> Callable[[], None]:
         """Call ``listener(JobEvent)`` on every job state change of this process (queued,
         started, retried, completed, failed, cancelled, feedback); returns the
         unsubscribe function. Exceptions it raises are logged, never raised to the job."""

@@ -66,6 +66,8 @@ _INSERT_OUTPUT = """INSERT INTO job_outputs (output_id, job_id, user_id, templat
 _CLAIMABLE = """queue = $1 AND ((state IN ('available', 'scheduled', 'retryable')
         AND run_at <= $2) OR (state = 'executing' AND lease_until < $2
         AND attempt < max_attempts))"""
+_ANY_DUE = """SELECT 1 FROM jobs WHERE queue = $1 AND ((state IN ('available', 'scheduled',
+        'retryable') AND run_at <= $2) OR (state = 'executing' AND lease_until < $2)) LIMIT 1"""
 _CLAIM_SET = """state = 'executing', attempt = attempt + 1, lease_until = $3, leased_by = $4,
         attempted_at = $2, updated_at = $2"""
 _CLAIM = {
@@ -154,6 +156,9 @@ class JobQueries(ABC):
         lease expired are runnable again; those that had no attempt left are discarded."""
         backend = self._jobs_backend
         now = now or utc_now()
+        # A read first: an idle queue's polls never take the write lock (SQLite has one).
+        if await backend.reader.fetchrow(_ANY_DUE, queue, now) is None:
+            return []
         async with backend.transaction() as tx:
             lost = await tx.fetch(_DISCARD_LOST, queue, now, LOST_LAST_ATTEMPT)
             if lost:
