@@ -94,6 +94,8 @@ class JobWorker(Actor):
                 self.ctx.running.pop(job_id, None)
                 self.job = self.task = None
                 send(producer_name(self.queue), ("idle", self.ref))
+            case ("crashed", Exception() as error):
+                raise error  # a bug: the queue group restarts; the lease brings the job back
 
     def _cancel(self) -> None:
         if self.task is not None:
@@ -108,12 +110,17 @@ class JobWorker(Actor):
             written = await _finish(result)
             if written:
                 ctx.publish(_result_event(job, result))
-            if written and result.run_at is not None:  # a retry: wake the queue when due
+            producer = ctx.services.node.whereis(producer_name(self.queue))
+            if written and result.run_at is not None and producer is not None:
+                # A retry: wake the queue when it is due, rather than at a later poll.
                 delay = (result.run_at - ctx.now()).total_seconds()
-                send_after(producer_name(self.queue), "wake", max(delay, 0.0))
-        except StoreError as error:  # the lease runs out; the job runs again elsewhere
+                send_after(producer, "wake", max(delay, 0.0))
+        except (StoreError, JobsNotRunningError) as error:
+            # The lease runs out, and the job runs again (here or in another process).
             log.warning("job %d: its end could not be written (%s); it runs again once its "
                         "lease expires", job.id, error)
+        except Exception as error:
+            send(self.ref, ("crashed", error))
         finally:
             ctx.queue_load(self.queue).finished(asyncio.get_running_loop().time() - started)
             send(self.ref, ("done", job.id))

@@ -277,3 +277,20 @@ async def test_a_bad_job_is_refused_naming_the_problem(
         with pytest.raises(InvalidJobError, match=names):
             await app.jobs.enqueue(user_id="ada", **fields)
         assert (await app.jobs.list_outputs("ada")).outputs == ()
+
+
+async def test_a_job_cancelled_elsewhere_is_stopped_at_its_next_lease_renewal(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A running job cancelled in the database by another process is stopped in its worker
+    when renewing its lease fails, and the worker goes on to the next job."""
+    fake_llm.script(Fault.hang())
+    async with running(tmp_path, fake_llm, lease_s=0.3,
+                       queues={"default": {"concurrency": 1}}) as (app, events):
+        stuck = await app.jobs.enqueue(prompt="x", user_id="ada")
+        await events.wait("started", job_id=stuck.job_id)
+        assert await app.store.cancel_job(stuck.job_id) is not None  # not through app.jobs
+        after = await app.jobs.enqueue(prompt="y", user_id="ada")
+        await events.wait("completed", job_id=after.job_id)
+        output = await app.jobs.get_output(stuck.output_id)
+    assert output.status == "cancelled"
+    assert events.kinds(stuck.job_id) == ["queued", "started"]
