@@ -4,7 +4,7 @@ The parts, bottom up (``beamish/__init__.py`` draws the same picture)::
 
     runtime, compact_json, _versions, migrations
     auth, request_log, channels, store, llm
-    sessions, settings
+    sessions, jobs, settings
     application
     chat
     server
