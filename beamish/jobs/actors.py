@@ -300,9 +300,13 @@ async def submit(name: str, item: Any) -> Any:
 
 class LeaseKeeper(Actor):
     """Renews the leases of the jobs this process runs; stops those it lost (cancelled, or
-    taken by another process after a stall) in their workers."""
+    taken by another process after a stall) in their workers. When the tree stops (after
+    the queues, whose workers' attempts are cut short), it gives their leases back, so the
+    jobs run again at once — here after a restart, or in another process — rather than
+    when the leases would have expired."""
 
     def init(self, ctx: JobsContext) -> None:
+        self.trap_exit()
         self.ctx = ctx
         self.timer = send_interval(self.ref, "renew", ctx.settings.lease_s / 3)
 
@@ -323,8 +327,21 @@ class LeaseKeeper(Actor):
             if job_id not in held and worker is not None:
                 send(worker, ("cancel", job_id))
 
-    def terminate(self, reason: ExitReason) -> None:
+    async def terminate(self, reason: ExitReason) -> None:
         self.timer.cancel()
+        ctx = self.ctx
+        orphans = [job_id for job_id, worker in ctx.running.items() if not worker.alive]
+        if not orphans:
+            return
+        try:
+            released = await ctx.services.store.release_jobs(orphans, leased_by=ctx.leased_by)
+        except StoreError as error:
+            log.warning("giving back %d job leases failed (%s); they run again once the "
+                        "leases expire", len(orphans), error)
+            return
+        for job_id in released:
+            ctx.running.pop(job_id, None)
+        log.info("gave back the leases of %d interrupted jobs", len(released))
 
 
 class Pruner(Actor):

@@ -351,6 +351,10 @@ class Store(Protocol):
         those still leased by the writer)."""
         ...
 
+    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str) -> set[int]:
+        """Give back ``leased_by``'s leases (its process stops): due again now; the ids."""
+        ...
+
     async def cancel_job(self, job_id: int, *, user_id: str | None = None,
                          ) -> CancelledJob | None:
         """Cancel an unfinished job and its output; None if it had finished; raises

@@ -44,6 +44,7 @@ from beamish.store.job_models import (
 
 _UNFINISHED = "('available', 'scheduled', 'executing', 'retryable')"
 _FINISHED = "('completed', 'discarded', 'cancelled')"
+RELEASED = "the worker's process stopped during the attempt; the job runs again"
 LOST_LAST_ATTEMPT = ("the worker running its last attempt stopped (its lease expired) and "
                      "no attempts are left")
 
@@ -205,6 +206,26 @@ class JobQueries(ABC):
                  None if r.state == "retryable" else now) for r in mine])
             await tx.executemany(_FINISH_OUTPUT, [_output_values(r, now) for r in mine])
         return {r.job_id for r in mine}
+
+    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str) -> set[int]:
+        """Give back ``leased_by``'s leases on ``job_ids`` (its process is stopping): the
+        jobs are due again now, their interrupted attempt counted; the ids released."""
+        if not job_ids:
+            return set()
+        now = utc_now()
+        released: set[int] = set()
+        async with self._jobs_backend.transaction() as tx:
+            for job_id in sorted(job_ids):
+                row = await tx.fetchrow(
+                    "UPDATE jobs SET state = 'retryable', run_at = $3, lease_until = NULL, "
+                    "leased_by = NULL, last_error = $4, updated_at = $3 WHERE id = $1 "
+                    "AND state = 'executing' AND leased_by = $2 RETURNING output_id",
+                    job_id, leased_by, now, RELEASED)
+                if row is not None:
+                    released.add(job_id)
+                    await tx.execute("UPDATE job_outputs SET status = 'pending' "
+                                     "WHERE output_id = $1", row["output_id"])
+        return released
 
     async def cancel_job(self, job_id: int, *, user_id: str | None = None,
                          ) -> CancelledJob | None:
@@ -394,4 +415,4 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
                          "start again without a cursor") from error
 
 
-__all__ = ["LOST_LAST_ATTEMPT", "JobQueries"]
+__all__ = ["LOST_LAST_ATTEMPT", "RELEASED", "JobQueries"]

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from anyio import to_thread
 
 from beamish.jobs import InvalidJobError, JobNotFoundError, OutputForbiddenError
-from tests.jobs._app import openai_answer, running
+from tests.jobs._app import WAIT_S, openai_answer, running
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 
 pytestmark = pytest.mark.anyio
@@ -152,7 +153,7 @@ async def test_cancelling_a_running_job_stops_its_worker(
     async with running(tmp_path, fake_llm, queues={"default": {"concurrency": 1}}) as (
             app, events):
         stuck = await app.jobs.enqueue(prompt="x", user_id="ada")
-        await events.wait("started", job_id=stuck.job_id)
+        assert await to_thread.run_sync(fake_llm.wait_for_requests, 1, WAIT_S)
         output = await app.jobs.cancel(stuck.job_id)
         after = await app.jobs.enqueue(prompt="y", user_id="ada")
         await events.wait("completed", job_id=after.job_id)
@@ -287,10 +288,29 @@ async def test_a_job_cancelled_elsewhere_is_stopped_at_its_next_lease_renewal(
     async with running(tmp_path, fake_llm, lease_s=0.3,
                        queues={"default": {"concurrency": 1}}) as (app, events):
         stuck = await app.jobs.enqueue(prompt="x", user_id="ada")
-        await events.wait("started", job_id=stuck.job_id)
+        assert await to_thread.run_sync(fake_llm.wait_for_requests, 1, WAIT_S)
         assert await app.store.cancel_job(stuck.job_id) is not None  # not through app.jobs
         after = await app.jobs.enqueue(prompt="y", user_id="ada")
         await events.wait("completed", job_id=after.job_id)
         output = await app.jobs.get_output(stuck.output_id)
     assert output.status == "cancelled"
     assert events.kinds(stuck.job_id) == ["queued", "started"]
+
+
+async def test_stopping_gives_running_jobs_back_to_run_again_at_once(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """An application stopped mid-job gives the lease back (the job is due again, not
+    waiting for the lease to expire); the next start completes it on attempt 2."""
+    fake_llm.script(Fault.hang())
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+        assert await to_thread.run_sync(fake_llm.wait_for_requests, 1, WAIT_S)
+    fake_llm.reset()  # the held call is let go; the next ones answer
+    async with running(tmp_path, fake_llm, enabled=False) as (app, _):
+        released = await app.store.get_job(handle.job_id)
+        pending = await app.jobs.get_output(handle.output_id)
+    assert (released.state, released.leased_by, released.attempt) == ("retryable", None, 1)
+    assert pending.status == "pending"
+    async with running(tmp_path, fake_llm) as (app, events):
+        [completed] = await events.wait("completed", job_id=handle.job_id)
+    assert completed.attempt == 2
