@@ -38,6 +38,11 @@ PINNED: dict[str, list[str]] = {
         "ApiAuth", "AuthError", "BeamishServer", "Principal", "ServerSettings", "TokenSigner",
         "api_router", "create_app", "install_api", "issue_token", "mount_beamish",
         "verify_token"],
+    "beamish.jobs": [
+        "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobEvent", "JobHandle",
+        "JobNotFoundError", "JobRequest", "Jobs", "JobsContext", "JobsNotRunningError",
+        "JobsSettings", "OutputForbiddenError", "PermanentAttemptError", "QueueSettings",
+        "RenderedPrompt", "Renderer", "RetryableAttemptError", "jobs_spec"],
 }
 
 
