@@ -93,7 +93,9 @@ class JobWorker(Actor):
             case ("done", int() as job_id) if self.job is not None and self.job.id == job_id:
                 self.ctx.running.pop(job_id, None)
                 self.job = self.task = None
-                send(producer_name(self.queue), ("idle", self.ref))
+                producer = self.ctx.services.node.whereis(producer_name(self.queue))
+                if producer is not None:  # else it is restarting, with these workers
+                    send(producer, ("idle", self.ref))
             case ("crashed", Exception() as error):
                 raise error  # a bug: the queue group restarts; the lease brings the job back
 
@@ -107,7 +109,7 @@ class JobWorker(Actor):
         try:
             ctx.publish(_event("started", job, job.attempt))
             result = await run_attempt(ctx, job)
-            written = await _finish(result)
+            written = await _finish(ctx, result)
             if written:
                 ctx.publish(_result_event(job, result))
             producer = ctx.services.node.whereis(producer_name(self.queue))
@@ -126,8 +128,8 @@ class JobWorker(Actor):
             send(self.ref, ("done", job.id))
 
 
-async def _finish(result: AttemptResult) -> bool:
-    return bool(await submit(FINISHER, result))
+async def _finish(ctx: JobsContext, result: AttemptResult) -> bool:
+    return bool(await submit(ctx, FINISHER, result))
 
 
 def _event(kind: Any, job: JobRecord, attempt: int, *, status: Any = "processing",
@@ -283,17 +285,21 @@ class Enqueuer(_GroupWriter):
         return outcomes
 
 
-async def submit(name: str, item: Any) -> Any:
-    """Hand ``item`` to the group writer ``name``; its outcome once durable.
+async def submit(ctx: JobsContext, name: str, item: Any) -> Any:
+    """Hand ``item`` to the group writer ``name`` of ``ctx``'s node; its outcome once durable.
 
     Raises:
         JobsNotRunningError: the writer is not running (the application is stopped).
     """
+    writer = ctx.services.node.whereis(name)  # this application's, whoever calls
+    if writer is None:
+        raise JobsNotRunningError(f"{name} is not running: use app.jobs inside "
+                                  "'async with Application(...)'")
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     try:
-        await cast(name, (item, future))
+        await cast(writer, (item, future))
     except NoProcessError:
-        raise JobsNotRunningError(f"{name} is not running: use app.jobs inside "
+        raise JobsNotRunningError(f"{name} stopped: use app.jobs inside "
                                   "'async with Application(...)'") from None
     return await future
 

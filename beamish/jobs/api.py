@@ -140,7 +140,7 @@ class Jobs:
             variables=request.variables, task_type=request.task_type or "chat",
             format=request.format, parent_output_id=request.parent_output_id,
             relation=request.relation)
-        enqueued: EnqueuedJob = await submit(ENQUEUER, new)
+        enqueued: EnqueuedJob = await submit(ctx, ENQUEUER, new)
         job = enqueued.job
         load = ctx.queue_load(job.queue)
         if enqueued.created:
@@ -148,8 +148,9 @@ class Jobs:
             ctx.publish(JobEvent(event="queued", job_id=job.id, output_id=job.output_id,
                                  user_id=job.user_id, queue=job.queue, status="pending",
                                  template=request.template))
-            if not new.scheduled:
-                send(producer_name(job.queue), "wake")  # dropped where no producer runs
+            producer = ctx.services.node.whereis(producer_name(job.queue))
+            if producer is not None and not new.scheduled:  # none: jobs run elsewhere
+                send(producer, "wake")
         concurrency = ctx.settings.queues[job.queue].concurrency
         return JobHandle(job_id=job.id, output_id=job.output_id,
                          status=OUTPUT_STATUS[job.state], state=job.state,

@@ -3,6 +3,8 @@ cancellation, ownership, re-runs and the events and log lines of each."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 import logging
 from dataclasses import dataclass
@@ -314,3 +316,19 @@ async def test_stopping_gives_running_jobs_back_to_run_again_at_once(
     async with running(tmp_path, fake_llm) as (app, events):
         [completed] = await events.wait("completed", job_id=handle.job_id)
     assert completed.attempt == 2
+
+
+async def test_jobs_are_reached_from_tasks_outside_the_application_s_context(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A task that did not enter the application (a web request's, another node's) can
+    enqueue and cancel: the API finds this application's actors, not the context's."""
+    async with running(tmp_path, fake_llm) as (app, events):
+
+        async def from_elsewhere() -> int:
+            handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+            return handle.job_id
+
+        task = asyncio.get_running_loop().create_task(from_elsewhere(),
+                                                      context=contextvars.Context())
+        job_id = await task
+        await events.wait("completed", job_id=job_id)
