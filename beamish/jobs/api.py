@@ -237,7 +237,7 @@ class Jobs:
         if variables is not None:
             changes["variables"] = variables
         if model is not None or parameters is not None:
-            changes["overrides"] = _overrides(changes, model, parameters)
+            changes["overrides"] = _overrides(model, parameters)
         if not changes:
             raise InvalidJobError("regenerate needs new variables, model or parameters; "
                                   "use rerun for the same request")
@@ -256,8 +256,7 @@ class Jobs:
         return await self._enqueue(self._request(fields), run_at=None, unique_key=None)
 
 
-def _overrides(changes: dict[str, Any], model: str | None,
-               parameters: dict[str, Any] | None) -> dict[str, Any]:
+def _overrides(model: str | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if model is not None:
         overrides["model"] = model

@@ -12,6 +12,7 @@ once the lease expires, and that attempt records its own usage.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import time
 from typing import Any
@@ -134,12 +135,10 @@ def _failed(ctx: JobsContext, job: JobRecord, prepared: _Prepared, error: Attemp
             started: float) -> AttemptResult:
     try:
         policy = retry_policy(ctx.settings, JobRequest.model_validate(job.args))
-        max_attempts = policy.max_attempts
     except ValueError:  # args that do not validate: nothing to retry
         return _result(job, ctx, prepared, started, state="discarded", error=str(error))
     # The job row's max_attempts is what was fixed at enqueue; it wins over settings now.
-    policy = type(policy)(max_attempts=min(max_attempts, job.max_attempts),
-                          backoff=policy.backoff)
+    policy = dataclasses.replace(policy, max_attempts=job.max_attempts)
     failure = after_failure(error, attempt=job.attempt, policy=policy, now=ctx.now(),
                             random=ctx.random)
     return _result(job, ctx, prepared, started, state=failure.state, run_at=failure.run_at,

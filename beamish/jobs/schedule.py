@@ -28,7 +28,6 @@ from beamish.jobs.models import JobRequest
 from beamish.jobs.settings import JobsSettings, QueueSettings
 from beamish.llm.errors import PROVIDER_UNAVAILABLE, LLMError, ResolutionError
 from beamish.runtime.backoff import ExponentialBackoff, Jitter
-from beamish.sessions.errors import RuntimeNotRunningError
 from beamish.store.job_models import JobState, OutputStatus
 
 OUTPUT_STATUS: dict[JobState, OutputStatus] = {
@@ -86,15 +85,10 @@ def classify(error: Exception) -> AttemptError:
     """The attempt error for what an attempt raised (the cause is kept)."""
     if isinstance(error, AttemptError):
         return error
-    if isinstance(error, ResolutionError):
-        kind: type[AttemptError] = PermanentAttemptError
-    elif isinstance(error, LLMError):
-        kind = RetryableAttemptError if error.code == PROVIDER_UNAVAILABLE \
-            else PermanentAttemptError
-    elif isinstance(error, RuntimeNotRunningError):
-        kind = RetryableAttemptError
-    else:
-        kind = RetryableAttemptError
+    kind: type[AttemptError] = RetryableAttemptError  # restarts, unexpected errors
+    if isinstance(error, ResolutionError) or (
+            isinstance(error, LLMError) and error.code != PROVIDER_UNAVAILABLE):
+        kind = PermanentAttemptError
     # Outputs are shown to their users: an LLM error says what happened in its public
     # words, never the upstream's own text (which may echo what it was sent).
     text = error.public_message if isinstance(error, LLMError) else str(error)

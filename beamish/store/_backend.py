@@ -122,4 +122,3 @@ class Backend(ABC):
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (every stored timestamp is UTC)."""
     return datetime.now(UTC)
-

@@ -234,16 +234,23 @@ class PostgresBackend(Backend):
 
     async def listen(self, channel: str, callback: Callable[[str], object],
                      ) -> Callable[[], Awaitable[None]] | None:
-        """LISTEN on a connection of its own (a pooled one would be handed to others)."""
+        """LISTEN on a connection of its own (a pooled one would be handed to others). If
+        that connection is lost, notifications stop: callers poll as well."""
+
+        def notified(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+            callback(str(payload))
+
         try:
             conn = await asyncpg.connect(self._dsn, timeout=10)
-
-            def notified(_conn: object, _pid: int, _channel: str, payload: object) -> None:
-                callback(str(payload))
-
-            await conn.add_listener(channel, notified)
         except _DRIVER_ERRORS as error:
             raise translate(error) from error
+        try:
+            await conn.add_listener(channel, notified)
+        except BaseException as error:
+            conn.terminate()
+            if isinstance(error, _DRIVER_ERRORS):
+                raise translate(error) from error
+            raise
 
         async def stop() -> None:
             try:

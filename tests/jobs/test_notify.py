@@ -12,12 +12,11 @@ from tests.llm.providers._fake_llm_server import FakeLLMServer
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)  # SQLite cannot notify
 async def test_a_job_enqueued_elsewhere_wakes_idle_workers_without_polling(
         tmp_path: Path, store_url: str, fake_llm: FakeLLMServer) -> None:
     """A worker application that polls once an hour runs a job another application
-    enqueued at once: PostgreSQL's NOTIFY wakes it (SQLite has no NOTIFY: skipped)."""
-    if not store_url.startswith("postgresql"):
-        pytest.skip("SQLite cannot notify; its workers poll")
+    enqueued at once: PostgreSQL's NOTIFY wakes it."""
     async with running(tmp_path, fake_llm, database_url=store_url,
                        poll_interval_s=3600.0) as (_, worker_events), \
             running(tmp_path, fake_llm, database_url=store_url, enabled=False) as (
