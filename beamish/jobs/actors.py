@@ -54,6 +54,7 @@ from beamish.jobs.schedule import OUTPUT_STATUS
 from beamish.runtime import (
     Actor,
     ActorRef,
+    Caller,
     ChildSpec,
     NoProcessError,
     cast,
@@ -351,24 +352,32 @@ class LeaseKeeper(Actor):
 
 
 class Pruner(Actor):
-    """Deletes finished jobs older than ``prune_after_s``, every ``prune_interval_s``."""
+    """Deletes finished jobs older than ``prune_after_s``, every ``prune_interval_s``; call
+    ``"prune"`` to do it now (the reply is how many were deleted)."""
 
     def init(self, ctx: JobsContext) -> None:
         self.ctx = ctx
         self.timer = send_interval(self.ref, "prune", ctx.settings.prune_interval_s)
 
+    async def handle_call(self, request: Any, caller: Caller) -> int:
+        if request != "prune":
+            raise ValueError(f"unknown pruner request {request!r}")
+        return await self._prune()
+
     async def handle_info(self, message: Any) -> None:
-        if message != "prune":
-            return
+        if message == "prune":
+            try:
+                await self._prune()
+            except StoreError as error:
+                log.warning("pruning finished jobs failed (%s)", error)
+
+    async def _prune(self) -> int:
         ctx = self.ctx
-        try:
-            pruned = await ctx.services.store.prune_jobs(
-                ctx.now() - timedelta(seconds=ctx.settings.prune_after_s))
-        except StoreError as error:
-            log.warning("pruning finished jobs failed (%s)", error)
-            return
+        pruned = await ctx.services.store.prune_jobs(
+            ctx.now() - timedelta(seconds=ctx.settings.prune_after_s))
         if pruned:
             log.info("pruned %d finished jobs", pruned)
+        return pruned
 
     def terminate(self, reason: ExitReason) -> None:
         self.timer.cancel()

@@ -23,17 +23,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from beamish.jobs.actors import submit
-from beamish.jobs.context import ENQUEUER, JobListener, JobsContext, producer_name
+from beamish.jobs.context import ENQUEUER, PRUNER, JobListener, JobsContext, producer_name
 from beamish.jobs.errors import (
     InvalidJobError,
     JobNotFoundError,
+    JobsNotRunningError,
     OutputForbiddenError,
 )
 from beamish.jobs.formats import check_schema
 from beamish.jobs.models import JobEvent, JobHandle, JobRequest, Renderer
 from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
 from beamish.llm.hierarchy import ConfigRequest
-from beamish.runtime import send
+from beamish.runtime import call, send
 from beamish.store import NotFoundError
 from beamish.store.job_models import (
     EnqueuedJob,
@@ -223,6 +224,20 @@ class Jobs:
                              ) -> list[FeedbackStats]:
         """Ups and downs per template version and model (of one template, when given)."""
         return await self._ctx.services.store.feedback_stats(template_name=template_name)
+
+    async def prune(self) -> int:
+        """Delete the jobs finished more than ``[jobs] prune_after_s`` ago now (the pruner
+        does it every ``prune_interval_s``); how many. Outputs and feedback stay.
+
+        Raises:
+            JobsNotRunningError: the job tree is not running.
+            StoreError: the database refused.
+        """
+        pruner = self._ctx.services.node.whereis(PRUNER)
+        if pruner is None:
+            raise JobsNotRunningError("the job pruner is not running (restarting, or the "
+                                      "application is stopped)")
+        return int(await call(pruner, "prune", timeout=None))
 
     async def rerun(self, output_id: str, *, user_id: str) -> JobHandle:
         """A new job with the identical request of ``output_id``, linked to it."""
