@@ -40,6 +40,7 @@ PINNED: dict[str, list[str]] = {
         "verify_token"],
     "beamish.jobs": [
         "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobEvent", "JobHandle",
+        "JobLimitError",
         "JobNotFoundError", "JobRequest", "Jobs", "JobsContext", "JobsNotRunningError",
         "JobsSettings", "OutputForbiddenError", "PermanentAttemptError", "QueueSettings",
         "RenderedPrompt", "Renderer", "RetryableAttemptError", "jobs_spec"],

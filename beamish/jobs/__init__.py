@@ -32,6 +32,7 @@ from beamish.jobs.errors import (
     AttemptError,
     InvalidJobError,
     JobError,
+    JobLimitError,
     JobNotFoundError,
     JobsNotRunningError,
     OutputForbiddenError,
@@ -46,7 +47,8 @@ __all__ = [
     "Jobs", "JobsContext", "jobs_spec",
     "JobEvent", "JobHandle", "JobRequest", "RenderedPrompt", "Renderer",
     "JobsSettings", "QueueSettings",
-    "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobNotFoundError",
+    "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobLimitError",
+    "JobNotFoundError",
     "JobsNotRunningError", "OutputForbiddenError", "PermanentAttemptError",
     "RetryableAttemptError",
 ]

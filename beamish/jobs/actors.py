@@ -47,7 +47,7 @@ from beamish.jobs.context import (
     producer_name,
     worker_name,
 )
-from beamish.jobs.errors import JobsNotRunningError
+from beamish.jobs.errors import JobLimitError, JobsNotRunningError
 from beamish.jobs.execution import run_attempt
 from beamish.jobs.models import JobEvent
 from beamish.jobs.schedule import OUTPUT_STATUS
@@ -265,25 +265,43 @@ class Finisher(_GroupWriter):
 
 
 class Enqueuer(_GroupWriter):
-    """Inserts new jobs; callers that enqueue together share one transaction. A batch the
-    database refuses is written again one job at a time, so only the bad job fails."""
+    """Inserts new jobs; callers that enqueue together share one transaction. A user's jobs
+    beyond ``max_unfinished_per_user`` are refused (``JobLimitError``); a batch the database
+    refuses is written again one job at a time, so only the bad job fails."""
 
     what = "enqueue"
 
     async def write(self, items: list[Any]) -> list[Any]:
         store = self.ctx.services.store
+        admitted = await self._admit(items)
+        accepted = [item for item, refusal in zip(items, admitted, strict=True)
+                    if refusal is None]
         try:
-            return list(await store.enqueue_jobs(items))
+            written = iter(await store.enqueue_jobs(accepted))
         except StoreError:
-            if len(items) == 1:
+            if len(accepted) == 1:
                 raise
-        outcomes: list[Any] = []
+            written = iter([await _one_by_one(store, item) for item in accepted])
+        return [next(written) if refusal is None else refusal for refusal in admitted]
+
+    async def _admit(self, items: list[Any]) -> list[JobLimitError | None]:
+        """None for each item within its user's cap, else the refusal."""
+        limit = self.ctx.settings.max_unfinished_per_user
+        counts = await self.ctx.services.store.count_unfinished_jobs(
+            [item.user_id for item in items])
+        admitted: list[JobLimitError | None] = []
         for item in items:
-            try:
-                outcomes.append(await store.enqueue_job(item))
-            except StoreError as error:
-                outcomes.append(error)
-        return outcomes
+            count = counts.get(item.user_id, 0)
+            admitted.append(None if count < limit else JobLimitError(item.user_id, limit))
+            counts[item.user_id] = count + 1
+        return admitted
+
+
+async def _one_by_one(store: Any, item: Any) -> Any:
+    try:
+        return await store.enqueue_job(item)
+    except StoreError as error:
+        return error
 
 
 async def submit(ctx: JobsContext, name: str, item: Any) -> Any:

@@ -86,6 +86,7 @@ class Jobs:
 
         Raises:
             InvalidJobError: what is wrong with the arguments.
+            JobLimitError: the user has ``max_unfinished_per_user`` jobs pending or running.
         """
         fields: dict[str, Any] = {
             "user_id": user_id, "template": template, "variables": variables or {},

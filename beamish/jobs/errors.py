@@ -6,6 +6,7 @@ pass through unchanged)::
     ├── OutputForbiddenError      the output (or job) belongs to another user
     ├── InvalidJobError           the job cannot be run as given (bad queue, template
     │                             without templates, prompt too large, bad schema)
+    ├── JobLimitError             the user has max_unfinished_per_user jobs pending or running
     ├── JobsNotRunningError       the application (and so its job tree) is not running
     └── AttemptError              one attempt of a job failed (inside workers only)
         ├── RetryableAttemptError a failure another attempt may not meet (timeouts, 5xx,
@@ -40,6 +41,17 @@ class InvalidJobError(JobError, ValueError):
     """The job cannot be run as given; the message says what to change."""
 
 
+class JobLimitError(JobError):
+    """The user already has ``[jobs] max_unfinished_per_user`` jobs pending or running."""
+
+    def __init__(self, user_id: str, limit: int) -> None:
+        super().__init__(f"user {user_id!r} has {limit} jobs pending or running, the most "
+                         "allowed ([jobs] max_unfinished_per_user); enqueue more once some "
+                         "have finished")
+        self.user_id = user_id
+        self.limit = limit
+
+
 class JobsNotRunningError(JobError):
     """The job tree is not running: use ``app.jobs`` inside ``async with Application()``."""
 
@@ -60,6 +72,6 @@ class PermanentAttemptError(AttemptError):
     retryable = False
 
 
-__all__ = ["AttemptError", "InvalidJobError", "JobError", "JobNotFoundError",
+__all__ = ["AttemptError", "InvalidJobError", "JobError", "JobLimitError", "JobNotFoundError",
            "JobsNotRunningError", "OutputForbiddenError", "PermanentAttemptError",
            "RetryableAttemptError"]

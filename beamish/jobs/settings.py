@@ -17,6 +17,9 @@ Options (defaults in brackets):
   retry policy: exponential backoff with full jitter (``beamish.runtime.backoff``).
 * ``prune_after_s`` [7 days], ``prune_interval_s`` [600] — finished jobs older than this are
   deleted (outputs and feedback are kept).
+* ``max_unfinished_per_user`` [1000] — a user's pending and running jobs at most; one more
+  is a ``JobLimitError`` until some finish (exact within a process; processes sharing a
+  database may each admit a batch over it).
 * ``max_prompt_chars`` [200_000], ``max_variables_bytes`` [64 KiB], ``max_schema_bytes``
   [64 KiB] — bounds on what a job carries; larger is an ``InvalidJobError``.
 """
@@ -58,6 +61,7 @@ class JobsSettings(BaseModel):
     backoff_cap_s: float = Field(default=300.0, ge=0)
     prune_after_s: float = Field(default=7 * 86400.0, gt=0)
     prune_interval_s: float = Field(default=600.0, gt=0)
+    max_unfinished_per_user: int = Field(default=1000, ge=1)
     max_prompt_chars: int = Field(default=200_000, ge=1)
     max_variables_bytes: int = Field(default=64 * 1024, ge=256)
     max_schema_bytes: int = Field(default=64 * 1024, ge=256)

@@ -334,6 +334,10 @@ class Store(Protocol):
         """``enqueue_job`` for each of ``jobs``, in order, in one transaction."""
         ...
 
+    async def count_unfinished_jobs(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """How many unfinished jobs each of ``user_ids`` has (users with none left out)."""
+        ...
+
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
                          ) -> list[JobRecord]:

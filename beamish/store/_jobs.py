@@ -149,6 +149,17 @@ class JobQueries(ABC):
             seen.add(i)
         return results
 
+    async def count_unfinished_jobs(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """How many unfinished jobs each of ``user_ids`` has (users with none left out)."""
+        users = sorted(set(user_ids))
+        if not users:
+            return {}
+        marks = ", ".join(f"${n}" for n in range(1, len(users) + 1))
+        rows = await self._jobs_backend.reader.fetch(
+            f"SELECT user_id, count(*) AS n FROM jobs WHERE user_id IN ({marks}) "
+            f"AND state IN {_UNFINISHED} GROUP BY user_id", *users)
+        return {str(r["user_id"]): int(r["n"]) for r in rows}
+
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
                          ) -> list[JobRecord]:

@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 from anyio import to_thread
 
-from beamish.jobs import InvalidJobError, JobNotFoundError, OutputForbiddenError
+from beamish.jobs import (
+    InvalidJobError,
+    JobLimitError,
+    JobNotFoundError,
+    OutputForbiddenError,
+)
 from beamish.store import NotFoundError
 from tests.jobs._app import WAIT_S, openai_answer, running
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
@@ -349,3 +354,23 @@ async def test_finished_jobs_are_pruned_and_their_outputs_kept(
         assert (await app.store.get_job(waiting.job_id)).state == "scheduled"
         output = await app.jobs.get_output(done.output_id, user_id="ada")
     assert output.status == "completed"
+
+
+async def test_a_user_at_the_unfinished_job_cap_is_refused_until_one_finishes(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """Beyond max_unfinished_per_user pending or running jobs, enqueue is a JobLimitError
+    (also within one batch of concurrent enqueues); other users are not held back."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with running(tmp_path, fake_llm, max_unfinished_per_user=3) as (app, _):
+        results = await asyncio.gather(*(
+            app.jobs.enqueue(prompt="x", user_id="ada", run_at=later) for _ in range(5)),
+            return_exceptions=True)
+        refused = [r for r in results if isinstance(r, JobLimitError)]
+        assert len(refused) == 2
+        assert "max_unfinished_per_user" in str(refused[0])
+        await app.jobs.enqueue(prompt="x", user_id="bob", run_at=later)
+        first = next(r for r in results if not isinstance(r, BaseException))
+        await app.jobs.cancel(first.job_id)
+        await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)
+        with pytest.raises(JobLimitError):
+            await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)

@@ -259,3 +259,12 @@ async def test_feedback_is_one_per_user_and_output_and_counted_by_version_and_mo
     assert (feedback.rating, feedback.reason) == ("down", "too long")
     [stats] = await store.feedback_stats(template_name="digest")
     assert (stats.template_version, stats.model, stats.up, stats.down) == (2, "m1", 0, 2)
+
+
+async def test_unfinished_jobs_are_counted_per_user(store: Store) -> None:
+    """Each user's pending and running jobs are counted; finished ones are not."""
+    await store.enqueue_jobs([new_job(), new_job(), new_job(user_id="bob")])
+    [claimed] = await store.claim_jobs("default", limit=1, leased_by="w1",
+                                       lease_until=lease(), now=T0)
+    await store.finish_jobs([result(claimed, "completed")])
+    assert await store.count_unfinished_jobs(["ada", "bob", "eve"]) == {"ada": 1, "bob": 1}

@@ -32,6 +32,8 @@ CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key)
 CREATE INDEX jobs_claimable ON jobs (queue, priority, run_at, id)
     WHERE state IN ('available', 'scheduled', 'retryable');
 CREATE INDEX jobs_leased ON jobs (queue, lease_until) WHERE state = 'executing';
+CREATE INDEX jobs_user_unfinished ON jobs (user_id)
+    WHERE state IN ('available', 'scheduled', 'executing', 'retryable');
 CREATE INDEX jobs_finished ON jobs (finished_at)
     WHERE state IN ('completed', 'discarded', 'cancelled');
 
