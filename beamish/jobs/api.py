@@ -75,14 +75,16 @@ class Jobs:
                       overrides: ConfigRequest | dict[str, Any] | None = None,
                       queue: str = "default", priority: int = 0,
                       run_at: datetime | None = None, unique_key: str | None = None,
-                      max_retries: int | None = None, template_label: str | None = None,
+                      max_retries: int | None = None, backoff_base_s: float | None = None,
+                      backoff_cap_s: float | None = None, template_label: str | None = None,
                       template_version: int | None = None) -> JobHandle:
         """Queue a job: a ``template`` with ``variables``, or a raw ``prompt``.
 
         ``queue`` is one of ``[jobs] queues`` (``high``, ``default``, ``low``); a lower
         ``priority`` runs first within it; ``run_at`` (aware) schedules it; while a job with
         ``unique_key`` is pending or running, enqueueing the key again returns that job
-        (``created`` False). ``max_retries`` overrides the queue's.
+        (``created`` False). ``max_retries``, ``backoff_base_s`` and ``backoff_cap_s``
+        override the queue's retry policy for this job.
 
         Raises:
             InvalidJobError: what is wrong with the arguments.
@@ -93,6 +95,7 @@ class Jobs:
             "prompt": prompt, "system": system, "format": format, "schema": schema,
             "task_type": task_type, "overrides": overrides, "queue": queue,
             "priority": priority, "max_retries": max_retries,
+            "backoff_base_s": backoff_base_s, "backoff_cap_s": backoff_cap_s,
             "template_label": template_label, "template_version": template_version}
         request = self._request(fields)
         return await self._enqueue(request, run_at=run_at, unique_key=unique_key)

@@ -113,10 +113,11 @@ async def test_a_refused_request_fails_at_once_without_retry(
 
 async def test_a_provider_outage_is_retried_until_it_answers(
         tmp_path: Path, fake_llm: FakeLLMServer) -> None:
-    """5xx and 429 answers are retried; the job completes on the answer after them."""
+    """5xx and 429 answers are retried (with the job's own backoff over the queue's); the
+    job completes on the answer after them."""
     fake_llm.script(Fault.error(503), Fault.error(429))
-    async with running(tmp_path, fake_llm) as (app, events):
-        handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+    async with running(tmp_path, fake_llm, backoff_base_s=3600.0) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada", backoff_base_s=0.0)
         await events.wait("completed", job_id=handle.job_id)
         output = await app.jobs.get_output(handle.output_id)
     assert (output.status, output.attempts) == ("completed", 3)
