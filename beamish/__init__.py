@@ -15,15 +15,17 @@ it (``tests/test_layers.py`` holds the exact map)::
     server                     the HTTP API (FastAPI) and ``beamish serve``
     chat                       the chat product: the conversation channel and its history
     application                ``Application``: the store, the LLM client and the session tree
-    sessions, settings         session contexts and the janitor; the configuration
+    sessions, jobs, settings   session contexts and the janitor; durable LLM jobs (their
+                               workers, outputs and feedback); the configuration
     auth, request_log,         user tokens; one JSON line per LLM request;
     channels, store, llm,      Phoenix channels; configs and usage ledger; LLM providers;
     templates                  versioned prompt templates in a sandbox
     runtime, compact_json      actors, supervisors, registry; fast JSON
 
 Within a layer: ``channels`` uses ``auth``, ``llm`` uses ``store``, ``settings`` uses
-``sessions`` (its table). ``beamish.channels`` is a generic framework (runtime, auth and
-Starlette only), so an application can serve its own channels without the HTTP app.
+``sessions`` and ``jobs`` (their tables), ``jobs`` uses ``sessions``. ``beamish.channels``
+is a generic framework (runtime, auth and Starlette only), so an application can serve its
+own channels without the HTTP app.
 
 The names below load on first use, so ``import beamish.runtime`` stays light.
 ``beamish.Runtime`` is the old name of ``Application``: it still works, with a

@@ -25,6 +25,7 @@ What starts, in order (and stops in reverse)::
         ├── sessions by id    Registry (duplicate): session id → contexts (ids are per user)
         ├── session sup       DynamicSupervisor (max_sessions) of SessionContext
         ├── janitor           Janitor: expiry and eviction
+        ├── jobs              the job tree (beamish.jobs.actors): queues, workers, leases
         └── ...               ``children`` / ``add_child`` (``beamish serve``: the sockets)
 
 one_for_one everywhere: a crashed session context is restarted alone (and rebuilds its usage
@@ -62,6 +63,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from beamish.jobs import Jobs, JobsContext, JobsNotRunningError, jobs_spec
 from beamish.llm.errors import LLMError
 from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
 from beamish.llm.providers.base import (
@@ -151,6 +153,7 @@ class Application:
         self._services: Services | None = None
         self._sessions: Sessions | None = None  # one for the whole run: every call uses it
         self._templates: Templates | None = None
+        self._jobs: Jobs | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -179,12 +182,18 @@ class Application:
                                 clock=self._clock or loop.time)
             # The children share the services, which hold the node: so the node is made
             # first and given its children before it starts them as its root's.
-            for spec in (*_children(services), *self._extra):
+            # The job tree starts after the sessions' services, and stops before them.
+            # Templates first: the job tree renders template jobs through them from its start.
+            templates = Templates(store)
+            stack.callback(templates.close)
+            jobs = JobsContext(services, self.settings.jobs)
+            jobs.renderer = templates
+            for spec in (*_children(services), jobs_spec(jobs), *self._extra):
                 node.add_child(spec)
             await stack.enter_async_context(node)
             self._services, self._sessions = services, Sessions(services)
-            self._templates = Templates(store)
-            stack.callback(self._templates.close)
+            self._templates = templates
+            self._jobs = Jobs(jobs)
             self._stack = stack.pop_all()
         return self
 
@@ -198,6 +207,7 @@ class Application:
         finally:
             self._services = self._sessions = None
             self._templates = None
+            self._jobs = None
             if services is not None:
                 _report_lost(services)
 
@@ -284,6 +294,14 @@ class Application:
         if self._templates is None:
             raise RuntimeError("the Application is not running; use 'async with Application(...)'")
         return self._templates
+
+    @property
+    def jobs(self) -> Jobs:
+        """Durable LLM jobs: enqueue, outputs, feedback, re-run, cancel (``beamish.jobs``)."""
+        if self._jobs is None:
+            raise JobsNotRunningError("the Application is not running; use app.jobs inside "
+                                      "'async with Application(...)'")
+        return self._jobs
 
     # -- session-scoped calls ---------------------------------------------------------------
 

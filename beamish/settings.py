@@ -20,6 +20,7 @@ Fields and their defaults:
 * ``llm`` — ``beamish.llm.settings.LLMSettings`` (system defaults, task types, tiers, cache).
 * ``sessions`` — ``beamish.sessions.settings.SessionSettings`` (TTL, limits, usage buffer).
 * ``server`` — :class:`ServerSettings`, below (host, port, socket limits).
+* ``jobs`` — ``beamish.jobs.settings.JobsSettings`` (queues, leases, retries, pruning).
 
 Each later part of beamish adds its own table here as one more field. A part below this
 module keeps its table's model in its own ``settings`` module (``beamish.llm.settings``,
@@ -108,6 +109,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from beamish.jobs.settings import JobsSettings
 from beamish.llm.settings import LLMSettings
 from beamish.sessions.settings import SessionSettings
 from beamish.store.errors import SecretKeyError
@@ -168,6 +170,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
 
     @classmethod
     def settings_customise_sources(

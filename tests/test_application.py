@@ -16,7 +16,7 @@ from beamish.settings import Settings
 pytestmark = pytest.mark.anyio
 
 APP_CHILDREN = ["usage_recorder", "config_cache", "sessions", "sessions_by_user",
-                "sessions_by_id", "session_sup", "janitor"]
+                "sessions_by_id", "session_sup", "janitor", "jobs"]
 
 
 def _settings(path: Path) -> Settings:

@@ -43,6 +43,12 @@ PINNED: dict[str, list[str]] = {
         "ApiAuth", "AuthError", "BeamishServer", "Principal", "ServerSettings", "TokenSigner",
         "api_router", "create_app", "install_api", "issue_token", "mount_beamish",
         "verify_token"],
+    "beamish.jobs": [
+        "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobEvent", "JobHandle",
+        "JobLimitError",
+        "JobNotFoundError", "JobRequest", "Jobs", "JobsContext", "JobsNotRunningError",
+        "JobsSettings", "OutputForbiddenError", "PermanentAttemptError", "QueueSettings",
+        "RenderedPrompt", "Renderer", "RetryableAttemptError", "jobs_spec"],
 }
 
 

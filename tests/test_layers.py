@@ -4,7 +4,7 @@ The parts, bottom up (``beamish/__init__.py`` draws the same picture)::
 
     runtime, compact_json, _versions, migrations
     auth, request_log, channels, store, llm, templates
-    sessions, settings
+    sessions, jobs, settings
     application
     chat
     server
@@ -49,14 +49,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     # sessions and settings share a layer: settings composes each part's table, the
     # sessions' included; sessions never reads the whole Settings.
     "sessions": _LAYER_1 | {"channels", "llm", "templates"},
-    "settings": _LAYER_1 | {"channels", "llm", "sessions", "templates"},
-    "application": _LAYER_1 | {"channels", "llm", "sessions", "settings", "templates"},
+    "settings": _LAYER_1 | {"channels", "llm", "sessions", "templates", "jobs"},
+    "application": _LAYER_1 | {"channels", "llm", "sessions", "settings", "templates", "jobs"},
     "chat": frozenset({"channels", "sessions", "application", "llm", "store", "runtime",
-                       "request_log", "templates"}),
+                       "request_log", "templates", "jobs"}),
     "server": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat",
-                          "templates"},
+                          "templates", "jobs"},
     "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat", "server",
-                       "templates"},
+                       "templates", "jobs"},
+    # Durable LLM jobs: below the application, which starts their tree and imports them.
+    "jobs": _LAYER_1 | {"channels", "llm", "sessions", "templates"},
     # The package's own __init__: lazy re-exports of the application's front names.
     "__init__": frozenset({"application", "settings"}),
 }

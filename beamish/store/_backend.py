@@ -111,6 +111,13 @@ class Backend(ABC):
             StoreError: the store is not open (at once, for a backend that groups commits).
         """
 
+    async def listen(self, channel: str, callback: Callable[[str], object],
+                     ) -> Callable[[], Awaitable[None]] | None:
+        """Call ``callback(payload)`` on the event loop for each notification on
+        ``channel``; returns the function that stops listening, or None where the database
+        cannot notify (SQLite: callers poll)."""
+        return None
+
 
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (every stored timestamp is UTC)."""

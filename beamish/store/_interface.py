@@ -14,6 +14,19 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from beamish.store.events import ConfigListener
+from beamish.store.job_models import (
+    AttemptResult,
+    CancelledJob,
+    EnqueuedJob,
+    FeedbackRecord,
+    FeedbackStats,
+    JobRecord,
+    NewJob,
+    OutputFilter,
+    OutputPage,
+    OutputRecord,
+    Rating,
+)
 from beamish.store.models import (
     ANY_TIER,
     AuditEntry,
@@ -350,4 +363,83 @@ class Store(Protocol):
     async def delete_template_label(self, name: str, label: str, *,
                                     actor: str = "system") -> None:
         """Remove the label; ``NotFoundError`` if the template has no such label."""
+        ...
+
+    # -- jobs: the durable queue, outputs and feedback (beamish.store._jobs) ---------------
+
+    async def enqueue_job(self, job: NewJob) -> EnqueuedJob:
+        """Insert ``job`` and its pending output, or return the unfinished job holding its
+        unique key (``created`` False); one ``INSERT … ON CONFLICT``, never check-then-insert."""
+        ...
+
+    async def enqueue_jobs(self, jobs: Sequence[NewJob]) -> list[EnqueuedJob]:
+        """``enqueue_job`` for each of ``jobs``, in order, in one transaction."""
+        ...
+
+    async def count_unfinished_jobs(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """How many unfinished jobs each of ``user_ids`` has (users with none left out)."""
+        ...
+
+    async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
+                         lease_until: datetime, now: datetime | None = None,
+                         ) -> list[JobRecord]:
+        """Lease up to ``limit`` runnable jobs of ``queue`` (expired leases included) to
+        ``leased_by``; their outputs become ``processing``."""
+        ...
+
+    async def renew_leases(self, job_ids: Sequence[int], *, leased_by: str,
+                           lease_until: datetime) -> set[int]:
+        """Extend ``leased_by``'s leases on ``job_ids``; the ids it still holds."""
+        ...
+
+    async def finish_jobs(self, results: Sequence[AttemptResult]) -> set[int]:
+        """Write how attempts ended, in one transaction; the ids of the jobs written (only
+        those still leased by the writer)."""
+        ...
+
+    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str) -> set[int]:
+        """Give back ``leased_by``'s leases (its process stops): due again now; the ids."""
+        ...
+
+    async def cancel_job(self, job_id: int, *, user_id: str | None = None,
+                         ) -> CancelledJob | None:
+        """Cancel an unfinished job and its output; None if it had finished; raises
+        ``NotFoundError`` if there is no such job (of ``user_id``, when given)."""
+        ...
+
+    async def get_job(self, job_id: int) -> JobRecord:
+        """A job; raises ``NotFoundError`` (also once pruned)."""
+        ...
+
+    async def get_output(self, output_id: str) -> OutputRecord:
+        """An output; raises ``NotFoundError``."""
+        ...
+
+    async def list_outputs(self, user_id: str, *, filters: OutputFilter | None = None,
+                           cursor: str | None = None, limit: int = 50) -> OutputPage:
+        """``user_id``'s outputs, newest first, a page at a time."""
+        ...
+
+    async def set_feedback(self, output_id: str, user_id: str, rating: Rating,
+                           reason: str | None = None) -> FeedbackRecord:
+        """Create or replace ``user_id``'s rating of ``output_id``."""
+        ...
+
+    async def get_feedback(self, output_id: str, user_id: str) -> FeedbackRecord | None:
+        """``user_id``'s rating of ``output_id``, or None."""
+        ...
+
+    async def feedback_stats(self, *, template_name: str | None = None,
+                             ) -> list[FeedbackStats]:
+        """Ups and downs per (template, version, model)."""
+        ...
+
+    async def prune_jobs(self, finished_before: datetime) -> int:
+        """Delete jobs finished before ``finished_before``; how many (outputs stay)."""
+        ...
+
+    async def listen_jobs(self, callback: Callable[[str], object],
+                          ) -> Callable[[], Awaitable[None]] | None:
+        """Call ``callback(queue)`` when a job is inserted (PostgreSQL NOTIFY); the stop
+        function, or None where the backend cannot notify (SQLite: poll)."""
         ...

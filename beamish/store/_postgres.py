@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -231,3 +231,31 @@ class PostgresBackend(Backend):
             counts = Counter((e.user_id, e.provider) for e in events if e.request_id in fresh)
             await tx.executemany(_COUNT_USAGE, [(u, p, n) for (u, p), n in sorted(counts.items())])
         return fresh
+
+    async def listen(self, channel: str, callback: Callable[[str], object],
+                     ) -> Callable[[], Awaitable[None]] | None:
+        """LISTEN on a connection of its own (a pooled one would be handed to others). If
+        that connection is lost, notifications stop: callers poll as well."""
+
+        def notified(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+            callback(str(payload))
+
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=10)
+        except _DRIVER_ERRORS as error:
+            raise translate(error) from error
+        try:
+            await conn.add_listener(channel, notified)
+        except BaseException as error:
+            conn.terminate()
+            if isinstance(error, _DRIVER_ERRORS):
+                raise translate(error) from error
+            raise
+
+        async def stop() -> None:
+            try:
+                await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
+            except (TimeoutError, *_DRIVER_ERRORS):
+                conn.terminate()
+
+        return stop

@@ -24,6 +24,7 @@ from uuid import uuid4
 
 from beamish.store import _stats
 from beamish.store._backend import Backend, Executor, Row, Transaction, utc_now
+from beamish.store._jobs import JobQueries
 from beamish.store._templates import TemplateQueries
 from beamish.store._tokens import TokenQueries
 from beamish.store.errors import (
@@ -84,7 +85,7 @@ _LAYER_CONFIG_COLUMNS = ("id", "provider", "model", "is_default", "usage_count",
                          "parameters", "created_at", "updated_at")
 
 
-class SqlStore(_stats.StatsQueries, TokenQueries, TemplateQueries):
+class SqlStore(_stats.StatsQueries, TokenQueries, TemplateQueries, JobQueries):
     """The store over one backend; open it with ``async with``."""
 
     def __init__(self, backend: Backend, *, migrate: bool = True) -> None:
@@ -99,6 +100,10 @@ class SqlStore(_stats.StatsQueries, TokenQueries, TemplateQueries):
 
     @property
     def _token_backend(self) -> Backend:
+        return self._backend
+
+    @property
+    def _jobs_backend(self) -> Backend:
         return self._backend
 
     async def __aenter__(self) -> Self:

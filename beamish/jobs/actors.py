@@ -1,0 +1,462 @@
+"""The job tree: actors that claim jobs, run them, keep their leases and write their ends.
+
+::
+
+    beamish.jobs (Supervisor, one_for_one)
+    ├── enqueuer        Enqueuer: new jobs, inserted in group commits
+    ├── finisher        Finisher: attempt results, written in group commits
+    ├── leases          LeaseKeeper: renews this process's leases every lease_s / 3
+    ├── pruner          Pruner: deletes finished jobs older than prune_after_s
+    ├── notifier        Notifier: PostgreSQL LISTEN → wakes the queue's producer
+    └── queue.<name>    Supervisor (one_for_all), one per queue
+        ├── worker.0 … worker.<concurrency - 1>     JobWorker: one job at a time
+        └── producer                                QueueProducer: claims in batches
+
+**Demand.** A queue's producer knows which of its workers are idle; it claims as many jobs
+as there are (at most ``claim_batch``) in one query and hands one to each. A worker that
+finishes tells the producer, which claims again in its next turn — so the workers freed
+while one claim ran are served by the next claim together. A claim that finds fewer jobs
+than asked means the queue is drained: the producer then waits for its poll timer, a local
+enqueue, or a NOTIFY.
+
+**Failure.** A worker runs its job in a task it owns (cancelled when the worker exits, in
+any way). A crash anywhere in a queue restarts the whole queue group (one_for_all): the
+producer's view of idle workers is rebuilt with them. Jobs whose attempts were cut short
+keep their leases until they expire, then any process runs them again.
+
+**Group commits.** Enqueuers hand new jobs to the enqueuer, workers hand attempt results
+to the finisher; each writes whatever arrived while its previous transaction ran in one
+transaction, and answers each sender once its part is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from beamish.jobs.context import (
+    ENQUEUER,
+    FINISHER,
+    JOBS_SUP,
+    LEASES,
+    NOTIFIER,
+    PRUNER,
+    JobsContext,
+    producer_name,
+    worker_name,
+)
+from beamish.jobs.errors import JobLimitError, JobsNotRunningError
+from beamish.jobs.execution import run_attempt
+from beamish.jobs.models import JobEvent
+from beamish.jobs.schedule import OUTPUT_STATUS
+from beamish.runtime import (
+    Actor,
+    ActorRef,
+    Caller,
+    ChildSpec,
+    NoProcessError,
+    cast,
+    child_spec,
+    on_exit,
+    send,
+)
+from beamish.runtime.exits import ExitReason
+from beamish.runtime.supervisor import supervisor_spec
+from beamish.runtime.timers import Timer, send_after, send_interval
+from beamish.store import StoreError
+from beamish.store.job_models import AttemptResult, JobRecord
+
+log = logging.getLogger("beamish.jobs")
+
+_EVENT_OF_STATE = {"completed": "completed", "retryable": "retried", "discarded": "failed",
+                   "cancelled": "cancelled"}
+
+
+class JobWorker(Actor):
+    """Runs one job at a time, in a task of its own; ``("cancel", job_id)`` stops it."""
+
+    def init(self, arg: tuple[JobsContext, str]) -> None:
+        self.ctx, self.queue = arg
+        self.task: asyncio.Task[None] | None = None
+        self.job: JobRecord | None = None
+        on_exit(self.ref, lambda _ref, _reason: self._cancel())
+
+    def handle_info(self, message: Any) -> None:
+        match message:
+            case ("run", JobRecord() as job):
+                self.job = job
+                self.ctx.running[job.id] = self.ref
+                self.task = asyncio.get_running_loop().create_task(self._attempt(job))
+            case ("cancel", int() as job_id) if self.job is not None and self.job.id == job_id:
+                self._cancel()
+            case ("done", int() as job_id) if self.job is not None and self.job.id == job_id:
+                self.ctx.running.pop(job_id, None)
+                self.job = self.task = None
+                producer = self.ctx.services.node.whereis(producer_name(self.queue))
+                if producer is not None:  # else it is restarting, with these workers
+                    send(producer, ("idle", self.ref))
+            case ("crashed", Exception() as error):
+                raise error  # a bug: the queue group restarts; the lease brings the job back
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    async def _attempt(self, job: JobRecord) -> None:
+        ctx = self.ctx
+        started = asyncio.get_running_loop().time()
+        try:
+            ctx.publish(_event("started", job, job.attempt))
+            result = await run_attempt(ctx, job)
+            written = await _finish(ctx, result)
+            if written:
+                ctx.publish(_result_event(job, result))
+            producer = ctx.services.node.whereis(producer_name(self.queue))
+            if written and result.run_at is not None and producer is not None:
+                # A retry: wake the queue when it is due, rather than at a later poll.
+                delay = (result.run_at - ctx.now()).total_seconds()
+                send_after(producer, "wake", max(delay, 0.0))
+        except (StoreError, JobsNotRunningError) as error:
+            # The lease runs out, and the job runs again (here or in another process).
+            log.warning("job %d: its end could not be written (%s); it runs again once its "
+                        "lease expires", job.id, error)
+        except Exception as error:
+            send(self.ref, ("crashed", error))
+        finally:
+            ctx.queue_load(self.queue).finished(asyncio.get_running_loop().time() - started)
+            send(self.ref, ("done", job.id))
+
+
+async def _finish(ctx: JobsContext, result: AttemptResult) -> bool:
+    return bool(await submit(ctx, FINISHER, result))
+
+
+def _event(kind: Any, job: JobRecord, attempt: int, *, status: Any = "processing",
+           **fields: Any) -> JobEvent:
+    args = job.args
+    return JobEvent(event=kind, job_id=job.id, output_id=job.output_id, user_id=job.user_id,
+                    queue=job.queue, status=status, attempt=attempt,
+                    template=args.get("template"), **fields)
+
+
+def _result_event(job: JobRecord, result: AttemptResult) -> JobEvent:
+    return _event(_EVENT_OF_STATE[result.state], job, job.attempt,
+                  status=OUTPUT_STATUS[result.state], model=result.model,
+                  template_version=result.template_version, latency_ms=result.latency_ms,
+                  error=result.error, retry_at=result.run_at)
+
+
+class QueueProducer(Actor):
+    """Claims a queue's jobs in batches for its idle workers (see the module docs)."""
+
+    def init(self, arg: tuple[JobsContext, str, int]) -> None:
+        self.ctx, self.queue, concurrency = arg
+        node = self.ctx.services.node
+        self.idle: list[ActorRef] = []
+        for index in range(concurrency):
+            ref = node.whereis(worker_name(self.queue, index))
+            if ref is not None:
+                self.idle.append(ref)
+        self.drained = False
+        self.claim_due = False
+        self.poll: Timer = send_interval(self.ref, "poll", self.ctx.settings.poll_interval_s)
+        self._claim_soon()
+
+    async def handle_info(self, message: Any) -> None:
+        match message:
+            case ("idle", ActorRef() as worker):
+                self.idle.append(worker)
+                if not self.drained:
+                    self._claim_soon()
+            case "poll" | "wake":
+                self.drained = False
+                self._claim_soon()
+            case "claim":
+                self.claim_due = False
+                await self._claim()
+
+    def _claim_soon(self) -> None:
+        if not self.claim_due and self.idle:
+            self.claim_due = True
+            send(self.ref, "claim")
+
+    async def _claim(self) -> None:
+        ctx = self.ctx
+        wanted = min(len(self.idle), ctx.settings.claim_batch)
+        if wanted == 0:
+            return
+        now = ctx.now()
+        try:
+            jobs = await ctx.services.store.claim_jobs(
+                self.queue, limit=wanted, leased_by=ctx.leased_by,
+                lease_until=now + timedelta(seconds=ctx.settings.lease_s), now=now)
+        except StoreError as error:
+            log.warning("queue %r: claiming failed (%s); trying again at the next poll",
+                        self.queue, error)
+            return
+        for job in jobs:
+            send(self.idle.pop(), ("run", job))
+        self.drained = len(jobs) < wanted
+        if not self.drained:
+            self._claim_soon()
+
+    def terminate(self, reason: ExitReason) -> None:
+        self.poll.cancel()
+
+
+class _GroupWriter(Actor):
+    """Writes what arrives while its previous write runs in one transaction (a group
+    commit); each sender's future gets its own outcome once that transaction is durable."""
+
+    what = "write"
+
+    def init(self, ctx: JobsContext) -> None:
+        self.ctx = ctx
+        self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.flush_due = False
+
+    def handle_cast(self, request: Any) -> None:
+        item, future = request
+        self.pending.append((item, future))
+        if not self.flush_due:
+            self.flush_due = True
+            send(self.ref, "flush")
+
+    async def handle_info(self, message: Any) -> None:
+        if message != "flush":
+            return
+        self.flush_due = False
+        batch, self.pending = self.pending, []
+        try:
+            outcomes = await self.write([item for item, _ in batch])
+        except StoreError as error:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+
+    async def write(self, items: list[Any]) -> list[Any]:
+        """One outcome per item (a result, or the exception its sender gets)."""
+        raise NotImplementedError
+
+    def terminate(self, reason: ExitReason) -> None:
+        for _, future in self.pending:
+            if not future.done():
+                future.set_exception(StoreError(f"the job {self.what}r stopped first"))
+
+
+class Finisher(_GroupWriter):
+    """Writes attempt results; each worker learns whether its result was written (False:
+    the job's lease was no longer this process's)."""
+
+    what = "finishe"
+
+    async def write(self, items: list[Any]) -> list[Any]:
+        written = await self.ctx.services.store.finish_jobs(items)
+        return [result.job_id in written for result in items]
+
+
+class Enqueuer(_GroupWriter):
+    """Inserts new jobs; callers that enqueue together share one transaction. A user's jobs
+    beyond ``max_unfinished_per_user`` are refused (``JobLimitError``); a batch the database
+    refuses is written again one job at a time, so only the bad job fails."""
+
+    what = "enqueue"
+
+    async def write(self, items: list[Any]) -> list[Any]:
+        store = self.ctx.services.store
+        admitted = await self._admit(items)
+        accepted = [item for item, refusal in zip(items, admitted, strict=True)
+                    if refusal is None]
+        try:
+            written = iter(await store.enqueue_jobs(accepted))
+        except StoreError:
+            if len(accepted) == 1:
+                raise
+            written = iter([await _one_by_one(store, item) for item in accepted])
+        return [next(written) if refusal is None else refusal for refusal in admitted]
+
+    async def _admit(self, items: list[Any]) -> list[JobLimitError | None]:
+        """None for each item within its user's cap, else the refusal."""
+        limit = self.ctx.settings.max_unfinished_per_user
+        counts = await self.ctx.services.store.count_unfinished_jobs(
+            [item.user_id for item in items])
+        admitted: list[JobLimitError | None] = []
+        for item in items:
+            count = counts.get(item.user_id, 0)
+            admitted.append(None if count < limit else JobLimitError(item.user_id, limit))
+            counts[item.user_id] = count + 1
+        return admitted
+
+
+async def _one_by_one(store: Any, item: Any) -> Any:
+    try:
+        return await store.enqueue_job(item)
+    except StoreError as error:
+        return error
+
+
+async def submit(ctx: JobsContext, name: str, item: Any) -> Any:
+    """Hand ``item`` to the group writer ``name`` of ``ctx``'s node; its outcome once durable.
+
+    Raises:
+        JobsNotRunningError: the writer is not running (the application is stopped).
+    """
+    writer = ctx.services.node.whereis(name)  # this application's, whoever calls
+    if writer is None:
+        raise JobsNotRunningError(f"{name} is not running: use app.jobs inside "
+                                  "'async with Application(...)'")
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    try:
+        await cast(writer, (item, future))
+    except NoProcessError:
+        raise JobsNotRunningError(f"{name} stopped: use app.jobs inside "
+                                  "'async with Application(...)'") from None
+    return await future
+
+
+class LeaseKeeper(Actor):
+    """Renews the leases of the jobs this process runs; stops those it lost (cancelled, or
+    taken by another process after a stall) in their workers. When the tree stops (after
+    the queues, whose workers' attempts are cut short), it gives their leases back, so the
+    jobs run again at once — here after a restart, or in another process — rather than
+    when the leases would have expired."""
+
+    def init(self, ctx: JobsContext) -> None:
+        self.trap_exit()
+        self.ctx = ctx
+        self.timer = send_interval(self.ref, "renew", ctx.settings.lease_s / 3)
+
+    async def handle_info(self, message: Any) -> None:
+        if message != "renew" or not self.ctx.running:
+            return
+        ctx = self.ctx
+        ids = list(ctx.running)
+        try:
+            held = await ctx.services.store.renew_leases(
+                ids, leased_by=ctx.leased_by,
+                lease_until=ctx.now() + timedelta(seconds=ctx.settings.lease_s))
+        except StoreError as error:
+            log.warning("renewing %d job leases failed (%s)", len(ids), error)
+            return
+        for job_id in ids:
+            worker = ctx.running.get(job_id)
+            if job_id not in held and worker is not None:
+                send(worker, ("cancel", job_id))
+
+    async def terminate(self, reason: ExitReason) -> None:
+        self.timer.cancel()
+        ctx = self.ctx
+        orphans = [job_id for job_id, worker in ctx.running.items() if not worker.alive]
+        if not orphans:
+            return
+        try:
+            released = await ctx.services.store.release_jobs(orphans, leased_by=ctx.leased_by)
+        except StoreError as error:
+            log.warning("giving back %d job leases failed (%s); they run again once the "
+                        "leases expire", len(orphans), error)
+            return
+        for job_id in released:
+            ctx.running.pop(job_id, None)
+        log.info("gave back the leases of %d interrupted jobs", len(released))
+
+
+class Pruner(Actor):
+    """Deletes finished jobs older than ``prune_after_s``, every ``prune_interval_s``; call
+    ``"prune"`` to do it now (the reply is how many were deleted)."""
+
+    def init(self, ctx: JobsContext) -> None:
+        self.ctx = ctx
+        self.timer = send_interval(self.ref, "prune", ctx.settings.prune_interval_s)
+
+    async def handle_call(self, request: Any, caller: Caller) -> int:
+        if request != "prune":
+            raise ValueError(f"unknown pruner request {request!r}")
+        return await self._prune()
+
+    async def handle_info(self, message: Any) -> None:
+        if message == "prune":
+            try:
+                await self._prune()
+            except StoreError as error:
+                log.warning("pruning finished jobs failed (%s)", error)
+
+    async def _prune(self) -> int:
+        ctx = self.ctx
+        pruned = await ctx.services.store.prune_jobs(
+            ctx.now() - timedelta(seconds=ctx.settings.prune_after_s))
+        if pruned:
+            log.info("pruned %d finished jobs", pruned)
+        return pruned
+
+    def terminate(self, reason: ExitReason) -> None:
+        self.timer.cancel()
+
+
+class Notifier(Actor):
+    """Wakes a queue's producer when another process inserts a job (PostgreSQL NOTIFY);
+    where the database cannot notify, or listening fails, producers poll."""
+
+    async def init(self, ctx: JobsContext) -> None:
+        self.trap_exit()
+        self.ctx = ctx
+        self.retry: Timer | None = None
+        self.stop_listening = await self._listen()
+
+    async def _listen(self) -> Any:
+        try:
+            return await self.ctx.services.store.listen_jobs(self._wake)
+        except StoreError as error:
+            log.warning("listening for new jobs failed (%s); polling, and listening again "
+                        "in %s s", error, self.ctx.settings.lease_s)
+            self.retry = send_after(self.ref, "listen", self.ctx.settings.lease_s)
+            return None
+
+    def _wake(self, queue: str) -> None:
+        producer = self.ctx.services.node.whereis(producer_name(queue))
+        if producer is not None:
+            send(producer, "wake")
+
+    async def handle_info(self, message: Any) -> None:
+        if message == "listen" and self.stop_listening is None:
+            self.stop_listening = await self._listen()
+
+    async def terminate(self, reason: ExitReason) -> None:
+        if self.retry is not None:
+            self.retry.cancel()
+        if self.stop_listening is not None:
+            await self.stop_listening()
+
+
+def jobs_spec(ctx: JobsContext) -> ChildSpec:
+    """The job tree's child spec (for the application's root supervisor)."""
+    children = [child_spec(Enqueuer, ctx, id="enqueuer", name=ENQUEUER),
+                child_spec(Finisher, ctx, id="finisher", name=FINISHER),
+                child_spec(LeaseKeeper, ctx, id="leases", name=LEASES),
+                child_spec(Pruner, ctx, id="pruner", name=PRUNER),
+                child_spec(Notifier, ctx, id="notifier", name=NOTIFIER)]
+    if ctx.settings.enabled:
+        children += [_queue_spec(ctx, queue, settings.concurrency)
+                     for queue, settings in ctx.settings.queues.items()]
+    return supervisor_spec(children, id="jobs", name=JOBS_SUP)
+
+
+def _queue_spec(ctx: JobsContext, queue: str, concurrency: int) -> ChildSpec:
+    workers = [child_spec(JobWorker, (ctx, queue), id=f"worker.{index}",
+                          name=worker_name(queue, index)) for index in range(concurrency)]
+    producer = child_spec(QueueProducer, (ctx, queue, concurrency), id="producer",
+                          name=producer_name(queue))
+    return supervisor_spec([*workers, producer], id=f"queue.{queue}", strategy="one_for_all")
+
+
+__all__ = ["Finisher", "JobWorker", "LeaseKeeper", "Notifier", "Pruner", "QueueProducer",
+           "jobs_spec"]
+

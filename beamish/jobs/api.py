@@ -1,0 +1,291 @@
+"""``Jobs``: the Python API of durable LLM jobs (``app.jobs``).
+
+::
+
+    handle = await app.jobs.enqueue(prompt="Summarise: ...", user_id="ada", format="markdown")
+    output = await app.jobs.get_output(handle.output_id, user_id="ada")
+    await app.jobs.set_feedback(handle.output_id, user_id="ada", rating="up")
+    again = await app.jobs.rerun(handle.output_id, user_id="ada")
+
+Every method that names a ``user_id`` acts only on that user's outputs and jobs: another
+user's is ``OutputForbiddenError``, an unknown id ``JobNotFoundError``. State changes are
+published to ``subscribe``'s listeners and logged as one JSON line each (``beamish.jobs``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from beamish.jobs.actors import submit
+from beamish.jobs.context import ENQUEUER, PRUNER, JobListener, JobsContext, producer_name
+from beamish.jobs.errors import (
+    InvalidJobError,
+    JobNotFoundError,
+    JobsNotRunningError,
+    OutputForbiddenError,
+)
+from beamish.jobs.formats import check_schema
+from beamish.jobs.models import JobEvent, JobHandle, JobRequest, Renderer
+from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
+from beamish.llm.hierarchy import ConfigRequest
+from beamish.runtime import call, send
+from beamish.store import NotFoundError
+from beamish.store.job_models import (
+    EnqueuedJob,
+    FeedbackRecord,
+    FeedbackStats,
+    NewJob,
+    OutputFilter,
+    OutputPage,
+    OutputRecord,
+    Rating,
+    Relation,
+)
+
+MAX_REASON_CHARS = 2000
+
+
+class Jobs:
+    """Enqueue jobs, read their outputs, rate, re-run and cancel them (see module docs)."""
+
+    def __init__(self, ctx: JobsContext) -> None:
+        self._ctx = ctx
+
+    def set_renderer(self, renderer: Renderer | None) -> None:
+        """Render template jobs with ``renderer`` from now on (the application hands its
+        templates here; without one, template jobs fail saying so)."""
+        self._ctx.renderer = renderer
+
+    def subscribe(self, listener: JobListener) -> Callable[[], None]:
+        """Call ``listener(JobEvent)`` on every job state change of this process (queued,
+        started, retried, completed, failed, cancelled, feedback); returns the
+        unsubscribe function. Exceptions it raises are logged, never raised to the job."""
+        return self._ctx.subscribe(listener)
+
+    async def enqueue(self, *, user_id: str, template: str | None = None,
+                      variables: dict[str, Any] | None = None, prompt: str | None = None,
+                      system: str | None = None, format: str = "text",
+                      schema: dict[str, Any] | None = None, task_type: str | None = None,
+                      overrides: ConfigRequest | dict[str, Any] | None = None,
+                      queue: str = "default", priority: int = 0,
+                      run_at: datetime | None = None, unique_key: str | None = None,
+                      max_retries: int | None = None, backoff_base_s: float | None = None,
+                      backoff_cap_s: float | None = None, template_label: str | None = None,
+                      template_version: int | None = None) -> JobHandle:
+        """Queue a job: a ``template`` with ``variables``, or a raw ``prompt``.
+
+        ``queue`` is one of ``[jobs] queues`` (``high``, ``default``, ``low``); a lower
+        ``priority`` runs first within it; ``run_at`` (aware) schedules it; while a job with
+        ``unique_key`` is pending or running, enqueueing the key again returns that job
+        (``created`` False). ``max_retries``, ``backoff_base_s`` and ``backoff_cap_s``
+        override the queue's retry policy for this job.
+
+        Raises:
+            InvalidJobError: what is wrong with the arguments.
+            JobLimitError: the user has ``max_unfinished_per_user`` jobs pending or running.
+        """
+        fields: dict[str, Any] = {
+            "user_id": user_id, "template": template, "variables": variables or {},
+            "prompt": prompt, "system": system, "format": format, "schema": schema,
+            "task_type": task_type, "overrides": overrides, "queue": queue,
+            "priority": priority, "max_retries": max_retries,
+            "backoff_base_s": backoff_base_s, "backoff_cap_s": backoff_cap_s,
+            "template_label": template_label, "template_version": template_version}
+        request = self._request(fields)
+        return await self._enqueue(request, run_at=run_at, unique_key=unique_key)
+
+    def _request(self, fields: dict[str, Any]) -> JobRequest:
+        try:
+            request = JobRequest.model_validate(fields)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'job'}: {e['msg']}"
+                                 for e in error.errors())
+            raise InvalidJobError(f"invalid job: {problems}") from None
+        self._check_bounds(request)
+        return request
+
+    def _check_bounds(self, request: JobRequest) -> None:
+        settings = self._ctx.settings
+        if request.queue not in settings.queues:
+            raise InvalidJobError(f"queue {request.queue!r} is not one of [jobs] queues "
+                                  f"({', '.join(sorted(settings.queues))})")
+        prompt_chars = len(request.prompt or "") + len(request.system or "")
+        if prompt_chars > settings.max_prompt_chars:
+            raise InvalidJobError(f"prompt and system are {prompt_chars} characters; at "
+                                  f"most {settings.max_prompt_chars} ([jobs] max_prompt_chars)")
+        if len(_json(request.variables)) > settings.max_variables_bytes:
+            raise InvalidJobError(f"variables are over {settings.max_variables_bytes} bytes "
+                                  "of JSON ([jobs] max_variables_bytes)")
+        if request.json_schema is not None:
+            if len(_json(request.json_schema)) > settings.max_schema_bytes:
+                raise InvalidJobError(f"schema is over {settings.max_schema_bytes} bytes of "
+                                      "JSON ([jobs] max_schema_bytes)")
+            check_schema(request.json_schema)
+
+    async def _enqueue(self, request: JobRequest, *, run_at: datetime | None,
+                       unique_key: str | None) -> JobHandle:
+        ctx = self._ctx
+        if run_at is not None and run_at.tzinfo is None:
+            raise InvalidJobError("run_at must be timezone-aware (UTC, say)")
+        now = ctx.now()
+        due = run_at or now
+        policy = retry_policy(ctx.settings, request)
+        new = NewJob(
+            queue=request.queue, priority=request.priority, max_attempts=policy.max_attempts,
+            run_at=due, scheduled=due > now, unique_key=unique_key, user_id=request.user_id,
+            output_id=uuid.uuid4().hex, args=request.model_dump(mode="json", by_alias=True,
+                                                                exclude_defaults=True),
+            template_name=request.template, template_version=request.template_version,
+            variables=request.variables, task_type=request.task_type or "chat",
+            format=request.format, parent_output_id=request.parent_output_id,
+            relation=request.relation)
+        enqueued: EnqueuedJob = await submit(ctx, ENQUEUER, new)
+        job = enqueued.job
+        load = ctx.queue_load(job.queue)
+        if enqueued.created:
+            load.backlog += 1
+            ctx.publish(JobEvent(event="queued", job_id=job.id, output_id=job.output_id,
+                                 user_id=job.user_id, queue=job.queue, status="pending",
+                                 template=request.template))
+            producer = ctx.services.node.whereis(producer_name(job.queue))
+            if producer is not None and not new.scheduled:  # none: jobs run elsewhere
+                send(producer, "wake")
+        concurrency = ctx.settings.queues[job.queue].concurrency
+        return JobHandle(job_id=job.id, output_id=job.output_id,
+                         status=OUTPUT_STATUS[job.state], state=job.state,
+                         created=enqueued.created,
+                         estimated_completion=estimate_completion(
+                             now=now, run_at=job.run_at, backlog=load.backlog,
+                             concurrency=concurrency, mean_s=load.mean_s))
+
+    async def get_output(self, output_id: str, *, user_id: str | None = None) -> OutputRecord:
+        """An output (of ``user_id``, when given: trusted code may leave it out)."""
+        try:
+            output = await self._ctx.services.store.get_output(output_id)
+        except NotFoundError:
+            raise JobNotFoundError(f"no output {output_id!r}") from None
+        if user_id is not None and output.user_id != user_id:
+            raise OutputForbiddenError(f"output {output_id!r}", user_id)
+        return output
+
+    async def list_outputs(self, user_id: str, *, filters: OutputFilter | None = None,
+                           cursor: str | None = None, limit: int = 50) -> OutputPage:
+        """``user_id``'s outputs, newest first; pass ``next_cursor`` back for the next page."""
+        try:
+            return await self._ctx.services.store.list_outputs(
+                user_id, filters=filters, cursor=cursor, limit=limit)
+        except ValueError as error:
+            raise InvalidJobError(str(error)) from None
+
+    async def cancel(self, job_id: int, *, user_id: str | None = None) -> OutputRecord:
+        """Cancel a pending or running job (of ``user_id``, when given); a running one is
+        stopped in its worker. A job that had finished is left as it is. Returns its output.
+        """
+        store = self._ctx.services.store
+        try:
+            job = await store.get_job(job_id)
+        except NotFoundError:
+            raise JobNotFoundError(f"no job {job_id}") from None
+        if user_id is not None and job.user_id != user_id:
+            raise OutputForbiddenError(f"job {job_id}", user_id)
+        cancelled = await store.cancel_job(job_id)
+        if cancelled is not None:
+            worker = self._ctx.running.get(job_id)
+            if worker is not None:
+                send(worker, ("cancel", job_id))
+            self._ctx.publish(JobEvent(event="cancelled", job_id=job_id,
+                                       output_id=job.output_id, user_id=job.user_id,
+                                       queue=job.queue, status="cancelled",
+                                       attempt=cancelled.job.attempt,
+                                       template=job.args.get("template")))
+        return await store.get_output(job.output_id)
+
+    async def set_feedback(self, output_id: str, *, user_id: str, rating: Rating,
+                           reason: str | None = None) -> FeedbackRecord:
+        """Rate one's own output ``up`` or ``down`` (again: the rating is replaced)."""
+        if rating not in ("up", "down"):
+            raise InvalidJobError(f"rating must be 'up' or 'down', not {rating!r}")
+        if reason is not None and len(reason) > MAX_REASON_CHARS:
+            raise InvalidJobError(f"reason is {len(reason)} characters; at most "
+                                  f"{MAX_REASON_CHARS}")
+        output = await self.get_output(output_id, user_id=user_id)
+        record = await self._ctx.services.store.set_feedback(output_id, user_id, rating,
+                                                             reason)
+        self._ctx.publish(JobEvent(event="feedback", job_id=output.job_id,
+                                   output_id=output_id, user_id=user_id,
+                                   status=output.status, template=output.template_name,
+                                   template_version=output.template_version,
+                                   model=output.model))
+        return record
+
+    async def feedback_stats(self, *, template_name: str | None = None,
+                             ) -> list[FeedbackStats]:
+        """Ups and downs per template version and model (of one template, when given)."""
+        return await self._ctx.services.store.feedback_stats(template_name=template_name)
+
+    async def prune(self) -> int:
+        """Delete the jobs finished more than ``[jobs] prune_after_s`` ago now (the pruner
+        does it every ``prune_interval_s``); how many. Outputs and feedback stay.
+
+        Raises:
+            JobsNotRunningError: the job tree is not running.
+            StoreError: the database refused.
+        """
+        pruner = self._ctx.services.node.whereis(PRUNER)
+        if pruner is None:
+            raise JobsNotRunningError("the job pruner is not running (restarting, or the "
+                                      "application is stopped)")
+        return int(await call(pruner, "prune", timeout=None))
+
+    async def rerun(self, output_id: str, *, user_id: str) -> JobHandle:
+        """A new job with the identical request of ``output_id``, linked to it."""
+        return await self._again(output_id, user_id, "rerun", {})
+
+    async def regenerate(self, output_id: str, *, user_id: str,
+                         variables: dict[str, Any] | None = None, model: str | None = None,
+                         parameters: dict[str, Any] | None = None) -> JobHandle:
+        """A new job like ``output_id``'s with other ``variables``, ``model`` or
+        ``parameters`` (the request layer of resolution), linked to it."""
+        changes: dict[str, Any] = {}
+        if variables is not None:
+            changes["variables"] = variables
+        if model is not None or parameters is not None:
+            changes["overrides"] = _overrides(model, parameters)
+        if not changes:
+            raise InvalidJobError("regenerate needs new variables, model or parameters; "
+                                  "use rerun for the same request")
+        return await self._again(output_id, user_id, "regenerate", changes)
+
+    async def _again(self, output_id: str, user_id: str, relation: Relation,
+                     changes: dict[str, Any]) -> JobHandle:
+        output = await self.get_output(output_id, user_id=user_id)
+        fields = {**output.request, **changes, "parent_output_id": output_id,
+                  "relation": relation}
+        if "overrides" in changes and output.request.get("overrides"):
+            fields["overrides"] = {**output.request["overrides"], **changes["overrides"],
+                                   "parameters": {
+                                       **output.request["overrides"].get("parameters", {}),
+                                       **changes["overrides"].get("parameters", {})}}
+        return await self._enqueue(self._request(fields), run_at=None, unique_key=None)
+
+
+def _overrides(model: str | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if model is not None:
+        overrides["model"] = model
+    if parameters is not None:
+        overrides["parameters"] = parameters
+    return overrides
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), default=str).encode()
+
+
+__all__ = ["Jobs"]

@@ -1,0 +1,77 @@
+"""Every exception ``beamish.jobs`` raises (store and LLM errors of the caller's own making
+pass through unchanged)::
+
+    JobError
+    ├── JobNotFoundError          no such job or output (or not the caller's: see below)
+    ├── OutputForbiddenError      the output (or job) belongs to another user
+    ├── InvalidJobError           the job cannot be run as given (bad queue, template
+    │                             without templates, prompt too large, bad schema)
+    ├── JobLimitError             the user has max_unfinished_per_user jobs pending or running
+    ├── JobsNotRunningError       the application (and so its job tree) is not running
+    └── AttemptError              one attempt of a job failed (inside workers only)
+        ├── RetryableAttemptError a failure another attempt may not meet (timeouts, 5xx,
+        │                         rate limits, an answer that is not the JSON asked for)
+        └── PermanentAttemptError a failure every attempt would meet (bad request, bad key,
+                                  a template that does not render): the output fails now
+
+Users act only on their own outputs: asking for another user's is ``OutputForbiddenError``
+(HTTP 403); an id that does not exist is ``JobNotFoundError`` (404).
+"""
+
+from __future__ import annotations
+
+
+class JobError(Exception):
+    """Base class of every error raised by ``beamish.jobs``."""
+
+
+class JobNotFoundError(JobError, LookupError):
+    """No job or output has this id."""
+
+
+class OutputForbiddenError(JobError, PermissionError):
+    """A user asked for an output (or job) of another user."""
+
+    def __init__(self, what: str, user_id: str) -> None:
+        super().__init__(f"{what} does not belong to user {user_id!r}")
+        self.user_id = user_id
+
+
+class InvalidJobError(JobError, ValueError):
+    """The job cannot be run as given; the message says what to change."""
+
+
+class JobLimitError(JobError):
+    """The user already has ``[jobs] max_unfinished_per_user`` jobs pending or running."""
+
+    def __init__(self, user_id: str, limit: int) -> None:
+        super().__init__(f"user {user_id!r} has {limit} jobs pending or running, the most "
+                         "allowed ([jobs] max_unfinished_per_user); enqueue more once some "
+                         "have finished")
+        self.user_id = user_id
+        self.limit = limit
+
+
+class JobsNotRunningError(JobError):
+    """The job tree is not running: use ``app.jobs`` inside ``async with Application()``."""
+
+
+class AttemptError(JobError):
+    """One attempt failed; ``retryable`` says whether another may succeed."""
+
+    retryable: bool = True
+
+
+class RetryableAttemptError(AttemptError):
+    """Another attempt may succeed (the job is retried after its backoff)."""
+
+
+class PermanentAttemptError(AttemptError):
+    """No attempt will succeed: the job is discarded and its output failed."""
+
+    retryable = False
+
+
+__all__ = ["AttemptError", "InvalidJobError", "JobError", "JobLimitError", "JobNotFoundError",
+           "JobsNotRunningError", "OutputForbiddenError", "PermanentAttemptError",
+           "RetryableAttemptError"]

@@ -1,0 +1,131 @@
+"""What the job API takes and gives: ``JobRequest`` (a job's arguments, stored as its
+``args``), ``JobHandle`` (what ``enqueue`` answers), ``JobEvent`` (a state change, for
+listeners) and the ``Renderer`` protocol through which template jobs get their prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from beamish.llm.hierarchy import ConfigRequest
+from beamish.store.job_models import JobState, OutputFormat, OutputStatus, Relation
+
+EventKind = Literal["queued", "started", "retried", "completed", "failed", "cancelled",
+                    "feedback"]
+
+
+class JobRequest(BaseModel):
+    """Everything a worker needs to run a job; exactly one of ``template`` and ``prompt``.
+
+    ``template`` (with ``variables``, and optionally ``template_label`` or
+    ``template_version``) is rendered by the application's templates; ``prompt`` (and
+    ``system``) is sent as given. ``task_type`` picks the user's configuration (a template's
+    own task type when not given, else ``chat``); ``overrides`` are the request layer of
+    resolution. ``schema`` (a JSON Schema) checks a ``json`` answer.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    user_id: str = Field(min_length=1, max_length=255)
+    template: str | None = Field(default=None, min_length=1, max_length=255)
+    template_label: str | None = Field(default=None, min_length=1, max_length=64)
+    template_version: int | None = Field(default=None, ge=1)
+    variables: dict[str, Any] = {}
+    prompt: str | None = Field(default=None, min_length=1)
+    system: str | None = None
+    format: OutputFormat = "text"
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    task_type: str | None = Field(default=None, min_length=1, max_length=255)
+    overrides: ConfigRequest | None = None
+    queue: str = Field(default="default", min_length=1, max_length=64)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    max_retries: int | None = Field(default=None, ge=0, le=50)
+    backoff_base_s: float | None = Field(default=None, ge=0)
+    backoff_cap_s: float | None = Field(default=None, ge=0)
+    parent_output_id: str | None = None
+    relation: Relation | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobRequest:
+        if (self.template is None) == (self.prompt is None):
+            raise ValueError("give either template= (with variables=) or prompt=, not both "
+                             "and not neither")
+        if self.json_schema is not None and self.format != "json":
+            raise ValueError("schema= checks JSON answers: use it with format='json'")
+        return self
+
+
+class JobHandle(BaseModel):
+    """An enqueued job: its ids, where it is, and when it should be done.
+
+    ``created`` is False when a job with the same ``unique_key`` was pending or running:
+    this is that job.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    output_id: str
+    status: OutputStatus
+    state: JobState
+    created: bool
+    estimated_completion: AwareDatetime
+
+
+class JobEvent(BaseModel):
+    """A job's state change, as listeners (``app.jobs.subscribe``) and the log see it: ids,
+    template, model, attempt and latency — never prompt content."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: EventKind
+    job_id: int | None
+    output_id: str
+    user_id: str
+    queue: str | None = None
+    status: OutputStatus
+    attempt: int = 0
+    template: str | None = None
+    template_version: int | None = None
+    model: str | None = None
+    latency_ms: int | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+
+
+class RenderedPrompt(Protocol):
+    """A template rendered for a job (``beamish.templates.RenderedPrompt`` fits)."""
+
+    @property
+    def template(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def prompt(self) -> str: ...
+
+    @property
+    def system(self) -> str | None: ...
+
+    @property
+    def task_type(self) -> str | None: ...
+
+    @property
+    def output_format(self) -> str | None: ...
+
+
+class Renderer(Protocol):
+    """Renders a named template with variables (the application's templates)."""
+
+    def render(self, name: str, variables: dict[str, Any], *, label: str | None = None,
+               version: int | None = None) -> RenderedPrompt | Awaitable[RenderedPrompt]:
+        """The rendered prompt (or an awaitable of it); raises on a missing variable or a
+        template that does not render."""
+        ...
+
+
+__all__ = ["EventKind", "JobEvent", "JobHandle", "JobRequest", "RenderedPrompt", "Renderer"]

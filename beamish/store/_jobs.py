@@ -1,0 +1,429 @@
+"""The job queue's SQL (``jobs``, ``job_outputs``, ``job_feedback``): the one place that
+talks to those tables, as procrastinate's manager is.
+
+Rules the SQL keeps, for both backends:
+
+* **Uniqueness is the database's.** Enqueue is one ``INSERT … ON CONFLICT`` on the partial
+  unique index over unfinished jobs' ``unique_key``; on a conflict the no-op update returns
+  the existing row (``created`` is False), and no output row is written.
+* **Claims are leases.** A claim moves up to ``limit`` jobs of a queue to ``executing`` with
+  ``lease_until`` and ``leased_by``, in one statement: PostgreSQL picks them with
+  ``FOR UPDATE SKIP LOCKED`` (concurrent claimers skip each other's rows), SQLite with a
+  subquery under its single write lock. A job whose lease expired is claimable like an
+  available one: a dead worker's job runs again with no rescue step. One whose lease expired
+  on its last attempt is discarded in the same transaction.
+* **Only the lease holder finishes a job.** ``finish_jobs`` and ``renew_leases`` touch a job
+  only while it is ``executing`` and leased by the caller, so an attempt that lost its lease
+  (rescued elsewhere, or cancelled) changes nothing: its output is completed once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from beamish.store._backend import Backend, Executor, utc_now
+from beamish.store.errors import NotFoundError
+from beamish.store.job_models import (
+    AttemptResult,
+    CancelledJob,
+    EnqueuedJob,
+    FeedbackRecord,
+    FeedbackStats,
+    JobRecord,
+    NewJob,
+    OutputFilter,
+    OutputPage,
+    OutputRecord,
+    Rating,
+)
+
+_UNFINISHED = "('available', 'scheduled', 'executing', 'retryable')"
+_FINISHED = "('completed', 'discarded', 'cancelled')"
+RELEASED = "the worker's process stopped during the attempt; the job runs again"
+LOST_LAST_ATTEMPT = ("the worker running its last attempt stopped (its lease expired) and "
+                     "no attempts are left")
+
+_JOB_COLUMNS = 10
+_INSERT_ROWS = 100
+"""Jobs per INSERT statement (SQLite binds at most 32766 variables in one)."""
+_INSERT_JOBS = f"""INSERT INTO jobs (queue, priority, state, max_attempts, run_at, unique_key,
+        user_id, output_id, args, inserted_at, updated_at)
+    VALUES {{values}}
+    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {_UNFINISHED}
+    DO UPDATE SET unique_key = excluded.unique_key
+    RETURNING *"""
+
+_INSERT_OUTPUT = """INSERT INTO job_outputs (output_id, job_id, user_id, template_name,
+        template_version, variables, task_type, request, format, status, parent_output_id,
+        relation, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)"""
+
+# $1 queue, $2 now, $3 lease_until, $4 leased_by, $5 limit
+_CLAIMABLE = """queue = $1 AND ((state IN ('available', 'scheduled', 'retryable')
+        AND run_at <= $2) OR (state = 'executing' AND lease_until < $2
+        AND attempt < max_attempts))"""
+_ANY_DUE = """SELECT 1 FROM jobs WHERE queue = $1 AND ((state IN ('available', 'scheduled',
+        'retryable') AND run_at <= $2) OR (state = 'executing' AND lease_until < $2)) LIMIT 1"""
+_CLAIM_SET = """state = 'executing', attempt = attempt + 1, lease_until = $3, leased_by = $4,
+        attempted_at = $2, updated_at = $2"""
+_CLAIM = {
+    "postgres": f"""WITH picked AS (
+            SELECT id FROM jobs WHERE {_CLAIMABLE}
+            ORDER BY priority, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+        UPDATE jobs SET {_CLAIM_SET} FROM picked WHERE jobs.id = picked.id
+        RETURNING jobs.*""",
+    "sqlite": f"""UPDATE jobs SET {_CLAIM_SET} WHERE id IN (
+            SELECT id FROM jobs WHERE {_CLAIMABLE}
+            ORDER BY priority, run_at, id LIMIT $5)
+        RETURNING *""",
+}
+_DISCARD_LOST = """UPDATE jobs SET state = 'discarded', last_error = $3, finished_at = $2,
+        updated_at = $2, lease_until = NULL
+    WHERE queue = $1 AND state = 'executing' AND lease_until < $2
+        AND attempt >= max_attempts
+    RETURNING output_id"""
+_OUTPUT_STARTED = """UPDATE job_outputs SET status = 'processing', attempts = $2,
+        started_at = COALESCE(started_at, $3) WHERE output_id = $1"""
+_OUTPUT_FAILED = """UPDATE job_outputs SET status = 'failed', error = $2, completed_at = $3
+    WHERE output_id = $1"""
+
+_FINISH_JOB = """UPDATE jobs SET state = $3, run_at = COALESCE($4, run_at), last_error = $5,
+        lease_until = NULL, leased_by = NULL, updated_at = $6, finished_at = $7
+    WHERE id = $1 AND state = 'executing' AND leased_by = $2"""
+_FINISH_OUTPUT = """UPDATE job_outputs SET status = $2, error = $3, provider = $4, model = $5,
+        parameters = $6, provenance = $7, prompt = $8, system_prompt = $9,
+        template_version = COALESCE($10, template_version), raw_response = $11,
+        parsed_output = $12, prompt_tokens = prompt_tokens + $13,
+        completion_tokens = completion_tokens + $14, latency_ms = $15,
+        completed_at = $16
+    WHERE output_id = $1"""
+_OUTPUT_STATUS = {"completed": "completed", "retryable": "pending", "discarded": "failed",
+                  "cancelled": "cancelled"}
+
+
+class JobQueries(ABC):
+    """The job methods of ``SqlStore``."""
+
+    @property
+    @abstractmethod
+    def _jobs_backend(self) -> Backend: ...
+
+    async def enqueue_job(self, job: NewJob) -> EnqueuedJob:
+        """Insert ``job`` and its pending output, or return the unfinished job holding its
+        unique key (one statement: the database decides)."""
+        return (await self.enqueue_jobs([job]))[0]
+
+    async def enqueue_jobs(self, jobs: Sequence[NewJob]) -> list[EnqueuedJob]:
+        """``enqueue_job`` for each of ``jobs``, in order, in one transaction (a group
+        commit: enqueuers that arrive together share one)."""
+        if not jobs:
+            return []
+        now = utc_now()
+        # A key repeated within the batch maps to its first job (one statement may not
+        # update a row twice); that job is then "existing" for the repeats.
+        first_of: dict[str, int] = {}
+        firsts: list[NewJob] = []
+        slot: list[int] = []
+        for job in jobs:
+            if job.unique_key is not None and job.unique_key in first_of:
+                slot.append(first_of[job.unique_key])
+                continue
+            if job.unique_key is not None:
+                first_of[job.unique_key] = len(firsts)
+            slot.append(len(firsts))
+            firsts.append(job)
+        async with self._jobs_backend.transaction() as tx:
+            done: list[EnqueuedJob] = []
+            for start in range(0, len(firsts), _INSERT_ROWS):
+                done += await _insert_jobs(tx, firsts[start:start + _INSERT_ROWS], now)
+        results: list[EnqueuedJob] = []
+        seen: set[int] = set()
+        for i in slot:
+            results.append(done[i] if i not in seen
+                           else EnqueuedJob(job=done[i].job, created=False))
+            seen.add(i)
+        return results
+
+    async def count_unfinished_jobs(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """How many unfinished jobs each of ``user_ids`` has (users with none left out)."""
+        users = sorted(set(user_ids))
+        if not users:
+            return {}
+        marks = ", ".join(f"${n}" for n in range(1, len(users) + 1))
+        rows = await self._jobs_backend.reader.fetch(
+            f"SELECT user_id, count(*) AS n FROM jobs WHERE user_id IN ({marks}) "
+            f"AND state IN {_UNFINISHED} GROUP BY user_id", *users)
+        return {str(r["user_id"]): int(r["n"]) for r in rows}
+
+    async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
+                         lease_until: datetime, now: datetime | None = None,
+                         ) -> list[JobRecord]:
+        """Lease up to ``limit`` runnable jobs of ``queue`` (by priority, run time, id) to
+        ``leased_by`` until ``lease_until``; their outputs become ``processing``. Jobs whose
+        lease expired are runnable again; those that had no attempt left are discarded."""
+        backend = self._jobs_backend
+        now = now or utc_now()
+        # A read first: an idle queue's polls never take the write lock (SQLite has one).
+        if await backend.reader.fetchrow(_ANY_DUE, queue, now) is None:
+            return []
+        async with backend.transaction() as tx:
+            lost = await tx.fetch(_DISCARD_LOST, queue, now, LOST_LAST_ATTEMPT)
+            if lost:
+                await tx.executemany(_OUTPUT_FAILED,
+                                     [(r["output_id"], LOST_LAST_ATTEMPT, now) for r in lost])
+            rows = await tx.fetch(_CLAIM[backend.dialect], queue, now, lease_until, leased_by,
+                                  limit)
+            jobs = sorted((JobRecord.model_validate(r) for r in rows),
+                          key=lambda j: (j.priority, j.run_at, j.id))
+            if jobs:
+                await tx.executemany(_OUTPUT_STARTED,
+                                     [(j.output_id, j.attempt, now) for j in jobs])
+        return jobs
+
+    async def renew_leases(self, job_ids: Sequence[int], *, leased_by: str,
+                           lease_until: datetime) -> set[int]:
+        """Extend the leases ``leased_by`` holds on ``job_ids``; the ids it still holds (a
+        job missing was cancelled, or its lease expired and another worker took it)."""
+        if not job_ids:
+            return set()
+        held: set[int] = set()
+        async with self._jobs_backend.transaction() as tx:
+            for job_id in sorted(job_ids):
+                row = await tx.fetchrow(
+                    "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND state = 'executing' "
+                    "AND leased_by = $2 RETURNING id", job_id, leased_by, lease_until)
+                if row is not None:
+                    held.add(int(row["id"]))
+        return held
+
+    async def finish_jobs(self, results: Sequence[AttemptResult]) -> set[int]:
+        """Write how attempts ended, all in one transaction (a group commit); the ids of the
+        jobs written — a job whose lease the caller no longer holds is left as it is."""
+        if not results:
+            return set()
+        backend = self._jobs_backend
+        now = utc_now()
+        ordered = sorted(results, key=lambda r: r.job_id)
+        async with backend.transaction() as tx:
+            held = await _still_leased(tx, backend, ordered)
+            mine = [r for r in ordered if (r.job_id, r.leased_by) in held]
+            await tx.executemany(_FINISH_JOB, [
+                (r.job_id, r.leased_by, r.state, r.run_at, r.error, now,
+                 None if r.state == "retryable" else now) for r in mine])
+            await tx.executemany(_FINISH_OUTPUT, [_output_values(r, now) for r in mine])
+        return {r.job_id for r in mine}
+
+    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str) -> set[int]:
+        """Give back ``leased_by``'s leases on ``job_ids`` (its process is stopping): the
+        jobs are due again now, their interrupted attempt counted; the ids released."""
+        if not job_ids:
+            return set()
+        now = utc_now()
+        released: set[int] = set()
+        async with self._jobs_backend.transaction() as tx:
+            for job_id in sorted(job_ids):
+                row = await tx.fetchrow(
+                    "UPDATE jobs SET state = 'retryable', run_at = $3, lease_until = NULL, "
+                    "leased_by = NULL, last_error = $4, updated_at = $3 WHERE id = $1 "
+                    "AND state = 'executing' AND leased_by = $2 RETURNING output_id",
+                    job_id, leased_by, now, RELEASED)
+                if row is not None:
+                    released.add(job_id)
+                    await tx.execute("UPDATE job_outputs SET status = 'pending' "
+                                     "WHERE output_id = $1", row["output_id"])
+        return released
+
+    async def cancel_job(self, job_id: int, *, user_id: str | None = None,
+                         ) -> CancelledJob | None:
+        """Cancel an unfinished job (of ``user_id``, when given) and its output; None if it
+        had finished. Raises ``NotFoundError`` if there is no such job (of that user)."""
+        now = utc_now()
+        async with self._jobs_backend.transaction() as tx:
+            before = await tx.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+            if before is None or (user_id is not None and before["user_id"] != user_id):
+                raise NotFoundError(f"no job {job_id}" + (
+                    "" if user_id is None else f" of user {user_id!r}"))
+            row = await tx.fetchrow(
+                f"""UPDATE jobs SET state = 'cancelled', finished_at = $2, updated_at = $2,
+                        lease_until = NULL
+                    WHERE id = $1 AND state IN {_UNFINISHED} RETURNING *""", job_id, now)
+            if row is None:
+                return None
+            await tx.execute("UPDATE job_outputs SET status = 'cancelled', completed_at = $2 "
+                             "WHERE output_id = $1", row["output_id"], now)
+        return CancelledJob(job=JobRecord.model_validate(row), was=before["state"])
+
+    async def get_job(self, job_id: int) -> JobRecord:
+        """A job; raises ``NotFoundError`` (also once it was pruned)."""
+        row = await self._jobs_backend.reader.fetchrow("SELECT * FROM jobs WHERE id = $1",
+                                                       job_id)
+        if row is None:
+            raise NotFoundError(f"no job {job_id} (finished jobs are pruned; outputs stay)")
+        return JobRecord.model_validate(row)
+
+    async def get_output(self, output_id: str) -> OutputRecord:
+        """An output; raises ``NotFoundError``."""
+        row = await self._jobs_backend.reader.fetchrow(
+            "SELECT * FROM job_outputs WHERE output_id = $1", output_id)
+        if row is None:
+            raise NotFoundError(f"no output {output_id!r}")
+        return OutputRecord.model_validate(row)
+
+    async def list_outputs(self, user_id: str, *, filters: OutputFilter | None = None,
+                           cursor: str | None = None, limit: int = 50) -> OutputPage:
+        """``user_id``'s outputs, newest first, ``limit`` (1 to 500) a page."""
+        limit = max(1, min(int(limit), 500))
+        filters = filters or OutputFilter()
+        where, args = ["o.user_id = $1"], [user_id]
+
+        def arg(value: object) -> str:
+            args.append(value)  # type: ignore[arg-type]
+            return f"${len(args)}"
+
+        for column in ("status", "template_name", "model"):
+            if (value := getattr(filters, column)) is not None:
+                where.append(f"o.{column} = {arg(value)}")
+        if filters.rating is not None:
+            where.append("EXISTS (SELECT 1 FROM job_feedback f WHERE f.output_id = o.output_id "
+                         f"AND f.user_id = o.user_id AND f.rating = {arg(filters.rating)})")
+        if cursor is not None:
+            created, output_id = _decode_cursor(cursor)
+            where.append(f"(o.created_at < {arg(created)} OR (o.created_at = $"
+                         f"{len(args)} AND o.output_id < {arg(output_id)}))")
+        rows = await self._jobs_backend.reader.fetch(
+            f"SELECT o.* FROM job_outputs o WHERE {' AND '.join(where)} "
+            f"ORDER BY o.created_at DESC, o.output_id DESC LIMIT {limit + 1}", *args)
+        outputs = tuple(OutputRecord.model_validate(r) for r in rows[:limit])
+        more = len(rows) > limit
+        return OutputPage(outputs=outputs,
+                          next_cursor=_encode_cursor(outputs[-1]) if more else None)
+
+    async def set_feedback(self, output_id: str, user_id: str, rating: Rating,
+                           reason: str | None = None) -> FeedbackRecord:
+        """Create or replace ``user_id``'s rating of ``output_id``."""
+        now = utc_now()
+        async with self._jobs_backend.transaction() as tx:
+            await tx.execute("""INSERT INTO job_feedback (output_id, user_id, rating, reason,
+                    updated_at) VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (output_id, user_id) DO UPDATE SET rating = excluded.rating,
+                    reason = excluded.reason, updated_at = excluded.updated_at""",
+                output_id, user_id, rating, reason, now)
+        return FeedbackRecord(output_id=output_id, user_id=user_id, rating=rating,
+                              reason=reason, updated_at=now)
+
+    async def get_feedback(self, output_id: str, user_id: str) -> FeedbackRecord | None:
+        """``user_id``'s rating of ``output_id``, or None."""
+        row = await self._jobs_backend.reader.fetchrow(
+            "SELECT * FROM job_feedback WHERE output_id = $1 AND user_id = $2",
+            output_id, user_id)
+        return None if row is None else FeedbackRecord.model_validate(row)
+
+    async def feedback_stats(self, *, template_name: str | None = None,
+                             ) -> list[FeedbackStats]:
+        """Ups and downs per (template, version, model), of one template when given."""
+        sql = """SELECT o.template_name, o.template_version, o.model,
+                SUM(CASE WHEN f.rating = 'up' THEN 1 ELSE 0 END) AS up,
+                SUM(CASE WHEN f.rating = 'down' THEN 1 ELSE 0 END) AS down
+            FROM job_feedback f JOIN job_outputs o ON o.output_id = f.output_id"""
+        args: list[object] = []
+        if template_name is not None:
+            sql += " WHERE o.template_name = $1"
+            args.append(template_name)
+        sql += (" GROUP BY o.template_name, o.template_version, o.model"
+                " ORDER BY o.template_name, o.template_version, o.model")
+        rows = await self._jobs_backend.reader.fetch(sql, *args)
+        return [FeedbackStats.model_validate(r) for r in rows]
+
+    async def prune_jobs(self, finished_before: datetime) -> int:
+        """Delete jobs that finished before ``finished_before``; how many (outputs stay)."""
+        async with self._jobs_backend.transaction() as tx:
+            rows = await tx.fetch(f"DELETE FROM jobs WHERE state IN {_FINISHED} "
+                                  "AND finished_at < $1 RETURNING id", finished_before)
+        return len(rows)
+
+    async def listen_jobs(self, callback: Callable[[str], object],
+                          ) -> Callable[[], Awaitable[None]] | None:
+        """Call ``callback(queue)`` when another process inserts a job (PostgreSQL's
+        LISTEN/NOTIFY); returns the function that stops listening, or None where the
+        backend cannot notify (SQLite: workers poll)."""
+        return await self._jobs_backend.listen("beamish_jobs", callback)
+
+
+async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
+                       ) -> list[EnqueuedJob]:
+    """Insert ``jobs`` (unique keys distinct) in one statement, and the outputs of those
+    created; in order, each with the row that holds its key now."""
+    args: list[object] = []
+    for job in jobs:
+        args += [job.queue, job.priority, "scheduled" if job.scheduled else "available",
+                 job.max_attempts, job.run_at, job.unique_key, job.user_id, job.output_id,
+                 _dumps(job.args), now]
+    values = ", ".join(
+        "(" + ", ".join(f"${n * _JOB_COLUMNS + c}" for c in range(1, _JOB_COLUMNS + 1)) + ", $"
+        + str(n * _JOB_COLUMNS + _JOB_COLUMNS) + ")" for n in range(len(jobs)))
+    rows = await tx.fetch(_INSERT_JOBS.format(values=values), *args)
+    by_output = {row["output_id"]: row for row in rows}
+    by_key = {row["unique_key"]: row for row in rows if row["unique_key"] is not None}
+    results: list[EnqueuedJob] = []
+    for job in jobs:
+        row = by_output.get(job.output_id)
+        created = row is not None
+        if row is None:
+            row = by_key[job.unique_key]
+        results.append(EnqueuedJob(job=JobRecord.model_validate(row), created=created))
+    await tx.executemany(_INSERT_OUTPUT, [
+        (job.output_id, result.job.id, job.user_id, job.template_name, job.template_version,
+         _dumps(job.variables), job.task_type, _dumps(job.args), job.format,
+         job.parent_output_id, job.relation, now)
+        for job, result in zip(jobs, results, strict=True) if result.created])
+    return results
+
+
+async def _still_leased(tx: Executor, backend: Backend, results: Sequence[AttemptResult],
+                        ) -> set[tuple[int, str]]:
+    """(job id, holder) of the jobs among ``results`` still executing under that holder's
+    lease, row-locked until the transaction ends (SQLite's write lock holds them anyway)."""
+    ids = ", ".join(str(int(r.job_id)) for r in results)
+    rows = await tx.fetch(f"SELECT id, leased_by FROM jobs WHERE id IN ({ids}) "
+                          f"AND state = 'executing' ORDER BY id{backend.lock_rows}")
+    return {(int(r["id"]), str(r["leased_by"])) for r in rows}
+
+
+def _output_values(result: AttemptResult, now: datetime) -> tuple[object, ...]:
+    return (result.output_id, _OUTPUT_STATUS[result.state], result.error, result.provider,
+            result.model, _dumps_or_none(result.parameters), _dumps_or_none(result.provenance),
+            result.prompt, result.system_prompt, result.template_version,
+            result.raw_response, result.parsed_output, result.prompt_tokens,
+            result.completion_tokens, result.latency_ms,
+            None if result.state == "retryable" else now)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _dumps_or_none(value: Any) -> str | None:
+    return None if value is None else _dumps(value)
+
+
+def _encode_cursor(output: OutputRecord) -> str:
+    raw = json.dumps([output.created_at.isoformat(), output.output_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, output_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(output_id)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"cursor {cursor[:40]!r} is not one list_outputs gave; "
+                         "start again without a cursor") from error
+
+
+__all__ = ["LOST_LAST_ATTEMPT", "RELEASED", "JobQueries"]

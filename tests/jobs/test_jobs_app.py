@@ -1,0 +1,365 @@
+"""Jobs through ``Application.jobs`` against a real fake upstream: runs, retries, failures,
+cancellation, ownership, re-runs and the events and log lines of each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anyio import to_thread
+
+from beamish.jobs import (
+    InvalidJobError,
+    JobLimitError,
+    JobNotFoundError,
+    OutputForbiddenError,
+)
+from beamish.store import NotFoundError
+from beamish.store.models import NewTemplateVersion
+from tests.jobs._app import WAIT_S, openai_answer, running
+from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_prompt_job_completes_with_its_output_usage_and_events(
+        tmp_path: Path, fake_llm: FakeLLMServer, caplog: pytest.LogCaptureFixture) -> None:
+    """A raw prompt runs once: output completed with the answer, model, tokens and
+    provenance; one usage row; queued, started, completed events and one JSON log line
+    each, without the prompt."""
+    caplog.set_level(logging.INFO, logger="beamish.jobs")
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="secret words", user_id="ada")
+        assert (handle.status, handle.created) == ("pending", True)
+        assert handle.estimated_completion >= datetime.now(UTC) - timedelta(seconds=1)
+        await events.wait("completed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id, user_id="ada")
+        usage = await app.store.usage_totals(user_id="ada")
+    assert events.kinds(handle.job_id) == ["queued", "started", "completed"]
+    assert (output.status, output.raw_response, output.parsed_output, output.model) == (
+        "completed", "you said: secret words", "you said: secret words", "model-a")
+    assert (output.attempts, output.prompt_tokens, output.completion_tokens) == (1, 2, 4)
+    assert output.provenance is not None
+    assert output.provenance["model"] == "system_default"
+    assert (usage.requests, usage.prompt_tokens, usage.completion_tokens) == (1, 2, 4)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "beamish.jobs"]
+    assert [line["event"] for line in lines] == ["job_queued", "job_started", "job_completed"]
+    assert all(line["job_id"] == handle.job_id and line["user_id"] == "ada" for line in lines)
+    assert "secret" not in caplog.text
+
+
+async def test_an_answer_that_is_not_json_is_retried_with_the_reason(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A json job whose first answer does not parse is retried; the second fits the schema
+    and completes; each attempt's usage is recorded once."""
+    fake_llm.script(Fault.raw(openai_answer("certainly! here it is")))
+    fake_llm.reply = '{"title": "ok"}'
+    schema = {"type": "object", "required": ["title"]}
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="title?", user_id="ada", format="json",
+                                        schema=schema)
+        await events.wait("completed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id)
+        usage = await app.store.usage_totals(user_id="ada")
+    [retried] = events.of("retried", handle.job_id)
+    assert retried.error is not None
+    assert "not JSON" in retried.error
+    assert events.kinds(handle.job_id) == ["queued", "started", "retried", "started",
+                                           "completed"]
+    assert (output.status, output.attempts, json.loads(output.parsed_output or "")) == (
+        "completed", 2, {"title": "ok"})
+    assert usage.requests == 2
+
+
+async def test_an_answer_off_the_schema_fails_once_retries_run_out(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """JSON that never fits the schema is retried up to max_retries, then the output fails
+    naming the schema's complaint."""
+    fake_llm.reply = '{"other": 1}'
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada", format="json",
+                                        schema={"required": ["title"]}, max_retries=2)
+        [failed] = await events.wait("failed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id)
+    assert len(events.of("retried", handle.job_id)) == 2
+    assert (output.status, output.attempts) == ("failed", 3)
+    assert output.error is not None
+    assert '"title" is a required property' in output.error
+    assert failed.error == output.error
+
+
+async def test_a_refused_request_fails_at_once_without_retry(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A 400 from the provider is permanent: the output fails on the first attempt, and
+    the failed call's usage is recorded as an error."""
+    fake_llm.script(Fault.error(400))
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+        await events.wait("failed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id)
+        usage = await app.store.usage_totals(user_id="ada")
+    assert (output.status, output.attempts) == ("failed", 1)
+    assert output.error is not None
+    assert "openai_compatible:model-a (HTTP 400)" in output.error
+    assert "fake server" not in output.error  # the upstream's own words stay out
+    assert (usage.requests, usage.errors) == (1, 1)
+
+
+async def test_a_provider_outage_is_retried_until_it_answers(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """5xx and 429 answers are retried (with the job's own backoff over the queue's); the
+    job completes on the answer after them."""
+    fake_llm.script(Fault.error(503), Fault.error(429))
+    async with running(tmp_path, fake_llm, backoff_base_s=3600.0) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada", backoff_base_s=0.0)
+        await events.wait("completed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id)
+    assert (output.status, output.attempts) == ("completed", 3)
+    assert len(events.of("retried", handle.job_id)) == 2
+
+
+async def test_formats_store_sanitized_html(tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A markdown answer is stored as HTML with its raw HTML escaped; an html answer is
+    sanitized (the event handler dropped)."""
+    fake_llm.reply = "**bold** <img src=x onerror=alert(1)>"
+    async with running(tmp_path, fake_llm) as (app, events):
+        markdown = await app.jobs.enqueue(prompt="x", user_id="ada", format="markdown")
+        html = await app.jobs.enqueue(prompt="x", user_id="ada", format="html")
+        await events.wait("completed", count=2)
+        rendered = await app.jobs.get_output(markdown.output_id)
+        cleaned = await app.jobs.get_output(html.output_id)
+    assert rendered.parsed_output is not None
+    assert "<strong>bold</strong>" in \
+        rendered.parsed_output
+    assert "<img" not in rendered.parsed_output
+    assert cleaned.parsed_output == '**bold** <img src="x">'
+
+
+async def test_cancelling_a_scheduled_job_means_it_never_runs(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A scheduled job cancelled before it is due is cancelled with its output and never
+    reaches the provider."""
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada",
+                                        run_at=datetime.now(UTC) + timedelta(hours=1))
+        assert handle.state == "scheduled"
+        output = await app.jobs.cancel(handle.job_id, user_id="ada")
+    assert output.status == "cancelled"
+    assert events.kinds(handle.job_id) == ["queued", "cancelled"]
+    assert fake_llm.requests == []
+
+
+async def test_cancelling_a_running_job_stops_its_worker(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A job whose call hangs is cancelled in its worker, which then runs the next job."""
+    fake_llm.script(Fault.hang())
+    async with running(tmp_path, fake_llm, queues={"default": {"concurrency": 1}}) as (
+            app, events):
+        stuck = await app.jobs.enqueue(prompt="x", user_id="ada")
+        assert await to_thread.run_sync(fake_llm.wait_for_requests, 1, WAIT_S)
+        output = await app.jobs.cancel(stuck.job_id)
+        after = await app.jobs.enqueue(prompt="y", user_id="ada")
+        await events.wait("completed", job_id=after.job_id)
+        final = await app.jobs.get_output(stuck.output_id)
+    assert output.status == final.status == "cancelled"
+    assert "completed" not in events.kinds(stuck.job_id)
+
+
+async def test_users_act_only_on_their_own_outputs(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """Another user's output or job is refused for reading, rating, re-running and
+    cancelling; an unknown id is not found."""
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+        await events.wait("completed", job_id=handle.job_id)
+        with pytest.raises(OutputForbiddenError):
+            await app.jobs.get_output(handle.output_id, user_id="eve")
+        with pytest.raises(OutputForbiddenError):
+            await app.jobs.set_feedback(handle.output_id, user_id="eve", rating="down")
+        with pytest.raises(OutputForbiddenError):
+            await app.jobs.rerun(handle.output_id, user_id="eve")
+        with pytest.raises(OutputForbiddenError):
+            await app.jobs.cancel(handle.job_id, user_id="eve")
+        with pytest.raises(JobNotFoundError):
+            await app.jobs.get_output("nope", user_id="ada")
+        assert (await app.jobs.list_outputs("eve")).outputs == ()
+
+
+async def test_rerun_and_regenerate_make_linked_jobs(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A re-run repeats the request; a regeneration changes the model; both link to the
+    parent; feedback on each is counted per model."""
+    async with running(tmp_path, fake_llm) as (app, events):
+        parent = await app.jobs.enqueue(prompt="x", user_id="ada", format="markdown")
+        await events.wait("completed", job_id=parent.job_id)
+        rerun = await app.jobs.rerun(parent.output_id, user_id="ada")
+        regenerated = await app.jobs.regenerate(parent.output_id, user_id="ada",
+                                                model="model-b")
+        await events.wait("completed", count=3)
+        first = await app.jobs.get_output(parent.output_id)
+        again = await app.jobs.get_output(rerun.output_id)
+        other = await app.jobs.get_output(regenerated.output_id)
+        await app.jobs.set_feedback(again.output_id, user_id="ada", rating="up")
+        await app.jobs.set_feedback(other.output_id, user_id="ada", rating="down",
+                                    reason="worse")
+        stats = await app.jobs.feedback_stats()
+    assert (again.parent_output_id, again.relation) == (parent.output_id, "rerun")
+    assert (other.parent_output_id, other.relation) == (parent.output_id, "regenerate")
+    assert (again.format, again.model, again.prompt) == (first.format, "model-a", "x")
+    assert other.model == "model-b"
+    assert {(s.model, s.up, s.down) for s in stats} == {("model-a", 1, 0), ("model-b", 0, 1)}
+    assert len(events.of("feedback")) == 2
+
+
+async def test_a_unique_key_gives_the_running_job_back(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """Enqueueing a key whose job is still pending returns that job, not a new one."""
+    async with running(tmp_path, fake_llm) as (app, _):
+        later = datetime.now(UTC) + timedelta(hours=1)
+        first = await app.jobs.enqueue(prompt="x", user_id="ada", unique_key="k", run_at=later)
+        second = await app.jobs.enqueue(prompt="y", user_id="ada", unique_key="k")
+    assert (second.job_id, second.output_id, second.created) == (
+        first.job_id, first.output_id, False)
+
+
+async def test_a_template_job_renders_through_the_applications_templates(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A template job renders through app.templates, no renderer handed over by the user
+    (version and system prompt stored); one whose variables do not fit fails at once;
+    without a renderer, template jobs fail saying so."""
+    async with running(tmp_path, fake_llm) as (app, events):
+        await app.templates.create_version(NewTemplateVersion(
+            name="digest", prompt="Summarise {{ topic }}", system="Be brief.",
+            variables_schema={"type": "object", "required": ["topic"]}))
+        await app.templates.create_version(NewTemplateVersion(
+            name="digest", prompt="Summarise {{ topic }} in detail", system="Be brief."))
+        good = await app.jobs.enqueue(template="digest", variables={"topic": "tides"},
+                                      user_id="ada")
+        bad = await app.jobs.enqueue(template="digest", variables={}, user_id="ada")
+        await events.wait("completed", job_id=good.job_id)
+        await events.wait("failed", job_id=bad.job_id)
+        app.jobs.set_renderer(None)
+        bare = await app.jobs.enqueue(template="digest", variables={"topic": "x"},
+                                      user_id="ada")
+        await events.wait("failed", job_id=bare.job_id)
+        outputs = {o.output_id: o for o in (await app.jobs.list_outputs("ada")).outputs}
+    assert "templates" in (outputs[bare.output_id].error or "")
+    rendered = outputs[good.output_id]
+    assert (rendered.template_name, rendered.template_version, rendered.prompt,
+            rendered.system_prompt, rendered.task_type) == (
+        "digest", 2, "Summarise tides in detail", "Be brief.", "chat")
+    assert "did not render" in (outputs[bad.output_id].error or "")
+    assert outputs[bad.output_id].attempts == 1
+
+
+@pytest.mark.parametrize(("fields", "names"), [
+    ({"prompt": "x", "template": "t"}, "either template"),
+    ({}, "either template"),
+    ({"prompt": "x", "queue": "urgent"}, "queue 'urgent'"),
+    ({"prompt": "x" * 300_000}, "max_prompt_chars"),
+    ({"prompt": "x", "format": "json", "schema": {"type": 12}}, "schema"),
+    ({"prompt": "x", "schema": {"type": "object"}}, "format='json'"),
+    ({"prompt": "x", "priority": 5000}, "priority"),
+    ({"prompt": "x", "run_at": datetime(2030, 1, 1)}, "timezone-aware"),
+])
+async def test_a_bad_job_is_refused_naming_the_problem(
+        tmp_path: Path, fake_llm: FakeLLMServer, fields: dict[str, Any], names: str) -> None:
+    """Bad arguments are an InvalidJobError that says what was wrong; nothing is queued."""
+    async with running(tmp_path, fake_llm) as (app, _):
+        with pytest.raises(InvalidJobError, match=names):
+            await app.jobs.enqueue(user_id="ada", **fields)
+        assert (await app.jobs.list_outputs("ada")).outputs == ()
+
+
+async def test_a_job_cancelled_elsewhere_is_stopped_at_its_next_lease_renewal(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A running job cancelled in the database by another process is stopped in its worker
+    when renewing its lease fails, and the worker goes on to the next job."""
+    fake_llm.script(Fault.hang())
+    async with running(tmp_path, fake_llm, lease_s=0.3,
+                       queues={"default": {"concurrency": 1}}) as (app, events):
+        stuck = await app.jobs.enqueue(prompt="x", user_id="ada")
+        assert await to_thread.run_sync(fake_llm.wait_for_requests, 1, WAIT_S)
+        assert await app.store.cancel_job(stuck.job_id) is not None  # not through app.jobs
+        after = await app.jobs.enqueue(prompt="y", user_id="ada")
+        await events.wait("completed", job_id=after.job_id)
+        output = await app.jobs.get_output(stuck.output_id)
+    assert output.status == "cancelled"
+    assert events.kinds(stuck.job_id) == ["queued", "started"]
+
+
+async def test_stopping_gives_running_jobs_back_to_run_again_at_once(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """An application stopped mid-job gives the lease back (the job is due again, not
+    waiting for the lease to expire); the next start completes it on attempt 2."""
+    fake_llm.script(Fault.hang())
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+        assert await to_thread.run_sync(fake_llm.wait_for_requests, 1, WAIT_S)
+    fake_llm.reset()  # the held call is let go; the next ones answer
+    async with running(tmp_path, fake_llm, enabled=False) as (app, _):
+        released = await app.store.get_job(handle.job_id)
+        pending = await app.jobs.get_output(handle.output_id)
+    assert (released.state, released.leased_by, released.attempt) == ("retryable", None, 1)
+    assert pending.status == "pending"
+    async with running(tmp_path, fake_llm) as (app, events):
+        [completed] = await events.wait("completed", job_id=handle.job_id)
+    assert completed.attempt == 2
+
+
+async def test_jobs_are_reached_from_tasks_outside_the_application_s_context(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A task that did not enter the application (a web request's, another node's) can
+    enqueue and cancel: the API finds this application's actors, not the context's."""
+    async with running(tmp_path, fake_llm) as (app, events):
+
+        async def from_elsewhere() -> int:
+            handle = await app.jobs.enqueue(prompt="x", user_id="ada")
+            return handle.job_id
+
+        task = asyncio.get_running_loop().create_task(from_elsewhere(),
+                                                      context=contextvars.Context())
+        job_id = await task
+        await events.wait("completed", job_id=job_id)
+
+
+async def test_finished_jobs_are_pruned_and_their_outputs_kept(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """Pruning deletes jobs finished longer ago than prune_after_s; outputs stay."""
+    async with running(tmp_path, fake_llm, prune_after_s=1e-6) as (app, events):
+        done = await app.jobs.enqueue(prompt="x", user_id="ada")
+        waiting = await app.jobs.enqueue(prompt="x", user_id="ada",
+                                         run_at=datetime.now(UTC) + timedelta(hours=1))
+        await events.wait("completed", job_id=done.job_id)
+        assert await app.jobs.prune() == 1
+        with pytest.raises(NotFoundError):
+            await app.store.get_job(done.job_id)
+        assert (await app.store.get_job(waiting.job_id)).state == "scheduled"
+        output = await app.jobs.get_output(done.output_id, user_id="ada")
+    assert output.status == "completed"
+
+
+async def test_a_user_at_the_unfinished_job_cap_is_refused_until_one_finishes(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """Beyond max_unfinished_per_user pending or running jobs, enqueue is a JobLimitError
+    (also within one batch of concurrent enqueues); other users are not held back."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with running(tmp_path, fake_llm, max_unfinished_per_user=3) as (app, _):
+        results = await asyncio.gather(*(
+            app.jobs.enqueue(prompt="x", user_id="ada", run_at=later) for _ in range(5)),
+            return_exceptions=True)
+        refused = [r for r in results if isinstance(r, JobLimitError)]
+        assert len(refused) == 2
+        assert "max_unfinished_per_user" in str(refused[0])
+        await app.jobs.enqueue(prompt="x", user_id="bob", run_at=later)
+        first = next(r for r in results if not isinstance(r, BaseException))
+        await app.jobs.cancel(first.job_id)
+        await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)
+        with pytest.raises(JobLimitError):
+            await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)

@@ -1,0 +1,270 @@
+"""The job tables on both backends: every state transition, leases, uniqueness, pruning."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from beamish.store import NotFoundError, Store, open_store
+from beamish.store._jobs import LOST_LAST_ATTEMPT
+from beamish.store.job_models import OutputFilter
+from tests.jobs.helpers import T0, lease, new_job, result
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_job_is_available_and_its_output_pending(store: Store) -> None:
+    """A job due now is available; its output row is pending with the request stored."""
+    enqueued = await store.enqueue_job(new_job())
+    assert enqueued.created
+    assert enqueued.job.state == "available"
+    output = await store.get_output(enqueued.job.output_id)
+    assert (output.status, output.job_id, output.request["prompt"]) == (
+        "pending", enqueued.job.id, "hello")
+
+
+async def test_a_job_due_later_is_scheduled_and_not_claimed_before(store: Store) -> None:
+    """A job with a later run time is scheduled, and claimed only once it is due."""
+    job = (await store.enqueue_job(new_job(run_at=T0 + timedelta(seconds=60)))).job
+    assert job.state == "scheduled"
+    assert await store.claim_jobs("default", limit=5, leased_by="w1", lease_until=lease(),
+                                  now=T0) == []
+    later = T0 + timedelta(seconds=60)
+    claimed = await store.claim_jobs("default", limit=5, leased_by="w1",
+                                     lease_until=later + timedelta(seconds=30), now=later)
+    assert [j.id for j in claimed] == [job.id]
+
+
+async def test_a_claim_leases_jobs_by_priority_then_age_and_marks_outputs(
+        store: Store) -> None:
+    """A claim takes up to its limit, lowest priority number first, then the oldest; the
+    jobs are executing under the lease and their outputs processing."""
+    low = (await store.enqueue_job(new_job(priority=5))).job
+    first = (await store.enqueue_job(new_job(priority=-1))).job
+    second = (await store.enqueue_job(new_job(priority=-1))).job
+    other_queue = (await store.enqueue_job(new_job(queue="high"))).job
+    claimed = await store.claim_jobs("default", limit=2, leased_by="w1", lease_until=lease(),
+                                     now=T0)
+    assert [j.id for j in claimed] == [first.id, second.id]
+    assert all((j.state, j.attempt, j.leased_by, j.lease_until) ==
+               ("executing", 1, "w1", lease()) for j in claimed)
+    assert (await store.get_output(first.output_id)).status == "processing"
+    assert (await store.get_job(low.id)).state == "available"
+    assert (await store.get_job(other_queue.id)).state == "available"
+
+
+async def test_completing_writes_the_output_once_and_only_for_the_lease_holder(
+        store: Store) -> None:
+    """The lease holder's result completes job and output; another worker's is ignored."""
+    job = (await store.enqueue_job(new_job())).job
+    [claimed] = await store.claim_jobs("default", limit=1, leased_by="w1",
+                                       lease_until=lease(), now=T0)
+    assert await store.finish_jobs([result(claimed, "completed", leased_by="w2",
+                                           raw_response="stolen")]) == set()
+    written = await store.finish_jobs([result(claimed, "completed", raw_response="hi",
+                                              parsed_output="hi", model="m",
+                                              prompt_tokens=2, completion_tokens=3)])
+    assert written == {job.id}
+    again = await store.finish_jobs([result(claimed, "completed", raw_response="twice")])
+    assert again == set()
+    output = await store.get_output(job.output_id)
+    assert (output.status, output.raw_response, output.prompt_tokens,
+            output.completion_tokens) == ("completed", "hi", 2, 3)
+    assert (await store.get_job(job.id)).state == "completed"
+
+
+async def test_a_retryable_failure_makes_the_job_due_again_and_the_output_pending(
+        store: Store) -> None:
+    """A retryable end puts the job back at its retry time; the next claim is attempt 2."""
+    job = (await store.enqueue_job(new_job())).job
+    [claimed] = await store.claim_jobs("default", limit=1, leased_by="w1",
+                                       lease_until=lease(), now=T0)
+    retry_at = T0 + timedelta(seconds=7)
+    await store.finish_jobs([result(claimed, "retryable", run_at=retry_at, error="timeout")])
+    record = await store.get_job(job.id)
+    assert (record.state, record.run_at, record.last_error) == ("retryable", retry_at,
+                                                                "timeout")
+    assert (await store.get_output(job.output_id)).status == "pending"
+    assert await store.claim_jobs("default", limit=1, leased_by="w1", lease_until=lease(),
+                                  now=T0) == []
+    [again] = await store.claim_jobs("default", limit=1, leased_by="w1",
+                                     lease_until=retry_at + timedelta(seconds=30), now=retry_at)
+    assert again.attempt == 2
+
+
+async def test_a_permanent_failure_discards_the_job_and_fails_the_output(store: Store) -> None:
+    """A discarded job's output is failed with the error."""
+    job = (await store.enqueue_job(new_job())).job
+    [claimed] = await store.claim_jobs("default", limit=1, leased_by="w1",
+                                       lease_until=lease(), now=T0)
+    await store.finish_jobs([result(claimed, "discarded", error="BadRequestError: no")])
+    output = await store.get_output(job.output_id)
+    assert (output.status, output.error) == ("failed", "BadRequestError: no")
+    assert (await store.get_job(job.id)).state == "discarded"
+
+
+async def test_an_expired_lease_makes_the_job_claimable_again(store: Store) -> None:
+    """A job whose worker stopped renewing is claimed by another once the lease expires,
+    and the first worker's late result is then ignored."""
+    job = (await store.enqueue_job(new_job())).job
+    await store.claim_jobs("default", limit=1, leased_by="w1", lease_until=lease(10), now=T0)
+    assert await store.claim_jobs("default", limit=1, leased_by="w2", lease_until=lease(40),
+                                  now=T0 + timedelta(seconds=9)) == []
+    expired = T0 + timedelta(seconds=11)
+    [rescued] = await store.claim_jobs("default", limit=1, leased_by="w2",
+                                       lease_until=expired + timedelta(seconds=30), now=expired)
+    assert (rescued.id, rescued.attempt, rescued.leased_by) == (job.id, 2, "w2")
+    assert await store.finish_jobs([result(rescued, "completed", leased_by="w1")]) == set()
+    assert await store.finish_jobs([result(rescued, "completed", leased_by="w2")]) == {job.id}
+
+
+async def test_an_expired_lease_on_the_last_attempt_discards_the_job(store: Store) -> None:
+    """A job whose last attempt's worker died is discarded, its output failed, not re-run."""
+    job = (await store.enqueue_job(new_job(max_attempts=1))).job
+    await store.claim_jobs("default", limit=1, leased_by="w1", lease_until=lease(10), now=T0)
+    later = T0 + timedelta(seconds=11)
+    assert await store.claim_jobs("default", limit=1, leased_by="w2",
+                                  lease_until=later + timedelta(seconds=30), now=later) == []
+    output = await store.get_output(job.output_id)
+    assert (output.status, output.error) == ("failed", LOST_LAST_ATTEMPT)
+
+
+async def test_renewing_keeps_held_leases_and_reports_lost_ones(store: Store) -> None:
+    """Renewal extends the caller's leases and leaves out jobs it no longer holds."""
+    held = (await store.enqueue_job(new_job())).job
+    cancelled = (await store.enqueue_job(new_job())).job
+    await store.claim_jobs("default", limit=2, leased_by="w1", lease_until=lease(10), now=T0)
+    await store.cancel_job(cancelled.id)
+    renewed = await store.renew_leases([held.id, cancelled.id], leased_by="w1",
+                                       lease_until=lease(60))
+    assert renewed == {held.id}
+    assert (await store.get_job(held.id)).lease_until == lease(60)
+    assert await store.renew_leases([held.id], leased_by="w2", lease_until=lease(90)) == set()
+
+
+async def test_cancel_stops_pending_and_running_jobs_and_leaves_finished_ones(
+        store: Store) -> None:
+    """Cancelling a pending or executing job cancels it and its output (saying what it
+    was); a finished job stays as it is; another user's job is not found."""
+    running = (await store.enqueue_job(new_job())).job  # the older: claimed below
+    pending = (await store.enqueue_job(new_job())).job
+    await store.claim_jobs("default", limit=1, leased_by="w1", lease_until=lease(), now=T0)
+    with pytest.raises(NotFoundError):
+        await store.cancel_job(pending.id, user_id="eve")
+    first = await store.cancel_job(pending.id, user_id="ada")
+    second = await store.cancel_job(running.id)
+    assert first is not None
+    assert second is not None
+    assert (first.was, second.was) == ("available", "executing")
+    assert (first.job.state, second.job.state) == ("cancelled", "cancelled")
+    assert (await store.get_output(pending.output_id)).status == "cancelled"
+    assert (await store.get_output(running.output_id)).status == "cancelled"
+    assert await store.cancel_job(pending.id) is None
+    with pytest.raises(NotFoundError):
+        await store.cancel_job(10_000)
+
+
+async def test_a_unique_key_returns_the_unfinished_job_and_frees_once_it_finishes(
+        store: Store) -> None:
+    """A second enqueue with the key of a pending job returns that job and writes no
+    output; once the job finished, the key makes a new job."""
+    first = await store.enqueue_job(new_job(unique_key="digest:ada"))
+    again = await store.enqueue_job(new_job(unique_key="digest:ada"))
+    assert (again.created, again.job.id, again.job.output_id) == (
+        False, first.job.id, first.job.output_id)
+    assert len((await store.list_outputs("ada")).outputs) == 1
+    [claimed] = await store.claim_jobs("default", limit=1, leased_by="w1",
+                                       lease_until=lease(), now=T0)
+    await store.finish_jobs([result(claimed, "completed")])
+    later = await store.enqueue_job(new_job(unique_key="digest:ada"))
+    assert later.created
+    assert later.job.id != first.job.id
+
+
+async def test_concurrent_enqueues_of_one_key_make_one_job(store_url: str) -> None:
+    """Many enqueues of one key at once, from two stores (separate connections), make one
+    job, and every caller gets its id."""
+    async with open_store(store_url) as one, open_store(store_url) as two:
+        calls = [(one if n % 2 else two).enqueue_job(new_job(unique_key="k"))
+                 for n in range(40)]
+        batch = await one.enqueue_jobs([new_job(unique_key="k") for _ in range(5)])
+        enqueued = [*await asyncio.gather(*calls), *batch]
+    assert len({e.job.id for e in enqueued}) == 1
+    assert sum(e.created for e in enqueued) == 1
+    async with open_store(store_url) as store:
+        assert len((await store.list_outputs("ada")).outputs) == 1
+
+
+async def test_concurrent_claims_never_lease_a_job_twice(store_url: str) -> None:
+    """Claimers on separate connections racing over one queue each get distinct jobs."""
+    async with open_store(store_url) as one, open_store(store_url) as two:
+        await one.enqueue_jobs([new_job() for _ in range(30)])
+        claims = await asyncio.gather(*(
+            (one if n % 2 else two).claim_jobs("default", limit=4, leased_by=f"w{n}",
+                                               lease_until=lease(), now=T0)
+            for n in range(10)))
+    ids = [job.id for claim in claims for job in claim]
+    assert len(ids) == len(set(ids)) == 30
+
+
+async def test_pruning_deletes_old_finished_jobs_and_keeps_outputs(store: Store) -> None:
+    """Finished jobs older than the cut-off go; unfinished ones and every output stay."""
+    done = (await store.enqueue_job(new_job())).job
+    waiting = (await store.enqueue_job(new_job())).job
+    [claimed] = await store.claim_jobs("default", limit=1, leased_by="w1",
+                                       lease_until=lease(), now=T0)
+    await store.finish_jobs([result(claimed, "completed")])
+    finished_at = (await store.get_job(done.id)).finished_at
+    assert finished_at is not None
+    assert await store.prune_jobs(finished_at) == 0
+    assert await store.prune_jobs(finished_at + timedelta(seconds=1)) == 1
+    with pytest.raises(NotFoundError):
+        await store.get_job(done.id)
+    assert (await store.get_job(waiting.id)).state == "available"
+    assert (await store.get_output(done.output_id)).status == "completed"
+
+
+async def test_outputs_page_newest_first_filtered_by_status_and_rating(store: Store) -> None:
+    """Outputs come newest first a page at a time; filters narrow them; pages do not
+    overlap; other users' outputs never appear."""
+    jobs = [(await store.enqueue_job(new_job())).job for _ in range(5)]
+    await store.enqueue_job(new_job(user_id="eve"))
+    first = await store.list_outputs("ada", limit=2)
+    second = await store.list_outputs("ada", limit=2, cursor=first.next_cursor)
+    third = await store.list_outputs("ada", limit=2, cursor=second.next_cursor)
+    seen = [o.output_id for page in (first, second, third) for o in page.outputs]
+    assert seen == [j.output_id for j in reversed(jobs)]
+    assert third.next_cursor is None
+    await store.set_feedback(jobs[0].output_id, "ada", "down", "wrong")
+    rated = await store.list_outputs("ada", filters=OutputFilter(rating="down"))
+    assert [o.output_id for o in rated.outputs] == [jobs[0].output_id]
+    pending = await store.list_outputs("ada", filters=OutputFilter(status="completed"))
+    assert pending.outputs == ()
+
+
+async def test_feedback_is_one_per_user_and_output_and_counted_by_version_and_model(
+        store: Store) -> None:
+    """A second rating replaces the first; stats count per template version and model."""
+    job = (await store.enqueue_job(new_job(template_name="digest", template_version=2))).job
+    [claimed] = await store.claim_jobs("default", limit=1, leased_by="w1",
+                                       lease_until=lease(), now=T0)
+    await store.finish_jobs([result(claimed, "completed", model="m1")])
+    await store.set_feedback(job.output_id, "ada", "up")
+    await store.set_feedback(job.output_id, "ada", "down", "too long")
+    await store.set_feedback(job.output_id, "bob", "down")
+    feedback = await store.get_feedback(job.output_id, "ada")
+    assert feedback is not None
+    assert (feedback.rating, feedback.reason) == ("down", "too long")
+    [stats] = await store.feedback_stats(template_name="digest")
+    assert (stats.template_version, stats.model, stats.up, stats.down) == (2, "m1", 0, 2)
+
+
+async def test_unfinished_jobs_are_counted_per_user(store: Store) -> None:
+    """Each user's pending and running jobs are counted; finished ones are not."""
+    await store.enqueue_jobs([new_job(), new_job(), new_job(user_id="bob")])
+    [claimed] = await store.claim_jobs("default", limit=1, leased_by="w1",
+                                       lease_until=lease(), now=T0)
+    await store.finish_jobs([result(claimed, "completed")])
+    assert await store.count_unfinished_jobs(["ada", "bob", "eve"]) == {"ada": 1, "bob": 1}
