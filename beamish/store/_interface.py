@@ -309,3 +309,8 @@ class Store(Protocol):
         """One user's totals, per provider/model and per task type, in one query: of the
         requests to ``provider``, ``model`` and for ``task_type`` only, where given."""
         ...
+
+    async def consume_token(self, token_id: str) -> TokenRecord | None:
+        """Revoke the token and return it, unless it is unknown or already revoked (None):
+        a single-use code is accepted once."""
+        ...
