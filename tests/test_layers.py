@@ -8,6 +8,7 @@ The parts, bottom up (``beamish/__init__.py`` draws the same picture)::
     application
     chat
     server
+    web
     cli
 
 Every import counts, also those under ``if TYPE_CHECKING:`` and those inside functions. One
@@ -52,7 +53,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "chat": frozenset({"channels", "sessions", "application", "llm", "store", "runtime",
                        "request_log"}),
     "server": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat"},
-    "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat", "server"},
+    "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat", "server",
+                       "web"},
+    # The web app's pages, served beside the HTTP API (which they call).
+    "web": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat",
+                       "server"},
     # The package's own __init__: lazy re-exports of the application's front names.
     "__init__": frozenset({"application", "settings"}),
 }

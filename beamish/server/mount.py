@@ -55,6 +55,10 @@ from beamish.server.api.app import install_api, require_secret_key
 from beamish.server.api.deps import ApiAuth
 from beamish.settings import Settings, load_settings
 
+CONVERSATIONS_STATE = "beamish_conversations"
+"""The ``app.state`` attribute holding the app's ``ConversationHistory`` (the web pages
+list a user's conversations from it)."""
+
 
 def conversation_history(settings: Settings) -> ConversationHistory:
     """The conversations' history, bounded as ``[server]`` says."""
@@ -98,7 +102,9 @@ class _Mounted:
         require_secret_key(settings, optional=self.auth is not None and self.auth.dev_mode)
         auth = self.auth or ApiAuth.tokens(settings)
         runtime = Application(settings)
-        endpoint = conversation_endpoint(settings, auth, runtime)
+        history = conversation_history(settings)
+        setattr(app.state, CONVERSATIONS_STATE, history)
+        endpoint = conversation_endpoint(settings, auth, runtime, history)
         runtime.add_child(endpoint.child_spec())
         async with runtime:
             app.state.beamish = runtime
@@ -151,4 +157,4 @@ def mount_beamish(app: FastAPI, settings: Settings | None = None, *,
     app.router.routes.append(WebSocketRoute(path, mounted.serve_socket, name="beamish_socket"))
 
 
-__all__ = ["conversation_endpoint", "mount_beamish"]
+__all__ = ["CONVERSATIONS_STATE", "conversation_endpoint", "mount_beamish"]

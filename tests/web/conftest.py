@@ -1,0 +1,129 @@
+"""Browser tests: the distribution's Chromium, driven by Playwright, against a real server.
+
+One browser for the session; each test gets a fresh context (its own cookies and storage)
+and a page whose console errors, uncaught exceptions and Content-Security-Policy violations
+are collected and asserted absent when the test ends (a test that expects one names it with
+``browse.allow``). Chromium must be installed (``.ci/run`` installs the Debian package): a
+missing one fails these tests, it never skips them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from tests.llm.providers._fake_llm_server import FakeLLMServer
+from tests.web._server import WebServer
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+WIDTHS = (1440, 375)
+
+# Every CSP violation is reported to the test, beside what Chromium logs of it.
+_WATCH_CSP = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """Playwright's sync driver, for the session."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """The distribution's Chromium (Playwright's own download is not reachable here)."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("Chromium is not installed: the browser tests need the distribution's "
+                    "package (apt-get install chromium; .ci/run installs it)")
+    launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+class Browsing:
+    """One test's browser context and page, and what went wrong on them."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.context = browser.new_context(viewport={"width": 1440, "height": 900})
+        self.context.set_default_timeout(10_000)
+        self.context.add_init_script(_WATCH_CSP)
+        self.problems: list[str] = []
+        self._allowed: list[re.Pattern[str]] = []
+        self.page = self.watch(self.context.new_page())
+
+    def watch(self, page: Page) -> Page:
+        """Collect ``page``'s console errors and uncaught exceptions."""
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"uncaught: {error}"))
+        return page
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.problems.append(f"console: {message.text}")
+
+    def allow(self, pattern: str) -> None:
+        """A console error this test expects (a regular expression of its text)."""
+        self._allowed.append(re.compile(pattern))
+
+    def csp_violations(self, page: Page | None = None) -> list[str]:
+        """The CSP violations the page reported so far."""
+        found: list[str] = (page or self.page).evaluate("window.__cspViolations || []")
+        return found
+
+    def unexpected(self) -> list[str]:
+        """Problems no ``allow`` covers, CSP violations of every open page included."""
+        problems = [p for p in self.problems
+                    if not any(pattern.search(p) for pattern in self._allowed)]
+        for page in self.context.pages:
+            if not page.is_closed():
+                problems += [f"CSP violation: {v}" for v in self.csp_violations(page)]
+        return problems
+
+    def screenshot(self, name: str) -> None:
+        """The page at 1440 and 375 px wide, into the git-ignored ``screenshots/``."""
+        SCREENSHOTS.mkdir(exist_ok=True)
+        size = self.page.viewport_size or {"width": 1440, "height": 900}
+        for width in WIDTHS:
+            self.page.set_viewport_size({"width": width, "height": 900})
+            self.page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True)
+        self.page.set_viewport_size(size)
+
+    def transferred(self) -> int:
+        """Bytes this page's load transferred: the document and every resource."""
+        total: int = self.page.evaluate(
+            "performance.getEntriesByType('navigation').concat("
+            "performance.getEntriesByType('resource'))"
+            ".reduce((sum, e) => sum + e.transferSize, 0)")
+        return total
+
+
+@pytest.fixture
+def browse(browser: Browser) -> Iterator[Browsing]:
+    """A fresh context and page; no console error or CSP violation may be left at the end."""
+    browsing = Browsing(browser)
+    yield browsing
+    problems = browsing.unexpected()
+    browsing.context.close()
+    assert problems == [], "the pages had console errors or CSP violations"
+
+
+@pytest.fixture
+def web(tmp_path: Path, fake_llm: FakeLLMServer) -> Iterator[WebServer]:
+    """beamish serve with the web app: SQLite, the echo provider and the fake LLM server."""
+    server = WebServer(tmp_path, openai_url=fake_llm.openai_url).start()
+    yield server
+    server.stop()
