@@ -34,6 +34,7 @@ from beamish.application import Application
 from beamish.auth import Principal, TokenSigner
 from beamish.auth.tokens import new_token_id
 from beamish.chat import ConversationHistory
+from beamish.chat.history import HistoryEntry
 from beamish.server.api.deps import get_auth, get_runtime
 from beamish.server.mount import CONVERSATIONS_STATE
 from beamish.store import Provider
@@ -58,6 +59,7 @@ SOCKET_TOKEN_LIFETIME_S: Final = 120
 
 MAX_FORM_BYTES: Final = 16 * 1024
 MAX_TITLE: Final = 60
+UNTITLED: Final = "Untitled conversation"
 _CONVERSATION_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
 
 _templates = Environment(loader=PackageLoader("beamish.web", "templates"), autoescape=True,
@@ -171,10 +173,9 @@ async def chat_page(request: Request) -> Response:
     current = chosen or (kept[0][0] if kept else _new_conversation_id())
     found = None if history is None else history.find(current, principal.user_id)
     messages = [] if found is None else found.since(0)
-    conversations = [{"id": cid, "title": _title(conversation.since(0)) or cid,
-                      "current": cid == current} for cid, conversation in kept]
+    conversations = [_listed(cid, conversation.since(0), current) for cid, conversation in kept]
     if not any(c["current"] for c in conversations):
-        conversations.insert(0, {"id": current, "title": "New conversation", "current": True})
+        conversations.insert(0, _listed(current, [], current))
     return render(request, "chat.html", principal=principal, page="chat",
                   conversations=conversations, conversation_id=current, messages=messages,
                   last_id=0 if found is None else found.last_id,
@@ -185,10 +186,14 @@ def _new_conversation_id() -> str:
     return "c-" + secrets.token_hex(6)
 
 
-def _title(messages: list[Any]) -> str:
+def _listed(conversation_id: str, messages: list[HistoryEntry],
+            current: str) -> dict[str, Any]:
+    """A conversation as the list shows it: titled by its first question's words."""
     first = next((m.content for m in messages if m.role == "user"), "")
     line = " ".join(first.split())
-    return line if len(line) <= MAX_TITLE else line[:MAX_TITLE - 1] + "…"
+    title = line if len(line) <= MAX_TITLE else line[:MAX_TITLE - 1] + "…"
+    return {"id": conversation_id, "title": title or UNTITLED, "untitled": not title,
+            "current": conversation_id == current}
 
 
 def _socket_path(request: Request) -> str:

@@ -158,11 +158,23 @@ async function send(content) {
   }
 }
 
+const MAX_TITLE = 60;
+
+function nameConversation(content) {
+  // The list is drawn by the server; a new conversation takes its first message's words.
+  const current = document.querySelector('.conversations li a[aria-current="page"]');
+  if (!current || current.dataset.untitled !== "yes") return;
+  const line = content.split(/\s+/).filter(Boolean).join(" ");
+  current.textContent = line.length <= MAX_TITLE ? line : line.slice(0, MAX_TITLE - 1) + "…";
+  current.dataset.untitled = "no";
+}
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const content = input.value;
   if (!content.trim()) return;
   input.value = "";
+  nameConversation(content);
   const item = addMessage("user", content, null);
   const requestId = await send(content);
   if (requestId) {
