@@ -38,6 +38,7 @@ PINNED: dict[str, list[str]] = {
         "ApiAuth", "AuthError", "BeamishServer", "Principal", "ServerSettings", "TokenSigner",
         "api_router", "create_app", "install_api", "issue_token", "mount_beamish",
         "verify_token"],
+    "beamish.web": ["LINK_LIFETIME_S", "LinkCode", "SignInLinks", "install_web", "router"],
 }
 
 
