@@ -22,6 +22,7 @@ from beamish.auth import TokenSigner
 from beamish.llm.settings import LLMSettings, ProviderSettings
 from beamish.server.serve import BeamishServer
 from beamish.settings import ServerSettings, Settings
+from beamish.store import Provider
 from beamish.web import install_web
 from tests.llm.providers._fake_llm_server import OPENAI_KEY
 
@@ -38,8 +39,9 @@ class WebServer:
 
     def __init__(self, folder: Path, *, openai_url: str | None = None, port: int = 0,
                  **server: Any) -> None:
-        providers = {} if openai_url is None else {"openai_compatible": ProviderSettings(
-            base_url=openai_url, api_key=SecretStr(OPENAI_KEY))}
+        providers: dict[Provider, ProviderSettings] = {} if openai_url is None else {
+            "openai_compatible": ProviderSettings(base_url=openai_url,
+                                                  api_key=SecretStr(OPENAI_KEY))}
         self.database = folder / "web.db"
         self.settings = Settings(
             database_url=f"sqlite:///{self.database}", secret_key=SecretStr(SECRET),

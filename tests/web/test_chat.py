@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import expect
 
-from tests.llm.providers._fake_llm_server import Fault, FakeLLMServer
+from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 from tests.web._pages import answered, answers, connected, say, sign_in
 from tests.web._server import WebServer, token
 from tests.web.conftest import Browsing
