@@ -17,6 +17,11 @@ What it adds, for the app's lifetime:
   its children, sets ``app.state.beamish``, and then runs the host's lifespan inside it. So
   do not also pass ``beamish.lifespan()``: that would run a second application.
 
+The web pages (chat, settings) sit a layer above this one, so they are one more call:
+``beamish.web.install_web(app, prefix="/ui")`` after this one (``beamish serve`` serves them
+at ``/``). This module keeps the app's ``ConversationHistory`` on ``app.state``
+(``CONVERSATIONS_STATE``), where the chat page lists a user's conversations from.
+
 Options (defaults in brackets): ``settings`` [``Settings()`` at start: ``beamish.toml`` and
 ``BEAMISH_*``], ``auth`` [token auth keyed by the settings' key], ``path``
 [``/socket/websocket``].

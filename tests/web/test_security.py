@@ -4,7 +4,10 @@ and the headers every page carries."""
 from __future__ import annotations
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import Response
 
+from beamish.web.cookie import set_cookie
 from beamish.web.security import CSP, SECURITY_HEADERS, safe_next, same_origin
 
 SITE = "http://127.0.0.1:4000"
@@ -71,3 +74,18 @@ def test_the_policy_allows_only_our_own_files() -> None:
     assert directives["frame-ancestors"] == "'none'"
     assert "unsafe" not in CSP
     assert SECURITY_HEADERS["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("scheme", "secure"), [("https", True), ("http", False)])
+def test_the_session_cookie_is_secure_over_https(scheme: str, secure: bool) -> None:
+    """The cookie is HttpOnly and SameSite=Strict always, Secure when the page came over
+    https, and scoped to the app's base path."""
+    request = Request({"type": "http", "scheme": scheme, "method": "POST", "path": "/ui/",
+                       "headers": [(b"host", b"example.org")], "query_string": b""})
+    response = Response()
+    set_cookie(response, request, "a-token", base="/ui/")
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert "Path=/ui/" in cookie
+    assert ("Secure" in cookie) is secure
