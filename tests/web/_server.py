@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
@@ -93,3 +94,54 @@ class WebServer:
             self._thread.join(timeout=30)
             assert not self._thread.is_alive(), "the test server did not stop"
         self._thread = self._server = self._loop = None
+
+
+class HostServer:
+    """A host FastAPI app under uvicorn (its lifespan on), in its own thread and loop."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.port = 0
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> HostServer:
+        """Serve; return once listening."""
+        started: Future[None] = Future()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run(started)),
+                                        name="beamish-web-test-host", daemon=True)
+        self._thread.start()
+        started.result(timeout=30)
+        return self
+
+    async def _run(self, started: Future[None]) -> None:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, lifespan="on",
+                                log_config=None)
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        await server.startup()
+        if server.should_exit:
+            started.set_exception(RuntimeError("the host app did not start"))
+            return
+        self.port = int(server.servers[0].sockets[0].getsockname()[1])
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        started.set_result(None)
+        try:
+            await self._stop.wait()
+        finally:
+            await server.shutdown()
+
+    def stop(self) -> None:
+        """Stop serving; return once stopped."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            assert not self._thread.is_alive(), "the host app did not stop"
