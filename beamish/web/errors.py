@@ -3,6 +3,7 @@
     WebError
     ├── SignInLinkError     a sign-in link's code is malformed, badly signed, expired or used
     ├── CrossOriginError    a state-changing request came from another origin (403)
+    ├── FormTooLargeError   a form's body is beyond the bound (413)
     └── ProxyRefusedError   a page's API call the web app does not pass on (its status)
 
 Each message says what was wrong and what to do; none quotes a code or a token.
@@ -23,6 +24,10 @@ class CrossOriginError(WebError):
     """A state-changing request did not come from a page of this site."""
 
 
+class FormTooLargeError(WebError):
+    """A form's body is longer than the web app reads."""
+
+
 class ProxyRefusedError(WebError):
     """A page's API call refused before the API sees it: ``status`` says how."""
 
@@ -31,4 +36,5 @@ class ProxyRefusedError(WebError):
         self.status = status
 
 
-__all__ = ["CrossOriginError", "ProxyRefusedError", "SignInLinkError", "WebError"]
+__all__ = ["CrossOriginError", "FormTooLargeError", "ProxyRefusedError", "SignInLinkError",
+           "WebError"]

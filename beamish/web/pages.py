@@ -49,7 +49,7 @@ from beamish.web.cookie import (
     signed_in,
     verify,
 )
-from beamish.web.errors import ProxyRefusedError, SignInLinkError
+from beamish.web.errors import FormTooLargeError, ProxyRefusedError, SignInLinkError
 from beamish.web.links import SignInLinks
 from beamish.web.proxy import forward
 from beamish.web.security import SECURITY_HEADERS, safe_next, same_origin
@@ -80,7 +80,10 @@ class WebRoute(APIRoute):
                     request, 403, "This request did not come from a page of this site, so "
                     "it was refused. Reload the page and try again.")
             else:
-                response = await handler(request)
+                try:
+                    response = await handler(request)
+                except FormTooLargeError as error:
+                    response = error_page(request, 413, str(error))
             response.headers.update(SECURITY_HEADERS)
             return response
 
@@ -132,7 +135,8 @@ async def _form(request: Request) -> dict[str, str]:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            return {}
+            raise FormTooLargeError(f"a form of this site is at most {MAX_FORM_BYTES} bytes; "
+                                    "a token is far shorter: paste only the token")
     fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=16)
     return {name: values[0] for name, values in fields.items()}
 

@@ -136,3 +136,11 @@ def test_a_socket_token_is_short_lived_and_not_the_cookie(
     assert principal.expires_at is not None
     page = host.get("/ui/")
     assert cookie_token not in page.text
+
+
+def test_an_oversized_form_gets_a_413_page(host: httpx.Client) -> None:
+    """A sign-in form beyond the bound is refused, saying so, and signs no one in."""
+    refused = host.post("/ui/sign-in", data={"token": "x" * 20_000})
+    assert refused.status_code == 413
+    assert "at most 16384 bytes" in refused.text
+    assert "set-cookie" not in refused.headers
