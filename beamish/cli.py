@@ -299,7 +299,7 @@ def _serve(args: argparse.Namespace) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, server.stop)
-            print(f"beamish serving on {server.url} (websocket: "
+            print(f"beamish serving on {server.url} (web app: {server.url}/, websocket: "
                   f"ws://{settings.server.host}:{server.port}/socket/websocket)", flush=True)
             await server.wait()
             print("beamish: stopping (closing sockets, flushing usage)", flush=True)
