@@ -66,6 +66,7 @@ class Browsing:
         self.context.set_default_timeout(10_000)
         self.context.add_init_script(_WATCH_CSP)
         self.problems: list[str] = []
+        self._problems_at_close: list[str] | None = None
         self._allowed: list[re.Pattern[str]] = []
         self.page = self.watch(self.context.new_page())
 
@@ -93,6 +94,14 @@ class Browsing:
         return [p for p in self.problems if "CSP violation" in p
                 or not any(pattern.search(p) for pattern in self._allowed)]
 
+    def finish(self) -> list[str]:
+        """Close the context (its pages' connections with it) and say what went wrong;
+        called before a server the pages use stops, so that no connection is left to it."""
+        if self._problems_at_close is None:
+            self._problems_at_close = self.unexpected()
+            self.context.close()
+        return self._problems_at_close
+
     def screenshot(self, name: str) -> None:
         """The page at 1440 and 375 px wide, into the git-ignored ``screenshots/``."""
         SCREENSHOTS.mkdir(exist_ok=True)
@@ -112,18 +121,18 @@ class Browsing:
 
 
 @pytest.fixture
-def browse(browser: Browser) -> Iterator[Browsing]:
-    """A fresh context and page; no console error or CSP violation may be left at the end."""
-    browsing = Browsing(browser)
-    yield browsing
-    problems = browsing.unexpected()
-    browsing.context.close()
-    assert problems == [], "the pages had console errors or CSP violations"
-
-
-@pytest.fixture
 def web(tmp_path: Path, fake_llm: FakeLLMServer) -> Iterator[WebServer]:
     """beamish serve with the web app: SQLite, the echo provider and the fake LLM server."""
     server = WebServer(tmp_path, openai_url=fake_llm.openai_url).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def browse(browser: Browser, web: WebServer) -> Iterator[Browsing]:
+    """A fresh context and page; no console error or CSP violation may be left at the end.
+    (It needs ``web`` so that it closes first: the pages' connections end before the
+    server does.)"""
+    browsing = Browsing(browser)
+    yield browsing
+    assert browsing.finish() == [], "the pages had console errors or CSP violations"

@@ -120,7 +120,9 @@ def test_history_survives_a_reload_and_the_page_reconnects_after_a_restart(
         answered(answer)
         expect(answer.locator(".content")).to_have_text("[echo] still there?")
     finally:
+        problems = browse.finish()
         restarted.stop()
+    assert problems == []
 
 
 def test_a_user_cannot_open_another_users_data(browse: Browsing, web: WebServer) -> None:

@@ -110,4 +110,6 @@ def test_dev_mode_says_so_and_signs_in_the_dev_user(browse: Browsing, tmp_path: 
         answered(answer)
         expect(answer.locator(".content")).to_have_text("[echo] hello from dev")
     finally:
+        problems = browse.finish()
         server.stop()
+    assert problems == []
