@@ -1,6 +1,6 @@
 """Browser tests: the distribution's Chromium, driven by Playwright, against a real server.
 
-One browser for the session; each test gets a fresh context (its own cookies and storage)
+One browser for the folder's tests; each test gets a fresh context (its own cookies and storage)
 and a page whose console errors, uncaught exceptions and Content-Security-Policy violations
 are collected and asserted absent when the test ends (a test that expects one names it with
 ``browse.allow``). Chromium must be installed (``.ci/run`` installs the Debian package): a
@@ -39,14 +39,19 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
-    """Playwright's sync driver, for the session."""
+    """Playwright's sync driver, for this folder's tests (one per run of them).
+
+    Not for the whole session: while it runs, the main thread has its event loop, where no
+    other test could run one (``asyncio.run``, anyio's runner) — so this folder's tests are
+    synchronous, their servers in threads, and the driver stops when the folder is done.
+    """
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """The distribution's Chromium (Playwright's own download is not reachable here)."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -18,8 +18,8 @@ from beamish.web.security import CSP
 from tests.server.test_mount import SECRET, _host_app, _settings
 from tests.web._server import HostServer
 
-# Synchronous, its server in a thread: Playwright's driver, once started for the browser
-# tests of this folder, holds an event loop in the main thread for the rest of the session.
+# Synchronous, its server in a thread: Playwright's driver, while it runs for the browser
+# tests of this folder, holds an event loop in the main thread (see conftest.playwright).
 
 
 @pytest.fixture
