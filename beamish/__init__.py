@@ -12,6 +12,7 @@ Packages and modules in layers, top down; a part imports only parts of the layer
 it (``tests/test_layers.py`` holds the exact map)::
 
     cli                        ``beamish`` on the command line
+    web                        the web app: chat and settings pages, served beside the API
     server                     the HTTP API (FastAPI) and ``beamish serve``
     chat                       the chat product: the conversation channel and its history
     application                ``Application``: the store, the LLM client and the session tree

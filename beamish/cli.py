@@ -18,9 +18,12 @@ typo would start an empty database elsewhere); ``.beamish/`` is created when nee
 signed user token (scope ``user``, plus ``admin`` with ``--admin``; it expires in 30 days
 unless asked otherwise), keyed from ``BEAMISH_SECRET_KEY``, and records its id in the
 database; ``beamish token list [--user U]`` lists the ids, and ``beamish token revoke ID``
-revokes one (running servers refuse it within 30 s). The key is read from the environment
-only, never from the command line, where other users could see it. ``U`` must be an id
-the API accepts (``beamish.auth.names``).
+revokes one (running servers refuse it within 30 s). With ``--link [--base-url URL]`` it
+prints a one-time sign-in link for the web app instead (``URL/sign-in/link?code=...``; the
+base defaults to ``[server]``'s address): it works once, within 15 minutes
+(``beamish.web.links``), and its id is listed and revocable like a token's. The key is read
+from the environment only, never from the command line, where other users could see it.
+``U`` must be an id the API accepts (``beamish.auth.names``).
 
 ``beamish config get --user U [--task T]`` shows what the user gets for a task, field by field
 with the layer it came from, and their stored configs; ``beamish config set --user U
@@ -56,6 +59,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, get_args
+from urllib.parse import urlencode
 
 from beamish.auth import SECRET_KEY_ENV, TokenSigner, issue_token
 from beamish.auth.names import NAME_RULE, is_name
@@ -105,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="lifetime: seconds, or a number with s, m, h or d (default 30d)")
     create.add_argument("--no-expiry", action="store_true",
                         help="a token that never expires (revoke it with token revoke)")
+    create.add_argument("--link", action="store_true",
+                        help="print a one-time sign-in link for the web app instead")
+    create.add_argument("--base-url", default=None, metavar="URL",
+                        help="where the web app is served, for --link (default: [server])")
     _store_options(create)  # where the token's id is recorded
     listing = token_commands.add_parser("list", help="the tokens issued, with their ids")
     listing.add_argument("--user", default=None, help="only this user's tokens")
@@ -289,13 +297,15 @@ def _serve(args: argparse.Namespace) -> int:
               "(create tokens in this directory: beamish token create --user YOU)",
               file=sys.stderr)
 
+    from beamish.web import install_web
+
     async def run() -> int:
-        async with BeamishServer(settings) as server:
+        async with BeamishServer(settings, installs=[install_web]) as server:
             tune_for_serving()  # this process only serves: its startup heap is for life
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, server.stop)
-            print(f"beamish serving on {server.url} (websocket: "
+            print(f"beamish serving on {server.url} (web app: {server.url}/, websocket: "
                   f"ws://{settings.server.host}:{server.port}/socket/websocket)", flush=True)
             await server.wait()
             print("beamish: stopping (closing sockets, flushing usage)", flush=True)
@@ -356,6 +366,8 @@ async def _token(args: argparse.Namespace) -> int:
 
 
 async def _token_create(store: Store, signer: TokenSigner, args: argparse.Namespace) -> int:
+    if args.link:
+        return await _token_link(store, args)
     expires_in = None if args.no_expiry else args.expires_in
     token_id = new_token_id()
     token = signer.issue(args.user, admin=args.admin, expires_in=expires_in, token_id=token_id)
@@ -368,6 +380,21 @@ async def _token_create(store: Store, signer: TokenSigner, args: argparse.Namesp
         f"expires {datetime.fromtimestamp(expires_at, UTC):%Y-%m-%d %H:%M}Z")
     print(f"beamish: token id {token_id} ({until}); revoke it with: beamish token revoke "
           f"{token_id}", file=sys.stderr)
+    return 0
+
+
+async def _token_link(store: Store, args: argparse.Namespace) -> int:
+    from beamish.web.links import SignInLinks
+
+    code, link = SignInLinks().issue(args.user, admin=args.admin)
+    await store.record_token(link.code_id, args.user, admin=args.admin,
+                             expires_at=datetime.fromtimestamp(link.expires_at, UTC))
+    server = _settings(args).server
+    base = (args.base_url or f"http://{server.host}:{server.port}").rstrip("/")
+    print(f"{base}/sign-in/link?{urlencode({'code': code})}")
+    print(f"beamish: a one-time sign-in link for {args.user}, until "
+          f"{datetime.fromtimestamp(link.expires_at, UTC):%Y-%m-%d %H:%M}Z (id {link.code_id}; "
+          f"revoke it with: beamish token revoke {link.code_id})", file=sys.stderr)
     return 0
 
 

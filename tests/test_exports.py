@@ -49,6 +49,7 @@ PINNED: dict[str, list[str]] = {
         "JobNotFoundError", "JobRequest", "Jobs", "JobsContext", "JobsNotRunningError",
         "JobsSettings", "OutputForbiddenError", "PermanentAttemptError", "QueueSettings",
         "RenderedPrompt", "Renderer", "RetryableAttemptError", "jobs_spec"],
+    "beamish.web": ["LINK_LIFETIME_S", "LinkCode", "SignInLinks", "install_web", "router"],
 }
 
 

@@ -8,6 +8,7 @@ The parts, bottom up (``beamish/__init__.py`` draws the same picture)::
     application
     chat
     server
+    web
     cli
 
 Every import counts, also those under ``if TYPE_CHECKING:`` and those inside functions. One
@@ -56,9 +57,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "server": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat",
                           "templates", "jobs"},
     "cli": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat", "server",
-                       "templates", "jobs"},
+                       "templates", "jobs", "web"},
     # Durable LLM jobs: below the application, which starts their tree and imports them.
     "jobs": _LAYER_1 | {"channels", "llm", "sessions", "templates"},
+    # The web app's pages, served beside the HTTP API (which they call).
+    "web": _LAYER_1 | {"channels", "llm", "sessions", "settings", "application", "chat",
+                       "server", "templates", "jobs"},
     # The package's own __init__: lazy re-exports of the application's front names.
     "__init__": frozenset({"application", "settings"}),
 }

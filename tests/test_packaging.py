@@ -86,3 +86,13 @@ def test_git_ignores_what_serve_leaves() -> None:
     done = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
                           capture_output=True, text=True, timeout=30, check=False)
     assert sorted(done.stdout.split()) == sorted(paths)
+
+
+def test_the_wheel_ships_the_web_apps_templates_and_static_files(
+        packages: dict[str, list[str]]) -> None:
+    """The web app's Jinja2 templates, ES modules and stylesheet are in the wheel."""
+    names = set(packages["wheel"])
+    assert {"beamish/web/templates/base.html", "beamish/web/templates/chat.html",
+            "beamish/web/templates/settings.html", "beamish/web/static/phoenix.js",
+            "beamish/web/static/chat.js", "beamish/web/static/markdown.js",
+            "beamish/web/static/app.css"} <= names

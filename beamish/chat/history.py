@@ -172,6 +172,18 @@ class ConversationHistory:
         self._trim(keep=conversation)
         return conversation
 
+    def find(self, conversation_id: str, user_id: str) -> Conversation | None:
+        """``user_id``'s kept conversation of that id, or None (nothing is created)."""
+        return self._conversations.get((user_id, conversation_id))
+
+    def of_user(self, user_id: str) -> list[tuple[str, Conversation]]:
+        """``user_id``'s kept conversations with their ids, most recently used first."""
+        if user_id not in self._per_user:
+            return []
+        return [(key[1], conversation)
+                for key, conversation in reversed(self._conversations.items())
+                if key[0] == user_id]
+
     def users(self) -> int:
         """How many users have a kept conversation."""
         return len(self._per_user)

@@ -17,6 +17,11 @@ What it adds, for the app's lifetime:
   its children, sets ``app.state.beamish``, and then runs the host's lifespan inside it. So
   do not also pass ``beamish.lifespan()``: that would run a second application.
 
+The web pages (chat, settings) sit a layer above this one, so they are one more call:
+``beamish.web.install_web(app, prefix="/ui")`` after this one (``beamish serve`` serves them
+at ``/``). This module keeps the app's ``ConversationHistory`` on ``app.state``
+(``CONVERSATIONS_STATE``), where the chat page lists a user's conversations from.
+
 Options (defaults in brackets): ``settings`` [``Settings()`` at start: ``beamish.toml`` and
 ``BEAMISH_*``], ``auth`` [token auth keyed by the settings' key], ``path``
 [``/socket/websocket``].
@@ -54,6 +59,10 @@ from beamish.chat import ConversationChannel, ConversationHistory
 from beamish.server.api.app import install_api, require_secret_key
 from beamish.server.api.deps import ApiAuth
 from beamish.settings import Settings, load_settings
+
+CONVERSATIONS_STATE = "beamish_conversations"
+"""The ``app.state`` attribute holding the app's ``ConversationHistory`` (the web pages
+list a user's conversations from it)."""
 
 
 def conversation_history(settings: Settings) -> ConversationHistory:
@@ -98,7 +107,9 @@ class _Mounted:
         require_secret_key(settings, optional=self.auth is not None and self.auth.dev_mode)
         auth = self.auth or ApiAuth.tokens(settings)
         runtime = Application(settings)
-        endpoint = conversation_endpoint(settings, auth, runtime)
+        history = conversation_history(settings)
+        setattr(app.state, CONVERSATIONS_STATE, history)
+        endpoint = conversation_endpoint(settings, auth, runtime, history)
         runtime.add_child(endpoint.child_spec())
         async with runtime:
             app.state.beamish = runtime
@@ -151,4 +162,4 @@ def mount_beamish(app: FastAPI, settings: Settings | None = None, *,
     app.router.routes.append(WebSocketRoute(path, mounted.serve_socket, name="beamish_socket"))
 
 
-__all__ = ["conversation_endpoint", "mount_beamish"]
+__all__ = ["CONVERSATIONS_STATE", "conversation_endpoint", "mount_beamish"]

@@ -36,11 +36,12 @@ import importlib.metadata
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Final, Literal, Self
 
 import uvicorn
+from fastapi import FastAPI
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
@@ -56,7 +57,7 @@ from beamish.server.api.deps import ApiAuth
 from beamish.server.connection_guard import ConnectionGuard, GuardOptions, raise_fd_limit
 from beamish.server.logging_json import JsonFormatter
 from beamish.server.metrics import RuntimeCollector, ServerMetrics, install_metrics
-from beamish.server.mount import conversation_endpoint, conversation_history
+from beamish.server.mount import CONVERSATIONS_STATE, conversation_endpoint, conversation_history
 from beamish.server.revocations import NAME as REVOCATIONS
 from beamish.server.revocations import RefresherInit, RevocationRefresher, refresh_now
 from beamish.server.websocket_adapter import websocket_protocol
@@ -199,10 +200,15 @@ class BeamishServer:
     Args:
         settings: everything (``[server]`` says where to listen and the socket limits).
         port: overrides ``settings.server.port`` (0 picks a free port; see ``port``).
+        installs: callables given the FastAPI app before it serves, each adding routes.
     """
 
-    def __init__(self, settings: Settings, *, port: int | None = None) -> None:
+    def __init__(self, settings: Settings, *, port: int | None = None,
+                 installs: Sequence[Callable[[FastAPI], None]] = ()) -> None:
         self.settings = settings
+        #: Called with the app before it serves, to add routes (``beamish serve`` adds the
+        #: web app, ``beamish.web.install_web``, which sits above this layer).
+        self.installs = tuple(installs)
         server = settings.server
         self._port = server.port if port is None else port
         # One authenticator for HTTP callers and sockets alike.
@@ -314,6 +320,9 @@ class BeamishServer:
     def _app(self) -> ASGIApp:
         app = create_app(runtime=self.runtime, auth=self.auth)
         install_metrics(app, self.metrics, public=self.settings.server.metrics_public)
+        setattr(app.state, CONVERSATIONS_STATE, self.history)
+        for install in self.installs:
+            install(app)
         app.router.routes.append(self.endpoint.route())
         return AccessObserver(app, self.metrics)
 

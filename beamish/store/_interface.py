@@ -443,3 +443,8 @@ class Store(Protocol):
         """Call ``callback(queue)`` when a job is inserted (PostgreSQL NOTIFY); the stop
         function, or None where the backend cannot notify (SQLite: poll)."""
         ...
+
+    async def consume_token(self, token_id: str) -> TokenRecord | None:
+        """Revoke the token and return it, unless it is unknown or already revoked (None):
+        a single-use code is accepted once."""
+        ...

@@ -53,6 +53,16 @@ class TokenQueries(ABC):
             row = await tx.fetchrow("SELECT * FROM api_tokens WHERE token_id = $1", token_id)
         return None if row is None else _record(row)
 
+    async def consume_token(self, token_id: str) -> TokenRecord | None:
+        """Revoke the token if it is not revoked yet, and return it; None if it is unknown or
+        was revoked before, so that a single-use code (a sign-in link's) works once, also
+        between servers sharing the database: the conditional update is the one decision."""
+        async with self._token_backend.transaction() as tx:
+            row = await tx.fetchrow("UPDATE api_tokens SET revoked_at = $2 "
+                                    "WHERE token_id = $1 AND revoked_at IS NULL RETURNING *",
+                                    token_id, utc_now())
+        return None if row is None else _record(row)
+
     async def revoked_token_ids(self) -> frozenset[str]:
         """The ids of revoked tokens that have not expired (expired ones are refused anyway)."""
         rows = await self._token_backend.reader.fetch(

@@ -134,3 +134,22 @@ def test_empty_messages_and_oversized_ids_weigh_too() -> None:
         conversation.add("user", "", str(i))
     assert conversation.size <= 10_000 + 500
     assert len(conversation.since(0)) < 100
+
+
+def test_a_users_conversations_are_listed_newest_first_and_found_without_creating() -> None:
+    """of_user lists one user's kept conversations, most recently used first; find never
+    creates one, nor finds another user's."""
+    history = ConversationHistory()
+    history.open("a", "ada").add("user", "first", "r1")
+    history.open("b", "ada")
+    history.open("a", "bob")
+    history.open("a", "ada")  # used again: now the newest
+    assert [cid for cid, _ in history.of_user("ada")] == ["a", "b"]
+    assert [cid for cid, _ in history.of_user("bob")] == ["a"]
+    assert history.of_user("eve") == []
+    found = history.find("a", "ada")
+    assert found is not None
+    assert [m.content for m in found.since(0)] == ["first"]
+    assert history.find("a", "eve") is None
+    assert history.find("zzz", "ada") is None
+    assert len(history) == 3

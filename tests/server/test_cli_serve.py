@@ -79,6 +79,8 @@ async def test_serve_answers_then_stops_in_order_on_sigterm(
     token = _cli(tmp_path, "token", "create", "--user", "ada").strip()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         assert (await http.get("/health")).status_code == 200
+        web = await http.get("/")  # the web app, at /: its pages ask to sign in first
+        assert (web.status_code, web.headers["location"]) == (303, "/sign-in?next=%2F")
     url = f"ws://127.0.0.1:{port}/socket/websocket?token={token}&vsn=2.0.0"
     async with connect(url) as ws:
         await ws.send(json.dumps(["1", "1", "conversation:c1", "phx_join", {"session_id": "s1"}]))

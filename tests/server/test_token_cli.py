@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from beamish.auth import SECRET_KEY_ENV, verify_token
 from beamish.cli import main
+from beamish.web import SignInLinks
 
 KEY = "c2lnbmluZy1rZXktZm9yLXRoZS1jbGktdGVzdHMtMzI="  # a Fernet key: the CLI checks
 
@@ -142,3 +144,20 @@ def test_every_id_the_api_accepts_gets_a_token(
     """Ids that match the pattern, emails included, are issued tokens as before."""
     assert main(["token", "create", "--user", user]) == 0
     assert verify_token(capsys.readouterr().out.strip(), secret_key=secret_key).user_id == user
+
+
+def test_create_link_prints_a_one_time_sign_in_link(
+        secret_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`token create --link` prints the web app's sign-in URL with a code for the user, which
+    is no API token, and lists its id like a token's, to revoke it by."""
+    assert main(["token", "create", "--user", "ada", "--admin", "--link",
+                 "--base-url", "https://chat.example.org/ui/"]) == 0
+    captured = capsys.readouterr()
+    url = urlsplit(captured.out.strip())
+    assert (url.scheme, url.netloc, url.path) == ("https", "chat.example.org",
+                                                  "/ui/sign-in/link")
+    link = SignInLinks(secret_key).verify(parse_qs(url.query)["code"][0])
+    assert (link.user_id, link.admin) == ("ada", True)
+    assert f"beamish token revoke {link.code_id}" in captured.err
+    assert main(["token", "list", "--user", "ada"]) == 0
+    assert link.code_id in capsys.readouterr().out

@@ -38,3 +38,14 @@ async def test_revoking_is_kept_once_and_lists_the_id(store: Store) -> None:
     await store.revoke_token("gone")
     assert await store.revoked_token_ids() == {"live"}  # an expired token is refused anyway
     assert await store.revoke_token("nope") is None
+
+
+async def test_a_token_is_consumed_once(store: Store) -> None:
+    """consume_token revokes and returns a live token once; then, and for unknown ids, None."""
+    await store.record_token("code", "ada", admin=True, expires_at=None)
+    used = await store.consume_token("code")
+    assert used is not None
+    assert (used.user_id, used.admin, used.revoked) == ("ada", True, True)
+    assert await store.consume_token("code") is None
+    assert await store.consume_token("nope") is None
+    assert await store.revoked_token_ids() == {"code"}

@@ -1,0 +1,40 @@
+"""The web app's errors, all :class:`WebError`::
+
+    WebError
+    ├── SignInLinkError     a sign-in link's code is malformed, badly signed, expired or used
+    ├── CrossOriginError    a state-changing request came from another origin (403)
+    ├── FormTooLargeError   a form's body is beyond the bound (413)
+    └── ProxyRefusedError   a page's API call the web app does not pass on (its status)
+
+Each message says what was wrong and what to do; none quotes a code or a token.
+"""
+
+from __future__ import annotations
+
+
+class WebError(Exception):
+    """Base of the web app's errors."""
+
+
+class SignInLinkError(WebError):
+    """A sign-in link cannot sign anyone in (its message says why)."""
+
+
+class CrossOriginError(WebError):
+    """A state-changing request did not come from a page of this site."""
+
+
+class FormTooLargeError(WebError):
+    """A form's body is longer than the web app reads."""
+
+
+class ProxyRefusedError(WebError):
+    """A page's API call refused before the API sees it: ``status`` says how."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+__all__ = ["CrossOriginError", "FormTooLargeError", "ProxyRefusedError", "SignInLinkError",
+           "WebError"]
