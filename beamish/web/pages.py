@@ -119,7 +119,7 @@ def render(request: Request, template: str, *, status: int = 200,
 def error_page(request: Request, status: int, message: str,
                principal: Principal | None = None) -> HTMLResponse:
     """A page saying what went wrong."""
-    return render(request, "error.html", status=status, principal=principal,
+    return render(request, "error.html", status=status, principal=principal, page="error",
                   status_code=status, message=message)
 
 
@@ -325,10 +325,11 @@ async def socket_token(request: Request) -> Response:
 
 async def api(request: Request) -> Response:
     """The HTTP API, for the pages' scripts (``proxy``)."""
-    if signed_in(request) is None:
+    principal = signed_in(request)
+    if principal is None:
         return _json_error(401, "unauthorized", "not signed in; sign in again")
     try:
-        return await forward(request, request.path_params["path"])
+        return await forward(request, request.path_params["path"], admin=principal.is_admin)
     except ProxyRefusedError as error:
         return _json_error(error.status, "refused", str(error))
 
@@ -371,6 +372,10 @@ def router(*, socket_path: str = "/socket/websocket") -> APIRouter:
         ("/web-api/{path:path}", api, ["GET", "PUT", "POST", "DELETE"], "web_api"),
         ("/static/{name}", static, ["GET"], "web_static"),
     ]
+    # Imported here: these modules build on this one's render() and error_page().
+    from beamish.web import admin, usage
+    pages += usage.routes()
+    pages += admin.routes()
     for path, endpoint, methods, name in pages:
         web.add_api_route(path, endpoint, methods=methods, name=name,
                           response_class=Response, dependencies=dependencies)
