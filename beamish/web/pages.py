@@ -12,7 +12,9 @@ dev mode on loopback, continue as the dev user), ``/sign-in/link?code=`` (confir
 one-time link, then ``POST`` uses it), ``POST /sign-out``. For the pages' scripts:
 ``POST /socket-token`` (a short-lived token for the conversation socket: the cookie's own
 token never reaches a script), ``/web-api/users/...`` and ``/web-api/llm/...`` (the HTTP
-API's ``/api/...`` with the cookie's token, ``proxy``), ``/static/<file>`` (our modules, CSS).
+API's ``/api/...`` with the cookie's token, ``proxy``; ``/web-api/admin/...`` for admin
+principals only), ``/static/<file>`` (our modules, CSS). The usage page (``/usage``) and the
+admin console (``/admin/...``) live in their own modules, :mod:`.usage` and :mod:`.admin`.
 """
 
 from __future__ import annotations

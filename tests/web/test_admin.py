@@ -168,3 +168,72 @@ def test_the_proxy_refuses_a_non_admins_admin_calls(browse: Browsing, web: WebSe
     assert statuses[:3] == [403, 403, 403]
     assert re.search("admin principals only", statuses[3])
     assert _api(web, "GET", "/api/admin/providers")["providers"] == []
+
+
+def test_an_admin_sets_a_users_tier(browse: Browsing, web: WebServer) -> None:
+    """A user with usage is listed with the default tier; setting ``pro`` shows at once and
+    after a reload (it is stored)."""
+    answer = httpx.post(f"{web.url}/v1/chat/completions", timeout=30,
+                        headers={"Authorization": f"Bearer {token('ada')}"},
+                        json={"messages": [{"role": "user", "content": "hi"}]})
+    assert answer.status_code == 200, answer.text
+    page = browse.page
+    sign_in(page, web, "root", admin=True, path="/admin/users")
+    ada = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name="ada"))
+    expect(ada).to_contain_text("free")
+    page.get_by_label("User id").fill("ada")
+    page.get_by_label("Tier").select_option("pro")
+    page.get_by_role("button", name="Set tier").click()
+    expect(page.get_by_role("status")).to_have_text("ada is now on tier pro.")
+    expect(ada.locator(".tier")).to_have_text("pro")
+    page.reload()
+    expect(ada.locator(".tier")).to_have_text("pro")
+
+
+def test_the_audit_log_is_paged_newest_first(browse: Browsing, web: WebServer) -> None:
+    """55 changes make a first page of 50, newest first, and a second of the 5 oldest."""
+    for n in range(55):
+        _api(web, "PUT", f"/api/admin/users/u{n:02}/profile", json={"tier": "pro"})
+    page = browse.page
+    sign_in(page, web, "root", admin=True, path="/admin/audit")
+    rows = page.get_by_role("table").locator("tbody tr")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_contain_text("u54")
+    expect(page.get_by_role("link", name="Newer entries")).to_have_count(0)
+    page.get_by_role("link", name="Older entries").click()
+    expect(rows).to_have_count(5)
+    expect(rows.last).to_contain_text("u00")
+    expect(page.get_by_role("link", name="Older entries")).to_have_count(0)
+    page.get_by_role("link", name="Newer entries").click()
+    expect(rows).to_have_count(50)
+
+
+def test_the_runtime_view_polls_only_while_the_tab_is_visible(browse: Browsing,
+                                                              web: WebServer) -> None:
+    """In the page's virtual time: a poll every period while visible, none while hidden
+    however long, and one at once when shown again."""
+    page = browse.page
+    page.clock.install()
+    # Calls counted as they are made (a poll makes two), not when they are answered.
+    page.add_init_script("""{ const real = window.fetch; window.__fetches = 0;
+        window.fetch = (...args) => { window.__fetches += 1; return real(...args); }; }""")
+    sign_in(page, web, "root", admin=True, path="/admin/runtime")
+    runtime = page.locator("#runtime")
+    expect(runtime).to_have_attribute("data-polls", "1")
+    page.clock.run_for(1500)
+    expect(runtime).to_have_attribute("data-polls", "2")
+    page.evaluate("""() => {
+        Object.defineProperty(document, "hidden", {value: true, configurable: true});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    assert page.evaluate("window.__fetches") == 4
+    page.clock.run_for(60_000)
+    assert page.evaluate("window.__fetches") == 4
+    expect(runtime).to_have_attribute("data-polls", "2")
+    page.evaluate("""() => {
+        Object.defineProperty(document, "hidden", {value: false, configurable: true});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    expect(runtime).to_have_attribute("data-polls", "3")
+    page.clock.run_for(1500)
+    expect(runtime).to_have_attribute("data-polls", "4")
