@@ -4,7 +4,8 @@
     ├── SignInLinkError     a sign-in link's code is malformed, badly signed, expired or used
     ├── CrossOriginError    a state-changing request came from another origin (403)
     ├── FormTooLargeError   a form's body is beyond the bound (413)
-    └── ProxyRefusedError   a page's API call the web app does not pass on (its status)
+    ├── ProxyRefusedError   a page's API call the web app does not pass on (its status)
+    └── UsageRangeError     the usage page's date range is malformed or too long (400)
 
 Each message says what was wrong and what to do; none quotes a code or a token.
 """
@@ -36,5 +37,9 @@ class ProxyRefusedError(WebError):
         self.status = status
 
 
+class UsageRangeError(WebError, ValueError):
+    """A date range the usage page cannot show (its message says why and what to give)."""
+
+
 __all__ = ["CrossOriginError", "FormTooLargeError", "ProxyRefusedError", "SignInLinkError",
-           "WebError"]
+           "UsageRangeError", "WebError"]
