@@ -46,7 +46,8 @@ PINNED: dict[str, list[str]] = {
     "beamish.jobs": [
         "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobEvent", "JobHandle",
         "JobLimitError",
-        "JobNotFoundError", "JobRequest", "Jobs", "JobsContext", "JobsNotRunningError",
+        "JobNotFoundError", "JobRequest", "JobSubmission", "Jobs", "JobsContext",
+        "JobsNotRunningError",
         "JobsSettings", "OutputForbiddenError", "PermanentAttemptError", "QueueSettings",
         "RenderedPrompt", "Renderer", "RetryableAttemptError", "jobs_spec"],
     "beamish.web": ["LINK_LIFETIME_S", "LinkCode", "SignInLinks", "install_web", "router"],
