@@ -33,7 +33,7 @@ PINNED: dict[str, list[str]] = {
         "InvalidOptionError", "JoinRefused", "PhoenixSocket", "RateLimit", "ReplyError",
         "ReplyRef", "SocketEndpoint", "SocketInfo", "SocketOptions", "channel_end",
         "decode_text", "encode_text"],
-    "beamish.chat": ["ConversationChannel", "ConversationHistory"],
+    "beamish.chat": ["ConversationChannel", "ConversationHistory", "JobFeed", "UserChannel"],
     "beamish.templates": [
         "MAX_OUTPUT_CHARS", "MAX_VARIABLES_BYTES", "RENDER_TIMEOUT_S", "RenderProblem",
         "RenderedPrompt", "TemplateError", "TemplateNotFoundError", "TemplateRenderError",
