@@ -41,8 +41,9 @@ Routes (every one but ``/health`` and ``/ready`` needs ``Authorization: Bearer <
 
 Modules: :mod:`.app` (building the app), :mod:`.deps` (runtime, auth), :mod:`.errors`
 (error mapping), :mod:`.users`, :mod:`.admin`, :mod:`.sessions`, :mod:`.openai_compat`,
-:mod:`.health`, :mod:`.jobs`, :mod:`.calls` (LLM calls and their streams), :mod:`.sse`, :mod:`.catalog`,
-:mod:`.models`. The request log (one JSON line per LLM request) is :mod:`beamish.request_log`.
+:mod:`.health`, :mod:`.jobs`, :mod:`.calls` (LLM calls and their streams), :mod:`.sse`,
+:mod:`.catalog`, :mod:`.models`. The request log (one JSON line per LLM request) is
+:mod:`beamish.request_log`.
 """
 
 from beamish.request_log import LLMRequestLog
