@@ -10,7 +10,9 @@ status     type                documented on
 400        invalid_request     operations that take a body or query parameters
 404        not_found           operations with a path parameter, and completions
                                (``COMPLETIONS``: chat completions and embeddings)
-409        conflict            PUT and POST (a concurrent write, a name taken)
+409        conflict            PUT and POST (a concurrent write, a name taken), and
+                               every operation on one session (``SESSION_PATHS``: an
+                               admin naming no user, the id open for several users)
 413        request_too_large   operations that take a body
 429        rate_limited        completions (the provider's limit, after retries)
 502, 504   provider_*          completions (the provider failed or timed out)
@@ -45,6 +47,9 @@ ERROR_SCHEMA: Final = {"$ref": "#/components/schemas/ErrorBody"}
 COMPLETIONS: Final = frozenset({"/v1/chat/completions", "/api/sessions/{session_id}/completions",
                                 "/v1/embeddings"})
 
+#: Paths of one session: an admin naming no user gets a 409 when several users have it open.
+SESSION_PATHS: Final = "/api/sessions/{session_id}"
+
 _KINDS: Final = {400: "invalid_request", 404: "not_found", 409: "conflict",
                  413: "request_too_large", 429: "rate_limited", 502: "provider_error",
                  503: "overloaded", 504: "provider_timeout"}
@@ -60,7 +65,7 @@ def statuses_of(path: str, method: str, operation: dict[str, Any]) -> list[int]:
         found.add(400)
     if "{" in path or path in COMPLETIONS:
         found.add(404)
-    if method in ("put", "post"):
+    if method in ("put", "post") or path.startswith(SESSION_PATHS):
         found.add(409)
     if has_body:
         found.add(413)

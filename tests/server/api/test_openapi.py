@@ -81,6 +81,8 @@ def test_document_errors_is_pure_and_leaves_public_operations_alone() -> None:
     assert sorted(documented["paths"]["/x/{id}"]["put"]["responses"]) == [
         "400", "401", "404", "409", "413", "503"]
     assert statuses_of("/a", "get", {}) == [503]
+    # One session: an admin naming no user gets a 409 when several users hold the id.
+    assert statuses_of("/api/sessions/{session_id}", "delete", {}) == [404, 409, 503]
 
 
 async def test_405_allows_every_method_of_the_path(http: httpx.AsyncClient,
