@@ -4,7 +4,8 @@
     ├── SignInLinkError     a sign-in link's code is malformed, badly signed, expired or used
     ├── CrossOriginError    a state-changing request came from another origin (403)
     ├── FormTooLargeError   a form's body is beyond the bound (413)
-    └── ProxyRefusedError   a page's API call the web app does not pass on (its status)
+    ├── ProxyRefusedError   a page's API call the web app does not pass on (its status)
+    └── OutputFormError     an outputs page's form or filter is not usable (400)
 
 Each message says what was wrong and what to do; none quotes a code or a token.
 """
@@ -36,5 +37,10 @@ class ProxyRefusedError(WebError):
         self.status = status
 
 
-__all__ = ["CrossOriginError", "FormTooLargeError", "ProxyRefusedError", "SignInLinkError",
-           "WebError"]
+class OutputFormError(WebError):
+    """A form or filter of the outputs pages cannot be used (its message says which field
+    and why)."""
+
+
+__all__ = ["CrossOriginError", "FormTooLargeError", "OutputFormError", "ProxyRefusedError",
+           "SignInLinkError", "WebError"]

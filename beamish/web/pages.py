@@ -371,6 +371,8 @@ def router(*, socket_path: str = "/socket/websocket") -> APIRouter:
         ("/web-api/{path:path}", api, ["GET", "PUT", "POST", "DELETE"], "web_api"),
         ("/static/{name}", static, ["GET"], "web_static"),
     ]
+    from beamish.web import outputs  # here, not above: it builds on this module's render
+    pages += outputs.routes()
     for path, endpoint, methods, name in pages:
         web.add_api_route(path, endpoint, methods=methods, name=name,
                           response_class=Response, dependencies=dependencies)
