@@ -196,7 +196,8 @@ def test_another_users_output_is_a_403_page(browse: Browsing, web: WebServer) ->
         sign_in(bob_page, web, "bob", path="/outputs")
         expect(bob_page.get_by_text("No outputs yet")).to_be_visible()
         shown = bob_page.goto(f"{web.url}/outputs/{output_id}")
-        assert shown is not None and shown.status == 403
+        assert shown is not None
+        assert shown.status == 403
         expect(bob_page.get_by_role("heading", name="Forbidden (403)")).to_be_visible()
         expect(bob_page.locator("body")).not_to_contain_text("ada's secret")
         polled = bob_page.request.get(f"{web.url}/outputs/{output_id}/status")
@@ -206,7 +207,8 @@ def test_another_users_output_is_a_403_page(browse: Browsing, web: WebServer) ->
                                       headers={"origin": web.url})
         assert rated.status == 403
         missing = bob_page.goto(f"{web.url}/outputs/{'0' * 32}")
-        assert missing is not None and missing.status == 404
+        assert missing is not None
+        assert missing.status == 404
         expect(bob_page.get_by_role("heading", name="Not found (404)")).to_be_visible()
     finally:
         bob.close()
