@@ -63,6 +63,8 @@ MAX_OUTPUT_FORM_BYTES: Final = 256 * 1024
 """An outputs form's body at most: room for a long prompt (the job's own bounds, ``[jobs]
 max_prompt_chars`` and ``max_variables_bytes``, are checked after)."""
 
+MAX_FORM_FIELDS: Final = 16
+
 _OUTPUT_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_CURSOR: Final = 512
 
@@ -75,7 +77,12 @@ async def _form(request: Request) -> dict[str, str]:
         if len(body) > MAX_OUTPUT_FORM_BYTES:
             raise FormTooLargeError(f"an outputs form is at most {MAX_OUTPUT_FORM_BYTES} "
                                     "bytes; shorten the prompt or the variables")
-    fields = parse_qs(bytes(body).decode("utf-8", errors="replace"), max_num_fields=16)
+    try:
+        fields = parse_qs(bytes(body).decode("utf-8", errors="replace"),
+                          max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # more fields than allowed: no form of these pages has that many
+        raise FormTooLargeError(f"an outputs form has at most {MAX_FORM_FIELDS} fields"
+                                ) from None
     return {name: values[0] for name, values in fields.items()}
 
 

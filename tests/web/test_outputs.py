@@ -5,15 +5,24 @@ user's output closed to another."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from beamish.auth import TokenSigner
 from beamish.jobs import JobsSettings
+from beamish.server import mount_beamish
+from beamish.web import install_web
+from beamish.web.outputs import MAX_OUTPUT_FORM_BYTES
+from beamish.web.security import CSP
 from tests.llm.providers._fake_llm_server import FakeLLMServer
+from tests.server.test_mount import SECRET as MOUNT_SECRET
+from tests.server.test_mount import _host_app, _settings
 from tests.web._pages import sign_in
-from tests.web._server import WebServer, token
+from tests.web._server import HostServer, WebServer, token
 from tests.web.conftest import Browsing
 
 ATTACK = ('<script>window.__pwned = 1</script> <img src="x" onerror="window.__pwned = 2"> '
@@ -65,7 +74,7 @@ def test_a_job_goes_from_pending_to_completed_live(browser: Browser, tmp_path: P
         listing.goto(paused.url + "/outputs")
         row = listing.locator(f'tr[data-output="{output_id}"]')
         expect(row.locator('[data-field="status"]')).to_have_text("pending")
-        browse.screenshot("outputs-pending")
+        browse.screenshot("output-pending")
         for tab in (page, listing):
             tab.evaluate("window.__notReloaded = true")
         worker = WebServer(tmp_path, openai_url=fake_llm.openai_url).start()
@@ -160,6 +169,7 @@ def test_rerun_and_regenerate_make_linked_outputs(browse: Browsing, web: WebServ
     page.get_by_role("link", name="All outputs").click()
     expect(page.locator("tbody tr")).to_have_count(4)
     expect(page.locator("tbody .relation")).to_have_text(["regenerate", "regenerate", "rerun"])
+    browse.screenshot("outputs")
 
 
 def test_a_markdown_answer_cannot_run_script(browse: Browsing, web: WebServer) -> None:
@@ -233,4 +243,70 @@ def test_a_bad_enqueue_form_says_what_was_wrong(browse: Browsing, web: WebServer
     page.get_by_role("button", name="Start job").click()
     expect(page.get_by_role("alert")).to_contain_text("variables must be a JSON object")
     expect(page.locator("tbody tr")).to_have_count(0)
-    browse.screenshot("outputs")
+    browse.screenshot("outputs-error")
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[tuple[httpx.Client, str]]:
+    """A host app with beamish mounted and the web app under /ui, signed in as Ada."""
+    app = _host_app()
+    mount_beamish(app, _settings(tmp_path))
+    install_web(app, prefix="/ui")
+    server = HostServer(app).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10,
+                          headers={"origin": server.url}) as client:
+            signed = client.post("/ui/sign-in", data={
+                "token": TokenSigner(MOUNT_SECRET).issue("ada"), "next": "/ui/outputs"})
+            assert signed.status_code == 303
+            yield client, server.url
+    finally:
+        server.stop()
+
+
+def test_the_outputs_pages_live_under_a_hosts_prefix(
+        host: tuple[httpx.Client, str]) -> None:
+    """Under /ui, enqueueing leads to /ui/outputs/<id>, whose links, forms and status URL
+    are all under /ui, with the security headers."""
+    client, _ = host
+    started = client.post("/ui/outputs", data={"prompt": "under a prefix"})
+    assert started.status_code == 303
+    location = started.headers["location"]
+    assert re.fullmatch(r"/ui/outputs/[0-9a-f]{32}", location)
+    for path in (location, "/ui/outputs"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"] == CSP
+        links = re.findall(r'(?:href|src|action|data-status-url|data-page-url)="([^"]+)"',
+                           page.text)
+        assert f'data-status-url="{location}/status"' in page.text
+        assert [link for link in links if not link.startswith(("/ui/", "#"))] == []
+    status = client.get(location + "/status")
+    assert status.json()["output_id"] == location.rsplit("/", 1)[1]
+    assert status.headers["cache-control"] == "no-store"
+
+
+def test_outputs_forms_refuse_other_sites_oversized_bodies_and_bad_filters(
+        host: tuple[httpx.Client, str]) -> None:
+    """A job started from another origin is refused and not started; a form over the bound
+    is a 413 page; an unknown status filter or a broken cursor is a 400 page."""
+    client, _ = host
+    refused = client.post("/ui/outputs", data={"prompt": "evil"},
+                          headers={"origin": "http://evil.example"})
+    assert refused.status_code == 403
+    assert "did not come from a page of this site" in refused.text
+    assert "No outputs yet" in client.get("/ui/outputs").text
+    huge = client.post("/ui/outputs", data={"prompt": "x" * (MAX_OUTPUT_FORM_BYTES + 1)})
+    assert huge.status_code == 413
+    assert f"at most {MAX_OUTPUT_FORM_BYTES} bytes" in huge.text
+    crowded = client.post("/ui/outputs", data={f"f{i}": "x" for i in range(40)})
+    assert crowded.status_code == 413
+    assert "at most 16 fields" in crowded.text
+    bad = client.get("/ui/outputs", params={"status": "done"})
+    assert bad.status_code == 400
+    assert "status is one of pending" in bad.text
+    broken = client.get("/ui/outputs", params={"cursor": "not-a-cursor"})
+    assert broken.status_code == 400
+    assert "These filters cannot be used" in broken.text
+    unauthenticated = httpx.get(str(client.base_url) + "/ui/outputs/abc/status")
+    assert unauthenticated.status_code == 401
