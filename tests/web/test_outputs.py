@@ -16,7 +16,7 @@ from beamish.auth import TokenSigner
 from beamish.jobs import JobsSettings
 from beamish.server import mount_beamish
 from beamish.web import install_web
-from beamish.web.outputs import MAX_OUTPUT_FORM_BYTES
+from beamish.web.outputs import MAX_OUTPUT_FORM_BYTES, PAGE_SIZE
 from beamish.web.security import CSP
 from tests.llm.providers._fake_llm_server import FakeLLMServer
 from tests.server.test_mount import SECRET as MOUNT_SECRET
@@ -310,3 +310,24 @@ def test_outputs_forms_refuse_other_sites_oversized_bodies_and_bad_filters(
     assert "These filters cannot be used" in broken.text
     unauthenticated = httpx.get(str(client.base_url) + "/ui/outputs/abc/status")
     assert unauthenticated.status_code == 401
+
+
+def test_the_list_pages_newest_first_by_cursor(host: tuple[httpx.Client, str]) -> None:
+    """One more output than a page holds: the first page has PAGE_SIZE of them, its Older
+    link the one left, whose page links back to the newest."""
+    client, _ = host
+    for n in range(PAGE_SIZE + 1):
+        assert client.post("/ui/outputs", data={"prompt": f"job {n}"}).status_code == 303
+    first = client.get("/ui/outputs")
+    rows = re.findall(r'<tr data-output="([0-9a-f]{32})"', first.text)
+    assert len(rows) == PAGE_SIZE
+    older = re.search(r'<a href="([^"]+)" rel="next">Older</a>', first.text)
+    assert older is not None
+    assert 'rel="next"' in first.text
+    assert ">Newest</a>" not in first.text
+    second = client.get(older.group(1).replace("&amp;", "&"))
+    last = re.findall(r'<tr data-output="([0-9a-f]{32})"', second.text)
+    assert len(last) == 1
+    assert last[0] not in rows
+    assert 'rel="next"' not in second.text
+    assert '<a href="/ui/outputs">Newest</a>' in second.text
