@@ -16,6 +16,8 @@ no CDN. The modules, each one concept:
 * :mod:`.links` — one-time sign-in links (``beamish token create --user U --link``);
 * :mod:`.proxy` — the pages' scripts reach the HTTP API through it, with the cookie's token;
 * :mod:`.assets` — the static files; :mod:`.errors` — the errors, the tree in its docstring.
+* :mod:`.outputs` — the job outputs pages (list, one output, enqueue, feedback, re-run,
+  regenerate), their form logic in :mod:`.output_forms`.
 """
 
 from __future__ import annotations
