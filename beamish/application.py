@@ -100,7 +100,15 @@ from beamish.sessions.services import (
     Services,
 )
 from beamish.settings import Settings
-from beamish.store import Provider, Store, UsageEvent, UsageStatus, open_store
+from beamish.store import (
+    Provider,
+    SecretBox,
+    SecretKeyError,
+    Store,
+    UsageEvent,
+    UsageStatus,
+    open_store,
+)
 from beamish.store.models import new_request_id
 from beamish.templates import Templates
 
@@ -168,7 +176,7 @@ class Application:
             raise RuntimeError("a Application can be entered only once at a time")
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(open_store(self.settings.database_url))
-            llm = await LLMClient.from_store(store, self.settings.llm)
+            llm = await LLMClient.from_store(store, self.settings.llm, box=self._key_box())
             self._clients = [llm]
             served = {provider.kind for provider in llm.providers.values()}
             for warning in unserved_defaults(self.settings.llm, served):
@@ -245,7 +253,8 @@ class Application:
         closed when the runtime stops.
         """
         services = self.services
-        services.llm = await LLMClient.from_store(services.store, self.settings.llm)
+        services.llm = await LLMClient.from_store(services.store, self.settings.llm,
+                                                  box=self._key_box())
         self._clients.append(services.llm)
         return services.llm
 
@@ -392,6 +401,16 @@ class Application:
         return SessionStream(self, session_id, _messages(messages), task_type, options,
                              request_id, user_id)
 
+    def _key_box(self) -> SecretBox | None:
+        """What decrypts the registry's stored API keys: ``Settings.secret_key`` when it is a
+        Fernet key, as the admin API encrypts them with it; else None (the client then reads
+        ``BEAMISH_SECRET_KEY``)."""
+        key = self.settings.secret_key
+        if key is None:
+            return None
+        with contextlib.suppress(SecretKeyError):
+            return SecretBox(key.get_secret_value())
+        return None
 
 
 def _call(sessions: Sessions, session_id: str, config: ResolvedConfig,

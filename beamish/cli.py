@@ -36,6 +36,13 @@ HTTP API or a channel reach it at once.
 ``beamish sessions [--server URL] [--user U]`` lists the live sessions of a running server
 (through its admin API, with a token signed from the same key).
 
+``beamish jobs enqueue|list|show|cancel --user U [--server URL]`` works a user's LLM jobs on a
+running server (whose workers run them), through its HTTP API with a short-lived token of
+``U`` signed from the same key: ``enqueue (--prompt TEXT | --template NAME [--var K=V ...])``
+prints the job's handle, ``list [--status S] [--template T] [--limit N]`` the user's
+outputs, newest first, ``show OUTPUT_ID`` one output with its answer, ``cancel JOB_ID``
+cancels a pending or running job. An error the server answers is printed as it said it.
+
 Without ``BEAMISH_SECRET_KEY``, ``serve``, ``token`` and ``sessions`` use a key kept in
 ``.beamish/secret_key`` (generated on first use; see ``beamish.server.keyfile``). Either must
 be a Fernet key, checked before anything starts (``beamish.settings.check_secret_key``).
@@ -132,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     sessions = commands.add_parser("sessions", help="live sessions of a running server")
     sessions.add_argument("--server", default=DEFAULT_SERVER, help=f"default {DEFAULT_SERVER}")
     sessions.add_argument("--user", default=None, help="only this user's sessions")
+    _jobs_parser(commands)
     return parser
 
 
@@ -248,6 +256,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_config(args))
     if name == "usage":
         return asyncio.run(_usage(args))
+    if name == "jobs":
+        return _jobs(args)
     return _sessions(args)
 
 
@@ -532,6 +542,144 @@ def _sessions(args: argparse.Namespace) -> int:
     _table(["session", "user"], [[s["session_id"], s["user_id"]] for s in sessions])
     print(f"\n{len(sessions)} live sessions")
     return 0
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+JOB_FORMATS = ("text", "json", "markdown", "html")
+OUTPUT_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+
+
+def _jobs_parser(commands: Any) -> None:
+    jobs = commands.add_parser("jobs", help="a user's LLM jobs on a running server")
+    job_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    enqueue = job_commands.add_parser("enqueue", help="queue a prompt or template job")
+    source = enqueue.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", help="a raw prompt")
+    source.add_argument("--template", help="a template's name")
+    enqueue.add_argument("--var", action="append", default=[], type=_variable,
+                         metavar="K=V", help="a template variable (V read as JSON when it "
+                                             "parses, else as text); repeat for each")
+    enqueue.add_argument("--label", default=None, help="the template label to render")
+    enqueue.add_argument("--system", default=None, help="a raw system prompt")
+    enqueue.add_argument("--format", choices=JOB_FORMATS, default=None,
+                         help="the answer's format (default: the template's, else text)")
+    enqueue.add_argument("--task", default=None, type=_task_type, help="the task type")
+    enqueue.add_argument("--queue", default="default", help="high, default or low")
+    enqueue.add_argument("--priority", type=int, default=0,
+                         help="within the queue, lower runs first (default 0)")
+    enqueue.add_argument("--unique-key", default=None,
+                         help="answer the pending or running job of this key instead")
+    listing = job_commands.add_parser("list", help="the user's outputs, newest first")
+    listing.add_argument("--status", choices=OUTPUT_STATUSES, default=None)
+    listing.add_argument("--template", default=None, help="only this template's")
+    listing.add_argument("--limit", type=_positive(int), default=20, help="default 20")
+    show = job_commands.add_parser("show", help="one output, with its answer")
+    show.add_argument("output_id")
+    cancel = job_commands.add_parser("cancel", help="cancel a pending or running job")
+    cancel.add_argument("job_id", type=_positive(int))
+    for command in (enqueue, listing, show, cancel):
+        command.add_argument("--user", required=True, type=_user_id, help="whose jobs")
+        command.add_argument("--server", default=DEFAULT_SERVER,
+                             help=f"default {DEFAULT_SERVER}")
+
+
+def _variable(text: str) -> tuple[str, Any]:
+    import json
+
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not K=V")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    import httpx
+
+    _secret_key(create=False)
+    token = issue_token(args.user, expires_in=60)
+    what = f"beamish jobs {args.jobs_command}"
+    method, path, body, params = _job_request(args)
+    try:
+        response = httpx.request(method, f"{args.server.rstrip('/')}{path}", json=body,
+                                 params=params, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        print(f"{what}: cannot reach {args.server}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code >= 400:
+        print(f"{what}: {args.server} answered {response.status_code}: "
+              f"{_said(response)}", file=sys.stderr)
+        return 1
+    _print_jobs_answer(args.jobs_command, response.json())
+    return 0
+
+
+def _job_request(args: argparse.Namespace,
+                 ) -> tuple[str, str, dict[str, Any] | None, dict[str, Any]]:
+    command = args.jobs_command
+    if command == "enqueue":
+        body = {"prompt": args.prompt, "template": args.template, "variables": dict(args.var),
+                "label": args.label, "system": args.system, "format": args.format,
+                "task_type": args.task, "queue": args.queue, "priority": args.priority,
+                "unique_key": args.unique_key}
+        return "POST", "/api/v1/llm_jobs", {k: v for k, v in body.items()
+                                            if v is not None}, {}
+    if command == "list":
+        params = {"status": args.status, "template": args.template, "limit": args.limit}
+        return "GET", "/api/v1/llm_outputs", None, {k: v for k, v in params.items()
+                                                   if v is not None}
+    if command == "show":
+        return "GET", f"/api/v1/llm_outputs/{args.output_id}", None, {}
+    return "POST", f"/api/v1/llm_jobs/{args.job_id}/cancel", None, {}
+
+
+def _said(response: Any) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return str(response.text[:300])
+
+
+def _print_jobs_answer(command: str, answer: dict[str, Any]) -> None:
+    if command == "enqueue":
+        _table(["job", "output", "status", "new", "estimated completion"],
+               [[str(answer["job_id"]), answer["output_id"], answer["status"],
+                 "yes" if answer["created"] else "no (same unique key)",
+                 answer["estimated_completion"]]])
+    elif command == "list":
+        _table(["output", "job", "status", "template", "model", "attempts", "created"],
+               [[o["output_id"], str(o["job_id"]), o["status"], _template_of(o),
+                 o["model"] or "-", o["attempts"], o["created_at"][:19]]
+                for o in answer["outputs"]])
+        if answer["next_cursor"]:
+            print("\n(more: narrow with --status or --template, or raise --limit)")
+    else:
+        _show_output(answer)
+
+
+def _template_of(output: dict[str, Any]) -> str:
+    name, version = output["template_name"], output["template_version"]
+    return "-" if name is None else f"{name} v{version}" if version else name
+
+
+def _show_output(output: dict[str, Any]) -> None:
+    fields = [("output", output["output_id"]), ("job", output["job_id"]),
+              ("status", output["status"]), ("template", _template_of(output)),
+              ("model", f"{output['provider'] or '-'} / {output['model'] or '-'}"),
+              ("format", output["format"]), ("attempts", output["attempts"]),
+              ("tokens", f"{output['prompt_tokens']} in, {output['completion_tokens']} out"),
+              ("latency", "-" if output["latency_ms"] is None
+               else f"{output['latency_ms']} ms"),
+              ("created", output["created_at"]), ("error", output["error"] or "-")]
+    width = max(len(name) for name, _ in fields)
+    for name, value in fields:
+        print(f"{name.ljust(width)}  {value}")
+    if output["raw_response"] is not None:
+        print(f"\n{output['raw_response']}")
 
 
 if __name__ == "__main__":

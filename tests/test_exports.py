@@ -33,7 +33,7 @@ PINNED: dict[str, list[str]] = {
         "InvalidOptionError", "JoinRefused", "PhoenixSocket", "RateLimit", "ReplyError",
         "ReplyRef", "SocketEndpoint", "SocketInfo", "SocketOptions", "channel_end",
         "decode_text", "encode_text"],
-    "beamish.chat": ["ConversationChannel", "ConversationHistory"],
+    "beamish.chat": ["ConversationChannel", "ConversationHistory", "JobFeed", "UserChannel"],
     "beamish.templates": [
         "MAX_OUTPUT_CHARS", "MAX_VARIABLES_BYTES", "RENDER_TIMEOUT_S", "RenderProblem",
         "RenderedPrompt", "TemplateError", "TemplateNotFoundError", "TemplateRenderError",
@@ -46,7 +46,8 @@ PINNED: dict[str, list[str]] = {
     "beamish.jobs": [
         "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobEvent", "JobHandle",
         "JobLimitError",
-        "JobNotFoundError", "JobRequest", "Jobs", "JobsContext", "JobsNotRunningError",
+        "JobNotFoundError", "JobRequest", "JobSubmission", "Jobs", "JobsContext",
+        "JobsNotRunningError",
         "JobsSettings", "OutputForbiddenError", "PermanentAttemptError", "QueueSettings",
         "RenderedPrompt", "Renderer", "RetryableAttemptError", "jobs_spec"],
     "beamish.web": ["LINK_LIFETIME_S", "LinkCode", "SignInLinks", "install_web", "router"],

@@ -5,6 +5,9 @@ Built on the generic channels framework (:mod:`beamish.channels`) and the applic
 
 * :mod:`.conversation` — :class:`ConversationChannel`, ``conversation:<id>``: chat through the
   user's session, token by token, usage recorded for every answer.
+* :mod:`.user` — :class:`UserChannel`, ``user:<id>``: the user's job progress, live, and
+  ``enqueue``; :mod:`.job_feed` — :class:`JobFeed`, the server's one job listener that
+  fans events out to those channels.
 * :mod:`.history` — :class:`ConversationHistory`: each conversation's last messages, shared
   by the channels of a server through the socket assigns.
 
@@ -13,5 +16,7 @@ Built on the generic channels framework (:mod:`beamish.channels`) and the applic
 
 from beamish.chat.conversation import ConversationChannel
 from beamish.chat.history import ConversationHistory
+from beamish.chat.job_feed import JobFeed
+from beamish.chat.user import UserChannel
 
-__all__ = ["ConversationChannel", "ConversationHistory"]
+__all__ = ["ConversationChannel", "ConversationHistory", "JobFeed", "UserChannel"]

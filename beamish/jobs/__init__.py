@@ -19,7 +19,8 @@ How it is built, one concept a module:
 * :mod:`.execution` — one attempt: render, resolve, call, usage durable, parse.
 * :mod:`.actors` — the supervised tree: per-queue producers claiming in batches for their
   workers, the finisher's group commits, lease renewal, pruning, NOTIFY wake-ups.
-* :mod:`.api` — ``Jobs``, the API; :mod:`.models`, :mod:`.settings`, :mod:`.errors`.
+* :mod:`.api` — ``Jobs``, the API; :mod:`.submission` — a job as HTTP and the user
+  channel take it; :mod:`.models`, :mod:`.settings`, :mod:`.errors`.
 
 Execution is at least once, its effects exactly once: each attempt records usage under its
 own request id, and an output is completed once, by the holder of the job's lease.
@@ -42,10 +43,11 @@ from beamish.jobs.errors import (
 from beamish.jobs.formats import FormatError
 from beamish.jobs.models import JobEvent, JobHandle, JobRequest, RenderedPrompt, Renderer
 from beamish.jobs.settings import JobsSettings, QueueSettings
+from beamish.jobs.submission import JobSubmission
 
 __all__ = [
     "Jobs", "JobsContext", "jobs_spec",
-    "JobEvent", "JobHandle", "JobRequest", "RenderedPrompt", "Renderer",
+    "JobEvent", "JobHandle", "JobRequest", "JobSubmission", "RenderedPrompt", "Renderer",
     "JobsSettings", "QueueSettings",
     "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobLimitError",
     "JobNotFoundError",

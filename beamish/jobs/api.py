@@ -14,6 +14,7 @@ published to ``subscribe``'s listeners and logged as one JSON line each (``beami
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from collections.abc import Callable
@@ -70,15 +71,21 @@ class Jobs:
 
     async def enqueue(self, *, user_id: str, template: str | None = None,
                       variables: dict[str, Any] | None = None, prompt: str | None = None,
-                      system: str | None = None, format: str = "text",
+                      system: str | None = None, format: str | None = None,
                       schema: dict[str, Any] | None = None, task_type: str | None = None,
                       overrides: ConfigRequest | dict[str, Any] | None = None,
                       queue: str = "default", priority: int = 0,
                       run_at: datetime | None = None, unique_key: str | None = None,
                       max_retries: int | None = None, backoff_base_s: float | None = None,
                       backoff_cap_s: float | None = None, template_label: str | None = None,
-                      template_version: int | None = None) -> JobHandle:
+                      template_version: int | None = None,
+                      check_template: bool = False) -> JobHandle:
         """Queue a job: a ``template`` with ``variables``, or a raw ``prompt``.
+
+        A template job without a ``format`` takes its template version's output format
+        (``text`` when the version names none), and so does a raw prompt. With
+        ``check_template``, a template that does not render with ``variables`` fails the
+        enqueue (a ``TemplateError`` naming each variable) rather than, later, the job.
 
         ``queue`` is one of ``[jobs] queues`` (``high``, ``default``, ``low``); a lower
         ``priority`` runs first within it; ``run_at`` (aware) schedules it; while a job with
@@ -89,16 +96,42 @@ class Jobs:
         Raises:
             InvalidJobError: what is wrong with the arguments.
             JobLimitError: the user has ``max_unfinished_per_user`` jobs pending or running.
+            TemplateError: (``check_template``) the template does not exist or does not
+                render with ``variables`` (``beamish.templates.errors``).
         """
+        if template is not None and self._ctx.renderer is not None:
+            format = await self._template_format(template, variables or {}, format,
+                                                 label=template_label,
+                                                 version=template_version,
+                                                 check=check_template)
         fields: dict[str, Any] = {
             "user_id": user_id, "template": template, "variables": variables or {},
-            "prompt": prompt, "system": system, "format": format, "schema": schema,
+            "prompt": prompt, "system": system, "format": format or "text", "schema": schema,
             "task_type": task_type, "overrides": overrides, "queue": queue,
             "priority": priority, "max_retries": max_retries,
             "backoff_base_s": backoff_base_s, "backoff_cap_s": backoff_cap_s,
             "template_label": template_label, "template_version": template_version}
         request = self._request(fields)
         return await self._enqueue(request, run_at=run_at, unique_key=unique_key)
+
+    async def _template_format(self, template: str, variables: dict[str, Any],
+                               format: str | None, *, label: str | None,
+                               version: int | None, check: bool) -> str | None:
+        """The job's format (its template version's, when the job names none), from one
+        render; a render that fails is raised with ``check``, else left to the job."""
+        assert self._ctx.renderer is not None
+        if format is not None and not check:
+            return format
+        try:
+            rendered: Any = self._ctx.renderer.render(template, dict(variables), label=label,
+                                                      version=version)
+            if inspect.isawaitable(rendered):
+                rendered = await rendered
+        except Exception:
+            if check:
+                raise
+            return format  # the attempt fails with the reason, as any render failure does
+        return format if format is not None else rendered.output_format
 
     def _request(self, fields: dict[str, Any]) -> JobRequest:
         try:
@@ -272,6 +305,11 @@ class Jobs:
                                    "parameters": {
                                        **output.request["overrides"].get("parameters", {}),
                                        **changes["overrides"].get("parameters", {})}}
+        if "variables" in changes and fields.get("template") and self._ctx.renderer:
+            await self._template_format(fields["template"], changes["variables"],
+                                        fields.get("format", "text"),
+                                        label=fields.get("template_label"),
+                                        version=fields.get("template_version"), check=True)
         return await self._enqueue(self._request(fields), run_at=None, unique_key=None)
 
 

@@ -10,7 +10,8 @@ What it adds, for the app's lifetime:
 * the HTTP API's routes and error handlers (``install_api``): ``/api/...``, ``/v1/...``,
   ``/health``;
 * the Phoenix socket at ``/socket/websocket`` serving ``conversation:*``
-  (``beamish.chat.ConversationChannel``), with the ``[server]`` socket limits;
+  (``beamish.chat.ConversationChannel``) and ``user:*`` (``beamish.chat.UserChannel``, the
+  user's job progress), with the ``[server]`` socket limits;
 * a lifespan around the host's own: at start it checks the master key (a missing or
   non-Fernet ``BEAMISH_SECRET_KEY`` fails the start, saying how to make one, instead of
   failing requests later), runs a ``beamish.Application`` with the sockets' supervisor among
@@ -55,7 +56,7 @@ from beamish.channels.close_codes import CloseCode
 from beamish.channels.endpoint import DEFAULT_PATH, SocketEndpoint
 from beamish.channels.limits import RateLimit
 from beamish.channels.socket_actor import SocketOptions
-from beamish.chat import ConversationChannel, ConversationHistory
+from beamish.chat import ConversationChannel, ConversationHistory, JobFeed, UserChannel
 from beamish.server.api.app import install_api, require_secret_key
 from beamish.server.api.deps import ApiAuth
 from beamish.settings import Settings, load_settings
@@ -75,19 +76,22 @@ def conversation_history(settings: Settings) -> ConversationHistory:
 
 
 def conversation_endpoint(settings: Settings, auth: ApiAuth, runtime: Application,
-                          history: ConversationHistory | None = None) -> SocketEndpoint:
-    """The Phoenix endpoint serving ``conversation:*`` with ``[server]``'s socket limits
-    (``beamish serve`` and ``mount_beamish`` alike)."""
+                          history: ConversationHistory | None = None,
+                          job_feed: JobFeed | None = None) -> SocketEndpoint:
+    """The Phoenix endpoint serving ``conversation:*`` and ``user:*`` (job progress) with
+    ``[server]``'s socket limits (``beamish serve`` and ``mount_beamish`` alike)."""
     server = settings.server
     return SocketEndpoint(
-        {"conversation:*": ConversationChannel}, authenticate=auth.authenticator,
+        {"conversation:*": ConversationChannel, "user:*": UserChannel},
+        authenticate=auth.authenticator,
         options=SocketOptions(
             idle_timeout=server.idle_timeout_s, max_channels=server.max_channels,
             max_frame_size=server.max_frame_bytes, outbound_frames=server.outbound_frames,
             outbound_bytes=server.outbound_bytes,
             message_rate=RateLimit(server.message_rate_per_s, server.message_burst)),
         assigns={"runtime": runtime,
-                 "history": conversation_history(settings) if history is None else history},
+                 "history": conversation_history(settings) if history is None else history,
+                 "job_feed": JobFeed(runtime) if job_feed is None else job_feed},
         max_sockets_per_user=server.max_sockets_per_user)
 
 

@@ -48,7 +48,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from beamish.application import Application
 from beamish.auth import RevocationList, dev_mode_warning
 from beamish.channels.close_codes import CloseCode
-from beamish.chat import ConversationChannel
+from beamish.chat import ConversationChannel, JobFeed
 from beamish.llm.scrub import ScrubbingFormatter, scrub
 from beamish.request_log import LOGGER_NAME, TextStream, write_request_lines
 from beamish.server.access import AccessObserver
@@ -219,7 +219,9 @@ class BeamishServer:
         self.runtime.add_child(RevocationRefresher.child_spec(
             RefresherInit(self.runtime, self.revoked), id="revocations", name=REVOCATIONS))
         self.history = conversation_history(settings)
-        self.endpoint = conversation_endpoint(settings, self.auth, self.runtime, self.history)
+        self.job_feed = JobFeed(self.runtime)  # the user channels' one job listener
+        self.endpoint = conversation_endpoint(settings, self.auth, self.runtime, self.history,
+                                              self.job_feed)
         self.runtime.add_child(self.endpoint.child_spec())
         self.metrics = ServerMetrics()
         self.metrics.registry.register(RuntimeCollector(

@@ -11,8 +11,9 @@ acknowledged; retrying with the same request id is safe) and the restarted recor
 ones. It retries a failing database without limit while it runs (see
 ``beamish.store.UsageRecorder``), holding at most ``usage_buffer`` events — until the runtime
 is given a shutdown deadline (``Services.shutdown_deadline``): then it writes until that
-deadline and no longer, and adds the events it could not write to ``Services.usage_lost``,
-which the runtime reports when it stops.
+deadline and no longer; the events it could not write count in ``Services.usage_lost``,
+which the runtime reports when it stops (after the store has closed, so an event given up on
+that the store committed all the same is not reported lost).
 """
 
 from __future__ import annotations
@@ -53,4 +54,4 @@ class UsageRecorderActor(Actor):
         try:
             await self.recorder.__aexit__(None, None, None)
         finally:
-            self.services.usage_lost += self.recorder.lost
+            self.services.stopped_recorders.append(self.recorder)

@@ -76,8 +76,10 @@ class Services:
     resolver: ConfigResolver | None = None
     shutdown_deadline: float | None = None
     """Loop time by which stopping must be done (``Application.stop_within``), if any."""
-    usage_lost: int = 0
-    """Usage events the recorders could not write before they stopped (reported at stop)."""
+    stopped_recorders: list[UsageRecorder] = field(default_factory=list)
+    """Recorders that have stopped; their ``lost`` counts are read when the runtime stops
+    (``usage_lost``), after the store has closed: an event a recorder gave up on that the
+    store committed all the same is then no longer counted."""
     _parked: deque[tuple[UsageEvent, asyncio.Future[bool]]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +128,11 @@ class Services:
                 future.set_exception(RecorderClosedError(
                     "the runtime stopped while the usage recorder was restarting"))
         return len(parked)
+
+    @property
+    def usage_lost(self) -> int:
+        """Usage events the stopped recorders could not write (reported at stop)."""
+        return sum(recorder.lost for recorder in self.stopped_recorders)
 
     def withdraw_recorder(self, recorder: UsageRecorder) -> None:
         """``recorder`` is closing: take no more usage through it."""

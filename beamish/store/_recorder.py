@@ -436,6 +436,8 @@ class UsageRecorder:
                 self._drained()
 
     def _committed(self, batch: list[_Pending], counted: frozenset[str]) -> None:
+        if self._gave_up:  # counted lost while in flight (_fail_handed), yet committed
+            self.lost = max(0, self.lost - len(batch))
         _resolve(batch, counted)
         self.batches_written += 1
         self.events_written += len(batch)

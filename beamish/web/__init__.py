@@ -15,7 +15,10 @@ no CDN. The modules, each one concept:
 * :mod:`.cookie` — who a page speaks for: the HttpOnly, SameSite=Strict session cookie;
 * :mod:`.links` — one-time sign-in links (``beamish token create --user U --link``);
 * :mod:`.proxy` — the pages' scripts reach the HTTP API through it, with the cookie's token;
-* :mod:`.assets` — the static files; :mod:`.errors` — the errors, the tree in its docstring.
+* :mod:`.assets` — the static files; :mod:`.errors` — the errors, the tree in its docstring;
+* :mod:`.usage` — the usage page and its CSV (:mod:`.usage_report` its arithmetic,
+  :mod:`.charts` its SVG charts);
+* :mod:`.admin` — the admin console, ``/admin/...``, for admin principals only;
 * :mod:`.outputs` — the job outputs pages (list, one output, enqueue, feedback, re-run,
   regenerate), their form logic in :mod:`.output_forms`.
 """

@@ -5,6 +5,7 @@
     ├── CrossOriginError    a state-changing request came from another origin (403)
     ├── FormTooLargeError   a form's body is beyond the bound (413)
     ├── ProxyRefusedError   a page's API call the web app does not pass on (its status)
+    ├── UsageRangeError     the usage page's date range is malformed or too long (400)
     └── OutputFormError     an outputs page's form or filter is not usable (400)
 
 Each message says what was wrong and what to do; none quotes a code or a token.
@@ -37,10 +38,14 @@ class ProxyRefusedError(WebError):
         self.status = status
 
 
+class UsageRangeError(WebError, ValueError):
+    """A date range the usage page cannot show (its message says why and what to give)."""
+
+
 class OutputFormError(WebError):
     """A form or filter of the outputs pages cannot be used (its message says which field
     and why)."""
 
 
 __all__ = ["CrossOriginError", "FormTooLargeError", "OutputFormError", "ProxyRefusedError",
-           "SignInLinkError", "WebError"]
+           "SignInLinkError", "UsageRangeError", "WebError"]

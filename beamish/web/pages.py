@@ -12,7 +12,10 @@ dev mode on loopback, continue as the dev user), ``/sign-in/link?code=`` (confir
 one-time link, then ``POST`` uses it), ``POST /sign-out``. For the pages' scripts:
 ``POST /socket-token`` (a short-lived token for the conversation socket: the cookie's own
 token never reaches a script), ``/web-api/users/...`` and ``/web-api/llm/...`` (the HTTP
-API's ``/api/...`` with the cookie's token, ``proxy``), ``/static/<file>`` (our modules, CSS).
+API's ``/api/...`` with the cookie's token, ``proxy``; ``/web-api/admin/...`` for admin
+principals only), ``/static/<file>`` (our modules, CSS). The usage page (``/usage``) and the
+admin console (``/admin/...``) live in their own modules, :mod:`.usage` and :mod:`.admin`,
+as do the outputs pages (``/outputs...``), :mod:`.outputs`.
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ def render(request: Request, template: str, *, status: int = 200,
 def error_page(request: Request, status: int, message: str,
                principal: Principal | None = None) -> HTMLResponse:
     """A page saying what went wrong."""
-    return render(request, "error.html", status=status, principal=principal,
+    return render(request, "error.html", status=status, principal=principal, page="error",
                   status_code=status, message=message)
 
 
@@ -325,10 +328,11 @@ async def socket_token(request: Request) -> Response:
 
 async def api(request: Request) -> Response:
     """The HTTP API, for the pages' scripts (``proxy``)."""
-    if signed_in(request) is None:
+    principal = signed_in(request)
+    if principal is None:
         return _json_error(401, "unauthorized", "not signed in; sign in again")
     try:
-        return await forward(request, request.path_params["path"])
+        return await forward(request, request.path_params["path"], admin=principal.is_admin)
     except ProxyRefusedError as error:
         return _json_error(error.status, "refused", str(error))
 
@@ -371,7 +375,10 @@ def router(*, socket_path: str = "/socket/websocket") -> APIRouter:
         ("/web-api/{path:path}", api, ["GET", "PUT", "POST", "DELETE"], "web_api"),
         ("/static/{name}", static, ["GET"], "web_static"),
     ]
-    from beamish.web import outputs  # here, not above: it builds on this module's render
+    # Imported here: these modules build on this one's render() and error_page().
+    from beamish.web import admin, outputs, usage
+    pages += usage.routes()
+    pages += admin.routes()
     pages += outputs.routes()
     for path, endpoint, methods, name in pages:
         web.add_api_route(path, endpoint, methods=methods, name=name,

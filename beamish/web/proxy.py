@@ -7,7 +7,8 @@ passed to the host app's own ``/api/...`` route in-process, with the cookie's to
 its status, its validation messages, its error shape — comes back unchanged. The API does
 all of the checking (a user reaches only their own data); the web app adds its Origin check
 for every state-changing request before anything is passed on. Only the users' and the LLM
-config routes are reachable this way: the pages need nothing else.
+config routes are reachable this way, and for an admin principal (checked here, from the
+cookie, before forwarding) the admin API's ``/api/admin/...`` too: the pages need nothing else.
 """
 
 from __future__ import annotations
@@ -23,13 +24,21 @@ from beamish.web.cookie import COOKIE, DEV_COOKIE, DEV_USER
 from beamish.web.errors import ProxyRefusedError
 
 ALLOWED_PREFIXES: Final = ("users/", "llm/")
+ADMIN_PREFIX: Final = "admin/"
+"""Reachable for admin principals only (the admin console's scripts); a non-admin's call is
+refused here with a 403, before the API sees it."""
 MAX_BODY_BYTES: Final = 64 * 1024
 _DROPPED: Final = frozenset({b"cookie", b"authorization", b"content-length", b"host"})
 
 
-async def forward(request: Request, path: str) -> Response:
-    """The API's answer to this request, sent as ``/api/<path>`` with the cookie's token."""
-    if not path.startswith(ALLOWED_PREFIXES) or ".." in path:
+async def forward(request: Request, path: str, *, admin: bool = False) -> Response:
+    """The API's answer to this request, sent as ``/api/<path>`` with the cookie's token;
+    ``admin``: whether the cookie's principal is an admin (else ``admin/...`` is a 403)."""
+    if path.startswith(ADMIN_PREFIX) and ".." not in path:
+        if not admin:
+            raise ProxyRefusedError(403, "the admin API is for admin principals only; "
+                                    "sign in with an admin token")
+    elif not path.startswith(ALLOWED_PREFIXES) or ".." in path:
         raise ProxyRefusedError(404, f"the web app reaches only /api/users/... and /api/llm/..., "
                               f"not /api/{path}")
     body = await _body(request)
@@ -94,4 +103,4 @@ async def _call(request: Request, scope: dict[str, Any], body: bytes) -> Respons
     return response
 
 
-__all__ = ["ALLOWED_PREFIXES", "MAX_BODY_BYTES", "forward"]
+__all__ = ["ADMIN_PREFIX", "ALLOWED_PREFIXES", "MAX_BODY_BYTES", "forward"]

@@ -51,14 +51,20 @@ MID_STREAM = {
 """Faults of a stream after two tokens."""
 
 
+TIMEOUT_S = 2.5
+"""The calls' timeout: what a hanging or stalled upstream costs each test, and long enough
+that an answer the upstream does give (a huge one included) is read in time on a machine
+busy with other work, where 1 s was seen to turn a 502 into a 504."""
+
+
 @pytest.fixture(params=["openai_compatible", "openai"], ids=["wire", "sdk"])
 async def server(request: pytest.FixtureRequest, tmp_path: Path,
                  fake_llm: FakeLLMServer) -> AsyncIterator[BeamishServer]:
-    """``beamish serve`` whose every user calls the fake upstream: 1 s timeout, no retries;
-    through the wire client, then the SDK."""
+    """``beamish serve`` whose every user calls the fake upstream: a timeout of
+    ``TIMEOUT_S``, no retries; through the wire client, then the SDK."""
     kind = request.param
     llm = LLMSettings(default_provider=kind, default_model="model-a",
-                      timeout_s=1, max_retries=0,
+                      timeout_s=TIMEOUT_S, max_retries=0,
                       providers={kind: ProviderSettings(
                           base_url=fake_llm.openai_url, api_key=SecretStr(OPENAI_KEY))})
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'serve.db'}",

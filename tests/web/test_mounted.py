@@ -101,7 +101,8 @@ def test_a_change_from_another_site_is_refused(host: httpx.Client) -> None:
 
 def test_the_pages_api_calls_are_the_users_own(host: httpx.Client) -> None:
     """Through the web app a user changes their own settings, with the API's validation,
-    reaches no one else's, and reaches nothing beyond the users' and LLM routes."""
+    reaches no one else's, and reaches nothing beyond the users' and LLM routes (the admin
+    API's are for admins: a 403)."""
     _signed_in(host, "ada")
     saved = host.put("/ui/web-api/users/ada/llm-config",
                            json={"provider": "echo", "model": "echo-1"})
@@ -115,7 +116,9 @@ def test_the_pages_api_calls_are_the_users_own(host: httpx.Client) -> None:
     other = host.get("/ui/web-api/users/bob/llm-config")
     assert other.status_code == 403
     admin = host.get("/ui/web-api/admin/providers")
-    assert admin.status_code == 404
+    assert admin.status_code == 403
+    beyond = host.get("/ui/web-api/sessions")
+    assert beyond.status_code == 404
     host.cookies.clear()
     anonymous = host.get("/ui/web-api/users/ada/llm-config")
     assert anonymous.status_code == 401

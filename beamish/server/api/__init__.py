@@ -31,14 +31,19 @@ Routes (every one but ``/health`` and ``/ready`` needs ``Authorization: Bearer <
 ``POST|GET /api/sessions``, ``GET|DELETE /api/sessions/{id}``  sessions
 ``POST /api/sessions/{id}/completions``                 session-scoped call (SSE if streamed)
 ``POST /v1/chat/completions``, ``GET /v1/models``       OpenAI-compatible
+``POST /api/v1/llm_jobs``, ``.../{id}/cancel``           LLM jobs: enqueue, cancel
+``GET /api/v1/llm_outputs[/{id}]``, ``PUT .../feedback``  the caller's outputs, rated
+``POST /api/v1/llm_outputs/{id}/rerun|regenerate``      a new job, linked to its parent
+``GET /api/admin/llm_outputs/stats``                    feedback per template and model (admin)
 ``GET /health``                                         liveness (no auth)
 ``GET /ready``                                          readiness: runtime, store, stalls (no auth)
 ======================================================  =====================================
 
 Modules: :mod:`.app` (building the app), :mod:`.deps` (runtime, auth), :mod:`.errors`
 (error mapping), :mod:`.users`, :mod:`.admin`, :mod:`.sessions`, :mod:`.openai_compat`,
-:mod:`.health`, :mod:`.calls` (LLM calls and their streams), :mod:`.sse`, :mod:`.catalog`,
-:mod:`.models`. The request log (one JSON line per LLM request) is :mod:`beamish.request_log`.
+:mod:`.health`, :mod:`.jobs`, :mod:`.calls` (LLM calls and their streams), :mod:`.sse`,
+:mod:`.catalog`, :mod:`.models`. The request log (one JSON line per LLM request) is
+:mod:`beamish.request_log`.
 """
 
 from beamish.request_log import LLMRequestLog

@@ -30,6 +30,7 @@ from beamish.server.api import (
     admin,
     embeddings,
     health,
+    jobs,
     openai_compat,
     sessions,
     templates,
@@ -59,7 +60,7 @@ def api_router() -> APIRouter:
     """
     router = APIRouter()
     for part in (openai_compat.router, embeddings.router, sessions.router, health.router,
-                 users.router, admin.router, templates.router):
+                 users.router, admin.router, templates.router, jobs.router):
         router.include_router(part)
     return router
 

@@ -52,6 +52,11 @@ session limit, runtime not running
 ``TemplateSchemaError``
 ``TemplateVariablesError``              422     validation_error      (details: each one)
 ``TemplateRenderError``                 422     template_render_error (code: the problem)
+``JobNotFoundError``                    404     not_found
+``OutputForbiddenError``                403     permission_denied
+``InvalidJobError``                     400     invalid_request
+``JobLimitError``                       429     rate_limited          (code job_limit)
+``JobsNotRunningError``                 503     overloaded            Retry-After
 anything else                           500     internal_error        (message hidden)
 ======================================  ======  ====================  ===================
 
@@ -74,6 +79,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from beamish.auth import AuthError, BeamishAuthError
+from beamish.jobs.errors import (
+    InvalidJobError,
+    JobError,
+    JobLimitError,
+    JobNotFoundError,
+    JobsNotRunningError,
+    OutputForbiddenError,
+)
 from beamish.llm.errors import (
     BadRequestError,
     FallbacksExhaustedError,
@@ -234,6 +247,8 @@ def describe(error: BaseException) -> ErrorInfo:
         return _llm_info(error)
     if isinstance(error, TemplateError):
         return _template_info(error)
+    if isinstance(error, JobError):
+        return _job_info(error)
     if isinstance(error, StarletteHTTPException):
         kind = _STATUS_TYPES.get(error.status_code, "http_error")
         return ErrorInfo(error.status_code, kind, str(error.detail),
@@ -340,6 +355,20 @@ def _template_info(error: TemplateError) -> ErrorInfo:
     return ErrorInfo(500, "internal_error", str(error))
 
 
+def _job_info(error: JobError) -> ErrorInfo:
+    if isinstance(error, JobNotFoundError):
+        return ErrorInfo(404, "not_found", str(error))
+    if isinstance(error, OutputForbiddenError):
+        return ErrorInfo(403, "permission_denied", str(error))
+    if isinstance(error, InvalidJobError):
+        return ErrorInfo(400, "invalid_request", str(error))
+    if isinstance(error, JobLimitError):
+        return ErrorInfo(429, "rate_limited", str(error), code="job_limit")
+    if isinstance(error, JobsNotRunningError):
+        return _overloaded(str(error))
+    return ErrorInfo(500, "internal_error", str(error))
+
+
 def _overloaded(message: str) -> ErrorInfo:
     return ErrorInfo(503, "overloaded", message, {"Retry-After": str(RETRY_AFTER_S)})
 
@@ -370,7 +399,7 @@ async def handle_error(request: Request, error: Exception) -> JSONResponse:
 
 HANDLED: tuple[type[Exception], ...] = (
     RequestValidationError, ValidationError, StarletteHTTPException, ApiError,
-    BeamishAuthError, SessionError, StoreError, LLMError, TemplateError,
+    BeamishAuthError, SessionError, StoreError, LLMError, TemplateError, JobError,
 )
 """The exception classes the API answers with a typed error body."""
 

@@ -1,0 +1,97 @@
+"""``JobSubmission``: a job as a client sends it, over HTTP (``POST /api/v1/llm_jobs``) or on
+the user channel (``enqueue`` on ``user:<id>``) — one shape, checked the same for both.
+
+A template job names ``template`` with ``variables`` and optionally a ``label`` or a
+``version``; a raw one gives ``prompt`` and optionally ``system``. The rest are
+``Jobs.enqueue``'s arguments: ``format`` (the template version's when not given),
+``schema``, ``task_type``, ``overrides``, ``queue``, ``priority``, ``run_at``,
+``unique_key``, ``max_retries``. A template that does not render with the variables fails
+the enqueue, naming each variable (``TemplateVariablesError``), not the job later.
+``user_id`` names whom the job is for; only trusted callers (an admin) may name another
+user than themselves — the transports check that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from beamish.jobs.api import Jobs
+from beamish.jobs.models import JobHandle
+from beamish.llm.hierarchy import ConfigRequest
+from beamish.store.job_models import OutputFormat
+
+MAX_NAME = 255
+
+
+class JobSubmission(BaseModel):
+    """One job to enqueue (see the module docs); unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    template: str | None = Field(default=None, min_length=1, max_length=MAX_NAME,
+                                 description="a template's name (or give prompt)")
+    variables: dict[str, Any] = Field(default_factory=dict,
+                                      description="the template's variables")
+    label: str | None = Field(default=None, min_length=1, max_length=64,
+                              description="the template label to render (production "
+                                          "when neither label nor version is given)")
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                description="the template version to render")
+    prompt: str | None = Field(default=None, min_length=1,
+                               description="a raw prompt (or give template)")
+    system: str | None = Field(default=None, description="a raw system prompt")
+    format: OutputFormat | None = Field(
+        default=None, description="text, json, markdown or html; a template job without "
+                                  "one takes its version's, else text")
+    json_schema: dict[str, Any] | None = Field(
+        default=None, alias="schema", description="a JSON Schema the json answer must fit")
+    task_type: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
+    overrides: ConfigRequest | None = Field(
+        default=None, description="provider, model and parameters for this job")
+    queue: str = Field(default="default", min_length=1, max_length=64)
+    priority: int = Field(default=0, ge=-1000, le=1000,
+                          description="within the queue, lower runs first")
+    run_at: AwareDatetime | None = Field(default=None,
+                                         description="run no earlier than this")
+    unique_key: str | None = Field(
+        default=None, min_length=1, max_length=MAX_NAME,
+        description="while a job with this key is pending or running, that job is answered")
+    max_retries: int | None = Field(default=None, ge=0, le=50)
+    user_id: str | None = Field(default=None, min_length=1, max_length=MAX_NAME,
+                                description="whom the job is for (admins only; default: "
+                                            "the caller)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobSubmission:
+        if (self.template is None) == (self.prompt is None):
+            raise ValueError("give either template (with variables) or prompt, not both "
+                             "and not neither")
+        if self.template is None and (self.label, self.version) != (None, None):
+            raise ValueError("label and version choose a template's version: give them "
+                             "with template")
+        if self.label is not None and self.version is not None:
+            raise ValueError("give a label or a version, not both")
+        if self.json_schema is not None and self.format not in (None, "json"):
+            raise ValueError("schema checks JSON answers: use it with format 'json'")
+        return self
+
+    async def enqueue(self, jobs: Jobs, user_id: str) -> JobHandle:
+        """Queue this job for ``user_id`` (whom the transport has checked)."""
+        return await jobs.enqueue(
+            user_id=user_id, template=self.template, variables=self.variables,
+            prompt=self.prompt, system=self.system,
+            format=self._format(), schema=self.json_schema, task_type=self.task_type,
+            overrides=self.overrides, queue=self.queue, priority=self.priority,
+            run_at=self.run_at, unique_key=self.unique_key, max_retries=self.max_retries,
+            template_label=self.label, template_version=self.version, check_template=True)
+
+    def _format(self) -> str | None:
+        # A schema implies JSON; otherwise None lets a template's version decide.
+        if self.format is None and self.json_schema is not None:
+            return "json"
+        return self.format
+
+
+__all__ = ["JobSubmission"]
