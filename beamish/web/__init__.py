@@ -18,7 +18,9 @@ no CDN. The modules, each one concept:
 * :mod:`.assets` — the static files; :mod:`.errors` — the errors, the tree in its docstring;
 * :mod:`.usage` — the usage page and its CSV (:mod:`.usage_report` its arithmetic,
   :mod:`.charts` its SVG charts);
-* :mod:`.admin` — the admin console, ``/admin/...``, for admin principals only.
+* :mod:`.admin` — the admin console, ``/admin/...``, for admin principals only;
+* :mod:`.outputs` — the job outputs pages (list, one output, enqueue, feedback, re-run,
+  regenerate), their form logic in :mod:`.output_forms`.
 """
 
 from __future__ import annotations

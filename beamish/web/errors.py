@@ -5,7 +5,8 @@
     ├── CrossOriginError    a state-changing request came from another origin (403)
     ├── FormTooLargeError   a form's body is beyond the bound (413)
     ├── ProxyRefusedError   a page's API call the web app does not pass on (its status)
-    └── UsageRangeError     the usage page's date range is malformed or too long (400)
+    ├── UsageRangeError     the usage page's date range is malformed or too long (400)
+    └── OutputFormError     an outputs page's form or filter is not usable (400)
 
 Each message says what was wrong and what to do; none quotes a code or a token.
 """
@@ -41,5 +42,10 @@ class UsageRangeError(WebError, ValueError):
     """A date range the usage page cannot show (its message says why and what to give)."""
 
 
-__all__ = ["CrossOriginError", "FormTooLargeError", "ProxyRefusedError", "SignInLinkError",
-           "UsageRangeError", "WebError"]
+class OutputFormError(WebError):
+    """A form or filter of the outputs pages cannot be used (its message says which field
+    and why)."""
+
+
+__all__ = ["CrossOriginError", "FormTooLargeError", "OutputFormError", "ProxyRefusedError",
+           "SignInLinkError", "UsageRangeError", "WebError"]

@@ -14,7 +14,8 @@ one-time link, then ``POST`` uses it), ``POST /sign-out``. For the pages' script
 token never reaches a script), ``/web-api/users/...`` and ``/web-api/llm/...`` (the HTTP
 API's ``/api/...`` with the cookie's token, ``proxy``; ``/web-api/admin/...`` for admin
 principals only), ``/static/<file>`` (our modules, CSS). The usage page (``/usage``) and the
-admin console (``/admin/...``) live in their own modules, :mod:`.usage` and :mod:`.admin`.
+admin console (``/admin/...``) live in their own modules, :mod:`.usage` and :mod:`.admin`,
+as do the outputs pages (``/outputs...``), :mod:`.outputs`.
 """
 
 from __future__ import annotations
@@ -375,9 +376,10 @@ def router(*, socket_path: str = "/socket/websocket") -> APIRouter:
         ("/static/{name}", static, ["GET"], "web_static"),
     ]
     # Imported here: these modules build on this one's render() and error_page().
-    from beamish.web import admin, usage
+    from beamish.web import admin, outputs, usage
     pages += usage.routes()
     pages += admin.routes()
+    pages += outputs.routes()
     for path, endpoint, methods, name in pages:
         web.add_api_route(path, endpoint, methods=methods, name=name,
                           response_class=Response, dependencies=dependencies)
