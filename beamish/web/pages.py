@@ -132,6 +132,10 @@ def _to_sign_in(request: Request) -> RedirectResponse:
     return RedirectResponse(f"{request.url_for('web_sign_in').path}?{query}", status_code=303)
 
 
+MAX_FORM_FIELDS = 16
+"""Fields a form of the sign-in and settings pages may carry."""
+
+
 async def _form(request: Request) -> dict[str, str]:
     """A urlencoded form's fields (the first value of each), bounded."""
     body = b""
@@ -140,7 +144,11 @@ async def _form(request: Request) -> dict[str, str]:
         if len(body) > MAX_FORM_BYTES:
             raise FormTooLargeError(f"a form of this site is at most {MAX_FORM_BYTES} bytes; "
                                     "a token is far shorter: paste only the token")
-    fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=16)
+    try:
+        fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # parse_qs's own refusal of too many fields
+        raise FormTooLargeError(f"a form of this site has at most {MAX_FORM_FIELDS} fields"
+                                ) from None
     return {name: values[0] for name, values in fields.items()}
 
 

@@ -147,3 +147,10 @@ def test_an_oversized_form_gets_a_413_page(host: httpx.Client) -> None:
     assert refused.status_code == 413
     assert "at most 16384 bytes" in refused.text
     assert "set-cookie" not in refused.headers
+
+
+def test_a_form_with_too_many_fields_gets_a_413_page(host: httpx.Client) -> None:
+    """A sign-in form with more fields than the bound is refused, saying so, not a 500."""
+    refused = host.post("/ui/sign-in", data={f"f{n}": "x" for n in range(40)})
+    assert refused.status_code == 413
+    assert "at most 16 fields" in refused.text
