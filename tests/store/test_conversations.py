@@ -8,6 +8,7 @@ import pytest
 
 from beamish.store import NotFoundError, Store, UsageEvent
 from beamish.store.conversation_models import (
+    MessageRole,
     NewConversationMessage,
     RemovedConversationMessage,
 )
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 def _message(user: str, conversation: str, message_id: int, content: str,
              **answer: object) -> NewConversationMessage:
-    role = "assistant" if answer else "user"
+    role: MessageRole = "assistant" if answer else "user"
     return NewConversationMessage(user, conversation, message_id, role, content,
                                   f"req-{conversation}-{message_id}", datetime.now(UTC),
                                   **answer)  # type: ignore[arg-type]
