@@ -58,12 +58,9 @@ from beamish.channels.socket_actor import SocketOptions
 from beamish.chat import ConversationChannel, ConversationHistory
 from beamish.chat.journal import ConversationJournal
 from beamish.server.api.app import install_api, require_secret_key
+from beamish.server.api.conversations import CONVERSATIONS_STATE
 from beamish.server.api.deps import ApiAuth
 from beamish.settings import Settings, load_settings
-
-CONVERSATIONS_STATE = "beamish_conversations"
-"""The ``app.state`` attribute holding the app's ``ConversationHistory`` (the web pages
-list a user's conversations from it)."""
 
 
 def conversation_history(settings: Settings,

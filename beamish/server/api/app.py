@@ -28,6 +28,7 @@ from beamish.application import Application, lifespan
 from beamish.auth import SECRET_KEY_ENV, dev_mode_warning
 from beamish.server.api import (
     admin,
+    conversations,
     embeddings,
     health,
     openai_compat,
@@ -59,7 +60,7 @@ def api_router() -> APIRouter:
     """
     router = APIRouter()
     for part in (openai_compat.router, embeddings.router, sessions.router, health.router,
-                 users.router, admin.router, templates.router):
+                 users.router, admin.router, templates.router, conversations.router):
         router.include_router(part)
     return router
 
