@@ -6,8 +6,8 @@ passed to the host app's own ``/api/...`` route in-process, with the cookie's to
 ``Authorization`` header (in dev mode, the dev user as ``user_id``), and the API's answer —
 its status, its validation messages, its error shape — comes back unchanged. The API does
 all of the checking (a user reaches only their own data); the web app adds its Origin check
-for every state-changing request before anything is passed on. Only the users' and the LLM
-config routes are reachable this way: the pages need nothing else.
+for every state-changing request before anything is passed on. Only the users', the LLM
+config and the conversations' routes are reachable this way: the pages need nothing else.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from starlette.types import Message
 from beamish.web.cookie import COOKIE, DEV_COOKIE, DEV_USER
 from beamish.web.errors import ProxyRefusedError
 
-ALLOWED_PREFIXES: Final = ("users/", "llm/")
+ALLOWED_PREFIXES: Final = ("users/", "llm/", "conversations")
 MAX_BODY_BYTES: Final = 64 * 1024
 _DROPPED: Final = frozenset({b"cookie", b"authorization", b"content-length", b"host"})
 
@@ -30,8 +30,8 @@ _DROPPED: Final = frozenset({b"cookie", b"authorization", b"content-length", b"h
 async def forward(request: Request, path: str) -> Response:
     """The API's answer to this request, sent as ``/api/<path>`` with the cookie's token."""
     if not path.startswith(ALLOWED_PREFIXES) or ".." in path:
-        raise ProxyRefusedError(404, f"the web app reaches only /api/users/... and /api/llm/..., "
-                              f"not /api/{path}")
+        raise ProxyRefusedError(404, "the web app reaches only /api/users/..., /api/llm/... "
+                                f"and /api/conversations..., not /api/{path}")
     body = await _body(request)
     token = request.cookies.get(COOKIE, "")
     query = request.url.query
