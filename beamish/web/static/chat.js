@@ -338,6 +338,7 @@ for (const item of document.querySelectorAll(".conversations li[data-conversatio
       link.textContent = renamed.title;
       renameButton.setAttribute("aria-label", "Rename " + renamed.title);
       deleteButton.setAttribute("aria-label", "Delete " + renamed.title);
+      renameForm.querySelector("label").textContent = "New title for " + renamed.title;
       renameForm.hidden = true;
       showError(listError, "");
     } catch (error) {
