@@ -18,7 +18,8 @@ from tests.server.api._support import SECRET, ApiServer, make_settings, serve_ap
 pytestmark = pytest.mark.anyio
 
 PATH_VALUES = {"user_id": "ada", "provider": "openai", "task_type": "chat",
-               "session_id": "s1", "name": "p", "label": "production", "version": "1"}
+               "session_id": "s1", "name": "p", "label": "production", "version": "1",
+               "conversation_id": "c1", "message_id": "1"}
 BODIES = {
     ("PUT", "/api/users/{user_id}/llm-config"): {"provider": "echo", "model": "echo-1"},
     ("PUT", "/api/users/{user_id}/llm-config/providers/{provider}"): {"model": "gpt-4o"},
@@ -51,7 +52,9 @@ async def _call(api: ApiServer, method: str, path: str, headers: dict[str, str],
 
 def test_the_route_table_is_what_the_tests_walk() -> None:
     """Every endpoint of the issue is published in the OpenAPI document."""
-    assert (len(ROUTES), len(AUTHENTICATED), len(PER_USER)) == (45, 43, 10)
+    # 45 and 43, and the 5 of the caller's conversations
+    assert (len(ROUTES), len(AUTHENTICATED), len(PER_USER)) == (50, 48, 10)
+    assert ("DELETE", "/api/conversations/{conversation_id}") in ROUTES
     assert len(ADMIN) == 23  # 15, and the 8 of the prompt templates
     assert ("POST", "/api/admin/templates/{name}/preview") in ROUTES
     assert ("POST", "/v1/chat/completions") in ROUTES
