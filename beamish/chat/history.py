@@ -167,11 +167,7 @@ class Conversation:
             raise ConversationFullError(
                 f"this conversation holds {self.chars} characters, the most one may hold is "
                 f"{history.max_stored_chars}; start a new conversation")
-        journal = history.journal
-        if journal is not None and journal.queued >= journal.max_buffer:
-            raise JournalFullError(
-                f"{journal.queued} messages are waiting to be stored (the database is slow "
-                "or down); send this one again shortly")
+        history._check_journal()
 
     def remove_last_answer(self) -> int | None:
         """Drop the last message if it is an answer (to ask its question again); return its
@@ -179,8 +175,11 @@ class Conversation:
 
         Raises:
             NothingToRegenerateError: the conversation has no question kept.
+            JournalFullError: the journal is full.
         """
         prompt = self._prompt
+        if self._history is not None:
+            self._history._check_journal()
         if not any(message.role == "user" for message in prompt):
             raise NothingToRegenerateError(
                 "this conversation has no question to answer again; send one first")
@@ -309,6 +308,14 @@ class ConversationHistory:
         if record is not None:
             conversation.seed(messages, record.messages, record.characters)
         return conversation
+
+    def _check_journal(self) -> None:
+        """Raise ``JournalFullError`` while the journal holds ``max_buffer`` writes."""
+        journal = self.journal
+        if journal is not None and journal.queued >= journal.max_buffer:
+            raise JournalFullError(
+                f"{journal.queued} messages are waiting to be stored (the database is slow "
+                "or down); send this one again shortly")
 
     def discard(self, conversation_id: str, user_id: str) -> None:
         """Forget ``user_id``'s conversation of that id, if kept (it was deleted)."""

@@ -4,23 +4,26 @@ The chat round trip must not wait for a database commit per message, so the conv
 channel hands each message (and each removal of a regenerated answer) to the journal, which
 queues it and returns at once; the journal's actor, ``ConversationWriter``, writes what is
 queued with ``Store.write_conversations`` — one transaction per batch of up to ``max_batch``
-writes, in the order they were made. Writes made while a batch commits form the next one,
-so under load many messages share a commit, and an idle server writes each message as soon
-as it comes.
+[500] writes, in the order they were made. A batch starts ``flush_interval`` [0.1 s] after
+its first write (at once when ``max_batch`` writes wait, or someone waits in ``flush``), and
+writes made while a batch commits form the next one: so the chat's messages cost the
+database a few transactions a second under any load — on SQLite each one holds the single
+write lock that the usage ledger's group commits, which every answer waits for, need too.
 
-Bounds and failures (options, defaults in brackets): at most ``max_buffer`` [10_000]
-questions wait; the next one is refused with ``JournalFullError`` (the channel replies
-``busy``) rather than letting memory grow while the database is down. An answer is always
-taken: each follows a question admitted within the bound, so the buffer holds at most twice
-it. A batch failing with ``StoreUnavailableError`` is retried ``attempts`` [5] times, the
-delay doubling from ``first_delay`` [0.05 s]; a batch that still fails (or fails for another
-store error) is logged with its size and dropped.
+Bounds and failures (options, defaults in brackets): once ``max_buffer`` [10_000] writes
+wait, a question (or a regenerate's removal) is refused with ``JournalFullError`` (the
+channel replies ``busy``) rather than letting memory grow while the database is down. An
+answer is always taken: each follows a question or removal admitted within the bound, so the
+buffer holds at most twice it. A batch failing with ``StoreUnavailableError`` is retried
+``attempts`` [5] times, the delay doubling from ``first_delay`` [0.05 s]; a batch that still
+fails (or fails for another store error) is logged with its size and dropped.
 
-What a crash can lose: the messages not yet committed — the last few milliseconds' worth, or
-what waited while the database was down. Never usage: the usage ledger is written by the
-usage recorder, which acknowledges an answer (``done``) only once its usage is durable. On a
-clean stop the writer is stopped after the sockets' channels (it is the application's child
-added before the endpoint), and its ``terminate`` writes everything still queued.
+What a crash can lose: the messages not yet committed — those of the last
+``flush_interval`` and the commit in progress, or what waited while the database was down.
+Never usage: the usage ledger is written by the usage recorder, which acknowledges an
+answer (``done``) only once its usage is durable. On a clean stop the writer is stopped
+after the sockets' channels (it is the application's child added before the endpoint), and
+its ``terminate`` writes everything still queued.
 
 ``flush()`` waits until every write made before it is committed (or dropped): readers that
 go to the store — the chat page, a conversation loaded into the cache, the conversations'
@@ -30,6 +33,7 @@ HTTP API — flush first, so they see every message the channel has handed out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Final
@@ -47,6 +51,7 @@ DEFAULT_MAX_BATCH: Final = 500
 DEFAULT_MAX_BUFFER: Final = 10_000
 DEFAULT_ATTEMPTS: Final = 5
 DEFAULT_FIRST_DELAY_S: Final = 0.05
+DEFAULT_FLUSH_INTERVAL_S: Final = 0.1
 _WRITE: Final = "write"
 
 
@@ -59,7 +64,8 @@ class ConversationJournal:
 
     def __init__(self, store: Callable[[], Store], *, max_batch: int = DEFAULT_MAX_BATCH,
                  max_buffer: int = DEFAULT_MAX_BUFFER, attempts: int = DEFAULT_ATTEMPTS,
-                 first_delay: float = DEFAULT_FIRST_DELAY_S) -> None:
+                 first_delay: float = DEFAULT_FIRST_DELAY_S,
+                 flush_interval: float = DEFAULT_FLUSH_INTERVAL_S) -> None:
         if min(max_batch, max_buffer, attempts) < 1:
             raise ValueError("max_batch, max_buffer and attempts must be at least 1")
         self.store = store
@@ -67,6 +73,8 @@ class ConversationJournal:
         self.max_buffer = max_buffer
         self.attempts = attempts
         self.first_delay = first_delay
+        self.flush_interval = flush_interval
+        self._hurry = asyncio.Event()  # set: write now, without waiting out the interval
         self._queued: list[ConversationWrite] = []
         self._made = 0  # writes handed to the journal so far
         self._done = 0  # of them, committed or dropped
@@ -87,15 +95,17 @@ class ConversationJournal:
         return len(self._queued)
 
     def write(self, item: ConversationWrite) -> None:
-        """Queue one write (at once; committed soon). A question is refused with
-        ``JournalFullError`` while ``max_buffer`` writes wait; answers and removals never."""
-        if (len(self._queued) >= self.max_buffer and isinstance(item, NewConversationMessage)
-                and item.role == "user"):
+        """Queue one write (at once; committed soon). A question or a removal is refused
+        with ``JournalFullError`` while ``max_buffer`` writes wait; an answer never."""
+        if len(self._queued) >= self.max_buffer and (
+                not isinstance(item, NewConversationMessage) or item.role != "assistant"):
             raise JournalFullError(
                 f"{len(self._queued)} messages are waiting to be stored (the database is "
                 "slow or down); send this one again shortly")
         self._queued.append(item)
         self._made += 1
+        if len(self._queued) >= self.max_batch:
+            self._hurry.set()
         if not self._signalled and self._writer is not None:
             self._signalled = True
             send(self._writer, _WRITE)
@@ -110,6 +120,7 @@ class ConversationJournal:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((target, waiter))
+        self._hurry.set()
         await waiter
 
     async def write_queued(self, *, batches: int | None = None) -> None:
@@ -165,6 +176,14 @@ class ConversationJournal:
             self._signalled = True
             send(writer, _WRITE)
 
+    async def _gather(self) -> None:
+        """Wait out the flush interval, unless a batch is full or someone waits."""
+        if self.flush_interval <= 0 or self._waiters or len(self._queued) >= self.max_batch:
+            return
+        self._hurry.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._hurry.wait(), self.flush_interval)
+
     def _written(self) -> None:
         """The writer has handled a signal: signal again if more is queued."""
         self._signalled = False
@@ -183,6 +202,7 @@ class ConversationWriter(Actor):
 
     async def handle_info(self, message: Any) -> Any:
         if message == _WRITE:
+            await self.journal._gather()
             await self.journal.write_queued(batches=1)
             self.journal._written()
             return None
