@@ -6,6 +6,7 @@
     ├── ConversationLimitError     the user has as many stored conversations as allowed
     ├── ConversationFullError      the conversation holds as many messages (or characters)
     │                              as allowed
+    ├── ConversationDeletedError   the conversation was deleted while joined
     ├── JournalFullError           too many messages wait to be stored (the store is slow or
     │                              down): try again shortly
     └── NothingToRegenerateError   the conversation has no question to answer again
@@ -32,6 +33,12 @@ class ConversationFullError(ChatError):
     reason = "conversation_full"
 
 
+class ConversationDeletedError(ChatError):
+    """A message to a conversation deleted while its channel was joined."""
+
+    reason = "not_found"
+
+
 class JournalFullError(ChatError):
     """The write-behind buffer of messages is full."""
 
@@ -44,5 +51,5 @@ class NothingToRegenerateError(ChatError):
     reason = "bad_request"
 
 
-__all__ = ["ChatError", "ConversationFullError", "ConversationLimitError", "JournalFullError",
-           "NothingToRegenerateError"]
+__all__ = ["ChatError", "ConversationDeletedError", "ConversationFullError",
+           "ConversationLimitError", "JournalFullError", "NothingToRegenerateError"]

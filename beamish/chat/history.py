@@ -32,7 +32,10 @@ Beyond the cache's bounds, the stored ones (options, defaults in brackets):
 ``max_stored_messages`` [1000] and ``max_stored_chars`` [4_000_000] per conversation — a
 question beyond them is refused (``ConversationFullError``) —, and
 ``max_stored_conversations_per_user`` [1000] — a new conversation beyond it is refused
-(``ConversationLimitError``). Without a journal (tests, scripts) nothing is stored.
+(``ConversationLimitError``). A conversation forgotten by the cache still stores what its
+joined channels add; one deleted (``discard``) stores nothing more, and its channels' next
+question is refused (``ConversationDeletedError``). Without a journal (tests, scripts)
+nothing is stored.
 
 Single-threaded by design (the event loop's): no locks.
 """
@@ -45,6 +48,7 @@ from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
 from beamish.chat.errors import (
+    ConversationDeletedError,
     ConversationFullError,
     ConversationLimitError,
     JournalFullError,
@@ -95,8 +99,8 @@ def _message_size(content: str, request_id: str) -> int:
 class Conversation:
     """One conversation's owner and last messages."""
 
-    __slots__ = ("_history", "_limit", "_max", "_next_id", "_prompt", "_request_ids",
-                 "_sizes", "chars", "key", "owner", "size", "total")
+    __slots__ = ("_history", "_home", "_limit", "_max", "_next_id", "_prompt", "_request_ids",
+                 "_sizes", "chars", "deleted", "key", "owner", "size", "total")
 
     def __init__(self, owner: str, max_messages: int,
                  max_bytes: int = DEFAULT_MAX_CONVERSATION_BYTES, *,
@@ -106,6 +110,10 @@ class Conversation:
         self.key = (owner, "") if key is None else key  # (user id, conversation id)
         self._max = max_messages
         self._history = history  # told of every change of size, while it keeps this one
+        # Its bounds and journal, also once forgotten (its channels still write through it).
+        self._home = history
+        #: Deleted (``ConversationHistory.discard``): nothing more is stored of it.
+        self.deleted = False
         # Each kept message once, as the provider reads it: rebuilding the whole prompt for
         # every message cost more than the rest of a chat round trip. Beside it, each one's
         # request id and size; its id needs no room, since the kept ones are consecutive,
@@ -146,7 +154,7 @@ class Conversation:
               **answer: str | int | None) -> None:
         """Hand a message added as ``message_id`` to the history's journal, if it has one
         (``answer``: its provider, model, prompt and completion tokens, finish reason)."""
-        journal = None if self._history is None else self._history.journal
+        journal = None if self._home is None or self.deleted else self._home.journal
         if journal is not None and role != "system":
             journal.write(NewConversationMessage(
                 self.key[0], self.key[1], message_id, role, content, request_id,
@@ -155,10 +163,13 @@ class Conversation:
     def check_room(self, chars: int) -> None:
         """Raise ``ConversationFullError`` unless a question of ``chars`` characters and its
         answer fit the stored bounds (see the module docstring), ``JournalFullError`` while
-        the journal is full."""
-        history = self._history
+        the journal is full, ``ConversationDeletedError`` once it was deleted."""
+        history = self._home
         if history is None:
             return
+        if self.deleted:
+            raise ConversationDeletedError(
+                "this conversation was deleted; start a new one")
         if self.total + 2 > history.max_stored_messages:
             raise ConversationFullError(
                 f"this conversation holds {self.total} messages, the most one may hold is "
@@ -176,10 +187,13 @@ class Conversation:
         Raises:
             NothingToRegenerateError: the conversation has no question kept.
             JournalFullError: the journal is full.
+            ConversationDeletedError: it was deleted.
         """
         prompt = self._prompt
-        if self._history is not None:
-            self._history._check_journal()
+        if self.deleted:
+            raise ConversationDeletedError("this conversation was deleted; start a new one")
+        if self._home is not None:
+            self._home._check_journal()
         if not any(message.role == "user" for message in prompt):
             raise NothingToRegenerateError(
                 "this conversation has no question to answer again; send one first")
@@ -192,11 +206,10 @@ class Conversation:
         self._next_id -= 1
         self.total -= 1
         self.chars -= len(removed.content)
-        history = self._history
-        if history is not None:
-            history._resized(self, self.size - before)
-            if history.journal is not None:
-                history.journal.write(RemovedConversationMessage(*self.key, self._next_id))
+        if self._history is not None:
+            self._history._resized(self, self.size - before)
+        if self._home is not None and self._home.journal is not None:
+            self._home.journal.write(RemovedConversationMessage(*self.key, self._next_id))
         return self._next_id
 
     def seed(self, messages: Sequence[ConversationMessage], total: int, chars: int) -> None:
@@ -318,8 +331,11 @@ class ConversationHistory:
                 "or down); send this one again shortly")
 
     def discard(self, conversation_id: str, user_id: str) -> None:
-        """Forget ``user_id``'s conversation of that id, if kept (it was deleted)."""
-        if (user_id, conversation_id) in self._conversations:
+        """``user_id``'s conversation of that id was deleted: forget it, and its channels
+        store nothing more of it (their next question is refused)."""
+        conversation = self._conversations.get((user_id, conversation_id))
+        if conversation is not None:
+            conversation.deleted = True
             self._forget((user_id, conversation_id))
 
     def find(self, conversation_id: str, user_id: str) -> Conversation | None:

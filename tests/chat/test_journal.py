@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from beamish.chat.errors import JournalFullError, NothingToRegenerateError
+from beamish.chat.errors import (
+    ConversationDeletedError,
+    JournalFullError,
+    NothingToRegenerateError,
+)
 from beamish.chat.history import ConversationHistory
 from beamish.chat.journal import ConversationJournal
 from beamish.store import open_store
@@ -72,3 +76,26 @@ def test_regenerate_drops_the_last_answer_and_its_id_is_reused() -> None:
     assert conversation.add("assistant", "again", "r3") == answer_id
     assert [(m.id, m.content) for m in conversation.since(0)] == [(1, "q"), (2, "again")]
     assert (conversation.total, conversation.chars) == (2, 6)
+
+
+async def test_a_forgotten_conversation_is_still_stored_and_a_deleted_one_is_not(
+        tmp_path: Path) -> None:
+    """A conversation the cache forgets (LRU) still stores what its channels add; one that
+    was deleted stores nothing more and refuses the next question."""
+    async with open_store(f"sqlite:///{tmp_path / 'j.db'}") as store:
+        history = ConversationHistory(max_conversations=1,
+                                      journal=ConversationJournal(lambda: store))
+        forgotten = history.open("old", "ada")
+        history.open("new", "ada")  # the cache keeps one: "old" is forgotten
+        assert history.find("old", "ada") is None
+        forgotten.store(forgotten.add("user", "still here", "r1"), "user", "still here", "r1")
+        deleted = history.open("gone", "ada")
+        history.discard("gone", "ada")
+        with pytest.raises(ConversationDeletedError, match="was deleted"):
+            deleted.check_room(1)
+        deleted.store(deleted.add("user", "lost", "r2"), "user", "lost", "r2")
+        assert history.journal is not None
+        await history.journal.flush()
+        assert [m.content for m in await store.list_conversation_messages("ada", "old")] == [
+            "still here"]
+        assert await store.get_conversation("ada", "gone") is None
