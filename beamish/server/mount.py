@@ -20,7 +20,9 @@ What it adds, for the app's lifetime:
 The web pages (chat, settings) sit a layer above this one, so they are one more call:
 ``beamish.web.install_web(app, prefix="/ui")`` after this one (``beamish serve`` serves them
 at ``/``). This module keeps the app's ``ConversationHistory`` on ``app.state``
-(``CONVERSATIONS_STATE``), where the chat page lists a user's conversations from.
+(``CONVERSATIONS_STATE``): the conversations' cache, whose journal stores their messages
+(its writer is a child of the application, stopped after the sockets so their last messages
+are written), and which the chat page and ``/api/conversations`` flush before they read.
 
 Options (defaults in brackets): ``settings`` [``Settings()`` at start: ``beamish.toml`` and
 ``BEAMISH_*``], ``auth`` [token auth keyed by the settings' key], ``path``
