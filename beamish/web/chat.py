@@ -24,11 +24,23 @@ DEFAULT_SHOWN: Final = 50
 """Messages of the open conversation shown without a history (the newest)."""
 
 
+async def newest_conversation(runtime: Application, history: ConversationHistory | None,
+                              user_id: str) -> str | None:
+    """The id of ``user_id``'s most recently updated conversation, if any."""
+    await _flush(history)
+    newest = await runtime.store.list_conversations(user_id, limit=1)
+    return newest[0].conversation_id if newest else None
+
+
+async def _flush(history: ConversationHistory | None) -> None:
+    if history is not None and history.journal is not None:
+        await history.journal.flush()
+
+
 async def chat_context(runtime: Application, history: ConversationHistory | None,
                        user_id: str, current: str) -> dict[str, Any]:
     """The chat template's context for ``user_id`` with ``current`` open."""
-    if history is not None and history.journal is not None:
-        await history.journal.flush()
+    await _flush(history)
     store = runtime.store
     shown = DEFAULT_SHOWN if history is None else history.max_messages
     records = await store.list_conversations(user_id, limit=MAX_LISTED)
@@ -71,4 +83,4 @@ async def _models(runtime: Application) -> list[dict[str, str]]:
     return list(seen.values())
 
 
-__all__ = ["chat_context"]
+__all__ = ["chat_context", "newest_conversation"]

@@ -38,7 +38,7 @@ from beamish.server.api.deps import get_auth, get_runtime
 from beamish.server.mount import CONVERSATIONS_STATE
 from beamish.store import Provider
 from beamish.web import assets
-from beamish.web.chat import chat_context
+from beamish.web.chat import chat_context, newest_conversation
 from beamish.web.cookie import (
     COOKIE,
     DEV_COOKIE,
@@ -171,11 +171,11 @@ async def chat_page(request: Request) -> Response:
     if chosen is not None and _CONVERSATION_ID.fullmatch(chosen) is None:
         return error_page(request, 400, "A conversation id is 1 to 128 letters, digits and "
                           "_.:@-, starting with a letter or digit.", principal)
-    runtime = _runtime(request)
+    runtime, history = _runtime(request), _history(request)
     if chosen is None:
-        newest = await runtime.store.list_conversations(principal.user_id, limit=1)
-        chosen = newest[0].conversation_id if newest else _new_conversation_id()
-    context = await chat_context(runtime, _history(request), principal.user_id, chosen)
+        chosen = (await newest_conversation(runtime, history, principal.user_id)
+                  or _new_conversation_id())
+    context = await chat_context(runtime, history, principal.user_id, chosen)
     return render(request, "chat.html", principal=principal, page="chat",
                   conversation_id=chosen, new_conversation=_new_conversation_id(),
                   socket_path=_socket_path(request), **context)
