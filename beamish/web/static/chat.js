@@ -159,8 +159,8 @@ function finish(requestId, meta, state, messageId) {
 // -- thumbs ------------------------------------------------------------------------------
 
 const RATINGS = [
-  ["up", "Good answer", "👍"],
-  ["down", "Bad answer", "👎"],
+  ["up", "Good answer", "Good"],
+  ["down", "Bad answer", "Bad"],
 ];
 
 function showRating(element, rating) {
@@ -173,12 +173,12 @@ function showRating(element, rating) {
 function addRating(element) {
   const box = document.createElement("div");
   box.className = "rating";
-  for (const [value, label, symbol] of RATINGS) {
+  for (const [value, label, text] of RATINGS) {
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.rating = value;
     button.setAttribute("aria-label", label);
-    button.textContent = symbol;
+    button.textContent = text; // words, not emoji: not every system has an emoji font
     button.addEventListener("click", () => rate(element, value));
     box.append(button);
   }
