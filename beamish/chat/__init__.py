@@ -9,7 +9,10 @@ Built on the generic channels framework (:mod:`beamish.channels`) and the applic
   ``enqueue``; :mod:`.job_feed` — :class:`JobFeed`, the server's one job listener that
   fans events out to those channels.
 * :mod:`.history` — :class:`ConversationHistory`: each conversation's last messages, shared
-  by the channels of a server through the socket assigns.
+  by the channels of a server through the socket assigns; the cache in front of the store.
+* :mod:`.journal` — ``ConversationJournal``: messages written behind to the store, in group
+  commits, by its ``ConversationWriter`` actor (a child of the application).
+* :mod:`.errors` — the chat's errors, each with the reason a channel replies with.
 
 ``beamish serve`` mounts it at ``/socket/websocket`` (``beamish.server.serve``).
 """

@@ -10,7 +10,10 @@ ids. Bad params refuse the join with ``{"reason": "bad_request", "detail"}``. Th
 session context and keeps it from being evicted or expired while joined
 (``Sessions.hold``). Conversation and session ids are per user: ``conversation:default`` of
 one user and of another are two conversations, and so are their sessions ``s1``. With the
-user's sessions all busy at their limit the join is refused (``session_limit``).
+user's sessions all busy at their limit the join is refused (``session_limit``). A
+conversation not in memory is loaded from the store (``ConversationHistory.load``): a new
+one beyond the user's stored conversations is refused (``too_many_conversations``), and an
+unreachable store refuses the join (``store_unavailable``).
 
 Client events (payloads are validated; a bad one gets ``{"reason": "bad_request", "detail"}``):
 
@@ -27,6 +30,13 @@ Client events (payloads are validated; a bad one gets ``{"reason": "bad_request"
   the event loop as the end of the stream: they go with ``done`` (or ``error``), in one
   write to the connection, 50 ms later at most. So an answer complete at once (the echo
   provider's) reaches the client in one write.
+  ``done`` also carries ``message_id``, the answer's id in the conversation. A question
+  beyond the conversation's stored bounds gets ``conversation_full``; one made while too
+  many messages wait to be stored, ``busy``.
+* ``regenerate`` ``{task_type?, overrides?}`` → as ``message``, without a new question: the
+  last answer is dropped (its id goes to the new one; the store drops it too) and the last
+  question is answered again, so the history holds it once. Refused (``busy``) while an
+  answer streams, and (``bad_request``) without a question.
 * ``cancel`` ``{request_id}`` → ok; the stream stops, its partial usage is recorded as
   cancelled and ``error`` ``{request_id, reason: "cancelled"}`` follows.
 * ``get_config`` ``{task_type?}`` → ok with the resolved configuration and its provenance.
@@ -65,6 +75,7 @@ from beamish.channels.channel import (
     ReplyRef,
     SocketInfo,
 )
+from beamish.chat.errors import ChatError
 from beamish.chat.history import Conversation, ConversationHistory
 from beamish.llm.errors import LLMError
 from beamish.llm.hierarchy import ConfigRequest, ResolvedConfig
@@ -126,6 +137,13 @@ class MessageIn(_In):
     overrides: ConfigRequest | None = None
 
 
+class RegenerateIn(_In):
+    """``regenerate``: answer the last question again, in place of its answer."""
+
+    task_type: str = Field(default="chat", pattern=ID_PATTERN)
+    overrides: ConfigRequest | None = None
+
+
 class CancelIn(_In):
     """``cancel``: stop a stream."""
 
@@ -165,7 +183,12 @@ class ConversationChannel(Channel):
             raise JoinRefused("bad_request", detail=(
                 "the topic is conversation:<id>, the id 1 to 128 letters, digits and "
                 "_.:@- starting with a letter or digit"))
-        conversation = history.open(self.conversation_id, socket.user_id)
+        try:
+            conversation = await history.load(self.conversation_id, socket.user_id)
+        except ChatError as error:
+            raise JoinRefused(error.reason, detail=str(error)) from error
+        except StoreError as error:
+            raise JoinRefused("store_unavailable", detail=str(error)) from error
         self.conversation: Conversation = conversation
         sessions = self.runtime.sessions
         try:
@@ -193,6 +216,8 @@ class ConversationChannel(Channel):
             return self._message(_parse(MessageIn, payload))
         if event == "cancel":
             return self._cancel(_parse(CancelIn, payload))
+        if event == "regenerate":
+            return self._regenerate(_parse(RegenerateIn, payload))
         if event in _WAITING_EVENTS:
             return self._handle_waiting(event, payload)
         return super().handle_in(event, payload)
@@ -232,7 +257,28 @@ class ConversationChannel(Channel):
 
     def _message(self, message: MessageIn) -> object:
         request_id = new_request_id()
-        self.conversation.add("user", message.content, request_id)
+        conversation = self.conversation
+        try:
+            conversation.check_room(len(message.content))
+        except ChatError as error:
+            raise ReplyError(error.reason, str(error)) from error
+        message_id = conversation.add("user", message.content, request_id)
+        conversation.store(message_id, "user", message.content, request_id)
+        return self._start(message, request_id)
+
+    def _regenerate(self, again: RegenerateIn) -> object:
+        """Answer the last question anew, in place of its answer (whose id the new one
+        takes); the question is not asked twice."""
+        if self.streams:
+            raise ReplyError("busy", "an answer is still streaming; stop it first")
+        try:
+            self.conversation.remove_last_answer()
+        except ChatError as error:
+            raise ReplyError(error.reason, str(error)) from error
+        return self._start(again, new_request_id())
+
+    def _start(self, message: MessageIn | RegenerateIn, request_id: str) -> object:
+        """Start the task answering the conversation so far."""
         job = StreamJob(
             runtime=self.runtime, session_id=self.session_id, user_id=self.socket.user_id,
             task_type=message.task_type, options=message.overrides,
@@ -299,7 +345,9 @@ class ConversationChannel(Channel):
         started = time.monotonic()
         stream: SessionStream | None = None
         error_name: str | None = None
-        event_name, payload = "error", {"request_id": request_id, "reason": CANCELLED}
+        payload: dict[str, Any] = {"request_id": request_id, "reason": CANCELLED}
+        event_name = "error"
+        done: StreamDone | None = None
         tokens = _AnswerFrames(self, reply, request_id, self._loop)
         try:
             async with job.runtime.stream(job.session_id, job.messages, task_type=job.task_type,
@@ -310,7 +358,7 @@ class ConversationChannel(Channel):
                         await tokens.add(event.text)
                     elif isinstance(event, StreamDone):
                         tokens.end()
-                        event_name = "done"
+                        event_name, done = "done", event
                         payload = _done_json(request_id, event, stream.config)
                     elif isinstance(event, StreamError):
                         tokens.end()
@@ -329,11 +377,24 @@ class ConversationChannel(Channel):
             self.push("error", {"request_id": request_id, "reason": CANCELLED})
             _log(job, stream, started, "cancelled", None)
             raise
-        if event_name == "done" and stream is not None:  # the usage is durable now
-            self.conversation.add("assistant", stream.chat.text, request_id)
+        if done is not None and stream is not None:  # the usage is durable now
+            payload["message_id"] = self._keep_answer(stream.chat.text, request_id, done)
         tokens.flush()
         self.push(event_name, payload)
         _log(job, stream, started, "ok" if event_name == "done" else "error", error_name)
+
+
+    def _keep_answer(self, text: str, request_id: str, done: StreamDone) -> int:
+        """Add the answer to the conversation (and hand it to the store); its id."""
+        conversation = self.conversation
+        message_id = conversation.add("assistant", text, request_id)
+        usage = done.usage
+        conversation.store(message_id, "assistant", text, request_id,
+                           provider=done.provider, model=done.model,
+                           prompt_tokens=usage.prompt_tokens,
+                           completion_tokens=usage.completion_tokens,
+                           finish_reason=done.finish_reason)
+        return message_id
 
 
 class _AnswerFrames:

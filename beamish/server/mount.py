@@ -21,7 +21,9 @@ What it adds, for the app's lifetime:
 The web pages (chat, settings) sit a layer above this one, so they are one more call:
 ``beamish.web.install_web(app, prefix="/ui")`` after this one (``beamish serve`` serves them
 at ``/``). This module keeps the app's ``ConversationHistory`` on ``app.state``
-(``CONVERSATIONS_STATE``), where the chat page lists a user's conversations from.
+(``CONVERSATIONS_STATE``): the conversations' cache, whose journal stores their messages
+(its writer is a child of the application, stopped after the sockets so their last messages
+are written), and which the chat page and ``/api/conversations`` flush before they read.
 
 Options (defaults in brackets): ``settings`` [``Settings()`` at start: ``beamish.toml`` and
 ``BEAMISH_*``], ``auth`` [token auth keyed by the settings' key], ``path``
@@ -57,22 +59,31 @@ from beamish.channels.endpoint import DEFAULT_PATH, SocketEndpoint
 from beamish.channels.limits import RateLimit
 from beamish.channels.socket_actor import SocketOptions
 from beamish.chat import ConversationChannel, ConversationHistory, JobFeed, UserChannel
+from beamish.chat.journal import ConversationJournal
 from beamish.server.api.app import install_api, require_secret_key
+from beamish.server.api.conversations import CONVERSATIONS_STATE
 from beamish.server.api.deps import ApiAuth
 from beamish.settings import Settings, load_settings
 
-CONVERSATIONS_STATE = "beamish_conversations"
-"""The ``app.state`` attribute holding the app's ``ConversationHistory`` (the web pages
-list a user's conversations from it)."""
 
-
-def conversation_history(settings: Settings) -> ConversationHistory:
-    """The conversations' history, bounded as ``[server]`` says."""
+def conversation_history(settings: Settings,
+                         runtime: Application | None = None) -> ConversationHistory:
+    """The conversations' history, bounded as ``[server]`` says; with ``runtime``, stored in
+    its store through a journal whose writer the caller adds to the runtime's children
+    (before the socket endpoint's, so it stops after the channels and writes their last
+    messages)."""
     server = settings.server
+    journal = None if runtime is None else ConversationJournal(lambda: runtime.store)
     return ConversationHistory(max_messages=server.max_history,
                                max_conversations=server.max_conversations,
                                max_conversations_per_user=server.max_conversations_per_user,
-                               max_bytes=server.max_history_bytes)
+                               max_bytes=server.max_history_bytes, journal=journal)
+
+
+def add_conversation_writer(runtime: Application, history: ConversationHistory) -> None:
+    """Add the history's journal writer to ``runtime``'s children, if it has a journal."""
+    if history.journal is not None:
+        runtime.add_child(history.journal.child_spec())
 
 
 def conversation_endpoint(settings: Settings, auth: ApiAuth, runtime: Application,
@@ -111,8 +122,9 @@ class _Mounted:
         require_secret_key(settings, optional=self.auth is not None and self.auth.dev_mode)
         auth = self.auth or ApiAuth.tokens(settings)
         runtime = Application(settings)
-        history = conversation_history(settings)
+        history = conversation_history(settings, runtime)
         setattr(app.state, CONVERSATIONS_STATE, history)
+        add_conversation_writer(runtime, history)
         endpoint = conversation_endpoint(settings, auth, runtime, history)
         runtime.add_child(endpoint.child_spec())
         async with runtime:
@@ -166,4 +178,5 @@ def mount_beamish(app: FastAPI, settings: Settings | None = None, *,
     app.router.routes.append(WebSocketRoute(path, mounted.serve_socket, name="beamish_socket"))
 
 
-__all__ = ["CONVERSATIONS_STATE", "conversation_endpoint", "mount_beamish"]
+__all__ = ["CONVERSATIONS_STATE", "add_conversation_writer", "conversation_endpoint",
+           "conversation_history", "mount_beamish"]

@@ -57,7 +57,12 @@ from beamish.server.api.deps import ApiAuth
 from beamish.server.connection_guard import ConnectionGuard, GuardOptions, raise_fd_limit
 from beamish.server.logging_json import JsonFormatter
 from beamish.server.metrics import RuntimeCollector, ServerMetrics, install_metrics
-from beamish.server.mount import CONVERSATIONS_STATE, conversation_endpoint, conversation_history
+from beamish.server.mount import (
+    CONVERSATIONS_STATE,
+    add_conversation_writer,
+    conversation_endpoint,
+    conversation_history,
+)
 from beamish.server.revocations import NAME as REVOCATIONS
 from beamish.server.revocations import RefresherInit, RevocationRefresher, refresh_now
 from beamish.server.websocket_adapter import websocket_protocol
@@ -218,7 +223,8 @@ class BeamishServer:
         self.runtime = Application(settings)
         self.runtime.add_child(RevocationRefresher.child_spec(
             RefresherInit(self.runtime, self.revoked), id="revocations", name=REVOCATIONS))
-        self.history = conversation_history(settings)
+        self.history = conversation_history(settings, self.runtime)
+        add_conversation_writer(self.runtime, self.history)
         self.job_feed = JobFeed(self.runtime)  # the user channels' one job listener
         self.endpoint = conversation_endpoint(settings, self.auth, self.runtime, self.history,
                                               self.job_feed)

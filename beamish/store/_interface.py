@@ -13,6 +13,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from beamish.store.conversation_models import (
+    ConversationMessage,
+    ConversationRecord,
+    ConversationWrite,
+)
 from beamish.store.events import ConfigListener
 from beamish.store.job_models import (
     AttemptResult,
@@ -447,4 +452,45 @@ class Store(Protocol):
     async def consume_token(self, token_id: str) -> TokenRecord | None:
         """Revoke the token and return it, unless it is unknown or already revoked (None):
         a single-use code is accepted once."""
+        ...
+
+    # -- conversations: durable chat history (beamish.store._conversations) -----------------
+
+    async def write_conversations(self, writes: Sequence[ConversationWrite]) -> None:
+        """Apply message writes in order in one transaction (the chat's group commit);
+        the conversations written to are created if new."""
+        ...
+
+    async def list_conversations(self, user_id: str, *,
+                                 limit: int = 100) -> list[ConversationRecord]:
+        """``user_id``'s newest conversations, the most recently updated first."""
+        ...
+
+    async def count_conversations(self, user_id: str) -> int:
+        """How many conversations ``user_id`` has stored."""
+        ...
+
+    async def get_conversation(self, user_id: str,
+                               conversation_id: str) -> ConversationRecord | None:
+        """``user_id``'s conversation of that id, or None."""
+        ...
+
+    async def list_conversation_messages(self, user_id: str, conversation_id: str, *,
+                                         limit: int = 1000) -> list[ConversationMessage]:
+        """The newest ``limit`` messages of the conversation, oldest first."""
+        ...
+
+    async def rename_conversation(self, user_id: str, conversation_id: str,
+                                  title: str) -> ConversationRecord:
+        """Retitle the conversation; ``NotFoundError`` if there is none."""
+        ...
+
+    async def delete_conversation(self, user_id: str, conversation_id: str) -> None:
+        """Delete it and its messages (not the ledger); ``NotFoundError`` if there is none."""
+        ...
+
+    async def rate_conversation_message(self, user_id: str, conversation_id: str,
+                                        message_id: int,
+                                        rating: Rating | None) -> ConversationMessage:
+        """Set or clear the user's rating of one answer; ``NotFoundError`` if none."""
         ...

@@ -24,6 +24,7 @@ from uuid import uuid4
 
 from beamish.store import _stats
 from beamish.store._backend import Backend, Executor, Row, Transaction, utc_now
+from beamish.store._conversations import ConversationQueries
 from beamish.store._jobs import JobQueries
 from beamish.store._templates import TemplateQueries
 from beamish.store._tokens import TokenQueries
@@ -85,7 +86,8 @@ _LAYER_CONFIG_COLUMNS = ("id", "provider", "model", "is_default", "usage_count",
                          "parameters", "created_at", "updated_at")
 
 
-class SqlStore(_stats.StatsQueries, TokenQueries, TemplateQueries, JobQueries):
+class SqlStore(_stats.StatsQueries, TokenQueries, TemplateQueries, JobQueries,
+               ConversationQueries):
     """The store over one backend; open it with ``async with``."""
 
     def __init__(self, backend: Backend, *, migrate: bool = True) -> None:
@@ -538,6 +540,10 @@ class SqlStore(_stats.StatsQueries, TokenQueries, TemplateQueries, JobQueries):
     async def _audit_template(self, tx: Executor, actor: str, key: str, before: Any,
                               after: Any) -> None:
         await _audit(tx, actor, None, "template", key, before, after)
+
+    @property
+    def _conversation_backend(self) -> Backend:
+        return self._backend
 
 
 class _ConfigWrite:

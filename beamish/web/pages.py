@@ -37,11 +37,11 @@ from beamish.application import Application
 from beamish.auth import Principal, TokenSigner
 from beamish.auth.tokens import new_token_id
 from beamish.chat import ConversationHistory
-from beamish.chat.history import HistoryEntry
 from beamish.server.api.deps import get_auth, get_runtime
 from beamish.server.mount import CONVERSATIONS_STATE
 from beamish.store import Provider
 from beamish.web import assets
+from beamish.web.chat import chat_context, newest_conversation
 from beamish.web.cookie import (
     COOKIE,
     DEV_COOKIE,
@@ -61,8 +61,6 @@ SOCKET_TOKEN_LIFETIME_S: Final = 120
 """How long a socket token may be used to connect (each connect asks for a new one)."""
 
 MAX_FORM_BYTES: Final = 16 * 1024
-MAX_TITLE: Final = 60
-UNTITLED: Final = "Untitled conversation"
 _CONVERSATION_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
 
 _templates = Environment(loader=PackageLoader("beamish.web", "templates"), autoescape=True,
@@ -175,40 +173,27 @@ def _signer(request: Request) -> TokenSigner | None:
 
 
 async def chat_page(request: Request) -> Response:
-    """The user's conversations, one of them open (``?c=``; the newest, or a new one)."""
+    """The user's conversations, one of them open (``?c=``; the newest, or a new one), read
+    from the store (``beamish.web.chat``)."""
     principal = signed_in(request)
     if principal is None:
         return _to_sign_in(request)
-    history = _history(request)
-    kept = [] if history is None else history.of_user(principal.user_id)
     chosen = request.query_params.get("c")
     if chosen is not None and _CONVERSATION_ID.fullmatch(chosen) is None:
         return error_page(request, 400, "A conversation id is 1 to 128 letters, digits and "
                           "_.:@-, starting with a letter or digit.", principal)
-    current = chosen or (kept[0][0] if kept else _new_conversation_id())
-    found = None if history is None else history.find(current, principal.user_id)
-    messages = [] if found is None else found.since(0)
-    conversations = [_listed(cid, conversation.since(0), current) for cid, conversation in kept]
-    if not any(c["current"] for c in conversations):
-        conversations.insert(0, _listed(current, [], current))
+    runtime, history = _runtime(request), _history(request)
+    if chosen is None:
+        chosen = (await newest_conversation(runtime, history, principal.user_id)
+                  or _new_conversation_id())
+    context = await chat_context(runtime, history, principal.user_id, chosen)
     return render(request, "chat.html", principal=principal, page="chat",
-                  conversations=conversations, conversation_id=current, messages=messages,
-                  last_id=0 if found is None else found.last_id,
-                  new_conversation=_new_conversation_id(), socket_path=_socket_path(request))
+                  conversation_id=chosen, new_conversation=_new_conversation_id(),
+                  socket_path=_socket_path(request), **context)
 
 
 def _new_conversation_id() -> str:
     return "c-" + secrets.token_hex(6)
-
-
-def _listed(conversation_id: str, messages: list[HistoryEntry],
-            current: str) -> dict[str, Any]:
-    """A conversation as the list shows it: titled by its first question's words."""
-    first = next((m.content for m in messages if m.role == "user"), "")
-    line = " ".join(first.split())
-    title = line if len(line) <= MAX_TITLE else line[:MAX_TITLE - 1] + "…"
-    return {"id": conversation_id, "title": title or UNTITLED, "untitled": not title,
-            "current": conversation_id == current}
 
 
 def _socket_path(request: Request) -> str:

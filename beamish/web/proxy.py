@@ -6,9 +6,10 @@ passed to the host app's own ``/api/...`` route in-process, with the cookie's to
 ``Authorization`` header (in dev mode, the dev user as ``user_id``), and the API's answer —
 its status, its validation messages, its error shape — comes back unchanged. The API does
 all of the checking (a user reaches only their own data); the web app adds its Origin check
-for every state-changing request before anything is passed on. Only the users' and the LLM
-config routes are reachable this way, and for an admin principal (checked here, from the
-cookie, before forwarding) the admin API's ``/api/admin/...`` too: the pages need nothing else.
+for every state-changing request before anything is passed on. Only the users', the LLM
+config and the conversations' routes are reachable this way, and for an admin principal
+(checked here, from the cookie, before forwarding) the admin API's ``/api/admin/...`` too: the
+pages need nothing else.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.types import Message
 from beamish.web.cookie import COOKIE, DEV_COOKIE, DEV_USER
 from beamish.web.errors import ProxyRefusedError
 
-ALLOWED_PREFIXES: Final = ("users/", "llm/")
+ALLOWED_PREFIXES: Final = ("users/", "llm/", "conversations")
 ADMIN_PREFIX: Final = "admin/"
 """Reachable for admin principals only (the admin console's scripts); a non-admin's call is
 refused here with a 403, before the API sees it."""
@@ -39,8 +40,8 @@ async def forward(request: Request, path: str, *, admin: bool = False) -> Respon
             raise ProxyRefusedError(403, "the admin API is for admin principals only; "
                                     "sign in with an admin token")
     elif not path.startswith(ALLOWED_PREFIXES) or ".." in path:
-        raise ProxyRefusedError(404, f"the web app reaches only /api/users/... and /api/llm/..., "
-                              f"not /api/{path}")
+        raise ProxyRefusedError(404, "the web app reaches only /api/users/..., /api/llm/... "
+                                f"and /api/conversations..., not /api/{path}")
     body = await _body(request)
     token = request.cookies.get(COOKIE, "")
     query = request.url.query

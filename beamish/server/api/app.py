@@ -28,6 +28,7 @@ from beamish.application import Application, lifespan
 from beamish.auth import SECRET_KEY_ENV, dev_mode_warning
 from beamish.server.api import (
     admin,
+    conversations,
     embeddings,
     health,
     jobs,
@@ -60,7 +61,8 @@ def api_router() -> APIRouter:
     """
     router = APIRouter()
     for part in (openai_compat.router, embeddings.router, sessions.router, health.router,
-                 users.router, admin.router, templates.router, jobs.router):
+                 users.router, admin.router, templates.router, jobs.router,
+                 conversations.router):
         router.include_router(part)
     return router
 

@@ -1,4 +1,6 @@
-// The chat page: one conversation over the conversation channel, tokens as they stream.
+// The chat page: one conversation over the conversation channel, tokens as they stream;
+// the list of conversations (rename, delete), the model and task type of the next
+// messages, thumbs on answers, stop and regenerate.
 import { Socket } from "./phoenix.js";
 import { renderInto } from "./markdown.js";
 
@@ -6,12 +8,16 @@ const root = document.getElementById("chat");
 const messages = document.getElementById("messages");
 const status = document.getElementById("status");
 const errorBox = document.getElementById("chat-error");
+const listError = document.getElementById("list-error");
 const form = document.getElementById("composer");
 const input = document.getElementById("message");
 const stopButton = document.getElementById("stop");
 const regenerateButton = document.getElementById("regenerate");
+const modelSelect = document.getElementById("model");
+const taskSelect = document.getElementById("task-type");
 
 const conversationId = root.dataset.conversation;
+const apiBase = root.dataset.api;
 let lastId = Number(root.dataset.lastId) || 0;
 let streaming = null; // the request id of the answer streaming now
 const answers = new Map(); // request id -> {element, text}
@@ -30,9 +36,25 @@ function setState(state) {
   updateButtons();
 }
 
-function showError(text) {
-  errorBox.textContent = text;
-  errorBox.hidden = !text;
+function showError(box, text) {
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+async function api(path, method, body) {
+  const options = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    options.headers["content-type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(apiBase + path, options);
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    throw new Error(error.message || `HTTP ${response.status}`);
+  }
+  return data;
 }
 
 function updateButtons() {
@@ -45,6 +67,41 @@ function lastUserText() {
   const users = messages.querySelectorAll('.message[data-role="user"] .content');
   return users.length ? users[users.length - 1].textContent : null;
 }
+
+// -- the model and task type of this conversation's next messages ---------------------------
+
+const optionsKey = "beamish.chat.options." + conversationId;
+
+function restoreOptions() {
+  let saved = null;
+  try {
+    saved = JSON.parse(window.localStorage.getItem(optionsKey) || "null");
+  } catch {
+    saved = null;
+  }
+  if (!saved) return;
+  if ([...modelSelect.options].some((o) => o.value === saved.model)) modelSelect.value = saved.model;
+  if ([...taskSelect.options].some((o) => o.value === saved.task_type)) taskSelect.value = saved.task_type;
+}
+
+function saveOptions() {
+  const chosen = { model: modelSelect.value, task_type: taskSelect.value };
+  window.localStorage.setItem(optionsKey, JSON.stringify(chosen));
+}
+
+function messageOptions() {
+  const options = { task_type: taskSelect.value || "chat" };
+  if (modelSelect.value) {
+    const [provider, ...model] = modelSelect.value.split("|");
+    options.overrides = { provider, model: model.join("|") };
+  }
+  return options;
+}
+
+modelSelect.addEventListener("change", saveOptions);
+taskSelect.addEventListener("change", saveOptions);
+
+// -- messages ------------------------------------------------------------------------------
 
 function addMessage(role, text, requestId) {
   const item = document.createElement("li");
@@ -82,7 +139,7 @@ function describe(done) {
   return `${done.provider} · ${done.model} · ${tokens} tokens`;
 }
 
-function finish(requestId, meta, state) {
+function finish(requestId, meta, state, messageId) {
   const answer = answerFor(requestId);
   answer.element.removeAttribute("aria-busy");
   answer.element.dataset.state = state;
@@ -91,9 +148,57 @@ function finish(requestId, meta, state) {
   line.className = "meta";
   line.textContent = meta;
   answer.element.append(line);
+  if (messageId) {
+    answer.element.dataset.id = String(messageId);
+    addRating(answer.element);
+  }
   if (streaming === requestId) streaming = null;
   updateButtons();
 }
+
+// -- thumbs ------------------------------------------------------------------------------
+
+const RATINGS = [
+  ["up", "Good answer", "Good"],
+  ["down", "Bad answer", "Bad"],
+];
+
+function showRating(element, rating) {
+  element.dataset.rating = rating || "";
+  for (const button of element.querySelectorAll(".rating button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.rating === rating));
+  }
+}
+
+function addRating(element) {
+  const box = document.createElement("div");
+  box.className = "rating";
+  for (const [value, label, text] of RATINGS) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.rating = value;
+    button.setAttribute("aria-label", label);
+    button.textContent = text; // words, not emoji: not every system has an emoji font
+    button.addEventListener("click", () => rate(element, value));
+    box.append(button);
+  }
+  element.append(box);
+  showRating(element, element.dataset.rating || "");
+}
+
+async function rate(element, value) {
+  const rating = element.dataset.rating === value ? null : value;
+  const path = `conversations/${encodeURIComponent(conversationId)}/messages/${element.dataset.id}/rating`;
+  try {
+    const saved = await api(path, "PUT", { rating });
+    showRating(element, saved.rating || "");
+    showError(errorBox, "");
+  } catch (error) {
+    showError(errorBox, "Rating not saved: " + error.message);
+  }
+}
+
+// -- the socket ------------------------------------------------------------------------------
 
 async function socketParams() {
   const response = await fetch(root.dataset.tokenUrl, { method: "POST", credentials: "same-origin" });
@@ -120,9 +225,9 @@ channel.on("joined", (reply) => {
   lastId = Math.max(lastId, reply.last_id || 0);
   setState("joined");
   status.textContent = "Connected";
-  showError("");
+  showError(errorBox, "");
 });
-channel.on("join_error", (error) => showError("Could not open the conversation: " + error.message));
+channel.on("join_error", (error) => showError(errorBox, "Could not open the conversation: " + error.message));
 channel.on("history", (payload) => {
   for (const m of payload.messages || []) {
     lastId = Math.max(lastId, m.id);
@@ -135,7 +240,10 @@ channel.on("token", (payload) => {
   answer.text += payload.delta;
   answer.element.querySelector(".content").textContent = answer.text;
 });
-channel.on("done", (payload) => finish(payload.request_id, describe(payload), "done"));
+channel.on("done", (payload) => {
+  if (payload.message_id) lastId = Math.max(lastId, payload.message_id);
+  finish(payload.request_id, describe(payload), "done", payload.message_id);
+});
 channel.on("error", (payload) => {
   if (payload.reason === "cancelled") {
     finish(payload.request_id, "Stopped", "cancelled");
@@ -144,16 +252,16 @@ channel.on("error", (payload) => {
   }
 });
 
-async function send(content) {
-  showError("");
+async function start(event, payload) {
+  showError(errorBox, "");
   try {
-    const reply = await channel.push("message", { content });
+    const reply = await channel.push(event, payload);
     streaming = reply.request_id;
     answerFor(reply.request_id);
     updateButtons();
     return reply.request_id;
   } catch (error) {
-    showError("Not sent: " + error.message);
+    showError(errorBox, "Not sent: " + error.message);
     return null;
   }
 }
@@ -176,10 +284,13 @@ form.addEventListener("submit", async (event) => {
   input.value = "";
   nameConversation(content);
   const item = addMessage("user", content, null);
-  const requestId = await send(content);
+  const requestId = await start("message", { content, ...messageOptions() });
   if (requestId) {
     item.dataset.request = requestId;
     shown.add("user:" + requestId);
+  } else {
+    item.remove();
+    input.value = content;
   }
 });
 
@@ -192,19 +303,72 @@ stopButton.addEventListener("click", () => {
 });
 
 regenerateButton.addEventListener("click", async () => {
-  // The last question again, as a new turn: its answer takes the old answer's place here.
-  const question = lastUserText();
-  if (question === null) return;
+  // The server drops the last answer and answers its question again: the new answer
+  // takes the old one's place, and the question is not asked twice.
   const items = messages.querySelectorAll(".message");
   const last = items[items.length - 1];
-  if (last && last.dataset.role === "assistant") last.remove();
-  await send(question);
+  const requestId = await start("regenerate", messageOptions());
+  if (requestId && last && last.dataset.role === "assistant" && last.dataset.request !== requestId) {
+    answers.delete(last.dataset.request);
+    last.remove();
+  }
 });
 
-for (const element of messages.querySelectorAll('.message')) {
+// -- the list: rename and delete ---------------------------------------------------------
+
+function conversationPath(item) {
+  return "conversations/" + encodeURIComponent(item.dataset.conversation);
+}
+
+for (const item of document.querySelectorAll(".conversations li[data-conversation]")) {
+  const renameForm = item.querySelector(".rename-form");
+  const renameButton = item.querySelector("button.rename");
+  const deleteButton = item.querySelector("button.delete");
+  const link = item.querySelector("a");
+  if (!renameForm || !renameButton || !deleteButton) continue;
+  renameButton.addEventListener("click", () => {
+    renameForm.hidden = !renameForm.hidden;
+    if (!renameForm.hidden) renameForm.querySelector("input").focus();
+  });
+  renameForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const title = renameForm.querySelector("input").value;
+    try {
+      const renamed = await api(conversationPath(item) + "/title", "PUT", { title });
+      link.textContent = renamed.title;
+      renameButton.setAttribute("aria-label", "Rename " + renamed.title);
+      deleteButton.setAttribute("aria-label", "Delete " + renamed.title);
+      renameForm.querySelector("label").textContent = "New title for " + renamed.title;
+      renameForm.hidden = true;
+      showError(listError, "");
+    } catch (error) {
+      showError(listError, "Not renamed: " + error.message);
+    }
+  });
+  deleteButton.addEventListener("click", async () => {
+    if (!window.confirm(`Delete “${link.textContent}” and its messages?`)) return;
+    try {
+      await api(conversationPath(item), "DELETE");
+    } catch (error) {
+      showError(listError, "Not deleted: " + error.message);
+      return;
+    }
+    if (item.dataset.conversation === conversationId) {
+      window.location.assign(root.dataset.home);
+    } else {
+      item.remove();
+    }
+  });
+}
+
+for (const element of messages.querySelectorAll(".message")) {
   shown.add(element.dataset.role + ":" + element.dataset.request);
   const content = element.querySelector(".content");
-  if (element.dataset.role === "assistant") renderInto(content, content.textContent);
+  if (element.dataset.role === "assistant") {
+    renderInto(content, content.textContent);
+    if (element.dataset.id) addRating(element);
+  }
 }
+restoreOptions();
 updateButtons();
 socket.connect();

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 PATH_VALUES = {"user_id": "ada", "provider": "openai", "task_type": "chat",
                "session_id": "s1", "name": "p", "label": "production", "version": "1",
-               "job_id": "1", "output_id": "o1"}
+               "job_id": "1", "output_id": "o1", "conversation_id": "c1", "message_id": "1"}
 BODIES = {
     ("PUT", "/api/users/{user_id}/llm-config"): {"provider": "echo", "model": "echo-1"},
     ("PUT", "/api/users/{user_id}/llm-config/providers/{provider}"): {"model": "gpt-4o"},
@@ -52,10 +52,12 @@ async def _call(api: ApiServer, method: str, path: str, headers: dict[str, str],
 
 def test_the_route_table_is_what_the_tests_walk() -> None:
     """Every endpoint of the issue is published in the OpenAPI document."""
-    assert (len(ROUTES), len(AUTHENTICATED), len(PER_USER)) == (53, 51, 10)
+    # 45 and 43, the 8 of the jobs API and the 5 of the caller's conversations
+    assert (len(ROUTES), len(AUTHENTICATED), len(PER_USER)) == (58, 56, 10)
     assert len(ADMIN) == 24  # 15, the 8 of the prompt templates, the outputs' stats
     assert ("POST", "/api/v1/llm_jobs") in ROUTES
     assert ("GET", "/api/admin/llm_outputs/stats") in ROUTES
+    assert ("DELETE", "/api/conversations/{conversation_id}") in ROUTES
     assert ("POST", "/api/admin/templates/{name}/preview") in ROUTES
     assert ("POST", "/v1/chat/completions") in ROUTES
     assert ("POST", "/v1/embeddings") in ROUTES

@@ -1,0 +1,34 @@
+-- Durable chat conversations (beamish.chat): a conversation is (user, id), as the
+-- conversation channel's topic names it; its messages are numbered 1, 2, ... as the channel
+-- hands the ids out (a regenerated answer takes the id of the one it replaces). Answers keep
+-- the provider, model, tokens and finish reason they came with, and the user's rating.
+-- Deleting a conversation deletes its messages; the usage ledger keeps every request.
+CREATE TABLE conversations (
+    user_id         text NOT NULL CHECK (length(user_id) BETWEEN 1 AND 255),
+    conversation_id text NOT NULL CHECK (length(conversation_id) BETWEEN 1 AND 128),
+    title           text CHECK (title IS NULL OR length(title) BETWEEN 1 AND 200),
+    created_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    PRIMARY KEY (user_id, conversation_id)
+);
+
+CREATE INDEX conversations_by_update ON conversations (user_id, updated_at);
+
+CREATE TABLE conversation_messages (
+    user_id           text NOT NULL,
+    conversation_id   text NOT NULL,
+    id                integer NOT NULL CHECK (id >= 1),
+    role              text NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+    content           text NOT NULL,
+    request_id        text NOT NULL,
+    provider          text,
+    model             text,
+    prompt_tokens     integer CHECK (prompt_tokens IS NULL OR prompt_tokens >= 0),
+    completion_tokens integer CHECK (completion_tokens IS NULL OR completion_tokens >= 0),
+    finish_reason     text,
+    rating            text CHECK (rating IS NULL OR rating IN ('up', 'down')),
+    created_at        timestamptz NOT NULL,
+    PRIMARY KEY (user_id, conversation_id, id),
+    FOREIGN KEY (user_id, conversation_id) REFERENCES conversations (user_id, conversation_id)
+        ON DELETE CASCADE
+);
