@@ -67,8 +67,11 @@ _INSERT_OUTPUT = """INSERT INTO job_outputs (output_id, job_id, user_id, templat
 _CLAIMABLE = """queue = $1 AND ((state IN ('available', 'scheduled', 'retryable')
         AND run_at <= $2) OR (state = 'executing' AND lease_until < $2
         AND attempt < max_attempts))"""
-_ANY_DUE = """SELECT 1 FROM jobs WHERE queue = $1 AND ((state IN ('available', 'scheduled',
-        'retryable') AND run_at <= $2) OR (state = 'executing' AND lease_until < $2)) LIMIT 1"""
+_DUE_OR_LOST = """SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND ((state IN
+            ('available', 'scheduled', 'retryable') AND run_at <= $2) OR (state = 'executing'
+            AND lease_until < $2 AND attempt < max_attempts))) AS due,
+        EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND state = 'executing'
+            AND lease_until < $2 AND attempt >= max_attempts) AS lost"""
 _CLAIM_SET = """state = 'executing', attempt = attempt + 1, lease_until = $3, leased_by = $4,
         attempted_at = $2, updated_at = $2"""
 _CLAIM = {
@@ -168,14 +171,15 @@ class JobQueries(ABC):
         lease expired are runnable again; those that had no attempt left are discarded."""
         backend = self._jobs_backend
         now = now or utc_now()
-        # A read first: an idle queue's polls never take the write lock (SQLite has one).
-        if await backend.reader.fetchrow(_ANY_DUE, queue, now) is None:
+        # A read first: an idle queue's polls never take the write lock (SQLite has one),
+        # and a claim looks for lost last attempts only when there are some (a lease that
+        # expires after this read is found by the next claim).
+        found = await backend.reader.fetchrow(_DUE_OR_LOST, queue, now)
+        if found is None or not (found["due"] or found["lost"]):
             return []
         async with backend.transaction() as tx:
-            lost = await tx.fetch(_DISCARD_LOST, queue, now, LOST_LAST_ATTEMPT)
-            if lost:
-                await tx.executemany(_OUTPUT_FAILED,
-                                     [(r["output_id"], LOST_LAST_ATTEMPT, now) for r in lost])
+            if found["lost"]:
+                await _discard_lost(tx, queue, now)
             rows = await tx.fetch(_CLAIM[backend.dialect], queue, now, lease_until, leased_by,
                                   limit)
             jobs = sorted((JobRecord.model_validate(r) for r in rows),
@@ -382,6 +386,15 @@ async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
          job.parent_output_id, job.relation, now)
         for job, result in zip(jobs, results, strict=True) if result.created])
     return results
+
+
+async def _discard_lost(tx: Executor, queue: str, now: datetime) -> None:
+    """Discard ``queue``'s jobs whose lease expired on their last attempt, and fail their
+    outputs."""
+    lost = await tx.fetch(_DISCARD_LOST, queue, now, LOST_LAST_ATTEMPT)
+    if lost:
+        await tx.executemany(_OUTPUT_FAILED,
+                             [(r["output_id"], LOST_LAST_ATTEMPT, now) for r in lost])
 
 
 async def _still_leased(tx: Executor, backend: Backend, results: Sequence[AttemptResult],
