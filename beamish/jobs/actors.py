@@ -135,12 +135,10 @@ async def _finish(ctx: JobsContext, result: AttemptResult) -> bool:
 
 def _event(kind: Any, job: JobRecord, attempt: int, *, status: Any = "processing",
            **fields: Any) -> JobEvent:
-    # The fields come from the job and its result, both validated models: an event is
-    # built, not validated again, once or twice for every attempt.
     args = job.args
-    return JobEvent.model_construct(event=kind, job_id=job.id, output_id=job.output_id,
-                                    user_id=job.user_id, queue=job.queue, status=status,
-                                    attempt=attempt, template=args.get("template"), **fields)
+    return JobEvent(event=kind, job_id=job.id, output_id=job.output_id, user_id=job.user_id,
+                    queue=job.queue, status=status, attempt=attempt,
+                    template=args.get("template"), **fields)
 
 
 def _result_event(job: JobRecord, result: AttemptResult) -> JobEvent:

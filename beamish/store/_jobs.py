@@ -20,6 +20,7 @@ Rules the SQL keeps, for both backends:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -363,14 +364,13 @@ async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
     """Insert ``jobs`` (unique keys distinct) in one statement, and the outputs of those
     created; in order, each with the row that holds its key now."""
     args: list[object] = []
+    args_json: list[str] = []  # a job's args fill both its row and its output's request
     for job in jobs:
+        args_json.append(_dumps(job.args))
         args += [job.queue, job.priority, "scheduled" if job.scheduled else "available",
                  job.max_attempts, job.run_at, job.unique_key, job.user_id, job.output_id,
-                 _dumps(job.args), now]
-    values = ", ".join(
-        "(" + ", ".join(f"${n * _JOB_COLUMNS + c}" for c in range(1, _JOB_COLUMNS + 1)) + ", $"
-        + str(n * _JOB_COLUMNS + _JOB_COLUMNS) + ")" for n in range(len(jobs)))
-    rows = await tx.fetch(_INSERT_JOBS.format(values=values), *args)
+                 args_json[-1], now]
+    rows = await tx.fetch(_insert_jobs_sql(len(jobs)), *args)
     by_output = {row["output_id"]: row for row in rows}
     by_key = {row["unique_key"]: row for row in rows if row["unique_key"] is not None}
     results: list[EnqueuedJob] = []
@@ -382,10 +382,20 @@ async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
         results.append(EnqueuedJob(job=JobRecord.model_validate(row), created=created))
     await tx.executemany(_INSERT_OUTPUT, [
         (job.output_id, result.job.id, job.user_id, job.template_name, job.template_version,
-         _dumps(job.variables), job.task_type, _dumps(job.args), job.format,
+         _dumps(job.variables), job.task_type, request, job.format,
          job.parent_output_id, job.relation, now)
-        for job, result in zip(jobs, results, strict=True) if result.created])
+        for job, request, result in zip(jobs, args_json, results, strict=True)
+        if result.created])
     return results
+
+
+@functools.lru_cache(maxsize=_INSERT_ROWS)
+def _insert_jobs_sql(rows: int) -> str:
+    """The INSERT of ``rows`` jobs (made once for each number of rows)."""
+    values = ", ".join(
+        "(" + ", ".join(f"${n * _JOB_COLUMNS + c}" for c in range(1, _JOB_COLUMNS + 1)) + ", $"
+        + str(n * _JOB_COLUMNS + _JOB_COLUMNS) + ")" for n in range(rows))
+    return _INSERT_JOBS.format(values=values)
 
 
 async def _discard_lost(tx: Executor, queue: str, now: datetime) -> None:
