@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -48,6 +47,7 @@ from beamish.store.job_models import (
     Rating,
     Relation,
 )
+from beamish.store.models import new_request_id
 
 MAX_REASON_CHARS = 2000
 
@@ -169,10 +169,13 @@ class Jobs:
         now = ctx.now()
         due = run_at or now
         policy = retry_policy(ctx.settings, request)
+        # An output id is made as a request id is (a UUIDv7's hex digits): unguessable,
+        # its randomness read in bulk, and in creation order, so the outputs' primary
+        # key grows at its end.
         new = NewJob(
             queue=request.queue, priority=request.priority, max_attempts=policy.max_attempts,
             run_at=due, scheduled=due > now, unique_key=unique_key, user_id=request.user_id,
-            output_id=uuid.uuid4().hex, args=request.model_dump(mode="json", by_alias=True,
+            output_id=new_request_id(), args=request.model_dump(mode="json", by_alias=True,
                                                                 exclude_defaults=True),
             template_name=request.template, template_version=request.template_version,
             variables=request.variables, task_type=request.task_type or "chat",

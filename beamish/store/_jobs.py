@@ -20,6 +20,7 @@ Rules the SQL keeps, for both backends:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -67,8 +68,11 @@ _INSERT_OUTPUT = """INSERT INTO job_outputs (output_id, job_id, user_id, templat
 _CLAIMABLE = """queue = $1 AND ((state IN ('available', 'scheduled', 'retryable')
         AND run_at <= $2) OR (state = 'executing' AND lease_until < $2
         AND attempt < max_attempts))"""
-_ANY_DUE = """SELECT 1 FROM jobs WHERE queue = $1 AND ((state IN ('available', 'scheduled',
-        'retryable') AND run_at <= $2) OR (state = 'executing' AND lease_until < $2)) LIMIT 1"""
+_DUE_OR_LOST = """SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND ((state IN
+            ('available', 'scheduled', 'retryable') AND run_at <= $2) OR (state = 'executing'
+            AND lease_until < $2 AND attempt < max_attempts))) AS due,
+        EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND state = 'executing'
+            AND lease_until < $2 AND attempt >= max_attempts) AS lost"""
 _CLAIM_SET = """state = 'executing', attempt = attempt + 1, lease_until = $3, leased_by = $4,
         attempted_at = $2, updated_at = $2"""
 _CLAIM = {
@@ -92,9 +96,18 @@ _OUTPUT_STARTED = """UPDATE job_outputs SET status = 'processing', attempts = $2
 _OUTPUT_FAILED = """UPDATE job_outputs SET status = 'failed', error = $2, completed_at = $3
     WHERE output_id = $1"""
 
-_FINISH_JOB = """UPDATE jobs SET state = $3, run_at = COALESCE($4, run_at), last_error = $5,
-        lease_until = NULL, leased_by = NULL, updated_at = $6, finished_at = $7
-    WHERE id = $1 AND state = 'executing' AND leased_by = $2"""
+_FINISH_ROWS = 1000
+"""Results per finishing UPDATE (six variables each, under SQLite's 32766)."""
+_FINISH_VALUES = ("bigint", "text", "text", "timestamptz", "text", "timestamptz")
+"""The types of a result's values (id, holder, state, run_at, error, finished_at); a
+PostgreSQL VALUES list needs them spelled out."""
+_FINISH_JOBS = """WITH v (id, leased_by, state, run_at, last_error, finished_at) AS (
+        VALUES {values})
+    UPDATE jobs SET state = v.state, run_at = COALESCE(v.run_at, jobs.run_at),
+        last_error = v.last_error, lease_until = NULL, leased_by = NULL, updated_at = $1,
+        finished_at = v.finished_at
+    FROM v WHERE jobs.id = v.id AND jobs.state = 'executing' AND jobs.leased_by = v.leased_by
+    RETURNING jobs.id"""
 _FINISH_OUTPUT = """UPDATE job_outputs SET status = $2, error = $3, provider = $4, model = $5,
         parameters = $6, provenance = $7, prompt = $8, system_prompt = $9,
         template_version = COALESCE($10, template_version), raw_response = $11,
@@ -168,14 +181,15 @@ class JobQueries(ABC):
         lease expired are runnable again; those that had no attempt left are discarded."""
         backend = self._jobs_backend
         now = now or utc_now()
-        # A read first: an idle queue's polls never take the write lock (SQLite has one).
-        if await backend.reader.fetchrow(_ANY_DUE, queue, now) is None:
+        # A read first: an idle queue's polls never take the write lock (SQLite has one),
+        # and a claim looks for lost last attempts only when there are some (a lease that
+        # expires after this read is found by the next claim).
+        found = await backend.reader.fetchrow(_DUE_OR_LOST, queue, now)
+        if found is None or not (found["due"] or found["lost"]):
             return []
         async with backend.transaction() as tx:
-            lost = await tx.fetch(_DISCARD_LOST, queue, now, LOST_LAST_ATTEMPT)
-            if lost:
-                await tx.executemany(_OUTPUT_FAILED,
-                                     [(r["output_id"], LOST_LAST_ATTEMPT, now) for r in lost])
+            if found["lost"]:
+                await _discard_lost(tx, queue, now)
             rows = await tx.fetch(_CLAIM[backend.dialect], queue, now, lease_until, leased_by,
                                   limit)
             jobs = sorted((JobRecord.model_validate(r) for r in rows),
@@ -210,13 +224,15 @@ class JobQueries(ABC):
         now = utc_now()
         ordered = sorted(results, key=lambda r: r.job_id)
         async with backend.transaction() as tx:
-            held = await _still_leased(tx, backend, ordered)
-            mine = [r for r in ordered if (r.job_id, r.leased_by) in held]
-            await tx.executemany(_FINISH_JOB, [
-                (r.job_id, r.leased_by, r.state, r.run_at, r.error, now,
-                 None if r.state == "retryable" else now) for r in mine])
-            await tx.executemany(_FINISH_OUTPUT, [_output_values(r, now) for r in mine])
-        return {r.job_id for r in mine}
+            if backend.lock_rows:
+                await _lock_in_id_order(tx, backend, ordered)
+            written: set[int] = set()
+            for start in range(0, len(ordered), _FINISH_ROWS):
+                written |= await _finish_rows(tx, backend.dialect,
+                                              ordered[start:start + _FINISH_ROWS], now)
+            await tx.executemany(_FINISH_OUTPUT, [_output_values(r, now) for r in ordered
+                                                  if r.job_id in written])
+        return written
 
     async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str) -> set[int]:
         """Give back ``leased_by``'s leases on ``job_ids`` (its process is stopping): the
@@ -359,14 +375,13 @@ async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
     """Insert ``jobs`` (unique keys distinct) in one statement, and the outputs of those
     created; in order, each with the row that holds its key now."""
     args: list[object] = []
+    args_json: list[str] = []  # a job's args fill both its row and its output's request
     for job in jobs:
+        args_json.append(_dumps(job.args))
         args += [job.queue, job.priority, "scheduled" if job.scheduled else "available",
                  job.max_attempts, job.run_at, job.unique_key, job.user_id, job.output_id,
-                 _dumps(job.args), now]
-    values = ", ".join(
-        "(" + ", ".join(f"${n * _JOB_COLUMNS + c}" for c in range(1, _JOB_COLUMNS + 1)) + ", $"
-        + str(n * _JOB_COLUMNS + _JOB_COLUMNS) + ")" for n in range(len(jobs)))
-    rows = await tx.fetch(_INSERT_JOBS.format(values=values), *args)
+                 args_json[-1], now]
+    rows = await tx.fetch(_insert_jobs_sql(len(jobs)), *args)
     by_output = {row["output_id"]: row for row in rows}
     by_key = {row["unique_key"]: row for row in rows if row["unique_key"] is not None}
     results: list[EnqueuedJob] = []
@@ -378,20 +393,61 @@ async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
         results.append(EnqueuedJob(job=JobRecord.model_validate(row), created=created))
     await tx.executemany(_INSERT_OUTPUT, [
         (job.output_id, result.job.id, job.user_id, job.template_name, job.template_version,
-         _dumps(job.variables), job.task_type, _dumps(job.args), job.format,
+         _dumps(job.variables), job.task_type, request, job.format,
          job.parent_output_id, job.relation, now)
-        for job, result in zip(jobs, results, strict=True) if result.created])
+        for job, request, result in zip(jobs, args_json, results, strict=True)
+        if result.created])
     return results
 
 
-async def _still_leased(tx: Executor, backend: Backend, results: Sequence[AttemptResult],
-                        ) -> set[tuple[int, str]]:
-    """(job id, holder) of the jobs among ``results`` still executing under that holder's
-    lease, row-locked until the transaction ends (SQLite's write lock holds them anyway)."""
+@functools.lru_cache(maxsize=_INSERT_ROWS)
+def _insert_jobs_sql(rows: int) -> str:
+    """The INSERT of ``rows`` jobs (made once for each number of rows)."""
+    values = ", ".join(
+        "(" + ", ".join(f"${n * _JOB_COLUMNS + c}" for c in range(1, _JOB_COLUMNS + 1)) + ", $"
+        + str(n * _JOB_COLUMNS + _JOB_COLUMNS) + ")" for n in range(rows))
+    return _INSERT_JOBS.format(values=values)
+
+
+async def _discard_lost(tx: Executor, queue: str, now: datetime) -> None:
+    """Discard ``queue``'s jobs whose lease expired on their last attempt, and fail their
+    outputs."""
+    lost = await tx.fetch(_DISCARD_LOST, queue, now, LOST_LAST_ATTEMPT)
+    if lost:
+        await tx.executemany(_OUTPUT_FAILED,
+                             [(r["output_id"], LOST_LAST_ATTEMPT, now) for r in lost])
+
+
+async def _lock_in_id_order(tx: Executor, backend: Backend,
+                            results: Sequence[AttemptResult]) -> None:
+    """Row-lock the jobs of ``results`` in id order, as lease renewal takes them, so that a
+    finish and a renewal never wait for each other both ways (SQLite's single write lock
+    needs none of this)."""
     ids = ", ".join(str(int(r.job_id)) for r in results)
-    rows = await tx.fetch(f"SELECT id, leased_by FROM jobs WHERE id IN ({ids}) "
-                          f"AND state = 'executing' ORDER BY id{backend.lock_rows}")
-    return {(int(r["id"]), str(r["leased_by"])) for r in rows}
+    await tx.fetch(f"SELECT id FROM jobs WHERE id IN ({ids}) ORDER BY id{backend.lock_rows}")
+
+
+async def _finish_rows(tx: Executor, dialect: str, results: Sequence[AttemptResult],
+                       now: datetime) -> set[int]:
+    """Finish the jobs of ``results`` still executing under their holder's lease, in one
+    statement; the ids finished."""
+    args: list[object] = [now]
+    for r in results:
+        args += [r.job_id, r.leased_by, r.state, r.run_at, r.error,
+                 None if r.state == "retryable" else now]
+    rows = await tx.fetch(_finish_jobs_sql(dialect, len(results)), *args)
+    return {int(row["id"]) for row in rows}
+
+
+@functools.lru_cache(maxsize=256)
+def _finish_jobs_sql(dialect: str, rows: int) -> str:
+    """The finishing UPDATE of ``rows`` results, for ``dialect`` (made once for each)."""
+    types = _FINISH_VALUES if dialect == "postgres" else ("",) * len(_FINISH_VALUES)
+    width = len(types)
+    values = ", ".join(
+        "(" + ", ".join(f"${2 + n * width + c}" + (f"::{kind}" if kind else "")
+                        for c, kind in enumerate(types)) + ")" for n in range(rows))
+    return _FINISH_JOBS.format(values=values)
 
 
 def _output_values(result: AttemptResult, now: datetime) -> tuple[object, ...]:

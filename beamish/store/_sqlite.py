@@ -55,12 +55,21 @@ def _dialect_sql(sql: str) -> str:
 def _bind(args: Iterable[object]) -> dict[str, object]:
     """The values of ``_dialect_sql``'s numbered placeholders, by number: sqlite3 names
     ``?1`` "1". (Bound from a sequence, they warn since Python 3.12 and fail from 3.14.)"""
-    return {str(number): _param(value) for number, value in enumerate(args, 1)}
+    return {key: value if type(value) in _PLAIN else _param(value)
+            for key, value in zip(_KEYS, args, strict=False)}
+
+
+_KEYS = tuple(str(number) for number in range(1, 32767))
+"""The placeholder names, once: SQLite binds at most 32766 variables in a statement."""
+_PLAIN = frozenset({str, int, float, bytes, type(None), bool})
+"""Types sqlite3 binds as they are (``_param`` converts the others)."""
 
 
 def format_time(value: datetime) -> str:
     """A timestamp as stored: UTC ISO-8601 with microseconds, so text order is time order."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 def _param(value: object) -> object:

@@ -120,6 +120,28 @@ async def test_an_expired_lease_makes_the_job_claimable_again(store: Store) -> N
     assert await store.finish_jobs([result(rescued, "completed", leased_by="w2")]) == {job.id}
 
 
+async def test_one_finish_writes_each_result_only_where_its_holder_holds_the_lease(
+        store: Store) -> None:
+    """A group commit of several results finishes each job its own way (completed, or
+    retryable at its new run time) and leaves the job another worker holds as it is."""
+    done, retried, taken = [(await store.enqueue_job(new_job())).job for _ in range(3)]
+    await store.claim_jobs("default", limit=2, leased_by="w1", lease_until=lease(), now=T0)
+    await store.claim_jobs("default", limit=1, leased_by="w2", lease_until=lease(), now=T0)
+    retry_at = T0 + timedelta(seconds=90)
+    written = await store.finish_jobs([
+        result(done, "completed"), result(retried, "retryable", run_at=retry_at, error="x"),
+        result(taken, "completed")])
+    assert written == {done.id, retried.id}
+    assert (await store.get_job(done.id)).state == "completed"
+    again = await store.get_job(retried.id)
+    assert (again.state, again.run_at, again.last_error, again.finished_at) == (
+        "retryable", retry_at, "x", None)
+    assert ((await store.get_job(taken.id)).state,
+            (await store.get_output(taken.output_id)).status) == ("executing", "processing")
+    assert [(await store.get_output(j.output_id)).status for j in (done, retried)] == [
+        "completed", "pending"]
+
+
 async def test_an_expired_lease_on_the_last_attempt_discards_the_job(store: Store) -> None:
     """A job whose last attempt's worker died is discarded, its output failed, not re-run."""
     job = (await store.enqueue_job(new_job(max_attempts=1))).job
