@@ -73,6 +73,11 @@ options with their defaults in brackets:
   messages of a call) is answered 422 naming the field (``beamish.server.api.limits``).
 * ``max_metadata_bytes`` [64 KiB] — the JSON of a stored free-form object (a provider
   config's ``metadata``), which every read returns; larger is a 422 naming it.
+* ``max_stored_messages`` [1000], ``max_stored_chars`` [4_000_000] — messages and characters
+  one stored conversation may hold; a question beyond them is refused with
+  ``conversation_full`` (start a new conversation). ``max_stored_conversations_per_user``
+  [1000] — stored conversations of one user; a new one beyond it is refused
+  (``beamish.chat.history``).
 * ``event_loop`` ["auto"] — the event loop ``beamish serve`` runs on: ``uvloop`` (an
   installed dependency where it builds; fewer cycles per socket read and write),
   ``asyncio`` (the standard library's), or ``auto``: uvloop when it can be imported, else
@@ -155,6 +160,9 @@ class ServerSettings(BaseModel):
     max_array_items: int = Field(default=1000, ge=16)
     max_metadata_bytes: int = Field(default=64 * 1024, ge=256)
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    max_stored_messages: int = Field(default=1000, ge=2)
+    max_stored_chars: int = Field(default=4_000_000, ge=1024)
+    max_stored_conversations_per_user: int = Field(default=1000, ge=1)
 
 
 class Settings(BaseSettings):

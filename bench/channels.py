@@ -120,7 +120,11 @@ def _settings(folder: str) -> Settings:
                     secret_key=SecretStr(SECRET),
                     server=ServerSettings(port=0, message_rate_per_s=1e9, message_burst=10**9,
                                           idle_timeout_s=3600.0, max_conversations=10**6,
-                                          max_connections_per_ip=0))  # all from loopback
+                                          max_connections_per_ip=0,  # all from loopback
+                                          # each client holds one conversation for the
+                                          # whole run: thousands of messages, stored
+                                          max_stored_messages=10**9,
+                                          max_stored_chars=10**12))
 
 
 def _urls(port: int) -> list[str]:

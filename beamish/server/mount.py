@@ -77,7 +77,11 @@ def conversation_history(settings: Settings,
     return ConversationHistory(max_messages=server.max_history,
                                max_conversations=server.max_conversations,
                                max_conversations_per_user=server.max_conversations_per_user,
-                               max_bytes=server.max_history_bytes, journal=journal)
+                               max_bytes=server.max_history_bytes, journal=journal,
+                               max_stored_messages=server.max_stored_messages,
+                               max_stored_chars=server.max_stored_chars,
+                               max_stored_conversations_per_user=(
+                                   server.max_stored_conversations_per_user))
 
 
 def add_conversation_writer(runtime: Application, history: ConversationHistory) -> None:

@@ -19,6 +19,7 @@ import beamish
 from beamish.auth import TokenSigner
 from beamish.server import mount_beamish
 from beamish.server.api import create_app, install_api
+from beamish.server.mount import conversation_history
 from beamish.settings import InvalidSecretKeyError, ServerSettings, Settings
 from tests.channels._phx import PhxClient, ok
 
@@ -132,3 +133,13 @@ async def test_create_app_refuses_a_missing_key_at_start(tmp_path: Path) -> None
     with pytest.raises(InvalidSecretKeyError, match="BEAMISH_SECRET_KEY is not set"):
         async with app.router.lifespan_context(app):
             pytest.fail("the app started")
+
+
+def test_the_stored_conversation_bounds_come_from_the_server_settings() -> None:
+    """[server] max_stored_messages, max_stored_chars and max_stored_conversations_per_user
+    bound the conversations' history."""
+    server = ServerSettings(max_stored_messages=7, max_stored_chars=2048,
+                            max_stored_conversations_per_user=3)
+    history = conversation_history(Settings(server=server))
+    assert (history.max_stored_messages, history.max_stored_chars,
+            history.max_stored_conversations_per_user) == (7, 2048, 3)
