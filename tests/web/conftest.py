@@ -27,13 +27,16 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 WIDTHS = (1440, 375)
 
 # Every CSP violation is reported to the test as a console error as it happens (and kept
-# in window.__cspViolations), beside what Chromium logs of it: the test's console watch
-# collects it without asking the page anything at the end, when it may be navigating.
+# in window.__cspViolations, counted in <html data-csp-violations>, which Playwright's
+# expect can wait on without evaluating code in the page, as the page's CSP forbids), beside
+# what Chromium logs of it: the test's console watch collects it without asking the page
+# anything at the end, when it may be navigating.
 _WATCH_CSP = """
 window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", (e) => {
   const violation = e.violatedDirective + " " + e.blockedURI;
   window.__cspViolations.push(violation);
+  document.documentElement.dataset.cspViolations = String(window.__cspViolations.length);
   console.error("CSP violation: " + violation);
 });
 """
