@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import anyio
 import pytest
 
 from beamish.application import Application
@@ -104,8 +105,7 @@ async def test_a_slow_client_holds_the_provider_back() -> None:
     first = await anext(events)
     relay = asyncio.create_task(_call()._relay(stuck_send, cast(StreamInfo, None), first,
                                                events))
-    for _ in range(RELAY_BACKLOG * 4):
-        await asyncio.sleep(0)
+    await anyio.wait_all_tasks_blocked()  # the send stuck, the reading waits on the queue
     assert read <= RELAY_BACKLOG + 2
     relay.cancel()
     with pytest.raises(asyncio.CancelledError):
