@@ -65,25 +65,43 @@ _INSERT_OUTPUT = """INSERT INTO job_outputs (output_id, job_id, user_id, templat
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)"""
 
 # $1 queue, $2 now, $3 lease_until, $4 leased_by, $5 limit
-_CLAIMABLE = """queue = $1 AND ((state IN ('available', 'scheduled', 'retryable')
-        AND run_at <= $2) OR (state = 'executing' AND lease_until < $2
-        AND attempt < max_attempts))"""
-_DUE_OR_LOST = """SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND ((state IN
-            ('available', 'scheduled', 'retryable') AND run_at <= $2) OR (state = 'executing'
-            AND lease_until < $2 AND attempt < max_attempts))) AS due,
+#
+# The runnable jobs are two sets, each read from its own partial index in claim order and
+# cut at the limit, then merged: a due job (jobs_claimable, walked in (priority, run_at, id)
+# order) and one whose lease expired (jobs_leased). One OR over both would make the
+# database collect and sort the whole backlog on every claim.
+_DUE = """queue = $1 AND state IN ('available', 'scheduled', 'retryable') AND run_at <= $2"""
+_LEASE_LOST = """queue = $1 AND state = 'executing' AND lease_until < $2
+        AND attempt < max_attempts"""
+_CLAIM_ORDER = "ORDER BY priority, run_at, id LIMIT $5"
+_DUE_OR_LOST = f"""SELECT (EXISTS (SELECT 1 FROM jobs WHERE {_DUE})
+            OR EXISTS (SELECT 1 FROM jobs WHERE {_LEASE_LOST})) AS due,
         EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND state = 'executing'
             AND lease_until < $2 AND attempt >= max_attempts) AS lost"""
 _CLAIM_SET = """state = 'executing', attempt = attempt + 1, lease_until = $3, leased_by = $4,
         attempted_at = $2, updated_at = $2"""
 _CLAIM = {
-    "postgres": f"""WITH picked AS (
-            SELECT id FROM jobs WHERE {_CLAIMABLE}
-            ORDER BY priority, run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+    # Each set is locked as it is read, skipping rows other claimers hold; the expired
+    # leases locked but not picked stay locked only until this transaction commits.
+    "postgres": f"""WITH due AS (
+            SELECT id, priority, run_at FROM jobs WHERE {_DUE}
+            {_CLAIM_ORDER} FOR UPDATE SKIP LOCKED),
+        lost AS (
+            SELECT id, priority, run_at FROM jobs WHERE {_LEASE_LOST}
+            {_CLAIM_ORDER} FOR UPDATE SKIP LOCKED),
+        picked AS (
+            SELECT id FROM (SELECT * FROM due UNION ALL SELECT * FROM lost) AS runnable
+            {_CLAIM_ORDER})
         UPDATE jobs SET {_CLAIM_SET} FROM picked WHERE jobs.id = picked.id
         RETURNING jobs.*""",
     "sqlite": f"""UPDATE jobs SET {_CLAIM_SET} WHERE id IN (
-            SELECT id FROM jobs WHERE {_CLAIMABLE}
-            ORDER BY priority, run_at, id LIMIT $5)
+            SELECT id FROM (
+                SELECT * FROM (SELECT id, priority, run_at FROM jobs WHERE {_DUE}
+                    {_CLAIM_ORDER})
+                UNION ALL
+                SELECT * FROM (SELECT id, priority, run_at FROM jobs WHERE {_LEASE_LOST}
+                    {_CLAIM_ORDER}))
+            {_CLAIM_ORDER})
         RETURNING *""",
 }
 _DISCARD_LOST = """UPDATE jobs SET state = 'discarded', last_error = $3, finished_at = $2,

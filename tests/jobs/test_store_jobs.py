@@ -120,6 +120,23 @@ async def test_an_expired_lease_makes_the_job_claimable_again(store: Store) -> N
     assert await store.finish_jobs([result(rescued, "completed", leased_by="w2")]) == {job.id}
 
 
+async def test_a_claim_takes_due_and_lease_lost_jobs_together_in_claim_order(
+        store: Store) -> None:
+    """Jobs whose lease expired and jobs that are due are one list to a claim: it takes
+    the best ``limit`` of both by priority, then age, and leaves the rest."""
+    lost = [(await store.enqueue_job(new_job(priority=p))).job for p in (0, 0)]
+    later = (await store.enqueue_job(new_job(priority=2))).job
+    await store.claim_jobs("default", limit=2, leased_by="w1", lease_until=lease(10), now=T0)
+    due = (await store.enqueue_job(new_job(priority=1))).job
+    await store.enqueue_job(new_job(priority=3))
+    expired = T0 + timedelta(seconds=11)
+    claimed = await store.claim_jobs("default", limit=3, leased_by="w2",
+                                     lease_until=expired + timedelta(seconds=30), now=expired)
+    assert [j.id for j in claimed] == [lost[0].id, lost[1].id, due.id]
+    assert [j.attempt for j in claimed] == [2, 2, 1]
+    assert (await store.get_job(later.id)).state == "available"
+
+
 async def test_one_finish_writes_each_result_only_where_its_holder_holds_the_lease(
         store: Store) -> None:
     """A group commit of several results finishes each job its own way (completed, or
