@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from beamish.store._backend import Backend, Executor, utc_now
 from beamish.store.errors import NotFoundError
 from beamish.store.job_models import (
@@ -478,7 +480,12 @@ def _output_values(result: AttemptResult, now: datetime) -> tuple[object, ...]:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    """Compact JSON with sorted keys (orjson; json for what it refuses, such as integers
+    beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def _dumps_or_none(value: Any) -> str | None:

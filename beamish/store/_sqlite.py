@@ -105,7 +105,10 @@ class _SqliteExecutor:
             rows = await self._conn.execute_fetchall(_dialect_sql(sql), _bind(args))
         except sqlite3.Error as error:
             raise translate(error) from error
-        return [dict(row) for row in rows]
+        if not rows:
+            return []
+        names = rows[0].keys()  # once a statement: dict(row) would ask every row for them
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     async def fetchrow(self, sql: str, *args: object) -> Row | None:
         rows = await self.fetch(sql, *args)
