@@ -102,7 +102,7 @@ class _SqliteExecutor:
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
         try:
-            rows = await self._conn.execute_fetchall(_dialect_sql(sql), _bind(args))
+            rows = list(await self._conn.execute_fetchall(_dialect_sql(sql), _bind(args)))
         except sqlite3.Error as error:
             raise translate(error) from error
         if not rows:
