@@ -23,7 +23,7 @@ import base64
 import functools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -223,16 +223,16 @@ class JobQueries(ABC):
                            lease_until: datetime) -> set[int]:
         """Extend the leases ``leased_by`` holds on ``job_ids``; the ids it still holds (a
         job missing was cancelled, or its lease expired and another worker took it)."""
-        if not job_ids:
-            return set()
+        backend = self._jobs_backend
         held: set[int] = set()
-        async with self._jobs_backend.transaction() as tx:
-            for job_id in sorted(job_ids):
-                row = await tx.fetchrow(
-                    "UPDATE jobs SET lease_until = $3 WHERE id = $1 AND state = 'executing' "
-                    "AND leased_by = $2 RETURNING id", job_id, leased_by, lease_until)
-                if row is not None:
-                    held.add(int(row["id"]))
+        for ids in _id_lists(job_ids):
+            async with backend.transaction() as tx:
+                await _lock_in_id_order(tx, backend, ids)
+                rows = await tx.fetch(
+                    f"UPDATE jobs SET lease_until = $2 WHERE id IN ({ids}) "
+                    "AND state = 'executing' AND leased_by = $1 RETURNING id",
+                    leased_by, lease_until)
+            held.update(int(row["id"]) for row in rows)
         return held
 
     async def finish_jobs(self, results: Sequence[AttemptResult]) -> set[int]:
@@ -244,8 +244,7 @@ class JobQueries(ABC):
         now = utc_now()
         ordered = sorted(results, key=lambda r: r.job_id)
         async with backend.transaction() as tx:
-            if backend.lock_rows:
-                await _lock_in_id_order(tx, backend, ordered)
+            await _lock_in_id_order(tx, backend, _id_list(r.job_id for r in ordered))
             written: set[int] = set()
             for start in range(0, len(ordered), _FINISH_ROWS):
                 written |= await _finish_rows(tx, backend.dialect,
@@ -257,21 +256,20 @@ class JobQueries(ABC):
     async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str) -> set[int]:
         """Give back ``leased_by``'s leases on ``job_ids`` (its process is stopping): the
         jobs are due again now, their interrupted attempt counted; the ids released."""
-        if not job_ids:
-            return set()
+        backend = self._jobs_backend
         now = utc_now()
         released: set[int] = set()
-        async with self._jobs_backend.transaction() as tx:
-            for job_id in sorted(job_ids):
-                row = await tx.fetchrow(
-                    "UPDATE jobs SET state = 'retryable', run_at = $3, lease_until = NULL, "
-                    "leased_by = NULL, last_error = $4, updated_at = $3 WHERE id = $1 "
-                    "AND state = 'executing' AND leased_by = $2 RETURNING output_id",
-                    job_id, leased_by, now, RELEASED)
-                if row is not None:
-                    released.add(job_id)
-                    await tx.execute("UPDATE job_outputs SET status = 'pending' "
-                                     "WHERE output_id = $1", row["output_id"])
+        for ids in _id_lists(job_ids):
+            async with backend.transaction() as tx:
+                await _lock_in_id_order(tx, backend, ids)
+                rows = await tx.fetch(
+                    "UPDATE jobs SET state = 'retryable', run_at = $2, lease_until = NULL, "
+                    f"leased_by = NULL, last_error = $3, updated_at = $2 WHERE id IN ({ids}) "
+                    "AND state = 'executing' AND leased_by = $1 RETURNING id, output_id",
+                    leased_by, now, RELEASED)
+                await tx.executemany("UPDATE job_outputs SET status = 'pending' "
+                                     "WHERE output_id = $1", [(r["output_id"],) for r in rows])
+            released.update(int(row["id"]) for row in rows)
         return released
 
     async def cancel_job(self, job_id: int, *, user_id: str | None = None,
@@ -438,13 +436,25 @@ async def _discard_lost(tx: Executor, queue: str, now: datetime) -> None:
                              [(r["output_id"], LOST_LAST_ATTEMPT, now) for r in lost])
 
 
-async def _lock_in_id_order(tx: Executor, backend: Backend,
-                            results: Sequence[AttemptResult]) -> None:
-    """Row-lock the jobs of ``results`` in id order, as lease renewal takes them, so that a
-    finish and a renewal never wait for each other both ways (SQLite's single write lock
-    needs none of this)."""
-    ids = ", ".join(str(int(r.job_id)) for r in results)
-    await tx.fetch(f"SELECT id FROM jobs WHERE id IN ({ids}) ORDER BY id{backend.lock_rows}")
+def _id_list(job_ids: Iterable[int]) -> str:
+    """Job ids as the text of a SQL list, in id order (ints only: nothing else gets in)."""
+    return ", ".join(str(job_id) for job_id in sorted({int(job_id) for job_id in job_ids}))
+
+
+def _id_lists(job_ids: Sequence[int]) -> list[str]:
+    """``_id_list`` of ``job_ids`` in lists of at most ``_FINISH_ROWS``."""
+    ordered = sorted({int(job_id) for job_id in job_ids})
+    return [_id_list(ordered[start:start + _FINISH_ROWS])
+            for start in range(0, len(ordered), _FINISH_ROWS)]
+
+
+async def _lock_in_id_order(tx: Executor, backend: Backend, ids: str) -> None:
+    """Row-lock the jobs ``ids`` (an ``_id_list``) in id order, as every writer that takes
+    several leased jobs does, so that a finish, a renewal and a release never wait for each
+    other both ways (SQLite's single write lock needs none of this)."""
+    if backend.lock_rows:
+        await tx.fetch(f"SELECT id FROM jobs WHERE id IN ({ids}) ORDER BY id"
+                       f"{backend.lock_rows}")
 
 
 async def _finish_rows(tx: Executor, dialect: str, results: Sequence[AttemptResult],

@@ -183,6 +183,26 @@ async def test_renewing_keeps_held_leases_and_reports_lost_ones(store: Store) ->
     assert await store.renew_leases([held.id], leased_by="w2", lease_until=lease(90)) == set()
 
 
+async def test_releasing_gives_back_only_the_caller_s_leases(store: Store) -> None:
+    """A stopping process gives back the leases it holds: those jobs are due again with
+    their outputs pending; another holder's job and a finished one stay as they are."""
+    mine = [(await store.enqueue_job(new_job())).job for _ in range(3)]
+    other = (await store.enqueue_job(new_job())).job
+    await store.claim_jobs("default", limit=3, leased_by="w1", lease_until=lease(), now=T0)
+    await store.claim_jobs("default", limit=1, leased_by="w2", lease_until=lease(), now=T0)
+    done = mine[2]
+    await store.finish_jobs([result(done, "completed")])
+    ids = [job.id for job in (*mine, other)]
+    assert await store.release_jobs(ids, leased_by="w1") == {mine[0].id, mine[1].id}
+    for job in mine[:2]:
+        after = await store.get_job(job.id)
+        assert (after.state, after.leased_by, after.attempt) == ("retryable", None, 1)
+        assert (await store.get_output(job.output_id)).status == "pending"
+    assert (await store.get_job(other.id)).leased_by == "w2"
+    assert (await store.get_job(done.id)).state == "completed"
+    assert await store.release_jobs([], leased_by="w1") == set()
+
+
 async def test_cancel_stops_pending_and_running_jobs_and_leaves_finished_ones(
         store: Store) -> None:
     """Cancelling a pending or executing job cancels it and its output (saying what it
