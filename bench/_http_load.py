@@ -25,12 +25,11 @@ first requests are spread evenly over that time (streams started at once stay in
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import resource
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from bench._child import ChildProcess, raise_file_limit
 from bench._harness import process_ticks
 
 Job = dict[str, Any]
@@ -265,8 +264,7 @@ async def _closed(job: Job) -> dict[str, Any]:
 
 
 def _serve_jobs(pipe: Connection) -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_file_limit()
     while True:
         job: Job | None = pipe.recv()
         if job is None:
@@ -274,32 +272,14 @@ def _serve_jobs(pipe: Connection) -> None:
         pipe.send(asyncio.run(_closed(job)))
 
 
-class HttpLoadProcess:
+class HttpLoadProcess(ChildProcess):
     """The HTTP clients' process: ``await run(job)``."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve_jobs, args=(child,), daemon=True)
-        self._process.start()
-        child.close()
-
-    @property
-    def pid(self) -> int | None:
-        """The clients' process id."""
-        return self._process.pid
+        super().__init__(_serve_jobs)
 
     async def run(self, job: Job) -> dict[str, Any]:
-        self._pipe.send(job)
-        result: dict[str, Any] = await asyncio.to_thread(self._pipe.recv)
-        return result
-
-    def close(self) -> None:
-        self._pipe.send(None)
-        self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+        return await self.ask(job)
 
 
 def request(method: str, path: str, port: int, headers: dict[str, str] | None = None,

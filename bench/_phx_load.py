@@ -31,14 +31,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import multiprocessing
-import resource
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+
+from bench._child import ChildProcess, raise_file_limit
 
 Job = dict[str, Any]
 CONNECT_CONCURRENCY = 100
@@ -196,8 +196,7 @@ async def _hold(job: Job, pipe: Connection) -> dict[str, Any]:
 
 
 def _serve_jobs(pipe: Connection) -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 sockets
+    raise_file_limit()  # 10,000 sockets
     while True:
         job: Job | None = pipe.recv()
         if job is None:
@@ -308,40 +307,18 @@ async def _streams(job: Job) -> dict[str, Any]:
             "server_ticks": None if ticks is None or after is None else after - ticks}
 
 
-class LoadProcess:
+class LoadProcess(ChildProcess):
     """The clients' process: ``await run(job)`` (``hold``: see :meth:`hold`)."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve_jobs, args=(child,), daemon=True)
-        self._process.start()
-        child.close()
-
-    @property
-    def pid(self) -> int | None:
-        """The clients' process id."""
-        return self._process.pid
+        super().__init__(_serve_jobs)
 
     async def run(self, job: Job) -> dict[str, Any]:
-        self._pipe.send(job)
-        return await self._recv()
+        return await self.ask(job)
 
     async def hold(self, job: Job) -> dict[str, Any]:
         """Connect and join; return once every socket is joined (then :meth:`release`)."""
-        self._pipe.send({**job, "kind": "hold"})
-        return await self._recv()
+        return await self.ask({**job, "kind": "hold"})
 
     async def release(self) -> None:
-        self._pipe.send("release")
-        await self._recv()
-
-    async def _recv(self) -> dict[str, Any]:
-        result: dict[str, Any] = await asyncio.to_thread(self._pipe.recv)
-        return result
-
-    def close(self) -> None:
-        self._pipe.send(None)
-        self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.kill()
+        await self.ask("release")

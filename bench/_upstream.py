@@ -29,7 +29,6 @@ port it listens on, on 127.0.0.1).
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import re
 import time
 from dataclasses import dataclass
@@ -37,6 +36,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
+
+from bench._child import ChildProcess
 
 DEFAULT_CHUNKS = 20
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -261,30 +262,14 @@ def _main(pipe: Connection) -> None:
     asyncio.run(_serve(pipe))
 
 
-class UpstreamProcess:
+class UpstreamProcess(ChildProcess):
     """The fake upstream in a spawned child process, listening on 127.0.0.1:``port``."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_main, args=(child,), daemon=True)
-        self._process.start()
-        child.close()
-        self.port: int = self._pipe.recv()
-
-    @property
-    def pid(self) -> int | None:
-        """The upstream's process id."""
-        return self._process.pid
+        super().__init__(_main)
+        self.port: int = self.receive()
 
     @property
     def base_url(self) -> str:
         """The OpenAI base URL (``.../v1``)."""
         return f"http://127.0.0.1:{self.port}/v1"
-
-    def close(self) -> None:
-        self._pipe.send(None)
-        self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
