@@ -2,29 +2,14 @@
 // web app's proxy (/web-api/admin/... reaches the admin API for admin principals only). The
 // API's own error messages are shown as they come.
 
+import { apiClient } from "./api.js";
+
 const root = document.getElementById("admin");
 const base = root.dataset.api;
 const errorBox = document.getElementById("admin-error");
 const okBox = document.getElementById("admin-ok");
 
-class ApiError extends Error {}
-
-async function api(path, { method = "GET", body } = {}) {
-  const options = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    options.headers["content-type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(base + path, options);
-  if (response.status === 204) return null;
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = (data && data.error) || {};
-    const problems = (error.details || []).map((p) => `${(p.loc || []).join(".")}: ${p.msg}`);
-    throw new ApiError([error.message || `HTTP ${response.status}`, ...problems].join("; "));
-  }
-  return data;
-}
+const api = apiClient(base);
 
 function say(error, ok = "") {
   errorBox.textContent = error;

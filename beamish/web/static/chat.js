@@ -3,6 +3,7 @@
 // messages, thumbs on answers, stop and regenerate.
 import { Socket } from "./phoenix.js";
 import { renderInto } from "./markdown.js";
+import { apiClient } from "./api.js";
 
 const root = document.getElementById("chat");
 const messages = document.getElementById("messages");
@@ -41,21 +42,7 @@ function showError(box, text) {
   box.hidden = !text;
 }
 
-async function api(path, method, body) {
-  const options = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    options.headers["content-type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(apiBase + path, options);
-  if (response.status === 204) return null;
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = (data && data.error) || {};
-    throw new Error(error.message || `HTTP ${response.status}`);
-  }
-  return data;
-}
+const api = apiClient(apiBase);
 
 function updateButtons() {
   const online = status.dataset.state === "joined";
@@ -190,7 +177,7 @@ async function rate(element, value) {
   const rating = element.dataset.rating === value ? null : value;
   const path = `conversations/${encodeURIComponent(conversationId)}/messages/${element.dataset.id}/rating`;
   try {
-    const saved = await api(path, "PUT", { rating });
+    const saved = await api(path, { method: "PUT", body: { rating } });
     showRating(element, saved.rating || "");
     showError(errorBox, "");
   } catch (error) {
@@ -334,7 +321,7 @@ for (const item of document.querySelectorAll(".conversations li[data-conversatio
     event.preventDefault();
     const title = renameForm.querySelector("input").value;
     try {
-      const renamed = await api(conversationPath(item) + "/title", "PUT", { title });
+      const renamed = await api(conversationPath(item) + "/title", { method: "PUT", body: { title } });
       link.textContent = renamed.title;
       renameButton.setAttribute("aria-label", "Rename " + renamed.title);
       deleteButton.setAttribute("aria-label", "Delete " + renamed.title);
@@ -348,7 +335,7 @@ for (const item of document.querySelectorAll(".conversations li[data-conversatio
   deleteButton.addEventListener("click", async () => {
     if (!window.confirm(`Delete “${link.textContent}” and its messages?`)) return;
     try {
-      await api(conversationPath(item), "DELETE");
+      await api(conversationPath(item), { method: "DELETE" });
     } catch (error) {
       showError(listError, "Not deleted: " + error.message);
       return;

@@ -2,6 +2,8 @@
 // app passes these calls on with the session cookie's token), and beside it what each task
 // type resolves to now and which layer supplied each value.
 
+import { apiClient } from "./api.js";
+
 const root = document.getElementById("settings");
 const user = root.dataset.user;
 const base = root.dataset.api;
@@ -10,24 +12,7 @@ const okBox = document.getElementById("settings-ok");
 const current = document.getElementById("current");
 const preview = document.getElementById("preview");
 
-class ApiError extends Error {}
-
-async function api(path, { method = "GET", body } = {}) {
-  const options = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    options.headers["content-type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  const response = await fetch(base + path, options);
-  if (response.status === 204) return null;
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = (data && data.error) || {};
-    const problems = (error.details || []).map((p) => `${p.loc.join(".")}: ${p.msg}`);
-    throw new ApiError([error.message || `HTTP ${response.status}`, ...problems].join("; "));
-  }
-  return data;
-}
+const api = apiClient(base);
 
 function say(error, ok = "") {
   errorBox.textContent = error;
