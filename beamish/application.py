@@ -192,7 +192,9 @@ class Application:
             # first and given its children before it starts them as its root's.
             # The job tree starts after the sessions' services, and stops before them.
             # Templates first: the job tree renders template jobs through them from its start.
-            templates = Templates(store)
+            # Versions read stay cached as long as configs do: the bound on how long a
+            # write by another process (which this store does not hear) goes unseen.
+            templates = Templates(store, ttl_s=self.settings.llm.cache_ttl_s)
             stack.callback(templates.close)
             jobs = JobsContext(services, self.settings.jobs)
             jobs.renderer = templates

@@ -39,9 +39,12 @@ HTTP API or a channel reach it at once.
 ``beamish jobs enqueue|list|show|cancel --user U [--server URL]`` works a user's LLM jobs on a
 running server (whose workers run them), through its HTTP API with a short-lived token of
 ``U`` signed from the same key: ``enqueue (--prompt TEXT | --template NAME [--var K=V ...])``
-prints the job's handle, ``list [--status S] [--template T] [--limit N]`` the user's
-outputs, newest first, ``show OUTPUT_ID`` one output with its answer, ``cancel JOB_ID``
-cancels a pending or running job. An error the server answers is printed as it said it.
+prints the job's handle, ``list [--status S] [--template T] [--model M] [--feedback up|down]
+[--limit N] [--cursor C]`` the user's outputs, newest first, that match every filter given
+(``--feedback``: those the user rated so), ``limit`` (default 20) a page; when there are
+more it prints the ``--cursor`` that fetches the next page (give it with the same filters).
+``show OUTPUT_ID`` prints one output with its answer, ``cancel JOB_ID`` cancels a pending or
+running job. An error the server answers is printed as it said it.
 
 Without ``BEAMISH_SECRET_KEY``, ``serve``, ``token`` and ``sessions`` use a key kept in
 ``.beamish/secret_key`` (generated on first use; see ``beamish.server.keyfile``). Either must
@@ -85,6 +88,7 @@ from beamish.store import (
     migrate,
     open_store,
 )
+from beamish.store.job_models import OutputStatus, Rating
 
 PROVIDER_KINDS = get_args(Provider)
 MAX_USER_ID = 255
@@ -547,7 +551,8 @@ def _sessions(args: argparse.Namespace) -> int:
 # -- jobs -------------------------------------------------------------------------------------
 
 JOB_FORMATS = ("text", "json", "markdown", "html")
-OUTPUT_STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+OUTPUT_STATUSES: tuple[str, ...] = get_args(OutputStatus)
+RATINGS: tuple[str, ...] = get_args(Rating)
 
 
 def _jobs_parser(commands: Any) -> None:
@@ -573,7 +578,13 @@ def _jobs_parser(commands: Any) -> None:
     listing = job_commands.add_parser("list", help="the user's outputs, newest first")
     listing.add_argument("--status", choices=OUTPUT_STATUSES, default=None)
     listing.add_argument("--template", default=None, help="only this template's")
+    listing.add_argument("--model", default=None, type=_model, help="only this model's")
+    listing.add_argument("--feedback", choices=RATINGS, default=None,
+                         help="only those the user rated so")
     listing.add_argument("--limit", type=_positive(int), default=20, help="default 20")
+    listing.add_argument("--cursor", default=None,
+                         help="the next page: the cursor the previous page printed "
+                              "(with the same filters)")
     show = job_commands.add_parser("show", help="one output, with its answer")
     show.add_argument("output_id")
     cancel = job_commands.add_parser("cancel", help="cancel a pending or running job")
@@ -629,7 +640,8 @@ def _job_request(args: argparse.Namespace,
         return "POST", "/api/v1/llm_jobs", {k: v for k, v in body.items()
                                             if v is not None}, {}
     if command == "list":
-        params = {"status": args.status, "template": args.template, "limit": args.limit}
+        params = {"status": args.status, "template": args.template, "model": args.model,
+                  "feedback": args.feedback, "cursor": args.cursor, "limit": args.limit}
         return "GET", "/api/v1/llm_outputs", None, {k: v for k, v in params.items()
                                                    if v is not None}
     if command == "show":
@@ -656,7 +668,8 @@ def _print_jobs_answer(command: str, answer: dict[str, Any]) -> None:
                  o["model"] or "-", o["attempts"], o["created_at"][:19]]
                 for o in answer["outputs"]])
         if answer["next_cursor"]:
-            print("\n(more: narrow with --status or --template, or raise --limit)")
+            print(f"\nmore: the next page is --cursor {answer['next_cursor']} "
+                  "(with the same filters)")
     else:
         _show_output(answer)
 

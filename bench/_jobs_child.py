@@ -2,7 +2,9 @@
 
 Usage: ``python -m bench._jobs_child DATABASE_URL OPENAI_URL LEASE_S JOBS WORKERS``. It
 enqueues ``JOBS`` jobs for the bench user, prints ``enqueued``, and runs them with
-``WORKERS`` workers against the upstream at ``OPENAI_URL`` until it is killed.
+``WORKERS`` workers against the upstream at ``OPENAI_URL`` until it is killed. Job ``N``'s
+prompt is ``work N`` and its task type ``work-N``: the task type names the job in each
+usage row its attempts record (``bench.jobs`` counts the rows per call with it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ async def main(database_url: str, openai_url: str, lease_s: float, jobs: int,
                        max_unfinished_per_user=jobs + 1,
                        queues={"default": {"concurrency": workers}})
     async with Application(options) as app:
-        await asyncio.gather(*(app.jobs.enqueue(prompt=f"work {index}", user_id=USER)
+        await asyncio.gather(*(app.jobs.enqueue(prompt=f"work {index}", user_id=USER,
+                                                task_type=f"work-{index}")
                                for index in range(jobs)))
         print("enqueued", flush=True)
         await asyncio.Event().wait()  # until SIGKILL

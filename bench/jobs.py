@@ -16,10 +16,17 @@ Figures:
   (goal: <= lease + 1 s; ``lease_s`` is reported beside it). The new process starting up
   is inside the figure.
 * ``jobs_lost`` / ``usage_double_counted`` — after that run, every one of the
-  ``RESCUE_JOBS`` jobs is completed exactly once (lost: not completed), and the usage
-  ledger holds no more rows than the upstream answered calls (goals: 0 and 0). Calls the
-  killed process had in flight reach the upstream but record nothing: they are reported as
-  ``usage_unrecorded_calls``.
+  ``RESCUE_JOBS`` jobs is completed exactly once (lost: not completed), and no upstream call
+  has more than one usage row (goals: 0 and 0). Counted per call, not in total: calls the
+  killed process had in flight reach the upstream but record nothing, so a total (rows
+  against calls, or against attempts) would hide as many double counts as there were such
+  calls. Each call is named in the row it records: job ``N`` has the task type ``work-N``
+  (``bench/_jobs_child.py``), and the fake upstream answers the k-th call it gets for a job
+  with k words, so the row's ``completion_tokens`` is k. ``usage_double_counted`` is the ok
+  rows beyond one per (task type, k), plus any row whose k no call of its job had.
+  ``usage_unrecorded_calls`` reports the calls with no row: those in flight at the kill.
+  Rows that are not ``ok`` carry no k; they are reported as ``usage_rows_not_ok`` (none
+  are expected: the upstream never fails and nothing is cancelled).
 
 SQLite is a temporary file; PostgreSQL is ``BEAMISH_BENCH_PG_URL`` or a private server
 started with ``fsync`` on (``tests/store/_pg.py``), and its figure is left out, saying why,
@@ -32,11 +39,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,9 +158,47 @@ def _start_child(url: str, upstream: FakeLLMServer) -> subprocess.Popen[str]:
     return child
 
 
-async def _rescue(url: str) -> dict[str, Any]:
+class _CallNumbers:
+    """The fake upstream's reply: the k-th call for job N's prompt (``work N``) is answered
+    with k words, so the usage row that call records says k in its ``completion_tokens``.
+
+    Called on the upstream's one thread; ``calls`` counts the calls per job.
+    """
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, body: Mapping[str, Any]) -> str:
+        task = str(body["messages"][-1]["content"]).replace(" ", "-")  # work N -> work-N
+        self.calls[task] += 1
+        return " ".join(["ok"] * self.calls[task])
+
+
+def _rows_per_call(database: Path) -> tuple[Counter[tuple[str, int]], int]:
+    """The bench user's ok usage rows per (task type, k), and the number of other rows."""
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        ok = Counter({(task, k): rows for task, k, rows in db.execute(
+            "SELECT task_type, completion_tokens, count(*) FROM usage_events "
+            "WHERE user_id = ? AND status = 'ok' GROUP BY task_type, completion_tokens",
+            (USER,))})
+        [(other,)] = db.execute("SELECT count(*) FROM usage_events WHERE user_id = ? "
+                                "AND status <> 'ok'", (USER,))
+    return ok, int(other)
+
+
+def _usage_per_call(calls: Counter[str], rows: Counter[tuple[str, int]],
+                    ) -> tuple[int, int]:
+    """(rows beyond one per answered call, answered calls with no row)."""
+    answered = {(task, k) for task, made in calls.items() for k in range(1, made + 1)}
+    double = sum(n - 1 if key in answered else n for key, n in rows.items())
+    return double, len(answered - rows.keys())
+
+
+async def _rescue(database: Path) -> dict[str, Any]:
     """Kill a worker process mid-run; rescue its jobs in a new one; count what was lost."""
+    url = f"sqlite:///{database}"
     with FakeLLMServer() as upstream:
+        upstream.reply = numbers = _CallNumbers()
         child = _start_child(url, upstream)
         try:
             reached = await asyncio.to_thread(upstream.wait_for_requests, RESCUE_JOBS // 4,
@@ -182,13 +229,14 @@ async def _rescue(url: str) -> dict[str, Any]:
             with contextlib.suppress(TimeoutError):  # what did not complete counts as lost
                 await asyncio.wait_for(completions.done.wait(), WAIT_S)
             completed = await _completed(app.store)
-            usage = await app.store.usage_totals(user_id=USER)
         calls = len(upstream.requests)
+    rows, not_ok = _rows_per_call(database)  # once the application has flushed its usage
+    double, unrecorded = _usage_per_call(numbers.calls, rows)
     return {"rescue_s": again - killed, "completed_before_kill": before,
             "completed": completed, "jobs_lost": RESCUE_JOBS - completed,
-            "usage_rows": usage.requests, "upstream_calls": calls,
-            "usage_double_counted": max(0, usage.requests - calls),
-            "usage_unrecorded_calls": max(0, calls - usage.requests)}
+            "usage_rows": sum(rows.values()) + not_ok, "upstream_calls": calls,
+            "usage_double_counted": double, "usage_unrecorded_calls": unrecorded,
+            "usage_rows_not_ok": not_ok}
 
 
 async def _completed(store: Any) -> int:
@@ -285,7 +333,7 @@ def run(quick: bool) -> Report:
         latency = asyncio.run(_enqueue_latency(f"sqlite:///{folder / 'one.db'}", samples))
         report.add("enqueue_ms_p50", percentile(latency, 50), "ms", "<= 2")
         report.add("enqueue_ms_p99", percentile(latency, 99), "ms")
-        rescue = asyncio.run(_rescue(f"sqlite:///{folder / 'rescue.db'}"))
+        rescue = asyncio.run(_rescue(folder / "rescue.db"))
     report.add("rescue_s", rescue["rescue_s"], "s", f"<= {LEASE_S + 1:g}")
     report.add("lease_s", LEASE_S, "s")
     report.add("jobs_lost", rescue["jobs_lost"], "jobs", "<= 0")

@@ -33,7 +33,10 @@ Options and their defaults:
   rest of the reasoning defaults. Task types are open: one not listed gets the system default.
 * ``tiers`` — ``("free", "pro", "enterprise")``; ``default_tier`` — ``"free"``, the tier of a
   user without a profile (and of a profile whose tier is not listed, with a warning).
-* ``cache_ttl_s`` — 300; ``cache_maxsize`` — 10,000 resolved configurations.
+* ``cache_ttl_s`` — 300; ``cache_maxsize`` — 10,000 resolved configurations. The
+  application caches prompt template versions for ``cache_ttl_s`` too
+  (``beamish.templates.Templates``): the bound on how long another process's write
+  goes unseen.
 * ``providers`` — per provider kind: ``api_key``, ``base_url``, ``default_model``,
   ``enabled`` (True). A kind without an enabled provider registry row counts as *configured*
   when it has an ``api_key`` or ``base_url`` here (or ``OPENAI_API_KEY`` /

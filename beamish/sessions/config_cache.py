@@ -34,10 +34,10 @@ configuration, and nothing waits for a TTL. Nobody has to write through a cache.
    reaches it through ``invalidate_user`` / ``invalidate_all``.
 
 Prompt templates are cached beside these layers, not in them: ``beamish.templates.Templates``
-keeps the versions it read per (name, label or version) and drops a template's entries on
-its ``TemplateChanged(name)``, which the resolver ignores (a template's text changes no
-provider, model or parameter; which template a task uses is a global config field, so a
-``SharedConfigChanged``).
+keeps the versions it read per (name, label or version) for ``llm.cache_ttl_s`` too, and
+drops a template's entries on its ``TemplateChanged(name)``, which the resolver ignores (a
+template's text changes no provider, model or parameter; which template a task uses is a
+global config field, so a ``SharedConfigChanged``).
 
 A load overtaken by a write. A resolution in flight when its layers change would cache what
 it read before the change. Layers 1-2 and layer 4 each count invalidations (the resolver's

@@ -24,24 +24,32 @@ under the version's schema when it has one (``TemplateVariablesError`` naming ea
 a variable the template uses but was not given is named there too) — then render prompt and
 system prompt in a worker thread under the sandbox's bounds (``beamish.templates.render``).
 
-**Caches.** The version a (name, label) or (name, version) reads as, in a bounded LRU of
-``cache_size`` entries, and compiled templates and schema validators by (name, version),
-which never change. The store publishes ``TemplateChanged(name)`` on every template write
-(new version, label moved or deleted) before the write returns; this drops that template's
-entries, so the next render sees the change with no TTL to wait for. A load that a write
-overtook is not cached.
+**Caches.** The version a (name, label) or (name, version) reads as, in a ``TTLCache`` of
+``cache_size`` entries that each live ``ttl_s`` seconds, and compiled templates and schema
+validators by (name, version), which never change (an LRU of ``cache_size``). The store
+publishes ``TemplateChanged(name)`` on every template write of this process (new version,
+label moved or deleted) before the write returns; this drops that template's entries, so the
+next render here sees the change with no TTL to wait for. A write the store cannot see —
+another process on the same database, raw SQL — is seen once the entry expires: within
+``ttl_s``, the same bound configs have (the application passes ``llm.cache_ttl_s``, 300 s,
+as ``beamish.llm.resolver`` uses it). A load that a write overtook is not cached.
+
+Options, with their defaults: ``cache_size`` — ``CACHE_SIZE`` (1,024); ``ttl_s`` —
+``CACHE_TTL_S`` (300); ``timer`` — ``time.monotonic`` (the TTL's clock; tests pass a fake
+one); ``timeout`` — ``RENDER_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 import jsonschema_rs
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 from pydantic import BaseModel, ConfigDict
 
 from beamish.compact_json import dumps
@@ -77,6 +85,10 @@ MAX_PROBLEMS = 20
 CACHE_SIZE = 1024
 """Default entries of each cache (versions read, compiled versions)."""
 
+CACHE_TTL_S = 300.0
+"""Default seconds a version read stays cached: how stale another process's write can be
+(``LLMSettings.cache_ttl_s``'s default, which the application passes)."""
+
 _Key = tuple[str, str, str | int | None]  # (name, "label" | "version", which)
 
 
@@ -106,13 +118,25 @@ class _Compiled:
 
 
 class Templates:
-    """Prompt templates over ``store`` (see the module docs); ``close()`` stops following it."""
+    """Prompt templates over ``store`` (see the module docs); ``close()`` stops following it.
+
+    Args:
+        store: where the templates live.
+        cache_size: entries of each cache.
+        ttl_s: seconds a version read stays cached (``ValueError`` unless more than 0).
+        timer: the TTL's clock, in seconds (``time.monotonic``); tests pass a fake one.
+        timeout: seconds a render may take.
+    """
 
     def __init__(self, store: Store, *, cache_size: int = CACHE_SIZE,
+                 ttl_s: float = CACHE_TTL_S, timer: Callable[[], float] = time.monotonic,
                  timeout: float = RENDER_TIMEOUT_S) -> None:
+        if not ttl_s > 0:  # also refuses nan
+            raise ValueError(f"ttl_s must be more than 0 seconds, not {ttl_s}")
         self._store = store
         self._timeout = timeout
-        self._versions: LRUCache[_Key, TemplateVersion] = LRUCache(cache_size)
+        self._ttl_s = ttl_s
+        self._versions: TTLCache[_Key, TemplateVersion] = TTLCache(cache_size, ttl_s, timer)
         self._compiled: LRUCache[tuple[str, int], _Compiled] = LRUCache(cache_size)
         self._generation = 0
         self._unsubscribe: Callable[[], None] = store.subscribe(self._changed)
@@ -121,6 +145,11 @@ class Templates:
     def store(self) -> Store:
         """The store the templates live in."""
         return self._store
+
+    @property
+    def ttl_s(self) -> float:
+        """Seconds a version read stays cached: the most a write unseen here stays unseen."""
+        return self._ttl_s
 
     def close(self) -> None:
         """Stop following the store's changes (the caches then go stale; drop this object)."""
@@ -303,5 +332,5 @@ def _check_variables(found: TemplateVersion, compiled: _Compiled,
         raise TemplateVariablesError(found.name, tuple(problems))
 
 
-__all__ = ["CACHE_SIZE", "MAX_PROBLEMS", "MAX_SCHEMA_BYTES", "MAX_VARIABLES_BYTES",
+__all__ = ["CACHE_SIZE", "CACHE_TTL_S", "MAX_PROBLEMS", "MAX_SCHEMA_BYTES", "MAX_VARIABLES_BYTES",
            "RenderedPrompt", "Templates"]

@@ -327,3 +327,58 @@ async def test_unfinished_jobs_are_counted_per_user(store: Store) -> None:
                                        lease_until=lease(), now=T0)
     await store.finish_jobs([result(claimed, "completed")])
     assert await store.count_unfinished_jobs(["ada", "bob", "eve"]) == {"ada": 1, "bob": 1}
+
+
+async def _listed(store: Store, user_id: str, filters: OutputFilter, *,
+                  limit: int) -> tuple[list[str], int]:
+    """Every output id ``list_outputs`` gives ``filters``, paging with ``next_cursor`` by
+    ``limit``, and the number of pages it took."""
+    ids: list[str] = []
+    cursor, pages = None, 0
+    while True:
+        page = await store.list_outputs(user_id, filters=filters, cursor=cursor, limit=limit)
+        ids += [o.output_id for o in page.outputs]
+        pages += 1
+        if (cursor := page.next_cursor) is None:
+            return ids, pages
+
+
+async def test_outputs_filter_by_template_and_model_and_page_with_the_filter(
+        store: Store) -> None:
+    """template_name and model each keep only the outputs that match, together too; a
+    cursor pages on within the same filter (outputs that do not match, made between those
+    that do, never appear on a later page); other users' never appear."""
+    plan = [("digest", "m1"), (None, "m1"), ("digest", "m2"), ("digest", "m1"),
+            ("other", "m1"), ("digest", "m1"), ("digest", None)]  # None: still pending
+    jobs = [(await store.enqueue_job(new_job(template_name=template))).job
+            for template, _ in plan]
+    await store.enqueue_job(new_job(user_id="eve", template_name="digest"))
+    claimed = {j.id: j for j in await store.claim_jobs(
+        "default", limit=len(plan) - 1, leased_by="w1", lease_until=lease(), now=T0)}
+    assert await store.finish_jobs([
+        result(claimed[job.id], "completed", model=model)
+        for job, (_, model) in zip(jobs, plan, strict=True) if model is not None]) == set(claimed)
+    newest_first = [o.output_id for o in (await store.list_outputs("ada")).outputs]
+    assert len(newest_first) == len(plan)
+
+    def matching(template: str | None, model: str | None) -> list[str]:
+        wanted = {job.output_id for job, (t, m) in zip(jobs, plan, strict=True)
+                  if template in (None, t) and model in (None, m)}
+        return [i for i in newest_first if i in wanted]
+
+    for template, model, count in (("digest", None, 5), (None, "m1", 5), (None, "m2", 1),
+                                   ("digest", "m1", 3), ("other", "m2", 0),
+                                   ("nope", None, 0)):
+        filters = OutputFilter(template_name=template, model=model)
+        whole = await store.list_outputs("ada", filters=filters)
+        assert [o.output_id for o in whole.outputs] == matching(template, model)
+        assert (len(whole.outputs), whole.next_cursor) == (count, None)
+        assert all(o.user_id == "ada" for o in whole.outputs)
+        paged, pages = await _listed(store, "ada", filters, limit=1)
+        assert (paged, pages) == (matching(template, model), max(count, 1))
+    both = OutputFilter(template_name="digest", model="m1", status="completed")
+    assert (await _listed(store, "ada", both, limit=2)) == (matching("digest", "m1"), 2)
+    rated = OutputFilter(template_name="digest", rating="up")
+    await store.set_feedback(jobs[2].output_id, "ada", "up")
+    await store.set_feedback(jobs[1].output_id, "ada", "up")
+    assert (await _listed(store, "ada", rated, limit=1)) == ([jobs[2].output_id], 1)

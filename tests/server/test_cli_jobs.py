@@ -10,6 +10,8 @@ import pytest
 from anyio import to_thread
 
 from beamish.cli import main
+from beamish.store import NewTemplateVersion
+from beamish.store.job_models import Rating
 from beamish.store.secrets import ENV_VAR
 from tests.jobs._app import Events
 from tests.server.api._support import SECRET, serve_api
@@ -63,9 +65,96 @@ async def test_jobs_commands_work_a_users_jobs(
         assert (status, "answered 404" in err, "'nope'" in err) == (1, True, True)
 
 
+_OUTPUT_ROW = re.compile(r"^([0-9a-f]{32})\s", re.MULTILINE)
+_NEXT = re.compile(r"^more: the next page is --cursor (\S+) \(with the same filters\)$",
+                   re.MULTILINE)
+
+
+async def _listed(capsys: pytest.CaptureFixture[str], *args: str,
+                  ) -> tuple[list[str], str | None]:
+    """The output ids ``beamish jobs list *args`` prints, in order, and the cursor it prints
+    for the next page (None when it prints none)."""
+    status, out, err = await _cli(capsys, "jobs", "list", *args)
+    assert (status, err) == (0, ""), err
+    cursor = _NEXT.search(out)
+    return _OUTPUT_ROW.findall(out), None if cursor is None else cursor.group(1)
+
+
+async def test_jobs_list_filters_and_pages_with_the_cursor_it_prints(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """list --model, --template, --feedback and --status each keep only what matches, and
+    combine; with more than --limit, list prints a --cursor that fetches the next page of the
+    same filters, and the last page prints none."""
+    monkeypatch.setenv(ENV_VAR, SECRET)
+    async with serve_api(tmp_path, real_server=True) as api:
+        jobs = api.rt.jobs
+        events = Events()
+        jobs.subscribe(events)
+        await api.rt.templates.create_version(NewTemplateVersion(
+            name="digest", prompt="Summarise {{ topic }}"))
+        other = {"model": "echo-2"}
+        handles = {
+            "plain": await jobs.enqueue(user_id="ada", prompt="plain"),
+            "plain2": await jobs.enqueue(user_id="ada", prompt="other model", overrides=other),
+            "digest": await jobs.enqueue(user_id="ada", template="digest",
+                                         variables={"topic": "tides"}),
+            "digest2": await jobs.enqueue(user_id="ada", template="digest",
+                                          variables={"topic": "moons"}, overrides=other),
+        }
+        for handle in handles.values():
+            await events.wait("completed", job_id=handle.job_id)
+        ids = {name: handle.output_id for name, handle in handles.items()}
+        ratings: tuple[tuple[str, Rating], ...] = (
+            ("plain", "up"), ("digest2", "up"), ("plain2", "down"))
+        for name, rating in ratings:
+            await jobs.set_feedback(ids[name], user_id="ada", rating=rating)
+        await jobs.enqueue(user_id="ada", prompt="later",
+                           run_at=datetime.now(UTC) + timedelta(hours=1))
+        server = ("--server", api.url, "--user", "ada")
+
+        def named(*names: str) -> set[str]:
+            return {ids[name] for name in names}
+
+        everything, more = await _listed(capsys, *server)
+        assert (len(everything), more) == (5, None)
+        for args, expected in (
+                (("--model", "echo-2"), named("plain2", "digest2")),
+                (("--template", "digest"), named("digest", "digest2")),
+                (("--template", "digest", "--model", "echo-2"), named("digest2")),
+                (("--feedback", "up"), named("plain", "digest2")),
+                (("--feedback", "down"), named("plain2")),
+                (("--feedback", "up", "--template", "digest"), named("digest2")),
+                (("--status", "completed"), set(ids.values())),
+                (("--status", "pending"), set(everything) - set(ids.values())),
+                (("--model", "nope"), set())):
+            listed, more = await _listed(capsys, *server, *args)
+            assert (set(listed), more) == (expected, None), args
+        pages: list[str] = []
+        cursor: tuple[str, ...] = ()
+        while True:
+            page, more = await _listed(capsys, *server, "--status", "completed",
+                                       "--limit", "3", *cursor)
+            pages += page
+            if more is None:
+                break
+            cursor = ("--cursor", more)
+        completed = [i for i in everything if i in ids.values()]
+        assert (pages, len(cursor)) == (completed, 2)
+        first, more = await _listed(capsys, *server, "--model", "echo-2", "--limit", "1")
+        assert more is not None
+        second, last = await _listed(capsys, *server, "--model", "echo-2", "--limit", "1",
+                                     "--cursor", more)
+        assert (set(first + second), len(first + second), last) == (
+            named("plain2", "digest2"), 2, None)
+        status, _, err = await _cli(capsys, "jobs", "list", *server, "--cursor", "garbage")
+        assert (status, "answered 4" in err, "cursor" in err) == (1, True, True), err
+
+
 def test_each_jobs_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     """--help of each jobs command names its options."""
     for command, option in (("enqueue", "--template"), ("list", "--status"),
+                            ("list", "--model"), ("list", "--feedback"), ("list", "--cursor"),
                             ("show", "output_id"), ("cancel", "job_id")):
         with pytest.raises(SystemExit) as exited:
             main(["jobs", command, "--help"])

@@ -10,7 +10,7 @@ import pytest
 
 from beamish.application import Application
 from beamish.settings import Settings
-from beamish.store import NewTemplateVersion, Store
+from beamish.store import NewTemplateVersion, Store, open_store
 from beamish.templates import (
     MAX_VARIABLES_BYTES,
     TemplateNotFoundError,
@@ -20,6 +20,8 @@ from beamish.templates import (
     TemplateSyntaxError,
     TemplateVariablesError,
 )
+from beamish.templates.service import CACHE_TTL_S
+from tests._clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -165,6 +167,51 @@ async def test_reads_are_cached_and_only_events_drop_them(templates: Templates,
     templates.close()
     await store.create_template_version(new("two"))
     assert (await templates.render("greet", {})).prompt == "one"
+
+
+async def test_a_write_by_another_process_is_seen_once_the_ttl_has_passed(
+        store: Store, store_url: str) -> None:
+    """Two stores on one database: a label moved through one is seen through the other's
+    Templates when its entry expires (ttl_s), not before; its own Templates see it at once."""
+    clock = FakeClock()
+    here = Templates(store, ttl_s=10, timer=clock)
+    await here.create_version(new("one"))
+    await here.create_version(new("two"))
+    await here.set_label("greet", "production", 1)
+    async with open_store(store_url) as other_store:
+        there = Templates(other_store, ttl_s=10, timer=clock)
+        try:
+            assert (await there.render("greet", {})).prompt == "one"
+            assert (await there.render("greet", {}, label="production")).prompt == "one"
+            clock.advance(5)
+            await here.set_label("greet", "production", 2)
+            assert (await here.render("greet", {})).prompt == "two"
+            clock.advance(4.5)
+            assert (await there.render("greet", {})).prompt == "one"
+            assert (await there.render("greet", {}, label="production")).prompt == "one"
+            clock.advance(0.5)
+            assert (await there.render("greet", {})).prompt == "two"
+            assert (await there.render("greet", {}, label="production")).prompt == "two"
+        finally:
+            there.close()
+            here.close()
+
+
+async def test_the_ttl_must_be_positive(store: Store) -> None:
+    """ttl_s of 0 or less is a ValueError; the default is CACHE_TTL_S (300 s)."""
+    with pytest.raises(ValueError, match="more than 0"):
+        Templates(store, ttl_s=0)
+    service = Templates(store)
+    service.close()
+    assert service.ttl_s == CACHE_TTL_S == 300
+
+
+async def test_the_application_caches_templates_for_llm_cache_ttl_s(tmp_path: Path) -> None:
+    """Application.templates keeps versions as long as configs: llm.cache_ttl_s."""
+    settings = Settings.model_validate({"database_url": f"sqlite:///{tmp_path}/app.db",
+                                        "llm": {"cache_ttl_s": 7}})
+    async with Application(settings) as rt:
+        assert rt.templates.ttl_s == 7
 
 
 async def test_the_application_serves_templates_over_its_store(tmp_path: Path) -> None:

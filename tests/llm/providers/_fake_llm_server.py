@@ -14,9 +14,11 @@ usage, message_stop), ``POST {openai_url}/embeddings`` (each input's vector is i
 characters, then 1.0, 2.0, ... up to ``dimensions``, 4 by default; float or base64; usage
 counts the inputs' words) and both APIs' ``GET .../models``.
 
-By default it answers ``you said: <last user message>``; tokens are words, and usage counts
-the words of the prompt and of the answer. A request with another key than the API's gets a
-401 whose message quotes the key, as some real servers do, to prove the key is masked.
+By default it answers ``you said: <last user message>``; ``reply`` replaces that: a text, or a
+function of the request's body that returns one (called once per request, on the server's
+thread). Tokens are words, and usage counts the words of the prompt and of the answer. A
+request with another key than the API's gets a 401 whose message quotes the key, as some
+real servers do, to prove the key is masked.
 ``script(*faults)`` queues faults that the next requests of their route (and API, if the
 fault names one) consume in order:
 
@@ -154,7 +156,7 @@ class FakeLLMServer:
         self.requests: list[Seen] = []
         self._arrived = threading.Condition()
         self.models: dict[str, int | None] = {}
-        self.reply: str | None = None
+        self.reply: str | Callable[[Mapping[str, Any]], str] | None = None
         self._faults: deque[Fault] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._release: asyncio.Event | None = None
@@ -302,7 +304,8 @@ class FakeLLMServer:
     def _answer(self, body: Mapping[str, Any], limit: int | None) -> tuple[list[str], bool]:
         messages = body.get("messages", [])
         said = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
-        words = (self.reply if self.reply is not None else f"you said: {said}").split()
+        reply = self.reply(body) if callable(self.reply) else self.reply
+        words = (reply if reply is not None else f"you said: {said}").split()
         tokens = [w + " " for w in words[:-1]] + words[-1:]
         if limit is not None and len(tokens) > limit:
             return tokens[:limit], True
