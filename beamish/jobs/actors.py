@@ -188,14 +188,19 @@ class QueueProducer(Actor):
         if wanted == 0:
             return
         now = ctx.now()
+        lost: list[JobRecord] = []
         try:
             jobs = await ctx.services.store.claim_jobs(
                 self.queue, limit=wanted, leased_by=ctx.leased_by,
-                lease_until=now + timedelta(seconds=ctx.settings.lease_s), now=now)
+                lease_until=now + timedelta(seconds=ctx.settings.lease_s), now=now,
+                discarded=lost)
         except StoreError as error:
             log.warning("queue %r: claiming failed (%s); trying again at the next poll",
                         self.queue, error)
             return
+        for job in lost:  # its last attempt's worker died: this claim ended the job
+            ctx.publish(_event("failed", job, job.attempt, status="failed",
+                               error=job.last_error))
         for job in jobs:
             send(self.idle.pop(), ("run", job))
         self.drained = len(jobs) < wanted
@@ -328,7 +333,7 @@ class LeaseKeeper(Actor):
     taken by another process after a stall) in their workers. When the tree stops (after
     the queues, whose workers' attempts are cut short), it gives their leases back, so the
     jobs run again at once — here after a restart, or in another process — rather than
-    when the leases would have expired."""
+    when the leases would have expired; each job given back has its ``retried`` event."""
 
     def init(self, ctx: JobsContext) -> None:
         self.trap_exit()
@@ -364,8 +369,10 @@ class LeaseKeeper(Actor):
             log.warning("giving back %d job leases failed (%s); they run again once the "
                         "leases expire", len(orphans), error)
             return
-        for job_id in released:
-            ctx.running.pop(job_id, None)
+        for job in released:
+            ctx.running.pop(job.id, None)
+            ctx.publish(_event("retried", job, job.attempt, status="pending",
+                               error=job.last_error, retry_at=job.run_at))
         log.info("gave back the leases of %d interrupted jobs", len(released))
 
 

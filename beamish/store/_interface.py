@@ -387,9 +387,10 @@ class Store(Protocol):
 
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
-                         ) -> list[JobRecord]:
+                         discarded: list[JobRecord] | None = None) -> list[JobRecord]:
         """Lease up to ``limit`` runnable jobs of ``queue`` (expired leases included) to
-        ``leased_by``; their outputs become ``processing``."""
+        ``leased_by``; their outputs become ``processing``. Jobs whose lease expired on
+        their last attempt are discarded, and appended to ``discarded`` when given."""
         ...
 
     async def renew_leases(self, job_ids: Sequence[int], *, leased_by: str,
@@ -402,8 +403,10 @@ class Store(Protocol):
         those still leased by the writer)."""
         ...
 
-    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str) -> set[int]:
-        """Give back ``leased_by``'s leases (its process stops): due again now; the ids."""
+    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str,
+                           ) -> list[JobRecord]:
+        """Give back ``leased_by``'s leases (its process stops): due again now; the jobs
+        released."""
         ...
 
     async def cancel_job(self, job_id: int, *, user_id: str | None = None,
