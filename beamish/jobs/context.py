@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from beamish.compact_json import dumps
+from beamish.jobs.event_log import log_fields
 from beamish.jobs.models import JobEvent, Renderer
 from beamish.jobs.settings import JobsSettings
 from beamish.runtime import ActorRef
@@ -104,10 +105,11 @@ class JobsContext:
         return unsubscribe
 
     def publish(self, event: JobEvent) -> None:
-        """Log ``event`` as one JSON line and hand it to every listener."""
+        """Log ``event`` as one JSON line (``beamish.jobs.event_log``: no content) and hand
+        it to every listener."""
         if log.isEnabledFor(logging.INFO):
-            log.info("%s", dumps({"event": f"job_{event.event}", **event.model_dump(
-                mode="json", exclude={"event"}, exclude_none=True)}))
+            fields = log_fields(event)
+            log.info(dumps(fields), extra={"job_event": fields})
         for listener in tuple(self._listeners):
             try:
                 listener(event)
