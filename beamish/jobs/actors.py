@@ -7,7 +7,8 @@
     ├── finisher        Finisher: attempt results, written in group commits
     ├── leases          LeaseKeeper: renews this process's leases every lease_s / 3
     ├── pruner          Pruner: deletes finished jobs older than prune_after_s
-    ├── notifier        Notifier: PostgreSQL LISTEN → wakes the queue's producer
+    ├── notifier        Notifier: PostgreSQL LISTEN → wakes the queue's producer (and
+    │                   listens again, with backoff, when its connection is lost)
     └── queue.<name>    Supervisor (one_for_all), one per queue
         ├── worker.0 … worker.<concurrency - 1>     JobWorker: one job at a time
         └── producer                                QueueProducer: claims in batches
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -62,6 +64,7 @@ from beamish.runtime import (
     on_exit,
     send,
 )
+from beamish.runtime.backoff import ExponentialBackoff, Jitter
 from beamish.runtime.exits import ExitReason
 from beamish.runtime.supervisor import supervisor_spec
 from beamish.runtime.timers import Timer, send_after, send_interval
@@ -408,33 +411,65 @@ class Pruner(Actor):
         self.timer.cancel()
 
 
+RELISTEN = ExponentialBackoff(base=0.5, cap=30.0, jitter=Jitter.FULL)
+"""Waits before listening again after LISTEN failed or its connection was lost."""
+
+
 class Notifier(Actor):
     """Wakes a queue's producer when another process inserts a job (PostgreSQL NOTIFY);
-    where the database cannot notify, or listening fails, producers poll."""
+    where the database cannot notify, producers poll.
+
+    Producers poll all along (every ``poll_interval_s``), so while the listening connection
+    is down — LISTEN failed, or the server restarted or ended it — jobs still run, later.
+    The notifier listens again by itself, after ``RELISTEN``'s backoff (0.5 s doubling to
+    30 s, full jitter) for each failure in a row; once listening again it wakes every
+    producer, since the notifications sent meanwhile were lost."""
 
     async def init(self, ctx: JobsContext) -> None:
         self.trap_exit()
         self.ctx = ctx
         self.retry: Timer | None = None
-        self.stop_listening = await self._listen()
+        self.failures = 0
+        self.stop_listening: Callable[[], Awaitable[None]] | None = None
+        await self._listen()
 
-    async def _listen(self) -> Any:
+    async def _listen(self) -> None:
+        ctx = self.ctx
         try:
-            return await self.ctx.services.store.listen_jobs(self._wake)
+            self.stop_listening = await ctx.services.store.listen_jobs(
+                self._wake, on_lost=self._lost)
         except StoreError as error:
-            log.warning("listening for new jobs failed (%s); polling, and listening again "
-                        "in %s s", error, self.ctx.settings.lease_s)
-            self.retry = send_after(self.ref, "listen", self.ctx.settings.lease_s)
-            return None
+            self._listen_later(f"listening for new jobs failed ({error})")
+            return
+        if self.stop_listening is not None and self.failures:
+            log.info("listening for new jobs again, after %d failures", self.failures)
+            for queue in ctx.settings.queues:
+                self._wake(queue)
+        self.failures = 0
+
+    def _listen_later(self, why: str) -> None:
+        self.failures += 1
+        delay = RELISTEN.delay(self.failures, self.ctx.random)
+        log.warning("%s; producers poll, and listening is tried again in %.2f s", why, delay)
+        self.retry = send_after(self.ref, "listen", delay)
 
     def _wake(self, queue: str) -> None:
         producer = self.ctx.services.node.whereis(producer_name(queue))
         if producer is not None:
             send(producer, "wake")
 
+    def _lost(self) -> None:
+        send(self.ref, "lost")  # from the driver's callback: handled in this actor's turn
+
     async def handle_info(self, message: Any) -> None:
-        if message == "listen" and self.stop_listening is None:
-            self.stop_listening = await self._listen()
+        match message:
+            case "listen" if self.stop_listening is None:
+                self.retry = None
+                await self._listen()
+            case "lost" if self.stop_listening is not None:
+                stop, self.stop_listening = self.stop_listening, None
+                await stop()
+                self._listen_later("the connection listening for new jobs was lost")
 
     async def terminate(self, reason: ExitReason) -> None:
         if self.retry is not None:

@@ -446,10 +446,12 @@ class Store(Protocol):
         """Delete jobs finished before ``finished_before``; how many (outputs stay)."""
         ...
 
-    async def listen_jobs(self, callback: Callable[[str], object],
+    async def listen_jobs(self, callback: Callable[[str], object], *,
+                          on_lost: Callable[[], object] | None = None,
                           ) -> Callable[[], Awaitable[None]] | None:
-        """Call ``callback(queue)`` when a job is inserted (PostgreSQL NOTIFY); the stop
-        function, or None where the backend cannot notify (SQLite: poll)."""
+        """Call ``callback(queue)`` when a job is inserted (PostgreSQL NOTIFY), and
+        ``on_lost()`` if the listening connection is lost; the stop function, or None where
+        the backend cannot notify (SQLite: poll)."""
         ...
 
     async def consume_token(self, token_id: str) -> TokenRecord | None:

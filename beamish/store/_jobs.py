@@ -51,6 +51,9 @@ RELEASED = "the worker's process stopped during the attempt; the job runs again"
 LOST_LAST_ATTEMPT = ("the worker running its last attempt stopped (its lease expired) and "
                      "no attempts are left")
 
+JOBS_CHANNEL = "beamish_jobs"
+"""What a job insert notifies (the ``jobs`` table's trigger), with the job's queue."""
+
 _JOB_COLUMNS = 10
 _INSERT_ROWS = 100
 """Jobs per INSERT statement (SQLite binds at most 32766 variables in one)."""
@@ -387,12 +390,14 @@ class JobQueries(ABC):
                                   "AND finished_at < $1 RETURNING id", finished_before)
         return len(rows)
 
-    async def listen_jobs(self, callback: Callable[[str], object],
+    async def listen_jobs(self, callback: Callable[[str], object], *,
+                          on_lost: Callable[[], object] | None = None,
                           ) -> Callable[[], Awaitable[None]] | None:
         """Call ``callback(queue)`` when another process inserts a job (PostgreSQL's
-        LISTEN/NOTIFY); returns the function that stops listening, or None where the
-        backend cannot notify (SQLite: workers poll)."""
-        return await self._jobs_backend.listen("beamish_jobs", callback)
+        LISTEN/NOTIFY), and ``on_lost()`` if the listening connection is lost (listen
+        again); returns the function that stops listening, or None where the backend
+        cannot notify (SQLite: workers poll)."""
+        return await self._jobs_backend.listen({JOBS_CHANNEL: callback}, on_lost=on_lost)
 
 
 async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
@@ -525,4 +530,4 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
                          "start again without a cursor") from error
 
 
-__all__ = ["LOST_LAST_ATTEMPT", "RELEASED", "JobQueries"]
+__all__ = ["JOBS_CHANNEL", "LOST_LAST_ATTEMPT", "RELEASED", "JobQueries"]
