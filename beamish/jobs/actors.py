@@ -5,10 +5,11 @@
     beamish.jobs (Supervisor, one_for_one)
     ├── enqueuer        Enqueuer: new jobs, inserted in group commits
     ├── finisher        Finisher: attempt results, written in group commits
+    ├── notifier        Notifier: PostgreSQL LISTEN → wakes the queue's producer; job
+    │                   events to and from other processes; listens again, with
+    │                   backoff, when its connection is lost
     ├── leases          LeaseKeeper: renews this process's leases every lease_s / 3
     ├── pruner          Pruner: deletes finished jobs older than prune_after_s
-    ├── notifier        Notifier: PostgreSQL LISTEN → wakes the queue's producer (and
-    │                   listens again, with backoff, when its connection is lost)
     └── queue.<name>    Supervisor (one_for_all), one per queue
         ├── worker.0 … worker.<concurrency - 1>     JobWorker: one job at a time
         └── producer                                QueueProducer: claims in batches
@@ -52,6 +53,7 @@ from beamish.jobs.context import (
 from beamish.jobs.errors import JobLimitError, JobsNotRunningError
 from beamish.jobs.execution import run_attempt
 from beamish.jobs.models import JobEvent
+from beamish.jobs.relay import Outbox, decode, encode
 from beamish.jobs.schedule import OUTPUT_STATUS
 from beamish.runtime import (
     Actor,
@@ -416,14 +418,22 @@ RELISTEN = ExponentialBackoff(base=0.5, cap=30.0, jitter=Jitter.FULL)
 
 
 class Notifier(Actor):
-    """Wakes a queue's producer when another process inserts a job (PostgreSQL NOTIFY);
-    where the database cannot notify, producers poll.
+    """Wakes a queue's producer when another process inserts a job (PostgreSQL NOTIFY),
+    and carries job events between the processes sharing the queue; where the database
+    cannot notify, producers poll (and one process has every event).
 
-    Producers poll all along (every ``poll_interval_s``), so while the listening connection
-    is down — LISTEN failed, or the server restarted or ended it — jobs still run, later.
-    The notifier listens again by itself, after ``RELISTEN``'s backoff (0.5 s doubling to
-    30 s, full jitter) for each failure in a row; once listening again it wakes every
-    producer, since the notifications sent meanwhile were lost."""
+    **Events.** Where the store can notify, it sets ``ctx.outbox``: events published in
+    this process are sent in batches (what was published while the previous send ran, in
+    one statement), and the events other processes send are handed to this process's
+    listeners — so a job run anywhere reaches its user's channel here
+    (``beamish.jobs.relay``).
+
+    **Losing the connection.** Producers poll all along (every ``poll_interval_s``), so
+    while the listening connection is down — LISTEN failed, or the server restarted or
+    ended it — jobs still run, later. The notifier listens again by itself, after
+    ``RELISTEN``'s backoff (0.5 s doubling to 30 s, full jitter) for each failure in a row;
+    once listening again it wakes every producer, since the notifications sent meanwhile
+    were lost (and so were other processes' events)."""
 
     async def init(self, ctx: JobsContext) -> None:
         self.trap_exit()
@@ -431,17 +441,22 @@ class Notifier(Actor):
         self.retry: Timer | None = None
         self.failures = 0
         self.stop_listening: Callable[[], Awaitable[None]] | None = None
+        self.outbox: Outbox | None = None
         await self._listen()
 
     async def _listen(self) -> None:
         ctx = self.ctx
         try:
             self.stop_listening = await ctx.services.store.listen_jobs(
-                self._wake, on_lost=self._lost)
+                self._wake, on_event=self._events, on_lost=self._lost)
         except StoreError as error:
+            self._relay_events()  # the database notifies; this connection failed
             self._listen_later(f"listening for new jobs failed ({error})")
             return
-        if self.stop_listening is not None and self.failures:
+        if self.stop_listening is None:
+            return  # the database cannot notify
+        self._relay_events()
+        if self.failures:
             log.info("listening for new jobs again, after %d failures", self.failures)
             for queue in ctx.settings.queues:
                 self._wake(queue)
@@ -453,16 +468,26 @@ class Notifier(Actor):
         log.warning("%s; producers poll, and listening is tried again in %.2f s", why, delay)
         self.retry = send_after(self.ref, "listen", delay)
 
+    def _relay_events(self) -> None:
+        if self.outbox is None:  # a restarted notifier's replaces its predecessor's
+            self.outbox = self.ctx.outbox = Outbox(lambda: send(self.ref, "relay"))
+
     def _wake(self, queue: str) -> None:
         producer = self.ctx.services.node.whereis(producer_name(queue))
         if producer is not None:
             send(producer, "wake")
+
+    def _events(self, payload: str) -> None:
+        for event in decode(payload, node=self.ctx.leased_by):
+            self.ctx.deliver(event)
 
     def _lost(self) -> None:
         send(self.ref, "lost")  # from the driver's callback: handled in this actor's turn
 
     async def handle_info(self, message: Any) -> None:
         match message:
+            case "relay":
+                await self._send_events()
             case "listen" if self.stop_listening is None:
                 self.retry = None
                 await self._listen()
@@ -471,20 +496,36 @@ class Notifier(Actor):
                 await stop()
                 self._listen_later("the connection listening for new jobs was lost")
 
+    async def _send_events(self) -> None:
+        ctx = self.ctx
+        events = [] if self.outbox is None else self.outbox.take()
+        if not events:
+            return
+        try:
+            await ctx.services.store.notify_job_events(encode(ctx.leased_by, events))
+        except StoreError as error:
+            log.warning("sending %d job events to other processes failed (%s)",
+                        len(events), error)
+
     async def terminate(self, reason: ExitReason) -> None:
         if self.retry is not None:
             self.retry.cancel()
+        await self._send_events()  # the leases given back just before, among them
+        if self.ctx.outbox is self.outbox:
+            self.ctx.outbox = None
         if self.stop_listening is not None:
             await self.stop_listening()
 
 
 def jobs_spec(ctx: JobsContext) -> ChildSpec:
     """The job tree's child spec (for the application's root supervisor)."""
+    # The notifier stops after the lease keeper (children stop in reverse), so the events
+    # of the jobs given back at shutdown still reach other processes.
     children = [child_spec(Enqueuer, ctx, id="enqueuer", name=ENQUEUER),
                 child_spec(Finisher, ctx, id="finisher", name=FINISHER),
+                child_spec(Notifier, ctx, id="notifier", name=NOTIFIER),
                 child_spec(LeaseKeeper, ctx, id="leases", name=LEASES),
-                child_spec(Pruner, ctx, id="pruner", name=PRUNER),
-                child_spec(Notifier, ctx, id="notifier", name=NOTIFIER)]
+                child_spec(Pruner, ctx, id="pruner", name=PRUNER)]
     if ctx.settings.enabled:
         children += [_queue_spec(ctx, queue, settings.concurrency)
                      for queue, settings in ctx.settings.queues.items()]

@@ -447,11 +447,17 @@ class Store(Protocol):
         ...
 
     async def listen_jobs(self, callback: Callable[[str], object], *,
+                          on_event: Callable[[str], object] | None = None,
                           on_lost: Callable[[], object] | None = None,
                           ) -> Callable[[], Awaitable[None]] | None:
-        """Call ``callback(queue)`` when a job is inserted (PostgreSQL NOTIFY), and
-        ``on_lost()`` if the listening connection is lost; the stop function, or None where
-        the backend cannot notify (SQLite: poll)."""
+        """Call ``callback(queue)`` when a job is inserted (PostgreSQL NOTIFY),
+        ``on_event(payload)`` for each job events payload notified, and ``on_lost()`` if the
+        listening connection is lost; the stop function, or None where the backend cannot
+        notify (SQLite: poll)."""
+        ...
+
+    async def notify_job_events(self, payloads: Sequence[str]) -> None:
+        """Send job event payloads to the processes listening (nothing on SQLite)."""
         ...
 
     async def consume_token(self, token_id: str) -> TokenRecord | None:

@@ -53,6 +53,8 @@ LOST_LAST_ATTEMPT = ("the worker running its last attempt stopped (its lease exp
 
 JOBS_CHANNEL = "beamish_jobs"
 """What a job insert notifies (the ``jobs`` table's trigger), with the job's queue."""
+JOB_EVENTS_CHANNEL = "beamish_job_events"
+"""Where ``notify_job_events`` sends job events for other processes."""
 
 _JOB_COLUMNS = 10
 _INSERT_ROWS = 100
@@ -391,13 +393,24 @@ class JobQueries(ABC):
         return len(rows)
 
     async def listen_jobs(self, callback: Callable[[str], object], *,
+                          on_event: Callable[[str], object] | None = None,
                           on_lost: Callable[[], object] | None = None,
                           ) -> Callable[[], Awaitable[None]] | None:
         """Call ``callback(queue)`` when another process inserts a job (PostgreSQL's
-        LISTEN/NOTIFY), and ``on_lost()`` if the listening connection is lost (listen
+        LISTEN/NOTIFY), ``on_event(payload)`` for each ``notify_job_events`` payload (of
+        any process), and ``on_lost()`` if the listening connection is lost (listen
         again); returns the function that stops listening, or None where the backend
         cannot notify (SQLite: workers poll)."""
-        return await self._jobs_backend.listen({JOBS_CHANNEL: callback}, on_lost=on_lost)
+        channels = {JOBS_CHANNEL: callback}
+        if on_event is not None:
+            channels[JOB_EVENTS_CHANNEL] = on_event
+        return await self._jobs_backend.listen(channels, on_lost=on_lost)
+
+    async def notify_job_events(self, payloads: Sequence[str]) -> None:
+        """Send job event ``payloads`` (each under 8000 bytes) to the processes that
+        ``listen_jobs`` with ``on_event``, in order; nothing where the backend cannot
+        notify."""
+        await self._jobs_backend.notify(JOB_EVENTS_CHANNEL, payloads)
 
 
 async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
@@ -530,4 +543,4 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
                          "start again without a cursor") from error
 
 
-__all__ = ["JOBS_CHANNEL", "LOST_LAST_ATTEMPT", "RELEASED", "JobQueries"]
+__all__ = ["JOBS_CHANNEL", "JOB_EVENTS_CHANNEL", "LOST_LAST_ATTEMPT", "RELEASED", "JobQueries"]

@@ -1,5 +1,6 @@
 """Several processes share one queue: on PostgreSQL a new job wakes idle workers by NOTIFY,
-and listening recovers when its connection is lost."""
+job events reach the other processes' listeners, and listening recovers when its
+connection is lost."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from beamish.chat.job_feed import JobFeed
+from beamish.jobs.event_log import error_code
+from beamish.runtime import Actor, Caller, call, start
 from beamish.store import open_store
 from tests.jobs._app import WAIT_S, Events, running
 from tests.jobs.helpers import new_job
-from tests.llm.providers._fake_llm_server import FakeLLMServer
+from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +139,47 @@ async def test_a_failed_listen_is_tried_again_until_it_succeeds(
     finally:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
+
+
+class Channel(Actor):
+    """Stands for a user's joined channel: keeps the pushes it gets (``seen`` answers)."""
+
+    def init(self, arg: None) -> None:
+        self.seen: list[Any] = []
+
+    def handle_call(self, request: Any, caller: Caller) -> Any:
+        return self.seen
+
+    def handle_info(self, message: Any) -> None:
+        self.seen.append(message)
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_a_job_run_by_another_process_reaches_its_user_s_channel_here(
+        tmp_path: Path, store_url: str, fake_llm: FakeLLMServer) -> None:
+    """A server with jobs disabled follows ada's channel; another process runs her jobs:
+    the channel here is pushed started and completed (and a failure, as its kind), each
+    event once; the runner sees each event once too, the server's ``queued`` among them."""
+    async with running(tmp_path, fake_llm, database_url=store_url, enabled=False) as (
+            server, here), \
+            running(tmp_path, fake_llm, database_url=store_url) as (_, there):
+        feed = JobFeed(server)
+        channel = await start(Channel, None)
+        feed.follow("ada", channel)
+        done = await server.jobs.enqueue(prompt="x", user_id="ada")
+        await here.wait("completed", job_id=done.job_id)
+        fake_llm.script(Fault.error(400, message="refused VARMARKER"))
+        refused = await server.jobs.enqueue(prompt="y", user_id="ada")
+        [failed_here] = await here.wait("failed", job_id=refused.job_id)
+        pushes = await call(channel, "seen")
+        await there.wait("queued", job_id=refused.job_id)
+    assert here.kinds(done.job_id) == ["queued", "started", "completed"]
+    assert sorted(there.kinds(done.job_id)) == ["completed", "queued", "started"]
+    assert [(p.payload["event"], p.payload["job_id"]) for p in pushes] == [
+        ("queued", done.job_id), ("started", done.job_id), ("completed", done.job_id),
+        ("queued", refused.job_id), ("started", refused.job_id), ("failed", refused.job_id)]
+    [failed_there] = there.of("failed", refused.job_id)
+    assert failed_here.error == error_code(failed_there.error)
+    assert "VARMARKER" not in str(failed_there.error)
+    assert failed_here.model_copy(update={"error": None}) == failed_there.model_copy(
+        update={"error": None})
