@@ -1,7 +1,9 @@
 """``JobFeed``: a server's one listener of job events, fanned out to the users' channels.
 
-The job API calls its listeners in the publisher's task for every job event of the process,
-so the listener must be cheap: the feed subscribes once (while any user channel is joined),
+The job API calls its listeners in the publisher's task for every job event of the process
+— and, on PostgreSQL, of the other processes sharing the queue (``beamish.jobs.relay``: a
+job run elsewhere reaches its user's channels here, its error as a kind only) — so the
+listener must be cheap: the feed subscribes once (while any user channel is joined),
 looks the event's user up in a dict and sends the event, as a plain message, to that user's
 joined channels only — never one listener per channel scanning every event. A channel whose
 mailbox is full misses the event (counted in ``dropped``): the client is slow, and the

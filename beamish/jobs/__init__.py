@@ -19,6 +19,8 @@ How it is built, one concept a module:
 * :mod:`.execution` — one attempt: render, resolve, call, usage durable, parse.
 * :mod:`.actors` — the supervised tree: per-queue producers claiming in batches for their
   workers, the finisher's group commits, lease renewal, pruning, NOTIFY wake-ups.
+* :mod:`.event_log` — the one log line of each job event: ids and numbers, never content.
+* :mod:`.relay` — job events to and from the other processes sharing a PostgreSQL queue.
 * :mod:`.api` — ``Jobs``, the API; :mod:`.submission` — a job as HTTP and the user
   channel take it; :mod:`.models`, :mod:`.settings`, :mod:`.errors`.
 

@@ -5,9 +5,11 @@
     beamish.jobs (Supervisor, one_for_one)
     ├── enqueuer        Enqueuer: new jobs, inserted in group commits
     ├── finisher        Finisher: attempt results, written in group commits
+    ├── notifier        Notifier: PostgreSQL LISTEN → wakes the queue's producer; job
+    │                   events to and from other processes; listens again, with
+    │                   backoff, when its connection is lost
     ├── leases          LeaseKeeper: renews this process's leases every lease_s / 3
     ├── pruner          Pruner: deletes finished jobs older than prune_after_s
-    ├── notifier        Notifier: PostgreSQL LISTEN → wakes the queue's producer
     └── queue.<name>    Supervisor (one_for_all), one per queue
         ├── worker.0 … worker.<concurrency - 1>     JobWorker: one job at a time
         └── producer                                QueueProducer: claims in batches
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +53,7 @@ from beamish.jobs.context import (
 from beamish.jobs.errors import JobLimitError, JobsNotRunningError
 from beamish.jobs.execution import run_attempt
 from beamish.jobs.models import JobEvent
+from beamish.jobs.relay import Outbox, decode, encode
 from beamish.jobs.schedule import OUTPUT_STATUS
 from beamish.runtime import (
     Actor,
@@ -62,6 +66,7 @@ from beamish.runtime import (
     on_exit,
     send,
 )
+from beamish.runtime.backoff import ExponentialBackoff, Jitter
 from beamish.runtime.exits import ExitReason
 from beamish.runtime.supervisor import supervisor_spec
 from beamish.runtime.timers import Timer, send_after, send_interval
@@ -188,14 +193,19 @@ class QueueProducer(Actor):
         if wanted == 0:
             return
         now = ctx.now()
+        lost: list[JobRecord] = []
         try:
             jobs = await ctx.services.store.claim_jobs(
                 self.queue, limit=wanted, leased_by=ctx.leased_by,
-                lease_until=now + timedelta(seconds=ctx.settings.lease_s), now=now)
+                lease_until=now + timedelta(seconds=ctx.settings.lease_s), now=now,
+                discarded=lost)
         except StoreError as error:
             log.warning("queue %r: claiming failed (%s); trying again at the next poll",
                         self.queue, error)
             return
+        for job in lost:  # its last attempt's worker died: this claim ended the job
+            ctx.publish(_event("failed", job, job.attempt, status="failed",
+                               error=job.last_error))
         for job in jobs:
             send(self.idle.pop(), ("run", job))
         self.drained = len(jobs) < wanted
@@ -328,7 +338,7 @@ class LeaseKeeper(Actor):
     taken by another process after a stall) in their workers. When the tree stops (after
     the queues, whose workers' attempts are cut short), it gives their leases back, so the
     jobs run again at once — here after a restart, or in another process — rather than
-    when the leases would have expired."""
+    when the leases would have expired; each job given back has its ``retried`` event."""
 
     def init(self, ctx: JobsContext) -> None:
         self.trap_exit()
@@ -364,8 +374,10 @@ class LeaseKeeper(Actor):
             log.warning("giving back %d job leases failed (%s); they run again once the "
                         "leases expire", len(orphans), error)
             return
-        for job_id in released:
-            ctx.running.pop(job_id, None)
+        for job in released:
+            ctx.running.pop(job.id, None)
+            ctx.publish(_event("retried", job, job.attempt, status="pending",
+                               error=job.last_error, retry_at=job.run_at))
         log.info("gave back the leases of %d interrupted jobs", len(released))
 
 
@@ -401,48 +413,119 @@ class Pruner(Actor):
         self.timer.cancel()
 
 
+RELISTEN = ExponentialBackoff(base=0.5, cap=30.0, jitter=Jitter.FULL)
+"""Waits before listening again after LISTEN failed or its connection was lost."""
+
+
 class Notifier(Actor):
-    """Wakes a queue's producer when another process inserts a job (PostgreSQL NOTIFY);
-    where the database cannot notify, or listening fails, producers poll."""
+    """Wakes a queue's producer when another process inserts a job (PostgreSQL NOTIFY),
+    and carries job events between the processes sharing the queue; where the database
+    cannot notify, producers poll (and one process has every event).
+
+    **Events.** Where the store can notify, it sets ``ctx.outbox``: events published in
+    this process are sent in batches (what was published while the previous send ran, in
+    one statement), and the events other processes send are handed to this process's
+    listeners — so a job run anywhere reaches its user's channel here
+    (``beamish.jobs.relay``).
+
+    **Losing the connection.** Producers poll all along (every ``poll_interval_s``), so
+    while the listening connection is down — LISTEN failed, or the server restarted or
+    ended it — jobs still run, later. The notifier listens again by itself, after
+    ``RELISTEN``'s backoff (0.5 s doubling to 30 s, full jitter) for each failure in a row;
+    once listening again it wakes every producer, since the notifications sent meanwhile
+    were lost (and so were other processes' events)."""
 
     async def init(self, ctx: JobsContext) -> None:
         self.trap_exit()
         self.ctx = ctx
         self.retry: Timer | None = None
-        self.stop_listening = await self._listen()
+        self.failures = 0
+        self.stop_listening: Callable[[], Awaitable[None]] | None = None
+        self.outbox: Outbox | None = None
+        await self._listen()
 
-    async def _listen(self) -> Any:
+    async def _listen(self) -> None:
+        ctx = self.ctx
         try:
-            return await self.ctx.services.store.listen_jobs(self._wake)
+            self.stop_listening = await ctx.services.store.listen_jobs(
+                self._wake, on_event=self._events, on_lost=self._lost)
         except StoreError as error:
-            log.warning("listening for new jobs failed (%s); polling, and listening again "
-                        "in %s s", error, self.ctx.settings.lease_s)
-            self.retry = send_after(self.ref, "listen", self.ctx.settings.lease_s)
-            return None
+            self._relay_events()  # the database notifies; this connection failed
+            self._listen_later(f"listening for new jobs failed ({error})")
+            return
+        if self.stop_listening is None:
+            return  # the database cannot notify
+        self._relay_events()
+        if self.failures:
+            log.info("listening for new jobs again, after %d failures", self.failures)
+            for queue in ctx.settings.queues:
+                self._wake(queue)
+        self.failures = 0
+
+    def _listen_later(self, why: str) -> None:
+        self.failures += 1
+        delay = RELISTEN.delay(self.failures, self.ctx.random)
+        log.warning("%s; producers poll, and listening is tried again in %.2f s", why, delay)
+        self.retry = send_after(self.ref, "listen", delay)
+
+    def _relay_events(self) -> None:
+        if self.outbox is None:  # a restarted notifier's replaces its predecessor's
+            self.outbox = self.ctx.outbox = Outbox(lambda: send(self.ref, "relay"))
 
     def _wake(self, queue: str) -> None:
         producer = self.ctx.services.node.whereis(producer_name(queue))
         if producer is not None:
             send(producer, "wake")
 
+    def _events(self, payload: str) -> None:
+        for event in decode(payload, node=self.ctx.leased_by):
+            self.ctx.deliver(event)
+
+    def _lost(self) -> None:
+        send(self.ref, "lost")  # from the driver's callback: handled in this actor's turn
+
     async def handle_info(self, message: Any) -> None:
-        if message == "listen" and self.stop_listening is None:
-            self.stop_listening = await self._listen()
+        match message:
+            case "relay":
+                await self._send_events()
+            case "listen" if self.stop_listening is None:
+                self.retry = None
+                await self._listen()
+            case "lost" if self.stop_listening is not None:
+                stop, self.stop_listening = self.stop_listening, None
+                await stop()
+                self._listen_later("the connection listening for new jobs was lost")
+
+    async def _send_events(self) -> None:
+        ctx = self.ctx
+        events = [] if self.outbox is None else self.outbox.take()
+        if not events:
+            return
+        try:
+            await ctx.services.store.notify_job_events(encode(ctx.leased_by, events))
+        except StoreError as error:
+            log.warning("sending %d job events to other processes failed (%s)",
+                        len(events), error)
 
     async def terminate(self, reason: ExitReason) -> None:
         if self.retry is not None:
             self.retry.cancel()
+        await self._send_events()  # the leases given back just before, among them
+        if self.ctx.outbox is self.outbox:
+            self.ctx.outbox = None
         if self.stop_listening is not None:
             await self.stop_listening()
 
 
 def jobs_spec(ctx: JobsContext) -> ChildSpec:
     """The job tree's child spec (for the application's root supervisor)."""
+    # The notifier stops after the lease keeper (children stop in reverse), so the events
+    # of the jobs given back at shutdown still reach other processes.
     children = [child_spec(Enqueuer, ctx, id="enqueuer", name=ENQUEUER),
                 child_spec(Finisher, ctx, id="finisher", name=FINISHER),
+                child_spec(Notifier, ctx, id="notifier", name=NOTIFIER),
                 child_spec(LeaseKeeper, ctx, id="leases", name=LEASES),
-                child_spec(Pruner, ctx, id="pruner", name=PRUNER),
-                child_spec(Notifier, ctx, id="notifier", name=NOTIFIER)]
+                child_spec(Pruner, ctx, id="pruner", name=PRUNER)]
     if ctx.settings.enabled:
         children += [_queue_spec(ctx, queue, settings.concurrency)
                      for queue, settings in ctx.settings.queues.items()]

@@ -3,8 +3,9 @@ actors are found by (as ``beamish.sessions.services`` is for sessions).
 
 The application builds one per run. ``running`` maps the id of each job this process is
 running to its worker (to cancel it, and to renew its lease); ``leased_by`` names this
-process's leases in the database; listeners of job events are here too, called in the
-publisher's task, their exceptions logged and never raised to it.
+process's leases in the database, and its events to other processes; listeners of job
+events are here too, called in the publisher's task (or the notifier's, for events of
+other processes sharing a PostgreSQL queue), their exceptions logged and never raised.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from beamish.compact_json import dumps
+from beamish.jobs.event_log import log_fields
 from beamish.jobs.models import JobEvent, Renderer
+from beamish.jobs.relay import Outbox
 from beamish.jobs.settings import JobsSettings
 from beamish.runtime import ActorRef
 from beamish.sessions.services import Services
@@ -84,6 +87,9 @@ class JobsContext:
         f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"))
     running: dict[int, ActorRef] = field(default_factory=dict)
     load: dict[str, QueueLoad] = field(default_factory=dict)
+    outbox: Outbox | None = None
+    """Where published events wait to be sent to other processes (the notifier sets it
+    where the store can notify: ``beamish.jobs.relay``)."""
     _listeners: list[JobListener] = field(default_factory=list)
 
     def queue_load(self, queue: str) -> QueueLoad:
@@ -104,10 +110,18 @@ class JobsContext:
         return unsubscribe
 
     def publish(self, event: JobEvent) -> None:
-        """Log ``event`` as one JSON line and hand it to every listener."""
+        """Log ``event`` as one JSON line (``beamish.jobs.event_log``: no content), send it
+        to other processes (``outbox``) and hand it to every listener."""
         if log.isEnabledFor(logging.INFO):
-            log.info("%s", dumps({"event": f"job_{event.event}", **event.model_dump(
-                mode="json", exclude={"event"}, exclude_none=True)}))
+            fields = log_fields(event)
+            log.info(dumps(fields), extra={"job_event": fields})
+        if self.outbox is not None:
+            self.outbox.put(event)
+        self.deliver(event)
+
+    def deliver(self, event: JobEvent) -> None:
+        """Hand ``event`` to every listener (an event of another process: it was logged
+        there)."""
         for listener in tuple(self._listeners):
             try:
                 listener(event)

@@ -10,7 +10,12 @@ Every record becomes one JSON object on one line::
 field of the record follows, under its own name (values JSON cannot hold are written as their
 ``repr``); ``exception`` carries the traceback when there is one. A record of the LLM request
 log (``beamish.request_log``, when it is written as records) gives its entry's fields flat,
-with ``message`` ``llm_request``, exactly as ``beamish serve``'s own request lines.
+with ``message`` ``llm_request``, exactly as ``beamish serve``'s own request lines; a job
+event's record (``beamish.jobs.event_log``) gives its fields flat too, with ``message`` the
+event's name (``job_completed``)::
+
+    {"time": "…", "level": "INFO", "logger": "beamish.jobs", "message": "job_completed",
+     "job_id": 7, "output_id": "0f3c…", "user_id": "ada", "attempt": 1, "latency_ms": 41, …}
 """
 
 from __future__ import annotations
@@ -43,11 +48,16 @@ class JsonFormatter(logging.Formatter):
         """The record as one line of JSON."""
         message = record.getMessage()
         entry = getattr(record, "llm_request", None)
+        job_event = getattr(record, "job_event", None)
         line: dict[str, Any] = {"time": self.formatTime(record), "level": record.levelname,
                                 "logger": record.name}
         if isinstance(entry, dict):
             line["message"] = "llm_request"
             line.update(entry)
+        elif isinstance(job_event, dict):
+            line["message"] = job_event.get("event", message)
+            line.update((key, _jsonable(value)) for key, value in job_event.items()
+                        if key != "event" and key not in line)
         else:
             line["message"] = message
             for key, value in record.__dict__.items():

@@ -9,7 +9,7 @@ ledger insert, which each driver does its own fast way.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -111,12 +111,19 @@ class Backend(ABC):
             StoreError: the store is not open (at once, for a backend that groups commits).
         """
 
-    async def listen(self, channel: str, callback: Callable[[str], object],
+    async def listen(self, channels: Mapping[str, Callable[[str], object]], *,
+                     on_lost: Callable[[], object] | None = None,
                      ) -> Callable[[], Awaitable[None]] | None:
-        """Call ``callback(payload)`` on the event loop for each notification on
-        ``channel``; returns the function that stops listening, or None where the database
-        cannot notify (SQLite: callers poll)."""
+        """Call ``channels[channel](payload)`` on the event loop for each notification on
+        each channel, and ``on_lost()`` if the listening connection is lost (the server
+        restarted or ended it: the caller listens again); returns the function that stops
+        listening, or None where the database cannot notify (SQLite: callers poll)."""
         return None
+
+    async def notify(self, channel: str, payloads: Sequence[str]) -> None:
+        """Send each of ``payloads`` on ``channel``, in order; nothing where the database
+        cannot notify."""
+        del channel, payloads  # nobody can listen here (see ``listen``)
 
 
 def utc_now() -> datetime:

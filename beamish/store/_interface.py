@@ -387,9 +387,10 @@ class Store(Protocol):
 
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
-                         ) -> list[JobRecord]:
+                         discarded: list[JobRecord] | None = None) -> list[JobRecord]:
         """Lease up to ``limit`` runnable jobs of ``queue`` (expired leases included) to
-        ``leased_by``; their outputs become ``processing``."""
+        ``leased_by``; their outputs become ``processing``. Jobs whose lease expired on
+        their last attempt are discarded, and appended to ``discarded`` when given."""
         ...
 
     async def renew_leases(self, job_ids: Sequence[int], *, leased_by: str,
@@ -402,8 +403,10 @@ class Store(Protocol):
         those still leased by the writer)."""
         ...
 
-    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str) -> set[int]:
-        """Give back ``leased_by``'s leases (its process stops): due again now; the ids."""
+    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str,
+                           ) -> list[JobRecord]:
+        """Give back ``leased_by``'s leases (its process stops): due again now; the jobs
+        released."""
         ...
 
     async def cancel_job(self, job_id: int, *, user_id: str | None = None,
@@ -443,10 +446,18 @@ class Store(Protocol):
         """Delete jobs finished before ``finished_before``; how many (outputs stay)."""
         ...
 
-    async def listen_jobs(self, callback: Callable[[str], object],
+    async def listen_jobs(self, callback: Callable[[str], object], *,
+                          on_event: Callable[[str], object] | None = None,
+                          on_lost: Callable[[], object] | None = None,
                           ) -> Callable[[], Awaitable[None]] | None:
-        """Call ``callback(queue)`` when a job is inserted (PostgreSQL NOTIFY); the stop
-        function, or None where the backend cannot notify (SQLite: poll)."""
+        """Call ``callback(queue)`` when a job is inserted (PostgreSQL NOTIFY),
+        ``on_event(payload)`` for each job events payload notified, and ``on_lost()`` if the
+        listening connection is lost; the stop function, or None where the backend cannot
+        notify (SQLite: poll)."""
+        ...
+
+    async def notify_job_events(self, payloads: Sequence[str]) -> None:
+        """Send job event payloads to the processes listening (nothing on SQLite)."""
         ...
 
     async def consume_token(self, token_id: str) -> TokenRecord | None:

@@ -51,6 +51,11 @@ RELEASED = "the worker's process stopped during the attempt; the job runs again"
 LOST_LAST_ATTEMPT = ("the worker running its last attempt stopped (its lease expired) and "
                      "no attempts are left")
 
+JOBS_CHANNEL = "beamish_jobs"
+"""What a job insert notifies (the ``jobs`` table's trigger), with the job's queue."""
+JOB_EVENTS_CHANNEL = "beamish_job_events"
+"""Where ``notify_job_events`` sends job events for other processes."""
+
 _JOB_COLUMNS = 10
 _INSERT_ROWS = 100
 """Jobs per INSERT statement (SQLite binds at most 32766 variables in one)."""
@@ -110,7 +115,7 @@ _DISCARD_LOST = """UPDATE jobs SET state = 'discarded', last_error = $3, finishe
         updated_at = $2, lease_until = NULL
     WHERE queue = $1 AND state = 'executing' AND lease_until < $2
         AND attempt >= max_attempts
-    RETURNING output_id"""
+    RETURNING *"""
 _OUTPUT_STARTED = """UPDATE job_outputs SET status = 'processing', attempts = $2,
         started_at = COALESCE(started_at, $3) WHERE output_id = $1"""
 _OUTPUT_FAILED = """UPDATE job_outputs SET status = 'failed', error = $2, completed_at = $3
@@ -195,10 +200,12 @@ class JobQueries(ABC):
 
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
-                         ) -> list[JobRecord]:
+                         discarded: list[JobRecord] | None = None) -> list[JobRecord]:
         """Lease up to ``limit`` runnable jobs of ``queue`` (by priority, run time, id) to
         ``leased_by`` until ``lease_until``; their outputs become ``processing``. Jobs whose
-        lease expired are runnable again; those that had no attempt left are discarded."""
+        lease expired are runnable again; those that had no attempt left are discarded (and
+        appended to ``discarded``, when given, once the claim is committed: their ends have
+        events too)."""
         backend = self._jobs_backend
         now = now or utc_now()
         # A read first: an idle queue's polls never take the write lock (SQLite has one),
@@ -207,9 +214,10 @@ class JobQueries(ABC):
         found = await backend.reader.fetchrow(_DUE_OR_LOST, queue, now)
         if found is None or not (found["due"] or found["lost"]):
             return []
+        lost: list[JobRecord] = []
         async with backend.transaction() as tx:
             if found["lost"]:
-                await _discard_lost(tx, queue, now)
+                lost = await _discard_lost(tx, queue, now)
             rows = await tx.fetch(_CLAIM[backend.dialect], queue, now, lease_until, leased_by,
                                   limit)
             jobs = sorted((JobRecord.model_validate(r) for r in rows),
@@ -217,6 +225,8 @@ class JobQueries(ABC):
             if jobs:
                 await tx.executemany(_OUTPUT_STARTED,
                                      [(j.output_id, j.attempt, now) for j in jobs])
+        if discarded is not None:
+            discarded += lost
         return jobs
 
     async def renew_leases(self, job_ids: Sequence[int], *, leased_by: str,
@@ -253,23 +263,25 @@ class JobQueries(ABC):
                                                   if r.job_id in written])
         return written
 
-    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str) -> set[int]:
+    async def release_jobs(self, job_ids: Sequence[int], *, leased_by: str,
+                           ) -> list[JobRecord]:
         """Give back ``leased_by``'s leases on ``job_ids`` (its process is stopping): the
-        jobs are due again now, their interrupted attempt counted; the ids released."""
+        jobs are due again now, their interrupted attempt counted; the jobs released, as
+        they are now (in id order)."""
         backend = self._jobs_backend
         now = utc_now()
-        released: set[int] = set()
+        released: list[JobRecord] = []
         for ids in _id_lists(job_ids):
             async with backend.transaction() as tx:
                 await _lock_in_id_order(tx, backend, ids)
                 rows = await tx.fetch(
                     "UPDATE jobs SET state = 'retryable', run_at = $2, lease_until = NULL, "
                     f"leased_by = NULL, last_error = $3, updated_at = $2 WHERE id IN ({ids}) "
-                    "AND state = 'executing' AND leased_by = $1 RETURNING id, output_id",
+                    "AND state = 'executing' AND leased_by = $1 RETURNING *",
                     leased_by, now, RELEASED)
                 await tx.executemany("UPDATE job_outputs SET status = 'pending' "
                                      "WHERE output_id = $1", [(r["output_id"],) for r in rows])
-            released.update(int(row["id"]) for row in rows)
+            released += sorted((JobRecord.model_validate(r) for r in rows), key=lambda j: j.id)
         return released
 
     async def cancel_job(self, job_id: int, *, user_id: str | None = None,
@@ -380,12 +392,25 @@ class JobQueries(ABC):
                                   "AND finished_at < $1 RETURNING id", finished_before)
         return len(rows)
 
-    async def listen_jobs(self, callback: Callable[[str], object],
+    async def listen_jobs(self, callback: Callable[[str], object], *,
+                          on_event: Callable[[str], object] | None = None,
+                          on_lost: Callable[[], object] | None = None,
                           ) -> Callable[[], Awaitable[None]] | None:
         """Call ``callback(queue)`` when another process inserts a job (PostgreSQL's
-        LISTEN/NOTIFY); returns the function that stops listening, or None where the
-        backend cannot notify (SQLite: workers poll)."""
-        return await self._jobs_backend.listen("beamish_jobs", callback)
+        LISTEN/NOTIFY), ``on_event(payload)`` for each ``notify_job_events`` payload (of
+        any process), and ``on_lost()`` if the listening connection is lost (listen
+        again); returns the function that stops listening, or None where the backend
+        cannot notify (SQLite: workers poll)."""
+        channels = {JOBS_CHANNEL: callback}
+        if on_event is not None:
+            channels[JOB_EVENTS_CHANNEL] = on_event
+        return await self._jobs_backend.listen(channels, on_lost=on_lost)
+
+    async def notify_job_events(self, payloads: Sequence[str]) -> None:
+        """Send job event ``payloads`` (each under 8000 bytes) to the processes that
+        ``listen_jobs`` with ``on_event``, in order; nothing where the backend cannot
+        notify."""
+        await self._jobs_backend.notify(JOB_EVENTS_CHANNEL, payloads)
 
 
 async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
@@ -427,13 +452,14 @@ def _insert_jobs_sql(rows: int) -> str:
     return _INSERT_JOBS.format(values=values)
 
 
-async def _discard_lost(tx: Executor, queue: str, now: datetime) -> None:
+async def _discard_lost(tx: Executor, queue: str, now: datetime) -> list[JobRecord]:
     """Discard ``queue``'s jobs whose lease expired on their last attempt, and fail their
-    outputs."""
+    outputs; the jobs discarded (in id order)."""
     lost = await tx.fetch(_DISCARD_LOST, queue, now, LOST_LAST_ATTEMPT)
     if lost:
         await tx.executemany(_OUTPUT_FAILED,
                              [(r["output_id"], LOST_LAST_ATTEMPT, now) for r in lost])
+    return sorted((JobRecord.model_validate(r) for r in lost), key=lambda j: j.id)
 
 
 def _id_list(job_ids: Iterable[int]) -> str:
@@ -517,4 +543,4 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
                          "start again without a cursor") from error
 
 
-__all__ = ["LOST_LAST_ATTEMPT", "RELEASED", "JobQueries"]
+__all__ = ["JOBS_CHANNEL", "JOB_EVENTS_CHANNEL", "LOST_LAST_ATTEMPT", "RELEASED", "JobQueries"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
@@ -232,20 +232,25 @@ class PostgresBackend(Backend):
             await tx.executemany(_COUNT_USAGE, [(u, p, n) for (u, p), n in sorted(counts.items())])
         return fresh
 
-    async def listen(self, channel: str, callback: Callable[[str], object],
+    async def listen(self, channels: Mapping[str, Callable[[str], object]], *,
+                     on_lost: Callable[[], object] | None = None,
                      ) -> Callable[[], Awaitable[None]] | None:
         """LISTEN on a connection of its own (a pooled one would be handed to others). If
-        that connection is lost, notifications stop: callers poll as well."""
-
-        def notified(_conn: object, _pid: int, _channel: str, payload: object) -> None:
-            callback(str(payload))
-
+        that connection is lost, ``on_lost`` is called and notifications stop until the
+        caller listens again (callers poll as well)."""
         try:
             conn = await asyncpg.connect(self._dsn, timeout=10)
         except _DRIVER_ERRORS as error:
             raise translate(error) from error
+
+        def lost(_conn: object) -> None:
+            if on_lost is not None:
+                on_lost()
+
         try:
-            await conn.add_listener(channel, notified)
+            for channel, callback in channels.items():
+                await conn.add_listener(channel, _notified(callback))
+            conn.add_termination_listener(lost)
         except BaseException as error:
             conn.terminate()
             if isinstance(error, _DRIVER_ERRORS):
@@ -253,9 +258,29 @@ class PostgresBackend(Backend):
             raise
 
         async def stop() -> None:
+            conn.remove_termination_listener(lost)  # stopping is not losing it
             try:
                 await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
             except (TimeoutError, *_DRIVER_ERRORS):
                 conn.terminate()
 
         return stop
+
+    async def notify(self, channel: str, payloads: Sequence[str]) -> None:
+        """One statement for all ``payloads`` (NOTIFY takes at most 8000 bytes each)."""
+        if payloads:
+            await self.reader.execute(_NOTIFY, channel, list(payloads))
+
+
+_NOTIFY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
+"""Notifies in the array's order (unnest's), in one round trip."""
+
+
+def _notified(callback: Callable[[str], object],
+              ) -> Callable[[object, int, str, object], None]:
+    """asyncpg's listener signature around ``callback(payload)``."""
+
+    def notified(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+        callback(str(payload))
+
+    return notified

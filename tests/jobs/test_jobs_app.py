@@ -21,6 +21,7 @@ from beamish.jobs import (
     OutputForbiddenError,
 )
 from beamish.store import NotFoundError
+from beamish.store._jobs import LOST_LAST_ATTEMPT, RELEASED
 from beamish.store.models import NewTemplateVersion
 from tests.jobs._app import WAIT_S, openai_answer, running
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
@@ -302,6 +303,9 @@ async def test_stopping_gives_running_jobs_back_to_run_again_at_once(
     async with running(tmp_path, fake_llm) as (app, events):
         handle = await app.jobs.enqueue(prompt="x", user_id="ada")
         assert await to_thread.run_sync(fake_llm.wait_for_requests, 1, WAIT_S)
+    [retried] = events.of("retried", handle.job_id)  # the job's end here has its event
+    assert (retried.status, retried.attempt, retried.error) == ("pending", 1, RELEASED)
+    assert retried.retry_at is not None
     fake_llm.reset()  # the held call is let go; the next ones answer
     async with running(tmp_path, fake_llm, enabled=False) as (app, _):
         released = await app.store.get_job(handle.job_id)
@@ -311,6 +315,26 @@ async def test_stopping_gives_running_jobs_back_to_run_again_at_once(
     async with running(tmp_path, fake_llm) as (app, events):
         [completed] = await events.wait("completed", job_id=handle.job_id)
     assert completed.attempt == 2
+
+
+async def test_a_job_lost_on_its_last_attempt_ends_with_a_failed_event(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """A job whose last attempt's worker died (its lease expired) is discarded by the next
+    claim, and that end is a ``failed`` event with the reason, as any other failure."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada", max_retries=0,
+                                        run_at=later)
+        # A process that is gone took it; its lease has run out.
+        [taken] = await app.store.claim_jobs(
+            "default", limit=1, leased_by="gone", now=later,
+            lease_until=datetime.now(UTC) - timedelta(seconds=1))
+        [failed] = await events.wait("failed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id)
+    assert (failed.status, failed.attempt, failed.output_id, failed.error) == (
+        "failed", taken.attempt, handle.output_id, LOST_LAST_ATTEMPT)
+    assert (output.status, output.error) == ("failed", LOST_LAST_ATTEMPT)
+    assert events.kinds(handle.job_id) == ["queued", "failed"]
 
 
 async def test_jobs_are_reached_from_tasks_outside_the_application_s_context(

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from beamish.store import NotFoundError, Store, open_store
-from beamish.store._jobs import LOST_LAST_ATTEMPT
-from beamish.store.job_models import OutputFilter
+from beamish.store._jobs import LOST_LAST_ATTEMPT, RELEASED
+from beamish.store.job_models import JobRecord, OutputFilter
 from tests.jobs.helpers import T0, lease, new_job, result
 
 pytestmark = pytest.mark.anyio
@@ -160,14 +160,23 @@ async def test_one_finish_writes_each_result_only_where_its_holder_holds_the_lea
 
 
 async def test_an_expired_lease_on_the_last_attempt_discards_the_job(store: Store) -> None:
-    """A job whose last attempt's worker died is discarded, its output failed, not re-run."""
+    """A job whose last attempt's worker died is discarded, its output failed, not re-run;
+    the claim that discarded it reports it (with the attempt it lost and the reason)."""
     job = (await store.enqueue_job(new_job(max_attempts=1))).job
     await store.claim_jobs("default", limit=1, leased_by="w1", lease_until=lease(10), now=T0)
     later = T0 + timedelta(seconds=11)
+    discarded: list[JobRecord] = []
     assert await store.claim_jobs("default", limit=1, leased_by="w2",
-                                  lease_until=later + timedelta(seconds=30), now=later) == []
+                                  lease_until=later + timedelta(seconds=30), now=later,
+                                  discarded=discarded) == []
     output = await store.get_output(job.output_id)
     assert (output.status, output.error) == ("failed", LOST_LAST_ATTEMPT)
+    assert [(j.id, j.output_id, j.state, j.attempt, j.last_error) for j in discarded] == [
+        (job.id, job.output_id, "discarded", 1, LOST_LAST_ATTEMPT)]
+    assert await store.claim_jobs("default", limit=1, leased_by="w2",
+                                  lease_until=later + timedelta(seconds=30), now=later,
+                                  discarded=discarded) == []
+    assert len(discarded) == 1  # reported once: the next claim finds nothing lost
 
 
 async def test_renewing_keeps_held_leases_and_reports_lost_ones(store: Store) -> None:
@@ -193,14 +202,16 @@ async def test_releasing_gives_back_only_the_caller_s_leases(store: Store) -> No
     done = mine[2]
     await store.finish_jobs([result(done, "completed")])
     ids = [job.id for job in (*mine, other)]
-    assert await store.release_jobs(ids, leased_by="w1") == {mine[0].id, mine[1].id}
+    released = await store.release_jobs(ids, leased_by="w1")
+    assert [(j.id, j.state, j.attempt, j.last_error) for j in released] == [
+        (job.id, "retryable", 1, RELEASED) for job in mine[:2]]
     for job in mine[:2]:
         after = await store.get_job(job.id)
         assert (after.state, after.leased_by, after.attempt) == ("retryable", None, 1)
         assert (await store.get_output(job.output_id)).status == "pending"
     assert (await store.get_job(other.id)).leased_by == "w2"
     assert (await store.get_job(done.id)).state == "completed"
-    assert await store.release_jobs([], leased_by="w1") == set()
+    assert await store.release_jobs([], leased_by="w1") == []
 
 
 async def test_cancel_stops_pending_and_running_jobs_and_leaves_finished_ones(
