@@ -142,8 +142,9 @@ async def test_every_event_logs_one_line_with_its_fields_and_no_content(
             assert marker not in flat, (marker, flat)
 
     def line(kind: str, name: str) -> dict[str, Any]:
-        [found] = [x for x in lines
-                   if x["event"] == f"job_{kind}" and x["job_id"] == jobs[name].job_id]
+        matches: list[dict[str, Any]] = [
+            x for x in lines if x["event"] == f"job_{kind}" and x["job_id"] == jobs[name].job_id]
+        [found] = matches
         assert (found["output_id"], found["user_id"]) == (jobs[name].output_id, "ada")
         return found
 
