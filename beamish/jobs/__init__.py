@@ -36,6 +36,7 @@ from beamish.jobs.errors import (
     JobLimitError,
     JobNotFoundError,
     JobsNotRunningError,
+    MissingPromptError,
     OutputForbiddenError,
     PermanentAttemptError,
     RetryableAttemptError,
@@ -51,6 +52,6 @@ __all__ = [
     "JobsSettings", "QueueSettings",
     "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobLimitError",
     "JobNotFoundError",
-    "JobsNotRunningError", "OutputForbiddenError", "PermanentAttemptError",
+    "JobsNotRunningError", "MissingPromptError", "OutputForbiddenError", "PermanentAttemptError",
     "RetryableAttemptError",
 ]
