@@ -35,6 +35,7 @@ from beamish.jobs.formats import check_schema
 from beamish.jobs.models import JobEvent, JobHandle, JobRequest, RenderedPrompt, Renderer
 from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
 from beamish.llm.hierarchy import ConfigRequest
+from beamish.llm.settings import PROVIDERS
 from beamish.runtime import call, send
 from beamish.store import NotFoundError
 from beamish.store.job_models import (
@@ -144,7 +145,7 @@ class Jobs:
         """The job's template rendered now, when its format or ``check`` asks for it; a
         render that fails is raised with ``check``, else left to the job (None)."""
         assert self._ctx.renderer is not None
-        if fields["format"] is not None and not check:
+        if fields.get("format") is not None and not check:
             return None
         try:
             rendered: Any = self._ctx.renderer.render(
@@ -314,47 +315,77 @@ class Jobs:
         return int(await call(pruner, "prune", timeout=None))
 
     async def rerun(self, output_id: str, *, user_id: str) -> JobHandle:
-        """A new job with the identical request of ``output_id``, linked to it."""
-        return await self._again(output_id, user_id, "rerun", {})
+        """A new job with the identical parameters of ``output_id``'s, linked to it.
+
+        Identical means as the parent ran, not as it was asked: the template version it
+        rendered (not its label's version now), its variables, format, schema and task type,
+        and the provider, model and parameters it was resolved to (as request overrides, so
+        a config changed since does not change the re-run). What the parent never got to
+        (an attempt that did not render or resolve) is taken from its request.
+        """
+        return await self._again(output_id, user_id, "rerun")
 
     async def regenerate(self, output_id: str, *, user_id: str,
                          variables: dict[str, Any] | None = None, model: str | None = None,
                          parameters: dict[str, Any] | None = None) -> JobHandle:
-        """A new job like ``output_id``'s with other ``variables``, ``model`` or
-        ``parameters`` (the request layer of resolution), linked to it."""
-        changes: dict[str, Any] = {}
-        if variables is not None:
-            changes["variables"] = variables
-        if model is not None or parameters is not None:
-            changes["overrides"] = _overrides(model, parameters)
-        if not changes:
+        """A new job like ``output_id``'s re-run with other ``variables``, ``model`` or
+        ``parameters``, linked to it; what is not changed is as the parent ran.
+
+        ``model`` may be ``provider:model``; a bare model keeps the parent's provider.
+        ``parameters`` are merged over the parent's (a field given here wins).
+        """
+        if variables is None and model is None and parameters is None:
             raise InvalidJobError("regenerate needs new variables, model or parameters; "
                                   "use rerun for the same request")
-        return await self._again(output_id, user_id, "regenerate", changes)
+        return await self._again(output_id, user_id, "regenerate", variables=variables,
+                                 model=model, parameters=parameters)
 
-    async def _again(self, output_id: str, user_id: str, relation: Relation,
-                     changes: dict[str, Any]) -> JobHandle:
+    async def _again(self, output_id: str, user_id: str, relation: Relation, *,
+                     variables: dict[str, Any] | None = None, model: str | None = None,
+                     parameters: dict[str, Any] | None = None) -> JobHandle:
         output = await self.get_output(output_id, user_id=user_id)
-        fields = {**output.request, **changes, "parent_output_id": output_id,
+        fields = {**output.request, **_as_ran(output), "parent_output_id": output_id,
                   "relation": relation}
-        if "overrides" in changes and output.request.get("overrides"):
-            fields["overrides"] = {**output.request["overrides"], **changes["overrides"],
-                                   "parameters": {
-                                       **output.request["overrides"].get("parameters", {}),
-                                       **changes["overrides"].get("parameters", {})}}
-        if "variables" in changes and fields.get("template") and self._ctx.renderer:
-            await self._render_at_enqueue({**fields, "variables": changes["variables"]},
-                                          check=True)
+        if model is not None or parameters is not None:
+            fields["overrides"] = _changed_overrides(fields.get("overrides") or {}, model,
+                                                     parameters)
+        if variables is not None:
+            fields["variables"] = variables
+            if fields.get("template") and self._ctx.renderer:
+                await self._render_at_enqueue(fields, check=True)
         return await self._enqueue(self._request(fields), run_at=None, unique_key=None)
 
 
-def _overrides(model: str | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
+def _as_ran(output: OutputRecord) -> dict[str, Any]:
+    """The request fields that make a new job run as ``output``'s did: the template version
+    it rendered, the task type it served and the provider, model and parameters it was
+    resolved to — each only once an attempt got that far (the finish wrote them)."""
+    pinned: dict[str, Any] = {}
+    if output.template_name is not None and output.template_version is not None:
+        pinned.update(template=output.template_name, template_version=output.template_version,
+                      template_label=None, task_type=output.task_type)
+    elif output.template_name is None:
+        pinned["task_type"] = output.task_type  # a raw prompt's is known from its enqueue
+    if output.provider is not None and output.model is not None:
+        pinned["overrides"] = {"provider": output.provider, "model": output.model,
+                               "parameters": output.parameters or {}}
+    return pinned
+
+
+def _changed_overrides(base: dict[str, Any], model: str | None,
+                       parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """``base`` overrides with a regenerate's ``model`` (``provider:model``, or a bare model
+    for ``base``'s provider) and ``parameters`` (merged over ``base``'s)."""
+    changed = dict(base)
     if model is not None:
-        overrides["model"] = model
+        prefix, colon, rest = model.partition(":")
+        if colon and prefix in PROVIDERS:
+            changed.update(provider=prefix, model=rest)
+        else:
+            changed["model"] = model
     if parameters is not None:
-        overrides["parameters"] = parameters
-    return overrides
+        changed["parameters"] = {**(base.get("parameters") or {}), **parameters}
+    return changed
 
 
 def _json(value: Any) -> bytes:
