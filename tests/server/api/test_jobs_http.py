@@ -274,6 +274,30 @@ async def test_rerun_and_regenerate_link_new_jobs_to_their_parent(api: ApiServer
     assert changed.parameters["temperature"] == 0.2
 
 
+async def test_regenerate_with_new_variables_renders_the_parents_version(
+        api: ApiServer) -> None:
+    """Regenerate with variables over HTTP: the parent's template version renders them
+    (not the version served now); variables off that version's schema are a 422."""
+    template = {"name": "digest", "prompt": "One {{ topic }}",
+                "variables_schema": {"type": "object", "required": ["topic"]}}
+    await api.http.post("/api/admin/templates", headers=api.admin(), json=template)
+    async with recording(api) as events:
+        parent = await completed(api, events, template="digest", variables={"topic": "a"})
+        await api.http.post("/api/admin/templates", headers=api.admin(),
+                            json={"name": "digest", "prompt": "Two {{ topic }}"})
+        path = f"{OUTPUTS}/{parent['output_id']}/regenerate"
+        regen = await api.http.post(path, headers=api.auth(),
+                                    json={"variables": {"topic": "b"}})
+        assert regen.status_code == 201, regen.text
+        await events.wait("completed", job_id=regen.json()["job_id"])
+        refused = await api.http.post(path, headers=api.auth(), json={"variables": {}})
+    changed = await api.rt.jobs.get_output(regen.json()["output_id"])
+    assert (changed.template_version, changed.prompt, changed.variables) == (
+        1, "One b", {"topic": "b"})
+    assert refused.status_code == 422
+    assert "topic" in refused.json()["error"]["message"]
+
+
 async def test_a_pending_job_is_cancelled(api: ApiServer) -> None:
     """A scheduled job cancelled over HTTP: its output is cancelled; cancelling again keeps
     it so."""
