@@ -8,7 +8,9 @@ enqueue for another user by naming ``user_id``).
   ``{job_id, output_id, status, state, created, estimated_completion}``, or 200 with
   ``created: false`` and the existing job when ``unique_key`` matched a pending or running
   one. A template variable missing or mistyped is a 422 naming it; a render the sandbox
-  refuses a 422 (``template_render_error``); the user's cap on unfinished jobs a 429.
+  refuses a 422 (``template_render_error``); the user's cap on unfinished jobs a 429. A job
+  naming neither ``template`` nor ``prompt`` renders the template its ``task_type``'s
+  configuration names for the user; when it names none, a 422 (``param: template``).
 * ``POST /api/v1/llm_jobs/{job_id}/cancel`` — cancel a pending or running job; the output.
 * ``GET /api/v1/llm_outputs`` — the caller's outputs, newest first, filtered by ``status``,
   ``template``, ``model`` and ``feedback`` (``up``/``down``); ``next_cursor`` pages on.
@@ -31,7 +33,7 @@ from pydantic import AwareDatetime, Field
 from beamish.jobs import JobHandle, JobSubmission
 from beamish.jobs.api import MAX_REASON_CHARS
 from beamish.server.api.deps import AppDep, CurrentPrincipal, check_user, get_admin
-from beamish.server.api.errors import ERROR_RESPONSES
+from beamish.server.api.errors import ERROR_RESPONSES, ErrorBody
 from beamish.server.api.models import Body, Out
 from beamish.store.job_models import (
     FeedbackRecord,
@@ -96,6 +98,15 @@ class StatsOut(Out):
     stats: tuple[FeedbackStats, ...]
 
 
+_ENQUEUE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": said} for code, said in (
+        (400, "the job cannot be run as given (queue, sizes, schema, backoff)"),
+        (404, "no such template, version or label"),
+        (429, "the user's cap on unfinished jobs"),
+        (503, "no usable provider for the job's task type, or the job system is down"))}
+"""What an enqueue may answer besides the errors of every endpoint."""
+
+
 def _created(response: Response, handle: JobHandle) -> JobOut:
     response.status_code = status.HTTP_201_CREATED if handle.created else status.HTTP_200_OK
     return JobOut.of(handle)
@@ -104,7 +115,8 @@ def _created(response: Response, handle: JobHandle) -> JobOut:
 @router.post("/api/v1/llm_jobs", summary="Enqueue an LLM job",
              status_code=status.HTTP_201_CREATED,
              responses={200: {"model": JobOut, "description": "the pending or running job "
-                                                              "of the same unique_key"}})
+                                                              "of the same unique_key"},
+                        **_ENQUEUE_ERRORS})
 async def enqueue_job(body: JobSubmission, caller: CurrentPrincipal, rt: AppDep,
                       response: Response) -> JobOut:
     """Queue a template or raw-prompt job for the caller (or, for an admin, ``user_id``)."""
