@@ -17,9 +17,10 @@ enqueue for another user by naming ``user_id``).
 * ``GET /api/v1/llm_outputs/{output_id}`` — one output.
 * ``PUT /api/v1/llm_outputs/{output_id}/feedback`` — ``{rating: "up"|"down", reason?}``
   (one per user and output; a second replaces it).
-* ``POST /api/v1/llm_outputs/{output_id}/rerun`` — a new job with the identical request;
-  ``.../regenerate`` — one with other ``variables``, ``model`` or ``parameters``. Both link
-  the new output to its parent and answer 201 like an enqueue.
+* ``POST /api/v1/llm_outputs/{output_id}/rerun`` — a new job as the parent ran (its
+  template version, task type, provider, model and parameters, whatever changed since);
+  ``.../regenerate`` — one with other ``variables``, ``model`` or ``parameters``, the rest
+  as the parent ran. Both link the new output to its parent and answer 201 like an enqueue.
 * ``GET /api/admin/llm_outputs/stats`` — ups and downs per template version and model.
 """
 
@@ -88,8 +89,11 @@ class RegenerateIn(Body):
     """What to change for the new job: at least one of the three."""
 
     variables: dict[str, Any] | None = None
-    model: str | None = Field(default=None, min_length=1, max_length=255)
-    parameters: LLMParameters | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=255,
+                              description="provider:model, or a bare model of the parent's "
+                                          "provider")
+    parameters: LLMParameters | None = Field(
+        default=None, description="merged over the parameters the parent ran with")
 
 
 class StatsOut(Out):
