@@ -48,7 +48,8 @@ PINNED: dict[str, list[str]] = {
         "JobLimitError",
         "JobNotFoundError", "JobRequest", "JobSubmission", "Jobs", "JobsContext",
         "JobsNotRunningError",
-        "JobsSettings", "OutputForbiddenError", "PermanentAttemptError", "QueueSettings",
+        "JobsSettings", "MissingPromptError", "OutputForbiddenError", "PermanentAttemptError",
+        "QueueSettings",
         "RenderedPrompt", "Renderer", "RetryableAttemptError", "jobs_spec"],
     "beamish.web": ["LINK_LIFETIME_S", "LinkCode", "SignInLinks", "install_web", "router"],
 }

@@ -38,6 +38,7 @@ from beamish.jobs.errors import (
     JobLimitError,
     JobNotFoundError,
     JobsNotRunningError,
+    MissingPromptError,
     OutputForbiddenError,
     PermanentAttemptError,
     RetryableAttemptError,
@@ -53,6 +54,6 @@ __all__ = [
     "JobsSettings", "QueueSettings",
     "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobLimitError",
     "JobNotFoundError",
-    "JobsNotRunningError", "OutputForbiddenError", "PermanentAttemptError",
+    "JobsNotRunningError", "MissingPromptError", "OutputForbiddenError", "PermanentAttemptError",
     "RetryableAttemptError",
 ]

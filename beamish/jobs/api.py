@@ -18,7 +18,7 @@ import inspect
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -28,12 +28,14 @@ from beamish.jobs.errors import (
     InvalidJobError,
     JobNotFoundError,
     JobsNotRunningError,
+    MissingPromptError,
     OutputForbiddenError,
 )
 from beamish.jobs.formats import check_schema
-from beamish.jobs.models import JobEvent, JobHandle, JobRequest, Renderer
+from beamish.jobs.models import JobEvent, JobHandle, JobRequest, RenderedPrompt, Renderer
 from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
 from beamish.llm.hierarchy import ConfigRequest
+from beamish.llm.settings import PROVIDERS
 from beamish.runtime import call, send
 from beamish.store import NotFoundError
 from beamish.store.job_models import (
@@ -80,58 +82,82 @@ class Jobs:
                       backoff_cap_s: float | None = None, template_label: str | None = None,
                       template_version: int | None = None,
                       check_template: bool = False) -> JobHandle:
-        """Queue a job: a ``template`` with ``variables``, or a raw ``prompt``.
+        """Queue a job: a ``template`` with ``variables``, or a raw ``prompt`` — or neither,
+        when the user's configuration of ``task_type`` (``chat`` when not given) names a
+        template (a global config's ``template`` and ``template_label``): that template is
+        rendered with ``variables``, and the job keeps the task type it was chosen for.
 
         A template job without a ``format`` takes its template version's output format
         (``text`` when the version names none), and so does a raw prompt. With
-        ``check_template``, a template that does not render with ``variables`` fails the
-        enqueue (a ``TemplateError`` naming each variable) rather than, later, the job.
+        ``check_template``, a template (named or configured) that does not render with
+        ``variables`` fails the enqueue (a ``TemplateError`` naming each variable) rather
+        than, later, the job.
 
         ``queue`` is one of ``[jobs] queues`` (``high``, ``default``, ``low``); a lower
         ``priority`` runs first within it; ``run_at`` (aware) schedules it; while a job with
         ``unique_key`` is pending or running, enqueueing the key again returns that job
         (``created`` False). ``max_retries``, ``backoff_base_s`` and ``backoff_cap_s``
-        override the queue's retry policy for this job.
+        override the queue's retry policy for this job (the base at most the cap).
 
         Raises:
             InvalidJobError: what is wrong with the arguments.
+            MissingPromptError: neither template nor prompt, and no configured template.
             JobLimitError: the user has ``max_unfinished_per_user`` jobs pending or running.
             TemplateError: (``check_template``) the template does not exist or does not
                 render with ``variables`` (``beamish.templates.errors``).
         """
-        if template is not None and self._ctx.renderer is not None:
-            format = await self._template_format(template, variables or {}, format,
-                                                 label=template_label,
-                                                 version=template_version,
-                                                 check=check_template)
         fields: dict[str, Any] = {
             "user_id": user_id, "template": template, "variables": variables or {},
-            "prompt": prompt, "system": system, "format": format or "text", "schema": schema,
+            "prompt": prompt, "system": system, "format": format, "schema": schema,
             "task_type": task_type, "overrides": overrides, "queue": queue,
             "priority": priority, "max_retries": max_retries,
             "backoff_base_s": backoff_base_s, "backoff_cap_s": backoff_cap_s,
             "template_label": template_label, "template_version": template_version}
+        if template is None and prompt is None:
+            await self._configured_template(fields)
+        served_task_type = None
+        if fields["template"] is not None and self._ctx.renderer is not None:
+            rendered = await self._render_at_enqueue(fields, check=check_template)
+            if rendered is not None:
+                fields["format"] = fields["format"] or rendered.output_format
+                served_task_type = rendered.task_type
+        fields["format"] = fields["format"] or "text"
         request = self._request(fields)
-        return await self._enqueue(request, run_at=run_at, unique_key=unique_key)
+        return await self._enqueue(request, run_at=run_at, unique_key=unique_key,
+                                   task_type=served_task_type)
 
-    async def _template_format(self, template: str, variables: dict[str, Any],
-                               format: str | None, *, label: str | None,
-                               version: int | None, check: bool) -> str | None:
-        """The job's format (its template version's, when the job names none), from one
-        render; a render that fails is raised with ``check``, else left to the job."""
+    async def _configured_template(self, fields: dict[str, Any]) -> None:
+        """Fill in the template the user's configuration of the job's task type names
+        (``MissingPromptError`` when it names none)."""
+        if (fields["template_label"], fields["template_version"]) != (None, None):
+            raise InvalidJobError("template_label and template_version choose a version of "
+                                  "the job's template: give them with template")
+        task_type = fields["task_type"] or "chat"
+        resolver = self._ctx.services.current_resolver()
+        config = await resolver.resolve(fields["user_id"], task_type)
+        if config.template is None:
+            raise MissingPromptError(task_type, fields["user_id"])
+        fields.update(template=config.template, template_label=config.template_label,
+                      template_source=str(config.sources["template"]), task_type=task_type)
+
+    async def _render_at_enqueue(self, fields: dict[str, Any], *, check: bool,
+                                 ) -> RenderedPrompt | None:
+        """The job's template rendered now, when its format or ``check`` asks for it; a
+        render that fails is raised with ``check``, else left to the job (None)."""
         assert self._ctx.renderer is not None
-        if format is not None and not check:
-            return format
+        if fields.get("format") is not None and not check:
+            return None
         try:
-            rendered: Any = self._ctx.renderer.render(template, dict(variables), label=label,
-                                                      version=version)
+            rendered: Any = self._ctx.renderer.render(
+                fields["template"], dict(fields["variables"] or {}),
+                label=fields.get("template_label"), version=fields.get("template_version"))
             if inspect.isawaitable(rendered):
                 rendered = await rendered
         except Exception:
             if check:
                 raise
-            return format  # the attempt fails with the reason, as any render failure does
-        return format if format is not None else rendered.output_format
+            return None  # the attempt fails with the reason, as any render failure does
+        return cast(RenderedPrompt, rendered)
 
     def _request(self, fields: dict[str, Any]) -> JobRequest:
         try:
@@ -160,9 +186,17 @@ class Jobs:
                 raise InvalidJobError(f"schema is over {settings.max_schema_bytes} bytes of "
                                       "JSON ([jobs] max_schema_bytes)")
             check_schema(request.json_schema)
+        if (request.backoff_base_s, request.backoff_cap_s) != (None, None):
+            policy = retry_policy(settings, request).backoff
+            if policy.base > policy.cap:
+                raise InvalidJobError(f"backoff_base_s ({policy.base:g}) is above "
+                                      f"backoff_cap_s ({policy.cap:g}, the job's or its "
+                                      "queue's): the base must be at most the cap")
 
     async def _enqueue(self, request: JobRequest, *, run_at: datetime | None,
-                       unique_key: str | None) -> JobHandle:
+                       unique_key: str | None, task_type: str | None = None) -> JobHandle:
+        """Insert ``request``'s job; ``task_type`` is what its template version serves, when
+        a render at enqueue told (the output's task type until an attempt writes its own)."""
         ctx = self._ctx
         if run_at is not None and run_at.tzinfo is None:
             raise InvalidJobError("run_at must be timezone-aware (UTC, say)")
@@ -178,7 +212,8 @@ class Jobs:
             output_id=new_request_id(), args=request.model_dump(mode="json", by_alias=True,
                                                                 exclude_defaults=True),
             template_name=request.template, template_version=request.template_version,
-            variables=request.variables, task_type=request.task_type or "chat",
+            variables=request.variables,
+            task_type=request.task_type or task_type or "chat",
             format=request.format, parent_output_id=request.parent_output_id,
             relation=request.relation)
         enqueued: EnqueuedJob = await submit(ctx, ENQUEUER, new)
@@ -280,49 +315,77 @@ class Jobs:
         return int(await call(pruner, "prune", timeout=None))
 
     async def rerun(self, output_id: str, *, user_id: str) -> JobHandle:
-        """A new job with the identical request of ``output_id``, linked to it."""
-        return await self._again(output_id, user_id, "rerun", {})
+        """A new job with the identical parameters of ``output_id``'s, linked to it.
+
+        Identical means as the parent ran, not as it was asked: the template version it
+        rendered (not its label's version now), its variables, format, schema and task type,
+        and the provider, model and parameters it was resolved to (as request overrides, so
+        a config changed since does not change the re-run). What the parent never got to
+        (an attempt that did not render or resolve) is taken from its request.
+        """
+        return await self._again(output_id, user_id, "rerun")
 
     async def regenerate(self, output_id: str, *, user_id: str,
                          variables: dict[str, Any] | None = None, model: str | None = None,
                          parameters: dict[str, Any] | None = None) -> JobHandle:
-        """A new job like ``output_id``'s with other ``variables``, ``model`` or
-        ``parameters`` (the request layer of resolution), linked to it."""
-        changes: dict[str, Any] = {}
-        if variables is not None:
-            changes["variables"] = variables
-        if model is not None or parameters is not None:
-            changes["overrides"] = _overrides(model, parameters)
-        if not changes:
+        """A new job like ``output_id``'s re-run with other ``variables``, ``model`` or
+        ``parameters``, linked to it; what is not changed is as the parent ran.
+
+        ``model`` may be ``provider:model``; a bare model keeps the parent's provider.
+        ``parameters`` are merged over the parent's (a field given here wins).
+        """
+        if variables is None and model is None and parameters is None:
             raise InvalidJobError("regenerate needs new variables, model or parameters; "
                                   "use rerun for the same request")
-        return await self._again(output_id, user_id, "regenerate", changes)
+        return await self._again(output_id, user_id, "regenerate", variables=variables,
+                                 model=model, parameters=parameters)
 
-    async def _again(self, output_id: str, user_id: str, relation: Relation,
-                     changes: dict[str, Any]) -> JobHandle:
+    async def _again(self, output_id: str, user_id: str, relation: Relation, *,
+                     variables: dict[str, Any] | None = None, model: str | None = None,
+                     parameters: dict[str, Any] | None = None) -> JobHandle:
         output = await self.get_output(output_id, user_id=user_id)
-        fields = {**output.request, **changes, "parent_output_id": output_id,
+        fields = {**output.request, **_as_ran(output), "parent_output_id": output_id,
                   "relation": relation}
-        if "overrides" in changes and output.request.get("overrides"):
-            fields["overrides"] = {**output.request["overrides"], **changes["overrides"],
-                                   "parameters": {
-                                       **output.request["overrides"].get("parameters", {}),
-                                       **changes["overrides"].get("parameters", {})}}
-        if "variables" in changes and fields.get("template") and self._ctx.renderer:
-            await self._template_format(fields["template"], changes["variables"],
-                                        fields.get("format", "text"),
-                                        label=fields.get("template_label"),
-                                        version=fields.get("template_version"), check=True)
+        if model is not None or parameters is not None:
+            fields["overrides"] = _changed_overrides(fields.get("overrides") or {}, model,
+                                                     parameters)
+        if variables is not None:
+            fields["variables"] = variables
+            if fields.get("template") and self._ctx.renderer:
+                await self._render_at_enqueue(fields, check=True)
         return await self._enqueue(self._request(fields), run_at=None, unique_key=None)
 
 
-def _overrides(model: str | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
+def _as_ran(output: OutputRecord) -> dict[str, Any]:
+    """The request fields that make a new job run as ``output``'s did: the template version
+    it rendered, the task type it served and the provider, model and parameters it was
+    resolved to — each only once an attempt got that far (the finish wrote them)."""
+    pinned: dict[str, Any] = {}
+    if output.template_name is not None and output.template_version is not None:
+        pinned.update(template=output.template_name, template_version=output.template_version,
+                      template_label=None, task_type=output.task_type)
+    elif output.template_name is None:
+        pinned["task_type"] = output.task_type  # a raw prompt's is known from its enqueue
+    if output.provider is not None and output.model is not None:
+        pinned["overrides"] = {"provider": output.provider, "model": output.model,
+                               "parameters": output.parameters or {}}
+    return pinned
+
+
+def _changed_overrides(base: dict[str, Any], model: str | None,
+                       parameters: dict[str, Any] | None) -> dict[str, Any]:
+    """``base`` overrides with a regenerate's ``model`` (``provider:model``, or a bare model
+    for ``base``'s provider) and ``parameters`` (merged over ``base``'s)."""
+    changed = dict(base)
     if model is not None:
-        overrides["model"] = model
+        prefix, colon, rest = model.partition(":")
+        if colon and prefix in PROVIDERS:
+            changed.update(provider=prefix, model=rest)
+        else:
+            changed["model"] = model
     if parameters is not None:
-        overrides["parameters"] = parameters
-    return overrides
+        changed["parameters"] = {**(base.get("parameters") or {}), **parameters}
+    return changed
 
 
 def _json(value: Any) -> bytes:

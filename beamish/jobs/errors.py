@@ -5,7 +5,9 @@ pass through unchanged)::
     ├── JobNotFoundError          no such job or output (or not the caller's: see below)
     ├── OutputForbiddenError      the output (or job) belongs to another user
     ├── InvalidJobError           the job cannot be run as given (bad queue, template
-    │                             without templates, prompt too large, bad schema)
+    │   │                         without templates, prompt too large, bad schema)
+    │   └── MissingPromptError    neither template nor prompt, and the task type's
+    │                             configuration names no template either
     ├── JobLimitError             the user has max_unfinished_per_user jobs pending or running
     ├── JobsNotRunningError       the application (and so its job tree) is not running
     └── AttemptError              one attempt of a job failed (inside workers only)
@@ -41,6 +43,19 @@ class InvalidJobError(JobError, ValueError):
     """The job cannot be run as given; the message says what to change."""
 
 
+class MissingPromptError(InvalidJobError):
+    """A job named neither a template nor a prompt, and its task type resolves to no
+    configured template for its user; the message names the task type and the user."""
+
+    def __init__(self, task_type: str, user_id: str) -> None:
+        super().__init__(f"the job names no template and no prompt, and the configuration of "
+                         f"task type {task_type!r} names no template for user {user_id!r}; "
+                         "give template (with variables) or prompt, or have a global config "
+                         "of the task type name a template")
+        self.task_type = task_type
+        self.user_id = user_id
+
+
 class JobLimitError(JobError):
     """The user already has ``[jobs] max_unfinished_per_user`` jobs pending or running."""
 
@@ -73,5 +88,5 @@ class PermanentAttemptError(AttemptError):
 
 
 __all__ = ["AttemptError", "InvalidJobError", "JobError", "JobLimitError", "JobNotFoundError",
-           "JobsNotRunningError", "OutputForbiddenError", "PermanentAttemptError",
-           "RetryableAttemptError"]
+           "JobsNotRunningError", "MissingPromptError", "OutputForbiddenError",
+           "PermanentAttemptError", "RetryableAttemptError"]

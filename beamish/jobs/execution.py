@@ -33,13 +33,19 @@ from beamish.store.models import new_request_id
 class _Prepared:
     """The prompt and configuration of an attempt, as far as it got."""
 
-    __slots__ = ("config", "prompt", "system", "task_type", "template_version")
+    __slots__ = ("config", "prompt", "system", "task_type", "template_source",
+                 "template_version")
 
     def __init__(self) -> None:
         self.prompt: str | None = None
         self.system: str | None = None
-        self.task_type = "chat"
+        self.task_type: str | None = None
+        """The task type the attempt serves, once known (the job's, else its template
+        version's, else ``chat``)."""
         self.template_version: int | None = None
+        self.template_source: str | None = None
+        """Where the rendered template came from: ``request`` (the job named it) or the
+        config layer that named it; None for a raw prompt."""
         self.config: ResolvedConfig | None = None
 
 
@@ -68,9 +74,10 @@ async def run_attempt(ctx: JobsContext, job: JobRecord) -> AttemptResult:
 async def _prepare(ctx: JobsContext, request: JobRequest, prepared: _Prepared) -> None:
     if request.template is not None:
         await _render(ctx, request, prepared)
+        prepared.template_source = request.template_source or "request"
     else:
         prepared.prompt, prepared.system = request.prompt, request.system
-    prepared.task_type = request.task_type or prepared.task_type
+    prepared.task_type = request.task_type or prepared.task_type or "chat"
     resolver = ctx.services.current_resolver()
     prepared.config = await resolver.resolve(request.user_id, prepared.task_type,
                                              request=request.overrides)
@@ -92,7 +99,7 @@ async def _render(ctx: JobsContext, request: JobRequest, prepared: _Prepared) ->
                                     f"{error}") from error
     prepared.prompt, prepared.system = rendered.prompt, rendered.system
     prepared.template_version = rendered.version
-    prepared.task_type = rendered.task_type or prepared.task_type
+    prepared.task_type = rendered.task_type
 
 
 async def _call(ctx: JobsContext, job: JobRecord, prepared: _Prepared,
@@ -150,16 +157,26 @@ def _result(job: JobRecord, ctx: JobsContext, prepared: _Prepared, started: floa
     values: dict[str, Any] = {
         "job_id": job.id, "output_id": job.output_id, "leased_by": ctx.leased_by,
         "prompt": prepared.prompt, "system_prompt": prepared.system,
-        "template_version": prepared.template_version,
+        "template_version": prepared.template_version, "task_type": prepared.task_type,
         "latency_ms": int((time.monotonic() - started) * 1000)}
     config = prepared.config
     if config is not None:
         values.update(
             provider=config.provider, model=config.model,
             parameters=config.parameters.model_dump(mode="json", exclude_defaults=True),
-            provenance={k: str(v) for k, v in config.sources.items()})
+            provenance=_provenance(config, prepared.template_source))
     values.update(fields)  # what the answer says (the model that served) wins
     return AttemptResult(**values)
+
+
+def _provenance(config: ResolvedConfig, template_source: str | None) -> dict[str, str]:
+    """Where each value the attempt used came from: the config's sources, with the
+    template's as the job had it (a template the job named is the request's; a raw prompt
+    used none, whatever the config names)."""
+    provenance = {k: str(v) for k, v in config.sources.items() if k != "template"}
+    if template_source is not None:
+        provenance["template"] = template_source
+    return provenance
 
 
 __all__ = ["run_attempt"]

@@ -13,6 +13,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.store.job_models import JobState, OutputFormat, OutputStatus, Relation
 
+MAX_BACKOFF_S = 86_400.0
+"""The longest backoff base or cap a job may set (a day)."""
+
 EventKind = Literal["queued", "started", "retried", "completed", "failed", "cancelled",
                     "feedback"]
 
@@ -33,6 +36,7 @@ class JobRequest(BaseModel):
     template: str | None = Field(default=None, min_length=1, max_length=255)
     template_label: str | None = Field(default=None, min_length=1, max_length=64)
     template_version: int | None = Field(default=None, ge=1)
+    template_source: str | None = Field(default=None, min_length=1, max_length=64)
     variables: dict[str, Any] = {}
     prompt: str | None = Field(default=None, min_length=1)
     system: str | None = None
@@ -43,8 +47,8 @@ class JobRequest(BaseModel):
     queue: str = Field(default="default", min_length=1, max_length=64)
     priority: int = Field(default=0, ge=-1000, le=1000)
     max_retries: int | None = Field(default=None, ge=0, le=50)
-    backoff_base_s: float | None = Field(default=None, ge=0)
-    backoff_cap_s: float | None = Field(default=None, ge=0)
+    backoff_base_s: float | None = Field(default=None, ge=0, le=MAX_BACKOFF_S)
+    backoff_cap_s: float | None = Field(default=None, ge=0, le=MAX_BACKOFF_S)
     parent_output_id: str | None = None
     relation: Relation | None = None
 
@@ -53,6 +57,12 @@ class JobRequest(BaseModel):
         if (self.template is None) == (self.prompt is None):
             raise ValueError("give either template= (with variables=) or prompt=, not both "
                              "and not neither")
+        if self.template is None and (self.template_label, self.template_version) != (
+                None, None):
+            raise ValueError("template_label= and template_version= choose a template's "
+                             "version: give them with template=")
+        if self.template_label is not None and self.template_version is not None:
+            raise ValueError("give template_label= or template_version=, not both")
         if self.json_schema is not None and self.format != "json":
             raise ValueError("schema= checks JSON answers: use it with format='json'")
         return self
@@ -128,4 +138,5 @@ class Renderer(Protocol):
         ...
 
 
-__all__ = ["EventKind", "JobEvent", "JobHandle", "JobRequest", "RenderedPrompt", "Renderer"]
+__all__ = ["MAX_BACKOFF_S", "EventKind", "JobEvent", "JobHandle", "JobRequest",
+           "RenderedPrompt", "Renderer"]

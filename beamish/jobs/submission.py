@@ -2,10 +2,13 @@
 the user channel (``enqueue`` on ``user:<id>``) — one shape, checked the same for both.
 
 A template job names ``template`` with ``variables`` and optionally a ``label`` or a
-``version``; a raw one gives ``prompt`` and optionally ``system``. The rest are
-``Jobs.enqueue``'s arguments: ``format`` (the template version's when not given),
-``schema``, ``task_type``, ``overrides``, ``queue``, ``priority``, ``run_at``,
-``unique_key``, ``max_retries``. A template that does not render with the variables fails
+``version``; a raw one gives ``prompt`` and optionally ``system``; a job that gives neither
+renders, with its ``variables``, the template its ``task_type``'s configuration names for
+the user (``MissingPromptError`` when it names none). The rest are ``Jobs.enqueue``'s
+arguments: ``format`` (the template version's when not given), ``schema``, ``task_type``,
+``overrides``, ``queue``, ``priority``, ``run_at``, ``unique_key``, ``max_retries``,
+``backoff_base_s`` and ``backoff_cap_s`` (seconds, above 0, at most a day, the base at most
+the cap). A template — named or configured — that does not render with the variables fails
 the enqueue, naming each variable (``TemplateVariablesError``), not the job later.
 ``user_id`` names whom the job is for; only trusted callers (an admin) may name another
 user than themselves — the transports check that.
@@ -18,7 +21,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from beamish.jobs.api import Jobs
-from beamish.jobs.models import JobHandle
+from beamish.jobs.models import MAX_BACKOFF_S, JobHandle
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.store.job_models import OutputFormat
 
@@ -31,7 +34,9 @@ class JobSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     template: str | None = Field(default=None, min_length=1, max_length=MAX_NAME,
-                                 description="a template's name (or give prompt)")
+                                 description="a template's name (or give prompt; or "
+                                             "neither, for the task type's configured "
+                                             "template)")
     variables: dict[str, Any] = Field(default_factory=dict,
                                       description="the template's variables")
     label: str | None = Field(default=None, min_length=1, max_length=64,
@@ -59,15 +64,19 @@ class JobSubmission(BaseModel):
         default=None, min_length=1, max_length=MAX_NAME,
         description="while a job with this key is pending or running, that job is answered")
     max_retries: int | None = Field(default=None, ge=0, le=50)
+    backoff_base_s: float | None = Field(
+        default=None, gt=0, le=MAX_BACKOFF_S,
+        description="seconds before the first retry at most (then doubling, full jitter)")
+    backoff_cap_s: float | None = Field(default=None, gt=0, le=MAX_BACKOFF_S,
+                                        description="the longest wait before a retry")
     user_id: str | None = Field(default=None, min_length=1, max_length=MAX_NAME,
                                 description="whom the job is for (admins only; default: "
                                             "the caller)")
 
     @model_validator(mode="after")
     def _one_source(self) -> JobSubmission:
-        if (self.template is None) == (self.prompt is None):
-            raise ValueError("give either template (with variables) or prompt, not both "
-                             "and not neither")
+        if self.template is not None and self.prompt is not None:
+            raise ValueError("give either template (with variables) or prompt, not both")
         if self.template is None and (self.label, self.version) != (None, None):
             raise ValueError("label and version choose a template's version: give them "
                              "with template")
@@ -75,6 +84,9 @@ class JobSubmission(BaseModel):
             raise ValueError("give a label or a version, not both")
         if self.json_schema is not None and self.format not in (None, "json"):
             raise ValueError("schema checks JSON answers: use it with format 'json'")
+        if (self.backoff_base_s is not None and self.backoff_cap_s is not None
+                and self.backoff_base_s > self.backoff_cap_s):
+            raise ValueError("backoff_base_s must be at most backoff_cap_s")
         return self
 
     async def enqueue(self, jobs: Jobs, user_id: str) -> JobHandle:
@@ -85,6 +97,7 @@ class JobSubmission(BaseModel):
             format=self._format(), schema=self.json_schema, task_type=self.task_type,
             overrides=self.overrides, queue=self.queue, priority=self.priority,
             run_at=self.run_at, unique_key=self.unique_key, max_retries=self.max_retries,
+            backoff_base_s=self.backoff_base_s, backoff_cap_s=self.backoff_cap_s,
             template_label=self.label, template_version=self.version, check_template=True)
 
     def _format(self) -> str | None:

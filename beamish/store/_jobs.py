@@ -138,7 +138,7 @@ _FINISH_OUTPUT = """UPDATE job_outputs SET status = $2, error = $3, provider = $
         template_version = COALESCE($10, template_version), raw_response = $11,
         parsed_output = $12, prompt_tokens = prompt_tokens + $13,
         completion_tokens = completion_tokens + $14, latency_ms = $15,
-        completed_at = $16
+        completed_at = $16, task_type = COALESCE($17, task_type)
     WHERE output_id = $1"""
 _OUTPUT_STATUS = {"completed": "completed", "retryable": "pending", "discarded": "failed",
                   "cancelled": "cancelled"}
@@ -512,7 +512,7 @@ def _output_values(result: AttemptResult, now: datetime) -> tuple[object, ...]:
             result.prompt, result.system_prompt, result.template_version,
             result.raw_response, result.parsed_output, result.prompt_tokens,
             result.completion_tokens, result.latency_ms,
-            None if result.state == "retryable" else now)
+            None if result.state == "retryable" else now, result.task_type)
 
 
 def _dumps(value: Any) -> str:

@@ -158,6 +158,8 @@ class AttemptResult(_Row):
     prompt: str | None = None
     system_prompt: str | None = None
     template_version: int | None = None
+    task_type: str | None = Field(default=None, min_length=1, max_length=255)
+    """The task type the attempt served, once known (None leaves the output's as it is)."""
     raw_response: str | None = None
     parsed_output: str | None = None
     prompt_tokens: int = 0

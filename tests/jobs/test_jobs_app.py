@@ -239,7 +239,8 @@ async def test_a_template_job_renders_through_the_applications_templates(
             name="digest", prompt="Summarise {{ topic }}", system="Be brief.",
             variables_schema={"type": "object", "required": ["topic"]}))
         await app.templates.create_version(NewTemplateVersion(
-            name="digest", prompt="Summarise {{ topic }} in detail", system="Be brief."))
+            name="digest", prompt="Summarise {{ topic }} in detail", system="Be brief.",
+            task_type="summarize"))
         good = await app.jobs.enqueue(template="digest", variables={"topic": "tides"},
                                       user_id="ada")
         bad = await app.jobs.enqueue(template="digest", variables={}, user_id="ada")
@@ -254,20 +255,25 @@ async def test_a_template_job_renders_through_the_applications_templates(
     rendered = outputs[good.output_id]
     assert (rendered.template_name, rendered.template_version, rendered.prompt,
             rendered.system_prompt, rendered.task_type) == (
-        "digest", 2, "Summarise tides in detail", "Be brief.", "chat")
+        "digest", 2, "Summarise tides in detail", "Be brief.", "summarize")
     assert "did not render" in (outputs[bad.output_id].error or "")
     assert outputs[bad.output_id].attempts == 1
 
 
 @pytest.mark.parametrize(("fields", "names"), [
     ({"prompt": "x", "template": "t"}, "either template"),
-    ({}, "either template"),
+    ({}, "no template and no prompt, and the configuration of task type 'chat'"),
+    ({"template_label": "staging"}, "give them with template"),
+    ({"prompt": "x", "template_version": 2}, "give them with template="),
     ({"prompt": "x", "queue": "urgent"}, "queue 'urgent'"),
     ({"prompt": "x" * 300_000}, "max_prompt_chars"),
     ({"prompt": "x", "format": "json", "schema": {"type": 12}}, "schema"),
     ({"prompt": "x", "schema": {"type": "object"}}, "format='json'"),
     ({"prompt": "x", "priority": 5000}, "priority"),
     ({"prompt": "x", "run_at": datetime(2030, 1, 1)}, "timezone-aware"),
+    ({"prompt": "x", "backoff_base_s": 10.0, "backoff_cap_s": 5.0}, "at most the cap"),
+    ({"prompt": "x", "backoff_base_s": 600.0}, r"above backoff_cap_s \(300"),
+    ({"prompt": "x", "backoff_cap_s": 2 * 86_400.0}, "backoff_cap_s"),
 ])
 async def test_a_bad_job_is_refused_naming_the_problem(
         tmp_path: Path, fake_llm: FakeLLMServer, fields: dict[str, Any], names: str) -> None:

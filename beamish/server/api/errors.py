@@ -54,6 +54,7 @@ session limit, runtime not running
 ``TemplateRenderError``                 422     template_render_error (code: the problem)
 ``JobNotFoundError``                    404     not_found
 ``OutputForbiddenError``                403     permission_denied
+``MissingPromptError``                  422     validation_error      (param: template)
 ``InvalidJobError``                     400     invalid_request
 ``JobLimitError``                       429     rate_limited          (code job_limit)
 ``JobsNotRunningError``                 503     overloaded            Retry-After
@@ -85,6 +86,7 @@ from beamish.jobs.errors import (
     JobLimitError,
     JobNotFoundError,
     JobsNotRunningError,
+    MissingPromptError,
     OutputForbiddenError,
 )
 from beamish.llm.errors import (
@@ -360,6 +362,8 @@ def _job_info(error: JobError) -> ErrorInfo:
         return ErrorInfo(404, "not_found", str(error))
     if isinstance(error, OutputForbiddenError):
         return ErrorInfo(403, "permission_denied", str(error))
+    if isinstance(error, MissingPromptError):
+        return ErrorInfo(422, "validation_error", str(error), param="template")
     if isinstance(error, InvalidJobError):
         return ErrorInfo(400, "invalid_request", str(error))
     if isinstance(error, JobLimitError):

@@ -8,16 +8,19 @@ enqueue for another user by naming ``user_id``).
   ``{job_id, output_id, status, state, created, estimated_completion}``, or 200 with
   ``created: false`` and the existing job when ``unique_key`` matched a pending or running
   one. A template variable missing or mistyped is a 422 naming it; a render the sandbox
-  refuses a 422 (``template_render_error``); the user's cap on unfinished jobs a 429.
+  refuses a 422 (``template_render_error``); the user's cap on unfinished jobs a 429. A job
+  naming neither ``template`` nor ``prompt`` renders the template its ``task_type``'s
+  configuration names for the user; when it names none, a 422 (``param: template``).
 * ``POST /api/v1/llm_jobs/{job_id}/cancel`` — cancel a pending or running job; the output.
 * ``GET /api/v1/llm_outputs`` — the caller's outputs, newest first, filtered by ``status``,
   ``template``, ``model`` and ``feedback`` (``up``/``down``); ``next_cursor`` pages on.
 * ``GET /api/v1/llm_outputs/{output_id}`` — one output.
 * ``PUT /api/v1/llm_outputs/{output_id}/feedback`` — ``{rating: "up"|"down", reason?}``
   (one per user and output; a second replaces it).
-* ``POST /api/v1/llm_outputs/{output_id}/rerun`` — a new job with the identical request;
-  ``.../regenerate`` — one with other ``variables``, ``model`` or ``parameters``. Both link
-  the new output to its parent and answer 201 like an enqueue.
+* ``POST /api/v1/llm_outputs/{output_id}/rerun`` — a new job as the parent ran (its
+  template version, task type, provider, model and parameters, whatever changed since);
+  ``.../regenerate`` — one with other ``variables``, ``model`` or ``parameters``, the rest
+  as the parent ran. Both link the new output to its parent and answer 201 like an enqueue.
 * ``GET /api/admin/llm_outputs/stats`` — ups and downs per template version and model.
 """
 
@@ -31,7 +34,7 @@ from pydantic import AwareDatetime, Field
 from beamish.jobs import JobHandle, JobSubmission
 from beamish.jobs.api import MAX_REASON_CHARS
 from beamish.server.api.deps import AppDep, CurrentPrincipal, check_user, get_admin
-from beamish.server.api.errors import ERROR_RESPONSES
+from beamish.server.api.errors import ERROR_RESPONSES, ErrorBody
 from beamish.server.api.models import Body, Out
 from beamish.store.job_models import (
     FeedbackRecord,
@@ -86,14 +89,26 @@ class RegenerateIn(Body):
     """What to change for the new job: at least one of the three."""
 
     variables: dict[str, Any] | None = None
-    model: str | None = Field(default=None, min_length=1, max_length=255)
-    parameters: LLMParameters | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=255,
+                              description="provider:model, or a bare model of the parent's "
+                                          "provider")
+    parameters: LLMParameters | None = Field(
+        default=None, description="merged over the parameters the parent ran with")
 
 
 class StatsOut(Out):
     """Ratings of completed outputs per template version and model."""
 
     stats: tuple[FeedbackStats, ...]
+
+
+_ENQUEUE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": said} for code, said in (
+        (400, "the job cannot be run as given (queue, sizes, schema, backoff)"),
+        (404, "no such template, version or label"),
+        (429, "the user's cap on unfinished jobs"),
+        (503, "no usable provider for the job's task type, or the job system is down"))}
+"""What an enqueue may answer besides the errors of every endpoint."""
 
 
 def _created(response: Response, handle: JobHandle) -> JobOut:
@@ -104,7 +119,8 @@ def _created(response: Response, handle: JobHandle) -> JobOut:
 @router.post("/api/v1/llm_jobs", summary="Enqueue an LLM job",
              status_code=status.HTTP_201_CREATED,
              responses={200: {"model": JobOut, "description": "the pending or running job "
-                                                              "of the same unique_key"}})
+                                                              "of the same unique_key"},
+                        **_ENQUEUE_ERRORS})
 async def enqueue_job(body: JobSubmission, caller: CurrentPrincipal, rt: AppDep,
                       response: Response) -> JobOut:
     """Queue a template or raw-prompt job for the caller (or, for an admin, ``user_id``)."""

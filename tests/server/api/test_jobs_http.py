@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from beamish.jobs import JobsSettings
+from beamish.jobs import JobRequest, JobsSettings
+from beamish.jobs.schedule import retry_policy
+from beamish.store.models import GlobalConfig
 from tests.jobs._app import Events
 from tests.server.api._support import ApiServer, make_settings, serve_api
 
@@ -111,14 +113,64 @@ async def test_template_errors_are_422_naming_the_variable(api: ApiServer) -> No
     assert (await api.http.get(OUTPUTS, headers=api.auth())).json()["outputs"] == []
 
 
+async def test_a_job_with_neither_template_nor_prompt_uses_the_configured_template(
+        api: ApiServer) -> None:
+    """With the task type's global config naming a template, a body with only variables
+    renders it (201, recorded on the output); variables off its schema are a 422 naming
+    the variable; a task type configured with no template is a 422 naming what is
+    missing. Nothing is queued for the refused ones."""
+    await api.http.post("/api/admin/templates", headers=api.admin(), json={
+        "name": "digest", "prompt": "Digest of {{ topic }}", "task_type": "summarize",
+        "variables_schema": {"type": "object", "required": ["topic"]}})
+    await api.rt.store.set_global_config(GlobalConfig(
+        task_type="summarize", provider="echo", model="echo-1", template="digest"))
+    async with recording(api) as events:
+        handle = await completed(api, events, task_type="summarize",
+                                 variables={"topic": "tides"})
+    output = (await api.http.get(f"{OUTPUTS}/{handle['output_id']}",
+                                 headers=api.auth())).json()
+    assert (output["template_name"], output["template_version"], output["prompt"],
+            output["task_type"]) == ("digest", 1, "Digest of tides", "summarize")
+    bad = await enqueue(api, task_type="summarize", variables={})
+    assert (bad.status_code, bad.json()["error"]["param"]) == (422, "variables")
+    assert "topic" in bad.json()["error"]["message"]
+    missing = await enqueue(api, task_type="chat", variables={"topic": "x"})
+    assert missing.status_code == 422
+    error = missing.json()["error"]
+    assert (error["type"], error["param"]) == ("validation_error", "template")
+    assert "no template and no prompt" in error["message"]
+    assert "task type 'chat'" in error["message"]
+    listed = (await api.http.get(OUTPUTS, headers=api.auth())).json()["outputs"]
+    assert [o["output_id"] for o in listed] == [handle["output_id"]]
+
+
+async def test_a_job_s_own_backoff_reaches_its_retry_policy(api: ApiServer) -> None:
+    """backoff_base_s and backoff_cap_s of a body are the job's retry policy (stored in its
+    request, and what the policy of the stored request says)."""
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    answer = await enqueue(api, prompt="x", run_at=later, backoff_base_s=0.5,
+                           backoff_cap_s=2.0)
+    assert answer.status_code == 201, answer.text
+    output = await api.rt.jobs.get_output(answer.json()["output_id"])
+    assert (output.request["backoff_base_s"], output.request["backoff_cap_s"]) == (0.5, 2.0)
+    policy = retry_policy(api.rt.settings.jobs, JobRequest.model_validate(output.request))
+    assert [policy.backoff.ceiling(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 2.0]
+
+
 @pytest.mark.parametrize(("body", "status", "said"), [
-    ({}, 422, "either template"),
+    ({}, 422, "no template and no prompt"),
     ({"prompt": "x", "template": "t"}, 422, "either template"),
     ({"prompt": "x", "queue": "nope"}, 400, "queue 'nope'"),
     ({"prompt": "x", "format": "pdf"}, 422, "format"),
     ({"prompt": "x", "schema": {"type": 12}, "format": "json"}, 400, "schema"),
     ({"prompt": "x", "run_at": "2030-01-01T00:00:00"}, 422, "run_at"),
     ({"prompt": "x", "surprise": 1}, 422, "surprise"),
+    ({"prompt": "x", "backoff_base_s": 0}, 422, "backoff_base_s"),
+    ({"prompt": "x", "backoff_cap_s": -1}, 422, "backoff_cap_s"),
+    ({"prompt": "x", "backoff_cap_s": 86_401}, 422, "backoff_cap_s"),
+    ({"prompt": "x", "backoff_base_s": 10, "backoff_cap_s": 5}, 422,
+     "backoff_base_s must be at most backoff_cap_s"),
+    ({"prompt": "x", "backoff_base_s": 301}, 400, "above backoff_cap_s (300"),
 ])
 async def test_bad_job_bodies_are_typed_errors(api: ApiServer, body: dict[str, Any],
                                                status: int, said: str) -> None:
@@ -220,6 +272,30 @@ async def test_rerun_and_regenerate_link_new_jobs_to_their_parent(api: ApiServer
     assert (changed.relation, changed.model) == ("regenerate", "echo-2")
     assert changed.parameters is not None
     assert changed.parameters["temperature"] == 0.2
+
+
+async def test_regenerate_with_new_variables_renders_the_parents_version(
+        api: ApiServer) -> None:
+    """Regenerate with variables over HTTP: the parent's template version renders them
+    (not the version served now); variables off that version's schema are a 422."""
+    template = {"name": "digest", "prompt": "One {{ topic }}",
+                "variables_schema": {"type": "object", "required": ["topic"]}}
+    await api.http.post("/api/admin/templates", headers=api.admin(), json=template)
+    async with recording(api) as events:
+        parent = await completed(api, events, template="digest", variables={"topic": "a"})
+        await api.http.post("/api/admin/templates", headers=api.admin(),
+                            json={"name": "digest", "prompt": "Two {{ topic }}"})
+        path = f"{OUTPUTS}/{parent['output_id']}/regenerate"
+        regen = await api.http.post(path, headers=api.auth(),
+                                    json={"variables": {"topic": "b"}})
+        assert regen.status_code == 201, regen.text
+        await events.wait("completed", job_id=regen.json()["job_id"])
+        refused = await api.http.post(path, headers=api.auth(), json={"variables": {}})
+    changed = await api.rt.jobs.get_output(regen.json()["output_id"])
+    assert (changed.template_version, changed.prompt, changed.variables) == (
+        1, "One b", {"topic": "b"})
+    assert refused.status_code == 422
+    assert "topic" in refused.json()["error"]["message"]
 
 
 async def test_a_pending_job_is_cancelled(api: ApiServer) -> None:
