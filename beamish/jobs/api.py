@@ -3,7 +3,7 @@
 ::
 
     handle = await app.jobs.enqueue(prompt="Summarise: ...", user_id="ada", format="markdown")
-    output = await app.jobs.get_output(handle.output_id, user_id="ada")
+    output = await app.jobs.wait(handle.output_id, user_id="ada", timeout=30)
     await app.jobs.set_feedback(handle.output_id, user_id="ada", rating="up")
     again = await app.jobs.rerun(handle.output_id, user_id="ada")
 
@@ -14,6 +14,8 @@ published to ``subscribe``'s listeners and logged as one JSON line each (``beami
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import json
 from collections.abc import Callable
@@ -52,6 +54,8 @@ from beamish.store.job_models import (
 from beamish.store.models import new_request_id
 
 MAX_REASON_CHARS = 2000
+_ENDED = frozenset({"completed", "failed", "cancelled"})
+"""The output statuses that do not change again."""
 
 
 class Jobs:
@@ -66,9 +70,11 @@ class Jobs:
         self._ctx.renderer = renderer
 
     def subscribe(self, listener: JobListener) -> Callable[[], None]:
-        """Call ``listener(JobEvent)`` on every job state change of this process (queued,
-        started, retried, completed, failed, cancelled, feedback); returns the
-        unsubscribe function. Exceptions it raises are logged, never raised to the job."""
+        """Call ``listener(JobEvent)`` on every job state change (queued, started, retried,
+        completed, failed, cancelled, feedback) of this process's jobs — and, on PostgreSQL,
+        of the jobs other processes sharing the queue run (their events carry an error's
+        kind, not its message); returns the unsubscribe function. Exceptions it raises are
+        logged, never raised to the job."""
         return self._ctx.subscribe(listener)
 
     async def enqueue(self, *, user_id: str, template: str | None = None,
@@ -244,6 +250,34 @@ class Jobs:
         if user_id is not None and output.user_id != user_id:
             raise OutputForbiddenError(f"output {output_id!r}", user_id)
         return output
+
+    async def wait(self, output_id: str, *, user_id: str | None = None,
+                   timeout: float | None = None) -> OutputRecord:
+        """The output once it has ended (completed, failed or cancelled); at most
+        ``timeout`` seconds (then ``TimeoutError``), for ever when None.
+
+        Woken by the output's job events (this process's, and on PostgreSQL other
+        processes'), and reading the output at least every ``poll_interval_s`` besides, so
+        an end no event told of is found too. Ownership as ``get_output``.
+        """
+        ended = asyncio.Event()
+
+        def on(event: JobEvent) -> None:
+            if event.output_id == output_id and event.status in _ENDED:
+                ended.set()
+
+        unsubscribe = self.subscribe(on)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    ended.clear()  # an end told after this read wakes the next one
+                    output = await self.get_output(output_id, user_id=user_id)
+                    if output.status in _ENDED:
+                        return output
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(ended.wait(), self._ctx.settings.poll_interval_s)
+        finally:
+            unsubscribe()
 
     async def list_outputs(self, user_id: str, *, filters: OutputFilter | None = None,
                            cursor: str | None = None, limit: int = 50) -> OutputPage:

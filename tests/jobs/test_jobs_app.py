@@ -393,3 +393,35 @@ async def test_a_user_at_the_unfinished_job_cap_is_refused_until_one_finishes(
         await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)
         with pytest.raises(JobLimitError):
             await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)
+
+
+async def test_wait_returns_the_output_once_it_has_ended(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """``wait`` answers with the completed output, woken by the job's end; it refuses
+    another user's output; an output that does not end within the timeout is a
+    TimeoutError."""
+    async with running(tmp_path, fake_llm) as (app, _events):
+        handle = await app.jobs.enqueue(prompt="wait for me", user_id="ada")
+        output = await app.jobs.wait(handle.output_id, user_id="ada", timeout=WAIT_S)
+        assert (output.status, output.raw_response) == ("completed", "you said: wait for me")
+        with pytest.raises(OutputForbiddenError):
+            await app.jobs.wait(handle.output_id, user_id="eve", timeout=WAIT_S)
+        later = await app.jobs.enqueue(prompt="x", user_id="ada",
+                                       run_at=datetime.now(UTC) + timedelta(hours=1))
+        with pytest.raises(TimeoutError):
+            await app.jobs.wait(later.output_id, user_id="ada", timeout=0.2)
+
+
+async def test_wait_finds_an_end_no_event_told_of(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """An output ended where no event reaches this process (here: cancelled in the store
+    directly, as another process without events would) is found by ``wait``'s reads."""
+    async with running(tmp_path, fake_llm, poll_interval_s=0.05) as (app, events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada",
+                                        run_at=datetime.now(UTC) + timedelta(hours=1))
+        waiting = asyncio.ensure_future(app.jobs.wait(handle.output_id, user_id="ada",
+                                                      timeout=WAIT_S))
+        await app.store.cancel_job(handle.job_id)
+        output = await waiting
+    assert output.status == "cancelled"
+    assert events.kinds(handle.job_id) == ["queued"]

@@ -14,7 +14,8 @@ enqueue for another user by naming ``user_id``).
 * ``POST /api/v1/llm_jobs/{job_id}/cancel`` — cancel a pending or running job; the output.
 * ``GET /api/v1/llm_outputs`` — the caller's outputs, newest first, filtered by ``status``,
   ``template``, ``model`` and ``feedback`` (``up``/``down``); ``next_cursor`` pages on.
-* ``GET /api/v1/llm_outputs/{output_id}`` — one output.
+* ``GET /api/v1/llm_outputs/{output_id}`` — one output; ``?wait_s=N`` (at most 60) answers
+  once it has ended, or after N seconds as it is then (a long poll instead of polling).
 * ``PUT /api/v1/llm_outputs/{output_id}/feedback`` — ``{rating: "up"|"down", reason?}``
   (one per user and output; a second replaces it).
 * ``POST /api/v1/llm_outputs/{output_id}/rerun`` — a new job as the parent ran (its
@@ -26,6 +27,7 @@ enqueue for another user by naming ``user_id``).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
@@ -52,6 +54,8 @@ router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 
 MAX_PAGE = 200
 """The most outputs one page lists."""
+MAX_WAIT_S = 60.0
+"""The longest ``wait_s`` of a long poll on an output (a proxy in front may cut sooner)."""
 
 OutputId = Annotated[str, Path(min_length=1, max_length=64, description="an output's id")]
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a job's id")]
@@ -152,9 +156,19 @@ async def list_outputs(
 
 
 @router.get("/api/v1/llm_outputs/{output_id}", summary="Show one LLM output")
-async def get_output(output_id: OutputId, caller: CurrentPrincipal,
-                     rt: AppDep) -> OutputRecord:
-    """The caller's output: request, prompt, answer, status, usage and timings."""
+async def get_output(
+        output_id: OutputId, caller: CurrentPrincipal, rt: AppDep,
+        wait_s: Annotated[float, Query(
+            ge=0, le=MAX_WAIT_S,
+            description="Wait up to this many seconds for the output to end (completed, "
+                        "failed or cancelled) before answering; 0 answers at once.")] = 0,
+) -> OutputRecord:
+    """The caller's output: request, prompt, answer, status, usage and timings. With
+    ``wait_s``, a long poll: the answer comes when the output ends, or after ``wait_s``
+    with the output as it is then."""
+    if wait_s > 0:
+        with contextlib.suppress(TimeoutError):
+            return await rt.jobs.wait(output_id, user_id=caller.user_id, timeout=wait_s)
     return await rt.jobs.get_output(output_id, user_id=caller.user_id)
 
 

@@ -323,3 +323,22 @@ async def test_the_per_user_cap_is_429(tmp_path: Path) -> None:
     assert answer.json()["error"]["code"] == "job_limit"
     assert "max_unfinished_per_user" in answer.json()["error"]["message"]
     assert other.status_code == 201
+
+
+async def test_a_long_poll_answers_once_the_output_has_ended(api: ApiServer) -> None:
+    """``wait_s`` holds the answer until the output ends, or answers it as it is once the
+    wait is over; a wait beyond the bound is a 422."""
+    handle = (await enqueue(api, prompt="long poll")).json()
+    url = f"{OUTPUTS}/{handle['output_id']}"
+    ended = await api.http.get(url, params={"wait_s": 30}, headers=api.auth(), timeout=40)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["status"] == "completed"
+    later = (await enqueue(api, prompt="later", run_at=(
+        datetime.now(UTC) + timedelta(hours=1)).isoformat())).json()
+    pending = await api.http.get(f"{OUTPUTS}/{later['output_id']}", params={"wait_s": 0.2},
+                                 headers=api.auth())
+    assert (pending.status_code, pending.json()["status"]) == (200, "pending")
+    too_long = await api.http.get(url, params={"wait_s": 61}, headers=api.auth())
+    assert too_long.status_code == 422
+    other = await api.http.get(url, params={"wait_s": 1}, headers=api.auth("eve"))
+    assert other.status_code == 403
