@@ -28,6 +28,21 @@ def test_embed_script_runs_to_the_end(tmp_path: Path) -> None:
     assert "session usage: 2 requests" in done.stdout
 
 
+def test_jobs_quickstart_runs_to_the_end(tmp_path: Path) -> None:
+    """The jobs example renders its configured template, waits for both jobs, and counts
+    its feedback."""
+    done = subprocess.run(
+        [sys.executable, "-m", "examples.jobs_quickstart", "--database",
+         f"sqlite:///{tmp_path / 'jobs.db'}"],
+        cwd=Path.cwd(), env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "completed: [echo] Summarise supervision trees in 30 words." in done.stdout
+    assert "template summary v1, model echo-1" in done.stdout
+    assert ": completed" in done.stdout.split("re-run of", 1)[1]
+    assert "feedback on summary v1 (echo-1): 1 up, 0 down" in done.stdout
+
+
 def test_embed_fastapi_serves_through_its_lifespan(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The host app opens a session and answers in it; unknown sessions are a 404."""
