@@ -74,6 +74,7 @@ from urllib.parse import urlencode
 from beamish.auth import SECRET_KEY_ENV, TokenSigner, issue_token
 from beamish.auth.names import NAME_RULE, is_name
 from beamish.auth.tokens import new_token_id
+from beamish.jobs.api import MAX_WAIT_S
 from beamish.llm.errors import LLMError
 from beamish.llm.resolver import ConfigResolver
 from beamish.server.keyfile import ensure_secret_key
@@ -558,8 +559,11 @@ RATINGS: tuple[str, ...] = get_args(Rating)
 def _jobs_parser(commands: Any) -> None:
     jobs = commands.add_parser("jobs", help="a user's LLM jobs on a running server")
     job_commands = jobs.add_subparsers(dest="jobs_command", required=True)
-    enqueue = job_commands.add_parser("enqueue", help="queue a prompt or template job")
-    source = enqueue.add_mutually_exclusive_group(required=True)
+    enqueue = job_commands.add_parser(
+        "enqueue", help="queue a prompt or template job",
+        description="Queue a job: a raw --prompt, a --template, or neither (the template "
+                    "that --task's configuration names for the user).")
+    source = enqueue.add_mutually_exclusive_group()
     source.add_argument("--prompt", help="a raw prompt")
     source.add_argument("--template", help="a template's name")
     enqueue.add_argument("--var", action="append", default=[], type=_variable,
@@ -587,12 +591,26 @@ def _jobs_parser(commands: Any) -> None:
                               "(with the same filters)")
     show = job_commands.add_parser("show", help="one output, with its answer")
     show.add_argument("output_id")
+    for command in (enqueue, show):
+        command.add_argument("--wait", type=_wait_s, default=0, metavar="SECONDS",
+                             help=f"wait up to this long (at most {MAX_WAIT_S:g}) for the "
+                                  "output to end, then show it")
     cancel = job_commands.add_parser("cancel", help="cancel a pending or running job")
     cancel.add_argument("job_id", type=_positive(int))
     for command in (enqueue, listing, show, cancel):
         command.add_argument("--user", required=True, type=_user_id, help="whose jobs")
         command.add_argument("--server", default=DEFAULT_SERVER,
                              help=f"default {DEFAULT_SERVER}")
+
+
+def _wait_s(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= seconds <= MAX_WAIT_S:
+        raise argparse.ArgumentTypeError(f"--wait is 0 to {MAX_WAIT_S:g} seconds")
+    return seconds
 
 
 def _variable(text: str) -> tuple[str, Any]:
@@ -613,11 +631,21 @@ def _jobs(args: argparse.Namespace) -> int:
     _secret_key(create=False)
     token = issue_token(args.user, expires_in=60)
     what = f"beamish jobs {args.jobs_command}"
+    headers = {"Authorization": f"Bearer {token}"}
+    wait = getattr(args, "wait", 0)
     method, path, body, params = _job_request(args)
     try:
         response = httpx.request(method, f"{args.server.rstrip('/')}{path}", json=body,
-                                 params=params, timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"})
+                                 params=params, timeout=30 + wait, headers=headers)
+        if response.status_code < 400:
+            _print_jobs_answer(args.jobs_command, response.json())
+        if response.status_code < 400 and args.jobs_command == "enqueue" and wait:
+            print()
+            response = httpx.get(f"{args.server.rstrip('/')}/api/v1/llm_outputs/"
+                                 f"{response.json()['output_id']}", params={"wait_s": wait},
+                                 timeout=30 + wait, headers=headers)
+            if response.status_code < 400:
+                _show_output(response.json())
     except httpx.HTTPError as exc:
         print(f"{what}: cannot reach {args.server}: {exc}", file=sys.stderr)
         return 1
@@ -625,7 +653,6 @@ def _jobs(args: argparse.Namespace) -> int:
         print(f"{what}: {args.server} answered {response.status_code}: "
               f"{_said(response)}", file=sys.stderr)
         return 1
-    _print_jobs_answer(args.jobs_command, response.json())
     return 0
 
 
@@ -645,7 +672,8 @@ def _job_request(args: argparse.Namespace,
         return "GET", "/api/v1/llm_outputs", None, {k: v for k, v in params.items()
                                                    if v is not None}
     if command == "show":
-        return "GET", f"/api/v1/llm_outputs/{args.output_id}", None, {}
+        return "GET", f"/api/v1/llm_outputs/{args.output_id}", None, (
+            {"wait_s": args.wait} if args.wait else {})
     return "POST", f"/api/v1/llm_jobs/{args.job_id}/cancel", None, {}
 
 

@@ -54,6 +54,9 @@ from beamish.store.job_models import (
 from beamish.store.models import new_request_id
 
 MAX_REASON_CHARS = 2000
+MAX_WAIT_S = 60.0
+"""The longest wait for an output's end over HTTP or the CLI (a long poll; a proxy in
+front may cut sooner). ``Jobs.wait`` itself takes any timeout."""
 _ENDED = frozenset({"completed", "failed", "cancelled"})
 """The output statuses that do not change again."""
 

@@ -12,6 +12,7 @@ from anyio import to_thread
 from beamish.cli import main
 from beamish.store import NewTemplateVersion
 from beamish.store.job_models import Rating
+from beamish.store.models import GlobalConfig
 from beamish.store.secrets import ENV_VAR
 from tests.jobs._app import Events
 from tests.server.api._support import SECRET, serve_api
@@ -149,6 +150,39 @@ async def test_jobs_list_filters_and_pages_with_the_cursor_it_prints(
             named("plain2", "digest2"), 2, None)
         status, _, err = await _cli(capsys, "jobs", "list", *server, "--cursor", "garbage")
         assert (status, "answered 4" in err, "cursor" in err) == (1, True, True), err
+
+
+async def test_enqueue_by_task_type_and_wait_shows_the_finished_output(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """enqueue with neither --prompt nor --template renders the template the task type's
+    config names; --wait prints the output once it has ended; show --wait does too; a
+    --wait out of bounds is a usage error."""
+    monkeypatch.setenv(ENV_VAR, SECRET)
+    async with serve_api(tmp_path, real_server=True) as api:
+        await api.rt.templates.create_version(NewTemplateVersion(
+            name="digest", prompt="Digest of {{ topic }}", task_type="summarize"))
+        await api.rt.store.set_global_config(GlobalConfig(
+            task_type="summarize", provider="echo", model="echo-1", template="digest"))
+        server = ("--server", api.url, "--user", "ada")
+        status, out, err = await _cli(capsys, "jobs", "enqueue", "--task", "summarize",
+                                      "--var", "topic=tides", "--wait", "30", *server)
+        assert (status, err) == (0, "")
+        assert re.search(r"^status\s+completed$", out, re.MULTILINE), out
+        assert re.search(r"^template\s+digest v1$", out, re.MULTILINE), out
+        assert "Digest of tides" in out
+        output_id = re.search(r"^output\s+([0-9a-f]{32})$", out,
+                              re.MULTILINE).group(1)  # type: ignore[union-attr]
+        status, out, _ = await _cli(capsys, "jobs", "show", output_id, "--wait", "5", *server)
+        assert status == 0
+        assert re.search(r"^status\s+completed$", out, re.MULTILINE), out
+        status, _, err = await _cli(capsys, "jobs", "enqueue", "--task", "chat", *server)
+        assert (status, "answered 422" in err, "no template and no prompt" in err) == (
+            1, True, True), err
+    with pytest.raises(SystemExit) as exited:
+        main(["jobs", "show", output_id, "--wait", "61", "--user", "ada"])
+    assert exited.value.code == 2
+    assert "--wait is 0 to 60 seconds" in capsys.readouterr().err
 
 
 def test_each_jobs_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,7 +34,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from pydantic import AwareDatetime, Field
 
 from beamish.jobs import JobHandle, JobSubmission
-from beamish.jobs.api import MAX_REASON_CHARS
+from beamish.jobs.api import MAX_REASON_CHARS, MAX_WAIT_S
 from beamish.server.api.deps import AppDep, CurrentPrincipal, check_user, get_admin
 from beamish.server.api.errors import ERROR_RESPONSES, ErrorBody
 from beamish.server.api.models import Body, Out
@@ -54,8 +54,6 @@ router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 
 MAX_PAGE = 200
 """The most outputs one page lists."""
-MAX_WAIT_S = 60.0
-"""The longest ``wait_s`` of a long poll on an output (a proxy in front may cut sooner)."""
 
 OutputId = Annotated[str, Path(min_length=1, max_length=64, description="an output's id")]
 JobId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a job's id")]
