@@ -84,28 +84,35 @@ def json_object(text: str | None, field: str) -> dict[str, Any] | None:
 
 
 def enqueue_fields(form: dict[str, str]) -> dict[str, Any]:
-    """``Jobs.enqueue``'s keywords (but ``user_id``) from the enqueue form."""
+    """``Jobs.enqueue``'s keywords (but ``user_id``) from the enqueue form: a template with
+    its variables, a prompt sent as written, or only a task type (with variables) whose
+    configuration names the template. A blank format leaves it to the template (else text).
+    """
     template = _name(form.get("template"), "template")
     prompt = (form.get("prompt") or "").strip() or None
+    task_type = _name(form.get("task_type"), "task type")
     variables = json_object(form.get("variables"), "variables")
-    if (template is None) == (prompt is None):
+    if template is not None and prompt is not None:
         raise OutputFormError("give a template (with its variables) or a prompt: one of "
                               "the two, not both")
+    if template is None and prompt is None and task_type is None:
+        raise OutputFormError("give a template (with its variables), a prompt, or a task "
+                              "type whose configuration names a template")
     if prompt is not None and variables is not None:
         raise OutputFormError("variables fill a template; a prompt is sent as written, so "
                               "leave variables blank or name a template")
-    fmt = form.get("format") or "text"
-    if fmt not in FORMATS:
+    fmt = form.get("format") or None
+    if fmt is not None and fmt not in FORMATS:
         raise OutputFormError(f"format is one of {', '.join(FORMATS)}")
-    fields: dict[str, Any] = {"format": fmt}
-    if template is not None:
+    fields: dict[str, Any] = {"format": fmt, "task_type": task_type}
+    if prompt is None:
         fields.update(template=template, variables=variables or {})
     else:
         fields["prompt"] = prompt
         system = (form.get("system") or "").strip()
         if system:
             fields["system"] = system
-    return fields
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def regenerate_fields(form: dict[str, str]) -> dict[str, Any]:

@@ -226,6 +226,29 @@ def test_another_users_output_is_a_403_page(browse: Browsing, web: WebServer) ->
     expect(page.locator("#feedback-now")).to_have_text("Not rated yet.")
 
 
+def test_a_task_type_alone_renders_its_configured_template(browse: Browsing,
+                                                          web: WebServer) -> None:
+    """With only a task type and variables, the job renders the template that task type's
+    global config names, in the template's format."""
+    admin = {"Authorization": f"Bearer {token('root', admin=True)}"}
+    made = httpx.post(f"{web.url}/api/admin/templates", headers=admin, timeout=10, json={
+        "name": "digest", "prompt": "Digest of **{{ topic }}**", "task_type": "summarize",
+        "output_format": "markdown"})
+    assert made.status_code == 201, made.text
+    put = httpx.put(f"{web.url}/api/admin/llm/global/summarize", headers=admin, timeout=10,
+                    json={"provider": "echo", "model": "echo-1", "template": "digest"})
+    assert put.status_code == 200, put.text
+    page = browse.page
+    sign_in(page, web, "ada", path="/outputs")
+    page.get_by_label("Task type (optional)").fill("summarize")
+    page.get_by_label("Variables (JSON object)").fill('{"topic": "tides"}')
+    page.get_by_role("button", name="Start job").click()
+    expect(page).to_have_url(_OUTPUT_URL)
+    completed(page)
+    expect(page.locator("#output-live .details")).to_contain_text("digest v1")
+    expect(page.locator("#output-live .answer strong")).to_have_text("tides")
+
+
 def test_a_bad_enqueue_form_says_what_was_wrong(browse: Browsing, web: WebServer) -> None:
     """A template and a prompt together, or variables that are not a JSON object, get the
     form back with the reason, its fields kept."""

@@ -64,12 +64,22 @@ def test_a_prompt_job_keeps_its_system_prompt_and_format() -> None:
 def test_a_template_job_takes_its_variables_as_a_json_object() -> None:
     """A template's variables are the JSON object of the variables field (none: empty)."""
     assert enqueue_fields({"template": "greet", "variables": '{"name": "Ada"}'}) == {
-        "template": "greet", "variables": {"name": "Ada"}, "format": "text"}
+        "template": "greet", "variables": {"name": "Ada"}}
     assert enqueue_fields({"template": "greet"})["variables"] == {}
 
 
+def test_a_task_type_alone_leaves_the_template_to_its_configuration() -> None:
+    """With neither template nor prompt, a task type (and its variables) is the job; a
+    blank format is left to the template, a chosen one kept."""
+    assert enqueue_fields({"task_type": "summarize", "variables": '{"topic": "tides"}',
+                           "format": ""}) == {
+        "task_type": "summarize", "variables": {"topic": "tides"}}
+    assert enqueue_fields({"prompt": "hi", "task_type": "summarize", "format": "json"}) == {
+        "prompt": "hi", "task_type": "summarize", "format": "json"}
+
+
 @pytest.mark.parametrize(("form", "says"), [
-    ({}, "a template .* or a prompt"),
+    ({}, "a template .*, a prompt, or a task type"),
     ({"template": "greet", "prompt": "hi"}, "not both"),
     ({"prompt": "hi", "variables": '{"a": 1}'}, "leave variables blank"),
     ({"template": "greet", "variables": "{nope"}, r"variables is not JSON \(.*line 1"),
