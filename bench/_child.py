@@ -51,9 +51,14 @@ class ChildProcess:
         return answer
 
     def close(self) -> None:
-        """Tell the child to stop (None); kill it if it has not within 30 s."""
-        self._pipe.send(None)
-        self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.kill()
+        """Tell the child to stop (None); kill it if it has not within 30 s (or is gone)."""
+        try:
+            self._pipe.send(None)
+            self._process.join(timeout=30)
+        except (BrokenPipeError, ConnectionResetError):  # it died: nothing to tell
+            pass
+        finally:
+            if self._process.is_alive():
+                self._process.kill()
             self._process.join()
+            self._pipe.close()

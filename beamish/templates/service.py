@@ -24,9 +24,10 @@ under the version's schema when it has one (``TemplateVariablesError`` naming ea
 a variable the template uses but was not given is named there too) — then render prompt and
 system prompt in a worker thread under the sandbox's bounds (``beamish.templates.render``).
 
-**Caches.** The version a (name, label) or (name, version) reads as, in a ``TTLCache`` of
-``cache_size`` entries that each live ``ttl_s`` seconds, and compiled templates and schema
-validators by (name, version), which never change (an LRU of ``cache_size``). The store
+**Caches.** The version a (name, label) — or the latest — reads as, in a ``TTLCache`` of
+``cache_size`` entries that each live ``ttl_s`` seconds; a numbered version, and compiled
+templates and schema validators by (name, version), which never change (versions are
+immutable and never deleted), each in an LRU of ``cache_size``. The store
 publishes ``TemplateChanged(name)`` on every template write of this process (new version,
 label moved or deleted) before the write returns; this drops that template's entries, so the
 next render here sees the change with no TTL to wait for. A write the store cannot see —
@@ -136,7 +137,10 @@ class Templates:
         self._store = store
         self._timeout = timeout
         self._ttl_s = ttl_s
+        # A label (or the latest version) can move in another process: read again after
+        # ttl_s. A numbered version never changes (versions are immutable, never deleted).
         self._versions: TTLCache[_Key, TemplateVersion] = TTLCache(cache_size, ttl_s, timer)
+        self._numbered: LRUCache[_Key, TemplateVersion] = LRUCache(cache_size)
         self._compiled: LRUCache[tuple[str, int], _Compiled] = LRUCache(cache_size)
         self._generation = 0
         self._unsubscribe: Callable[[], None] = store.subscribe(self._changed)
@@ -208,8 +212,9 @@ class Templates:
         if label is not None and version is not None:
             raise ValueError("ask for a template version or a label, not both")
         key: _Key = (name, "version", version) if version is not None else (name, "label", label)
+        cache = self._numbered if version is not None else self._versions
         try:
-            return self._versions[key]
+            return cache[key]
         except KeyError:
             pass
         generation = self._generation
@@ -217,7 +222,7 @@ class Templates:
         if found is None:
             raise TemplateNotFoundError(await self._missing(name, label, version))
         if generation == self._generation:
-            self._versions[key] = found
+            cache[key] = found
         return found
 
     async def resolve_version(self, name: str, *, label: str | None = None,

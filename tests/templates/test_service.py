@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,6 +196,32 @@ async def test_a_write_by_another_process_is_seen_once_the_ttl_has_passed(
         finally:
             there.close()
             here.close()
+
+
+async def test_a_numbered_version_stays_cached_past_the_ttl(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A numbered version never changes, so it is read from the store once; the served
+    version (a label's, or the latest) is read again once its entry expires."""
+    clock = FakeClock()
+    templates = Templates(store, ttl_s=10, timer=clock)
+    await templates.create_version(new("one"))
+    reads: list[tuple[int | None, str | None]] = []
+    read = store.get_template_version
+
+    async def counted(name: str, *, version: int | None = None,
+                      label: str | None = None) -> Any:
+        reads.append((version, label))
+        return await read(name, version=version, label=label)
+
+    monkeypatch.setattr(store, "get_template_version", counted)
+    try:
+        for _ in range(2):
+            assert (await templates.render("greet", {}, version=1)).prompt == "one"
+            assert (await templates.render("greet", {})).prompt == "one"
+            clock.advance(11)
+    finally:
+        templates.close()
+    assert reads == [(1, None), (None, None), (None, None)]
 
 
 async def test_the_ttl_must_be_positive(store: Store) -> None:
