@@ -104,9 +104,10 @@ class Jobs:
 
         ``queue`` is one of ``[jobs] queues`` (``high``, ``default``, ``low``); a lower
         ``priority`` runs first within it; ``run_at`` (aware) schedules it; while a job with
-        ``unique_key`` is pending or running, enqueueing the key again returns that job
-        (``created`` False). ``max_retries``, ``backoff_base_s`` and ``backoff_cap_s``
-        override the queue's retry policy for this job (the base at most the cap).
+        ``unique_key`` is pending or running, enqueueing the key again for the same user
+        returns that job (``created`` False; keys are per user). ``max_retries``,
+        ``backoff_base_s`` and ``backoff_cap_s`` override the queue's retry policy for this
+        job (the base at most the cap).
 
         Raises:
             InvalidJobError: what is wrong with the arguments.

@@ -4,7 +4,8 @@ talks to those tables, as procrastinate's manager is.
 Rules the SQL keeps, for both backends:
 
 * **Uniqueness is the database's.** Enqueue is one ``INSERT … ON CONFLICT`` on the partial
-  unique index over unfinished jobs' ``unique_key``; on a conflict the no-op update returns
+  unique index over unfinished jobs' ``(user_id, unique_key)`` (a key is one user's: another
+  user's same key is another job); on a conflict the no-op update returns
   the existing row (``created`` is False), and no output row is written.
 * **Claims are leases.** A claim moves up to ``limit`` jobs of a queue to ``executing`` with
   ``lease_until`` and ``leased_by``, in one statement: PostgreSQL picks them with
@@ -62,7 +63,8 @@ _INSERT_ROWS = 100
 _INSERT_JOBS = f"""INSERT INTO jobs (queue, priority, state, max_attempts, run_at, unique_key,
         user_id, output_id, args, inserted_at, updated_at)
     VALUES {{values}}
-    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {_UNFINISHED}
+    ON CONFLICT (user_id, unique_key) WHERE unique_key IS NOT NULL
+        AND state IN {_UNFINISHED}
     DO UPDATE SET unique_key = excluded.unique_key
     RETURNING *"""
 
@@ -162,17 +164,18 @@ class JobQueries(ABC):
         if not jobs:
             return []
         now = utc_now()
-        # A key repeated within the batch maps to its first job (one statement may not
-        # update a row twice); that job is then "existing" for the repeats.
-        first_of: dict[str, int] = {}
+        # A user's key repeated within the batch maps to its first job (one statement may
+        # not update a row twice); that job is then "existing" for the repeats.
+        first_of: dict[tuple[str, str], int] = {}
         firsts: list[NewJob] = []
         slot: list[int] = []
         for job in jobs:
-            if job.unique_key is not None and job.unique_key in first_of:
-                slot.append(first_of[job.unique_key])
+            key = None if job.unique_key is None else (job.user_id, job.unique_key)
+            if key is not None and key in first_of:
+                slot.append(first_of[key])
                 continue
-            if job.unique_key is not None:
-                first_of[job.unique_key] = len(firsts)
+            if key is not None:
+                first_of[key] = len(firsts)
             slot.append(len(firsts))
             firsts.append(job)
         async with self._jobs_backend.transaction() as tx:
@@ -426,13 +429,14 @@ async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
                  args_json[-1], now]
     rows = await tx.fetch(_insert_jobs_sql(len(jobs)), *args)
     by_output = {row["output_id"]: row for row in rows}
-    by_key = {row["unique_key"]: row for row in rows if row["unique_key"] is not None}
+    by_key = {(row["user_id"], row["unique_key"]): row for row in rows
+              if row["unique_key"] is not None}
     results: list[EnqueuedJob] = []
     for job in jobs:
         row = by_output.get(job.output_id)
         created = row is not None
         if row is None:
-            row = by_key[job.unique_key]
+            row = by_key[job.user_id, job.unique_key]
         results.append(EnqueuedJob(job=JobRecord.model_validate(row), created=created))
     await tx.executemany(_INSERT_OUTPUT, [
         (job.output_id, result.job.id, job.user_id, job.template_name, job.template_version,

@@ -253,6 +253,25 @@ async def test_a_unique_key_returns_the_unfinished_job_and_frees_once_it_finishe
     assert later.job.id != first.job.id
 
 
+async def test_a_unique_key_is_one_users_and_never_another_users_job(
+        store: Store) -> None:
+    """The same key from two users makes two jobs, each its user's, alone and in one
+    batch; each user's repeat still answers that user's own job."""
+    ada = await store.enqueue_job(new_job(unique_key="daily"))
+    bob = await store.enqueue_job(new_job(unique_key="daily", user_id="bob"))
+    assert (ada.created, bob.created) == (True, True)
+    assert (bob.job.user_id, bob.job.id != ada.job.id) == ("bob", True)
+    batch = await store.enqueue_jobs([new_job(unique_key="weekly", user_id=user)
+                                      for user in ("ada", "bob", "ada", "eve")])
+    assert [(e.created, e.job.user_id) for e in batch] == [
+        (True, "ada"), (True, "bob"), (False, "ada"), (True, "eve")]
+    assert batch[2].job.id == batch[0].job.id
+    again = await store.enqueue_job(new_job(unique_key="daily", user_id="bob"))
+    assert (again.created, again.job.id) == (False, bob.job.id)
+    assert [o.output_id for o in (await store.list_outputs("bob")).outputs] == [
+        batch[1].job.output_id, bob.job.output_id]
+
+
 async def test_concurrent_enqueues_of_one_key_make_one_job(store_url: str) -> None:
     """Many enqueues of one key at once, from two stores (separate connections), make one
     job, and every caller gets its id."""
