@@ -40,6 +40,7 @@ from beamish.jobs import (
 from beamish.jobs.api import MAX_REASON_CHARS
 from beamish.server.api.deps import get_runtime
 from beamish.store.job_models import OutputRecord
+from beamish.templates import TemplateError
 from beamish.web.cookie import signed_in
 from beamish.web.errors import FormTooLargeError, OutputFormError
 from beamish.web.output_forms import (
@@ -170,8 +171,9 @@ async def enqueue(request: Request) -> Response:
     form = await _form(request)
     try:
         fields = enqueue_fields(form)
-        handle = await get_runtime(request).jobs.enqueue(user_id=principal.user_id, **fields)
-    except (OutputFormError, InvalidJobError) as problem:
+        handle = await get_runtime(request).jobs.enqueue(user_id=principal.user_id,
+                                                         check_template=True, **fields)
+    except (OutputFormError, InvalidJobError, TemplateError) as problem:
         return await _list(request, principal, form=form, status=400,
                            error=f"The job was not started: {problem}")
     except JobLimitError as problem:
@@ -280,7 +282,7 @@ async def _act(request: Request, action: str) -> Response:
         else:
             target = (await jobs.regenerate(output_id, user_id=user_id,
                                             **regenerate_fields(form))).output_id
-    except (OutputFormError, InvalidJobError, JobLimitError) as problem:
+    except (OutputFormError, InvalidJobError, JobLimitError, TemplateError) as problem:
         status = 429 if isinstance(problem, JobLimitError) else 400
         return await _show(request, principal, found, status=status,
                            error=f"That did not work: {problem}")

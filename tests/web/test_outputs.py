@@ -354,3 +354,36 @@ def test_the_list_pages_newest_first_by_cursor(host: tuple[httpx.Client, str]) -
     assert last[0] not in rows
     assert 'rel="next"' not in second.text
     assert '<a href="/ui/outputs">Newest</a>' in second.text
+
+
+def test_a_template_that_cannot_render_is_refused_before_a_job_is_made(
+        host: tuple[httpx.Client, str]) -> None:
+    """An unknown template, or variables its schema refuses, give the form back with the
+    reason (400), as the HTTP API and the channel refuse them, and no job is made; a
+    regenerate with such variables gives the output page back with the reason."""
+    client, _ = host
+    unknown = client.post("/ui/outputs", data={"template": "nope", "variables": "{}"})
+    assert unknown.status_code == 400
+    assert "nope" in unknown.text
+    assert "The job was not started" in unknown.text
+    assert 'data-output="' not in unknown.text
+    admin = {"Authorization": f"Bearer {TokenSigner(MOUNT_SECRET).issue('root', admin=True)}"}
+    made = client.post("/api/admin/templates", headers=admin, json={
+        "name": "greet", "prompt": "Hello {{ name }}", "variables_schema": {
+            "type": "object", "required": ["name"],
+            "properties": {"name": {"type": "string"}}}})
+    assert made.status_code == 201, made.text
+    off_schema = client.post("/ui/outputs", data={"template": "greet",
+                                                  "variables": '{"name": 5}'})
+    assert off_schema.status_code == 400
+    assert "name" in off_schema.text
+    assert "The job was not started" in off_schema.text
+    started = client.post("/ui/outputs", data={"template": "greet",
+                                               "variables": '{"name": "Ada"}'})
+    assert started.status_code == 303
+    location = started.headers["location"]
+    regenerated = client.post(location + "/regenerate", data={"variables": '{"name": 5}'})
+    assert regenerated.status_code == 400
+    assert "That did not work" in regenerated.text
+    listed = client.get("/ui/outputs")
+    assert len(re.findall(r'<tr data-output="', listed.text)) == 1
