@@ -2,17 +2,21 @@
 
 Only the user themself may join ``user:<their id>`` (anyone else, admins included, is
 refused with ``{"reason": "unauthorized"}``); the reply is ``{"user_id"}``. While joined,
-the channel pushes ``job`` for each state change of the user's jobs made in this server
-process — ``{event, job_id, output_id, status, state, attempt, queue, template,
-template_version, model, latency_ms, error, retry_at}`` (absent when unknown), never
-prompt content — through the server's one ``JobFeed`` (the socket assign ``"job_feed"``).
+the channel pushes ``job`` for each state change of the user's jobs — those this server
+process runs, and on PostgreSQL those other processes sharing the queue run (their pushes
+carry the error's kind, not its message) — ``{event, job_id, output_id, status, state,
+attempt, queue, template, template_version, model, latency_ms, error, retry_at}`` (absent
+when unknown), never prompt content — through the server's one ``JobFeed`` (the socket
+assign ``"job_feed"``).
 
 Client events:
 
 * ``enqueue`` — the body of ``POST /api/v1/llm_jobs`` (``beamish.jobs.JobSubmission``,
   without ``user_id``: the job is the joined user's) → ok ``{job_id, output_id, status,
   state, created, estimated_completion}``. Errors are ``{reason, detail}``: ``bad_request``
-  (the payload or the job is not valid), ``invalid_variables`` (the template's variables,
+  (the payload or the job is not valid), ``missing_prompt`` (neither template nor prompt,
+  and the task type's configuration names no template), ``invalid_variables`` (the
+  template's variables,
   each named), ``template_not_found``, ``template_refused`` (the sandbox), ``job_limit``
   (``[jobs] max_unfinished_per_user``), ``unavailable`` (the jobs or the database).
 """
@@ -32,6 +36,7 @@ from beamish.jobs import (
     JobLimitError,
     JobsNotRunningError,
     JobSubmission,
+    MissingPromptError,
 )
 from beamish.runtime import ExitReason
 from beamish.store import StoreError
@@ -81,6 +86,8 @@ class UserChannel(Channel):
             raise ReplyError("template_not_found", str(error)) from None
         except TemplateRenderError as error:
             raise ReplyError("template_refused", str(error), code=error.problem) from None
+        except MissingPromptError as error:
+            raise ReplyError("missing_prompt", str(error)) from None
         except JobLimitError as error:
             raise ReplyError("job_limit", str(error)) from None
         except (JobsNotRunningError, StoreError) as error:

@@ -95,6 +95,7 @@ async def test_enqueue_on_the_channel_replies_with_the_handle(beamish: BeamishSe
     ({"prompt": "x", "queue": "nope"}, "bad_request", "queue"),
     ({"prompt": "x", "user_id": "bob"}, "bad_request", "user_id"),
     ({"prompt": "x", "surprise": 1}, "bad_request", "surprise"),
+    ({"variables": {"topic": "x"}}, "missing_prompt", "no template and no prompt"),
 ])
 async def test_a_bad_enqueue_is_a_typed_error_reply(beamish: BeamishServer, payload: Any,
                                                     reason: str, said: str) -> None:
