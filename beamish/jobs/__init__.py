@@ -21,6 +21,7 @@ How it is built, one concept a module:
   workers, the finisher's group commits, lease renewal, pruning, NOTIFY wake-ups.
 * :mod:`.event_log` — the one log line of each job event: ids and numbers, never content.
 * :mod:`.relay` — job events to and from the other processes sharing a PostgreSQL queue.
+* :mod:`.ordering` — the order of one job's events, where other processes' events cross.
 * :mod:`.api` — ``Jobs``, the API; :mod:`.submission` — a job as HTTP and the user
   channel take it; :mod:`.models`, :mod:`.settings`, :mod:`.errors`.
 

@@ -25,7 +25,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from beamish.jobs.actors import submit
-from beamish.jobs.context import ENQUEUER, PRUNER, JobListener, JobsContext, producer_name
+from beamish.jobs.context import ENQUEUER, PRUNER, JobListener, JobsContext
 from beamish.jobs.errors import (
     InvalidJobError,
     JobNotFoundError,
@@ -77,7 +77,18 @@ class Jobs:
         completed, failed, cancelled, feedback) of this process's jobs — and, on PostgreSQL,
         of the jobs other processes sharing the queue run (their events carry an error's
         kind, not its message); returns the unsubscribe function. Exceptions it raises are
-        logged, never raised to the job."""
+        logged, never raised to the job.
+
+        Order: the events this process publishes reach the listener in the order they
+        happened, and a job enqueued here is ``queued`` before its caller hears of it.
+        Events of other processes keep their own order too, but can cross this process's
+        events of the same job (queued here, started there): the listener may get a job's
+        ``started`` before its ``queued``. Where that matters, order a job's events by
+        ``beamish.jobs.ordering.rank`` — ``queued`` < ``started`` (n) < ``retried`` (n) <
+        ``started`` (n + 1) < its end (completed, failed or cancelled, after which nothing
+        comes) — and drop what is older than what was shown (``NewestEvents`` does, as the
+        user channels' feed does). ``feedback`` events are no state change and have no
+        rank. Each event reaches the listener once."""
         return self._ctx.subscribe(listener)
 
     async def enqueue(self, *, user_id: str, template: str | None = None,
@@ -225,17 +236,10 @@ class Jobs:
             task_type=request.task_type or task_type or "chat",
             format=request.format, parent_output_id=request.parent_output_id,
             relation=request.relation)
+        # The enqueuer publishes the job's ``queued`` event and wakes its queue.
         enqueued: EnqueuedJob = await submit(ctx, ENQUEUER, new)
         job = enqueued.job
         load = ctx.queue_load(job.queue)
-        if enqueued.created:
-            load.backlog += 1
-            ctx.publish(JobEvent(event="queued", job_id=job.id, output_id=job.output_id,
-                                 user_id=job.user_id, queue=job.queue, status="pending",
-                                 template=request.template))
-            producer = ctx.services.node.whereis(producer_name(job.queue))
-            if producer is not None and not new.scheduled:  # none: jobs run elsewhere
-                send(producer, "wake")
         concurrency = ctx.settings.queues[job.queue].concurrency
         return JobHandle(job_id=job.id, output_id=job.output_id,
                          status=OUTPUT_STATUS[job.state], state=job.state,
