@@ -43,6 +43,7 @@ from beamish.jobs.errors import (
     OutputForbiddenError,
     PermanentAttemptError,
     RetryableAttemptError,
+    WaitLimitError,
 )
 from beamish.jobs.formats import FormatError
 from beamish.jobs.models import JobEvent, JobHandle, JobRequest, RenderedPrompt, Renderer
@@ -56,5 +57,5 @@ __all__ = [
     "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobLimitError",
     "JobNotFoundError",
     "JobsNotRunningError", "MissingPromptError", "OutputForbiddenError", "PermanentAttemptError",
-    "RetryableAttemptError",
+    "RetryableAttemptError", "WaitLimitError",
 ]

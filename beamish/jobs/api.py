@@ -36,6 +36,7 @@ from beamish.jobs.errors import (
 from beamish.jobs.formats import check_schema
 from beamish.jobs.models import JobEvent, JobHandle, JobRequest, RenderedPrompt, Renderer
 from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
+from beamish.jobs.waiters import ENDED
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.llm.settings import PROVIDERS
 from beamish.runtime import call, send
@@ -57,8 +58,6 @@ MAX_REASON_CHARS = 2000
 MAX_WAIT_S = 60.0
 """The longest wait for an output's end over HTTP or the CLI (a long poll; a proxy in
 front may cut sooner). ``Jobs.wait`` itself takes any timeout."""
-_ENDED = frozenset({"completed", "failed", "cancelled"})
-"""The output statuses that do not change again."""
 
 
 class Jobs:
@@ -266,25 +265,24 @@ class Jobs:
         Woken by the output's job events (this process's, and on PostgreSQL other
         processes'), and reading the output at least every ``poll_interval_s`` besides, so
         an end no event told of is found too. Ownership as ``get_output``.
+
+        Raises:
+            WaitLimitError: ``user_id`` already has ``[jobs] max_waits_per_user`` waits
+                running, or the process ``max_waits`` (``beamish.jobs.waiters``).
         """
-        ended = asyncio.Event()
-
-        def on(event: JobEvent) -> None:
-            if event.output_id == output_id and event.status in _ENDED:
-                ended.set()
-
-        unsubscribe = self.subscribe(on)
+        waiter = self._ctx.waiters.add(output_id, user_id)
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    ended.clear()  # an end told after this read wakes the next one
+                    waiter.ended.clear()  # an end told after this read wakes the next one
                     output = await self.get_output(output_id, user_id=user_id)
-                    if output.status in _ENDED:
+                    if output.status in ENDED:
                         return output
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ended.wait(), self._ctx.settings.poll_interval_s)
+                        await asyncio.wait_for(waiter.ended.wait(),
+                                               self._ctx.settings.poll_interval_s)
         finally:
-            unsubscribe()
+            self._ctx.waiters.remove(waiter)
 
     async def list_outputs(self, user_id: str, *, filters: OutputFilter | None = None,
                            cursor: str | None = None, limit: int = 50) -> OutputPage:
