@@ -34,7 +34,14 @@ from beamish.jobs.errors import (
     OutputForbiddenError,
 )
 from beamish.jobs.formats import check_schema
-from beamish.jobs.models import JobEvent, JobHandle, JobRequest, RenderedPrompt, Renderer
+from beamish.jobs.models import (
+    JobEvent,
+    JobHandle,
+    JobRequest,
+    RenderedPrompt,
+    Renderer,
+    check_choices,
+)
 from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
 from beamish.jobs.waiters import ENDED
 from beamish.llm.hierarchy import ConfigRequest
@@ -116,7 +123,8 @@ class Jobs:
         ``priority`` runs first within it; ``run_at`` (aware) schedules it; while a job with
         ``unique_key`` is pending or running, enqueueing the key again returns that job
         (``created`` False). ``max_retries``, ``backoff_base_s`` and ``backoff_cap_s``
-        override the queue's retry policy for this job (the base at most the cap).
+        override the queue's retry policy for this job (seconds above 0 and at most a day,
+        the base at most the cap: ``JobSubmission``'s rules).
 
         Raises:
             InvalidJobError: what is wrong with the arguments.
@@ -148,9 +156,12 @@ class Jobs:
     async def _configured_template(self, fields: dict[str, Any]) -> None:
         """Fill in the template the user's configuration of the job's task type names
         (``MissingPromptError`` when it names none)."""
-        if (fields["template_label"], fields["template_version"]) != (None, None):
-            raise InvalidJobError("template_label and template_version choose a version of "
-                                  "the job's template: give them with template")
+        try:
+            check_choices(template=None, label=fields["template_label"],
+                          version=fields["template_version"], backoff_base_s=None,
+                          backoff_cap_s=None)
+        except ValueError as error:
+            raise InvalidJobError(str(error)) from None
         task_type = fields["task_type"] or "chat"
         resolver = self._ctx.services.current_resolver()
         config = await resolver.resolve(fields["user_id"], task_type)

@@ -120,7 +120,7 @@ async def test_a_provider_outage_is_retried_until_it_answers(
     job completes on the answer after them."""
     fake_llm.script(Fault.error(503), Fault.error(429))
     async with running(tmp_path, fake_llm, backoff_base_s=3600.0) as (app, events):
-        handle = await app.jobs.enqueue(prompt="x", user_id="ada", backoff_base_s=0.0)
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada", backoff_base_s=0.001)
         await events.wait("completed", job_id=handle.job_id)
         output = await app.jobs.get_output(handle.output_id)
     assert (output.status, output.attempts) == ("completed", 3)
@@ -266,14 +266,17 @@ async def test_a_template_job_renders_through_the_applications_templates(
     ({"prompt": "x", "template": "t"}, "either template"),
     ({}, "no template and no prompt, and the configuration of task type 'chat'"),
     ({"template_label": "staging"}, "give them with template"),
-    ({"prompt": "x", "template_version": 2}, "give them with template="),
+    ({"prompt": "x", "template_version": 2}, "give them with template"),
     ({"prompt": "x", "queue": "urgent"}, "queue 'urgent'"),
     ({"prompt": "x" * 300_000}, "max_prompt_chars"),
     ({"prompt": "x", "format": "json", "schema": {"type": 12}}, "schema"),
     ({"prompt": "x", "schema": {"type": "object"}}, "format='json'"),
     ({"prompt": "x", "priority": 5000}, "priority"),
     ({"prompt": "x", "run_at": datetime(2030, 1, 1)}, "timezone-aware"),
-    ({"prompt": "x", "backoff_base_s": 10.0, "backoff_cap_s": 5.0}, "at most the cap"),
+    ({"prompt": "x", "backoff_base_s": 10.0, "backoff_cap_s": 5.0},
+     "backoff_base_s must be at most backoff_cap_s"),
+    ({"prompt": "x", "backoff_base_s": 0.0}, "backoff_base_s"),
+    ({"template": "t", "template_label": "a", "template_version": 1}, "not both"),
     ({"prompt": "x", "backoff_base_s": 600.0}, r"above backoff_cap_s \(300"),
     ({"prompt": "x", "backoff_cap_s": 2 * 86_400.0}, "backoff_cap_s"),
 ])
