@@ -22,6 +22,7 @@ How it is built, one concept a module:
 * :mod:`.event_log` — the one log line of each job event: ids and numbers, never content.
 * :mod:`.relay` — job events to and from the other processes sharing a PostgreSQL queue.
 * :mod:`.ordering` — the order of one job's events, where other processes' events cross.
+* :mod:`.waiters` — the callers of ``Jobs.wait``, woken by one lookup per job event.
 * :mod:`.api` — ``Jobs``, the API; :mod:`.submission` — a job as HTTP and the user
   channel take it; :mod:`.models`, :mod:`.settings`, :mod:`.errors`.
 
