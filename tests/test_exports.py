@@ -50,7 +50,7 @@ PINNED: dict[str, list[str]] = {
         "JobsNotRunningError",
         "JobsSettings", "MissingPromptError", "OutputForbiddenError", "PermanentAttemptError",
         "QueueSettings",
-        "RenderedPrompt", "Renderer", "RetryableAttemptError", "jobs_spec"],
+        "RenderedPrompt", "Renderer", "RetryableAttemptError", "WaitLimitError", "jobs_spec"],
     "beamish.web": ["LINK_LIFETIME_S", "LinkCode", "SignInLinks", "install_web", "router"],
 }
 

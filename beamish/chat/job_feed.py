@@ -5,7 +5,13 @@ The job API calls its listeners in the publisher's task for every job event of t
 job run elsewhere reaches its user's channels here, its error as a kind only) — so the
 listener must be cheap: the feed subscribes once (while any user channel is joined),
 looks the event's user up in a dict and sends the event, as a plain message, to that user's
-joined channels only — never one listener per channel scanning every event. A channel whose
+joined channels only — never one listener per channel scanning every event.
+
+Events of one job reach this process in the order they happened, except that those of
+other processes can cross this process's own (``beamish.jobs.ordering``). The feed
+remembers the newest event it pushed for each of the last ``max_outputs`` [4096] outputs
+and never pushes an older one: a channel never sees a job go back (from ``started`` to
+``queued``, say), and an output's end, once pushed, is its last push. A channel whose
 mailbox is full misses the event (counted in ``dropped``): the client is slow, and the
 output's state is still one ``GET /api/v1/llm_outputs/{id}`` away.
 
@@ -22,6 +28,7 @@ from typing import Any, Final
 
 from beamish.application import Application
 from beamish.jobs import JobEvent
+from beamish.jobs.ordering import MAX_OUTPUTS, NewestEvents
 from beamish.runtime import ActorRef, MailboxFullError, send
 
 MAX_CHANNELS_PER_USER: Final = 16
@@ -57,9 +64,11 @@ class JobFeed:
     """Job events of one application, sent to the joined channels of each event's user."""
 
     def __init__(self, runtime: Application, *,
-                 max_channels_per_user: int = MAX_CHANNELS_PER_USER) -> None:
+                 max_channels_per_user: int = MAX_CHANNELS_PER_USER,
+                 max_outputs: int = MAX_OUTPUTS) -> None:
         self._runtime = runtime
         self._max = max_channels_per_user
+        self._newest = NewestEvents(max_outputs)
         self._channels: dict[str, set[ActorRef]] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self.dropped = 0
@@ -105,8 +114,8 @@ class JobFeed:
 
     def _publish(self, event: JobEvent) -> None:
         channels = self._channels.get(event.user_id)
-        if not channels:
-            return
+        if not channels or not self._newest.admit(event):
+            return  # nobody follows, or a newer event of the job was pushed already
         push = JobPush(job_payload(event))
         for channel in tuple(channels):
             try:

@@ -21,6 +21,8 @@ How it is built, one concept a module:
   workers, the finisher's group commits, lease renewal, pruning, NOTIFY wake-ups.
 * :mod:`.event_log` — the one log line of each job event: ids and numbers, never content.
 * :mod:`.relay` — job events to and from the other processes sharing a PostgreSQL queue.
+* :mod:`.ordering` — the order of one job's events, where other processes' events cross.
+* :mod:`.waiters` — the callers of ``Jobs.wait``, woken by one lookup per job event.
 * :mod:`.api` — ``Jobs``, the API; :mod:`.submission` — a job as HTTP and the user
   channel take it; :mod:`.models`, :mod:`.settings`, :mod:`.errors`.
 
@@ -42,6 +44,7 @@ from beamish.jobs.errors import (
     OutputForbiddenError,
     PermanentAttemptError,
     RetryableAttemptError,
+    WaitLimitError,
 )
 from beamish.jobs.formats import FormatError
 from beamish.jobs.models import JobEvent, JobHandle, JobRequest, RenderedPrompt, Renderer
@@ -55,5 +58,5 @@ __all__ = [
     "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobLimitError",
     "JobNotFoundError",
     "JobsNotRunningError", "MissingPromptError", "OutputForbiddenError", "PermanentAttemptError",
-    "RetryableAttemptError",
+    "RetryableAttemptError", "WaitLimitError",
 ]

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -71,7 +71,7 @@ from beamish.runtime.exits import ExitReason
 from beamish.runtime.supervisor import supervisor_spec
 from beamish.runtime.timers import Timer, send_after, send_interval
 from beamish.store import StoreError
-from beamish.store.job_models import AttemptResult, JobRecord
+from beamish.store.job_models import AttemptResult, EnqueuedJob, JobRecord, NewJob
 
 log = logging.getLogger("beamish.jobs")
 
@@ -277,7 +277,12 @@ class Finisher(_GroupWriter):
 class Enqueuer(_GroupWriter):
     """Inserts new jobs; callers that enqueue together share one transaction. A user's jobs
     beyond ``max_unfinished_per_user`` are refused (``JobLimitError``); a batch the database
-    refuses is written again one job at a time, so only the bad job fails."""
+    refuses is written again one job at a time, so only the bad job fails.
+
+    Each job created is published ``queued`` (and its queue's producer woken) as soon as
+    its transaction has committed, in this actor's turn — before its caller hears of it,
+    and so, in practice, before anything its claim causes anywhere (the insert's NOTIFY
+    wakes other processes only at that commit)."""
 
     what = "enqueue"
 
@@ -287,12 +292,33 @@ class Enqueuer(_GroupWriter):
         accepted = [item for item, refusal in zip(items, admitted, strict=True)
                     if refusal is None]
         try:
-            written = iter(await store.enqueue_jobs(accepted))
+            outcomes = await store.enqueue_jobs(accepted)
         except StoreError:
             if len(accepted) == 1:
                 raise
-            written = iter([await _one_by_one(store, item) for item in accepted])
+            outcomes = [await _one_by_one(store, item) for item in accepted]
+        self._announce(accepted, outcomes)
+        written = iter(outcomes)
         return [next(written) if refusal is None else refusal for refusal in admitted]
+
+    def _announce(self, items: list[NewJob], outcomes: Sequence[Any]) -> None:
+        """Publish ``queued`` for each job created, and wake the queues with one due."""
+        ctx = self.ctx
+        due: set[str] = set()
+        for item, outcome in zip(items, outcomes, strict=True):
+            if not isinstance(outcome, EnqueuedJob) or not outcome.created:
+                continue  # refused, or the pending job of the same unique key
+            job = outcome.job
+            ctx.queue_load(job.queue).backlog += 1
+            ctx.publish(JobEvent(event="queued", job_id=job.id, output_id=job.output_id,
+                                 user_id=job.user_id, queue=job.queue, status="pending",
+                                 template=item.template_name))
+            if not item.scheduled:
+                due.add(job.queue)
+        for queue in due:
+            producer = ctx.services.node.whereis(producer_name(queue))
+            if producer is not None:  # none: this process runs no jobs
+                send(producer, "wake")
 
     async def _admit(self, items: list[Any]) -> list[JobLimitError | None]:
         """None for each item within its user's cap, else the refusal."""

@@ -25,7 +25,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from beamish.jobs.actors import submit
-from beamish.jobs.context import ENQUEUER, PRUNER, JobListener, JobsContext, producer_name
+from beamish.jobs.context import ENQUEUER, PRUNER, JobListener, JobsContext
 from beamish.jobs.errors import (
     InvalidJobError,
     JobNotFoundError,
@@ -34,8 +34,16 @@ from beamish.jobs.errors import (
     OutputForbiddenError,
 )
 from beamish.jobs.formats import check_schema
-from beamish.jobs.models import JobEvent, JobHandle, JobRequest, RenderedPrompt, Renderer
+from beamish.jobs.models import (
+    JobEvent,
+    JobHandle,
+    JobRequest,
+    RenderedPrompt,
+    Renderer,
+    check_choices,
+)
 from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
+from beamish.jobs.waiters import ENDED
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.llm.settings import PROVIDERS
 from beamish.runtime import call, send
@@ -57,8 +65,6 @@ MAX_REASON_CHARS = 2000
 MAX_WAIT_S = 60.0
 """The longest wait for an output's end over HTTP or the CLI (a long poll; a proxy in
 front may cut sooner). ``Jobs.wait`` itself takes any timeout."""
-_ENDED = frozenset({"completed", "failed", "cancelled"})
-"""The output statuses that do not change again."""
 
 
 class Jobs:
@@ -77,7 +83,18 @@ class Jobs:
         completed, failed, cancelled, feedback) of this process's jobs — and, on PostgreSQL,
         of the jobs other processes sharing the queue run (their events carry an error's
         kind, not its message); returns the unsubscribe function. Exceptions it raises are
-        logged, never raised to the job."""
+        logged, never raised to the job.
+
+        Order: the events this process publishes reach the listener in the order they
+        happened, and a job enqueued here is ``queued`` before its caller hears of it.
+        Events of other processes keep their own order too, but can cross this process's
+        events of the same job (queued here, started there): the listener may get a job's
+        ``started`` before its ``queued``. Where that matters, order a job's events by
+        ``beamish.jobs.ordering.rank`` — ``queued`` < ``started`` (n) < ``retried`` (n) <
+        ``started`` (n + 1) < its end (completed, failed or cancelled, after which nothing
+        comes) — and drop what is older than what was shown (``NewestEvents`` does, as the
+        user channels' feed does). ``feedback`` events are no state change and have no
+        rank. Each event reaches the listener once."""
         return self._ctx.subscribe(listener)
 
     async def enqueue(self, *, user_id: str, template: str | None = None,
@@ -107,7 +124,8 @@ class Jobs:
         ``unique_key`` is pending or running, enqueueing the key again for the same user
         returns that job (``created`` False; keys are per user). ``max_retries``,
         ``backoff_base_s`` and ``backoff_cap_s`` override the queue's retry policy for this
-        job (the base at most the cap).
+        job (seconds above 0 and at most a day, the base at most the cap:
+        ``JobSubmission``'s rules).
 
         Raises:
             InvalidJobError: what is wrong with the arguments.
@@ -139,9 +157,12 @@ class Jobs:
     async def _configured_template(self, fields: dict[str, Any]) -> None:
         """Fill in the template the user's configuration of the job's task type names
         (``MissingPromptError`` when it names none)."""
-        if (fields["template_label"], fields["template_version"]) != (None, None):
-            raise InvalidJobError("template_label and template_version choose a version of "
-                                  "the job's template: give them with template")
+        try:
+            check_choices(template=None, label=fields["template_label"],
+                          version=fields["template_version"], backoff_base_s=None,
+                          backoff_cap_s=None)
+        except ValueError as error:
+            raise InvalidJobError(str(error)) from None
         task_type = fields["task_type"] or "chat"
         resolver = self._ctx.services.current_resolver()
         config = await resolver.resolve(fields["user_id"], task_type)
@@ -226,17 +247,10 @@ class Jobs:
             task_type=request.task_type or task_type or "chat",
             format=request.format, parent_output_id=request.parent_output_id,
             relation=request.relation)
+        # The enqueuer publishes the job's ``queued`` event and wakes its queue.
         enqueued: EnqueuedJob = await submit(ctx, ENQUEUER, new)
         job = enqueued.job
         load = ctx.queue_load(job.queue)
-        if enqueued.created:
-            load.backlog += 1
-            ctx.publish(JobEvent(event="queued", job_id=job.id, output_id=job.output_id,
-                                 user_id=job.user_id, queue=job.queue, status="pending",
-                                 template=request.template))
-            producer = ctx.services.node.whereis(producer_name(job.queue))
-            if producer is not None and not new.scheduled:  # none: jobs run elsewhere
-                send(producer, "wake")
         concurrency = ctx.settings.queues[job.queue].concurrency
         return JobHandle(job_id=job.id, output_id=job.output_id,
                          status=OUTPUT_STATUS[job.state], state=job.state,
@@ -263,25 +277,24 @@ class Jobs:
         Woken by the output's job events (this process's, and on PostgreSQL other
         processes'), and reading the output at least every ``poll_interval_s`` besides, so
         an end no event told of is found too. Ownership as ``get_output``.
+
+        Raises:
+            WaitLimitError: ``user_id`` already has ``[jobs] max_waits_per_user`` waits
+                running, or the process ``max_waits`` (``beamish.jobs.waiters``).
         """
-        ended = asyncio.Event()
-
-        def on(event: JobEvent) -> None:
-            if event.output_id == output_id and event.status in _ENDED:
-                ended.set()
-
-        unsubscribe = self.subscribe(on)
+        waiter = self._ctx.waiters.add(output_id, user_id)
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    ended.clear()  # an end told after this read wakes the next one
+                    waiter.ended.clear()  # an end told after this read wakes the next one
                     output = await self.get_output(output_id, user_id=user_id)
-                    if output.status in _ENDED:
+                    if output.status in ENDED:
                         return output
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ended.wait(), self._ctx.settings.poll_interval_s)
+                        await asyncio.wait_for(waiter.ended.wait(),
+                                               self._ctx.settings.poll_interval_s)
         finally:
-            unsubscribe()
+            self._ctx.waiters.remove(waiter)
 
     async def list_outputs(self, user_id: str, *, filters: OutputFilter | None = None,
                            cursor: str | None = None, limit: int = 50) -> OutputPage:

@@ -24,6 +24,7 @@ from beamish.jobs.event_log import log_fields
 from beamish.jobs.models import JobEvent, Renderer
 from beamish.jobs.relay import Outbox
 from beamish.jobs.settings import JobsSettings
+from beamish.jobs.waiters import Waiters
 from beamish.runtime import ActorRef
 from beamish.sessions.services import Services
 
@@ -74,7 +75,8 @@ class QueueLoad:
 
 @dataclass(eq=False)
 class JobsContext:
-    """Shared by the job tree and the API of one application run."""
+    """Shared by the job tree and the API of one application run; ``waiters`` are the
+    callers of ``Jobs.wait``, woken by the events ``deliver`` hands out."""
 
     services: Services
     settings: JobsSettings
@@ -90,7 +92,12 @@ class JobsContext:
     outbox: Outbox | None = None
     """Where published events wait to be sent to other processes (the notifier sets it
     where the store can notify: ``beamish.jobs.relay``)."""
+    waiters: Waiters = field(init=False)
     _listeners: list[JobListener] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.waiters = Waiters(max_per_user=self.settings.max_waits_per_user,
+                               max_total=self.settings.max_waits)
 
     def queue_load(self, queue: str) -> QueueLoad:
         """The load record of ``queue``."""
@@ -120,8 +127,9 @@ class JobsContext:
         self.deliver(event)
 
     def deliver(self, event: JobEvent) -> None:
-        """Hand ``event`` to every listener (an event of another process: it was logged
-        there)."""
+        """Hand ``event`` to the waiters of its output and every listener (an event of
+        another process: it was logged there)."""
+        self.waiters.wake(event)
         for listener in tuple(self._listeners):
             try:
                 listener(event)

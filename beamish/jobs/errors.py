@@ -9,6 +9,8 @@ pass through unchanged)::
     │   └── MissingPromptError    neither template nor prompt, and the task type's
     │                             configuration names no template either
     ├── JobLimitError             the user has max_unfinished_per_user jobs pending or running
+    ├── WaitLimitError            the user (or the process) has as many waits for outputs
+    │                             as allowed (max_waits_per_user, max_waits)
     ├── JobsNotRunningError       the application (and so its job tree) is not running
     └── AttemptError              one attempt of a job failed (inside workers only)
         ├── RetryableAttemptError a failure another attempt may not meet (timeouts, 5xx,
@@ -67,6 +69,24 @@ class JobLimitError(JobError):
         self.limit = limit
 
 
+class WaitLimitError(JobError):
+    """The user already waits for ``[jobs] max_waits_per_user`` outputs at once (or the
+    process for ``max_waits``): ``Jobs.wait`` and the HTTP long poll."""
+
+    def __init__(self, limit: int, *, user_id: str | None = None) -> None:
+        if user_id is None:
+            said = (f"this process already waits for {limit} outputs, the most allowed "
+                    "([jobs] max_waits); read the output without waiting, or wait again "
+                    "shortly")
+        else:
+            said = (f"user {user_id!r} already waits for {limit} outputs at once, the most "
+                    "allowed ([jobs] max_waits_per_user); wait again once one of those "
+                    "waits has ended")
+        super().__init__(said)
+        self.user_id = user_id
+        self.limit = limit
+
+
 class JobsNotRunningError(JobError):
     """The job tree is not running: use ``app.jobs`` inside ``async with Application()``."""
 
@@ -89,4 +109,4 @@ class PermanentAttemptError(AttemptError):
 
 __all__ = ["AttemptError", "InvalidJobError", "JobError", "JobLimitError", "JobNotFoundError",
            "JobsNotRunningError", "MissingPromptError", "OutputForbiddenError",
-           "PermanentAttemptError", "RetryableAttemptError"]
+           "PermanentAttemptError", "RetryableAttemptError", "WaitLimitError"]

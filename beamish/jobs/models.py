@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -16,8 +16,36 @@ from beamish.store.job_models import JobState, OutputFormat, OutputStatus, Relat
 MAX_BACKOFF_S = 86_400.0
 """The longest backoff base or cap a job may set (a day)."""
 
+BackoffSeconds = Annotated[float, Field(gt=0, le=MAX_BACKOFF_S)]
+"""A job's own backoff base or cap: above 0 (a job may not ask for retries without a
+pause — ``[jobs]`` settings may), at most a day."""
+TemplateLabel = Annotated[str, Field(min_length=1, max_length=64)]
+TemplateVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
 EventKind = Literal["queued", "started", "retried", "completed", "failed", "cancelled",
                     "feedback"]
+
+
+def check_choices(*, template: str | None, label: str | None, version: int | None,
+                  backoff_base_s: float | None, backoff_cap_s: float | None,
+                  label_field: str = "template_label",
+                  version_field: str = "template_version") -> None:
+    """The rules a job's template version and backoff follow however it is submitted
+    (``JobRequest``, ``JobSubmission``, ``Jobs.enqueue``): a label or a version only with a
+    template, not both; the job's own backoff base at most its own cap.
+    ``label_field`` and ``version_field`` are what the caller named them.
+
+    Raises:
+        ValueError: the rule broken.
+    """
+    if template is None and (label, version) != (None, None):
+        raise ValueError(f"{label_field} and {version_field} choose a version of the job's "
+                         "template: give them with template")
+    if label is not None and version is not None:
+        raise ValueError(f"give {label_field} or {version_field}, not both")
+    if (backoff_base_s is not None and backoff_cap_s is not None
+            and backoff_base_s > backoff_cap_s):
+        raise ValueError("backoff_base_s must be at most backoff_cap_s")
 
 
 class JobRequest(BaseModel):
@@ -34,8 +62,8 @@ class JobRequest(BaseModel):
 
     user_id: str = Field(min_length=1, max_length=255)
     template: str | None = Field(default=None, min_length=1, max_length=255)
-    template_label: str | None = Field(default=None, min_length=1, max_length=64)
-    template_version: int | None = Field(default=None, ge=1)
+    template_label: TemplateLabel | None = None
+    template_version: TemplateVersion | None = None
     template_source: str | None = Field(default=None, min_length=1, max_length=64)
     variables: dict[str, Any] = {}
     prompt: str | None = Field(default=None, min_length=1)
@@ -47,8 +75,8 @@ class JobRequest(BaseModel):
     queue: str = Field(default="default", min_length=1, max_length=64)
     priority: int = Field(default=0, ge=-1000, le=1000)
     max_retries: int | None = Field(default=None, ge=0, le=50)
-    backoff_base_s: float | None = Field(default=None, ge=0, le=MAX_BACKOFF_S)
-    backoff_cap_s: float | None = Field(default=None, ge=0, le=MAX_BACKOFF_S)
+    backoff_base_s: BackoffSeconds | None = None
+    backoff_cap_s: BackoffSeconds | None = None
     parent_output_id: str | None = None
     relation: Relation | None = None
 
@@ -57,12 +85,9 @@ class JobRequest(BaseModel):
         if (self.template is None) == (self.prompt is None):
             raise ValueError("give either template= (with variables=) or prompt=, not both "
                              "and not neither")
-        if self.template is None and (self.template_label, self.template_version) != (
-                None, None):
-            raise ValueError("template_label= and template_version= choose a template's "
-                             "version: give them with template=")
-        if self.template_label is not None and self.template_version is not None:
-            raise ValueError("give template_label= or template_version=, not both")
+        check_choices(template=self.template, label=self.template_label,
+                      version=self.template_version, backoff_base_s=self.backoff_base_s,
+                      backoff_cap_s=self.backoff_cap_s)
         if self.json_schema is not None and self.format != "json":
             raise ValueError("schema= checks JSON answers: use it with format='json'")
         return self
@@ -138,5 +163,6 @@ class Renderer(Protocol):
         ...
 
 
-__all__ = ["MAX_BACKOFF_S", "EventKind", "JobEvent", "JobHandle", "JobRequest",
-           "RenderedPrompt", "Renderer"]
+__all__ = ["MAX_BACKOFF_S", "BackoffSeconds", "EventKind", "JobEvent", "JobHandle",
+           "JobRequest", "RenderedPrompt", "Renderer", "TemplateLabel", "TemplateVersion",
+           "check_choices"]

@@ -20,6 +20,9 @@ Options (defaults in brackets):
 * ``max_unfinished_per_user`` [1000] — a user's pending and running jobs at most; one more
   is a ``JobLimitError`` until some finish (exact within a process; processes sharing a
   database may each admit a batch over it).
+* ``max_waits_per_user`` [16], ``max_waits`` [1000] — outputs one user, and this process,
+  may wait for at once (``Jobs.wait``, the HTTP long poll; each wait reads its output every
+  ``poll_interval_s``); one more is a ``WaitLimitError`` until a wait ends.
 * ``max_prompt_chars`` [200_000], ``max_variables_bytes`` [64 KiB], ``max_schema_bytes``
   [64 KiB] — bounds on what a job carries; larger is an ``InvalidJobError``.
 """
@@ -62,6 +65,8 @@ class JobsSettings(BaseModel):
     prune_after_s: float = Field(default=7 * 86400.0, gt=0)
     prune_interval_s: float = Field(default=600.0, gt=0)
     max_unfinished_per_user: int = Field(default=1000, ge=1)
+    max_waits_per_user: int = Field(default=16, ge=1)
+    max_waits: int = Field(default=1000, ge=1)
     max_prompt_chars: int = Field(default=200_000, ge=1)
     max_variables_bytes: int = Field(default=64 * 1024, ge=256)
     max_schema_bytes: int = Field(default=64 * 1024, ge=256)

@@ -8,8 +8,11 @@ the user (``MissingPromptError`` when it names none). The rest are ``Jobs.enqueu
 arguments: ``format`` (the template version's when not given), ``schema``, ``task_type``,
 ``overrides``, ``queue``, ``priority``, ``run_at``, ``unique_key``, ``max_retries``,
 ``backoff_base_s`` and ``backoff_cap_s`` (seconds, above 0, at most a day, the base at most
-the cap). A template — named or configured — that does not render with the variables fails
-the enqueue, naming each variable (``TemplateVariablesError``), not the job later.
+the cap). The label, version and backoff rules are ``JobRequest``'s too (one set of field
+types, and ``beamish.jobs.models.check_choices``): ``Jobs.enqueue`` takes and refuses the
+same values. A template —
+named or configured — that does not render with the variables fails the enqueue, naming
+each variable (``TemplateVariablesError``), not the job later.
 ``user_id`` names whom the job is for; only trusted callers (an admin) may name another
 user than themselves — the transports check that.
 """
@@ -21,7 +24,13 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from beamish.jobs.api import Jobs
-from beamish.jobs.models import MAX_BACKOFF_S, JobHandle
+from beamish.jobs.models import (
+    BackoffSeconds,
+    JobHandle,
+    TemplateLabel,
+    TemplateVersion,
+    check_choices,
+)
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.store.job_models import OutputFormat
 
@@ -39,11 +48,11 @@ class JobSubmission(BaseModel):
                                              "template)")
     variables: dict[str, Any] = Field(default_factory=dict,
                                       description="the template's variables")
-    label: str | None = Field(default=None, min_length=1, max_length=64,
-                              description="the template label to render (production "
-                                          "when neither label nor version is given)")
-    version: int | None = Field(default=None, ge=1, le=2**31 - 1,
-                                description="the template version to render")
+    label: TemplateLabel | None = Field(
+        default=None, description="the template label to render (production when neither "
+                                  "label nor version is given)")
+    version: TemplateVersion | None = Field(default=None,
+                                            description="the template version to render")
     prompt: str | None = Field(default=None, min_length=1,
                                description="a raw prompt (or give template)")
     system: str | None = Field(default=None, description="a raw system prompt")
@@ -64,11 +73,11 @@ class JobSubmission(BaseModel):
         default=None, min_length=1, max_length=MAX_NAME,
         description="while a job with this key is pending or running, that job is answered")
     max_retries: int | None = Field(default=None, ge=0, le=50)
-    backoff_base_s: float | None = Field(
-        default=None, gt=0, le=MAX_BACKOFF_S,
+    backoff_base_s: BackoffSeconds | None = Field(
+        default=None,
         description="seconds before the first retry at most (then doubling, full jitter)")
-    backoff_cap_s: float | None = Field(default=None, gt=0, le=MAX_BACKOFF_S,
-                                        description="the longest wait before a retry")
+    backoff_cap_s: BackoffSeconds | None = Field(
+        default=None, description="the longest wait before a retry")
     user_id: str | None = Field(default=None, min_length=1, max_length=MAX_NAME,
                                 description="whom the job is for (admins only; default: "
                                             "the caller)")
@@ -77,16 +86,11 @@ class JobSubmission(BaseModel):
     def _one_source(self) -> JobSubmission:
         if self.template is not None and self.prompt is not None:
             raise ValueError("give either template (with variables) or prompt, not both")
-        if self.template is None and (self.label, self.version) != (None, None):
-            raise ValueError("label and version choose a template's version: give them "
-                             "with template")
-        if self.label is not None and self.version is not None:
-            raise ValueError("give a label or a version, not both")
+        check_choices(template=self.template, label=self.label, version=self.version,
+                      backoff_base_s=self.backoff_base_s, backoff_cap_s=self.backoff_cap_s,
+                      label_field="label", version_field="version")
         if self.json_schema is not None and self.format not in (None, "json"):
             raise ValueError("schema checks JSON answers: use it with format 'json'")
-        if (self.backoff_base_s is not None and self.backoff_cap_s is not None
-                and self.backoff_base_s > self.backoff_cap_s):
-            raise ValueError("backoff_base_s must be at most backoff_cap_s")
         return self
 
     async def enqueue(self, jobs: Jobs, user_id: str) -> JobHandle:

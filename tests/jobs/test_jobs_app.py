@@ -19,11 +19,13 @@ from beamish.jobs import (
     JobLimitError,
     JobNotFoundError,
     OutputForbiddenError,
+    WaitLimitError,
 )
 from beamish.store import NotFoundError
 from beamish.store._jobs import LOST_LAST_ATTEMPT, RELEASED
 from beamish.store.models import NewTemplateVersion
 from tests.jobs._app import WAIT_S, openai_answer, running
+from tests.jobs._reads import Reads
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
 
 pytestmark = pytest.mark.anyio
@@ -118,7 +120,7 @@ async def test_a_provider_outage_is_retried_until_it_answers(
     job completes on the answer after them."""
     fake_llm.script(Fault.error(503), Fault.error(429))
     async with running(tmp_path, fake_llm, backoff_base_s=3600.0) as (app, events):
-        handle = await app.jobs.enqueue(prompt="x", user_id="ada", backoff_base_s=0.0)
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada", backoff_base_s=0.001)
         await events.wait("completed", job_id=handle.job_id)
         output = await app.jobs.get_output(handle.output_id)
     assert (output.status, output.attempts) == ("completed", 3)
@@ -264,14 +266,17 @@ async def test_a_template_job_renders_through_the_applications_templates(
     ({"prompt": "x", "template": "t"}, "either template"),
     ({}, "no template and no prompt, and the configuration of task type 'chat'"),
     ({"template_label": "staging"}, "give them with template"),
-    ({"prompt": "x", "template_version": 2}, "give them with template="),
+    ({"prompt": "x", "template_version": 2}, "give them with template"),
     ({"prompt": "x", "queue": "urgent"}, "queue 'urgent'"),
     ({"prompt": "x" * 300_000}, "max_prompt_chars"),
     ({"prompt": "x", "format": "json", "schema": {"type": 12}}, "schema"),
     ({"prompt": "x", "schema": {"type": "object"}}, "format='json'"),
     ({"prompt": "x", "priority": 5000}, "priority"),
     ({"prompt": "x", "run_at": datetime(2030, 1, 1)}, "timezone-aware"),
-    ({"prompt": "x", "backoff_base_s": 10.0, "backoff_cap_s": 5.0}, "at most the cap"),
+    ({"prompt": "x", "backoff_base_s": 10.0, "backoff_cap_s": 5.0},
+     "backoff_base_s must be at most backoff_cap_s"),
+    ({"prompt": "x", "backoff_base_s": 0.0}, "backoff_base_s"),
+    ({"template": "t", "template_label": "a", "template_version": 1}, "not both"),
     ({"prompt": "x", "backoff_base_s": 600.0}, r"above backoff_cap_s \(300"),
     ({"prompt": "x", "backoff_cap_s": 2 * 86_400.0}, "backoff_cap_s"),
 ])
@@ -397,9 +402,8 @@ async def test_a_user_at_the_unfinished_job_cap_is_refused_until_one_finishes(
 
 async def test_wait_returns_the_output_once_it_has_ended(
         tmp_path: Path, fake_llm: FakeLLMServer) -> None:
-    """``wait`` answers with the completed output, woken by the job's end; it refuses
-    another user's output; an output that does not end within the timeout is a
-    TimeoutError."""
+    """``wait`` answers with the completed output; it refuses another user's output; an
+    output that does not end within the timeout is a TimeoutError."""
     async with running(tmp_path, fake_llm) as (app, _events):
         handle = await app.jobs.enqueue(prompt="wait for me", user_id="ada")
         output = await app.jobs.wait(handle.output_id, user_id="ada", timeout=WAIT_S)
@@ -409,19 +413,63 @@ async def test_wait_returns_the_output_once_it_has_ended(
         later = await app.jobs.enqueue(prompt="x", user_id="ada",
                                        run_at=datetime.now(UTC) + timedelta(hours=1))
         with pytest.raises(TimeoutError):
-            await app.jobs.wait(later.output_id, user_id="ada", timeout=0.2)
+            await app.jobs.wait(later.output_id, user_id="ada", timeout=0)
+
+
+async def test_wait_is_woken_by_the_event_that_ends_its_output(
+        tmp_path: Path, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wait whose output was pending at its first read is woken by the job's end event:
+    it reads once more only, though reads are due only every hour."""
+    async with running(tmp_path, fake_llm, poll_interval_s=3600.0) as (app, _events):
+        handle = await app.jobs.enqueue(prompt="x", user_id="ada",
+                                        run_at=datetime.now(UTC) + timedelta(hours=1))
+        reads = Reads(monkeypatch, app.store)
+        waiting = asyncio.ensure_future(app.jobs.wait(handle.output_id, user_id="ada",
+                                                      timeout=WAIT_S))
+        await reads.reached(1)
+        await app.jobs.cancel(handle.job_id)
+        output = await waiting
+    assert (output.status, reads.count) == ("cancelled", 3)  # wait's two, cancel's one
 
 
 async def test_wait_finds_an_end_no_event_told_of(
-        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+        tmp_path: Path, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """An output ended where no event reaches this process (here: cancelled in the store
-    directly, as another process without events would) is found by ``wait``'s reads."""
+    directly, as another process without events would), after ``wait`` read it pending, is
+    found by ``wait``'s next reads."""
     async with running(tmp_path, fake_llm, poll_interval_s=0.05) as (app, events):
         handle = await app.jobs.enqueue(prompt="x", user_id="ada",
                                         run_at=datetime.now(UTC) + timedelta(hours=1))
+        reads = Reads(monkeypatch, app.store)
         waiting = asyncio.ensure_future(app.jobs.wait(handle.output_id, user_id="ada",
                                                       timeout=WAIT_S))
+        await reads.reached(1)
         await app.store.cancel_job(handle.job_id)
         output = await waiting
     assert output.status == "cancelled"
+    assert reads.count >= 2
     assert events.kinds(handle.job_id) == ["queued"]
+
+
+async def test_waits_are_bounded_per_user_and_per_process(
+        tmp_path: Path, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past max_waits_per_user a user's next wait is a WaitLimitError, past max_waits
+    anyone's; a wait that ended frees its place."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with running(tmp_path, fake_llm, max_waits_per_user=1, max_waits=2) as (app, _):
+        ada = await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)
+        bob = await app.jobs.enqueue(prompt="x", user_id="bob", run_at=later)
+        reads = Reads(monkeypatch, app.store)
+        ada_waits = asyncio.ensure_future(app.jobs.wait(ada.output_id, user_id="ada"))
+        await reads.reached(1)
+        with pytest.raises(WaitLimitError, match="max_waits_per_user"):
+            await app.jobs.wait(ada.output_id, user_id="ada")
+        bob_waits = asyncio.ensure_future(app.jobs.wait(bob.output_id, user_id="bob"))
+        await reads.reached(2)
+        with pytest.raises(WaitLimitError, match=r"\[jobs\] max_waits\)"):
+            await app.jobs.wait(ada.output_id)
+        for job_id in (ada.job_id, bob.job_id):
+            await app.jobs.cancel(job_id)
+        ended = [await ada_waits, await bob_waits]
+        again = await app.jobs.wait(ada.output_id, user_id="ada", timeout=WAIT_S)
+    assert [o.status for o in (*ended, again)] == ["cancelled"] * 3

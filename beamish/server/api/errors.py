@@ -57,6 +57,7 @@ session limit, runtime not running
 ``MissingPromptError``                  422     validation_error      (param: template)
 ``InvalidJobError``                     400     invalid_request
 ``JobLimitError``                       429     rate_limited          (code job_limit)
+``WaitLimitError``                      429     rate_limited          (code wait_limit)
 ``JobsNotRunningError``                 503     overloaded            Retry-After
 anything else                           500     internal_error        (message hidden)
 ======================================  ======  ====================  ===================
@@ -88,6 +89,7 @@ from beamish.jobs.errors import (
     JobsNotRunningError,
     MissingPromptError,
     OutputForbiddenError,
+    WaitLimitError,
 )
 from beamish.llm.errors import (
     BadRequestError,
@@ -368,6 +370,8 @@ def _job_info(error: JobError) -> ErrorInfo:
         return ErrorInfo(400, "invalid_request", str(error))
     if isinstance(error, JobLimitError):
         return ErrorInfo(429, "rate_limited", str(error), code="job_limit")
+    if isinstance(error, WaitLimitError):
+        return ErrorInfo(429, "rate_limited", str(error), code="wait_limit")
     if isinstance(error, JobsNotRunningError):
         return _overloaded(str(error))
     return ErrorInfo(500, "internal_error", str(error))

@@ -15,7 +15,9 @@ enqueue for another user by naming ``user_id``).
 * ``GET /api/v1/llm_outputs`` — the caller's outputs, newest first, filtered by ``status``,
   ``template``, ``model`` and ``feedback`` (``up``/``down``); ``next_cursor`` pages on.
 * ``GET /api/v1/llm_outputs/{output_id}`` — one output; ``?wait_s=N`` (at most 60) answers
-  once it has ended, or after N seconds as it is then (a long poll instead of polling).
+  once it has ended, or after N seconds as it is then (a long poll instead of polling). A
+  user's long polls at once are bounded by ``[jobs] max_waits_per_user`` and the server's
+  by ``max_waits``: one more is a 429 (code ``wait_limit``).
 * ``PUT /api/v1/llm_outputs/{output_id}/feedback`` — ``{rating: "up"|"down", reason?}``
   (one per user and output; a second replaces it).
 * ``POST /api/v1/llm_outputs/{output_id}/rerun`` — a new job as the parent ran (its
@@ -153,7 +155,9 @@ async def list_outputs(
                                       limit=limit)
 
 
-@router.get("/api/v1/llm_outputs/{output_id}", summary="Show one LLM output")
+@router.get("/api/v1/llm_outputs/{output_id}", summary="Show one LLM output",
+            responses={429: {"model": ErrorBody, "description": "(wait_s) the caller, or "
+                             "the server, has as many long polls running as allowed"}})
 async def get_output(
         output_id: OutputId, caller: CurrentPrincipal, rt: AppDep,
         wait_s: Annotated[float, Query(
@@ -163,7 +167,7 @@ async def get_output(
 ) -> OutputRecord:
     """The caller's output: request, prompt, answer, status, usage and timings. With
     ``wait_s``, a long poll: the answer comes when the output ends, or after ``wait_s``
-    with the output as it is then."""
+    with the output as it is then (a 429 beyond the caller's long polls at once)."""
     if wait_s > 0:
         with contextlib.suppress(TimeoutError):
             return await rt.jobs.wait(output_id, user_id=caller.user_id, timeout=wait_s)

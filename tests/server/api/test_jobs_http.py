@@ -3,6 +3,7 @@ re-run, regenerate, cancel, admin stats, and every error in the API's shape."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from beamish.jobs import JobRequest, JobsSettings
 from beamish.jobs.schedule import retry_policy
 from beamish.store.models import GlobalConfig
 from tests.jobs._app import Events
+from tests.jobs._reads import Reads
 from tests.server.api._support import ApiServer, make_settings, serve_api
 
 pytestmark = pytest.mark.anyio
@@ -335,10 +337,34 @@ async def test_a_long_poll_answers_once_the_output_has_ended(api: ApiServer) -> 
     assert ended.json()["status"] == "completed"
     later = (await enqueue(api, prompt="later", run_at=(
         datetime.now(UTC) + timedelta(hours=1)).isoformat())).json()
-    pending = await api.http.get(f"{OUTPUTS}/{later['output_id']}", params={"wait_s": 0.2},
-                                 headers=api.auth())
+    pending = await api.http.get(f"{OUTPUTS}/{later['output_id']}",
+                                 params={"wait_s": 0.001}, headers=api.auth())
     assert (pending.status_code, pending.json()["status"]) == (200, "pending")
     too_long = await api.http.get(url, params={"wait_s": 61}, headers=api.auth())
     assert too_long.status_code == 422
     other = await api.http.get(url, params={"wait_s": 1}, headers=api.auth("eve"))
     assert other.status_code == 403
+
+
+async def test_long_polls_past_the_user_s_bound_are_429(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With [jobs] max_waits_per_user 1, a second long poll of ada while her first waits
+    is a 429 (code wait_limit) saying the setting; the first answers once the job is
+    cancelled."""
+    settings = make_settings(tmp_path)
+    settings = settings.model_copy(update={"jobs": JobsSettings(max_waits_per_user=1)})
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    async with serve_api(tmp_path, settings=settings) as api:
+        handle = (await enqueue(api, prompt="x", run_at=later)).json()
+        url = f"{OUTPUTS}/{handle['output_id']}"
+        reads = Reads(monkeypatch, api.rt.store)
+        first = asyncio.ensure_future(api.http.get(url, params={"wait_s": 30},
+                                                   headers=api.auth(), timeout=40))
+        await reads.reached(1)
+        second = await api.http.get(url, params={"wait_s": 30}, headers=api.auth())
+        await api.http.post(f"{JOBS}/{handle['job_id']}/cancel", headers=api.auth())
+        answered = await first
+    assert second.status_code == 429
+    assert second.json()["error"]["code"] == "wait_limit"
+    assert "max_waits_per_user" in second.json()["error"]["message"]
+    assert (answered.status_code, answered.json()["status"]) == (200, "cancelled")
