@@ -92,7 +92,9 @@ class JobEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     event: EventKind
-    job_id: int | None
+    job_id: int | None = None
+    """The job's id; an event may leave it out (None is left out of a relayed event too,
+    so it must have a default for the event to be read back)."""
     output_id: str
     user_id: str
     queue: str | None = None

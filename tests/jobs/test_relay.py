@@ -78,3 +78,12 @@ def test_the_outbox_wakes_its_sender_once_a_batch() -> None:
     for n in range(MAX_PENDING):
         outbox.put(_event(n))
     assert (len(outbox.take()), outbox.dropped) == (MAX_PENDING, 1)
+
+
+def test_an_event_without_a_job_id_crosses_too() -> None:
+    """A field left out as None on the way (``job_id`` among them) is None again on
+    arrival: the event is not dropped as malformed."""
+    event = JobEvent(event="feedback", output_id="out-1", user_id="ada", status="completed")
+    [payload] = encode("node-a", [event])
+    assert decode(payload, node="node-b") == [event]
+    assert event.job_id is None
