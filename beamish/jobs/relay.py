@@ -17,7 +17,8 @@ an event's error message (which can quote what the user sent) becomes its kind a
 
 Options: ``MAX_PAYLOAD_BYTES`` [7000]; ``Outbox`` keeps at most ``MAX_PENDING`` [10000]
 events while a send runs (more are dropped, counted in ``dropped``: events are
-notifications, and the output row holds the state).
+notifications, and the output row holds the state). The next send says how many were
+dropped since the one before, in one warning.
 """
 
 from __future__ import annotations
@@ -93,12 +94,14 @@ class Outbox:
         self._events: list[JobEvent] = []
         self._due = False
         self.dropped = 0
-        """Events left out because ``MAX_PENDING`` were waiting."""
+        """Events left out because ``MAX_PENDING`` were waiting (in all)."""
+        self._dropped_since_take = 0
 
     def put(self, event: JobEvent) -> None:
         """Queue ``event`` for the next send."""
         if len(self._events) >= MAX_PENDING:
             self.dropped += 1
+            self._dropped_since_take += 1
             return
         self._events.append(event)
         if not self._due:
@@ -106,9 +109,15 @@ class Outbox:
             self._wake()
 
     def take(self) -> list[JobEvent]:
-        """Every event waiting, in order; the next ``put`` wakes the notifier again."""
+        """Every event waiting, in order; the next ``put`` wakes the notifier again. Events
+        dropped since the last take are logged, by count, once (a warning)."""
         events, self._events = self._events, []
         self._due = False
+        if self._dropped_since_take:
+            log.warning("%d job events were not sent to other processes: more than %d "
+                        "waited for one send (their listeners there miss them; the "
+                        "outputs hold the state)", self._dropped_since_take, MAX_PENDING)
+            self._dropped_since_take = 0
         return events
 
 

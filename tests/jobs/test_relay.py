@@ -87,3 +87,25 @@ def test_an_event_without_a_job_id_crosses_too() -> None:
     [payload] = encode("node-a", [event])
     assert decode(payload, node="node-b") == [event]
     assert event.job_id is None
+
+
+def test_events_dropped_are_logged_once_a_send_by_count(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The take (one a send) after events were dropped warns once with how many since the
+    last take; a take after none were dropped says nothing."""
+    outbox = Outbox(lambda: None)
+    for n in range(MAX_PENDING + 3):
+        outbox.put(_event(n))
+    assert caplog.records == []
+    assert len(outbox.take()) == MAX_PENDING
+    [warning] = caplog.records
+    assert warning.levelname == "WARNING"
+    assert warning.getMessage().startswith("3 job events were not sent")
+    outbox.put(_event(1))
+    outbox.take()
+    assert len(caplog.records) == 1
+    for n in range(MAX_PENDING + 1):
+        outbox.put(_event(n))
+    outbox.take()
+    assert [r.getMessage()[:2] for r in caplog.records] == ["3 ", "1 "]
+    assert outbox.dropped == 4
