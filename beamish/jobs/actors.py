@@ -150,7 +150,8 @@ def _result_event(job: JobRecord, result: AttemptResult) -> JobEvent:
     return _event(_EVENT_OF_STATE[result.state], job, job.attempt,
                   status=OUTPUT_STATUS[result.state], model=result.model,
                   template_version=result.template_version, latency_ms=result.latency_ms,
-                  error=result.error, retry_at=result.run_at)
+                  error=result.error, error_kind=result.error_kind,
+                  error_reason=result.error_reason, retry_at=result.run_at)
 
 
 class QueueProducer(Actor):
@@ -205,7 +206,8 @@ class QueueProducer(Actor):
             return
         for job in lost:  # its last attempt's worker died: this claim ended the job
             ctx.publish(_event("failed", job, job.attempt, status="failed",
-                               error=job.last_error))
+                               error=job.last_error, error_kind="lease",
+                               error_reason="last_attempt_lost"))
         for job in jobs:
             send(self.idle.pop(), ("run", job))
         self.drained = len(jobs) < wanted
@@ -377,7 +379,8 @@ class LeaseKeeper(Actor):
         for job in released:
             ctx.running.pop(job.id, None)
             ctx.publish(_event("retried", job, job.attempt, status="pending",
-                               error=job.last_error, retry_at=job.run_at))
+                               error=job.last_error, error_kind="lease",
+                               error_reason="released_at_shutdown", retry_at=job.run_at))
         log.info("gave back the leases of %d interrupted jobs", len(released))
 
 

@@ -12,8 +12,9 @@ SQLite has one process, and needs none of this.
 A payload is the sender's node name (its ``leased_by``), a newline, then one event a line as
 compact JSON, at most ``MAX_PAYLOAD_BYTES`` in all (NOTIFY refuses 8000 bytes or more): a
 batch takes as many payloads as it needs. What crosses is content-free, as the log line is:
-an event's error message (which can quote what the user sent) becomes its kind and reason
-(``event_log.error_code``); the full message stays in the output row.
+an event's error message (which can quote what the user sent) is replaced by its kind and
+reason as one string (``event_log.error_code``), and ``error_kind`` and ``error_reason``
+cross as they are; the full message stays in the output row.
 
 Options: ``MAX_PAYLOAD_BYTES`` [7000]; ``Outbox`` keeps at most ``MAX_PENDING`` [10000]
 events while a send runs (more are dropped, counted in ``dropped``: events are
@@ -78,10 +79,11 @@ def decode(payload: str, *, node: str) -> list[JobEvent]:
 
 
 def _crossing(event: JobEvent) -> JobEvent:
-    """``event`` as it crosses: its error message replaced by the error's kind."""
+    """``event`` as it crosses: its error message replaced by the error's kind and
+    reason."""
     if event.error is None:
         return event
-    return event.model_copy(update={"error": error_code(event.error)})
+    return event.model_copy(update={"error": error_code(event)})
 
 
 class Outbox:

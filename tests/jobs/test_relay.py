@@ -45,13 +45,32 @@ def test_a_batch_is_split_into_payloads_under_notify_s_limit() -> None:
 
 
 def test_no_error_message_crosses_only_its_kind() -> None:
-    """An error message can quote what the user sent: its kind and reason cross instead."""
-    event = _event(1, event="failed", status="failed",
+    """An error message can quote what the user sent: its kind and reason cross instead,
+    as fields and as the error's text; a message of no recorded kind crosses as
+    ``AttemptError``, whatever it looks like."""
+    event = _event(1, event="failed", status="failed", error_kind="FormatError",
+                   error_reason="answer_off_schema",
                    error='the answer does not fit the schema: "VARMARKER" is not "integer"')
-    [payload] = encode("node-a", [event])
+    unkinded = _event(2, event="failed", status="failed",
+                      error="VARMARKERError: text shaped like a class name")
+    [payload] = encode("node-a", [event, unkinded])
     assert "VARMARKER" not in payload
-    [crossed] = decode(payload, node="node-b")
-    assert crossed.error == "FormatError: answer_off_schema"
+    [crossed, crossed_unkinded] = decode(payload, node="node-b")
+    assert crossed == event.model_copy(update={"error": "FormatError: answer_off_schema"})
+    assert (crossed_unkinded.error, crossed_unkinded.error_kind) == ("AttemptError", None)
+
+
+def test_a_kind_or_reason_that_is_not_a_fixed_word_does_not_cross(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An event notified with a kind that is not a class-name word, or a reason not among
+    the fixed codes, is not an event: it is left out (so text cannot pass as either)."""
+    [payload] = encode("node-a", [_event(1, event="failed", status="failed",
+                                         error="x", error_kind="FormatError")])
+    for forged in ('"error_kind":"VARMARKER said: hi"', '"error_kind":"FormatError",'
+                   '"error_reason":"VARMARKER"'):
+        assert decode(payload.replace('"error_kind":"FormatError"', forged),
+                      node="node-b") == []
+    assert caplog.text.count("is not one") == 2
 
 
 def test_what_is_not_an_event_is_left_out(caplog: pytest.LogCaptureFixture) -> None:
