@@ -37,7 +37,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 from beamish.jobs.context import (
     ENQUEUER,
@@ -150,7 +150,8 @@ def _result_event(job: JobRecord, result: AttemptResult) -> JobEvent:
     return _event(_EVENT_OF_STATE[result.state], job, job.attempt,
                   status=OUTPUT_STATUS[result.state], model=result.model,
                   template_version=result.template_version, latency_ms=result.latency_ms,
-                  error=result.error, retry_at=result.run_at)
+                  error=result.error, error_kind=result.error_kind,
+                  error_reason=result.error_reason, retry_at=result.run_at)
 
 
 class QueueProducer(Actor):
@@ -205,7 +206,8 @@ class QueueProducer(Actor):
             return
         for job in lost:  # its last attempt's worker died: this claim ended the job
             ctx.publish(_event("failed", job, job.attempt, status="failed",
-                               error=job.last_error))
+                               error=job.last_error, error_kind="lease",
+                               error_reason="last_attempt_lost"))
         for job in jobs:
             send(self.idle.pop(), ("run", job))
         self.drained = len(jobs) < wanted
@@ -403,7 +405,8 @@ class LeaseKeeper(Actor):
         for job in released:
             ctx.running.pop(job.id, None)
             ctx.publish(_event("retried", job, job.attempt, status="pending",
-                               error=job.last_error, retry_at=job.run_at))
+                               error=job.last_error, error_kind="lease",
+                               error_reason="released_at_shutdown", retry_at=job.run_at))
         log.info("gave back the leases of %d interrupted jobs", len(released))
 
 
@@ -442,6 +445,12 @@ class Pruner(Actor):
 RELISTEN = ExponentialBackoff(base=0.5, cap=30.0, jitter=Jitter.FULL)
 """Waits before listening again after LISTEN failed or its connection was lost."""
 
+SEND_TIMEOUT_S: Final = 2.0
+"""How long one send of job events to other processes may take before its events are left
+out. A database that does not answer must not hold the notifier — nor the tree's stop,
+whose last send is in ``terminate``: a worker is killed 5 s (its child spec's shutdown)
+after it is told to stop, and the listening connection is still to close then."""
+
 
 class Notifier(Actor):
     """Wakes a queue's producer when another process inserts a job (PostgreSQL NOTIFY),
@@ -459,7 +468,11 @@ class Notifier(Actor):
     ended it — jobs still run, later. The notifier listens again by itself, after
     ``RELISTEN``'s backoff (0.5 s doubling to 30 s, full jitter) for each failure in a row;
     once listening again it wakes every producer, since the notifications sent meanwhile
-    were lost (and so were other processes' events)."""
+    were lost (and so were other processes' events).
+
+    **A database that does not answer.** A send that takes more than ``SEND_TIMEOUT_S``
+    [2 s] is given up, its events left out with a warning: so the notifier goes on, and
+    stops in time (its last send, of the leases given back at shutdown, is bounded too)."""
 
     async def init(self, ctx: JobsContext) -> None:
         self.trap_exit()
@@ -528,10 +541,14 @@ class Notifier(Actor):
         if not events:
             return
         try:
-            await ctx.services.store.notify_job_events(encode(ctx.leased_by, events))
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await ctx.services.store.notify_job_events(encode(ctx.leased_by, events))
         except StoreError as error:
             log.warning("sending %d job events to other processes failed (%s)",
                         len(events), error)
+        except TimeoutError:
+            log.warning("sending %d job events to other processes took more than %g s; "
+                        "they are left out", len(events), SEND_TIMEOUT_S)
 
     async def terminate(self, reason: ExitReason) -> None:
         if self.retry is not None:

@@ -409,7 +409,8 @@ class Jobs:
 
 def _as_ran(output: OutputRecord) -> dict[str, Any]:
     """The request fields that make a new job run as ``output``'s did: the template version
-    it rendered, the task type it served and the provider, model and parameters it was
+    it rendered, the task type it served, the provider and model that answered (the
+    completion's: the fallback's, when the chain was walked) and the parameters it was
     resolved to — each only once an attempt got that far (the finish wrote them)."""
     pinned: dict[str, Any] = {}
     if output.template_name is not None and output.template_version is not None:

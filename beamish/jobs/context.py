@@ -4,8 +4,10 @@ actors are found by (as ``beamish.sessions.services`` is for sessions).
 The application builds one per run. ``running`` maps the id of each job this process is
 running to its worker (to cancel it, and to renew its lease); ``leased_by`` names this
 process's leases in the database, and its events to other processes; listeners of job
-events are here too, called in the publisher's task (or the notifier's, for events of
-other processes sharing a PostgreSQL queue), their exceptions logged and never raised.
+events are here too, called in the publisher's task — or, for events of other processes
+sharing a PostgreSQL queue, from the event loop outside any task (asyncpg calls the
+notifier's listener with ``loop.call_soon``) — their exceptions logged and never raised.
+So a listener must not block, nor count on a current task.
 """
 
 from __future__ import annotations

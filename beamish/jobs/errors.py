@@ -18,11 +18,18 @@ pass through unchanged)::
         └── PermanentAttemptError a failure every attempt would meet (bad request, bad key,
                                   a template that does not render): the output fails now
 
+An ``AttemptError`` carries, beside its message (which its user sees, and which can quote
+what the user sent), what the job's event and log line carry instead: ``kind``, the class
+name of the exception the attempt met (its own, where beamish raised it), and ``reason``, a
+fixed code where beamish's own words say why (``ErrorReason``).
+
 Users act only on their own outputs: asking for another user's is ``OutputForbiddenError``
 (HTTP 403); an id that does not exist is ``JobNotFoundError`` (404).
 """
 
 from __future__ import annotations
+
+from beamish.store.job_models import ErrorReason
 
 
 class JobError(Exception):
@@ -92,9 +99,21 @@ class JobsNotRunningError(JobError):
 
 
 class AttemptError(JobError):
-    """One attempt failed; ``retryable`` says whether another may succeed."""
+    """One attempt failed; ``retryable`` says whether another may succeed.
+
+    Args:
+        message: what its user is told.
+        kind: the class name of the exception the attempt met (default: this error's).
+        reason: a fixed code for an error given in beamish's own words.
+    """
 
     retryable: bool = True
+
+    def __init__(self, message: str, *, kind: str | None = None,
+                 reason: ErrorReason | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind or type(self).__name__
+        self.reason = reason
 
 
 class RetryableAttemptError(AttemptError):

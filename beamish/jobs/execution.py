@@ -86,7 +86,7 @@ async def _prepare(ctx: JobsContext, request: JobRequest, prepared: _Prepared) -
 async def _render(ctx: JobsContext, request: JobRequest, prepared: _Prepared) -> None:
     if ctx.renderer is None:
         raise PermanentAttemptError("template jobs need the application's templates, and "
-                                    "none are configured")
+                                    "none are configured", reason="no_templates")
     assert request.template is not None
     try:
         rendered: Any = ctx.renderer.render(request.template, dict(request.variables),
@@ -96,7 +96,7 @@ async def _render(ctx: JobsContext, request: JobRequest, prepared: _Prepared) ->
             rendered = await rendered
     except Exception as error:
         raise PermanentAttemptError(f"template {request.template!r} did not render: "
-                                    f"{error}") from error
+                                    f"{error}", reason="template_did_not_render") from error
     prepared.prompt, prepared.system = rendered.prompt, rendered.system
     prepared.template_version = rendered.version
     prepared.task_type = rendered.task_type
@@ -140,16 +140,17 @@ def _usage(job: JobRecord, prepared: _Prepared, request_id: str, status: UsageSt
 
 def _failed(ctx: JobsContext, job: JobRecord, prepared: _Prepared, error: AttemptError,
             started: float) -> AttemptResult:
+    described = {"error": str(error), "error_kind": error.kind, "error_reason": error.reason}
     try:
         policy = retry_policy(ctx.settings, JobRequest.model_validate(job.args))
     except ValueError:  # args that do not validate: nothing to retry
-        return _result(job, ctx, prepared, started, state="discarded", error=str(error))
+        return _result(job, ctx, prepared, started, state="discarded", **described)
     # The job row's max_attempts is what was fixed at enqueue; it wins over settings now.
     policy = dataclasses.replace(policy, max_attempts=job.max_attempts)
     failure = after_failure(error, attempt=job.attempt, policy=policy, now=ctx.now(),
                             random=ctx.random)
     return _result(job, ctx, prepared, started, state=failure.state, run_at=failure.run_at,
-                   error=str(error))
+                   **described)
 
 
 def _result(job: JobRecord, ctx: JobsContext, prepared: _Prepared, started: float,

@@ -72,13 +72,15 @@ def parse_json(text: str, schema: dict[str, Any] | None = None) -> Any:
     try:
         value = json.loads(body)
     except ValueError as error:
-        raise FormatError(f"the answer is not JSON: {error}") from None
+        raise FormatError(f"the answer is not JSON: {error}",
+                          reason="answer_not_json") from None
     if schema is not None:
         problems = [f"{'/'.join(map(str, e.instance_path)) or '(root)'}: {e.message}"
                     for _, e in zip(range(MAX_SCHEMA_ERRORS),
                                     _validator(schema).iter_errors(value), strict=False)]
         if problems:
-            raise FormatError("the answer does not fit the schema: " + "; ".join(problems))
+            raise FormatError("the answer does not fit the schema: " + "; ".join(problems),
+                              reason="answer_off_schema")
     return value
 
 

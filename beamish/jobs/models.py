@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from beamish.llm.hierarchy import ConfigRequest
-from beamish.store.job_models import JobState, OutputFormat, OutputStatus, Relation
+from beamish.store.job_models import ErrorReason, JobState, OutputFormat, OutputStatus, Relation
 
 MAX_BACKOFF_S = 86_400.0
 """The longest backoff base or cap a job may set (a day)."""
@@ -112,12 +112,19 @@ class JobHandle(BaseModel):
 
 class JobEvent(BaseModel):
     """A job's state change, as listeners (``app.jobs.subscribe``) and the log see it: ids,
-    template, model, attempt and latency — never prompt content."""
+    template, model, attempt and latency — never prompt content.
+
+    ``error`` is the message the job's user sees (it can quote what the user sent: only
+    listeners in the process where it happened get it); ``error_kind`` and ``error_reason``
+    say what it was without content, for the log and other processes: a Python class name
+    beamish's code chose (``lease`` for the ends leases decide) and a fixed code."""
 
     model_config = ConfigDict(frozen=True)
 
     event: EventKind
-    job_id: int | None
+    job_id: int | None = None
+    """The job's id; an event may leave it out (None is left out of a relayed event too,
+    so it must have a default for the event to be read back)."""
     output_id: str
     user_id: str
     queue: str | None = None
@@ -128,6 +135,9 @@ class JobEvent(BaseModel):
     model: str | None = None
     latency_ms: int | None = None
     error: str | None = None
+    error_kind: str | None = Field(default=None, max_length=128,
+                                   pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    error_reason: ErrorReason | None = None
     retry_at: datetime | None = None
 
 

@@ -12,12 +12,14 @@ SQLite has one process, and needs none of this.
 A payload is the sender's node name (its ``leased_by``), a newline, then one event a line as
 compact JSON, at most ``MAX_PAYLOAD_BYTES`` in all (NOTIFY refuses 8000 bytes or more): a
 batch takes as many payloads as it needs. What crosses is content-free, as the log line is:
-an event's error message (which can quote what the user sent) becomes its kind and reason
-(``event_log.error_code``); the full message stays in the output row.
+an event's error message (which can quote what the user sent) is replaced by its kind and
+reason as one string (``event_log.error_code``), and ``error_kind`` and ``error_reason``
+cross as they are; the full message stays in the output row.
 
 Options: ``MAX_PAYLOAD_BYTES`` [7000]; ``Outbox`` keeps at most ``MAX_PENDING`` [10000]
 events while a send runs (more are dropped, counted in ``dropped``: events are
-notifications, and the output row holds the state).
+notifications, and the output row holds the state). The next send says how many were
+dropped since the one before, in one warning.
 """
 
 from __future__ import annotations
@@ -77,10 +79,11 @@ def decode(payload: str, *, node: str) -> list[JobEvent]:
 
 
 def _crossing(event: JobEvent) -> JobEvent:
-    """``event`` as it crosses: its error message replaced by the error's kind."""
+    """``event`` as it crosses: its error message replaced by the error's kind and
+    reason."""
     if event.error is None:
         return event
-    return event.model_copy(update={"error": error_code(event.error)})
+    return event.model_copy(update={"error": error_code(event)})
 
 
 class Outbox:
@@ -93,12 +96,14 @@ class Outbox:
         self._events: list[JobEvent] = []
         self._due = False
         self.dropped = 0
-        """Events left out because ``MAX_PENDING`` were waiting."""
+        """Events left out because ``MAX_PENDING`` were waiting (in all)."""
+        self._dropped_since_take = 0
 
     def put(self, event: JobEvent) -> None:
         """Queue ``event`` for the next send."""
         if len(self._events) >= MAX_PENDING:
             self.dropped += 1
+            self._dropped_since_take += 1
             return
         self._events.append(event)
         if not self._due:
@@ -106,9 +111,15 @@ class Outbox:
             self._wake()
 
     def take(self) -> list[JobEvent]:
-        """Every event waiting, in order; the next ``put`` wakes the notifier again."""
+        """Every event waiting, in order; the next ``put`` wakes the notifier again. Events
+        dropped since the last take are logged, by count, once (a warning)."""
         events, self._events = self._events, []
         self._due = False
+        if self._dropped_since_take:
+            log.warning("%d job events were not sent to other processes: more than %d "
+                        "waited for one send (their listeners there miss them; the "
+                        "outputs hold the state)", self._dropped_since_take, MAX_PENDING)
+            self._dropped_since_take = 0
         return events
 
 

@@ -82,7 +82,8 @@ def after_failure(error: AttemptError, *, attempt: int, policy: RetryPolicy, now
 
 
 def classify(error: Exception) -> AttemptError:
-    """The attempt error for what an attempt raised (the cause is kept)."""
+    """The attempt error for what an attempt raised (the cause is kept, its class name is
+    the error's ``kind``)."""
     if isinstance(error, AttemptError):
         return error
     kind: type[AttemptError] = RetryableAttemptError  # restarts, unexpected errors
@@ -92,7 +93,8 @@ def classify(error: Exception) -> AttemptError:
     # Outputs are shown to their users: an LLM error says what happened in its public
     # words, never the upstream's own text (which may echo what it was sent).
     text = error.public_message if isinstance(error, LLMError) else str(error)
-    described = kind(f"{type(error).__name__}: {text}")
+    name = type(error).__name__
+    described = kind(f"{name}: {text}", kind=name)
     described.__cause__ = error
     return described
 

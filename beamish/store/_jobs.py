@@ -82,11 +82,12 @@ _INSERT_OUTPUT = """INSERT INTO job_outputs (output_id, job_id, user_id, templat
 _DUE = """queue = $1 AND state IN ('available', 'scheduled', 'retryable') AND run_at <= $2"""
 _LEASE_LOST = """queue = $1 AND state = 'executing' AND lease_until < $2
         AND attempt < max_attempts"""
+_LAST_LOST = """queue = $1 AND state = 'executing' AND lease_until < $2
+        AND attempt >= max_attempts"""
 _CLAIM_ORDER = "ORDER BY priority, run_at, id LIMIT $5"
 _DUE_OR_LOST = f"""SELECT (EXISTS (SELECT 1 FROM jobs WHERE {_DUE})
             OR EXISTS (SELECT 1 FROM jobs WHERE {_LEASE_LOST})) AS due,
-        EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND state = 'executing'
-            AND lease_until < $2 AND attempt >= max_attempts) AS lost"""
+        EXISTS (SELECT 1 FROM jobs WHERE {_LAST_LOST}) AS lost"""
 _CLAIM_SET = """state = 'executing', attempt = attempt + 1, lease_until = $3, leased_by = $4,
         attempted_at = $2, updated_at = $2"""
 _CLAIM = {
@@ -113,11 +114,17 @@ _CLAIM = {
             {_CLAIM_ORDER})
         RETURNING *""",
 }
-_DISCARD_LOST = """UPDATE jobs SET state = 'discarded', last_error = $3, finished_at = $2,
-        updated_at = $2, lease_until = NULL
-    WHERE queue = $1 AND state = 'executing' AND lease_until < $2
-        AND attempt >= max_attempts
-    RETURNING *"""
+_DISCARD_SET = """state = 'discarded', last_error = $3, finished_at = $2, updated_at = $2,
+        lease_until = NULL"""
+_DISCARD_LOST = {
+    # Locked in id order, as finish_jobs, renew_leases and release_jobs lock theirs (a plain
+    # UPDATE would lock in scan order, and could deadlock with them); a row another
+    # transaction holds is skipped, and discarded by a later claim if still lost.
+    "postgres": f"""UPDATE jobs SET {_DISCARD_SET} WHERE id IN (
+            SELECT id FROM jobs WHERE {_LAST_LOST} ORDER BY id FOR UPDATE SKIP LOCKED)
+        RETURNING *""",
+    "sqlite": f"UPDATE jobs SET {_DISCARD_SET} WHERE {_LAST_LOST} RETURNING *",
+}
 _OUTPUT_STARTED = """UPDATE job_outputs SET status = 'processing', attempts = $2,
         started_at = COALESCE(started_at, $3) WHERE output_id = $1"""
 _OUTPUT_FAILED = """UPDATE job_outputs SET status = 'failed', error = $2, completed_at = $3
@@ -220,7 +227,7 @@ class JobQueries(ABC):
         lost: list[JobRecord] = []
         async with backend.transaction() as tx:
             if found["lost"]:
-                lost = await _discard_lost(tx, queue, now)
+                lost = await _discard_lost(tx, backend.dialect, queue, now)
             rows = await tx.fetch(_CLAIM[backend.dialect], queue, now, lease_until, leased_by,
                                   limit)
             jobs = sorted((JobRecord.model_validate(r) for r in rows),
@@ -456,10 +463,12 @@ def _insert_jobs_sql(rows: int) -> str:
     return _INSERT_JOBS.format(values=values)
 
 
-async def _discard_lost(tx: Executor, queue: str, now: datetime) -> list[JobRecord]:
-    """Discard ``queue``'s jobs whose lease expired on their last attempt, and fail their
-    outputs; the jobs discarded (in id order)."""
-    lost = await tx.fetch(_DISCARD_LOST, queue, now, LOST_LAST_ATTEMPT)
+async def _discard_lost(tx: Executor, dialect: str, queue: str, now: datetime,
+                        ) -> list[JobRecord]:
+    """Discard ``queue``'s jobs whose lease expired on their last attempt (on PostgreSQL,
+    those no other transaction holds), and fail their outputs; the jobs discarded (in id
+    order)."""
+    lost = await tx.fetch(_DISCARD_LOST[dialect], queue, now, LOST_LAST_ATTEMPT)
     if lost:
         await tx.executemany(_OUTPUT_FAILED,
                              [(r["output_id"], LOST_LAST_ATTEMPT, now) for r in lost])
@@ -479,9 +488,11 @@ def _id_lists(job_ids: Sequence[int]) -> list[str]:
 
 
 async def _lock_in_id_order(tx: Executor, backend: Backend, ids: str) -> None:
-    """Row-lock the jobs ``ids`` (an ``_id_list``) in id order, as every writer that takes
-    several leased jobs does, so that a finish, a renewal and a release never wait for each
-    other both ways (SQLite's single write lock needs none of this)."""
+    """Row-lock the jobs ``ids`` (an ``_id_list``) in id order, so that writers that may
+    wait for several jobs' locks never wait for each other both ways: finish_jobs,
+    renew_leases and release_jobs lock through here, and a claim's discard of lost last
+    attempts in id order too (``_DISCARD_LOST``). A claim's own picks skip locked rows and
+    never wait; cancel_job locks one job. (SQLite's single write lock needs none of this.)"""
     if backend.lock_rows:
         await tx.fetch(f"SELECT id FROM jobs WHERE id IN ({ids}) ORDER BY id"
                        f"{backend.lock_rows}")

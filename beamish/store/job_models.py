@@ -38,6 +38,11 @@ OutputFormat = Literal["text", "json", "markdown", "html"]
 Rating = Literal["up", "down"]
 Relation = Literal["rerun", "regenerate"]
 
+ErrorReason = Literal["answer_not_json", "answer_off_schema", "template_did_not_render",
+                      "no_templates", "last_attempt_lost", "released_at_shutdown"]
+"""Why an attempt or a lease ended a job's attempt, where beamish says why in words of its
+own: the fixed code its event and log line carry instead of the message."""
+
 
 def _json(value: Any) -> Any:
     # Both drivers hand JSON columns back as text.
@@ -165,6 +170,11 @@ class AttemptResult(_Row):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: int | None = None
+    error_kind: str | None = None
+    """The class name of the exception the attempt failed with (for the job's event and
+    log line, which carry no message; not stored)."""
+    error_reason: ErrorReason | None = None
+    """The fixed reason of an error beamish gave in its own words (not stored)."""
 
 
 class OutputFilter(_Row):
@@ -214,6 +224,7 @@ class CancelledJob(_Row):
 
 __all__ = [
     "FINISHED_STATES", "UNFINISHED_STATES", "AttemptResult", "CancelledJob", "EnqueuedJob",
+    "ErrorReason",
     "FeedbackRecord", "FeedbackStats", "JobRecord", "JobState", "NewJob", "OutputFilter",
     "OutputFormat", "OutputPage", "OutputRecord", "OutputStatus", "Rating", "Relation",
 ]

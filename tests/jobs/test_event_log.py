@@ -15,10 +15,10 @@ from pydantic import SecretStr
 
 from beamish.application import Application
 from beamish.jobs import JobEvent
-from beamish.jobs.event_log import error_code, error_kind, log_fields
+from beamish.jobs.event_log import error_code, log_fields
 from beamish.llm.settings import ProviderSettings
 from beamish.server.logging_json import JsonFormatter
-from beamish.store._jobs import LOST_LAST_ATTEMPT, RELEASED
+from beamish.store._jobs import LOST_LAST_ATTEMPT
 from beamish.store.models import NewTemplateVersion
 from tests.jobs._app import Events, openai_answer, settings
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
@@ -30,32 +30,29 @@ MARKERS = ("PROMPTMARKER", "VARMARKER", "ANSWERMARKER", "REASONMARKER", "SYSTEMM
 """Content that must never reach a job log line (the key is the provider's, in config)."""
 
 
-@pytest.mark.parametrize(("error", "kind"), [
-    (None, None),
-    ("the answer is not JSON: Expecting value: line 1 column 1 (char 0)",
-     ("FormatError", "answer_not_json")),
-    ('the answer does not fit the schema: title: "VARMARKER" is not of type "integer"',
-     ("FormatError", "answer_off_schema")),
-    ("template 'digest' did not render: n: \"VARMARKER\" is not of type 'integer'",
-     ("PermanentAttemptError", "template_did_not_render")),
-    ("template jobs need the application's templates, and none are configured",
-     ("PermanentAttemptError", "no_templates")),
-    (LOST_LAST_ATTEMPT, ("lease", "last_attempt_lost")),
-    (RELEASED, ("lease", "released_at_shutdown")),
-    ("BadRequestError: openai_compatible:model-a (HTTP 400) refused VARMARKER",
-     ("BadRequestError", None)),
-    ("VARMARKER: something a provider said", ("AttemptError", None)),
-    ("VARMARKERError: text shaped like a class name is still only a word",
-     ("VARMARKERError", None)),
-    ("anything else, VARMARKER", ("AttemptError", None)),
+@pytest.mark.parametrize("error", [
+    'the answer is not JSON: "VARMARKER"',
+    "template 'digest' did not render: n: \"VARMARKER\"",
+    "BadRequestError: openai_compatible:model-a (HTTP 400) refused VARMARKER",
+    "VARMARKERError: text shaped like a class name",
+    LOST_LAST_ATTEMPT,
 ])
-def test_an_error_is_logged_as_a_fixed_kind_and_reason(
-        error: str | None, kind: tuple[str, str | None] | None) -> None:
-    """Each known shape of an error message maps to its kind and fixed reason; an unknown
-    one to ``AttemptError``; nothing of the message beyond a class-name word is kept."""
-    assert error_kind(error) == kind
-    if kind is not None:
-        assert error_code(error) == (kind[0] if kind[1] is None else f"{kind[0]}: {kind[1]}")
+def test_an_error_is_logged_by_its_recorded_kind_never_read_from_its_message(
+        error: str) -> None:
+    """The kind and reason logged are those the event carries; the message is never
+    parsed: an error of no recorded kind is ``AttemptError`` with no reason, whatever its
+    message looks like (a message shaped like ``<ClassName>Error: …`` included)."""
+    event = JobEvent(event="failed", job_id=7, output_id="o7", user_id="ada",
+                     status="failed", error=error)
+    fields = log_fields(event)
+    assert (fields["error_kind"], "error_reason" in fields) == ("AttemptError", False)
+    assert error_code(event) == "AttemptError"
+    assert all(marker not in json.dumps(fields) for marker in MARKERS)
+    kinded = event.model_copy(update={"error_kind": "FormatError",
+                                      "error_reason": "answer_not_json"})
+    assert (log_fields(kinded)["error_kind"], log_fields(kinded)["error_reason"]) == (
+        "FormatError", "answer_not_json")
+    assert error_code(kinded) == "FormatError: answer_not_json"
 
 
 def test_the_log_fields_of_an_event_leave_its_error_message_out() -> None:
@@ -64,7 +61,8 @@ def test_the_log_fields_of_an_event_leave_its_error_message_out() -> None:
     event = JobEvent(event="retried", job_id=7, output_id="o7", user_id="ada",
                      queue="default", status="pending", attempt=2, template="digest",
                      template_version=3, model="model-a", latency_ms=41,
-                     error='the answer is not JSON: "VARMARKER"',
+                     error='the answer is not JSON: "VARMARKER"', error_kind="FormatError",
+                     error_reason="answer_not_json",
                      retry_at=datetime(2030, 1, 1, tzinfo=UTC))
     assert log_fields(event) == {
         "event": "job_retried", "job_id": 7, "output_id": "o7", "user_id": "ada",
@@ -73,6 +71,7 @@ def test_the_log_fields_of_an_event_leave_its_error_message_out() -> None:
         "retry_at": "2030-01-01T00:00:00Z", "error_kind": "FormatError",
         "error_reason": "answer_not_json"}
     assert next(iter(log_fields(event))) == "event"
+    assert error_code(event.model_copy(update={"error": None})) is None
 
 
 def _app(tmp_path: Path, upstream: FakeLLMServer) -> Application:
@@ -164,7 +163,7 @@ async def test_every_event_logs_one_line_with_its_fields_and_no_content(
     assert (bad["template"], bad["attempt"], bad["error_kind"], bad["error_reason"]) == (
         "count", 1, "PermanentAttemptError", "template_did_not_render")
     refused = line("failed", "refused")
-    assert refused["error_kind"].endswith("Error")
+    assert refused["error_kind"] == "FallbacksExhaustedError"  # the class the attempt met
     assert "error_reason" not in refused
     assert (refused["model"], refused["attempt"]) == ("model-a", 1)
     assert line("cancelled", "later")["status"] == "cancelled"

@@ -197,7 +197,7 @@ async def test_a_job_run_by_another_process_reaches_its_user_s_channel_here(
         for kind in _shown(here.seen, job_id, story)]
     assert pushes[-1].payload["event"] == "failed"
     [failed_there] = there.of("failed", refused.job_id)
-    assert failed_here.error == error_code(failed_there.error)
+    assert failed_here.error == error_code(failed_there)
     assert "VARMARKER" not in str(failed_there.error)
     assert failed_here.model_copy(update={"error": None}) == failed_there.model_copy(
         update={"error": None})

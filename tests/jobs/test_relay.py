@@ -45,13 +45,32 @@ def test_a_batch_is_split_into_payloads_under_notify_s_limit() -> None:
 
 
 def test_no_error_message_crosses_only_its_kind() -> None:
-    """An error message can quote what the user sent: its kind and reason cross instead."""
-    event = _event(1, event="failed", status="failed",
+    """An error message can quote what the user sent: its kind and reason cross instead,
+    as fields and as the error's text; a message of no recorded kind crosses as
+    ``AttemptError``, whatever it looks like."""
+    event = _event(1, event="failed", status="failed", error_kind="FormatError",
+                   error_reason="answer_off_schema",
                    error='the answer does not fit the schema: "VARMARKER" is not "integer"')
-    [payload] = encode("node-a", [event])
+    unkinded = _event(2, event="failed", status="failed",
+                      error="VARMARKERError: text shaped like a class name")
+    [payload] = encode("node-a", [event, unkinded])
     assert "VARMARKER" not in payload
-    [crossed] = decode(payload, node="node-b")
-    assert crossed.error == "FormatError: answer_off_schema"
+    [crossed, crossed_unkinded] = decode(payload, node="node-b")
+    assert crossed == event.model_copy(update={"error": "FormatError: answer_off_schema"})
+    assert (crossed_unkinded.error, crossed_unkinded.error_kind) == ("AttemptError", None)
+
+
+def test_a_kind_or_reason_that_is_not_a_fixed_word_does_not_cross(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An event notified with a kind that is not a class-name word, or a reason not among
+    the fixed codes, is not an event: it is left out (so text cannot pass as either)."""
+    [payload] = encode("node-a", [_event(1, event="failed", status="failed",
+                                         error="x", error_kind="FormatError")])
+    for forged in ('"error_kind":"VARMARKER said: hi"', '"error_kind":"FormatError",'
+                   '"error_reason":"VARMARKER"'):
+        assert decode(payload.replace('"error_kind":"FormatError"', forged),
+                      node="node-b") == []
+    assert caplog.text.count("is not one") == 2
 
 
 def test_what_is_not_an_event_is_left_out(caplog: pytest.LogCaptureFixture) -> None:
@@ -78,3 +97,34 @@ def test_the_outbox_wakes_its_sender_once_a_batch() -> None:
     for n in range(MAX_PENDING):
         outbox.put(_event(n))
     assert (len(outbox.take()), outbox.dropped) == (MAX_PENDING, 1)
+
+
+def test_an_event_without_a_job_id_crosses_too() -> None:
+    """A field left out as None on the way (``job_id`` among them) is None again on
+    arrival: the event is not dropped as malformed."""
+    event = JobEvent(event="feedback", output_id="out-1", user_id="ada", status="completed")
+    [payload] = encode("node-a", [event])
+    assert decode(payload, node="node-b") == [event]
+    assert event.job_id is None
+
+
+def test_events_dropped_are_logged_once_a_send_by_count(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The take (one a send) after events were dropped warns once with how many since the
+    last take; a take after none were dropped says nothing."""
+    outbox = Outbox(lambda: None)
+    for n in range(MAX_PENDING + 3):
+        outbox.put(_event(n))
+    assert caplog.records == []
+    assert len(outbox.take()) == MAX_PENDING
+    [warning] = caplog.records
+    assert warning.levelname == "WARNING"
+    assert warning.getMessage().startswith("3 job events were not sent")
+    outbox.put(_event(1))
+    outbox.take()
+    assert len(caplog.records) == 1
+    for n in range(MAX_PENDING + 1):
+        outbox.put(_event(n))
+    outbox.take()
+    assert [r.getMessage()[:2] for r in caplog.records] == ["3 ", "1 "]
+    assert outbox.dropped == 4

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
 import pytest
 
 from beamish.store import NotFoundError, Store, open_store
 from beamish.store._jobs import LOST_LAST_ATTEMPT, RELEASED
 from beamish.store.job_models import JobRecord, OutputFilter
+from tests.jobs._app import WAIT_S
 from tests.jobs.helpers import T0, lease, new_job, result
 
 pytestmark = pytest.mark.anyio
@@ -160,23 +162,53 @@ async def test_one_finish_writes_each_result_only_where_its_holder_holds_the_lea
 
 
 async def test_an_expired_lease_on_the_last_attempt_discards_the_job(store: Store) -> None:
-    """A job whose last attempt's worker died is discarded, its output failed, not re-run;
-    the claim that discarded it reports it (with the attempt it lost and the reason)."""
-    job = (await store.enqueue_job(new_job(max_attempts=1))).job
-    await store.claim_jobs("default", limit=1, leased_by="w1", lease_until=lease(10), now=T0)
+    """Jobs whose last attempt's worker died are discarded, their outputs failed, not
+    re-run; the claim that discarded them reports them in id order (with the attempt each
+    lost and the reason)."""
+    jobs = [(await store.enqueue_job(new_job(max_attempts=1))).job for _ in range(3)]
+    await store.claim_jobs("default", limit=3, leased_by="w1", lease_until=lease(10), now=T0)
     later = T0 + timedelta(seconds=11)
     discarded: list[JobRecord] = []
     assert await store.claim_jobs("default", limit=1, leased_by="w2",
                                   lease_until=later + timedelta(seconds=30), now=later,
                                   discarded=discarded) == []
-    output = await store.get_output(job.output_id)
-    assert (output.status, output.error) == ("failed", LOST_LAST_ATTEMPT)
+    for job in jobs:
+        output = await store.get_output(job.output_id)
+        assert (output.status, output.error) == ("failed", LOST_LAST_ATTEMPT)
     assert [(j.id, j.output_id, j.state, j.attempt, j.last_error) for j in discarded] == [
-        (job.id, job.output_id, "discarded", 1, LOST_LAST_ATTEMPT)]
+        (job.id, job.output_id, "discarded", 1, LOST_LAST_ATTEMPT) for job in jobs]
     assert await store.claim_jobs("default", limit=1, leased_by="w2",
                                   lease_until=later + timedelta(seconds=30), now=later,
                                   discarded=discarded) == []
-    assert len(discarded) == 1  # reported once: the next claim finds nothing lost
+    assert len(discarded) == 3  # reported once: the next claim finds nothing lost
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_a_discard_skips_a_lost_job_another_transaction_holds(
+        store: Store, store_url: str) -> None:
+    """On PostgreSQL a claim discards the lost last attempts no other transaction holds,
+    without waiting for the one that is held; the claim after its holder is done discards
+    that one."""
+    jobs = [(await store.enqueue_job(new_job(max_attempts=1))).job for _ in range(3)]
+    await store.claim_jobs("default", limit=3, leased_by="w1", lease_until=lease(10), now=T0)
+    later = T0 + timedelta(seconds=11)
+
+    async def discard() -> list[int]:
+        discarded: list[JobRecord] = []
+        async with asyncio.timeout(WAIT_S):  # it would wait for the held row for ever
+            await store.claim_jobs("default", limit=1, leased_by="w2",
+                                   lease_until=later + timedelta(seconds=30), now=later,
+                                   discarded=discarded)
+        return [job.id for job in discarded]
+
+    holder = await asyncpg.connect(store_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT id FROM jobs WHERE id = $1 FOR UPDATE", jobs[1].id)
+            assert await discard() == [jobs[0].id, jobs[2].id]
+        assert await discard() == [jobs[1].id]
+    finally:
+        await holder.close()
 
 
 async def test_renewing_keeps_held_leases_and_reports_lost_ones(store: Store) -> None:
