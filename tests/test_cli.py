@@ -21,7 +21,7 @@ def test_migrate_applies_then_reports_up_to_date(
     assert capsys.readouterr().out.split() == [
         "applied", "initial", "applied", "ledger_integer_time", "applied", "usage_count_trigger",
         "applied", "api_tokens", "applied", "templates", "applied", "jobs",
-        "applied", "conversations"]
+        "applied", "conversations", "applied", "job_unique_key_per_user"]
     assert main(["migrate", "--url", url]) == 0
     assert capsys.readouterr().out.strip() == "already up to date"
 
