@@ -11,23 +11,11 @@ import pytest
 from beamish.application import Application
 from beamish.chat.job_feed import JobFeed
 from beamish.jobs import JobEvent
-from beamish.runtime import Actor, Caller, call, start
+from beamish.runtime import call, start
 from beamish.settings import Settings
+from tests._inbox import Inbox
 
 pytestmark = pytest.mark.anyio
-
-
-class Recorder(Actor):
-    """Keeps the plain messages it gets; answers ``seen`` with them."""
-
-    def init(self, arg: None) -> None:
-        self.seen: list[Any] = []
-
-    def handle_call(self, request: Any, caller: Caller) -> Any:
-        return self.seen
-
-    def handle_info(self, message: Any) -> None:
-        self.seen.append(message)
 
 
 def _event(kind: Any, job_id: int, attempt: int = 0) -> JobEvent:
@@ -44,7 +32,7 @@ async def test_an_event_overtaken_by_a_later_one_of_its_job_is_not_pushed(
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'feed.db'}")
     async with Application(settings) as app:
         feed = JobFeed(app, max_outputs=1)
-        channel = await start(Recorder, None)
+        channel = await start(Inbox, None)
         feed.follow("ada", channel)
         arrived = [_event("started", 1, 1), _event("queued", 1), _event("retried", 1, 1),
                    _event("started", 1, 2), _event("retried", 1, 1), _event("started", 1, 2),

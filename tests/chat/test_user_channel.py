@@ -12,10 +12,11 @@ from websockets.asyncio.client import connect
 from beamish.application import Application
 from beamish.chat.job_feed import JobFeed, JobPush, TooManyChannelsError, job_payload
 from beamish.jobs import JobEvent
-from beamish.runtime import Actor, Caller, call, start
+from beamish.runtime import call, start
 from beamish.server.serve import BeamishServer
 from beamish.settings import Settings
 from beamish.store import NewTemplateVersion
+from tests._inbox import Inbox
 from tests._serve import token
 from tests.channels._phx import PhxClient, ok
 from tests.jobs._app import Events
@@ -132,19 +133,6 @@ async def test_one_subscription_serves_every_channel_until_the_last_leaves(
         assert feed.followers("bob") == 0
 
 
-class Recorder(Actor):
-    """Keeps the plain messages it gets; answers ``seen`` with them."""
-
-    def init(self, arg: None) -> None:
-        self.seen: list[Any] = []
-
-    def handle_call(self, request: Any, caller: Caller) -> Any:
-        return self.seen
-
-    def handle_info(self, message: Any) -> None:
-        self.seen.append(message)
-
-
 async def test_the_feed_fans_out_by_user_within_its_bound(tmp_path: Path) -> None:
     """Past the bound per user a channel is refused (other users are not); each follower of
     a user gets that user's events and no other's; one subscription serves them all."""
@@ -153,7 +141,7 @@ async def test_the_feed_fans_out_by_user_within_its_bound(tmp_path: Path) -> Non
         events = Events()
         app.jobs.subscribe(events)
         feed = JobFeed(app, max_channels_per_user=2)
-        ada1, ada2, ada3, bob = [await start(Recorder, None) for _ in range(4)]
+        ada1, ada2, ada3, bob = [await start(Inbox, None) for _ in range(4)]
         stops = [feed.follow("ada", ada1), feed.follow("ada", ada2)]
         with pytest.raises(TooManyChannelsError):
             feed.follow("ada", ada3)

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -17,8 +16,9 @@ import pytest
 from beamish.chat.job_feed import JobFeed
 from beamish.jobs.event_log import error_code
 from beamish.jobs.models import JobEvent
-from beamish.runtime import Actor, Caller, call, start
+from beamish.runtime import call, start
 from beamish.store import open_store
+from tests._inbox import Inbox
 from tests.jobs._app import WAIT_S, Events, running
 from tests.jobs.helpers import new_job
 from tests.llm.providers._fake_llm_server import FakeLLMServer, Fault
@@ -142,19 +142,6 @@ async def test_a_failed_listen_is_tried_again_until_it_succeeds(
         await admin.close()
 
 
-class Channel(Actor):
-    """Stands for a user's joined channel: keeps the pushes it gets (``seen`` answers)."""
-
-    def init(self, arg: None) -> None:
-        self.seen: list[Any] = []
-
-    def handle_call(self, request: Any, caller: Caller) -> Any:
-        return self.seen
-
-    def handle_info(self, message: Any) -> None:
-        self.seen.append(message)
-
-
 def _shown(seen: list[JobEvent], job_id: int, story: list[str]) -> list[str]:
     """The kinds of ``job_id``'s events in ``seen`` that a channel shows: each one later in
     ``story`` (the job's events in the order they happen) than every one before it."""
@@ -178,7 +165,7 @@ async def test_a_job_run_by_another_process_reaches_its_user_s_channel_here(
             server, here), \
             running(tmp_path, fake_llm, database_url=store_url) as (_, there):
         feed = JobFeed(server)
-        channel = await start(Channel, None)
+        channel = await start(Inbox, None)
         feed.follow("ada", channel)
         done = await server.jobs.enqueue(prompt="x", user_id="ada")
         await here.wait("completed", job_id=done.job_id)
