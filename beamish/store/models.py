@@ -18,6 +18,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from beamish.store.text import Text, TextObject
+
 Provider = Literal["openai", "anthropic", "ollama", "tgi", "openai_compatible", "echo"]
 """The LLM providers beamish can talk to."""
 
@@ -27,7 +29,8 @@ UsageStatus = Literal["ok", "error", "cancelled"]
 ANY_TIER = "*"
 """The tier of a global config that applies to every tier without its own entry."""
 
-Name = Annotated[str, Field(min_length=1, max_length=255)]
+Name = Annotated[Text, Field(min_length=1, max_length=255)]
+"""A name (a user, a model, a task type): 1 to 255 characters, no NUL (``beamish.store.text``)."""
 
 TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 """Template names and labels: the rule of ``beamish.auth.names.NAME_PATTERN`` (a test pins
@@ -83,7 +86,7 @@ class NewLLMConfig(_Model):
     model: Name
     is_default: bool = False
     parameters: LLMParameters = LLMParameters()
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: TextObject = Field(default_factory=dict)
 
 
 class UserLLMConfig(_Model):
@@ -324,14 +327,15 @@ class NewTemplateVersion(_Model):
 
     ``prompt`` and ``system`` are Jinja2 source; ``variables_schema`` is a JSON Schema of
     the variables a render must be given (``beamish.templates`` checks both before storing).
+    None of them may hold a NUL character (``beamish.store.text``).
     """
 
     name: TemplateName
-    prompt: str = Field(min_length=1, max_length=MAX_TEMPLATE_CHARS)
-    system: str | None = Field(default=None, max_length=MAX_TEMPLATE_CHARS)
+    prompt: Text = Field(min_length=1, max_length=MAX_TEMPLATE_CHARS)
+    system: Text | None = Field(default=None, max_length=MAX_TEMPLATE_CHARS)
     task_type: TemplateName = "chat"
     output_format: OutputFormat | None = None
-    variables_schema: dict[str, Any] | None = None
+    variables_schema: TextObject | None = None
 
 
 class TemplateVersion(_Model):
