@@ -80,6 +80,7 @@ from beamish.store.models import (
     TaskOverride,
     UserLLMConfig,
 )
+from beamish.store.text import Text
 
 
 class Layer(StrEnum):
@@ -124,7 +125,7 @@ class ConfigRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider: Provider | None = None
-    model: str | None = Field(default=None, min_length=1, max_length=255)
+    model: Text | None = Field(default=None, min_length=1, max_length=255)
     parameters: LLMParameters = LLMParameters()
 
 

@@ -17,7 +17,9 @@ label, and while it has none, its latest version (so a template works from its f
 version on, and pinning it is one ``set_label``).
 
 **Writes** check before storing: both sources must compile (``TemplateSyntaxError`` with the
-line) and the variables' JSON Schema must be a valid schema (``TemplateSchemaError``).
+line) and the variables' JSON Schema must be a valid schema (``TemplateSchemaError``). No
+source, schema, name or label holds a NUL character, which PostgreSQL cannot store
+(``NewTemplateVersion`` refuses it, and ``set_label`` a name or label with it).
 
 **Renders** check the variables first — at most ``MAX_VARIABLES_BYTES`` of JSON, and valid
 under the version's schema when it has one (``TemplateVariablesError`` naming each problem;
@@ -65,6 +67,7 @@ from beamish.store import (
     TemplateSummary,
     TemplateVersion,
 )
+from beamish.store.text import NUL, NUL_PROBLEM
 from beamish.templates._thread import ThreadInterrupted, run_in_thread
 from beamish.templates.errors import (
     TemplateNotFoundError,
@@ -179,14 +182,19 @@ class Templates:
 
     async def set_label(self, name: str, label: str, version: int, *,
                         actor: str = "system") -> TemplateLabel:
-        """Point ``label`` at ``version``; ``TemplateNotFoundError`` if there is none."""
+        """Point ``label`` at ``version``; ``TemplateNotFoundError`` if there is none,
+        ``ValueError`` for a name or label holding a NUL character (no backend's store
+        could hold it: ``beamish.store.text``)."""
+        _check_names(name, label)
         try:
             return await self._store.set_template_label(name, label, version, actor=actor)
         except NotFoundError as error:
             raise TemplateNotFoundError(str(error)) from error
 
     async def delete_label(self, name: str, label: str, *, actor: str = "system") -> None:
-        """Remove ``label``; ``TemplateNotFoundError`` if the template has no such label."""
+        """Remove ``label``; ``TemplateNotFoundError`` if the template has no such label
+        (``ValueError`` as ``set_label``)."""
+        _check_names(name, label)
         try:
             await self._store.delete_template_label(name, label, actor=actor)
         except NotFoundError as error:
@@ -291,6 +299,13 @@ class Templates:
         if version is not None:
             return f"template {name!r} has no version {version}"
         return f"template {name!r} has no label {label!r}"
+
+
+def _check_names(name: str, label: str) -> None:
+    """Refuse a name or label with NUL: PostgreSQL cannot take one, even to look it up."""
+    for field, value in (("name", name), ("label", label)):
+        if NUL in value:
+            raise ValueError(f"the template {field} {value!r} {NUL_PROBLEM}")
 
 
 def _no_template(name: str) -> str:
