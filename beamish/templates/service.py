@@ -19,7 +19,8 @@ version on, and pinning it is one ``set_label``).
 **Writes** check before storing: both sources must compile (``TemplateSyntaxError`` with the
 line) and the variables' JSON Schema must be a valid schema (``TemplateSchemaError``). No
 source, schema, name or label holds a NUL character, which PostgreSQL cannot store
-(``NewTemplateVersion`` refuses it, and ``set_label`` a name or label with it).
+(``NewTemplateVersion`` refuses it, ``set_label`` a label with it); a read or a label's
+move naming a template or label with NUL is ``TemplateNotFoundError``, as none can exist.
 
 **Renders** check the variables first — at most ``MAX_VARIABLES_BYTES`` of JSON, and valid
 under the version's schema when it has one (``TemplateVariablesError`` naming each problem;
@@ -183,18 +184,19 @@ class Templates:
     async def set_label(self, name: str, label: str, version: int, *,
                         actor: str = "system") -> TemplateLabel:
         """Point ``label`` at ``version``; ``TemplateNotFoundError`` if there is none,
-        ``ValueError`` for a name or label holding a NUL character (no backend's store
-        could hold it: ``beamish.store.text``)."""
-        _check_names(name, label)
+        ``ValueError`` for a label holding a NUL character (no backend's store could hold
+        it: ``beamish.store.text``)."""
+        _check_lookup(name, None)
+        if NUL in label:
+            raise ValueError(f"the label {label!r} {NUL_PROBLEM}")
         try:
             return await self._store.set_template_label(name, label, version, actor=actor)
         except NotFoundError as error:
             raise TemplateNotFoundError(str(error)) from error
 
     async def delete_label(self, name: str, label: str, *, actor: str = "system") -> None:
-        """Remove ``label``; ``TemplateNotFoundError`` if the template has no such label
-        (``ValueError`` as ``set_label``)."""
-        _check_names(name, label)
+        """Remove ``label``; ``TemplateNotFoundError`` if the template has no such label."""
+        _check_lookup(name, label)
         try:
             await self._store.delete_template_label(name, label, actor=actor)
         except NotFoundError as error:
@@ -204,6 +206,7 @@ class Templates:
 
     async def summary(self, name: str) -> TemplateSummary:
         """The template's latest version and labels; ``TemplateNotFoundError`` if none."""
+        _check_lookup(name, None)
         found = await self._store.get_template(name)
         if found is None:
             raise TemplateNotFoundError(_no_template(name))
@@ -219,6 +222,7 @@ class Templates:
         """
         if label is not None and version is not None:
             raise ValueError("ask for a template version or a label, not both")
+        _check_lookup(name, label)
         key: _Key = (name, "version", version) if version is not None else (name, "label", label)
         cache = self._numbered if version is not None else self._versions
         try:
@@ -301,11 +305,14 @@ class Templates:
         return f"template {name!r} has no label {label!r}"
 
 
-def _check_names(name: str, label: str) -> None:
-    """Refuse a name or label with NUL: PostgreSQL cannot take one, even to look it up."""
-    for field, value in (("name", name), ("label", label)):
-        if NUL in value:
-            raise ValueError(f"the template {field} {value!r} {NUL_PROBLEM}")
+def _check_lookup(name: str, label: str | None) -> None:
+    """``TemplateNotFoundError`` for a name or label with NUL, without asking the store:
+    none can exist (they are refused when written), and PostgreSQL cannot even compare
+    text with NUL — the store would fail where SQLite answers that there is none."""
+    if NUL in name:
+        raise TemplateNotFoundError(_no_template(name))
+    if label is not None and NUL in label:
+        raise TemplateNotFoundError(f"template {name!r} has no label {label!r}")
 
 
 def _no_template(name: str) -> str:
