@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from beamish.store.text import Text, TextObject
+from beamish.store.text import Replaced, Text, TextObject
 
 Provider = Literal["openai", "anthropic", "ollama", "tgi", "openai_compatible", "echo"]
 """The LLM providers beamish can talk to."""
@@ -31,6 +31,10 @@ ANY_TIER = "*"
 
 Name = Annotated[Text, Field(min_length=1, max_length=255)]
 """A name (a user, a model, a task type): 1 to 255 characters, no NUL (``beamish.store.text``)."""
+
+ReportedName = Annotated[Replaced, Field(min_length=1, max_length=255)]
+"""A name a provider reported (the model that served a request): a NUL in it is replaced by
+U+FFFD, not refused — nobody can send it again, and the usage must be recorded."""
 
 TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 """Template names and labels: the rule of ``beamish.auth.names.NAME_PATTERN`` (a test pins
@@ -233,7 +237,7 @@ class UsageEvent(_Model):
     session_id: str | None = None
     user_id: Name
     provider: Provider
-    model: Name
+    model: ReportedName
     task_type: Name = "chat"
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)

@@ -98,3 +98,10 @@ def test_the_store_s_inputs_refuse_nul(build: Any) -> None:
     SQLite and PostgreSQL take and refuse the same values."""
     with pytest.raises(ValidationError, match=r"holds a NUL character \(U\+0000\)"):
         build()
+
+
+def test_a_model_name_a_provider_reports_is_kept_with_u_fffd() -> None:
+    """The model that served a request is the provider's word, not the client's: its usage
+    is recorded with U+FFFD for a NUL rather than refused."""
+    event = UsageEvent(request_id="r1", user_id="ada", provider="echo", model="echo\x00")
+    assert event.model == "echo\ufffd"
