@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from beamish.llm.errors import NoUsableProviderError
 from beamish.llm.settings import PROVIDERS, LLMSettings
@@ -74,13 +74,13 @@ from beamish.store.models import (
     ANY_TIER,
     GlobalConfig,
     LLMParameters,
+    Name,
     Provider,
     ProviderModel,
     ProviderRecord,
     TaskOverride,
     UserLLMConfig,
 )
-from beamish.store.text import Text
 
 
 class Layer(StrEnum):
@@ -125,7 +125,7 @@ class ConfigRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider: Provider | None = None
-    model: Text | None = Field(default=None, min_length=1, max_length=255)
+    model: Name | None = None
     parameters: LLMParameters = LLMParameters()
 
 

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from beamish.store.text import Replaced, ReplacedObject, Text
+from beamish.store.text import NO_NUL, Replaced, ReplacedObject, Text
 
 JobState = Literal["available", "scheduled", "executing", "retryable", "completed",
                    "discarded", "cancelled"]
@@ -68,7 +68,7 @@ class NewJob(_Row):
     run_at: AwareDatetime
     scheduled: bool = False
     """Whether ``run_at`` is in the future (state ``scheduled``, else ``available``)."""
-    unique_key: Text | None = Field(default=None, min_length=1, max_length=255)
+    unique_key: Annotated[str, Field(min_length=1, max_length=255), NO_NUL] | None = None
     user_id: str = Field(min_length=1, max_length=255)
     output_id: str = Field(min_length=1, max_length=64)
     args: dict[str, Any]

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from beamish.store.text import Replaced, Text, TextObject
+from beamish.store.text import NO_NUL, REPLACE_NUL, TextObject
 
 Provider = Literal["openai", "anthropic", "ollama", "tgi", "openai_compatible", "echo"]
 """The LLM providers beamish can talk to."""
@@ -29,10 +29,10 @@ UsageStatus = Literal["ok", "error", "cancelled"]
 ANY_TIER = "*"
 """The tier of a global config that applies to every tier without its own entry."""
 
-Name = Annotated[Text, Field(min_length=1, max_length=255)]
+Name = Annotated[str, Field(min_length=1, max_length=255), NO_NUL]
 """A name (a user, a model, a task type): 1 to 255 characters, no NUL (``beamish.store.text``)."""
 
-ReportedName = Annotated[Replaced, Field(min_length=1, max_length=255)]
+ReportedName = Annotated[str, Field(min_length=1, max_length=255), REPLACE_NUL]
 """A name a provider reported (the model that served a request): a NUL in it is replaced by
 U+FFFD, not refused — nobody can send it again, and the usage must be recorded."""
 
@@ -335,8 +335,8 @@ class NewTemplateVersion(_Model):
     """
 
     name: TemplateName
-    prompt: Text = Field(min_length=1, max_length=MAX_TEMPLATE_CHARS)
-    system: Text | None = Field(default=None, max_length=MAX_TEMPLATE_CHARS)
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_TEMPLATE_CHARS), NO_NUL]
+    system: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS), NO_NUL] | None = None
     task_type: TemplateName = "chat"
     output_format: OutputFormat | None = None
     variables_schema: TextObject | None = None

@@ -5,8 +5,9 @@ in a group commit the whole batch fails with it, other users' writes included); 
 So that a value behaves the same on both backends, beamish keeps NUL out of the store in two
 ways, by where the text comes from:
 
-* **A client's input is refused where it comes in.** ``Text`` is a ``str`` that refuses NUL,
-  ``TextObject`` a JSON object whose keys and strings, at any depth, do: a field of either
+* **A client's input is refused where it comes in.** ``Text`` is a ``str`` that refuses NUL
+  (``NO_NUL`` the same check after a field's bounds), ``TextObject`` a JSON object whose
+  keys and strings, at any depth, do: a field of either
   fails validation as the field's other faults do (an HTTP 422, a channel's
   ``bad_request``, a ``ValidationError`` in Python), saying it "holds a NUL character
   (U+0000)". What the client sent is never changed behind its back.
@@ -69,13 +70,22 @@ def replace_nul_in_json(value: _J) -> _J:
     return cast(_J, _replaced(value))
 
 
-Text = Annotated[str, AfterValidator(refuse_nul)]
-"""A client's text: a ``str`` holding no NUL character (``refuse_nul``)."""
+NO_NUL: Final = AfterValidator(refuse_nul)
+"""The check of ``Text``, to write after a field's own constraints:
+``Annotated[str, Field(max_length=64), NO_NUL]``. (Pydantic applies a length bound that
+comes after a validator as a generic one — "at most 64 items" — not a string's.)"""
+
+REPLACE_NUL: Final = AfterValidator(replace_nul)
+"""The replacement of ``Replaced``, to write after a field's own constraints."""
+
+Text = Annotated[str, NO_NUL]
+"""A client's text: a ``str`` holding no NUL character (``refuse_nul``). It takes no
+constraints after it (see ``NO_NUL``)."""
 
 TextObject = Annotated[dict[str, Any], AfterValidator(refuse_nul_in_json)]
 """A client's JSON object: no NUL in its keys or strings, at any depth."""
 
-Replaced = Annotated[str, AfterValidator(replace_nul)]
+Replaced = Annotated[str, REPLACE_NUL]
 """Text a model or a render made: stored with each NUL replaced by U+FFFD."""
 
 ReplacedObject = Annotated[dict[str, Any], AfterValidator(replace_nul_in_json)]
@@ -115,6 +125,6 @@ def _replaced(value: object) -> object:
     return value
 
 
-__all__ = ["NUL", "NUL_PROBLEM", "REPLACEMENT", "Replaced", "ReplacedObject", "Text",
-           "TextObject", "refuse_nul", "refuse_nul_in_json", "replace_nul",
-           "replace_nul_in_json"]
+__all__ = ["NO_NUL", "NUL", "NUL_PROBLEM", "REPLACEMENT", "REPLACE_NUL", "Replaced",
+           "ReplacedObject", "Text", "TextObject", "refuse_nul", "refuse_nul_in_json",
+           "replace_nul", "replace_nul_in_json"]

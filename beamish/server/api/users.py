@@ -62,7 +62,7 @@ from beamish.store import (
     UserLLMConfig,
     UserNotFoundError,
 )
-from beamish.store.text import Text, TextObject
+from beamish.store.text import NO_NUL, TextObject
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
@@ -284,8 +284,8 @@ async def get_usage(
     user_id: UserId, caller: CurrentPrincipal, rt: AppDep,
     since: Annotated[AwareDatetime | None, Query(description="from (inclusive)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="to (exclusive)")] = None,
-    provider: Annotated[Text | None, Query(max_length=255)] = None,
-    model: Annotated[Text | None, Query(max_length=255)] = None,
+    provider: Annotated[str | None, Query(max_length=255), NO_NUL] = None,
+    model: Annotated[str | None, Query(max_length=255), NO_NUL] = None,
     task_type: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     per_day: Annotated[bool, Query(description="add per-UTC-day totals")] = False,
 ) -> UsageReport:
@@ -318,14 +318,15 @@ class PreviewView(ConfigView):
             tags=["users"])
 async def preview_config(
     caller: CurrentPrincipal, rt: AppDep,
-    user_id: Annotated[Text | None, Query(min_length=1, max_length=256,
-                                          description="the user (the caller if omitted)")]
+    user_id: Annotated[str | None, Query(min_length=1, max_length=256,
+                                         description="the user (the caller if omitted)"),
+                       NO_NUL]
     = None,
     task_type: Annotated[str, Query(pattern=NAME_PATTERN)] = "chat",
     tier: Annotated[str | None, Query(pattern=NAME_PATTERN,
                                       description="resolve as this tier")] = None,
     provider: Annotated[Provider | None, Query(description="as if the call asked")] = None,
-    model: Annotated[Text | None, Query(min_length=1, max_length=255)] = None,
+    model: Annotated[str | None, Query(min_length=1, max_length=255), NO_NUL] = None,
 ) -> PreviewView:
     """What ``user_id`` would get for ``task_type`` now, with provenance and warnings."""
     user = user_id or caller.user_id
