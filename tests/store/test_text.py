@@ -105,3 +105,10 @@ def test_a_model_name_a_provider_reports_is_kept_with_u_fffd() -> None:
     is recorded with U+FFFD for a NUL rather than refused."""
     event = UsageEvent(request_id="r1", user_id="ada", provider="echo", model="echo\x00")
     assert event.model == "echo\ufffd"
+
+
+def test_a_bounded_field_keeps_its_own_length_message() -> None:
+    """``NO_NUL`` comes after a field's bounds, so an overlong name is still "at most 255
+    characters" (pydantic words a bound after a validator as "items")."""
+    with pytest.raises(ValidationError, match="at most 255 characters"):
+        NewLLMConfig(provider="echo", model="m" * 256)
