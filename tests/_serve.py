@@ -17,11 +17,13 @@ SECRET = "beamish-test-server-secret-0123456789abcdef"
 
 
 @asynccontextmanager
-async def serve(folder: Path, **server: Any) -> AsyncIterator[BeamishServer]:
-    """``beamish serve`` on port 0 with these ``[server]`` options (rate limit lifted)."""
+async def serve(folder: Path, *, database_url: str | None = None,
+                **server: Any) -> AsyncIterator[BeamishServer]:
+    """``beamish serve`` on port 0 with these ``[server]`` options (rate limit lifted), on
+    ``database_url`` (a SQLite file in ``folder`` when None)."""
     options: dict[str, Any] = {"port": 0, "message_rate_per_s": 1000, "message_burst": 1000,
                                **server}
-    settings = Settings(database_url=f"sqlite:///{folder / 'serve.db'}",
+    settings = Settings(database_url=database_url or f"sqlite:///{folder / 'serve.db'}",
                         secret_key=SecretStr(SECRET), server=ServerSettings(**options))
     async with BeamishServer(settings) as running:
         yield running

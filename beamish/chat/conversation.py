@@ -63,7 +63,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Annotated, Any, ClassVar, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -98,7 +98,8 @@ from beamish.sessions.errors import (
 )
 from beamish.store import LLMParameters, Provider, StoreError, TaskOverride
 from beamish.store.errors import StoreUnavailableError, UsageBackpressureError
-from beamish.store.models import new_request_id
+from beamish.store.models import Name, new_request_id
+from beamish.store.text import NO_NUL
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -130,9 +131,11 @@ class JoinParams(BaseModel):
 
 
 class MessageIn(_In):
-    """``message``: one user turn."""
+    """``message``: one user turn. Its content holds no NUL character (U+0000), which the
+    conversation's store could not hold (``beamish.store.text``): such a message is a
+    ``bad_request``, as any other fault of it is."""
 
-    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    content: Annotated[str, Field(min_length=1, max_length=MAX_CONTENT), NO_NUL]
     task_type: str = Field(default="chat", pattern=ID_PATTERN)
     overrides: ConfigRequest | None = None
 
@@ -160,7 +163,7 @@ class SetPreferenceIn(_In):
     """``set_preference``: the user's default, or one task's override."""
 
     provider: Provider
-    model: str = Field(min_length=1, max_length=255)
+    model: Name
     task_type: str | None = Field(default=None, pattern=ID_PATTERN)
     parameters: LLMParameters = LLMParameters()
 

@@ -12,6 +12,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.store.job_models import ErrorReason, JobState, OutputFormat, OutputStatus, Relation
+from beamish.store.models import Name
+from beamish.store.text import NO_NUL, Text, TextObject
 
 MAX_BACKOFF_S = 86_400.0
 """The longest backoff base or cap a job may set (a day)."""
@@ -19,7 +21,8 @@ MAX_BACKOFF_S = 86_400.0
 BackoffSeconds = Annotated[float, Field(gt=0, le=MAX_BACKOFF_S)]
 """A job's own backoff base or cap: above 0 (a job may not ask for retries without a
 pause — ``[jobs]`` settings may), at most a day."""
-TemplateLabel = Annotated[str, Field(min_length=1, max_length=64)]
+TemplateLabel = Annotated[str, Field(min_length=1, max_length=64), NO_NUL]
+_Short = Annotated[str, Field(min_length=1, max_length=64), NO_NUL]  # a queue, a source
 TemplateVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 EventKind = Literal["queued", "started", "retried", "completed", "failed", "cancelled",
@@ -60,24 +63,24 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    user_id: str = Field(min_length=1, max_length=255)
-    template: str | None = Field(default=None, min_length=1, max_length=255)
+    user_id: Name
+    template: Name | None = None
     template_label: TemplateLabel | None = None
     template_version: TemplateVersion | None = None
-    template_source: str | None = Field(default=None, min_length=1, max_length=64)
-    variables: dict[str, Any] = {}
-    prompt: str | None = Field(default=None, min_length=1)
-    system: str | None = None
+    template_source: _Short | None = None
+    variables: TextObject = {}
+    prompt: Annotated[str, Field(min_length=1), NO_NUL] | None = None
+    system: Text | None = None
     format: OutputFormat = "text"
-    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
-    task_type: str | None = Field(default=None, min_length=1, max_length=255)
+    json_schema: TextObject | None = Field(default=None, alias="schema")
+    task_type: Name | None = None
     overrides: ConfigRequest | None = None
-    queue: str = Field(default="default", min_length=1, max_length=64)
+    queue: _Short = "default"
     priority: int = Field(default=0, ge=-1000, le=1000)
     max_retries: int | None = Field(default=None, ge=0, le=50)
     backoff_base_s: BackoffSeconds | None = None
     backoff_cap_s: BackoffSeconds | None = None
-    parent_output_id: str | None = None
+    parent_output_id: Text | None = None
     relation: Relation | None = None
 
     @model_validator(mode="after")

@@ -19,7 +19,7 @@ user than themselves — the transports check that.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -33,8 +33,10 @@ from beamish.jobs.models import (
 )
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.store.job_models import OutputFormat
+from beamish.store.text import NO_NUL, Text, TextObject
 
 MAX_NAME = 255
+_Named = Annotated[str, Field(min_length=1, max_length=MAX_NAME), NO_NUL]
 
 
 class JobSubmission(BaseModel):
@@ -42,35 +44,35 @@ class JobSubmission(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    template: str | None = Field(default=None, min_length=1, max_length=MAX_NAME,
-                                 description="a template's name (or give prompt; or "
-                                             "neither, for the task type's configured "
-                                             "template)")
-    variables: dict[str, Any] = Field(default_factory=dict,
-                                      description="the template's variables")
+    template: _Named | None = Field(default=None,
+                                    description="a template's name (or give prompt; or "
+                                                "neither, for the task type's configured "
+                                                "template)")
+    variables: TextObject = Field(default_factory=dict,
+                                  description="the template's variables")
     label: TemplateLabel | None = Field(
         default=None, description="the template label to render (production when neither "
                                   "label nor version is given)")
     version: TemplateVersion | None = Field(default=None,
                                             description="the template version to render")
-    prompt: str | None = Field(default=None, min_length=1,
-                               description="a raw prompt (or give template)")
-    system: str | None = Field(default=None, description="a raw system prompt")
+    prompt: Annotated[str, Field(min_length=1), NO_NUL] | None = Field(
+        default=None, description="a raw prompt (or give template)")
+    system: Text | None = Field(default=None, description="a raw system prompt")
     format: OutputFormat | None = Field(
         default=None, description="text, json, markdown or html; a template job without "
                                   "one takes its version's, else text")
-    json_schema: dict[str, Any] | None = Field(
+    json_schema: TextObject | None = Field(
         default=None, alias="schema", description="a JSON Schema the json answer must fit")
-    task_type: str | None = Field(default=None, min_length=1, max_length=MAX_NAME)
+    task_type: _Named | None = None
     overrides: ConfigRequest | None = Field(
         default=None, description="provider, model and parameters for this job")
-    queue: str = Field(default="default", min_length=1, max_length=64)
+    queue: Annotated[str, Field(min_length=1, max_length=64), NO_NUL] = "default"
     priority: int = Field(default=0, ge=-1000, le=1000,
                           description="within the queue, lower runs first")
     run_at: AwareDatetime | None = Field(default=None,
                                          description="run no earlier than this")
-    unique_key: str | None = Field(
-        default=None, min_length=1, max_length=MAX_NAME,
+    unique_key: _Named | None = Field(
+        default=None,
         description="while a job with this key is pending or running, that job is answered")
     max_retries: int | None = Field(default=None, ge=0, le=50)
     backoff_base_s: BackoffSeconds | None = Field(
@@ -78,9 +80,9 @@ class JobSubmission(BaseModel):
         description="seconds before the first retry at most (then doubling, full jitter)")
     backoff_cap_s: BackoffSeconds | None = Field(
         default=None, description="the longest wait before a retry")
-    user_id: str | None = Field(default=None, min_length=1, max_length=MAX_NAME,
-                                description="whom the job is for (admins only; default: "
-                                            "the caller)")
+    user_id: _Named | None = Field(default=None,
+                                   description="whom the job is for (admins only; default: "
+                                               "the caller)")
 
     @model_validator(mode="after")
     def _one_source(self) -> JobSubmission:

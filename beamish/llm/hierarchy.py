@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from beamish.llm.errors import NoUsableProviderError
 from beamish.llm.settings import PROVIDERS, LLMSettings
@@ -74,6 +74,7 @@ from beamish.store.models import (
     ANY_TIER,
     GlobalConfig,
     LLMParameters,
+    Name,
     Provider,
     ProviderModel,
     ProviderRecord,
@@ -124,7 +125,7 @@ class ConfigRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider: Provider | None = None
-    model: str | None = Field(default=None, min_length=1, max_length=255)
+    model: Name | None = None
     parameters: LLMParameters = LLMParameters()
 
 

@@ -6,6 +6,12 @@ writes messages in batches (``write_conversations``: one transaction per batch, 
 order given, so a regenerated answer's removal comes before its replacement); a batch creates
 the conversations it writes to, and touches their ``updated_at``. Deleting a conversation
 deletes its messages (not the usage ledger, which keeps every request).
+
+No text here holds a NUL character (U+0000), which PostgreSQL cannot store: a batch with one
+would fail whole, every user's messages in it dropped. A user's question with NUL is refused
+where it comes in (``beamish.chat.conversation.MessageIn``), a title here; an answer, which
+the model wrote and nobody can send again, is stored with each NUL replaced by U+FFFD
+(``beamish.store.text``) on both backends, the rest of it readable.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from beamish.store.conversation_models import (
 )
 from beamish.store.errors import NotFoundError
 from beamish.store.job_models import Rating
+from beamish.store.text import NUL, NUL_PROBLEM, replace_nul
 
 _FIRST_QUESTION_CHARS = 200
 _SUMMARY = f"""SELECT c.conversation_id, c.title, c.created_at, c.updated_at,
@@ -109,10 +116,12 @@ class ConversationQueries(ABC):
 
     async def rename_conversation(self, user_id: str, conversation_id: str,
                                   title: str) -> ConversationRecord:
-        """Give the conversation ``title`` (1 to ``MAX_TITLE`` characters); raises
-        ``NotFoundError`` if the user has no such conversation."""
+        """Give the conversation ``title`` (1 to ``MAX_TITLE`` characters, no NUL);
+        raises ``NotFoundError`` if the user has no such conversation."""
         if not 1 <= len(title) <= MAX_TITLE:
             raise ValueError(f"a conversation title is 1 to {MAX_TITLE} characters")
+        if NUL in title:
+            raise ValueError(f"the title {NUL_PROBLEM}")
         async with self._conversation_backend.transaction() as tx:
             row = await tx.fetchrow(
                 "UPDATE conversations SET title = $3, updated_at = $4 "
@@ -172,8 +181,15 @@ async def _apply(tx: Executor, writes: Sequence[ConversationWrite]) -> None:
 
 def _message_row(m: NewConversationMessage) -> tuple[object, ...]:
     created: datetime = m.created_at
-    return (m.user_id, m.conversation_id, m.id, m.role, m.content, m.request_id, created,
-            m.provider, m.model, m.prompt_tokens, m.completion_tokens, m.finish_reason)
+    # A model's answer (and what its provider said of it) with NUL in it is stored with
+    # U+FFFD in its place; a question never holds one (MessageIn refuses it).
+    return (m.user_id, m.conversation_id, m.id, m.role, replace_nul(m.content),
+            m.request_id, created, m.provider, _replaced(m.model), m.prompt_tokens,
+            m.completion_tokens, _replaced(m.finish_reason))
+
+
+def _replaced(text: str | None) -> str | None:
+    return None if text is None else replace_nul(text)
 
 
 def _missing(conversation_id: str) -> str:

@@ -522,6 +522,9 @@ def _finish_jobs_sql(dialect: str, rows: int) -> str:
 
 
 def _output_values(result: AttemptResult, now: datetime) -> tuple[object, ...]:
+    # The result's text (answer, prompts, error, provenance) holds no NUL: AttemptResult
+    # replaced each by U+FFFD when it was made, for PostgreSQL, which cannot store NUL —
+    # on both backends, so a model emitting NUL never fails this write.
     return (result.output_id, _OUTPUT_STATUS[result.state], result.error, result.provider,
             result.model, _dumps_or_none(result.parameters), _dumps_or_none(result.provenance),
             result.prompt, result.system_prompt, result.template_version,

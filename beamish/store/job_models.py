@@ -20,6 +20,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from beamish.store.text import NO_NUL, Replaced, ReplacedObject, Text
+
 JobState = Literal["available", "scheduled", "executing", "retryable", "completed",
                    "discarded", "cancelled"]
 """Where a job is in its life (Oban's states)."""
@@ -66,7 +68,7 @@ class NewJob(_Row):
     run_at: AwareDatetime
     scheduled: bool = False
     """Whether ``run_at`` is in the future (state ``scheduled``, else ``available``)."""
-    unique_key: str | None = Field(default=None, min_length=1, max_length=255)
+    unique_key: Annotated[str, Field(min_length=1, max_length=255), NO_NUL] | None = None
     user_id: str = Field(min_length=1, max_length=255)
     output_id: str = Field(min_length=1, max_length=64)
     args: dict[str, Any]
@@ -148,6 +150,11 @@ class AttemptResult(_Row):
 
     ``state`` is the job's next state: ``completed``, ``retryable`` (with ``run_at``),
     ``discarded`` (a permanent failure: the output fails with ``error``) or ``cancelled``.
+
+    Its text is what a model answered, a template rendered, or an error quoting either: a
+    NUL character in it is replaced by U+FFFD (``beamish.store.text``), since PostgreSQL
+    cannot store NUL and the answer stays readable — so a model that emits one never fails
+    the attempt's write (which would burn the job's attempts, each an LLM call).
     """
 
     job_id: int
@@ -155,18 +162,18 @@ class AttemptResult(_Row):
     leased_by: str
     state: Literal["completed", "retryable", "discarded", "cancelled"]
     run_at: AwareDatetime | None = None
-    error: str | None = None
+    error: Replaced | None = None
     provider: str | None = None
-    model: str | None = None
-    parameters: dict[str, Any] | None = None
-    provenance: dict[str, Any] | None = None
-    prompt: str | None = None
-    system_prompt: str | None = None
+    model: Replaced | None = None
+    parameters: ReplacedObject | None = None
+    provenance: ReplacedObject | None = None
+    prompt: Replaced | None = None
+    system_prompt: Replaced | None = None
     template_version: int | None = None
     task_type: str | None = Field(default=None, min_length=1, max_length=255)
     """The task type the attempt served, once known (None leaves the output's as it is)."""
-    raw_response: str | None = None
-    parsed_output: str | None = None
+    raw_response: Replaced | None = None
+    parsed_output: Replaced | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: int | None = None
@@ -181,8 +188,8 @@ class OutputFilter(_Row):
     """Which of a user's outputs ``list_outputs`` returns (every given field must match)."""
 
     status: OutputStatus | None = None
-    template_name: str | None = None
-    model: str | None = None
+    template_name: Text | None = None
+    model: Text | None = None
     rating: Rating | None = None
     """Outputs the user rated so."""
 

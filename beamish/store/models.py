@@ -18,6 +18,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from beamish.store.text import NO_NUL, REPLACE_NUL, TextObject
+
 Provider = Literal["openai", "anthropic", "ollama", "tgi", "openai_compatible", "echo"]
 """The LLM providers beamish can talk to."""
 
@@ -27,7 +29,12 @@ UsageStatus = Literal["ok", "error", "cancelled"]
 ANY_TIER = "*"
 """The tier of a global config that applies to every tier without its own entry."""
 
-Name = Annotated[str, Field(min_length=1, max_length=255)]
+Name = Annotated[str, Field(min_length=1, max_length=255), NO_NUL]
+"""A name (a user, a model, a task type): 1 to 255 characters, no NUL (``beamish.store.text``)."""
+
+ReportedName = Annotated[str, Field(min_length=1, max_length=255), REPLACE_NUL]
+"""A name a provider reported (the model that served a request): a NUL in it is replaced by
+U+FFFD, not refused — nobody can send it again, and the usage must be recorded."""
 
 TEMPLATE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 """Template names and labels: the rule of ``beamish.auth.names.NAME_PATTERN`` (a test pins
@@ -83,7 +90,7 @@ class NewLLMConfig(_Model):
     model: Name
     is_default: bool = False
     parameters: LLMParameters = LLMParameters()
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: TextObject = Field(default_factory=dict)
 
 
 class UserLLMConfig(_Model):
@@ -230,7 +237,7 @@ class UsageEvent(_Model):
     session_id: str | None = None
     user_id: Name
     provider: Provider
-    model: Name
+    model: ReportedName
     task_type: Name = "chat"
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
@@ -324,14 +331,15 @@ class NewTemplateVersion(_Model):
 
     ``prompt`` and ``system`` are Jinja2 source; ``variables_schema`` is a JSON Schema of
     the variables a render must be given (``beamish.templates`` checks both before storing).
+    None of them may hold a NUL character (``beamish.store.text``).
     """
 
     name: TemplateName
-    prompt: str = Field(min_length=1, max_length=MAX_TEMPLATE_CHARS)
-    system: str | None = Field(default=None, max_length=MAX_TEMPLATE_CHARS)
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_TEMPLATE_CHARS), NO_NUL]
+    system: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS), NO_NUL] | None = None
     task_type: TemplateName = "chat"
     output_format: OutputFormat | None = None
-    variables_schema: dict[str, Any] | None = None
+    variables_schema: TextObject | None = None
 
 
 class TemplateVersion(_Model):

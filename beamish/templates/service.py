@@ -17,7 +17,10 @@ label, and while it has none, its latest version (so a template works from its f
 version on, and pinning it is one ``set_label``).
 
 **Writes** check before storing: both sources must compile (``TemplateSyntaxError`` with the
-line) and the variables' JSON Schema must be a valid schema (``TemplateSchemaError``).
+line) and the variables' JSON Schema must be a valid schema (``TemplateSchemaError``). No
+source, schema, name or label holds a NUL character, which PostgreSQL cannot store
+(``NewTemplateVersion`` refuses it, ``set_label`` a label with it); a read or a label's
+move naming a template or label with NUL is ``TemplateNotFoundError``, as none can exist.
 
 **Renders** check the variables first — at most ``MAX_VARIABLES_BYTES`` of JSON, and valid
 under the version's schema when it has one (``TemplateVariablesError`` naming each problem;
@@ -65,6 +68,7 @@ from beamish.store import (
     TemplateSummary,
     TemplateVersion,
 )
+from beamish.store.text import NUL, NUL_PROBLEM
 from beamish.templates._thread import ThreadInterrupted, run_in_thread
 from beamish.templates.errors import (
     TemplateNotFoundError,
@@ -179,7 +183,12 @@ class Templates:
 
     async def set_label(self, name: str, label: str, version: int, *,
                         actor: str = "system") -> TemplateLabel:
-        """Point ``label`` at ``version``; ``TemplateNotFoundError`` if there is none."""
+        """Point ``label`` at ``version``; ``TemplateNotFoundError`` if there is none,
+        ``ValueError`` for a label holding a NUL character (no backend's store could hold
+        it: ``beamish.store.text``)."""
+        _check_lookup(name, None)
+        if NUL in label:
+            raise ValueError(f"the label {label!r} {NUL_PROBLEM}")
         try:
             return await self._store.set_template_label(name, label, version, actor=actor)
         except NotFoundError as error:
@@ -187,6 +196,7 @@ class Templates:
 
     async def delete_label(self, name: str, label: str, *, actor: str = "system") -> None:
         """Remove ``label``; ``TemplateNotFoundError`` if the template has no such label."""
+        _check_lookup(name, label)
         try:
             await self._store.delete_template_label(name, label, actor=actor)
         except NotFoundError as error:
@@ -196,6 +206,7 @@ class Templates:
 
     async def summary(self, name: str) -> TemplateSummary:
         """The template's latest version and labels; ``TemplateNotFoundError`` if none."""
+        _check_lookup(name, None)
         found = await self._store.get_template(name)
         if found is None:
             raise TemplateNotFoundError(_no_template(name))
@@ -211,6 +222,7 @@ class Templates:
         """
         if label is not None and version is not None:
             raise ValueError("ask for a template version or a label, not both")
+        _check_lookup(name, label)
         key: _Key = (name, "version", version) if version is not None else (name, "label", label)
         cache = self._numbered if version is not None else self._versions
         try:
@@ -291,6 +303,16 @@ class Templates:
         if version is not None:
             return f"template {name!r} has no version {version}"
         return f"template {name!r} has no label {label!r}"
+
+
+def _check_lookup(name: str, label: str | None) -> None:
+    """``TemplateNotFoundError`` for a name or label with NUL, without asking the store:
+    none can exist (they are refused when written), and PostgreSQL cannot even compare
+    text with NUL — the store would fail where SQLite answers that there is none."""
+    if NUL in name:
+        raise TemplateNotFoundError(_no_template(name))
+    if label is not None and NUL in label:
+        raise TemplateNotFoundError(f"template {name!r} has no label {label!r}")
 
 
 def _no_template(name: str) -> str:

@@ -31,6 +31,7 @@ from beamish.store.job_models import (
     OutputStatus,
     Rating,
 )
+from beamish.store.text import NUL, NUL_PROBLEM
 from beamish.web.errors import OutputFormError
 
 MAX_NAME: Final = 255
@@ -50,7 +51,14 @@ def _name(value: str | None, field: str) -> str | None:
         return None
     if len(value) > MAX_NAME:
         raise OutputFormError(f"{field} is at most {MAX_NAME} characters")
+    _refuse_nul(value, field)
     return value
+
+
+def _refuse_nul(value: str, field: str) -> None:
+    # PostgreSQL can neither store nor look up text with NUL (beamish.store.text).
+    if NUL in value:
+        raise OutputFormError(f"{field} {NUL_PROBLEM}")
 
 
 def list_filters(query: dict[str, str]) -> OutputFilter:
@@ -141,6 +149,8 @@ def feedback_fields(form: dict[str, str], max_reason: int) -> tuple[Rating, str 
     reason = (form.get("reason") or "").strip() or None
     if reason is not None and len(reason) > max_reason:
         raise OutputFormError(f"the reason is at most {max_reason} characters")
+    if reason is not None:
+        _refuse_nul(reason, "the reason")
     return ("up" if rating == "up" else "down"), reason
 
 

@@ -141,3 +141,29 @@ def _question(user: str, conversation: str, message_id: int) -> NewConversationM
     from datetime import UTC, datetime
     return NewConversationMessage(user, conversation, message_id, "user", f"q{message_id}",
                                   f"r{message_id}", datetime.now(UTC))
+
+
+async def test_a_message_with_nul_is_refused_and_the_journal_keeps_everyone_s(
+        tmp_path: Path, store_url: str) -> None:
+    """On both backends a question holding NUL (which PostgreSQL cannot store: its journal
+    batch, other users' messages in it, would fail) is ``bad_request`` saying so; the
+    user's next question and another user's are stored."""
+    async with serve(tmp_path, database_url=store_url) as server, \
+            connect(_url(server, "ada")) as ada_ws, connect(_url(server, "bob")) as bob_ws:
+        ada, bob = PhxClient(ada_ws), PhxClient(bob_ws)
+        ada_ref, _ = await ada.join(TOPIC, {"session_id": "s1"})
+        bob_ref, _ = await bob.join(TOPIC, {"session_id": "s1"})
+        refused = await ada.call(TOPIC, "message", {"content": "pack\x00it"}, ada_ref)
+        assert refused[4]["status"] == "error"
+        assert refused[4]["response"]["reason"] == "bad_request"
+        assert "holds a NUL character (U+0000)" in refused[4]["response"]["detail"]
+        assert (await _say(bob, bob_ref, "message", {"content": "bob's"}))["event"] == "done"
+        assert (await _say(ada, ada_ref, "message", {"content": "ada's"}))["event"] == "done"
+        assert server.history.journal is not None
+        await server.history.journal.flush()
+        store = server.runtime.store
+        stored = {user: [(m.role, m.content) for m in
+                         await store.list_conversation_messages(user, "trip")]
+                  for user in ("ada", "bob")}
+    assert stored == {"ada": [("user", "ada's"), ("assistant", "[echo] ada's")],
+                      "bob": [("user", "bob's"), ("assistant", "[echo] bob's")]}

@@ -107,3 +107,30 @@ async def test_deleting_removes_the_messages_but_not_the_ledger(store: Store) ->
         await store.delete_conversation("ada", "c")
     totals = await store.usage_totals(user_id="ada")
     assert (totals.requests, totals.completion_tokens) == (1, 4)
+
+
+async def test_an_answer_with_nul_is_stored_with_u_fffd_and_its_batch_with_it(
+        store: Store) -> None:
+    """A model's answer holding NUL (which PostgreSQL cannot store) is stored on both
+    backends with U+FFFD in its place; the other writes of its batch — another user's
+    among them — are stored too."""
+    await store.write_conversations([
+        _message("ada", "c", 1, "q"),
+        _message("ada", "c", 2, "half\x00way", **{**ANSWER, "finish_reason": "st\x00p"}),
+        _message("bob", "d", 1, "bob's question")])
+    ada = await store.list_conversation_messages("ada", "c")
+    assert [(m.id, m.content) for m in ada] == [(1, "q"), (2, "half\ufffdway")]
+    assert ada[1].finish_reason == "st\ufffdp"
+    assert [m.content for m in await store.list_conversation_messages("bob", "d")] == [
+        "bob's question"]
+
+
+async def test_a_title_with_nul_is_refused_on_both_backends(store: Store) -> None:
+    """A rename to a title holding NUL is a ``ValueError`` saying so, and changes
+    nothing (PostgreSQL alone would have failed the write)."""
+    await store.write_conversations([_message("ada", "c", 1, "q")])
+    with pytest.raises(ValueError, match=r"holds a NUL character \(U\+0000\)"):
+        await store.rename_conversation("ada", "c", "Trip\x00plans")
+    found = await store.get_conversation("ada", "c")
+    assert found is not None
+    assert found.title is None

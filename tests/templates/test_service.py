@@ -249,3 +249,28 @@ async def test_the_application_serves_templates_over_its_store(tmp_path: Path) -
         assert (await rt.templates.render("greet", {"name": "ada"})).prompt == "Hello ada"
     with pytest.raises(RuntimeError, match="not running"):
         _ = app.templates
+
+
+async def test_a_template_with_nul_is_refused_and_a_nul_name_is_found_nowhere(
+        templates: Templates) -> None:
+    """Sources with NUL are refused before the store (PostgreSQL cannot hold them, SQLite
+    would); a label with NUL is refused, and a read or a label's removal naming a
+    template or label with NUL is not found — on both backends alike."""
+    refused: list[dict[str, Any]] = [{"prompt": "Hi\x00"}, {"system": "\x00"},
+                                     {"variables_schema": {"properties": {"n\x00": {}}}}]
+    for fields in refused:
+        with pytest.raises(ValueError, match=r"holds a NUL character \(U\+0000\)"):
+            new(**fields)
+    await templates.create_version(new())
+    with pytest.raises(ValueError, match=r"holds a NUL character \(U\+0000\)"):
+        await templates.set_label("greet", "prod\x00", 1)
+    for name, label in (("greet\x00", None), ("greet", "prod\x00")):
+        with pytest.raises(TemplateNotFoundError):
+            await templates.render(name, {"name": "ada"}, label=label)
+    with pytest.raises(TemplateNotFoundError):
+        await templates.summary("greet\x00")
+    with pytest.raises(TemplateNotFoundError):
+        await templates.set_label("greet\x00", "prod", 1)
+    with pytest.raises(TemplateNotFoundError):
+        await templates.delete_label("greet", "prod\x00")
+    assert (await templates.summary("greet")).labels == {}

@@ -48,6 +48,7 @@ def test_filters_name_status_template_model_and_rating() -> None:
     ({"status": "done"}, "status is one of pending"),
     ({"rating": "meh"}, "feedback is 'up' or 'down'"),
     ({"model": "m" * 256}, "model is at most 255 characters"),
+    ({"template": "gr\x00eet"}, r"template holds a NUL character \(U\+0000\)"),
 ])
 def test_a_bad_filter_says_which(query: dict[str, str], says: str) -> None:
     """An unknown status or rating, or an overlong name, is refused, naming the field."""
@@ -100,6 +101,8 @@ def test_regenerate_takes_only_what_changed() -> None:
         "variables": {"n": 2}, "parameters": {"temperature": 0}}
     with pytest.raises(OutputFormError, match="change the variables, the model or"):
         regenerate_fields({"model": " "})
+    with pytest.raises(OutputFormError, match=r"model holds a NUL character \(U\+0000\)"):
+        regenerate_fields({"model": "echo\x00"})
 
 
 def test_feedback_is_up_or_down_with_a_bounded_reason() -> None:
@@ -110,6 +113,8 @@ def test_feedback_is_up_or_down_with_a_bounded_reason() -> None:
         feedback_fields({"rating": "sideways"}, 10)
     with pytest.raises(OutputFormError, match="at most 10 characters"):
         feedback_fields({"rating": "up", "reason": "x" * 11}, 10)
+    with pytest.raises(OutputFormError, match=r"reason holds a NUL character \(U\+0000\)"):
+        feedback_fields({"rating": "up", "reason": "wr\x00ong"}, 10)
 
 
 def test_a_stored_html_answer_is_sanitized_again_when_shown() -> None:

@@ -77,6 +77,7 @@ from beamish.store import (
     UserUsage,
 )
 from beamish.store.secrets import ENV_VAR as SECRET_KEY_ENV
+from beamish.store.text import NO_NUL
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ERROR_RESPONSES,
                    dependencies=[Depends(get_admin)])
@@ -380,7 +381,7 @@ class TopUsers(Out):
 @router.get("/audit", summary="Read the audit log")
 async def audit_log(
     rt: AppDep,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=256), NO_NUL] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditLog:
     """Config changes, newest first, optionally of one user."""

@@ -33,6 +33,7 @@ from beamish.store.conversation_models import (
     ConversationRecord,
 )
 from beamish.store.job_models import Rating
+from beamish.store.text import NO_NUL
 
 CONVERSATIONS_STATE: Final = "beamish_conversations"
 """The ``app.state`` attribute holding the app's ``ConversationHistory`` (the chat's cache
@@ -65,7 +66,7 @@ class ConversationView(Out):
 class TitleIn(Body):
     """A conversation's new title."""
 
-    title: str = Field(min_length=1, max_length=MAX_TITLE, pattern=r"\S")
+    title: Annotated[str, Field(min_length=1, max_length=MAX_TITLE, pattern=r"\S"), NO_NUL]
 
 
 class RatingIn(Body):

@@ -51,6 +51,7 @@ from beamish.store.job_models import (
     Rating,
 )
 from beamish.store.models import LLMParameters
+from beamish.store.text import NO_NUL
 
 router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 
@@ -86,7 +87,7 @@ class FeedbackIn(Body):
     """A rating of an output, and why."""
 
     rating: Rating
-    reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
+    reason: Annotated[str, Field(max_length=MAX_REASON_CHARS), NO_NUL] | None = None
 
 
 class RegenerateIn(Body):

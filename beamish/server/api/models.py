@@ -15,14 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from beamish.auth.names import NAME_PATTERN
 from beamish.llm.hierarchy import ResolvedConfig
 from beamish.store.models import LLMParameters, Provider
+from beamish.store.text import NO_NUL
 
+# Free text (names, paths' user ids) holds no NUL character, which the store cannot hold on
+# PostgreSQL: ``NO_NUL`` refuses it with the field's 422 (``beamish.store.text``).
 UserId = Annotated[str, Path(min_length=1, max_length=256,
-                             description="the user (1 to 256 characters)")]
+                             description="the user (1 to 256 characters)"), NO_NUL]
 TaskType = Annotated[str, Path(pattern=NAME_PATTERN, description="e.g. chat, reasoning")]
 SessionId = Annotated[str, Path(pattern=NAME_PATTERN, description="a session id")]
 ProviderName = Annotated[str, Path(min_length=1, max_length=255,
-                                   description="a provider's registry name")]
-Name = Annotated[str, Field(min_length=1, max_length=255)]
+                                   description="a provider's registry name"), NO_NUL]
+Name = Annotated[str, Field(min_length=1, max_length=255), NO_NUL]
 
 
 class Body(BaseModel):

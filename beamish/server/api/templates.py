@@ -41,6 +41,7 @@ from beamish.store import (
     TemplateSummary,
     TemplateVersion,
 )
+from beamish.store.text import NO_NUL, TextObject
 from beamish.templates import RenderedPrompt
 
 router = APIRouter(prefix="/api/admin/templates", tags=["templates"],
@@ -59,13 +60,13 @@ VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="a version n
 class VersionIn(Body):
     """A template version: Jinja2 sources, the task it serves, its output and variables."""
 
-    prompt: str = Field(min_length=1, max_length=MAX_TEMPLATE_CHARS,
-                        description="the prompt, in Jinja2 syntax")
-    system: str | None = Field(default=None, max_length=MAX_TEMPLATE_CHARS,
-                               description="the system prompt, in Jinja2 syntax")
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_TEMPLATE_CHARS), NO_NUL] = Field(
+        description="the prompt, in Jinja2 syntax")
+    system: Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS), NO_NUL] | None = Field(
+        default=None, description="the system prompt, in Jinja2 syntax")
     task_type: Named = Field(default="chat", description="the task type it serves")
     output_format: OutputFormat | None = None
-    variables_schema: dict[str, Any] | None = Field(
+    variables_schema: TextObject | None = Field(
         default=None, description="a JSON Schema the variables of a render must satisfy")
 
     def new(self, name: str) -> NewTemplateVersion:

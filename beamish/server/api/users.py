@@ -25,7 +25,7 @@ actor.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime
@@ -62,6 +62,7 @@ from beamish.store import (
     UserLLMConfig,
     UserNotFoundError,
 )
+from beamish.store.text import NO_NUL, TextObject
 
 router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
@@ -84,7 +85,7 @@ class ProviderConfigIn(Body):
 
     model: Name
     parameters: LLMParameters | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: TextObject | None = None
     is_default: bool = False
 
 
@@ -283,8 +284,8 @@ async def get_usage(
     user_id: UserId, caller: CurrentPrincipal, rt: AppDep,
     since: Annotated[AwareDatetime | None, Query(description="from (inclusive)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="to (exclusive)")] = None,
-    provider: Annotated[str | None, Query(max_length=255)] = None,
-    model: Annotated[str | None, Query(max_length=255)] = None,
+    provider: Annotated[str | None, Query(max_length=255), NO_NUL] = None,
+    model: Annotated[str | None, Query(max_length=255), NO_NUL] = None,
     task_type: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
     per_day: Annotated[bool, Query(description="add per-UTC-day totals")] = False,
 ) -> UsageReport:
@@ -318,13 +319,14 @@ class PreviewView(ConfigView):
 async def preview_config(
     caller: CurrentPrincipal, rt: AppDep,
     user_id: Annotated[str | None, Query(min_length=1, max_length=256,
-                                         description="the user (the caller if omitted)")]
+                                         description="the user (the caller if omitted)"),
+                       NO_NUL]
     = None,
     task_type: Annotated[str, Query(pattern=NAME_PATTERN)] = "chat",
     tier: Annotated[str | None, Query(pattern=NAME_PATTERN,
                                       description="resolve as this tier")] = None,
     provider: Annotated[Provider | None, Query(description="as if the call asked")] = None,
-    model: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+    model: Annotated[str | None, Query(min_length=1, max_length=255), NO_NUL] = None,
 ) -> PreviewView:
     """What ``user_id`` would get for ``task_type`` now, with provenance and warnings."""
     user = user_id or caller.user_id

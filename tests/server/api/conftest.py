@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from beamish.store.secrets import ENV_VAR
-from tests.server.api._support import SECRET, ApiServer, serve_api
+from tests.server.api._support import SECRET, ApiServer, make_settings, serve_api
+from tests.store.conftest import store_url
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +30,12 @@ async def api(tmp_path: Path) -> AsyncIterator[ApiServer]:
         yield server
 
 
+@pytest.fixture
+async def api_on_both(tmp_path: Path, store_url: str) -> AsyncIterator[ApiServer]:
+    """A server over a fresh runtime (echo) on a fresh database of each backend."""
+    settings = make_settings(tmp_path).model_copy(update={"database_url": store_url})
+    async with serve_api(tmp_path, settings=settings) as server:
+        yield server
+
+
+__all__ = ["store_url"]
