@@ -28,7 +28,9 @@ keep their leases until they expire, then any process runs them again.
 
 **Group commits.** Enqueuers hand new jobs to the enqueuer, workers hand attempt results
 to the finisher; each writes whatever arrived while its previous transaction ran in one
-transaction, and answers each sender once its part is durable.
+transaction, and answers each sender once its part is durable. A write that fails in any
+way (a database error, or a bug) fails every sender of its batch with a ``StoreError``
+saying why, and the writer goes on with the next batch: no sender is left waiting.
 """
 
 from __future__ import annotations
@@ -244,9 +246,17 @@ class _GroupWriter(Actor):
         try:
             outcomes = await self.write([item for item, _ in batch])
         except StoreError as error:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            self._fail(batch, error)
+            return
+        except Exception as error:  # a bug; CancelledError is not an Exception: it passes
+            # Each sender gets a clear error, and this writer goes on serving: a crash here
+            # would leave the futures of the batch it took unanswered (their callers hung).
+            log.error("the job %sr failed to write a batch of %d (%s: %s); each of its "
+                      "senders is told", self.what, len(batch), type(error).__name__, error,
+                      exc_info=error)
+            self._fail(batch, StoreError(
+                f"the job {self.what}r failed to write this (with {len(batch) - 1} other "
+                f"items of its batch): {type(error).__name__}: {error}"))
             return
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
@@ -254,6 +264,12 @@ class _GroupWriter(Actor):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+    @staticmethod
+    def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], error: Exception) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(error)
 
     async def write(self, items: list[Any]) -> list[Any]:
         """One outcome per item (a result, or the exception its sender gets)."""

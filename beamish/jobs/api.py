@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
@@ -209,11 +210,11 @@ class Jobs:
         if prompt_chars > settings.max_prompt_chars:
             raise InvalidJobError(f"prompt and system are {prompt_chars} characters; at "
                                   f"most {settings.max_prompt_chars} ([jobs] max_prompt_chars)")
-        if len(_json(request.variables)) > settings.max_variables_bytes:
+        if len(_json(request.variables, "variables")) > settings.max_variables_bytes:
             raise InvalidJobError(f"variables are over {settings.max_variables_bytes} bytes "
                                   "of JSON ([jobs] max_variables_bytes)")
         if request.json_schema is not None:
-            if len(_json(request.json_schema)) > settings.max_schema_bytes:
+            if len(_json(request.json_schema, "schema")) > settings.max_schema_bytes:
                 raise InvalidJobError(f"schema is over {settings.max_schema_bytes} bytes of "
                                       "JSON ([jobs] max_schema_bytes)")
             check_schema(request.json_schema)
@@ -440,8 +441,42 @@ def _changed_overrides(base: dict[str, Any], model: str | None,
     return changed
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), default=str).encode()
+def _json(value: Any, field: str) -> bytes:
+    """``value`` as compact JSON, if it is plain JSON (what the store writes and reads back
+    the same); ``InvalidJobError`` naming where in ``field`` it is not."""
+    problem = _not_plain_json(value, field)
+    if problem is None:
+        try:
+            return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+        except RecursionError:
+            problem = f"{field}: nested too deeply"
+    raise InvalidJobError(f"{problem}: a job's {field} must be plain JSON (objects with "
+                          "string keys, arrays, strings, finite numbers, true, false, "
+                          "null)", param=field)
+
+
+def _not_plain_json(value: Any, field: str) -> str | None:
+    """Where and what in ``value`` is not plain JSON (``variables.key.0: a set ...``), or
+    None. Iterative, so that deep nesting cannot exhaust the stack here."""
+    stack: list[tuple[str, Any]] = [(field, value)]
+    while stack:
+        path, item = stack.pop()
+        if item is None or isinstance(item, str | bool | int):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return f"{path}: {item!r} is not a JSON number"
+        elif isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    return f"{path}: the key {key!r} is not a string"
+            stack.extend((f"{path}.{key}", inner) for key, inner in reversed(item.items()))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}.{index}", inner)
+                         for index, inner in reversed(list(enumerate(item))))
+        else:
+            return f"{path}: a value of type {type(item).__name__} is not JSON"
+    return None
 
 
 __all__ = ["Jobs"]

@@ -49,7 +49,15 @@ class OutputForbiddenError(JobError, PermissionError):
 
 
 class InvalidJobError(JobError, ValueError):
-    """The job cannot be run as given; the message says what to change."""
+    """The job cannot be run as given; the message says what to change.
+
+    ``param`` names the argument at fault where one is (``variables``, ``overrides``, ...):
+    a value that argument may not take, rather than a limit of this server (HTTP answers
+    the first a 422 naming it, the second a 400)."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class MissingPromptError(InvalidJobError):
