@@ -338,16 +338,32 @@ class Enqueuer(_GroupWriter):
             if producer is not None:  # none: this process runs no jobs
                 send(producer, "wake")
 
-    async def _admit(self, items: list[Any]) -> list[JobLimitError | None]:
-        """None for each item within its user's cap, else the refusal."""
+    async def _admit(self, items: list[NewJob]) -> list[JobLimitError | None]:
+        """None for each item within its user's cap, else the refusal. An item whose
+        unique key the user's pending or running job holds (or an item admitted before it
+        in this batch) creates nothing: it is admitted, and not counted, even at the cap.
+        (A held job that finishes before the insert lets that one job be created beyond
+        the cap, as concurrent enqueues of other processes may.)"""
+        store = self.ctx.services.store
         limit = self.ctx.settings.max_unfinished_per_user
-        counts = await self.ctx.services.store.count_unfinished_jobs(
-            [item.user_id for item in items])
+        counts = await store.count_unfinished_jobs([item.user_id for item in items])
+        keyed = [(item.user_id, item.unique_key) for item in items
+                 if item.unique_key is not None]
+        held = await store.held_unique_keys(keyed) if keyed else set()
         admitted: list[JobLimitError | None] = []
         for item in items:
+            key = None if item.unique_key is None else (item.user_id, item.unique_key)
+            if key is not None and key in held:
+                admitted.append(None)
+                continue
             count = counts.get(item.user_id, 0)
-            admitted.append(None if count < limit else JobLimitError(item.user_id, limit))
+            if count >= limit:
+                admitted.append(JobLimitError(item.user_id, limit))
+                continue
+            admitted.append(None)
             counts[item.user_id] = count + 1
+            if key is not None:
+                held.add(key)
         return admitted
 
 

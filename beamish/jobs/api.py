@@ -114,8 +114,9 @@ class Jobs:
         template (a global config's ``template`` and ``template_label``): that template is
         rendered with ``variables``, and the job keeps the task type it was chosen for.
 
-        A template job without a ``format`` takes its template version's output format
-        (``text`` when the version names none), and so does a raw prompt. With
+        A job with a ``schema`` and no ``format`` is ``json`` (as a ``JobSubmission`` is);
+        a template job without either takes its template version's output format (``text``
+        when the version names none), and a raw prompt without a format is ``text``. With
         ``check_template``, a template (named or configured) that does not render with
         ``variables`` fails the enqueue (a ``TemplateError`` naming each variable) rather
         than, later, the job.
@@ -135,6 +136,8 @@ class Jobs:
             TemplateError: (``check_template``) the template does not exist or does not
                 render with ``variables`` (``beamish.templates.errors``).
         """
+        if format is None and schema is not None:
+            format = "json"  # a schema checks JSON answers: it means json, as over HTTP
         fields: dict[str, Any] = {
             "user_id": user_id, "template": template, "variables": variables or {},
             "prompt": prompt, "system": system, "format": format, "schema": schema,

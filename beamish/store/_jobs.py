@@ -208,6 +208,22 @@ class JobQueries(ABC):
             f"AND state IN {_UNFINISHED} GROUP BY user_id", *users)
         return {str(r["user_id"]): int(r["n"]) for r in rows}
 
+    async def held_unique_keys(self, keys: Sequence[tuple[str, str]],
+                               ) -> set[tuple[str, str]]:
+        """Which of ``keys`` (``(user_id, unique_key)``) an unfinished job holds now: an
+        enqueue of one of them would answer that job, not create one."""
+        users = sorted({user for user, _ in keys})
+        names = sorted({key for _, key in keys})
+        if not users:
+            return set()
+        marks = [f"${n}" for n in range(1, len(users) + len(names) + 1)]
+        rows = await self._jobs_backend.reader.fetch(
+            f"SELECT user_id, unique_key FROM jobs WHERE user_id IN "
+            f"({', '.join(marks[:len(users)])}) AND unique_key IN "
+            f"({', '.join(marks[len(users):])}) AND state IN {_UNFINISHED}", *users, *names)
+        held = {(str(r["user_id"]), str(r["unique_key"])) for r in rows}
+        return held & set(keys)
+
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
                          discarded: list[JobRecord] | None = None) -> list[JobRecord]:

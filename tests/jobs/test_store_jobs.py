@@ -391,6 +391,20 @@ async def test_unfinished_jobs_are_counted_per_user(store: Store) -> None:
     assert await store.count_unfinished_jobs(["ada", "bob", "eve"]) == {"ada": 1, "bob": 1}
 
 
+async def test_unique_keys_held_by_unfinished_jobs_are_found_per_user(store: Store) -> None:
+    """A key is held while its user's job is pending or running; another user's same key,
+    a finished job's key and a key never used are not."""
+    await store.enqueue_jobs([new_job(unique_key="a"), new_job(unique_key="b"),
+                              new_job(unique_key="b", user_id="bob", queue="low")])
+    [claimed] = await store.claim_jobs("low", limit=1, leased_by="w1", lease_until=lease(),
+                                       now=T0)
+    await store.finish_jobs([result(claimed, "completed")])
+    asked = [("ada", "a"), ("ada", "b"), ("bob", "b"), ("bob", "a"), ("eve", "a"),
+             ("ada", "c")]
+    assert await store.held_unique_keys(asked) == {("ada", "a"), ("ada", "b")}
+    assert await store.held_unique_keys([]) == set()
+
+
 async def _listed(store: Store, user_id: str, filters: OutputFilter, *,
                   limit: int) -> tuple[list[str], int]:
     """Every output id ``list_outputs`` gives ``filters``, paging with ``next_cursor`` by
