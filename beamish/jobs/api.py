@@ -34,6 +34,7 @@ from beamish.jobs.errors import (
     MissingPromptError,
     OutputForbiddenError,
 )
+from beamish.jobs.execution import rendered_too_long
 from beamish.jobs.formats import check_schema
 from beamish.jobs.models import (
     JobEvent,
@@ -43,8 +44,10 @@ from beamish.jobs.models import (
     Renderer,
     check_choices,
 )
+from beamish.jobs.requested import named, unserved, unusable
 from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
 from beamish.jobs.waiters import ENDED
+from beamish.llm.errors import NoUsableProviderError
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.llm.settings import PROVIDERS
 from beamish.runtime import call, send
@@ -119,7 +122,9 @@ class Jobs:
         when the version names none), and a raw prompt without a format is ``text``. With
         ``check_template``, a template (named or configured) that does not render with
         ``variables`` fails the enqueue (a ``TemplateError`` naming each variable) rather
-        than, later, the job.
+        than, later, the job — and so does one that renders more than ``[jobs]
+        max_prompt_chars`` of prompt and system (``InvalidJobError``), the bound a raw
+        prompt has.
 
         ``queue`` is one of ``[jobs] queues`` (``high``, ``default``, ``low``); a lower
         ``priority`` runs first within it; ``run_at`` (aware) schedules it; while a job with
@@ -130,7 +135,10 @@ class Jobs:
         ``JobSubmission``'s rules).
 
         Raises:
-            InvalidJobError: what is wrong with the arguments.
+            InvalidJobError: what is wrong with the arguments: among them values that are
+                not plain JSON (a set, bytes, a Decimal, NaN) in ``variables`` or
+                ``schema``, and ``overrides`` naming a provider or model that cannot be
+                used now (the job would run on another: ``beamish.jobs.requested``).
             MissingPromptError: neither template nor prompt, and no configured template.
             JobLimitError: the user has ``max_unfinished_per_user`` jobs pending or running.
             TemplateError: (``check_template``) the template does not exist or does not
@@ -192,6 +200,9 @@ class Jobs:
             if check:
                 raise
             return None  # the attempt fails with the reason, as any render failure does
+        too_long = rendered_too_long(rendered, self._ctx.settings.max_prompt_chars)
+        if check and too_long is not None:  # else the attempt fails so, as above
+            raise InvalidJobError(too_long, param="variables")
         return cast(RenderedPrompt, rendered)
 
     def _request(self, fields: dict[str, Any]) -> JobRequest:
@@ -235,6 +246,7 @@ class Jobs:
         ctx = self._ctx
         if run_at is not None and run_at.tzinfo is None:
             raise InvalidJobError("run_at must be timezone-aware (UTC, say)")
+        await self._check_requested_model(request, task_type)
         now = ctx.now()
         due = run_at or now
         policy = retry_policy(ctx.settings, request)
@@ -262,6 +274,26 @@ class Jobs:
                          estimated_completion=estimate_completion(
                              now=now, run_at=job.run_at, backlog=load.backlog,
                              concurrency=concurrency, mean_s=load.mean_s))
+
+    async def _check_requested_model(self, request: JobRequest, task_type: str | None,
+                                     ) -> None:
+        """Refuse a job whose own provider or model (its overrides, or the ones a re-run
+        or regeneration pins) the resolver skips now: it would run on another model
+        (``beamish.jobs.requested``)."""
+        asked = named(request.overrides)
+        if asked is None:
+            return
+        param = "overrides" if request.relation is None else "model"
+        resolver = self._ctx.services.current_resolver()
+        try:
+            config = await resolver.resolve(request.user_id,
+                                            request.task_type or task_type or "chat",
+                                            request=request.overrides)
+        except NoUsableProviderError as error:
+            raise InvalidJobError(unusable(asked, error.warnings), param=param) from None
+        problem = unserved(request.overrides, config)
+        if problem is not None:
+            raise InvalidJobError(problem, param=param)
 
     async def get_output(self, output_id: str, *, user_id: str | None = None) -> OutputRecord:
         """An output (of ``user_id``, when given: trusted code may leave it out)."""
@@ -376,7 +408,9 @@ class Jobs:
         rendered (not its label's version now), its variables, format, schema and task type,
         and the provider, model and parameters it was resolved to (as request overrides, so
         a config changed since does not change the re-run). What the parent never got to
-        (an attempt that did not render or resolve) is taken from its request.
+        (an attempt that did not render or resolve) is taken from its request. A parent
+        whose provider or model cannot be used now is not re-run on another
+        (``InvalidJobError`` naming it and why).
         """
         return await self._again(output_id, user_id, "rerun")
 

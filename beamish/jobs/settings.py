@@ -25,7 +25,9 @@ Options (defaults in brackets):
   may wait for at once (``Jobs.wait``, the HTTP long poll; each wait reads its output every
   ``poll_interval_s``); one more is a ``WaitLimitError`` until a wait ends.
 * ``max_prompt_chars`` [200_000], ``max_variables_bytes`` [64 KiB], ``max_schema_bytes``
-  [64 KiB] — bounds on what a job carries; larger is an ``InvalidJobError``.
+  [64 KiB] — bounds on what a job carries; larger is an ``InvalidJobError``. A template's
+  rendered prompt and system are bound by ``max_prompt_chars`` too: over it, the enqueue
+  fails when the template is checked there, else the job's attempt fails for good.
 """
 
 from __future__ import annotations
