@@ -5,10 +5,12 @@
     handle = await app.jobs.enqueue(prompt="Summarise: ...", user_id="ada", format="markdown")
     output = await app.jobs.wait(handle.output_id, user_id="ada", timeout=30)
     await app.jobs.set_feedback(handle.output_id, user_id="ada", rating="up")
+    rating = await app.jobs.get_feedback(handle.output_id, user_id="ada")
     again = await app.jobs.rerun(handle.output_id, user_id="ada")
 
 Every method that names a ``user_id`` acts only on that user's outputs and jobs: another
-user's is ``OutputForbiddenError``, an unknown id ``JobNotFoundError``. State changes are
+user's is ``OutputForbiddenError``, an unknown id ``JobNotFoundError``. Only a completed
+output can be rated (``OutputNotCompletedError``). State changes are
 published to ``subscribe``'s listeners and logged as one JSON line each (``beamish.jobs``).
 """
 
@@ -33,6 +35,7 @@ from beamish.jobs.errors import (
     JobsNotRunningError,
     MissingPromptError,
     OutputForbiddenError,
+    OutputNotCompletedError,
 )
 from beamish.jobs.execution import rendered_too_long
 from beamish.jobs.formats import check_schema
@@ -366,13 +369,21 @@ class Jobs:
 
     async def set_feedback(self, output_id: str, *, user_id: str, rating: Rating,
                            reason: str | None = None) -> FeedbackRecord:
-        """Rate one's own output ``up`` or ``down`` (again: the rating is replaced)."""
+        """Rate one's own completed output ``up`` or ``down`` (again: the rating is
+        replaced).
+
+        Raises:
+            OutputNotCompletedError: the output is pending, processing, failed or cancelled
+                (an output that has completed stays so: rate it then).
+        """
         if rating not in ("up", "down"):
             raise InvalidJobError(f"rating must be 'up' or 'down', not {rating!r}")
         if reason is not None and len(reason) > MAX_REASON_CHARS:
             raise InvalidJobError(f"reason is {len(reason)} characters; at most "
                                   f"{MAX_REASON_CHARS}")
         output = await self.get_output(output_id, user_id=user_id)
+        if output.status != "completed":
+            raise OutputNotCompletedError(output_id, output.status)
         record = await self._ctx.services.store.set_feedback(output_id, user_id, rating,
                                                              reason)
         self._ctx.publish(JobEvent(event="feedback", job_id=output.job_id,
@@ -382,9 +393,16 @@ class Jobs:
                                    model=output.model))
         return record
 
+    async def get_feedback(self, output_id: str, *, user_id: str) -> FeedbackRecord | None:
+        """``user_id``'s own rating of their output ``output_id``, or None when they have
+        not rated it. Ownership as ``get_output``."""
+        await self.get_output(output_id, user_id=user_id)
+        return await self._ctx.services.store.get_feedback(output_id, user_id)
+
     async def feedback_stats(self, *, template_name: str | None = None,
                              ) -> list[FeedbackStats]:
-        """Ups and downs per template version and model (of one template, when given)."""
+        """Ups and downs of completed outputs per template version and model (of one
+        template, when given)."""
         return await self._ctx.services.store.feedback_stats(template_name=template_name)
 
     async def prune(self) -> int:
@@ -422,6 +440,8 @@ class Jobs:
 
         ``model`` may be ``provider:model``; a bare model keeps the parent's provider.
         ``parameters`` are merged over the parent's (a field given here wins).
+        ``variables`` fill the parent's template: a parent that ran a raw prompt takes none
+        (``InvalidJobError``).
         """
         if variables is None and model is None and parameters is None:
             raise InvalidJobError("regenerate needs new variables, model or parameters; "
@@ -439,8 +459,13 @@ class Jobs:
             fields["overrides"] = _changed_overrides(fields.get("overrides") or {}, model,
                                                      parameters)
         if variables is not None:
+            if fields.get("template") is None:
+                raise InvalidJobError(
+                    f"variables fill a template, and output {output_id!r} ran a raw prompt: "
+                    "regenerate it with another model or parameters, or enqueue a new "
+                    "prompt", param="variables")
             fields["variables"] = variables
-            if fields.get("template") and self._ctx.renderer:
+            if self._ctx.renderer:
                 await self._render_at_enqueue(fields, check=True)
         return await self._enqueue(self._request(fields), run_at=None, unique_key=None)
 

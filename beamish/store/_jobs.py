@@ -397,14 +397,17 @@ class JobQueries(ABC):
 
     async def feedback_stats(self, *, template_name: str | None = None,
                              ) -> list[FeedbackStats]:
-        """Ups and downs per (template, version, model), of one template when given."""
+        """Ups and downs of completed outputs per (template, version, model), of one
+        template when given (feedback on other outputs, which ``Jobs`` refuses, is left
+        out: they have no answer, and often no model)."""
         sql = """SELECT o.template_name, o.template_version, o.model,
                 SUM(CASE WHEN f.rating = 'up' THEN 1 ELSE 0 END) AS up,
                 SUM(CASE WHEN f.rating = 'down' THEN 1 ELSE 0 END) AS down
-            FROM job_feedback f JOIN job_outputs o ON o.output_id = f.output_id"""
+            FROM job_feedback f JOIN job_outputs o ON o.output_id = f.output_id
+            WHERE o.status = 'completed'"""
         args: list[object] = []
         if template_name is not None:
-            sql += " WHERE o.template_name = $1"
+            sql += " AND o.template_name = $1"
             args.append(template_name)
         sql += (" GROUP BY o.template_name, o.template_version, o.model"
                 " ORDER BY o.template_name, o.template_version, o.model")
