@@ -48,8 +48,8 @@ PINNED: dict[str, list[str]] = {
         "JobLimitError",
         "JobNotFoundError", "JobRequest", "JobSubmission", "Jobs", "JobsContext",
         "JobsNotRunningError",
-        "JobsSettings", "MissingPromptError", "OutputForbiddenError", "PermanentAttemptError",
-        "QueueSettings",
+        "JobsSettings", "MissingPromptError", "OutputForbiddenError", "OutputNotCompletedError",
+        "PermanentAttemptError", "QueueSettings",
         "RenderedPrompt", "Renderer", "RetryableAttemptError", "WaitLimitError", "jobs_spec"],
     "beamish.web": ["LINK_LIFETIME_S", "LinkCode", "SignInLinks", "install_web", "router"],
 }

@@ -42,6 +42,7 @@ from beamish.jobs.errors import (
     JobsNotRunningError,
     MissingPromptError,
     OutputForbiddenError,
+    OutputNotCompletedError,
     PermanentAttemptError,
     RetryableAttemptError,
     WaitLimitError,
@@ -57,6 +58,7 @@ __all__ = [
     "JobsSettings", "QueueSettings",
     "AttemptError", "FormatError", "InvalidJobError", "JobError", "JobLimitError",
     "JobNotFoundError",
-    "JobsNotRunningError", "MissingPromptError", "OutputForbiddenError", "PermanentAttemptError",
-    "RetryableAttemptError", "WaitLimitError",
+    "JobsNotRunningError", "MissingPromptError", "OutputForbiddenError",
+    "OutputNotCompletedError", "PermanentAttemptError", "RetryableAttemptError",
+    "WaitLimitError",
 ]

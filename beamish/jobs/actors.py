@@ -28,7 +28,9 @@ keep their leases until they expire, then any process runs them again.
 
 **Group commits.** Enqueuers hand new jobs to the enqueuer, workers hand attempt results
 to the finisher; each writes whatever arrived while its previous transaction ran in one
-transaction, and answers each sender once its part is durable.
+transaction, and answers each sender once its part is durable. A write that fails in any
+way (a database error, or a bug) fails every sender of its batch with a ``StoreError``
+saying why, and the writer goes on with the next batch: no sender is left waiting.
 """
 
 from __future__ import annotations
@@ -244,9 +246,17 @@ class _GroupWriter(Actor):
         try:
             outcomes = await self.write([item for item, _ in batch])
         except StoreError as error:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            self._fail(batch, error)
+            return
+        except Exception as error:  # a bug; CancelledError is not an Exception: it passes
+            # Each sender gets a clear error, and this writer goes on serving: a crash here
+            # would leave the futures of the batch it took unanswered (their callers hung).
+            log.error("the job %sr failed to write a batch of %d (%s: %s); each of its "
+                      "senders is told", self.what, len(batch), type(error).__name__, error,
+                      exc_info=error)
+            self._fail(batch, StoreError(
+                f"the job {self.what}r failed to write this (with {len(batch) - 1} other "
+                f"items of its batch): {type(error).__name__}: {error}"))
             return
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
@@ -254,6 +264,12 @@ class _GroupWriter(Actor):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+    @staticmethod
+    def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], error: Exception) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(error)
 
     async def write(self, items: list[Any]) -> list[Any]:
         """One outcome per item (a result, or the exception its sender gets)."""
@@ -322,16 +338,32 @@ class Enqueuer(_GroupWriter):
             if producer is not None:  # none: this process runs no jobs
                 send(producer, "wake")
 
-    async def _admit(self, items: list[Any]) -> list[JobLimitError | None]:
-        """None for each item within its user's cap, else the refusal."""
+    async def _admit(self, items: list[NewJob]) -> list[JobLimitError | None]:
+        """None for each item within its user's cap, else the refusal. An item whose
+        unique key the user's pending or running job holds (or an item admitted before it
+        in this batch) creates nothing: it is admitted, and not counted, even at the cap.
+        (A held job that finishes before the insert lets that one job be created beyond
+        the cap, as concurrent enqueues of other processes may.)"""
+        store = self.ctx.services.store
         limit = self.ctx.settings.max_unfinished_per_user
-        counts = await self.ctx.services.store.count_unfinished_jobs(
-            [item.user_id for item in items])
+        counts = await store.count_unfinished_jobs([item.user_id for item in items])
+        keyed = [(item.user_id, item.unique_key) for item in items
+                 if item.unique_key is not None]
+        held = await store.held_unique_keys(keyed) if keyed else set()
         admitted: list[JobLimitError | None] = []
         for item in items:
+            key = None if item.unique_key is None else (item.user_id, item.unique_key)
+            if key is not None and key in held:
+                admitted.append(None)
+                continue
             count = counts.get(item.user_id, 0)
-            admitted.append(None if count < limit else JobLimitError(item.user_id, limit))
+            if count >= limit:
+                admitted.append(JobLimitError(item.user_id, limit))
+                continue
+            admitted.append(None)
             counts[item.user_id] = count + 1
+            if key is not None:
+                held.add(key)
         return admitted
 
 

@@ -5,10 +5,12 @@
     handle = await app.jobs.enqueue(prompt="Summarise: ...", user_id="ada", format="markdown")
     output = await app.jobs.wait(handle.output_id, user_id="ada", timeout=30)
     await app.jobs.set_feedback(handle.output_id, user_id="ada", rating="up")
+    rating = await app.jobs.get_feedback(handle.output_id, user_id="ada")
     again = await app.jobs.rerun(handle.output_id, user_id="ada")
 
 Every method that names a ``user_id`` acts only on that user's outputs and jobs: another
-user's is ``OutputForbiddenError``, an unknown id ``JobNotFoundError``. State changes are
+user's is ``OutputForbiddenError``, an unknown id ``JobNotFoundError``. Only a completed
+output can be rated (``OutputNotCompletedError``). State changes are
 published to ``subscribe``'s listeners and logged as one JSON line each (``beamish.jobs``).
 """
 
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
@@ -32,7 +35,9 @@ from beamish.jobs.errors import (
     JobsNotRunningError,
     MissingPromptError,
     OutputForbiddenError,
+    OutputNotCompletedError,
 )
+from beamish.jobs.execution import rendered_too_long
 from beamish.jobs.formats import check_schema
 from beamish.jobs.models import (
     JobEvent,
@@ -42,8 +47,10 @@ from beamish.jobs.models import (
     Renderer,
     check_choices,
 )
+from beamish.jobs.requested import named, unserved, unusable
 from beamish.jobs.schedule import OUTPUT_STATUS, estimate_completion, retry_policy
 from beamish.jobs.waiters import ENDED
+from beamish.llm.errors import NoUsableProviderError
 from beamish.llm.hierarchy import ConfigRequest
 from beamish.llm.settings import PROVIDERS
 from beamish.runtime import call, send
@@ -113,11 +120,14 @@ class Jobs:
         template (a global config's ``template`` and ``template_label``): that template is
         rendered with ``variables``, and the job keeps the task type it was chosen for.
 
-        A template job without a ``format`` takes its template version's output format
-        (``text`` when the version names none), and so does a raw prompt. With
+        A job with a ``schema`` and no ``format`` is ``json`` (as a ``JobSubmission`` is);
+        a template job without either takes its template version's output format (``text``
+        when the version names none), and a raw prompt without a format is ``text``. With
         ``check_template``, a template (named or configured) that does not render with
         ``variables`` fails the enqueue (a ``TemplateError`` naming each variable) rather
-        than, later, the job.
+        than, later, the job — and so does one that renders more than ``[jobs]
+        max_prompt_chars`` of prompt and system (``InvalidJobError``), the bound a raw
+        prompt has.
 
         ``queue`` is one of ``[jobs] queues`` (``high``, ``default``, ``low``); a lower
         ``priority`` runs first within it; ``run_at`` (aware) schedules it; while a job with
@@ -128,12 +138,17 @@ class Jobs:
         ``JobSubmission``'s rules).
 
         Raises:
-            InvalidJobError: what is wrong with the arguments.
+            InvalidJobError: what is wrong with the arguments: among them values that are
+                not plain JSON (a set, bytes, a Decimal, NaN) in ``variables`` or
+                ``schema``, and ``overrides`` naming a provider or model that cannot be
+                used now (the job would run on another: ``beamish.jobs.requested``).
             MissingPromptError: neither template nor prompt, and no configured template.
             JobLimitError: the user has ``max_unfinished_per_user`` jobs pending or running.
             TemplateError: (``check_template``) the template does not exist or does not
                 render with ``variables`` (``beamish.templates.errors``).
         """
+        if format is None and schema is not None:
+            format = "json"  # a schema checks JSON answers: it means json, as over HTTP
         fields: dict[str, Any] = {
             "user_id": user_id, "template": template, "variables": variables or {},
             "prompt": prompt, "system": system, "format": format, "schema": schema,
@@ -188,6 +203,9 @@ class Jobs:
             if check:
                 raise
             return None  # the attempt fails with the reason, as any render failure does
+        too_long = rendered_too_long(rendered, self._ctx.settings.max_prompt_chars)
+        if check and too_long is not None:  # else the attempt fails so, as above
+            raise InvalidJobError(too_long, param="variables")
         return cast(RenderedPrompt, rendered)
 
     def _request(self, fields: dict[str, Any]) -> JobRequest:
@@ -209,11 +227,11 @@ class Jobs:
         if prompt_chars > settings.max_prompt_chars:
             raise InvalidJobError(f"prompt and system are {prompt_chars} characters; at "
                                   f"most {settings.max_prompt_chars} ([jobs] max_prompt_chars)")
-        if len(_json(request.variables)) > settings.max_variables_bytes:
+        if len(_json(request.variables, "variables")) > settings.max_variables_bytes:
             raise InvalidJobError(f"variables are over {settings.max_variables_bytes} bytes "
                                   "of JSON ([jobs] max_variables_bytes)")
         if request.json_schema is not None:
-            if len(_json(request.json_schema)) > settings.max_schema_bytes:
+            if len(_json(request.json_schema, "schema")) > settings.max_schema_bytes:
                 raise InvalidJobError(f"schema is over {settings.max_schema_bytes} bytes of "
                                       "JSON ([jobs] max_schema_bytes)")
             check_schema(request.json_schema)
@@ -231,6 +249,7 @@ class Jobs:
         ctx = self._ctx
         if run_at is not None and run_at.tzinfo is None:
             raise InvalidJobError("run_at must be timezone-aware (UTC, say)")
+        await self._check_requested_model(request, task_type)
         now = ctx.now()
         due = run_at or now
         policy = retry_policy(ctx.settings, request)
@@ -258,6 +277,26 @@ class Jobs:
                          estimated_completion=estimate_completion(
                              now=now, run_at=job.run_at, backlog=load.backlog,
                              concurrency=concurrency, mean_s=load.mean_s))
+
+    async def _check_requested_model(self, request: JobRequest, task_type: str | None,
+                                     ) -> None:
+        """Refuse a job whose own provider or model (its overrides, or the ones a re-run
+        or regeneration pins) the resolver skips now: it would run on another model
+        (``beamish.jobs.requested``)."""
+        asked = named(request.overrides)
+        if asked is None:
+            return
+        param = "overrides" if request.relation is None else "model"
+        resolver = self._ctx.services.current_resolver()
+        try:
+            config = await resolver.resolve(request.user_id,
+                                            request.task_type or task_type or "chat",
+                                            request=request.overrides)
+        except NoUsableProviderError as error:
+            raise InvalidJobError(unusable(asked, error.warnings), param=param) from None
+        problem = unserved(request.overrides, config)
+        if problem is not None:
+            raise InvalidJobError(problem, param=param)
 
     async def get_output(self, output_id: str, *, user_id: str | None = None) -> OutputRecord:
         """An output (of ``user_id``, when given: trusted code may leave it out)."""
@@ -330,13 +369,21 @@ class Jobs:
 
     async def set_feedback(self, output_id: str, *, user_id: str, rating: Rating,
                            reason: str | None = None) -> FeedbackRecord:
-        """Rate one's own output ``up`` or ``down`` (again: the rating is replaced)."""
+        """Rate one's own completed output ``up`` or ``down`` (again: the rating is
+        replaced).
+
+        Raises:
+            OutputNotCompletedError: the output is pending, processing, failed or cancelled
+                (an output that has completed stays so: rate it then).
+        """
         if rating not in ("up", "down"):
             raise InvalidJobError(f"rating must be 'up' or 'down', not {rating!r}")
         if reason is not None and len(reason) > MAX_REASON_CHARS:
             raise InvalidJobError(f"reason is {len(reason)} characters; at most "
                                   f"{MAX_REASON_CHARS}")
         output = await self.get_output(output_id, user_id=user_id)
+        if output.status != "completed":
+            raise OutputNotCompletedError(output_id, output.status)
         record = await self._ctx.services.store.set_feedback(output_id, user_id, rating,
                                                              reason)
         self._ctx.publish(JobEvent(event="feedback", job_id=output.job_id,
@@ -346,9 +393,16 @@ class Jobs:
                                    model=output.model))
         return record
 
+    async def get_feedback(self, output_id: str, *, user_id: str) -> FeedbackRecord | None:
+        """``user_id``'s own rating of their output ``output_id``, or None when they have
+        not rated it. Ownership as ``get_output``."""
+        await self.get_output(output_id, user_id=user_id)
+        return await self._ctx.services.store.get_feedback(output_id, user_id)
+
     async def feedback_stats(self, *, template_name: str | None = None,
                              ) -> list[FeedbackStats]:
-        """Ups and downs per template version and model (of one template, when given)."""
+        """Ups and downs of completed outputs per template version and model (of one
+        template, when given)."""
         return await self._ctx.services.store.feedback_stats(template_name=template_name)
 
     async def prune(self) -> int:
@@ -372,7 +426,9 @@ class Jobs:
         rendered (not its label's version now), its variables, format, schema and task type,
         and the provider, model and parameters it was resolved to (as request overrides, so
         a config changed since does not change the re-run). What the parent never got to
-        (an attempt that did not render or resolve) is taken from its request.
+        (an attempt that did not render or resolve) is taken from its request. A parent
+        whose provider or model cannot be used now is not re-run on another
+        (``InvalidJobError`` naming it and why).
         """
         return await self._again(output_id, user_id, "rerun")
 
@@ -384,6 +440,8 @@ class Jobs:
 
         ``model`` may be ``provider:model``; a bare model keeps the parent's provider.
         ``parameters`` are merged over the parent's (a field given here wins).
+        ``variables`` fill the parent's template: a parent that ran a raw prompt takes none
+        (``InvalidJobError``).
         """
         if variables is None and model is None and parameters is None:
             raise InvalidJobError("regenerate needs new variables, model or parameters; "
@@ -401,8 +459,13 @@ class Jobs:
             fields["overrides"] = _changed_overrides(fields.get("overrides") or {}, model,
                                                      parameters)
         if variables is not None:
+            if fields.get("template") is None:
+                raise InvalidJobError(
+                    f"variables fill a template, and output {output_id!r} ran a raw prompt: "
+                    "regenerate it with another model or parameters, or enqueue a new "
+                    "prompt", param="variables")
             fields["variables"] = variables
-            if fields.get("template") and self._ctx.renderer:
+            if self._ctx.renderer:
                 await self._render_at_enqueue(fields, check=True)
         return await self._enqueue(self._request(fields), run_at=None, unique_key=None)
 
@@ -440,8 +503,42 @@ def _changed_overrides(base: dict[str, Any], model: str | None,
     return changed
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), default=str).encode()
+def _json(value: Any, field: str) -> bytes:
+    """``value`` as compact JSON, if it is plain JSON (what the store writes and reads back
+    the same); ``InvalidJobError`` naming where in ``field`` it is not."""
+    problem = _not_plain_json(value, field)
+    if problem is None:
+        try:
+            return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+        except RecursionError:
+            problem = f"{field}: nested too deeply"
+    raise InvalidJobError(f"{problem}: a job's {field} must be plain JSON (objects with "
+                          "string keys, arrays, strings, finite numbers, true, false, "
+                          "null)", param=field)
+
+
+def _not_plain_json(value: Any, field: str) -> str | None:
+    """Where and what in ``value`` is not plain JSON (``variables.key.0: a set ...``), or
+    None. Iterative, so that deep nesting cannot exhaust the stack here."""
+    stack: list[tuple[str, Any]] = [(field, value)]
+    while stack:
+        path, item = stack.pop()
+        if item is None or isinstance(item, str | bool | int):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return f"{path}: {item!r} is not a JSON number"
+        elif isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    return f"{path}: the key {key!r} is not a string"
+            stack.extend((f"{path}.{key}", inner) for key, inner in reversed(item.items()))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}.{index}", inner)
+                         for index, inner in reversed(list(enumerate(item))))
+        else:
+            return f"{path}: a value of type {type(item).__name__} is not JSON"
+    return None
 
 
 __all__ = ["Jobs"]

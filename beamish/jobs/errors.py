@@ -8,6 +8,7 @@ pass through unchanged)::
     │   │                         without templates, prompt too large, bad schema)
     │   └── MissingPromptError    neither template nor prompt, and the task type's
     │                             configuration names no template either
+    ├── OutputNotCompletedError   feedback on an output that has not completed
     ├── JobLimitError             the user has max_unfinished_per_user jobs pending or running
     ├── WaitLimitError            the user (or the process) has as many waits for outputs
     │                             as allowed (max_waits_per_user, max_waits)
@@ -49,7 +50,15 @@ class OutputForbiddenError(JobError, PermissionError):
 
 
 class InvalidJobError(JobError, ValueError):
-    """The job cannot be run as given; the message says what to change."""
+    """The job cannot be run as given; the message says what to change.
+
+    ``param`` names the argument at fault where one is (``variables``, ``overrides``, ...):
+    a value that argument may not take, rather than a limit of this server (HTTP answers
+    the first a 422 naming it, the second a 400)."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class MissingPromptError(InvalidJobError):
@@ -63,6 +72,17 @@ class MissingPromptError(InvalidJobError):
                          "of the task type name a template")
         self.task_type = task_type
         self.user_id = user_id
+
+
+class OutputNotCompletedError(JobError):
+    """Feedback was given on an output that has not completed (pending, processing, failed
+    or cancelled): there is no answer to rate."""
+
+    def __init__(self, output_id: str, status: str) -> None:
+        super().__init__(f"output {output_id!r} is {status}, not completed: there is no "
+                         "answer to rate yet; rate it once it has completed")
+        self.output_id = output_id
+        self.status = status
 
 
 class JobLimitError(JobError):
@@ -128,4 +148,5 @@ class PermanentAttemptError(AttemptError):
 
 __all__ = ["AttemptError", "InvalidJobError", "JobError", "JobLimitError", "JobNotFoundError",
            "JobsNotRunningError", "MissingPromptError", "OutputForbiddenError",
-           "PermanentAttemptError", "RetryableAttemptError", "WaitLimitError"]
+           "OutputNotCompletedError", "PermanentAttemptError", "RetryableAttemptError",
+           "WaitLimitError"]

@@ -20,7 +20,8 @@ from typing import Any
 from beamish.jobs.context import JobsContext
 from beamish.jobs.errors import AttemptError, PermanentAttemptError
 from beamish.jobs.formats import parse_answer
-from beamish.jobs.models import JobRequest
+from beamish.jobs.models import JobRequest, RenderedPrompt
+from beamish.jobs.requested import unserved
 from beamish.jobs.schedule import after_failure, classify, retry_policy
 from beamish.llm.hierarchy import ResolvedConfig
 from beamish.llm.providers.base import ChatMessage, Completion
@@ -79,8 +80,12 @@ async def _prepare(ctx: JobsContext, request: JobRequest, prepared: _Prepared) -
         prepared.prompt, prepared.system = request.prompt, request.system
     prepared.task_type = request.task_type or prepared.task_type or "chat"
     resolver = ctx.services.current_resolver()
-    prepared.config = await resolver.resolve(request.user_id, prepared.task_type,
-                                             request=request.overrides)
+    config = await resolver.resolve(request.user_id, prepared.task_type,
+                                    request=request.overrides)
+    unusable = unserved(request.overrides, config)
+    if unusable is not None:  # it went away while the job waited: the output names no model
+        raise PermanentAttemptError(unusable, reason="requested_model_unusable")
+    prepared.config = config
 
 
 async def _render(ctx: JobsContext, request: JobRequest, prepared: _Prepared) -> None:
@@ -97,9 +102,24 @@ async def _render(ctx: JobsContext, request: JobRequest, prepared: _Prepared) ->
     except Exception as error:
         raise PermanentAttemptError(f"template {request.template!r} did not render: "
                                     f"{error}", reason="template_did_not_render") from error
+    too_long = rendered_too_long(rendered, ctx.settings.max_prompt_chars)
+    if too_long is not None:  # every attempt would render as much: no LLM call, no retry
+        raise PermanentAttemptError(too_long, reason="prompt_too_long")
     prepared.prompt, prepared.system = rendered.prompt, rendered.system
     prepared.template_version = rendered.version
     prepared.task_type = rendered.task_type
+
+
+def rendered_too_long(rendered: RenderedPrompt, limit: int) -> str | None:
+    """Why ``rendered`` is more prompt than a job may send (its prompt and system prompt
+    over ``limit``, ``[jobs] max_prompt_chars``: the bound a raw prompt has at enqueue),
+    or None."""
+    chars = len(rendered.prompt) + len(rendered.system or "")
+    if chars <= limit:
+        return None
+    return (f"template {rendered.template!r} version {rendered.version} rendered "
+            f"{chars} characters of prompt and system; at most {limit} "
+            "([jobs] max_prompt_chars): shorten the variables")
 
 
 async def _call(ctx: JobsContext, job: JobRecord, prepared: _Prepared,
@@ -180,4 +200,4 @@ def _provenance(config: ResolvedConfig, template_source: str | None) -> dict[str
     return provenance
 
 
-__all__ = ["run_attempt"]
+__all__ = ["rendered_too_long", "run_attempt"]

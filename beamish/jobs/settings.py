@@ -19,12 +19,15 @@ Options (defaults in brackets):
   deleted (outputs and feedback are kept).
 * ``max_unfinished_per_user`` [1000] — a user's pending and running jobs at most; one more
   is a ``JobLimitError`` until some finish (exact within a process; processes sharing a
-  database may each admit a batch over it).
+  database may each admit a batch over it). An enqueue whose ``unique_key`` the user's
+  pending or running job holds creates nothing, and is answered that job even at the cap.
 * ``max_waits_per_user`` [16], ``max_waits`` [1000] — outputs one user, and this process,
   may wait for at once (``Jobs.wait``, the HTTP long poll; each wait reads its output every
   ``poll_interval_s``); one more is a ``WaitLimitError`` until a wait ends.
 * ``max_prompt_chars`` [200_000], ``max_variables_bytes`` [64 KiB], ``max_schema_bytes``
-  [64 KiB] — bounds on what a job carries; larger is an ``InvalidJobError``.
+  [64 KiB] — bounds on what a job carries; larger is an ``InvalidJobError``. A template's
+  rendered prompt and system are bound by ``max_prompt_chars`` too: over it, the enqueue
+  fails when the template is checked there, else the job's attempt fails for good.
 """
 
 from __future__ import annotations

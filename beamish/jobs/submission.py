@@ -100,17 +100,11 @@ class JobSubmission(BaseModel):
         return await jobs.enqueue(
             user_id=user_id, template=self.template, variables=self.variables,
             prompt=self.prompt, system=self.system,
-            format=self._format(), schema=self.json_schema, task_type=self.task_type,
+            format=self.format, schema=self.json_schema, task_type=self.task_type,
             overrides=self.overrides, queue=self.queue, priority=self.priority,
             run_at=self.run_at, unique_key=self.unique_key, max_retries=self.max_retries,
             backoff_base_s=self.backoff_base_s, backoff_cap_s=self.backoff_cap_s,
             template_label=self.label, template_version=self.version, check_template=True)
-
-    def _format(self) -> str | None:
-        # A schema implies JSON; otherwise None lets a template's version decide.
-        if self.format is None and self.json_schema is not None:
-            return "json"
-        return self.format
 
 
 __all__ = ["JobSubmission"]

@@ -385,6 +385,11 @@ class Store(Protocol):
         """How many unfinished jobs each of ``user_ids`` has (users with none left out)."""
         ...
 
+    async def held_unique_keys(self, keys: Sequence[tuple[str, str]],
+                               ) -> set[tuple[str, str]]:
+        """Which of ``keys`` (``(user_id, unique_key)``) an unfinished job holds now."""
+        ...
+
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
                          discarded: list[JobRecord] | None = None) -> list[JobRecord]:

@@ -208,6 +208,22 @@ class JobQueries(ABC):
             f"AND state IN {_UNFINISHED} GROUP BY user_id", *users)
         return {str(r["user_id"]): int(r["n"]) for r in rows}
 
+    async def held_unique_keys(self, keys: Sequence[tuple[str, str]],
+                               ) -> set[tuple[str, str]]:
+        """Which of ``keys`` (``(user_id, unique_key)``) an unfinished job holds now: an
+        enqueue of one of them would answer that job, not create one."""
+        users = sorted({user for user, _ in keys})
+        names = sorted({key for _, key in keys})
+        if not users:
+            return set()
+        marks = [f"${n}" for n in range(1, len(users) + len(names) + 1)]
+        rows = await self._jobs_backend.reader.fetch(
+            f"SELECT user_id, unique_key FROM jobs WHERE user_id IN "
+            f"({', '.join(marks[:len(users)])}) AND unique_key IN "
+            f"({', '.join(marks[len(users):])}) AND state IN {_UNFINISHED}", *users, *names)
+        held = {(str(r["user_id"]), str(r["unique_key"])) for r in rows}
+        return held & set(keys)
+
     async def claim_jobs(self, queue: str, *, limit: int, leased_by: str,
                          lease_until: datetime, now: datetime | None = None,
                          discarded: list[JobRecord] | None = None) -> list[JobRecord]:
@@ -381,14 +397,17 @@ class JobQueries(ABC):
 
     async def feedback_stats(self, *, template_name: str | None = None,
                              ) -> list[FeedbackStats]:
-        """Ups and downs per (template, version, model), of one template when given."""
+        """Ups and downs of completed outputs per (template, version, model), of one
+        template when given (feedback on other outputs, which ``Jobs`` refuses, is left
+        out: they have no answer, and often no model)."""
         sql = """SELECT o.template_name, o.template_version, o.model,
                 SUM(CASE WHEN f.rating = 'up' THEN 1 ELSE 0 END) AS up,
                 SUM(CASE WHEN f.rating = 'down' THEN 1 ELSE 0 END) AS down
-            FROM job_feedback f JOIN job_outputs o ON o.output_id = f.output_id"""
+            FROM job_feedback f JOIN job_outputs o ON o.output_id = f.output_id
+            WHERE o.status = 'completed'"""
         args: list[object] = []
         if template_name is not None:
-            sql += " WHERE o.template_name = $1"
+            sql += " AND o.template_name = $1"
             args.append(template_name)
         sql += (" GROUP BY o.template_name, o.template_version, o.model"
                 " ORDER BY o.template_name, o.template_version, o.model")

@@ -41,7 +41,8 @@ Rating = Literal["up", "down"]
 Relation = Literal["rerun", "regenerate"]
 
 ErrorReason = Literal["answer_not_json", "answer_off_schema", "template_did_not_render",
-                      "no_templates", "last_attempt_lost", "released_at_shutdown"]
+                      "no_templates", "last_attempt_lost", "released_at_shutdown",
+                      "requested_model_unusable", "prompt_too_long"]
 """Why an attempt or a lease ended a job's attempt, where beamish says why in words of its
 own: the fixed code its event and log line carry instead of the message."""
 

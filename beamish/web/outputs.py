@@ -36,6 +36,7 @@ from beamish.jobs import (
     JobLimitError,
     JobNotFoundError,
     OutputForbiddenError,
+    OutputNotCompletedError,
 )
 from beamish.jobs.api import MAX_REASON_CHARS
 from beamish.server.api.deps import get_runtime
@@ -200,7 +201,7 @@ async def output_page(request: Request) -> Response:
 async def _show(request: Request, principal: Principal, output: OutputRecord, *,
                 error: str | None, status: int = 200) -> Response:
     runtime = get_runtime(request)
-    feedback = await runtime.store.get_feedback(output.output_id, principal.user_id)
+    feedback = await runtime.jobs.get_feedback(output.output_id, user_id=principal.user_id)
     kind, answer = answer_view(output)
     parent = None if output.parent_output_id is None else {
         "id": output.parent_output_id,
@@ -282,8 +283,10 @@ async def _act(request: Request, action: str) -> Response:
         else:
             target = (await jobs.regenerate(output_id, user_id=user_id,
                                             **regenerate_fields(form))).output_id
-    except (OutputFormError, InvalidJobError, JobLimitError, TemplateError) as problem:
-        status = 429 if isinstance(problem, JobLimitError) else 400
+    except (OutputFormError, InvalidJobError, JobLimitError, OutputNotCompletedError,
+            TemplateError) as problem:
+        status = (429 if isinstance(problem, JobLimitError)
+                  else 409 if isinstance(problem, OutputNotCompletedError) else 400)
         return await _show(request, principal, found, status=status,
                            error=f"That did not work: {problem}")
     return RedirectResponse(_url(request, "web_output", output_id=target), status_code=303)

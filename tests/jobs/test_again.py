@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from beamish.application import Application
-from beamish.jobs import JobHandle
+from beamish.jobs import InvalidJobError, JobHandle
 from beamish.store.job_models import OutputRecord
 from beamish.store.models import GlobalConfig, NewTemplateVersion
 from tests.jobs._app import Events, running
@@ -128,3 +128,18 @@ async def test_regenerate_checks_new_variables_against_the_parents_version(
         await app.templates.create_version(NewTemplateVersion(name="digest", prompt="Two"))
         with pytest.raises(ValueError, match="topic"):
             await app.jobs.regenerate(parent.output_id, user_id="ada", variables={})
+
+
+async def test_regenerating_a_raw_prompt_with_variables_is_refused(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """Variables fill a template: a parent that ran a raw prompt takes none (an
+    InvalidJobError, param variables, saying so) rather than a job that ignores them;
+    nothing is queued."""
+    async with running(tmp_path, fake_llm) as (app, events):
+        parent = await _done(app, events, await app.jobs.enqueue(user_id="ada", prompt="x"))
+        with pytest.raises(InvalidJobError, match="ran a raw prompt") as refused:
+            await app.jobs.regenerate(parent.output_id, user_id="ada",
+                                      variables={"topic": "waves"})
+        assert len((await app.jobs.list_outputs("ada")).outputs) == 1
+    assert refused.value.param == "variables"
+    assert "variables fill a template" in str(refused.value)

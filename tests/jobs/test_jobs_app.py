@@ -270,7 +270,7 @@ async def test_a_template_job_renders_through_the_applications_templates(
     ({"prompt": "x", "queue": "urgent"}, "queue 'urgent'"),
     ({"prompt": "x" * 300_000}, "max_prompt_chars"),
     ({"prompt": "x", "format": "json", "schema": {"type": 12}}, "schema"),
-    ({"prompt": "x", "schema": {"type": "object"}}, "format='json'"),
+    ({"prompt": "x", "format": "text", "schema": {"type": "object"}}, "format='json'"),
     ({"prompt": "x", "priority": 5000}, "priority"),
     ({"prompt": "x", "run_at": datetime(2030, 1, 1)}, "timezone-aware"),
     ({"prompt": "x", "backoff_base_s": 10.0, "backoff_cap_s": 5.0},
@@ -287,6 +287,19 @@ async def test_a_bad_job_is_refused_naming_the_problem(
         with pytest.raises(InvalidJobError, match=names):
             await app.jobs.enqueue(user_id="ada", **fields)
         assert (await app.jobs.list_outputs("ada")).outputs == ()
+
+
+async def test_a_schema_without_a_format_means_json(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """enqueue with a schema and no format is a json job, as a JobSubmission's is: its
+    answer is checked as JSON against the schema."""
+    fake_llm.script(Fault.raw(openai_answer('{"title": "T"}')))
+    async with running(tmp_path, fake_llm) as (app, events):
+        handle = await app.jobs.enqueue(user_id="ada", prompt="x", schema={
+            "type": "object", "required": ["title"]})
+        await events.wait("completed", job_id=handle.job_id)
+        output = await app.jobs.get_output(handle.output_id, user_id="ada")
+    assert (output.format, output.parsed_output) == ("json", '{"title":"T"}')
 
 
 async def test_a_job_cancelled_elsewhere_is_stopped_at_its_next_lease_renewal(
@@ -398,6 +411,38 @@ async def test_a_user_at_the_unfinished_job_cap_is_refused_until_one_finishes(
         await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)
         with pytest.raises(JobLimitError):
             await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)
+
+
+async def test_a_unique_key_held_by_the_users_own_job_is_answered_even_at_the_cap(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """At max_unfinished_per_user, enqueueing a key the user's pending job holds creates
+    nothing, so it answers that job (also twice in one batch) instead of a JobLimitError;
+    a new key, or no key, is still refused."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with running(tmp_path, fake_llm, max_unfinished_per_user=2) as (app, _):
+        await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later)
+        held = await app.jobs.enqueue(prompt="x", user_id="ada", run_at=later,
+                                      unique_key="k")
+        again = await asyncio.gather(*(
+            app.jobs.enqueue(prompt="y", user_id="ada", unique_key="k") for _ in range(2)))
+        for key in ("other", None):
+            with pytest.raises(JobLimitError):
+                await app.jobs.enqueue(prompt="z", user_id="ada", run_at=later,
+                                       unique_key=key)
+    assert {(h.job_id, h.created) for h in again} == {(held.job_id, False)}
+
+
+async def test_a_unique_key_repeated_in_one_batch_counts_once_against_the_cap(
+        tmp_path: Path, fake_llm: FakeLLMServer) -> None:
+    """With room for one more job, a batch of enqueues sharing one new key creates that job
+    once and answers it to each of them; none is refused."""
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with running(tmp_path, fake_llm, max_unfinished_per_user=1) as (app, _):
+        handles = await asyncio.gather(*(
+            app.jobs.enqueue(prompt="x", user_id="ada", run_at=later, unique_key="k")
+            for _ in range(3)))
+    assert len({h.job_id for h in handles}) == 1
+    assert sorted(h.created for h in handles) == [False, False, True]
 
 
 async def test_wait_returns_the_output_once_it_has_ended(

@@ -367,11 +367,16 @@ async def test_outputs_page_newest_first_filtered_by_status_and_rating(store: St
 
 async def test_feedback_is_one_per_user_and_output_and_counted_by_version_and_model(
         store: Store) -> None:
-    """A second rating replaces the first; stats count per template version and model."""
+    """A second rating replaces the first; stats count per template version and model, of
+    completed outputs only (a rating of a pending output, which ``Jobs`` refuses and older
+    versions took, is left out)."""
     job = (await store.enqueue_job(new_job(template_name="digest", template_version=2))).job
     [claimed] = await store.claim_jobs("default", limit=1, leased_by="w1",
                                        lease_until=lease(), now=T0)
     await store.finish_jobs([result(claimed, "completed", model="m1")])
+    waiting = (await store.enqueue_job(new_job(template_name="digest",
+                                               template_version=2))).job
+    await store.set_feedback(waiting.output_id, "ada", "up")
     await store.set_feedback(job.output_id, "ada", "up")
     await store.set_feedback(job.output_id, "ada", "down", "too long")
     await store.set_feedback(job.output_id, "bob", "down")
@@ -389,6 +394,20 @@ async def test_unfinished_jobs_are_counted_per_user(store: Store) -> None:
                                        lease_until=lease(), now=T0)
     await store.finish_jobs([result(claimed, "completed")])
     assert await store.count_unfinished_jobs(["ada", "bob", "eve"]) == {"ada": 1, "bob": 1}
+
+
+async def test_unique_keys_held_by_unfinished_jobs_are_found_per_user(store: Store) -> None:
+    """A key is held while its user's job is pending or running; another user's same key,
+    a finished job's key and a key never used are not."""
+    await store.enqueue_jobs([new_job(unique_key="a"), new_job(unique_key="b"),
+                              new_job(unique_key="b", user_id="bob", queue="low")])
+    [claimed] = await store.claim_jobs("low", limit=1, leased_by="w1", lease_until=lease(),
+                                       now=T0)
+    await store.finish_jobs([result(claimed, "completed")])
+    asked = [("ada", "a"), ("ada", "b"), ("bob", "b"), ("bob", "a"), ("eve", "a"),
+             ("ada", "c")]
+    assert await store.held_unique_keys(asked) == {("ada", "a"), ("ada", "b")}
+    assert await store.held_unique_keys([]) == set()
 
 
 async def _listed(store: Store, user_id: str, filters: OutputFilter, *,

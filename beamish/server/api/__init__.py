@@ -32,7 +32,7 @@ Routes (every one but ``/health`` and ``/ready`` needs ``Authorization: Bearer <
 ``POST /api/sessions/{id}/completions``                 session-scoped call (SSE if streamed)
 ``POST /v1/chat/completions``, ``GET /v1/models``       OpenAI-compatible
 ``POST /api/v1/llm_jobs``, ``.../{id}/cancel``           LLM jobs: enqueue, cancel
-``GET /api/v1/llm_outputs[/{id}]``, ``PUT .../feedback``  the caller's outputs, rated
+``GET /api/v1/llm_outputs[/{id}]``, ``GET|PUT .../feedback``  the caller's outputs, rated
 ``POST /api/v1/llm_outputs/{id}/rerun|regenerate``      a new job, linked to its parent
 ``GET /api/admin/llm_outputs/stats``                    feedback per template and model (admin)
 ``GET /health``                                         liveness (no auth)

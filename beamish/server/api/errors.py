@@ -55,7 +55,9 @@ session limit, runtime not running
 ``JobNotFoundError``                    404     not_found
 ``OutputForbiddenError``                403     permission_denied
 ``MissingPromptError``                  422     validation_error      (param: template)
-``InvalidJobError``                     400     invalid_request
+``InvalidJobError`` naming a param      422     validation_error      (param: it)
+``InvalidJobError`` (other)             400     invalid_request
+``OutputNotCompletedError``             409     conflict
 ``JobLimitError``                       429     rate_limited          (code job_limit)
 ``WaitLimitError``                      429     rate_limited          (code wait_limit)
 ``JobsNotRunningError``                 503     overloaded            Retry-After
@@ -89,6 +91,7 @@ from beamish.jobs.errors import (
     JobsNotRunningError,
     MissingPromptError,
     OutputForbiddenError,
+    OutputNotCompletedError,
     WaitLimitError,
 )
 from beamish.llm.errors import (
@@ -367,7 +370,11 @@ def _job_info(error: JobError) -> ErrorInfo:
     if isinstance(error, MissingPromptError):
         return ErrorInfo(422, "validation_error", str(error), param="template")
     if isinstance(error, InvalidJobError):
+        if error.param is not None:
+            return ErrorInfo(422, "validation_error", str(error), param=error.param)
         return ErrorInfo(400, "invalid_request", str(error))
+    if isinstance(error, OutputNotCompletedError):
+        return ErrorInfo(409, "conflict", str(error))
     if isinstance(error, JobLimitError):
         return ErrorInfo(429, "rate_limited", str(error), code="job_limit")
     if isinstance(error, WaitLimitError):

@@ -19,7 +19,10 @@ enqueue for another user by naming ``user_id``).
   user's long polls at once are bounded by ``[jobs] max_waits_per_user`` and the server's
   by ``max_waits``: one more is a 429 (code ``wait_limit``).
 * ``PUT /api/v1/llm_outputs/{output_id}/feedback`` — ``{rating: "up"|"down", reason?}``
-  (one per user and output; a second replaces it).
+  (one per user and output; a second replaces it). Only a completed output can be rated:
+  any other is a 409 (``conflict``; rate it once it has completed).
+* ``GET /api/v1/llm_outputs/{output_id}/feedback`` — the caller's own rating of their
+  output; a 404 when they have not rated it.
 * ``POST /api/v1/llm_outputs/{output_id}/rerun`` — a new job as the parent ran (its
   template version, task type, provider, model and parameters, whatever changed since);
   ``.../regenerate`` — one with other ``variables``, ``model`` or ``parameters``, the rest
@@ -38,7 +41,7 @@ from pydantic import AwareDatetime, Field
 from beamish.jobs import JobHandle, JobSubmission
 from beamish.jobs.api import MAX_REASON_CHARS, MAX_WAIT_S
 from beamish.server.api.deps import AppDep, CurrentPrincipal, check_user, get_admin
-from beamish.server.api.errors import ERROR_RESPONSES, ErrorBody
+from beamish.server.api.errors import ERROR_RESPONSES, ErrorBody, ResourceNotFoundError
 from beamish.server.api.models import Body, Out
 from beamish.store.job_models import (
     FeedbackRecord,
@@ -175,12 +178,29 @@ async def get_output(
     return await rt.jobs.get_output(output_id, user_id=caller.user_id)
 
 
-@router.put("/api/v1/llm_outputs/{output_id}/feedback", summary="Rate an LLM output")
+@router.put("/api/v1/llm_outputs/{output_id}/feedback", summary="Rate an LLM output",
+            responses={409: {"model": ErrorBody,
+                             "description": "the output has not completed"}})
 async def set_feedback(output_id: OutputId, body: FeedbackIn, caller: CurrentPrincipal,
                        rt: AppDep) -> FeedbackRecord:
-    """Thumbs up or down, with an optional reason; rating again replaces it."""
+    """Thumbs up or down, with an optional reason, on a completed output; rating again
+    replaces it."""
     return await rt.jobs.set_feedback(output_id, user_id=caller.user_id,
                                       rating=body.rating, reason=body.reason)
+
+
+@router.get("/api/v1/llm_outputs/{output_id}/feedback",
+            summary="Show the caller's rating of an LLM output",
+            responses={404: {"model": ErrorBody, "description": "no such output, or the "
+                             "caller has not rated it"}})
+async def get_feedback(output_id: OutputId, caller: CurrentPrincipal,
+                       rt: AppDep) -> FeedbackRecord:
+    """The caller's own rating of their output (404 when they have not rated it)."""
+    record = await rt.jobs.get_feedback(output_id, user_id=caller.user_id)
+    if record is None:
+        raise ResourceNotFoundError(f"output {output_id!r} has no rating of user "
+                                    f"{caller.user_id!r}; rate it with PUT on this path")
+    return record
 
 
 @router.post("/api/v1/llm_outputs/{output_id}/rerun", summary="Re-run an LLM output's job",

@@ -52,10 +52,11 @@ async def _call(api: ApiServer, method: str, path: str, headers: dict[str, str],
 
 def test_the_route_table_is_what_the_tests_walk() -> None:
     """Every endpoint of the issue is published in the OpenAPI document."""
-    # 45 and 43, the 8 of the jobs API and the 5 of the caller's conversations
-    assert (len(ROUTES), len(AUTHENTICATED), len(PER_USER)) == (58, 56, 10)
+    # 45 and 43, the 9 of the jobs API and the 5 of the caller's conversations
+    assert (len(ROUTES), len(AUTHENTICATED), len(PER_USER)) == (59, 57, 10)
     assert len(ADMIN) == 24  # 15, the 8 of the prompt templates, the outputs' stats
     assert ("POST", "/api/v1/llm_jobs") in ROUTES
+    assert ("GET", "/api/v1/llm_outputs/{output_id}/feedback") in ROUTES
     assert ("GET", "/api/admin/llm_outputs/stats") in ROUTES
     assert ("DELETE", "/api/conversations/{conversation_id}") in ROUTES
     assert ("POST", "/api/admin/templates/{name}/preview") in ROUTES

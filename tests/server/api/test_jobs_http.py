@@ -15,7 +15,7 @@ import pytest
 
 from beamish.jobs import JobRequest, JobsSettings
 from beamish.jobs.schedule import retry_policy
-from beamish.store.models import GlobalConfig
+from beamish.store.models import GlobalConfig, ProviderRecord
 from tests.jobs._app import Events
 from tests.jobs._reads import Reads
 from tests.server.api._support import ApiServer, make_settings, serve_api
@@ -212,6 +212,7 @@ async def test_users_act_only_on_their_own_outputs(api: ApiServer) -> None:
     bob = api.auth("bob")
     calls = [("GET", f"{OUTPUTS}/{oid}", None),
              ("PUT", f"{OUTPUTS}/{oid}/feedback", {"rating": "up"}),
+             ("GET", f"{OUTPUTS}/{oid}/feedback", None),
              ("POST", f"{OUTPUTS}/{oid}/rerun", None),
              ("POST", f"{OUTPUTS}/{oid}/regenerate", {"model": "m"}),
              ("POST", f"{JOBS}/{jid}/cancel", None)]
@@ -252,6 +253,73 @@ async def test_feedback_filters_and_admin_stats(api: ApiServer) -> None:
     assert [(s["up"], s["down"]) for s in stats.json()["stats"]] == [(1, 0)]
     assert (await api.http.get("/api/admin/llm_outputs/stats",
                                headers=api.auth())).status_code == 403
+
+
+async def test_a_user_reads_their_rating_and_rates_only_completed_outputs(
+        api: ApiServer) -> None:
+    """GET .../feedback is a 404 until the caller rated the output, then the rating; a
+    PUT on an output that has not completed is a 409 saying to rate it once completed."""
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    async with recording(api) as events:
+        done = await completed(api, events, prompt="one")
+    path = f"{OUTPUTS}/{done['output_id']}/feedback"
+    unrated = await api.http.get(path, headers=api.auth())
+    assert (unrated.status_code, unrated.json()["error"]["type"]) == (404, "not_found")
+    put = await api.http.put(path, headers=api.auth(), json={"rating": "down",
+                                                              "reason": "vague"})
+    assert put.status_code == 200
+    shown = await api.http.get(path, headers=api.auth())
+    assert shown.status_code == 200
+    assert {k: shown.json()[k] for k in ("output_id", "user_id", "rating", "reason")} == {
+        "output_id": done["output_id"], "user_id": "ada", "rating": "down",
+        "reason": "vague"}
+    pending = (await enqueue(api, prompt="later", run_at=later)).json()
+    early = await api.http.put(f"{OUTPUTS}/{pending['output_id']}/feedback",
+                               headers=api.auth(), json={"rating": "up"})
+    assert (early.status_code, early.json()["error"]["type"]) == (409, "conflict")
+    assert "rate it once it has completed" in early.json()["error"]["message"]
+
+
+async def test_values_a_job_cannot_use_are_422_naming_the_field(
+        api: ApiServer) -> None:
+    """NaN in variables (Python's JSON reads it) is a 422 naming variables; overrides
+    naming a provider that is switched off a 422 naming it (param overrides); a regenerate
+    with variables of a raw-prompt output a 422 (param variables). Nothing is queued."""
+    await api.rt.store.register_provider(ProviderRecord(name="off", kind="openai",
+                                                        enabled=False))
+    nan = await api.http.post(JOBS, headers={**api.auth(), "content-type": "application/json"},
+                              content=b'{"prompt": "x", "variables": {"n": NaN}}')
+    unusable = await enqueue(api, prompt="x",
+                             overrides={"provider": "openai", "model": "gpt-4o"})
+    listed = (await api.http.get(OUTPUTS, headers=api.auth())).json()["outputs"]
+    async with recording(api) as events:
+        parent = await completed(api, events, prompt="raw")
+    regen = await api.http.post(f"{OUTPUTS}/{parent['output_id']}/regenerate",
+                                headers=api.auth(), json={"variables": {"a": 1}})
+    for answer, param, said in ((nan, "variables", "variables.n: nan"),
+                                (unusable, "overrides", "openai:gpt-4o"),
+                                (regen, "variables", "ran a raw prompt")):
+        error = answer.json()["error"]
+        assert (answer.status_code, error["type"], error["param"]) == (
+            422, "validation_error", param)
+        assert said in error["message"]
+    assert listed == []
+
+
+async def test_a_checked_template_rendering_too_long_a_prompt_is_422(
+        tmp_path: Path) -> None:
+    """Under [jobs] max_prompt_chars 50, a template job whose variables render 60
+    characters is a 422 naming variables and the limit."""
+    settings = make_settings(tmp_path)
+    settings = settings.model_copy(update={"jobs": JobsSettings(max_prompt_chars=50)})
+    async with serve_api(tmp_path, settings=settings) as api:
+        await api.http.post("/api/admin/templates", headers=api.admin(),
+                            json={"name": "digest", "prompt": "Summarise {{ text }}"})
+        answer = await enqueue(api, template="digest", variables={"text": "x" * 50})
+    error = answer.json()["error"]
+    assert (answer.status_code, error["param"]) == (422, "variables")
+    assert "rendered 60 characters" in error["message"]
+    assert "max_prompt_chars" in error["message"]
 
 
 async def test_rerun_and_regenerate_link_new_jobs_to_their_parent(api: ApiServer) -> None:
