@@ -67,6 +67,7 @@ from beamish.store.job_models import (
     Relation,
 )
 from beamish.store.models import new_request_id
+from beamish.store.text import NUL, NUL_PROBLEM
 
 MAX_REASON_CHARS = 2000
 MAX_WAIT_S = 60.0
@@ -249,6 +250,8 @@ class Jobs:
         ctx = self._ctx
         if run_at is not None and run_at.tzinfo is None:
             raise InvalidJobError("run_at must be timezone-aware (UTC, say)")
+        if unique_key is not None and NUL in unique_key:
+            raise InvalidJobError(f"unique_key {NUL_PROBLEM}", param="unique_key")
         await self._check_requested_model(request, task_type)
         now = ctx.now()
         due = run_at or now
@@ -381,6 +384,8 @@ class Jobs:
         if reason is not None and len(reason) > MAX_REASON_CHARS:
             raise InvalidJobError(f"reason is {len(reason)} characters; at most "
                                   f"{MAX_REASON_CHARS}")
+        if reason is not None and NUL in reason:
+            raise InvalidJobError(f"reason {NUL_PROBLEM}", param="reason")
         output = await self.get_output(output_id, user_id=user_id)
         if output.status != "completed":
             raise OutputNotCompletedError(output_id, output.status)

@@ -45,6 +45,7 @@ from beamish.store.job_models import (
     OutputRecord,
     Rating,
 )
+from beamish.store.text import NUL
 
 _UNFINISHED = "('available', 'scheduled', 'executing', 'retryable')"
 _FINISHED = "('completed', 'discarded', 'cancelled')"
@@ -339,7 +340,10 @@ class JobQueries(ABC):
         return JobRecord.model_validate(row)
 
     async def get_output(self, output_id: str) -> OutputRecord:
-        """An output; raises ``NotFoundError``."""
+        """An output; raises ``NotFoundError`` (also for an id holding NUL, which no output
+        has and PostgreSQL could not even compare)."""
+        if NUL in output_id:
+            raise NotFoundError(f"no output {output_id!r}")
         row = await self._jobs_backend.reader.fetchrow(
             "SELECT * FROM job_outputs WHERE output_id = $1", output_id)
         if row is None:
@@ -574,6 +578,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, output_id = json.loads(raw)
+        if NUL in output_id:
+            raise ValueError("no output id holds NUL")
         return datetime.fromisoformat(created), str(output_id)
     except (ValueError, TypeError) as error:
         raise ValueError(f"cursor {cursor[:40]!r} is not one list_outputs gave; "

@@ -4,12 +4,14 @@ stored with U+FFFD in its place and the job completes."""
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from beamish.jobs import InvalidJobError, JobSubmission
+from beamish.jobs import InvalidJobError, JobNotFoundError, JobSubmission
 from beamish.store.models import NewTemplateVersion
 from beamish.templates import TemplateNotFoundError
 from tests.jobs._app import WAIT_S, running
@@ -76,3 +78,26 @@ async def test_nul_in_an_answer_and_a_rendered_prompt_is_stored_as_u_fffd(
     assert (output.status, output.attempts, output.error) == ("completed", 1, None)
     assert (output.prompt, output.system_prompt) == ("Say \ufffdhi", "Be \ufffd")
     assert output.parsed_output == "an\ufffdswer"
+
+
+async def test_lookups_and_python_arguments_with_nul_answer_as_on_sqlite(
+        tmp_path: Path, store_url: str, fake_llm: FakeLLMServer) -> None:
+    """An output id or a cursor holding NUL is not found / not a cursor (PostgreSQL could
+    not compare it); a unique key or a feedback reason with NUL given from Python is an
+    InvalidJobError naming it."""
+    async with running(tmp_path, fake_llm, database_url=store_url) as (app, _):
+        with pytest.raises(JobNotFoundError):
+            await app.jobs.get_output("out\x00put", user_id="ada")
+        cursor = base64.urlsafe_b64encode(
+            json.dumps(["2026-01-01T00:00:00+00:00", "a\x00b"]).encode()).decode()
+        with pytest.raises(InvalidJobError, match="cursor"):
+            await app.jobs.list_outputs("ada", cursor=cursor)
+        with pytest.raises(InvalidJobError, match=NUL_SAID) as refused:
+            await app.jobs.enqueue(user_id="ada", prompt="x", unique_key="k\x00")
+        assert refused.value.param == "unique_key"
+        handle = await app.jobs.enqueue(user_id="ada", prompt="x")
+        await app.jobs.wait(handle.output_id, user_id="ada", timeout=30)
+        with pytest.raises(InvalidJobError, match=NUL_SAID) as refused:
+            await app.jobs.set_feedback(handle.output_id, user_id="ada", rating="up",
+                                        reason="fine\x00")
+        assert refused.value.param == "reason"
