@@ -227,8 +227,10 @@ class _GroupWriter(Actor):
     what = "write"
 
     def init(self, ctx: JobsContext) -> None:
+        self.trap_exit()  # an orderly stop runs terminate, which answers every sender
         self.ctx = ctx
         self.pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.writing: list[tuple[Any, asyncio.Future[Any]]] = []  # the batch being written
         self.flush_due = False
 
     def handle_cast(self, request: Any) -> None:
@@ -243,6 +245,7 @@ class _GroupWriter(Actor):
             return
         self.flush_due = False
         batch, self.pending = self.pending, []
+        self.writing = batch
         try:
             outcomes = await self.write([item for item, _ in batch])
         except StoreError as error:
@@ -276,9 +279,11 @@ class _GroupWriter(Actor):
         raise NotImplementedError
 
     def terminate(self, reason: ExitReason) -> None:
-        for _, future in self.pending:
-            if not future.done():
-                future.set_exception(StoreError(f"the job {self.what}r stopped first"))
+        # A batch cut short mid-write may or may not have committed: its senders are told
+        # so rather than left waiting; what waited for the next batch was not written.
+        self._fail(self.writing, StoreError(
+            f"the job {self.what}r stopped while writing this; it may or may not be written"))
+        self._fail(self.pending, StoreError(f"the job {self.what}r stopped first"))
 
 
 class Finisher(_GroupWriter):
@@ -385,12 +390,22 @@ async def submit(ctx: JobsContext, name: str, item: Any) -> Any:
         raise JobsNotRunningError(f"{name} is not running: use app.jobs inside "
                                   "'async with Application(...)'")
     future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def exited(_ref: ActorRef, _reason: ExitReason) -> None:
+        # The writer died (killed, or a crash) before answering: say so, never hang.
+        if not future.done():
+            future.set_exception(JobsNotRunningError(
+                f"{name} stopped before it wrote this; it may or may not be written"))
+
+    watch = on_exit(writer, exited)
     try:
         await cast(writer, (item, future))
+        return await future
     except NoProcessError:
         raise JobsNotRunningError(f"{name} stopped: use app.jobs inside "
                                   "'async with Application(...)'") from None
-    return await future
+    finally:
+        watch.cancel()
 
 
 class LeaseKeeper(Actor):

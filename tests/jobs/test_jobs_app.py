@@ -18,9 +18,12 @@ from beamish.jobs import (
     InvalidJobError,
     JobLimitError,
     JobNotFoundError,
+    JobsNotRunningError,
     OutputForbiddenError,
     WaitLimitError,
 )
+from beamish.jobs.context import ENQUEUER
+from beamish.runtime import KILL, exit
 from beamish.store import NotFoundError
 from beamish.store._jobs import LOST_LAST_ATTEMPT, RELEASED
 from beamish.store.models import NewTemplateVersion
@@ -518,3 +521,40 @@ async def test_waits_are_bounded_per_user_and_per_process(
         ended = [await ada_waits, await bob_waits]
         again = await app.jobs.wait(ada.output_id, user_id="ada", timeout=WAIT_S)
     assert [o.status for o in (*ended, again)] == ["cancelled"] * 3
+
+
+async def test_an_enqueue_whose_writer_dies_mid_write_is_told_so(
+        tmp_path: Path, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller waiting on the enqueuer's group commit gets JobsNotRunningError when the
+    enqueuer is killed mid-write, instead of waiting for ever; the restarted enqueuer
+    serves the next enqueue."""
+    async with running(tmp_path, fake_llm, enabled=False) as (app, _events):
+        writing = asyncio.Event()
+        real = app.store.enqueue_jobs
+
+        async def stuck(jobs: Any) -> Any:
+            writing.set()
+            await asyncio.Event().wait()  # a write that never returns
+            return await real(jobs)
+
+        monkeypatch.setattr(app.store, "enqueue_jobs", stuck)
+        waiting = asyncio.ensure_future(app.jobs.enqueue(prompt="x", user_id="ada"))
+        await asyncio.wait_for(writing.wait(), WAIT_S)
+        enqueuer = app.node.whereis(ENQUEUER)
+        assert enqueuer is not None
+        exit(enqueuer, KILL)
+        with pytest.raises(JobsNotRunningError, match="may or may not be written"):
+            await asyncio.wait_for(waiting, WAIT_S)
+        monkeypatch.setattr(app.store, "enqueue_jobs", real)
+        handle = await _enqueue_when_restarted(app)
+    assert handle.created
+
+
+async def _enqueue_when_restarted(app: Any) -> Any:
+    """An enqueue once the supervisor has started the enqueuer again."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            try:
+                return await app.jobs.enqueue(prompt="y", user_id="ada")
+            except JobsNotRunningError:
+                await asyncio.sleep(0)
