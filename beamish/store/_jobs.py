@@ -28,8 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
-
+from beamish.compact_json import dumps
 from beamish.store._backend import Backend, Executor, utc_now
 from beamish.store.errors import NotFoundError
 from beamish.store.job_models import (
@@ -453,7 +452,7 @@ async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
     args: list[object] = []
     args_json: list[str] = []  # a job's args fill both its row and its output's request
     for job in jobs:
-        args_json.append(_dumps(job.args))
+        args_json.append(dumps(job.args))
         args += [job.queue, job.priority, "scheduled" if job.scheduled else "available",
                  job.max_attempts, job.run_at, job.unique_key, job.user_id, job.output_id,
                  args_json[-1], now]
@@ -470,7 +469,7 @@ async def _insert_jobs(tx: Executor, jobs: Sequence[NewJob], now: datetime,
         results.append(EnqueuedJob(job=JobRecord.model_validate(row), created=created))
     await tx.executemany(_INSERT_OUTPUT, [
         (job.output_id, result.job.id, job.user_id, job.template_name, job.template_version,
-         _dumps(job.variables), job.task_type, request, job.format,
+         dumps(job.variables), job.task_type, request, job.format,
          job.parent_output_id, job.relation, now)
         for job, request, result in zip(jobs, args_json, results, strict=True)
         if result.created])
@@ -549,24 +548,16 @@ def _output_values(result: AttemptResult, now: datetime) -> tuple[object, ...]:
     # replaced each by U+FFFD when it was made, for PostgreSQL, which cannot store NUL —
     # on both backends, so a model emitting NUL never fails this write.
     return (result.output_id, _OUTPUT_STATUS[result.state], result.error, result.provider,
-            result.model, _dumps_or_none(result.parameters), _dumps_or_none(result.provenance),
+            result.model, _dumps_or_none(result.parameters),
+            _dumps_or_none(result.provenance),
             result.prompt, result.system_prompt, result.template_version,
             result.raw_response, result.parsed_output, result.prompt_tokens,
             result.completion_tokens, result.latency_ms,
             None if result.state == "retryable" else now, result.task_type)
 
 
-def _dumps(value: Any) -> str:
-    """Compact JSON with sorted keys (orjson; json for what it refuses, such as integers
-    beyond 64 bits)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
 def _dumps_or_none(value: Any) -> str | None:
-    return None if value is None else _dumps(value)
+    return None if value is None else dumps(value)
 
 
 def _encode_cursor(output: OutputRecord) -> str:
