@@ -130,7 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--user", default=None, help="only this user's tokens")
     _store_options(listing)
     revoke = token_commands.add_parser("revoke", help="revoke a token by its id")
-    revoke.add_argument("token_id", metavar="ID", help="the id `token list` shows")
+    revoke.add_argument("token_id", metavar="ID",
+                        help="the id `token list` shows (one that begins with '-' goes after "
+                             "'--': token revoke -- ID)")
     _store_options(revoke)
     _config_parser(commands)
     usage = commands.add_parser("usage", help="usage tables from the ledger")

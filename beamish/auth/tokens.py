@@ -57,6 +57,7 @@ import hashlib
 import os
 import re
 import secrets
+import string
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,9 +92,15 @@ _TOKEN_SHAPE: Final = re.compile(r"\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _TOKEN_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+_FIRST_ID_CHARACTERS: Final = string.ascii_letters + string.digits
+
+
 def new_token_id() -> str:
-    """A fresh random token id (``jti``): 16 URL-safe characters."""
-    return secrets.token_urlsafe(12)
+    """A fresh random token id (``jti``): 16 URL-safe characters, about 96 random bits.
+
+    The first is a letter or digit: an id that began with ``-`` would read as an option on
+    a command line (``beamish token revoke ID``)."""
+    return secrets.choice(_FIRST_ID_CHARACTERS) + secrets.token_urlsafe(12)[1:]
 
 
 class RevocationList:

@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import pytest
 
 from beamish.auth import SECRET_KEY_ENV, verify_token
 from beamish.cli import main
+from beamish.store import open_store
 from beamish.web import SignInLinks
 
 KEY = "c2lnbmluZy1rZXktZm9yLXRoZS1jbGktdGVzdHMtMzI="  # a Fernet key: the CLI checks
@@ -123,6 +125,23 @@ def test_tokens_are_listed_by_id_and_revoked(
     assert re.search(r"Z\s*$", row[0])  # a revocation time in the last column
     assert main(["token", "revoke", "nope"]) == 1
     assert "no token has the id 'nope'" in capsys.readouterr().err
+
+
+def test_an_id_that_begins_with_a_dash_is_revoked_after_double_dash(
+        database: str, secret_key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ids issued before they were kept from starting with '-' are still revocable: argparse
+    reads such an id as an option, the help says to put it after '--', and that works."""
+    async def record() -> None:
+        async with open_store(database) as store:
+            await store.record_token("-dashed_id", "ada", admin=False, expires_at=None)
+
+    anyio.run(record)
+    with pytest.raises(SystemExit) as exited:
+        main(["token", "revoke", "--help"])
+    assert exited.value.code == 0
+    assert "after '--'" in capsys.readouterr().out
+    assert main(["token", "revoke", "--", "-dashed_id"]) == 0
+    assert "revoked -dashed_id" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("user", ["a b", "ada/admin", "_ada", "é", "x" * 129, "ada\n"])
