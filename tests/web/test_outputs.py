@@ -70,6 +70,10 @@ def test_a_job_goes_from_pending_to_completed_live(browser: Browser, tmp_path: P
         output_id = start_job(page, "hello jobs")
         assert status(page) == "pending"
         expect(page.locator("#output-live")).to_contain_text("No answer yet.")
+        # Feedback is for a completed answer: offered once it is, not before (a rating sent
+        # for an unfinished output is refused with a 409).
+        expect(page.locator("#output-feedback")).to_contain_text("rated once it completes")
+        expect(page.get_by_role("button", name="Thumbs up")).to_have_count(0)
         listing = browse.watch(browse.context.new_page())
         listing.goto(paused.url + "/outputs")
         row = listing.locator(f'tr[data-output="{output_id}"]')
@@ -81,6 +85,7 @@ def test_a_job_goes_from_pending_to_completed_live(browser: Browser, tmp_path: P
         completed(page)
         expect(page.locator("#output-live .answer")).to_have_text("[echo] hello jobs")
         expect(page.locator("#output-live")).to_contain_text("echo-1")
+        expect(page.get_by_role("button", name="Thumbs up")).to_be_visible()
         expect(row.locator('[data-field="status"]')).to_have_text("completed")
         expect(row.locator('[data-field="model"]')).to_have_text("echo-1")
         expect(row.locator('[data-field="latency"]')).to_have_text(re.compile(r"^\d+ ms$"))

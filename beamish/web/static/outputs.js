@@ -1,9 +1,10 @@
 // The outputs pages: follow unfinished outputs live. Each element with data-status-url
 // (a row of the list, the answer section of one output) whose data-status is pending or
 // processing is asked for its status once a second, while the tab is visible; a row's
-// cells follow the answer, and one output's section is replaced by the server's newer
-// rendering of it (fetched, parsed, swapped in: no reload, and no script of the page's
-// content ever runs). Polling stops when nothing is unfinished.
+// cells follow the answer, and one output's parts marked data-refresh (its answer, its
+// feedback form) are replaced by the server's newer rendering of them (fetched, parsed,
+// swapped in: no reload, and no script of the page's content ever runs). Polling stops
+// when nothing is unfinished.
 
 const UNFINISHED = new Set(["pending", "processing"]);
 const INTERVAL_MS = 1000;
@@ -38,12 +39,16 @@ async function updateSection(section, view) {
                                                           cache: "no-store" });
   if (!response.ok) return;
   const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
-  const fresh = parsed.getElementById(section.id);
-  if (fresh) {
-    section.replaceWith(document.importNode(fresh, true));
-  } else {
+  if (!parsed.getElementById(section.id)) {
     setField(section, "status", view.status);
     section.dataset.status = view.status;
+    return;
+  }
+  // The answer and every other part the page marks data-refresh (the feedback form, offered
+  // once the answer has completed) are swapped for their newer rendering.
+  for (const el of document.querySelectorAll("[data-refresh][id]")) {
+    const fresh = parsed.getElementById(el.id);
+    if (fresh) el.replaceWith(document.importNode(fresh, true));
   }
 }
 
