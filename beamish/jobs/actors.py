@@ -514,6 +514,8 @@ class Notifier(Actor):
     while the listening connection is down — LISTEN failed, or the server restarted or
     ended it — jobs still run, later. The notifier listens again by itself, after
     ``RELISTEN``'s backoff (0.5 s doubling to 30 s, full jitter) for each failure in a row;
+    a connection that stops answering (a query every ``listen_check_s`` [30 s] gets no
+    answer within as long) counts as lost;
     once listening again it wakes every producer, since the notifications sent meanwhile
     were lost (and so were other processes' events).
 
@@ -534,7 +536,8 @@ class Notifier(Actor):
         ctx = self.ctx
         try:
             self.stop_listening = await ctx.services.store.listen_jobs(
-                self._wake, on_event=self._events, on_lost=self._lost)
+                self._wake, on_event=self._events, on_lost=self._lost,
+                check_every_s=ctx.settings.listen_check_s)
         except StoreError as error:
             self._relay_events()  # the database notifies; this connection failed
             self._listen_later(f"listening for new jobs failed ({error})")

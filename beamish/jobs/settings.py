@@ -28,6 +28,9 @@ Options (defaults in brackets):
   [64 KiB] — bounds on what a job carries; larger is an ``InvalidJobError``. A template's
   rendered prompt and system are bound by ``max_prompt_chars`` too: over it, the enqueue
   fails when the template is checked there, else the job's attempt fails for good.
+* ``listen_check_s`` [30.0] — on PostgreSQL, how often the connection listening for
+  NOTIFY is checked with a query; one that gives no answer within as long (a network path
+  gone silent, a hung server) is taken as lost and replaced (workers poll meanwhile).
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class JobsSettings(BaseModel):
     max_prompt_chars: int = Field(default=200_000, ge=1)
     max_variables_bytes: int = Field(default=64 * 1024, ge=256)
     max_schema_bytes: int = Field(default=64 * 1024, ge=256)
+    listen_check_s: float = Field(default=30.0, gt=0)
 
 
 __all__ = ["JobsSettings", "QueueSettings"]

@@ -113,11 +113,13 @@ class Backend(ABC):
 
     async def listen(self, channels: Mapping[str, Callable[[str], object]], *,
                      on_lost: Callable[[], object] | None = None,
+                     check_every_s: float | None = None,
                      ) -> Callable[[], Awaitable[None]] | None:
         """Call ``channels[channel](payload)`` on the event loop for each notification on
         each channel, and ``on_lost()`` if the listening connection is lost (the server
-        restarted or ended it: the caller listens again); returns the function that stops
-        listening, or None where the database cannot notify (SQLite: callers poll)."""
+        restarted or ended it, or — checked every ``check_every_s`` when given — it stopped
+        answering: the caller listens again); returns the function that stops listening,
+        or None where the database cannot notify (SQLite: callers poll)."""
         return None
 
     async def notify(self, channel: str, payloads: Sequence[str]) -> None:

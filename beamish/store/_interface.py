@@ -454,10 +454,12 @@ class Store(Protocol):
     async def listen_jobs(self, callback: Callable[[str], object], *,
                           on_event: Callable[[str], object] | None = None,
                           on_lost: Callable[[], object] | None = None,
+                          check_every_s: float | None = None,
                           ) -> Callable[[], Awaitable[None]] | None:
         """Call ``callback(queue)`` when a job is inserted (PostgreSQL NOTIFY),
         ``on_event(payload)`` for each job events payload notified, and ``on_lost()`` if the
-        listening connection is lost; the stop function, or None where the backend cannot
+        listening connection is lost (or, checked every ``check_every_s``, stops
+        answering); the stop function, or None where the backend cannot
         notify (SQLite: poll)."""
         ...
 

@@ -427,16 +427,19 @@ class JobQueries(ABC):
     async def listen_jobs(self, callback: Callable[[str], object], *,
                           on_event: Callable[[str], object] | None = None,
                           on_lost: Callable[[], object] | None = None,
+                          check_every_s: float | None = None,
                           ) -> Callable[[], Awaitable[None]] | None:
         """Call ``callback(queue)`` when another process inserts a job (PostgreSQL's
         LISTEN/NOTIFY), ``on_event(payload)`` for each ``notify_job_events`` payload (of
         any process), and ``on_lost()`` if the listening connection is lost (listen
-        again); returns the function that stops listening, or None where the backend
+        again) — found by a query every ``check_every_s`` when given, if it stops
+        answering; returns the function that stops listening, or None where the backend
         cannot notify (SQLite: workers poll)."""
         channels = {JOBS_CHANNEL: callback}
         if on_event is not None:
             channels[JOB_EVENTS_CHANNEL] = on_event
-        return await self._jobs_backend.listen(channels, on_lost=on_lost)
+        return await self._jobs_backend.listen(channels, on_lost=on_lost,
+                                               check_every_s=check_every_s)
 
     async def notify_job_events(self, payloads: Sequence[str]) -> None:
         """Send job event ``payloads`` (each under 8000 bytes) to the processes that

@@ -234,10 +234,16 @@ class PostgresBackend(Backend):
 
     async def listen(self, channels: Mapping[str, Callable[[str], object]], *,
                      on_lost: Callable[[], object] | None = None,
+                     check_every_s: float | None = None,
                      ) -> Callable[[], Awaitable[None]] | None:
         """LISTEN on a connection of its own (a pooled one would be handed to others). If
         that connection is lost, ``on_lost`` is called and notifications stop until the
-        caller listens again (callers poll as well)."""
+        caller listens again (callers poll as well).
+
+        A connection can also die silently: a network path that drops packets, or a
+        server that hangs, leaves it open with nothing arriving — no notification and no
+        error. With ``check_every_s``, a query is sent on it that often, and a connection
+        that does not answer within the same time is ended, so ``on_lost`` is called."""
         try:
             conn = await asyncpg.connect(self._dsn, timeout=10)
         except _DRIVER_ERRORS as error:
@@ -256,8 +262,12 @@ class PostgresBackend(Backend):
             if isinstance(error, _DRIVER_ERRORS):
                 raise translate(error) from error
             raise
+        checking = (None if check_every_s is None
+                    else asyncio.create_task(_check_answers(conn, check_every_s)))
 
         async def stop() -> None:
+            if checking is not None:
+                checking.cancel()
             conn.remove_termination_listener(lost)  # stopping is not losing it
             try:
                 await asyncio.wait_for(conn.close(), CLOSE_TIMEOUT_S)
@@ -274,6 +284,21 @@ class PostgresBackend(Backend):
 
 _NOTIFY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
 """Notifies in the array's order (unnest's), in one round trip."""
+
+
+async def _check_answers(conn: asyncpg.Connection, every_s: float) -> None:
+    """Every ``every_s``, a query on ``conn``; a connection that does not answer within
+    ``every_s``, or fails, is terminated (which calls its termination listeners). Ends
+    when the connection has closed."""
+    while not conn.is_closed():
+        await asyncio.sleep(every_s)
+        try:
+            async with asyncio.timeout(every_s):
+                await conn.execute("SELECT 1")
+        except (TimeoutError, *_DRIVER_ERRORS):
+            if not conn.is_closed():  # one closed already called its listeners
+                conn.terminate()
+            return
 
 
 def _notified(callback: Callable[[str], object],

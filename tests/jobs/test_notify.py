@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +141,38 @@ async def test_a_failed_listen_is_tried_again_until_it_succeeds(
             await _runs_on_notify(store_url, events)
     finally:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+
+
+async def _listener_pid(admin: asyncpg.Connection, url: str) -> int:
+    """The server process of ``url``'s listening connection."""
+    pid = await admin.fetchval(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+        _database(url))
+    assert isinstance(pid, int)
+    return pid
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_a_listening_connection_that_stops_answering_is_replaced(
+        tmp_path: Path, store_url: str, fake_llm: FakeLLMServer, jobs_log: LogWatch) -> None:
+    """The listening connection's server process is frozen (SIGSTOP: the socket stays open
+    and nothing arrives — what a network path gone silent looks like from here). Its check
+    gets no answer, so the notifier takes it as lost and listens on a new connection; NOTIFY
+    wakes the idle workers again."""
+    admin = await asyncpg.connect(store_url)
+    frozen: int | None = None
+    try:
+        async with running(tmp_path, fake_llm, database_url=store_url,
+                           poll_interval_s=3600.0, listen_check_s=0.2) as (_, events):
+            frozen = await _listener_pid(admin, store_url)
+            os.kill(frozen, signal.SIGSTOP)
+            await jobs_log.wait("the connection listening for new jobs was lost")
+            await jobs_log.wait("listening for new jobs again")
+            await _runs_on_notify(store_url, events)
+    finally:
+        if frozen is not None:
+            os.kill(frozen, signal.SIGCONT)
         await admin.close()
 
 
