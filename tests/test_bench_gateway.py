@@ -77,7 +77,7 @@ async def test_the_load_generator_counts_served_answers_and_errors_apart(
     load = HttpLoadProcess()
     try:
         body = b'{"model": "chunks-2", "stream": true, "messages": []}'
-        job = {"host": "127.0.0.1", "port": upstream.port, "clients": 2, "seconds": 0.2,
+        job = {"host": "127.0.0.1", "port": upstream.port, "clients": 2, "seconds": 1.0,
                "warmup": 0.0, "check": "v1_stream"}
         served = await load.run({**job, "request": request(
             "POST", "/v1/chat/completions", upstream.port, body=body)})

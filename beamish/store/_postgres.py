@@ -286,6 +286,10 @@ _NOTIFY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
 """Notifies in the array's order (unnest's), in one round trip."""
 
 
+_LISTEN_CHECK = "SELECT 1 -- beamish: is the listening connection answering?"
+"""The check, named so that an operator reading pg_stat_activity knows the connection."""
+
+
 async def _check_answers(conn: asyncpg.Connection, every_s: float) -> None:
     """Every ``every_s``, a query on ``conn``; a connection that does not answer within
     ``every_s``, or fails, is terminated (which calls its termination listeners). Ends
@@ -294,7 +298,7 @@ async def _check_answers(conn: asyncpg.Connection, every_s: float) -> None:
         await asyncio.sleep(every_s)
         try:
             async with asyncio.timeout(every_s):
-                await conn.execute("SELECT 1")
+                await conn.execute(_LISTEN_CHECK)
         except (TimeoutError, *_DRIVER_ERRORS):
             if not conn.is_closed():  # one closed already called its listeners
                 conn.terminate()

@@ -61,17 +61,22 @@ async def run_in_thread(work: Callable[[], T], *, timeout: float,
 
     def worker() -> None:
         nonlocal finished
-        result: T | None = None
-        error: BaseException | None = None
+        outcome: tuple[T | None, BaseException | None] | None = None
         try:
-            result = work()
-        except BaseException as raised:  # handed to the awaiting caller, never lost
-            error = raised
-        with lock:
-            finished = True
+            try:
+                outcome = (work(), None)
+            except BaseException as raised:  # handed to the awaiting caller, never lost
+                outcome = (None, raised)
+            with lock:
+                finished = True
+        except ThreadInterrupted as late:
+            # The deadline's interrupt (sent once, while ``finished`` was False) landed
+            # outside ``work``: as the thread began, or after ``work`` ended. It must not
+            # escape the thread; the caller gets what ``work`` gave, if it got that far.
+            outcome = outcome or (None, late)
         # The loop may have closed while a worker past its grace ran on.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, result, error)
+            loop.call_soon_threadsafe(settle, *outcome)
 
     thread = threading.Thread(target=worker, name="beamish-template-render", daemon=True)
     thread.start()

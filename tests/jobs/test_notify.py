@@ -20,6 +20,7 @@ from beamish.jobs.event_log import error_code
 from beamish.jobs.models import JobEvent
 from beamish.runtime import call, start
 from beamish.store import open_store
+from beamish.store._postgres import _LISTEN_CHECK
 from tests._inbox import Inbox
 from tests.jobs._app import WAIT_S, Events, running
 from tests.jobs.helpers import new_job
@@ -145,10 +146,11 @@ async def test_a_failed_listen_is_tried_again_until_it_succeeds(
 
 
 async def _listener_pid(admin: asyncpg.Connection, url: str) -> int:
-    """The server process of ``url``'s listening connection."""
+    """The server process of ``url``'s listening connection (its last statement is a LISTEN,
+    or its check once one has run)."""
     pid = await admin.fetchval(
-        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN%'",
-        _database(url))
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() "
+        "AND (query ILIKE 'LISTEN%' OR query = $2)", _database(url), _LISTEN_CHECK)
     assert isinstance(pid, int)
     return pid
 
@@ -164,7 +166,7 @@ async def test_a_listening_connection_that_stops_answering_is_replaced(
     frozen: int | None = None
     try:
         async with running(tmp_path, fake_llm, database_url=store_url,
-                           poll_interval_s=3600.0, listen_check_s=0.2) as (_, events):
+                           poll_interval_s=3600.0, listen_check_s=0.5) as (_, events):
             frozen = await _listener_pid(admin, store_url)
             os.kill(frozen, signal.SIGSTOP)
             await jobs_log.wait("the connection listening for new jobs was lost")

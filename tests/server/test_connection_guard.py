@@ -127,7 +127,7 @@ async def test_a_trickled_request_head_gets_408_at_the_header_deadline(tmp_path:
 async def test_a_request_in_time_is_served_and_the_keep_alive_then_closes_it(
         tmp_path: Path) -> None:
     """A whole head in time is answered; the idle keep-alive connection is closed after."""
-    async with serve(tmp_path, header_timeout_s=0.05, keep_alive_timeout_s=1) as beamish:
+    async with serve(tmp_path, header_timeout_s=0.5, keep_alive_timeout_s=1) as beamish:
         stream = await open_raw(beamish.port)
         stream[1].write(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         received = await until_closed(stream)
@@ -138,7 +138,7 @@ async def test_a_request_in_time_is_served_and_the_keep_alive_then_closes_it(
 
 async def test_a_websocket_opened_in_time_outlives_the_header_deadline(tmp_path: Path) -> None:
     """After a joined socket's handshake, only the socket's own idle timeout applies."""
-    async with serve(tmp_path, header_timeout_s=0.05, handshake_timeout_s=0.05) as beamish:
+    async with serve(tmp_path, header_timeout_s=0.5, handshake_timeout_s=0.5) as beamish:
         url = f"ws://127.0.0.1:{beamish.port}/socket/websocket?token={token('ada')}&vsn=2.0.0"
         async with connect(url) as ws:
             client = PhxClient(ws)
@@ -203,7 +203,7 @@ async def test_accept_shortages_are_logged_once_per_interval_with_their_count() 
     loop = asyncio.get_running_loop()
     seen: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _, context: seen.append(context))
-    guard = ConnectionGuard(GuardOptions(10, 10, 1, 1, shortage_log_interval_s=0.01))
+    guard = ConnectionGuard(GuardOptions(10, 10, 1, 1, shortage_log_interval_s=0.5))
     records = _Records()
     logger = logging.getLogger("beamish.server")
     logger.addHandler(records)

@@ -65,8 +65,10 @@ async def test_work_past_its_deadline_is_interrupted() -> None:
         finally:
             stopped.set()
 
+    # Long enough for the thread to have entered the loop (else the interrupt lands before
+    # it, and stopped is never set) on a loaded machine.
     with pytest.raises(ThreadInterrupted):
-        await run_in_thread(forever, timeout=0.05)
+        await run_in_thread(forever, timeout=0.5)
     assert stopped.wait(timeout=5)
 
 
@@ -76,3 +78,4 @@ async def test_work_stuck_in_a_c_call_still_lets_the_caller_go() -> None:
     with pytest.raises(ThreadInterrupted):
         await run_in_thread(release.wait, timeout=0.05, grace=0.05)
     release.set()
+

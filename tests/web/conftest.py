@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.llm.providers._fake_llm_server import FakeLLMServer
 from tests.web._server import WebServer
@@ -50,6 +57,10 @@ def playwright() -> Iterator[Playwright]:
     other test could run one (``asyncio.run``, anyio's runner) — so this folder's tests are
     synchronous, their servers in threads, and the driver stops when the folder is done.
     """
+    # expect's own default (5 s) is as long as the pages' longest step (the socket's last
+    # reconnect backoff) and not far from a few polls on a loaded machine: an expectation
+    # waits up to 15 s, as the context's other waits below do.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as driver:
         yield driver
 
@@ -71,7 +82,7 @@ class Browsing:
 
     def __init__(self, browser: Browser) -> None:
         self.context = browser.new_context(viewport={"width": 1440, "height": 900})
-        self.context.set_default_timeout(10_000)
+        self.context.set_default_timeout(15_000)
         self.context.add_init_script(_WATCH_CSP)
         self.problems: list[str] = []
         self._problems_at_close: list[str] | None = None
