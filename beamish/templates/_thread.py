@@ -49,30 +49,38 @@ async def run_in_thread(work: Callable[[], T], *, timeout: float,
     """
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
+    # The worker's progress, read and written under ``lock``: the interrupt is sent only
+    # between ``started`` and ``finished``, where the worker catches it, never before (it
+    # would land in the thread's own start-up code and escape it) nor after.
     lock = threading.Lock()
-    finished = False
+    started = finished = abandoned = False
 
     def settle(result: T | None, error: BaseException | None) -> None:
-        if not done.done():
+        if not done.done():  # done: the caller was cancelled and reads nothing
             if error is None:
                 done.set_result(result)  # type: ignore[arg-type]
             else:
                 done.set_exception(error)
 
     def worker() -> None:
-        nonlocal finished
+        nonlocal started, finished
         outcome: tuple[T | None, BaseException | None] | None = None
         try:
-            try:
-                outcome = (work(), None)
-            except BaseException as raised:  # handed to the awaiting caller, never lost
-                outcome = (None, raised)
+            with lock:
+                started = True
+                skip = abandoned
+            if skip:  # the deadline passed before the thread ran at all
+                outcome = (None, ThreadInterrupted())
+            else:
+                try:
+                    outcome = (work(), None)
+                except BaseException as raised:  # handed to the awaiting caller, never lost
+                    outcome = (None, raised)
             with lock:
                 finished = True
         except ThreadInterrupted as late:
-            # The deadline's interrupt (sent once, while ``finished`` was False) landed
-            # outside ``work``: as the thread began, or after ``work`` ended. It must not
-            # escape the thread; the caller gets what ``work`` gave, if it got that far.
+            # The interrupt (sent once) landed outside ``work``, just before or after it:
+            # the caller gets what ``work`` gave, if it got that far.
             outcome = outcome or (None, late)
         # The loop may have closed while a worker past its grace ran on.
         with contextlib.suppress(RuntimeError):
@@ -84,14 +92,18 @@ async def run_in_thread(work: Callable[[], T], *, timeout: float,
         return await asyncio.wait_for(asyncio.shield(done), timeout)
     except TimeoutError:
         pass
+    except asyncio.CancelledError:
+        done.cancel()  # what the stopped worker reports is for nobody: never "unretrieved"
+        raise
     finally:  # past the deadline, or the caller was cancelled: stop the work
         with lock:
-            if not finished and thread.ident is not None:
+            if not started:
+                abandoned = True
+            elif not finished and thread.ident is not None:
                 interrupt_thread(thread.ident, ThreadInterrupted)
     try:
         return await asyncio.wait_for(done, grace)
     except TimeoutError:
         raise ThreadInterrupted from None
-
 
 __all__ = ["GRACE_S", "ThreadInterrupted", "interrupt_thread", "run_in_thread"]

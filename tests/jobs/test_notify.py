@@ -166,7 +166,7 @@ async def test_a_listening_connection_that_stops_answering_is_replaced(
     frozen: int | None = None
     try:
         async with running(tmp_path, fake_llm, database_url=store_url,
-                           poll_interval_s=3600.0, listen_check_s=0.5) as (_, events):
+                           poll_interval_s=3600.0, listen_check_s=2.0) as (_, events):
             frozen = await _listener_pid(admin, store_url)
             os.kill(frozen, signal.SIGSTOP)
             await jobs_log.wait("the connection listening for new jobs was lost")

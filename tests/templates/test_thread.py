@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import sys
 import threading
 
 import pytest
@@ -79,3 +83,56 @@ async def test_work_stuck_in_a_c_call_still_lets_the_caller_go() -> None:
         await run_in_thread(release.wait, timeout=0.05, grace=0.05)
     release.set()
 
+
+async def test_a_deadline_as_the_thread_starts_never_escapes_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deadline of 0 passes while the worker thread is starting, over and over (the
+    interpreter switching threads as often as it can): each call ends with the work's
+    result or ThreadInterrupted, and no exception escapes a thread (an interrupt sent
+    before the worker ran its own code used to land in the thread's start-up)."""
+    escaped: list[type[BaseException]] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_type))
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(1000):
+            with contextlib.suppress(ThreadInterrupted):
+                assert await run_in_thread(lambda: 1, timeout=0, grace=1.0) == 1
+    finally:
+        sys.setswitchinterval(switch)
+    assert escaped == []
+
+
+async def test_a_cancelled_caller_leaves_no_exception_unretrieved() -> None:
+    """A render whose caller is cancelled is interrupted; what its worker then reports is
+    dropped, not left in a future nobody reads (asyncio would log it as never retrieved)."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    entered, stopped = threading.Event(), threading.Event()
+
+    def spin() -> None:
+        try:
+            entered.set()
+            while True:
+                pass
+        finally:
+            stopped.set()
+
+    try:
+        task = asyncio.ensure_future(run_in_thread(spin, timeout=60))
+        assert await asyncio.to_thread(entered.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(stopped.wait, 10)
+        for worker in threading.enumerate():
+            if worker.name == "beamish-template-render":
+                worker.join(timeout=5)
+        await asyncio.sleep(0)  # the worker's report, handed to the loop, is run
+        del task
+        gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
