@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from anyio import to_thread
 
+from beamish.application import Application
 from beamish.jobs import (
     InvalidJobError,
+    JobHandle,
     JobLimitError,
     JobNotFoundError,
     JobsNotRunningError,
@@ -27,6 +29,7 @@ from beamish.runtime import KILL, exit
 from beamish.runtime.supervisor import which_children
 from beamish.store import NotFoundError
 from beamish.store._jobs import LOST_LAST_ATTEMPT, RELEASED
+from beamish.store.job_models import OutputRecord
 from beamish.store.models import NewTemplateVersion
 from tests.jobs._app import WAIT_S, openai_answer, running
 from tests.jobs._reads import Reads
@@ -465,17 +468,26 @@ async def test_wait_returns_the_output_once_it_has_ended(
             await app.jobs.wait(later.output_id, user_id="ada", timeout=0)
 
 
+async def _waiting_on_a_pending_output(
+        app: Application, monkeypatch: pytest.MonkeyPatch,
+) -> tuple[JobHandle, Reads, asyncio.Future[OutputRecord]]:
+    """ada's job scheduled an hour ahead, and a wait on its output that has read it pending
+    once; the store's reads counted from there."""
+    handle = await app.jobs.enqueue(prompt="x", user_id="ada",
+                                    run_at=datetime.now(UTC) + timedelta(hours=1))
+    reads = Reads(monkeypatch, app.store)
+    waiting = asyncio.ensure_future(app.jobs.wait(handle.output_id, user_id="ada",
+                                                  timeout=WAIT_S))
+    await reads.reached(1)
+    return handle, reads, waiting
+
+
 async def test_wait_is_woken_by_the_event_that_ends_its_output(
         tmp_path: Path, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """A wait whose output was pending at its first read is woken by the job's end event:
     it reads once more only, though reads are due only every hour."""
     async with running(tmp_path, fake_llm, poll_interval_s=3600.0) as (app, _events):
-        handle = await app.jobs.enqueue(prompt="x", user_id="ada",
-                                        run_at=datetime.now(UTC) + timedelta(hours=1))
-        reads = Reads(monkeypatch, app.store)
-        waiting = asyncio.ensure_future(app.jobs.wait(handle.output_id, user_id="ada",
-                                                      timeout=WAIT_S))
-        await reads.reached(1)
+        handle, reads, waiting = await _waiting_on_a_pending_output(app, monkeypatch)
         await app.jobs.cancel(handle.job_id)
         output = await waiting
     assert (output.status, reads.count) == ("cancelled", 3)  # wait's two, cancel's one
@@ -487,12 +499,7 @@ async def test_wait_finds_an_end_no_event_told_of(
     directly, as another process without events would), after ``wait`` read it pending, is
     found by ``wait``'s next reads."""
     async with running(tmp_path, fake_llm, poll_interval_s=0.05) as (app, events):
-        handle = await app.jobs.enqueue(prompt="x", user_id="ada",
-                                        run_at=datetime.now(UTC) + timedelta(hours=1))
-        reads = Reads(monkeypatch, app.store)
-        waiting = asyncio.ensure_future(app.jobs.wait(handle.output_id, user_id="ada",
-                                                      timeout=WAIT_S))
-        await reads.reached(1)
+        handle, reads, waiting = await _waiting_on_a_pending_output(app, monkeypatch)
         await app.store.cancel_job(handle.job_id)
         output = await waiting
     assert output.status == "cancelled"
